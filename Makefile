@@ -1,0 +1,118 @@
+# raterm - top-level Makefile
+#
+#   make          build/raterm and build/vpiv (release flags)
+#   make check    install Debian deps if missing, build with ASan+UBSan,
+#                 run the unit tests (cmocka) and the integration tests
+#   make demo     install deps, start the private stack, run raterm on it
+#   make bench    figures against the peers (not a test)
+#   make deps     install the Debian packages the project needs
+
+VERSION := 0.1.0
+BUILD   ?= build
+SAN     ?= 0
+
+CC      ?= cc
+PKGS    := libpcsclite
+CPPFLAGS += -Iinclude -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+	    -DRATERM_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wformat=2 -fno-common -fstack-protector-strong
+LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
+LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
+LDLIBS  += -lpthread
+
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+OBJ := $(BUILD)/obj
+
+# Layers: util (errors, TLV, hex, json), card (transport, APDU, PIV),
+# crypto, vpiv core (libvpiv), CLI.
+UTIL_SRC  := $(wildcard src/util/*.c)
+CARD_SRC  := $(wildcard src/card/*.c)
+CRYPTO_SRC:= $(wildcard src/crypto/*.c)
+VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
+CLI_SRC   := $(wildcard src/cli/*.c)
+
+LIBRATERM := $(BUILD)/libraterm.a
+LIBVPIV   := $(BUILD)/libvpiv.a
+
+LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC))
+VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
+CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+.PHONY: all clean check unit integ deps demo bench install tools
+all: $(BUILD)/raterm $(BUILD)/vpiv tools
+
+tools: $(TOOL_BINS)
+
+$(OBJ)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBRATERM): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBVPIV): $(VPIV_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/raterm: $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+
+$(BUILD)/vpiv: $(OBJ)/vpiv/main.o $(LIBVPIV) $(LIBRATERM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CRYPTO) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBVPIV) $(LIBRATERM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-unused-parameter -o $@ $< \
+	    $(LDFLAGS) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# ---- tests -------------------------------------------------------------
+CHECK_BUILD := build/check
+
+check: deps
+	$(MAKE) --no-print-directory BUILD=$(CHECK_BUILD) SAN=1 unit integ
+
+unit: $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+integ: $(BUILD)/raterm $(BUILD)/vpiv tools
+	@BUILD=$(BUILD) sh tests/integ/run.sh
+
+# ---- set-up, demo, bench -------------------------------------------------
+deps:
+	@sh scripts/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/bench.sh
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/raterm $(BUILD)/vpiv $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/raterm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf build

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian packages raterm needs to build, test and demo.
+# Idempotent: does nothing when every package is present.
+set -eu
+PKGS="build-essential pkg-config make
+libpcsclite-dev pcscd vsmartcard-vpcd
+libmbedtls-dev libcmocka-dev libncurses-dev libcurl4-openssl-dev libyaml-dev
+libmicrohttpd-dev libsqlite3-dev
+openssl yubico-piv-tool opensc opensc-pkcs11 tmux hyperfine"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
