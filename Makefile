@@ -20,7 +20,7 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wformat=2 -fno-common -fstack-protector-strong
 LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
 LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
-LDLIBS  += -lpthread
+LDLIBS  += -lz -lpthread
 
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \

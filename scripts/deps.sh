@@ -3,7 +3,7 @@
 # Idempotent: does nothing when every package is present.
 set -eu
 PKGS="build-essential pkg-config make
-libpcsclite-dev pcscd vsmartcard-vpcd
+libpcsclite-dev pcscd vsmartcard-vpcd zlib1g-dev
 libmbedtls-dev libcmocka-dev libncurses-dev libcurl4-openssl-dev libyaml-dev
 libmicrohttpd-dev libsqlite3-dev
 openssl yubico-piv-tool opensc opensc-pkcs11 tmux hyperfine"

@@ -1,0 +1,245 @@
+/* transport.c - transport dispatch, ATR capabilities, hex helpers and the
+ * scripted transport for unit tests; see include/raterm/transport.h */
+#include "raterm/transport.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+trace_line(FILE *f, char dir, const uint8_t *b, size_t n)
+{
+	fputc(dir, f);
+	fputc(' ', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02X", b[i]);
+	fputc('\n', f);
+}
+
+rt_err *
+rt_transport_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
+    uint8_t *rsp, size_t cap, size_t *rlen)
+{
+	if (t == NULL || cmd == NULL || clen < 4 || rsp == NULL || cap < 2)
+		return rt_err_new(RT_E_ARG, NULL, "invalid APDU buffers");
+	t->apdu_count++;
+	if (t->trace != NULL)
+		trace_line(t->trace, '>', cmd, clen);
+	rt_err *e = t->ops->transmit(t, cmd, clen, rsp, cap, rlen);
+	if (e != NULL)
+		return e;
+	if (*rlen < 2)
+		return rt_err_new(RT_E_TRANSPORT, NULL,
+		    "reader %s: response of %zu bytes has no status word",
+		    t->reader, *rlen);
+	if (t->trace != NULL)
+		trace_line(t->trace, '<', rsp, *rlen);
+	return NULL;
+}
+
+rt_err *
+rt_transport_begin(rt_transport *t)
+{
+	return t->ops->begin ? t->ops->begin(t) : NULL;
+}
+
+void
+rt_transport_end(rt_transport *t)
+{
+	if (t->ops->end)
+		t->ops->end(t);
+}
+
+void
+rt_transport_close(rt_transport *t)
+{
+	if (t != NULL)
+		t->ops->close(t);
+}
+
+void
+rt_transport_atr_caps(rt_transport *t)
+{
+	const uint8_t *a = t->atr;
+	size_t n = t->atr_len, i = 1;
+	t->ext_len = false;
+	if (n < 2)
+		return;
+	size_t hist = a[1] & 0x0F;
+	uint8_t y = a[1] & 0xF0;
+	i = 2;
+	for (;;) {
+		if (y & 0x10) i++;
+		if (y & 0x20) i++;
+		if (y & 0x40) i++;
+		if (!(y & 0x80))
+			break;
+		if (i >= n)
+			return;
+		y = a[i++] & 0xF0;
+	}
+	if (i + hist > n || hist == 0)
+		return;
+	const uint8_t *h = a + i;
+	size_t end = hist, j;
+	if (h[0] == 0x80)
+		j = 1;
+	else if (h[0] == 0x00 && hist >= 4) {
+		j = 1;
+		end = hist - 3;
+	} else
+		return;
+	while (j < end) {
+		uint8_t tag = h[j] >> 4, len = h[j] & 0x0F;
+		if (j + 1 + len > end)
+			return;
+		if (tag == 0x7 && len >= 3)
+			t->ext_len = (h[j + 3] & 0x40) != 0;
+		j += 1 + len;
+	}
+}
+
+void
+rt_hex(const uint8_t *buf, size_t len, char *out, size_t cap)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t o = 0;
+	if (cap == 0)
+		return;
+	for (size_t i = 0; i < len && o + 2 < cap; i++) {
+		out[o++] = d[buf[i] >> 4];
+		out[o++] = d[buf[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+rt_err *
+rt_unhex(const char *hex, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = 0;
+	int hi = -1;
+	for (const char *p = hex; *p; p++) {
+		if (isspace((unsigned char)*p) || *p == ':')
+			continue;
+		int v = hexval((unsigned char)*p);
+		if (v < 0)
+			return rt_err_new(RT_E_FORMAT, NULL,
+			    "invalid hex character '%c' at position %zu",
+			    *p, (size_t)(p - hex));
+		if (hi < 0) {
+			hi = v;
+			continue;
+		}
+		if (n >= cap)
+			return rt_err_new(RT_E_TOO_BIG, NULL,
+			    "hex string longer than %zu bytes", cap);
+		out[n++] = (uint8_t)(hi << 4 | v);
+		hi = -1;
+	}
+	if (hi >= 0)
+		return rt_err_new(RT_E_FORMAT, NULL, "odd number of hex digits");
+	*len = n;
+	return NULL;
+}
+
+/* ---- scripted transport ------------------------------------------------- */
+
+typedef struct {
+	const char *const *script;
+	size_t pos;
+	size_t count;
+} script_t;
+
+static rt_err *
+script_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
+    uint8_t *rsp, size_t cap, size_t *rlen)
+{
+	script_t *s = t->impl;
+	static uint8_t exp[RT_APDU_MAX_CMD];
+	size_t elen;
+	rt_err *e;
+
+	if (s->pos >= s->count)
+		return rt_err_new(RT_E_PROTOCOL, NULL,
+		    "script: unexpected command after the end of the script");
+	const char *line = s->script[s->pos];
+	if (strncmp(line, "! removed", 9) == 0) {
+		s->pos++;
+		return rt_err_new(RT_E_CARD_REMOVED, NULL, "script: card removed");
+	}
+	if (line[0] != '>')
+		return rt_err_new(RT_E_INTERNAL, NULL,
+		    "script line %zu: expected '>'", s->pos + 1);
+	char buf[2 * RT_APDU_MAX_CMD + 8];
+	snprintf(buf, sizeof(buf), "%s", line + 1);
+	char *star = strchr(buf, '*');
+	if (star != NULL)
+		*star = '\0';
+	if ((e = rt_unhex(buf, exp, sizeof(exp), &elen)) != NULL)
+		return rt_err_wrap(e, "script line %zu", s->pos + 1);
+	if ((star == NULL && clen != elen) || clen < elen ||
+	    memcmp(cmd, exp, elen) != 0) {
+		char got[96];
+		rt_hex(cmd, clen < 40 ? clen : 40, got, sizeof(got));
+		return rt_err_new(RT_E_PROTOCOL, NULL,
+		    "script line %zu: command %s does not match '%s'",
+		    s->pos + 1, got, line + 1);
+	}
+	s->pos++;
+	if (s->pos >= s->count || s->script[s->pos][0] != '<')
+		return rt_err_new(RT_E_INTERNAL, NULL,
+		    "script line %zu: expected '<'", s->pos + 1);
+	e = rt_unhex(s->script[s->pos] + 1, rsp, cap, rlen);
+	s->pos++;
+	return e;
+}
+
+static void
+script_close(rt_transport *t)
+{
+	free(t->impl);
+	free(t);
+}
+
+static const rt_transport_ops script_ops = {
+	.kind = "script",
+	.transmit = script_transmit,
+	.close = script_close,
+};
+
+rt_err *
+rt_script_open(const char *const *script, rt_transport **out)
+{
+	rt_transport *t = calloc(1, sizeof(*t));
+	script_t *s = calloc(1, sizeof(*s));
+	if (t == NULL || s == NULL) {
+		free(t);
+		free(s);
+		return rt_err_new(RT_E_NOMEM, NULL, "script transport");
+	}
+	s->script = script;
+	while (script[s->count] != NULL)
+		s->count++;
+	t->ops = &script_ops;
+	t->impl = s;
+	t->ext_len = true;
+	snprintf(t->reader, sizeof(t->reader), "script");
+	*out = t;
+	return NULL;
+}
+
+size_t
+rt_script_left(const rt_transport *t)
+{
+	const script_t *s = t->impl;
+	return s->count - s->pos;
+}
