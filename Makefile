@@ -30,18 +30,19 @@ endif
 
 OBJ := $(BUILD)/obj
 
-# Layers: util (errors, TLV, hex, json), card (transport, APDU, PIV),
-# crypto, vpiv core (libvpiv), CLI.
+# Layers: util (errors, TLV), card (transport, APDU, PIV), crypto,
+# engine (Contents model), vpiv core (libvpiv), CLI.
 UTIL_SRC  := $(wildcard src/util/*.c)
 CARD_SRC  := $(wildcard src/card/*.c)
 CRYPTO_SRC:= $(wildcard src/crypto/*.c)
+ENGINE_SRC:= $(wildcard src/engine/*.c)
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
 CLI_SRC   := $(wildcard src/cli/*.c)
 
 LIBRATERM := $(BUILD)/libraterm.a
 LIBVPIV   := $(BUILD)/libvpiv.a
 
-LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC))
+LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(ENGINE_SRC))
 VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
 CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
 

@@ -6,13 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Commands whose data is a secret: VERIFY, CHANGE REFERENCE DATA, RESET
+ * RETRY COUNTER, management-key authentication, SET MANAGEMENT KEY and
+ * IMPORT KEY. Their data never reaches a trace. */
+static bool
+secret_cmd(const uint8_t *b, size_t n)
+{
+	if (n < 4)
+		return false;
+	switch (b[1]) {
+	case 0x20: case 0x24: case 0x2C: case 0xFF: case 0xFE:
+		return true;
+	case 0x87:
+		return b[3] == 0x9B;
+	default:
+		return false;
+	}
+}
+
 static void
-trace_line(FILE *f, char dir, const uint8_t *b, size_t n)
+trace_line(FILE *f, char dir, const uint8_t *b, size_t n, bool redact)
 {
 	fputc(dir, f);
 	fputc(' ', f);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < (redact && n > 4 ? 4 : n); i++)
 		fprintf(f, "%02X", b[i]);
+	if (redact && n > 4)
+		fprintf(f, " <%zu bytes withheld>", n - 4);
 	fputc('\n', f);
 }
 
@@ -23,8 +43,9 @@ rt_transport_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
 	if (t == NULL || cmd == NULL || clen < 4 || rsp == NULL || cap < 2)
 		return rt_err_new(RT_E_ARG, NULL, "invalid APDU buffers");
 	t->apdu_count++;
+	bool redact = secret_cmd(cmd, clen);
 	if (t->trace != NULL)
-		trace_line(t->trace, '>', cmd, clen);
+		trace_line(t->trace, '>', cmd, clen, redact);
 	rt_err *e = t->ops->transmit(t, cmd, clen, rsp, cap, rlen);
 	if (e != NULL)
 		return e;
@@ -33,7 +54,7 @@ rt_transport_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
 		    "reader %s: response of %zu bytes has no status word",
 		    t->reader, *rlen);
 	if (t->trace != NULL)
-		trace_line(t->trace, '<', rsp, *rlen);
+		trace_line(t->trace, '<', rsp, *rlen, redact && *rlen > 2);
 	return NULL;
 }
 

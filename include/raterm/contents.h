@@ -1,0 +1,66 @@
+/*
+ * contents.h - the Contents model: what a card holds, one row per key.
+ *
+ * Read from a card through the card profile (piv.h); the UI and the CLI
+ * only read this model. A row exists for every slot with a certificate,
+ * and for every slot where the card's metadata shows a key without one.
+ *
+ * APDU budget of rt_contents_read(): SELECT (done by piv_open), one GET
+ * DATA per object (CHUID, 24 certificate objects), GET SERIAL, one VERIFY
+ * without data (PIN retries), and GET METADATA only for the primary slots
+ * (9A 9C 9D 9E) that hold no certificate — or for every empty slot with
+ * RT_CONTENTS_ALL_SLOTS.
+ */
+#ifndef RATERM_CONTENTS_H
+#define RATERM_CONTENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "raterm/err.h"
+#include "raterm/piv.h"
+#include "raterm/x509.h"
+
+typedef struct {
+	uint8_t slot;
+	char alg[16];		/* "RSA2048", "ECCP256", ... or "" if unknown */
+	bool key_known;		/* the card's metadata reports a key */
+	uint8_t pin_policy, touch_policy, origin;	/* 0: unknown */
+	bool has_cert;
+	rt_cert_info cert;
+	uint8_t *der;		/* the certificate (owned by the model) */
+	size_t der_len;
+	bool tc;		/* issued by a configured transport CA */
+	bool expired, not_yet_valid;
+	char error[240];	/* the object exists but could not be read */
+} rt_key_row;
+
+typedef struct {
+	char reader[256];
+	char profile[8];	/* "piv" */
+	bool has_guid;
+	uint8_t guid[16];
+	bool has_chuid_expiry;
+	char chuid_expiry[9];
+	bool has_serial;
+	uint32_t serial;
+	int pin_retries;	/* -1: unknown (already verified) */
+	bool has_metadata;	/* the card offers key metadata */
+	rt_key_row rows[PIV_NUM_CERT_SLOTS];
+	size_t nrows;
+	uint64_t apdus;		/* APDUs spent reading */
+} rt_contents;
+
+#define RT_CONTENTS_ALL_SLOTS 0x01
+
+/* Reads the card's contents. tcas may be NULL (no TC marking). `now` is the
+ * time against which validity is judged. A certificate that does not parse
+ * becomes a row with `error` set, not a failure of the whole read.
+ * Errors: those of piv.h (CARD_REMOVED, TLV, ...). */
+rt_err *rt_contents_read(piv_card *c, const rt_castore *tcas, time_t now,
+    unsigned flags, rt_contents *out) RT_MUST;
+void rt_contents_free(rt_contents *ct);
+
+#endif

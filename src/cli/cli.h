@@ -1,0 +1,34 @@
+/* cli.h - shared pieces of the raterm command line (src/cli only). */
+#ifndef RATERM_CLI_H
+#define RATERM_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "raterm/err.h"
+#include "raterm/transport.h"
+
+typedef struct {
+	const char *trace_path;	/* --trace FILE */
+	FILE *trace;
+	bool verbose;
+} cli_global;
+
+/* Prints "raterm: <error>" on stderr and returns the exit code. */
+int cli_fail(rt_err *e);
+/* Prints a usage error and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) RT_PRINTF(2, 3);
+
+/* Opens the reader named by spec: a PC/SC reader (see rt_pcsc_open) or
+ * "vpiv:PATH" for an in-process virtual card. */
+rt_err *cli_open_reader(const cli_global *g, const char *spec,
+    rt_transport **out) RT_MUST;
+
+/* JSON output helpers. */
+void json_str(FILE *f, const char *s);
+void json_hex(FILE *f, const unsigned char *b, size_t n);
+
+int cmd_readers(cli_global *g, int argc, char **argv);
+int cmd_show(cli_global *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,311 @@
+/* cmd_card.c - `raterm readers` and `raterm show`. */
+#include "cli.h"
+#include "raterm/contents.h"
+#include "raterm/piv.h"
+#include "raterm/x509.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- readers ------------------------------------------------------------ */
+
+static const char readers_help[] =
+"usage: raterm readers [--json]\n"
+"\n"
+"Lists the smart-card readers PC/SC knows and whether each holds a card.\n"
+"The number in the first column can be given to -r.\n";
+
+int
+cmd_readers(cli_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+	(void)g;
+	while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(readers_help, stdout);
+			return 0;
+		} else if (c == 'j')
+			json = true;
+		else
+			return cli_usage_error("readers", "invalid option");
+	}
+	if (optind < argc)
+		return cli_usage_error("readers", "unexpected argument '%s'",
+		    argv[optind]);
+
+	rt_reader_info *r;
+	size_t n;
+	rt_err *e = rt_pcsc_list(&r, &n);
+	if (e != NULL)
+		return cli_fail(e);
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s{\"index\": %zu, \"name\": ", i ? ", " : "", i);
+			json_str(stdout, r[i].name);
+			printf(", \"card\": %s, \"atr\": ",
+			    r[i].card_present ? "true" : "false");
+			if (r[i].card_present)
+				json_hex(stdout, r[i].atr, r[i].atr_len);
+			else
+				printf("null");
+			printf("}");
+		}
+		printf("]\n");
+	} else if (n == 0) {
+		printf("No smart-card reader found.\n");
+	} else {
+		printf("%-3s %-5s %s\n", "#", "CARD", "READER");
+		for (size_t i = 0; i < n; i++)
+			printf("%-3zu %-5s %s%s\n", i,
+			    r[i].card_present ? "yes" : "no", r[i].name,
+			    r[i].in_use ? "  (in exclusive use)" : "");
+	}
+	free(r);
+	return 0;
+}
+
+/* ---- show --------------------------------------------------------------- */
+
+static const char show_help[] =
+"usage: raterm show [-r READER] [--json] [--transport-ca FILE] [--all-slots]\n"
+"\n"
+"Reads a card and prints its header (reader, profile, GUID, serial, PIN\n"
+"retries) and its Contents: one line per key with its certificate.\n"
+"\n"
+"  -r, --reader READER   reader name, its number from 'raterm readers', or a\n"
+"                        unique part of its name; default: the only reader\n"
+"                        holding a card. vpiv:STATE opens a virtual card\n"
+"                        file in process (for tests).\n"
+"  --json                machine-readable output (see docs/cli.md)\n"
+"  --transport-ca FILE   transport CA certificate(s) (PEM/DER file or a\n"
+"                        directory); certificates they issued are marked TC\n"
+"  --all-slots           also ask the card's metadata for keys without a\n"
+"                        certificate in the retired slots 82-95\n";
+
+static void
+fmt_date(const char *iso, char *out, size_t cap)
+{
+	/* "2026-11-24T12:00:00Z" -> "2026-11-24" */
+	snprintf(out, cap, "%.10s", iso);
+}
+
+static void
+flags_str(const rt_key_row *r, char *out, size_t cap)
+{
+	out[0] = '\0';
+	size_t o = 0;
+#define ADD(s) do { o += (size_t)snprintf(out + o, cap > o ? cap - o : 0, \
+	"%s%s", o ? "," : "", s); } while (0)
+	if (r->tc) ADD("TC");
+	if (r->expired) ADD("expired");
+	if (r->not_yet_valid) ADD("not-yet-valid");
+	if (r->error[0]) ADD("unreadable");
+	if (!r->has_cert && r->key_known && !r->error[0]) ADD("no-cert");
+#undef ADD
+}
+
+static void
+print_text(const rt_contents *ct)
+{
+	char slot[4], date[16], flags[64];
+	printf("Reader:   %s\n", ct->reader);
+	printf("Profile:  PIV\n");
+	if (ct->has_guid) {
+		printf("GUID:     ");
+		for (int i = 0; i < 16; i++)
+			printf("%02x", ct->guid[i]);
+		printf("\n");
+	} else
+		printf("GUID:     (no CHUID)\n");
+	if (ct->has_serial)
+		printf("Serial:   %u\n", ct->serial);
+	else
+		printf("Serial:   (not offered by the card)\n");
+	if (ct->pin_retries >= 0)
+		printf("PIN:      %d retr%s left%s\n", ct->pin_retries,
+		    ct->pin_retries == 1 ? "y" : "ies",
+		    ct->pin_retries == 0 ? " (blocked)" : "");
+	else
+		printf("PIN:      verified in this session\n");
+	printf("\n");
+	if (ct->nrows == 0) {
+		printf("No keys or certificates on the card.\n");
+		return;
+	}
+	printf("%-4s %-9s %-28s %-18s %-10s %s\n", "SLOT", "ALGORITHM",
+	    "CERTIFICATE", "ISSUER", "NOT AFTER", "FLAGS");
+	for (size_t i = 0; i < ct->nrows; i++) {
+		const rt_key_row *r = &ct->rows[i];
+		piv_slot_name(r->slot, slot, sizeof(slot));
+		flags_str(r, flags, sizeof(flags));
+		if (r->has_cert) {
+			fmt_date(r->cert.not_after, date, sizeof(date));
+			printf("%-4s %-9s %-28.28s %-18.18s %-10s %s\n", slot,
+			    r->alg[0] ? r->alg : "?",
+			    r->cert.subject_cn[0] ? r->cert.subject_cn :
+			    r->cert.subject, r->cert.issuer_cn, date, flags);
+		} else if (r->error[0]) {
+			printf("%-4s %-9s %-28s %-18s %-10s %s\n", slot,
+			    r->alg[0] ? r->alg : "?", "(unreadable certificate)",
+			    "", "", flags);
+		} else {
+			printf("%-4s %-9s %-28s %-18s %-10s %s\n", slot,
+			    r->alg[0] ? r->alg : "?", "(key without certificate)",
+			    "", "", flags);
+		}
+	}
+	for (size_t i = 0; i < ct->nrows; i++)
+		if (ct->rows[i].error[0])
+			printf("\nslot %02x: %s", ct->rows[i].slot, ct->rows[i].error);
+	for (size_t i = 0; i < ct->nrows; i++)
+		if (ct->rows[i].error[0]) {
+			printf("\n");
+			break;
+		}
+}
+
+static const char *
+policy_name(uint8_t p, bool touch)
+{
+	static const char *pin[] = { NULL, "never", "once", "always" };
+	static const char *tch[] = { NULL, "never", "always", "cached" };
+	if (p > 3)
+		return NULL;
+	return touch ? tch[p] : pin[p];
+}
+
+static void
+print_json(const rt_contents *ct)
+{
+	char slot[4];
+	printf("{\"reader\": ");
+	json_str(stdout, ct->reader);
+	printf(", \"profile\": \"piv\", \"guid\": ");
+	if (ct->has_guid)
+		json_hex(stdout, ct->guid, 16);
+	else
+		printf("null");
+	printf(", \"serial\": ");
+	if (ct->has_serial)
+		printf("%u", ct->serial);
+	else
+		printf("null");
+	printf(", \"pin_retries\": ");
+	if (ct->pin_retries >= 0)
+		printf("%d", ct->pin_retries);
+	else
+		printf("null");
+	printf(", \"chuid_expiry\": ");
+	json_str(stdout, ct->has_chuid_expiry ? ct->chuid_expiry : NULL);
+	printf(", \"keys\": [");
+	for (size_t i = 0; i < ct->nrows; i++) {
+		const rt_key_row *r = &ct->rows[i];
+		printf("%s\n  {\"slot\": \"%s\", \"algorithm\": ", i ? "," : "",
+		    piv_slot_name(r->slot, slot, sizeof(slot)));
+		json_str(stdout, r->alg[0] ? r->alg : NULL);
+		printf(", \"tc\": %s, \"expired\": %s, \"not_yet_valid\": %s",
+		    r->tc ? "true" : "false", r->expired ? "true" : "false",
+		    r->not_yet_valid ? "true" : "false");
+		printf(", \"pin_policy\": ");
+		json_str(stdout, policy_name(r->pin_policy, false));
+		printf(", \"touch_policy\": ");
+		json_str(stdout, policy_name(r->touch_policy, true));
+		printf(", \"origin\": ");
+		json_str(stdout, r->origin == 1 ? "generated" :
+		    r->origin == 2 ? "imported" : NULL);
+		printf(", \"error\": ");
+		json_str(stdout, r->error[0] ? r->error : NULL);
+		printf(", \"certificate\": ");
+		if (!r->has_cert) {
+			printf("null}");
+			continue;
+		}
+		printf("{\"subject\": ");
+		json_str(stdout, r->cert.subject);
+		printf(", \"subject_cn\": ");
+		json_str(stdout, r->cert.subject_cn);
+		printf(", \"issuer\": ");
+		json_str(stdout, r->cert.issuer);
+		printf(", \"issuer_cn\": ");
+		json_str(stdout, r->cert.issuer_cn);
+		printf(", \"serial\": ");
+		json_str(stdout, r->cert.serial);
+		printf(", \"not_before\": ");
+		json_str(stdout, r->cert.not_before);
+		printf(", \"not_after\": ");
+		json_str(stdout, r->cert.not_after);
+		printf(", \"sha256\": ");
+		json_hex(stdout, r->cert.sha256, 32);
+		printf("}}");
+	}
+	printf("\n]}\n");
+}
+
+int
+cmd_show(cli_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "reader", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "transport-ca", required_argument, NULL, 'T' },
+		{ "all-slots", no_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *reader = NULL, *tca_path = NULL;
+	bool json = false;
+	unsigned flags = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "hr:j", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(show_help, stdout); return 0;
+		case 'r': reader = optarg; break;
+		case 'j': json = true; break;
+		case 'T': tca_path = optarg; break;
+		case 'A': flags |= RT_CONTENTS_ALL_SLOTS; break;
+		default: return cli_usage_error("show", "invalid option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("show", "unexpected argument '%s'",
+		    argv[optind]);
+
+	rt_castore *tcas = NULL;
+	rt_transport *t = NULL;
+	piv_card *card = NULL;
+	rt_contents ct;
+	rt_err *e;
+
+	if (tca_path != NULL &&
+	    (e = rt_castore_load(tca_path, &tcas)) != NULL)
+		return cli_fail(rt_err_wrap(e, "--transport-ca"));
+	if ((e = cli_open_reader(g, reader, &t)) != NULL)
+		goto out;
+	if ((e = piv_open(t, &card)) != NULL)
+		goto out;
+	if ((e = rt_contents_read(card, tcas, time(NULL), flags, &ct)) != NULL) {
+		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
+		goto out;
+	}
+	if (json)
+		print_json(&ct);
+	else
+		print_text(&ct);
+	rt_contents_free(&ct);
+out:
+	piv_close(card);
+	rt_transport_close(t);
+	rt_castore_free(tcas);
+	return e ? cli_fail(e) : 0;
+}

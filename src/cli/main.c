@@ -1,0 +1,158 @@
+/* main.c - raterm command line: global options and command dispatch. */
+#include "cli.h"
+#include "raterm/vpiv_transport.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+"usage: raterm [--trace FILE] COMMAND [OPTIONS]\n"
+"\n"
+"raterm updates the certificates on smart cards from a terminal.\n"
+"\n"
+"Commands:\n"
+"  readers            list smart-card readers and whether a card is present\n"
+"  show               print a card's header and its Contents (keys and\n"
+"                     certificates)\n"
+"\n"
+"Global options:\n"
+"  --trace FILE       write every APDU to FILE (PINs and keys withheld)\n"
+"  -h, --help         this help; 'raterm COMMAND --help' for a command\n"
+"  -V, --version      print the version\n"
+"\n"
+"Exit status: 0 success, 1 general error, 2 usage, 3 reader or card absent,\n"
+"4 card protocol error, 5 PIN or authentication, 6 malformed data.\n"
+"PCSCLITE_CSOCK_NAME selects a pcscd socket other than the system one.\n"
+"See raterm(1).\n";
+
+int
+cli_fail(rt_err *e)
+{
+	char buf[1024];
+	rt_err_format(e, buf, sizeof(buf));
+	fprintf(stderr, "raterm: %s\n", buf);
+	int code = rt_err_exit_code(e);
+	rt_err_free(e);
+	return code ? code : 1;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "raterm%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'raterm %s--help'.\n", cmd ? cmd : "");
+	return 2;
+}
+
+rt_err *
+cli_open_reader(const cli_global *g, const char *spec, rt_transport **out)
+{
+	rt_err *e;
+	if (spec != NULL && strncmp(spec, "vpiv:", 5) == 0)
+		e = rt_vpiv_open_file(spec + 5, out);
+	else
+		e = rt_pcsc_open(spec, out);
+	if (e == NULL)
+		(*out)->trace = g->trace;
+	return e;
+}
+
+void
+json_str(FILE *f, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void
+json_hex(FILE *f, const unsigned char *b, size_t n)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", b[i]);
+	fputc('"', f);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "trace", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	cli_global g = { 0 };
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("raterm %s\n", RATERM_VERSION);
+			return 0;
+		case 't':
+			g.trace_path = optarg;
+			break;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (g.trace_path != NULL) {
+		g.trace = fopen(g.trace_path, "a");
+		if (g.trace == NULL) {
+			fprintf(stderr, "raterm: cannot open trace file %s\n",
+			    g.trace_path);
+			return 1;
+		}
+		setvbuf(g.trace, NULL, _IOLBF, 0);
+	}
+	const char *cmd = argv[optind];
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 0;	/* reset getopt for the command */
+	if (strcmp(cmd, "readers") == 0)
+		rc = cmd_readers(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "show") == 0)
+		rc = cmd_show(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		rc = 0;
+	} else
+		rc = cli_usage_error(NULL, "unknown command '%s'", cmd);
+	if (g.trace != NULL)
+		fclose(g.trace);
+	return rc;
+}

@@ -1,0 +1,74 @@
+/* transport.c - the in-process transport bound to a vpiv card core
+ * (rt_vpiv_transport in include/raterm/vpiv_transport.h). */
+#include "raterm/vpiv_transport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+	vpiv *card;
+	bool owned;
+} vt_t;
+
+static rt_err *
+vt_transmit(rt_transport *t, const uint8_t *cmd, size_t clen, uint8_t *rsp,
+    size_t cap, size_t *rlen)
+{
+	vt_t *v = t->impl;
+	rt_err *e = vpiv_apdu(v->card, cmd, clen, rsp, cap, rlen);
+	if (e != NULL)
+		return rt_err_new(RT_E_CARD_REMOVED, e,
+		    "virtual card \"%s\" removed", t->reader);
+	return NULL;
+}
+
+static void
+vt_close(rt_transport *t)
+{
+	vt_t *v = t->impl;
+	if (v != NULL && v->owned)
+		vpiv_free(v->card);
+	free(v);
+	free(t);
+}
+
+static const rt_transport_ops vt_ops = {
+	.kind = "vpiv",
+	.transmit = vt_transmit,
+	.close = vt_close,
+};
+
+rt_err *
+rt_vpiv_transport(vpiv *card, bool take, const char *name, rt_transport **out)
+{
+	rt_transport *t = calloc(1, sizeof(*t));
+	vt_t *v = calloc(1, sizeof(*v));
+	if (t == NULL || v == NULL) {
+		free(t);
+		free(v);
+		if (take)
+			vpiv_free(card);
+		return rt_err_new(RT_E_NOMEM, NULL, "vpiv transport");
+	}
+	v->card = card;
+	v->owned = take;
+	t->ops = &vt_ops;
+	t->impl = v;
+	snprintf(t->reader, sizeof(t->reader), "%s", name ? name : "vpiv");
+	t->atr_len = vpiv_atr(card, t->atr, sizeof(t->atr));
+	rt_transport_atr_caps(t);
+	*out = t;
+	return NULL;
+}
+
+rt_err *
+rt_vpiv_open_file(const char *path, rt_transport **out)
+{
+	vpiv *card;
+	char name[300];
+	rt_err *e = vpiv_open(path, &card);
+	if (e != NULL)
+		return rt_err_wrap(e, "virtual card %s", path);
+	snprintf(name, sizeof(name), "vpiv:%s", path);
+	return rt_vpiv_transport(card, true, name, out);
+}
