@@ -81,7 +81,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBVPIV) $(LIBRATERM)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_PCSC)
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
