@@ -14,13 +14,20 @@
  * message for "no card"). Longer messages are command APDUs, answered with
  * response data + SW.
  *
- * Removal. A zero-length answer makes vpcd report "no card" and close the
- * connection; it reconnects at its next presence poll (~400 ms). A card that
- * is pulled (SIGUSR1/SIGUSR2 toggles reader 0/1, or --drop-at N) answers
- * every get-ATR with zero length until it is re-inserted; an APDU that
- * arrives at a pulled card gets its connection reset (RST), which vpcd turns
- * into a communication error for that APDU, after which pcscd sees the
- * reader empty. docs/stack.md records what was measured.
+ * Removal (measured with Debian's vsmartcard 3.3, see docs/stack.md). Any
+ * way a card can say "gone" - a zero-length answer to get-ATR, a closed
+ * socket - makes vpcd drop the connection. In reversed mode vpcd then
+ * aborts pcscd at its next presence poll (it select()s on fd -1), so in
+ * that mode cards are always present: toggles are refused, --drop-at is
+ * refused and a reader without STATE gets an in-memory blank card.
+ * --connect uses vpcd's normal mode (DEVICENAME /dev/null:P: vpcd listens,
+ * the card connects): a pulled card closes its connection and connects
+ * again when re-inserted; an empty reader never connects. An APDU that
+ * finds the card pulled (--drop-at N) is not answered, the connection is
+ * closed: vpcd then returns that APDU as a *successful zero-length
+ * response*, the next command fails (SCARD_E_NOT_TRANSACTED or
+ * SCARD_W_REMOVED_CARD) and within ~400 ms the reader shows no card. A
+ * zero-length answer alone is worse: vpcd waits for more bytes forever.
  *
  * Latency. Debian's vpcd writes the length and the body of a message in two
  * send() calls; without TCP_QUICKACK before every recv() (and TCP_NODELAY)
@@ -288,16 +295,10 @@ serve_sockopts(const serve_opts *o, int fd)
 }
 
 static void
-serve_drop_conn(serve_slot *s, bool reset)
+serve_drop_conn(serve_slot *s)
 {
 	if (s->cfd < 0)
 		return;
-	if (reset) {
-		/* SO_LINGER 0: close sends RST, so vpcd's pending recv fails
-		 * with an error instead of reading end-of-file. */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-		(void)setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
 	close(s->cfd);
 	s->cfd = -1;
 	s->have = 0;
@@ -406,7 +407,7 @@ serve_set_present(const serve_opts *o, serve_slot *s, int idx, bool present, con
 		vpiv_reset(s->card);
 		serve_after_ms(&s->retry_at, 0);
 	} else {
-		serve_drop_conn(s, false);
+		serve_drop_conn(s);
 	}
 	fprintf(stderr, "vpiv serve: reader %d: card %s (%s)\n", idx,
 	    present ? "inserted" : "removed", why);
@@ -436,7 +437,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 				 * MSG_WAITALL) for a byte that never comes. The
 				 * close makes that recv return 0 = no card. */
 				rt_err_free(serve_send(s, s->out + 2, 0));
-				serve_drop_conn(s, false);
+				serve_drop_conn(s);
 				return false;
 			}
 			size_t n = vpiv_atr(s->card, s->out + 2, 33);
@@ -452,16 +453,15 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 		return true;
 	} else if (!card) {
 		/* An APDU for a pulled card (or an empty reader). */
-		serve_drop_conn(s, true);
+		serve_drop_conn(s);
 		return false;
 	} else {
 		size_t rlen = 0;
 		e = vpiv_apdu(s->card, msg, len, s->out + 2, SERVE_MSG_MAX, &rlen);
 		if (e != NULL && rt_err_kind_of(e) == RT_E_FAULT) {
 			rt_err_free(e);
-			/* RST first: vpcd's recv fails, the APDU gets a
-			 * communication error, pcscd then sees no card. */
-			serve_drop_conn(s, true);
+			/* Close (FIN), no answer: see the top of the file. */
+			serve_drop_conn(s);
 			serve_set_present(o, s, idx, false, "--drop-at");
 			return false;
 		}
@@ -481,7 +481,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 		rt_err_format(e, buf, sizeof(buf));
 		fprintf(stderr, "vpiv serve: reader %d: %s\n", idx, buf);
 		rt_err_free(e);
-		serve_drop_conn(s, false);
+		serve_drop_conn(s);
 		return false;
 	}
 	return true;
@@ -516,7 +516,7 @@ serve_readable(const serve_opts *o, serve_slot *s, int idx)
 			return;
 		if (o->verbose)
 			fprintf(stderr, "vpiv serve: reader %d: vpcd disconnected\n", idx);
-		serve_drop_conn(s, false);
+		serve_drop_conn(s);
 		serve_after_ms(&s->retry_at, 200);
 		return;
 	}
@@ -529,7 +529,7 @@ serve_accept(const serve_opts *o, serve_slot *s, int idx)
 	if (fd < 0)
 		return;
 	/* vpcd keeps one connection per reader: a new one replaces the old. */
-	serve_drop_conn(s, false);
+	serve_drop_conn(s);
 	int fl = fcntl(fd, F_GETFL);
 	(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -754,7 +754,7 @@ out:
 		rt_err_free(e);
 	}
 	for (int i = 0; i < SERVE_NSLOTS; i++) {
-		serve_drop_conn(&s[i], false);
+		serve_drop_conn(&s[i]);
 		if (s[i].lfd >= 0)
 			close(s[i].lfd);
 		if (s[i].card != NULL)

@@ -5,7 +5,8 @@
  *
  * Connects (shared, T=0 or T=1) to READER in the service that
  * PCSCLITE_CSOCK_NAME points to, sends the APDUs in order (no GET RESPONSE
- * or chaining: raw exchange) and prints each response in hex, one per line.
+ * or chaining: raw exchange) and prints each response in hex, one per line
+ * ("EMPTY" for a zero-length response).
  * -n repeats the whole sequence COUNT times inside one transaction and
  * prints the timing instead ("N apdus in T ms: U us/apdu"); -q prints
  * nothing but errors. Exit status: 0 done, 1 PC/SC error (the error name is
@@ -123,6 +124,10 @@ main(int argc, char **argv)
 				break;
 			}
 			if (count == 1 && !quiet) {
+				/* vpcd answers an APDU to a pulled card with
+				 * "success", zero bytes: make that visible */
+				if (rlen == 0)
+					printf("EMPTY");
 				for (DWORD j = 0; j < rlen; j++)
 					printf("%02X", rsp[j]);
 				printf("\n");

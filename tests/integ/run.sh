@@ -1,0 +1,52 @@
+#!/bin/sh
+# run.sh - the integration tests: every tests/integ/t_*.sh (or the ones
+# named as arguments), each in its own sh with a time limit.
+#
+#   BUILD=build/check sh tests/integ/run.sh [tests/integ/t_foo.sh ...]
+#
+# Prints one line per test (PASS, FAIL or SKIP, with its time), the output
+# of failed tests, and at the end exactly "integ: N passed, N failed"
+# (skipped tests count as passed and are listed). Exit status 1 if any
+# test failed. INTEG_TIMEOUT (seconds, default 180) bounds each test;
+# logs of all tests stay in $BUILD/integ-logs/. VERBOSE=1 prints every
+# test's output.
+here=$(cd "$(dirname "$0")" && pwd)
+BUILD=${BUILD:-build}
+export BUILD
+limit=${INTEG_TIMEOUT:-180}
+logs=$BUILD/integ-logs
+mkdir -p "$logs" || exit 1
+
+if [ $# -eq 0 ]; then
+	set -- "$here"/t_*.sh
+fi
+pass=0
+fail=0
+skipped=
+for t in "$@"; do
+	[ -f "$t" ] || { echo "FAIL $t (no such test)"; fail=$((fail + 1)); continue; }
+	name=$(basename "$t" .sh)
+	log=$logs/$name.log
+	start=$(date +%s)
+	timeout -k 10 "$limit" sh "$t" >"$log" 2>&1 </dev/null
+	rc=$?
+	secs=$(($(date +%s) - start))
+	if [ $rc -eq 0 ]; then
+		pass=$((pass + 1))
+		echo "PASS $name (${secs}s)"
+		[ "${VERBOSE:-0}" = 1 ] && cat "$log"
+	elif [ $rc -eq 77 ]; then
+		pass=$((pass + 1))
+		skipped="$skipped $name"
+		echo "SKIP $name: $(grep -m1 'skip -' "$log" | sed 's/.*skip - //')"
+	else
+		fail=$((fail + 1))
+		why="exit $rc"
+		[ $rc -eq 124 ] && why="timed out after ${limit}s"
+		echo "FAIL $name ($why, ${secs}s)"
+		sed 's/^/    /' "$log"
+	fi
+done
+[ -n "$skipped" ] && echo "skipped:$skipped"
+echo "integ: $pass passed, $fail failed"
+[ $fail -eq 0 ]
