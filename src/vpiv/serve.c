@@ -659,8 +659,11 @@ vpiv_serve_main(int argc, char **argv)
 	rt_err *e = serve_parse_args(argc, argv, &o);
 	if (e != NULL) {
 		bool help = strcmp(rt_err_msg(e), "help") == 0;
-		if (!help)
-			fprintf(stderr, "vpiv serve: %s\n", rt_err_msg(e));
+		if (!help) {
+			char buf[256];
+			rt_err_format(e, buf, sizeof(buf));
+			fprintf(stderr, "vpiv serve: %s\n", buf);
+		}
 		serve_usage(help ? stdout : stderr);
 		rt_err_free(e);
 		return help ? 0 : 2;
@@ -751,6 +754,7 @@ out:
 		char buf[512];
 		rt_err_format(e, buf, sizeof(buf));
 		fprintf(stderr, "vpiv serve: %s\n", buf);
+		status = rt_err_exit_code(e);
 		rt_err_free(e);
 	}
 	for (int i = 0; i < SERVE_NSLOTS; i++) {
