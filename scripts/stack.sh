@@ -139,7 +139,7 @@ cmd_start() {
 	readers=2
 	base=0
 	timeout=10
-	cards=
+
 	ncards=0
 	sargs=
 	mode=connect
@@ -172,7 +172,7 @@ cmd_start() {
 	mkdir -p "$dir" || die "cannot create $dir"
 	dir=$(cd "$dir" && pwd)
 	[ -f "$dir/pcscd.pid" ] && die "$dir already has a running stack (stack.sh stop $dir)"
-	rm -rf "$dir/conf" "$dir/lib"
+	rm -rf "${dir:?}/conf" "${dir:?}/lib"
 	mkdir -p "$dir/conf" "$dir/lib"
 	sock=$dir/pcscd.sock
 	[ ${#sock} -lt 108 ] || die "socket path too long (max 107): $sock"
@@ -191,7 +191,7 @@ cmd_start() {
 		port=0
 		[ "$base" -ne 0 ] && port=$((base + 2 * k))
 		extra=
-		[ $mode = connect ] && extra=--connect
+		[ "$mode" = connect ] && extra=--connect
 		[ $k -eq 0 ] && extra="$extra $sargs"
 		rm -f "$dir/serve$k.port"
 		# shellcheck disable=SC2086 # extra is a list of words
@@ -216,7 +216,7 @@ cmd_start() {
 		{
 			echo "# written by stack.sh: readers $(reader_name $k 0), $(reader_name $k 1)"
 			echo "FRIENDLYNAME \"$(friendly $k)\""
-			if [ $mode = connect ]; then
+			if [ "$mode" = connect ]; then
 				echo "DEVICENAME /dev/null:$port"
 			else
 				echo "DEVICENAME 127.0.0.1:$port"

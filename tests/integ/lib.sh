@@ -137,7 +137,7 @@ run_fail() {
 # failure) if it did not come up. Several stacks may run; the last one
 # started is the current ($VPIV_STACK_DIR).
 stack_start() {
-	_dir=$T/stack$(echo $_lib_stacks | wc -w | tr -d ' ')
+	_dir=$T/stack$(echo "$_lib_stacks" | wc -w | tr -d ' ')
 	_lib_stacks="$_lib_stacks $_dir"
 	if sh "$STACK_SH" start "$_dir" "$@" >"$T/stack-start.log" 2>&1; then
 		. "$_dir/env"
