@@ -79,9 +79,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-unused-parameter -o $@ $< \
 	    $(LDFLAGS) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c
+$(BUILD)/tools/%: tests/tools/%.c $(LIBRATERM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_PCSC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LIBRATERM) \
+	    $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 

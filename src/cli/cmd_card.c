@@ -164,14 +164,6 @@ print_text(const rt_contents *ct)
 			    "", "", flags);
 		}
 	}
-	for (size_t i = 0; i < ct->nrows; i++)
-		if (ct->rows[i].error[0])
-			printf("\nslot %02x: %s", ct->rows[i].slot, ct->rows[i].error);
-	for (size_t i = 0; i < ct->nrows; i++)
-		if (ct->rows[i].error[0]) {
-			printf("\n");
-			break;
-		}
 }
 
 static const char *
@@ -285,6 +277,7 @@ cmd_show(cli_global *g, int argc, char **argv)
 	rt_transport *t = NULL;
 	piv_card *card = NULL;
 	rt_contents ct;
+	int bad_rows = 0;
 	rt_err *e;
 
 	if (tca_path != NULL &&
@@ -302,10 +295,21 @@ cmd_show(cli_global *g, int argc, char **argv)
 		print_json(&ct);
 	else
 		print_text(&ct);
+	fflush(stdout);
+	/* Unreadable certificate objects: the table shows the rest of the
+	 * card; each bad object is also an error line and the exit status. */
+	for (size_t i = 0; i < ct.nrows; i++)
+		if (ct.rows[i].error[0]) {
+			fprintf(stderr, "raterm: slot %02x on \"%s\": %s\n",
+			    ct.rows[i].slot, t->reader, ct.rows[i].error);
+			bad_rows++;
+		}
 	rt_contents_free(&ct);
 out:
 	piv_close(card);
 	rt_transport_close(t);
 	rt_castore_free(tcas);
-	return e ? cli_fail(e) : 0;
+	if (e != NULL)
+		return cli_fail(e);
+	return bad_rows ? 6 : 0;	/* malformed data, see raterm(1) */
 }
