@@ -161,13 +161,10 @@ rt_err_format(const rt_err *e, char *buf, size_t len)
 	}
 	if (first != NULL && off < len) {
 		uint16_t sw = rt_err_sw_of(first);
-		const rt_err *root = first;
-		while (root->cause != NULL)
-			root = root->cause;
 		if (sw != 0)
 			snprintf(buf + off, len - off, " [%s, SW %04X]",
-			    kinds[root->kind].name, sw);
+			    kinds[first->kind].name, sw);
 		else
-			snprintf(buf + off, len - off, " [%s]", kinds[root->kind].name);
+			snprintf(buf + off, len - off, " [%s]", kinds[first->kind].name);
 	}
 }
