@@ -22,7 +22,8 @@
 
 /* X(name, exit code, short description). Exit codes are documented in
  * raterm(1): 1 generic, 2 usage, 3 reader/card absent, 4 card protocol,
- * 5 authentication/PIN, 6 data format. */
+ * 5 authentication/PIN, 6 data format, 7 verification failed (a
+ * transport certificate or a proof of possession). */
 #define RT_ERR_KINDS(X)                                                     \
 	X(OK,            0, "no error")                                     \
 	X(NOMEM,         1, "out of memory")                                \
@@ -53,7 +54,17 @@
 	X(TOO_BIG,       6, "data too large")                               \
 	X(CERT,          6, "certificate error")                            \
 	X(FORMAT,        6, "malformed data")                               \
-	X(CRYPTO,        1, "cryptographic error")
+	X(CRYPTO,        1, "cryptographic error")                          \
+	X(PASSPHRASE,    5, "wrong passphrase or corrupted key file")       \
+	X(KEY_UNENCRYPTED, 6, "private key file is not encrypted")          \
+	X(TC_UNKNOWN_CA, 7, "TC not issued by a configured transport CA")   \
+	X(TC_SIGNATURE,  7, "TC signature does not verify")                 \
+	X(TC_EXPIRED,    7, "TC or its CA expired")                         \
+	X(TC_NOT_YET_VALID, 7, "TC or its CA not yet valid")                \
+	X(TC_CHAIN,      7, "TC chain violates CA constraints or key usage") \
+	X(TC_POSSESSION, 7, "card does not hold the certified key")         \
+	X(TC_BINDING,    7, "TC bound to another card")                     \
+	X(TC_ATTESTATION, 7, "key attestation does not match")
 
 typedef enum {
 #define RT_X_(n, c, d) RT_E_##n,
@@ -93,7 +104,8 @@ const char *rt_err_kind_name(rt_err_kind kind);   /* "PIN_WRONG" */
 const char *rt_err_kind_desc(rt_err_kind kind);
 int rt_err_exit_code(const rt_err *e);            /* see RT_ERR_KINDS */
 
-/* One line: "msg: cause msg: ... [KindName, SW 6982]". Always NUL-terminated. */
+/* One line: "msg: cause msg: ... [KIND, SW 6982]" where KIND is the
+ * outermost kind and SW the first status word in the chain. */
 void rt_err_format(const rt_err *e, char *buf, size_t len);
 
 #endif
