@@ -9,10 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#define TU_UNUSED __attribute__((unused))
+
 static char tu_dir[64];
 
 /* Creates the temporary directory (once); returns its path. */
-static const char *
+TU_UNUSED static const char *
 tu_tmpdir(void)
 {
 	if (tu_dir[0] == '\0') {
@@ -25,7 +27,7 @@ tu_tmpdir(void)
 	return tu_dir;
 }
 
-static void
+TU_UNUSED static void
 tu_cleanup(void)
 {
 	char cmd[128];
@@ -37,9 +39,9 @@ tu_cleanup(void)
 }
 
 /* Runs a shell command in the temporary directory; returns its status. */
-static int
+TU_UNUSED static int
 tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int
+TU_UNUSED static int
 tu_sh(const char *fmt, ...)
 {
 	char cmd[4096];
@@ -53,7 +55,7 @@ tu_sh(const char *fmt, ...)
 	return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
-static const char *
+TU_UNUSED static const char *
 tu_path(const char *name)
 {
 	static char buf[4][256];
@@ -63,7 +65,7 @@ tu_path(const char *name)
 	return buf[i];
 }
 
-static unsigned char *
+TU_UNUSED static unsigned char *
 tu_read(const char *name, size_t *len)
 {
 	FILE *f = fopen(tu_path(name), "rb");
@@ -75,7 +77,7 @@ tu_read(const char *name, size_t *len)
 	return b;
 }
 
-static int
+TU_UNUSED static int
 tu_write(const char *name, const void *buf, size_t len)
 {
 	FILE *f = fopen(tu_path(name), "wb");

@@ -1,0 +1,419 @@
+/* csr.c - PKCS#10 requests with an external signer; see include/raterm/csr.h */
+#include "raterm/csr.h"
+#include "der.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mbedtls/asn1write.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509.h>
+#include <mbedtls/x509_csr.h>
+
+static const struct {
+	const char *name, *oid;
+} eku_names[] = {
+	{ "serverAuth", "1.3.6.1.5.5.7.3.1" },
+	{ "clientAuth", "1.3.6.1.5.5.7.3.2" },
+	{ "codeSigning", "1.3.6.1.5.5.7.3.3" },
+	{ "emailProtection", "1.3.6.1.5.5.7.3.4" },
+	{ "timeStamping", "1.3.6.1.5.5.7.3.8" },
+	{ "OCSPSigning", "1.3.6.1.5.5.7.3.9" },
+	{ "smartcardLogon", "1.3.6.1.4.1.311.20.2.2" },
+	{ "msSmartcardLogin", "1.3.6.1.4.1.311.20.2.2" },
+	{ "pkinitKDC", "1.3.6.1.5.2.3.5" },
+	{ "pkinitClient", "1.3.6.1.5.2.3.4" },
+};
+
+const char *
+rt_eku_oid(const char *name)
+{
+	uint8_t b[64];
+	size_t n;
+	for (size_t i = 0; i < sizeof(eku_names) / sizeof(eku_names[0]); i++)
+		if (strcasecmp(name, eku_names[i].name) == 0)
+			return eku_names[i].oid;
+	rt_err *e = rt_oid_encode(name, b, sizeof(b), &n);
+	if (e == NULL)
+		return name;
+	rt_err_free(e);
+	return NULL;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} ku_names[] = {
+	{ "digitalSignature", RT_KU_DIGITAL_SIGNATURE },
+	{ "nonRepudiation", RT_KU_NON_REPUDIATION },
+	{ "contentCommitment", RT_KU_NON_REPUDIATION },
+	{ "keyEncipherment", RT_KU_KEY_ENCIPHERMENT },
+	{ "dataEncipherment", RT_KU_DATA_ENCIPHERMENT },
+	{ "keyAgreement", RT_KU_KEY_AGREEMENT },
+	{ "keyCertSign", RT_KU_KEY_CERT_SIGN },
+	{ "cRLSign", RT_KU_CRL_SIGN },
+	{ "encipherOnly", RT_KU_ENCIPHER_ONLY },
+	{ "decipherOnly", RT_KU_DECIPHER_ONLY },
+};
+
+rt_err *
+rt_ku_parse(const char *list, unsigned *ku)
+{
+	char w[64];
+	*ku = 0;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ", ");
+		if (n > 0) {
+			bool found = false;
+			if (n >= sizeof(w))
+				n = sizeof(w) - 1;
+			memcpy(w, p, n);
+			w[n] = '\0';
+			for (size_t i = 0; i < sizeof(ku_names) / sizeof(ku_names[0]);
+			    i++)
+				if (strcasecmp(w, ku_names[i].name) == 0) {
+					*ku |= ku_names[i].bit;
+					found = true;
+				}
+			if (!found)
+				return rt_err_new(RT_E_ARG, NULL, "unknown key usage "
+				    "\"%s\"", w);
+		}
+		p += n;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	return NULL;
+}
+
+/* KeyUsage BIT STRING, DER named-bit-list (trailing zero bits dropped). */
+static void
+ku_value(rt_der *d, unsigned ku)
+{
+	uint8_t b[3];
+	int last = -1;
+	/* bit i of the BIT STRING: i = 0..7 in byte 0 (MSB first), 8 in byte 1 */
+	for (int i = 0; i < 9; i++) {
+		unsigned mask = i < 8 ? (0x80u >> i) : 0x8000u;
+		if (ku & mask)
+			last = i;
+	}
+	if (last < 0) {
+		b[0] = 0;
+		der_tlv(d, 0x03, b, 1);
+		return;
+	}
+	size_t nbytes = (size_t)last / 8 + 1;
+	b[1] = (uint8_t)(ku & 0xFF);
+	b[2] = (uint8_t)((ku >> 8) & 0x80);
+	b[0] = (uint8_t)(nbytes * 8 - (size_t)last - 1);
+	der_tlv(d, 0x03, b, 1 + nbytes);
+}
+
+static void
+ext_add(rt_der *exts, const char *oid, bool critical, const rt_der *val)
+{
+	rt_der e;
+	der_init(&e);
+	der_oid(&e, oid);
+	if (critical)
+		der_bool(&e, true);
+	der_wrap(&e, 0x04, val);
+	der_wrap(exts, 0x30, &e);
+	der_free(&e);
+}
+
+static rt_err *
+subject_der(const char *subject, rt_der *d)
+{
+	mbedtls_asn1_named_data *names = NULL;
+	unsigned char buf[2048], *p = buf + sizeof(buf);
+	int rc;
+	if (subject == NULL || subject[0] == '\0') {
+		der_tlv(d, 0x30, NULL, 0);
+		return NULL;
+	}
+	if ((rc = mbedtls_x509_string_to_names(&names, subject)) != 0) {
+		mbedtls_asn1_free_named_data_list(&names);
+		return rt_err_new(RT_E_ARG, NULL, "subject \"%s\" does not parse "
+		    "(mbedTLS -0x%04x; use e.g. CN=Jane Doe,O=Example,C=DE)",
+		    subject, (unsigned)-rc);
+	}
+	rc = mbedtls_x509_write_names(&p, buf, names);
+	mbedtls_asn1_free_named_data_list(&names);
+	if (rc < 0)
+		return rt_err_new(RT_E_ARG, NULL, "subject too long");
+	der_raw(d, p, (size_t)rc);
+	return NULL;
+}
+
+/* AlgorithmIdentifier of the signature. */
+static rt_err *
+sig_alg(rt_der *d, rt_keytype kt, rt_hash h, rt_scheme sch)
+{
+	const char *oid;
+	size_t olen;
+	rt_der a;
+	der_init(&a);
+	if (sch == RT_SCHEME_PSS) {
+		rt_der params, hash_alg, mgf, mgf_seq, tmp;
+		der_init(&params);
+		der_init(&hash_alg);
+		der_init(&mgf);
+		der_init(&mgf_seq);
+		der_init(&tmp);
+		if (mbedtls_oid_get_oid_by_md(rt_hash_md(h), &oid, &olen) != 0)
+			return rt_err_new(RT_E_ARG, NULL, "no OID for %s",
+			    rt_hash_name(h));
+		der_tlv(&hash_alg, 0x06, oid, olen);
+		der_tlv(&hash_alg, 0x05, NULL, 0);
+		der_wrap(&tmp, 0x30, &hash_alg);
+		der_wrap(&params, 0xA0, &tmp);	/* [0] hashAlgorithm */
+		der_tlv(&mgf, 0x06, MBEDTLS_OID_MGF1, sizeof(MBEDTLS_OID_MGF1) - 1);
+		der_wrap(&mgf, 0x30, &hash_alg);
+		der_wrap(&mgf_seq, 0x30, &mgf);
+		der_wrap(&params, 0xA1, &mgf_seq);	/* [1] maskGenAlgorithm */
+		der_free(&tmp);
+		der_init(&tmp);
+		der_int(&tmp, (long)rt_hash_len(h));
+		der_wrap(&params, 0xA2, &tmp);	/* [2] saltLength */
+		der_tlv(&a, 0x06, MBEDTLS_OID_RSASSA_PSS,
+		    sizeof(MBEDTLS_OID_RSASSA_PSS) - 1);
+		der_wrap(&a, 0x30, &params);
+		der_free(&params);
+		der_free(&hash_alg);
+		der_free(&mgf);
+		der_free(&mgf_seq);
+		der_free(&tmp);
+	} else {
+		mbedtls_pk_type_t pt = kt == RT_KEY_RSA ? MBEDTLS_PK_RSA :
+		    MBEDTLS_PK_ECDSA;
+		if (mbedtls_oid_get_oid_by_sig_alg(pt, rt_hash_md(h), &oid,
+		    &olen) != 0)
+			return rt_err_new(RT_E_ARG, NULL, "no signature OID for %s "
+			    "with %s", rt_scheme_name(sch), rt_hash_name(h));
+		der_tlv(&a, 0x06, oid, olen);
+		if (kt == RT_KEY_RSA)
+			der_tlv(&a, 0x05, NULL, 0);
+	}
+	der_wrap(d, 0x30, &a);
+	der_free(&a);
+	return NULL;
+}
+
+static void
+san_add(rt_der *san, const rt_csr_req *r)
+{
+	for (size_t i = 0; i < r->nemails; i++)
+		der_str(san, 0x81, r->emails[i]);		/* [1] rfc822Name */
+	for (size_t i = 0; i < r->nupns; i++) {
+		/* [0] otherName { type-id, [0] EXPLICIT UTF8String } */
+		rt_der on, v, s;
+		der_init(&on);
+		der_init(&v);
+		der_init(&s);
+		der_oid(&on, RT_OID_UPN);
+		der_str(&s, 0x0C, r->upns[i]);
+		der_wrap(&on, 0xA0, &s);
+		der_wrap(san, 0xA0, &on);
+		der_free(&on);
+		der_free(&v);
+		der_free(&s);
+	}
+	for (size_t i = 0; i < r->ndns; i++)
+		der_str(san, 0x82, r->dns[i]);		/* [2] dNSName */
+}
+
+rt_err *
+rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
+{
+	rt_der cri, body, exts, tmp, out;
+	unsigned char spki[1200];
+	uint8_t dg[64], *sig = NULL;
+	size_t sig_len;
+	int n;
+	rt_err *e;
+
+	*der = NULL;
+	rt_keytype kt = rt_signer_keytype(s);
+	rt_hash h = r->hash != RT_HASH_NONE ? r->hash :
+	    rt_pk_default_hash(rt_signer_pk(s));
+	rt_scheme sch = r->scheme != RT_SCHEME_DEFAULT ? r->scheme :
+	    kt == RT_KEY_RSA ? RT_SCHEME_PKCS1 : RT_SCHEME_ECDSA;
+
+	der_init(&cri);
+	der_init(&body);
+	der_init(&exts);
+	der_init(&tmp);
+	der_init(&out);
+	der_int(&body, 0);
+	if ((e = subject_der(r->subject, &body)) != NULL)
+		goto out;
+	n = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)(uintptr_t)
+	    rt_signer_pk(s), spki, sizeof(spki));
+	if (n < 0) {
+		e = rt_err_new(RT_E_CRYPTO, NULL, "cannot encode the public key");
+		goto out;
+	}
+	der_raw(&body, spki + sizeof(spki) - n, (size_t)n);
+
+	/* requested extensions */
+	if (r->nemails + r->nupns + r->ndns > 0) {
+		rt_der san;
+		der_init(&san);
+		san_add(&san, r);
+		der_wrap(&tmp, 0x30, &san);
+		ext_add(&exts, "2.5.29.17", false, &tmp);
+		der_free(&san);
+		der_free(&tmp);
+		der_init(&tmp);
+	}
+	if (r->key_usage != 0) {
+		ku_value(&tmp, r->key_usage);
+		ext_add(&exts, "2.5.29.15", true, &tmp);
+		der_free(&tmp);
+		der_init(&tmp);
+	}
+	if (r->nekus > 0) {
+		rt_der seq;
+		der_init(&seq);
+		for (size_t i = 0; i < r->nekus; i++) {
+			const char *oid = rt_eku_oid(r->ekus[i]);
+			if (oid == NULL) {
+				der_free(&seq);
+				e = rt_err_new(RT_E_ARG, NULL, "unknown extended key usage "
+				    "\"%s\"", r->ekus[i]);
+				goto out;
+			}
+			der_oid(&seq, oid);
+		}
+		der_wrap(&tmp, 0x30, &seq);
+		ext_add(&exts, "2.5.29.37", false, &tmp);
+		der_free(&seq);
+		der_free(&tmp);
+		der_init(&tmp);
+	}
+	for (size_t i = 0; i < r->nexts; i++) {
+		der_raw(&tmp, r->exts[i].value, r->exts[i].len);
+		if (r->exts[i].len == 0)
+			der_tlv(&tmp, 0x05, NULL, 0);	/* empty: NULL */
+		ext_add(&exts, r->exts[i].oid, r->exts[i].critical, &tmp);
+		der_free(&tmp);
+		der_init(&tmp);
+	}
+	/* attributes [0] IMPLICIT SET OF Attribute */
+	if (exts.len > 0) {
+		rt_der attr, set, seq;
+		der_init(&attr);
+		der_init(&set);
+		der_init(&seq);
+		der_wrap(&seq, 0x30, &exts);
+		der_wrap(&set, 0x31, &seq);
+		der_tlv(&attr, 0x06, MBEDTLS_OID_PKCS9_CSR_EXT_REQ,
+		    sizeof(MBEDTLS_OID_PKCS9_CSR_EXT_REQ) - 1);
+		der_raw(&attr, set.p, set.len);
+		der_free(&set);
+		der_init(&set);
+		der_wrap(&set, 0x30, &attr);
+		der_wrap(&body, 0xA0, &set);
+		der_free(&attr);
+		der_free(&set);
+		der_free(&seq);
+	} else
+		der_tlv(&body, 0xA0, NULL, 0);
+	der_wrap(&cri, 0x30, &body);
+	if ((e = der_check(&cri)) != NULL)
+		goto out;
+
+	/* sign the CertificationRequestInfo */
+	if ((e = rt_hash_data(h, cri.p, cri.len, dg)) != NULL)
+		goto out;
+	size_t cap = rt_signer_max_sig(s) + 1;
+	if ((sig = malloc(cap)) == NULL) {
+		e = rt_err_new(RT_E_NOMEM, NULL, "signature");
+		goto out;
+	}
+	sig[0] = 0x00;	/* BIT STRING: no unused bits */
+	if ((e = rt_signer_sign(s, h, sch, dg, rt_hash_len(h), sig + 1, cap - 1,
+	    &sig_len)) != NULL)
+		goto out;
+	der_free(&body);
+	der_init(&body);
+	der_raw(&body, cri.p, cri.len);
+	if ((e = sig_alg(&body, kt, h, sch)) != NULL)
+		goto out;
+	der_tlv(&body, 0x03, sig, sig_len + 1);
+	der_wrap(&out, 0x30, &body);
+	if ((e = der_check(&out)) != NULL)
+		goto out;
+	if ((*der = malloc(out.len)) == NULL) {
+		e = rt_err_new(RT_E_NOMEM, NULL, "CSR");
+		goto out;
+	}
+	memcpy(*der, out.p, out.len);
+	*len = out.len;
+out:
+	free(sig);
+	der_free(&cri);
+	der_free(&body);
+	der_free(&exts);
+	der_free(&tmp);
+	der_free(&out);
+	return e;
+}
+
+rt_err *
+rt_pem_encode(const char *label, const uint8_t *der, size_t len, char **pem)
+{
+	size_t b64len = 0;
+	(void)mbedtls_base64_encode(NULL, 0, &b64len, der, len);
+	unsigned char *b64 = malloc(b64len + 1);
+	size_t cap = b64len + b64len / 64 + 2 * strlen(label) + 64;
+	char *out = malloc(cap);
+	if (b64 == NULL || out == NULL ||
+	    mbedtls_base64_encode(b64, b64len + 1, &b64len, der, len) != 0) {
+		free(b64);
+		free(out);
+		return rt_err_new(RT_E_NOMEM, NULL, "PEM");
+	}
+	size_t o = (size_t)snprintf(out, cap, "-----BEGIN %s-----\n", label);
+	for (size_t i = 0; i < b64len; i += 64) {
+		size_t n = b64len - i < 64 ? b64len - i : 64;
+		memcpy(out + o, b64 + i, n);
+		o += n;
+		out[o++] = '\n';
+	}
+	snprintf(out + o, cap - o, "-----END %s-----\n", label);
+	free(b64);
+	*pem = out;
+	return NULL;
+}
+
+rt_err *
+rt_csr_verify(const uint8_t *der, size_t len)
+{
+	mbedtls_x509_csr csr;
+	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+	int rc;
+	mbedtls_x509_csr_init(&csr);
+	if ((rc = mbedtls_x509_csr_parse_der(&csr, der, len)) != 0) {
+		mbedtls_x509_csr_free(&csr);
+		return rt_err_new(RT_E_FORMAT, NULL, "CSR does not parse (mbedTLS "
+		    "-0x%04x)", (unsigned)-rc);
+	}
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(csr.sig_md);
+	if (md == NULL || mbedtls_md(md, csr.cri.p, csr.cri.len, hash) != 0)
+		rc = -1;
+	else
+		rc = mbedtls_pk_verify_ext(csr.sig_pk, csr.sig_opts, &csr.pk,
+		    csr.sig_md, hash, mbedtls_md_get_size(md), csr.sig.p,
+		    csr.sig.len);
+	mbedtls_x509_csr_free(&csr);
+	if (rc != 0)
+		return rt_err_new(RT_E_CRYPTO, NULL, "CSR signature does not "
+		    "verify");
+	return NULL;
+}

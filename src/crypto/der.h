@@ -1,0 +1,41 @@
+/* der.h - a small forward DER writer for src/crypto (internal).
+ *
+ * Appends into a growing buffer; nested structures are built in their own
+ * rt_der and wrapped with der_wrap(). Failures (memory, a bad OID) are
+ * sticky and reported once by der_check(). */
+#ifndef RATERM_CRYPTO_DER_H
+#define RATERM_CRYPTO_DER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raterm/err.h"
+
+typedef struct {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom, bad;
+	char why[96];
+} rt_der;
+
+void der_init(rt_der *d);
+void der_free(rt_der *d);		/* wipes */
+void der_raw(rt_der *d, const void *v, size_t len);
+void der_tlv(rt_der *d, uint8_t tag, const void *v, size_t len);
+void der_wrap(rt_der *d, uint8_t tag, const rt_der *in);
+/* OID from dotted text ("1.3.6.1.5.5.7.3.2"). */
+void der_oid(rt_der *d, const char *dotted);
+void der_int(rt_der *d, long v);
+void der_bool(rt_der *d, bool v);
+void der_str(rt_der *d, uint8_t tag, const char *s);
+/* Errors: NOMEM, ARG (with the reason). */
+rt_err *der_check(const rt_der *d) RT_MUST;
+
+/* Dotted OID -> DER content bytes. Errors: ARG. */
+rt_err *rt_oid_encode(const char *dotted, uint8_t *out, size_t cap,
+    size_t *len) RT_MUST;
+/* DER content bytes -> dotted text (truncated to cap). */
+void rt_oid_dotted(const uint8_t *oid, size_t len, char *out, size_t cap);
+
+#endif
