@@ -234,6 +234,31 @@ pick_reader(const rt_reader_info *r, size_t n, const char *want, size_t *idx)
 	return rt_err_new(RT_E_NO_READER, NULL, "no reader matches \"%s\"", want);
 }
 
+/* After a mute exchange: true if the card left the reader within a short
+ * grace time (the reader notices a removal on its next poll). */
+static bool
+card_gone(pcsc_t *p, const char *reader)
+{
+	SCARD_READERSTATE rs;
+	memset(&rs, 0, sizeof(rs));
+	rs.szReader = reader;
+	rs.dwCurrentState = SCARD_STATE_UNAWARE;
+	if (SCardGetStatusChange(p->ctx, 0, &rs, 1) != SCARD_S_SUCCESS)
+		return true;
+	for (int i = 0; i < 3; i++) {
+		if (!(rs.dwEventState & SCARD_STATE_PRESENT) ||
+		    (rs.dwEventState & SCARD_STATE_MUTE))
+			return true;
+		rs.dwCurrentState = rs.dwEventState & ~SCARD_STATE_CHANGED;
+		LONG rv = SCardGetStatusChange(p->ctx, 500, &rs, 1);
+		if (rv == SCARD_E_TIMEOUT)
+			continue;
+		if (rv != SCARD_S_SUCCESS)
+			return true;
+	}
+	return false;
+}
+
 static rt_err *
 pcsc_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
     uint8_t *rsp, size_t cap, size_t *rlen)
@@ -245,6 +270,17 @@ pcsc_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
 	LONG rv = SCardTransmit(p->card, pci, cmd, (DWORD)clen, NULL, rsp, &len);
 	if (rv != SCARD_S_SUCCESS)
 		return pcsc_err(rv, "APDU exchange failed", t->reader);
+	if (len < 2) {
+		/* The reader got no answer from the card: find out whether it
+		 * is still there (a pulled card often shows up this way). */
+		if (card_gone(p, t->reader))
+			return rt_err_new(RT_E_CARD_REMOVED, NULL,
+			    "the card in \"%s\" was removed during an APDU exchange",
+			    t->reader);
+		return rt_err_new(RT_E_TRANSPORT, NULL,
+		    "the card in \"%s\" did not answer (%lu-byte response)",
+		    t->reader, (unsigned long)len);
+	}
 	*rlen = len;
 	return NULL;
 }

@@ -61,8 +61,12 @@ run_ok "in-process card (vpiv:)" "$RATERM" show -r "vpiv:$T/blank-copy.state"
 
 # ---- peers write, raterm shows ---------------------------------------------
 run_ok "ypt generate 9e" yubico-piv-tool -r "$R0" -a generate -s 9e -A ECCP256 -o "$T/9e.pub"
-run_ok "ypt selfsign 9e" yubico-piv-tool -r "$R0" -a verify-pin -P "$PIN" \
-    -a selfsign-certificate -s 9e -S "/CN=Written by ypt/" -i "$T/9e.pub" -o "$T/9e.pem"
+# (yubico-piv-tool 2.2.0's selfsign fails on OpenSSL 3: a test CA certifies)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/dummy.key" -subj "/CN=Written by ypt" -out "$T/dummy.csr" 2>/dev/null
+run_ok "certify the ypt key" openssl x509 -req -in "$T/dummy.csr" \
+    -force_pubkey "$T/9e.pub" -CA "$PKI/issuing.pem" -CAkey "$PKI/issuing.key" \
+    -CAcreateserial -days 30 -out "$T/9e.pem"
 run_ok "ypt import 9e" yubico-piv-tool -r "$R0" -a import-certificate -s 9e -i "$T/9e.pem"
 run_ok "show after ypt" "$RATERM" show -r "$R0" --json
 expect_match "raterm shows the ypt certificate" '"slot": "9e", "algorithm": "ECCP256".*"subject_cn": "Written by ypt"' "$OUT"
@@ -72,8 +76,8 @@ expect_match "sha256 matches openssl's fingerprint" "\"sha256\": \"$fp\"" "$OUT"
 # ---- raterm's card layer writes, peers read and sign ------------------------
 run_ok "card layer: generate 9a" "$PIVTOOL" -r "$R0" generate 9a ECCP256 "$T/9a.pub"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/dummy.key" -subj "/CN=Written by raterm" -out "$T/dummy.csr" 2>/dev/null
-run_ok "issue a certificate for the card key" openssl x509 -req -in "$T/dummy.csr" \
+    -keyout "$T/dummy.key" -subj "/CN=Written by raterm" -out "$T/dummy2.csr" 2>/dev/null
+run_ok "issue a certificate for the card key" openssl x509 -req -in "$T/dummy2.csr" \
     -force_pubkey "$T/9a.pub" -CA "$PKI/issuing.pem" -CAkey "$PKI/issuing.key" \
     -CAcreateserial -days 30 -out "$T/9a.pem"
 run_ok "card layer: write certificate 9a" "$PIVTOOL" -r "$R0" write-cert 9a "$T/9a.pem"
@@ -84,6 +88,9 @@ expect_eq "ypt: certificate unchanged" \
 run_ok "ypt signs with raterm's key" yubico-piv-tool -r "$R0" -a verify-pin -P "$PIN" \
     -a test-signature -s 9a -i "$T/9a.pem"
 run_ok "pkcs15-tool lists raterm's certificate" pkcs15-tool -r "$R0" --list-certificates
+expect_match "pkcs15: PIV authentication certificate" "Certificate for PIV Authentication" "$OUT"
+pkcs15-tool -r "$R0" --read-certificate 01 >"$T/9a-p15.pem" 2>/dev/null
+run_ok "pkcs15-tool reads raterm's certificate" openssl x509 -in "$T/9a-p15.pem" -noout -subject
 expect_match "pkcs15: subject" "Written by raterm" "$OUT"
 printf 'signed through OpenSC\n' >"$T/data"
 openssl dgst -sha256 -binary "$T/data" >"$T/data.sha256"
