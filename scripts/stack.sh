@@ -3,7 +3,7 @@
 # with vpcd readers and vpiv cards served by `vpiv serve`. See docs/stack.md.
 #
 #   stack.sh start DIR [--readers N] [--card STATE]... [--base-port P]
-#                      [--serve-arg ARG]... [--timeout S]
+#                      [--serve-arg ARG]... [--mode listen|connect] [--timeout S]
 #   stack.sh stop DIR
 #   stack.sh env DIR          prints the env file (eval "$(stack.sh env DIR)")
 #   stack.sh toggle DIR R     pulls / re-inserts the card in reader number R
@@ -14,6 +14,12 @@
 # in-memory blank card, anything else is a vpiv state file (created blank if
 # missing). --serve-arg passes an option to the `vpiv serve` of the first
 # pair (readers 0 and 1), e.g. --serve-arg --drop-at --serve-arg 12.
+# --mode listen (default): vpcd's reversed mode, the cards listen on
+# 127.0.0.1 and vpcd connects to them, so nothing listens beyond loopback;
+# cards are always present ("-" gives a blank in-memory card). --mode
+# connect: vpcd listens (on all interfaces: the driver cannot be told
+# otherwise) and the cards connect; needed for empty readers, pulled cards
+# (toggle, --drop-at). See docs/stack.md.
 # Ports are picked free on 127.0.0.1 unless --base-port P (pair k uses P+2k
 # and P+2k+1). Waits (bounded by --timeout, default 10 s) until pcscd lists
 # all readers and every reader with a card shows it present.
@@ -142,7 +148,7 @@ cmd_start() {
 
 	ncards=0
 	sargs=
-	mode=connect
+	mode=listen
 	while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] || usage
 		case $1 in

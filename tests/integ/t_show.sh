@@ -22,7 +22,7 @@ for s in 9a 9c 9d; do
 done
 run_ok "vpiv init blank card" "$VPIV" init "$T/blank.state" --serial 10000002
 
-stack_start --readers 4 --card "$T/blank.state" --card "$T/tc.state" --card - || finish
+stack_start --mode connect --readers 4 --card "$T/blank.state" --card "$T/tc.state" --card - || finish
 R0=$VPIV_READER0
 R1=$VPIV_READER1
 R2=$VPIV_READER2
@@ -142,7 +142,7 @@ expect_match "not PIV: message" "has no PIV application.*\[NOT_PIV, SW 6A82\]" "
 stack_stop
 
 # the card is pulled in the middle of reading the certificates
-stack_start --card "$T/tc.state" --serve-arg --drop-at --serve-arg 8 || finish
+stack_start --mode connect --card "$T/tc.state" --serve-arg --drop-at --serve-arg 8 || finish
 run_rc "card pulled mid-read" 3 "$RATERM" show -r "$VPIV_READER0"
 expect_eq "pulled: one line" 1 "$(wc -l <"$OUT" | tr -d ' ')"
 expect_match "pulled: names the reader" "reading the card in \"$VPIV_READER0\".*\[CARD_REMOVED\]" "$OUT"

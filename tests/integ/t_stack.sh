@@ -6,7 +6,7 @@ need pcscd
 
 SELECT_PIV=00A4040009A00000030800001000
 
-stack_start --readers 2 --card mem: || finish
+stack_start --mode connect --readers 2 --card mem: || finish
 S1=$VPIV_STACK_DIR
 R0=$VPIV_READER0
 R1=$VPIV_READER1
@@ -28,7 +28,7 @@ run_ok "card re-inserted" wait_card present "$R0"
 run_ok "SELECT after re-insert" apdu "$R0" "$SELECT_PIV"
 
 # a second stack side by side: card pulled at APDU 2
-stack_start --card mem: --serve-arg --drop-at --serve-arg 2 || finish
+stack_start --mode connect --card mem: --serve-arg --drop-at --serve-arg 2 || finish
 S2=$VPIV_STACK_DIR
 expect_eq "second stack has its own socket" "$S2/pcscd.sock" "$PCSCLITE_CSOCK_NAME"
 # vpcd 3.3 returns the dropped APDU as an empty "success"; the next fails
@@ -56,7 +56,7 @@ expect_eq "stop removes socket and pid files" "" "$(ls "$S2" | grep -E '\.pid$|\
 run_ok "first stack still serves" apdu "$R0" "$SELECT_PIV"
 
 # four readers; then a status word injected at APDU 1
-stack_start --readers 4 --card - --card - --card - --card mem: || finish
+stack_start --mode connect --readers 4 --card - --card - --card - --card mem: || finish
 expect_eq "fourth reader name" "vpiv-1 00 01" "$VPIV_READER3"
 run_ok "four readers" "$TOOLS/pcsc_wait" list
 expect_eq "four readers listed" 4 "$(grep -c vpiv "$OUT")"
