@@ -150,10 +150,11 @@ print_text(const rt_contents *ct)
 		flags_str(r, flags, sizeof(flags));
 		if (r->has_cert) {
 			fmt_date(r->cert.not_after, date, sizeof(date));
-			printf("%-4s %-9s %-28.28s %-18.18s %-10s %s\n", slot,
+			printf("%-4s %-9s %-28.28s %-18.18s %-10s%s%s\n", slot,
 			    r->alg[0] ? r->alg : "?",
 			    r->cert.subject_cn[0] ? r->cert.subject_cn :
-			    r->cert.subject, r->cert.issuer_cn, date, flags);
+			    r->cert.subject, r->cert.issuer_cn, date,
+			    flags[0] ? " " : "", flags);
 		} else if (r->error[0]) {
 			printf("%-4s %-9s %-28s %-18s %-10s %s\n", slot,
 			    r->alg[0] ? r->alg : "?", "(unreadable certificate)",
