@@ -895,6 +895,9 @@ process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 	tlv_w w;
 	tlv_w_init(&w, v->resp, VPIV_RESP_CAP);
 	uint16_t sw = dispatch(v, &a, &w);
+	/* PIN policy ALWAYS: the VERIFY must come immediately before */
+	if (a.ins != 0x20 && a.ins != 0x87)
+		v->pin_always_ok = false;
 	if (w.overflow)
 		sw = SW_UNKNOWN;
 	if (a.data == v->chain) {
