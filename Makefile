@@ -20,6 +20,8 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wformat=2 -fno-common -fstack-protector-strong
 LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
 LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
+LDLIBS_NET    := -lcurl
+LDLIBS_SERVER := -lmicrohttpd -lsqlite3 -lyaml
 LDLIBS  += -lz -lpthread
 
 ifeq ($(SAN),1)
@@ -31,19 +33,24 @@ endif
 OBJ := $(BUILD)/obj
 
 # Layers: util (errors, TLV), card (transport, APDU, PIV), crypto,
-# engine (Contents model), vpiv core (libvpiv), CLI.
+# cmp (CMP messages, client), engine (Contents model), vpiv core (libvpiv),
+# cmhost core (libcmhost), CLI.
 UTIL_SRC  := $(wildcard src/util/*.c)
 CARD_SRC  := $(wildcard src/card/*.c)
 CRYPTO_SRC:= $(wildcard src/crypto/*.c)
 ENGINE_SRC:= $(wildcard src/engine/*.c)
+CMP_SRC   := $(wildcard src/cmp/*.c)
+CMHOST_SRC:= $(filter-out src/cmhost/main.c,$(wildcard src/cmhost/*.c))
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
 CLI_SRC   := $(wildcard src/cli/*.c)
 
 LIBRATERM := $(BUILD)/libraterm.a
 LIBVPIV   := $(BUILD)/libvpiv.a
+LIBCMHOST := $(BUILD)/libcmhost.a
 
-LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(ENGINE_SRC))
+LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC))
 VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
+CMHOST_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(CMHOST_SRC))
 CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -52,7 +59,8 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all clean check unit integ deps demo bench install tools
-all: $(BUILD)/raterm $(BUILD)/vpiv tools
+PROGS := $(BUILD)/raterm $(BUILD)/vpiv $(if $(wildcard src/cmhost/main.c),$(BUILD)/cmhost)
+all: $(PROGS) tools
 
 tools: $(TOOL_BINS)
 
@@ -68,16 +76,26 @@ $(LIBVPIV): $(VPIV_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(LIBCMHOST): $(CMHOST_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/raterm: $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) \
+	    $(LDLIBS_NET) $(LDLIBS_CRYPTO) $(LDLIBS)
+
+$(BUILD)/cmhost: $(OBJ)/cmhost/main.o $(LIBCMHOST) $(LIBRATERM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_NET) $(LDLIBS_PCSC) \
+	    $(LDLIBS_CRYPTO) $(LDLIBS)
 
 $(BUILD)/vpiv: $(OBJ)/vpiv/main.o $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CRYPTO) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBVPIV) $(LIBRATERM)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-unused-parameter -o $@ $< \
-	    $(LDFLAGS) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+	    $(LDFLAGS) $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_SERVER) \
+	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIBRATERM)
 	@mkdir -p $(dir $@)
@@ -95,7 +113,7 @@ check: deps
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
 
-integ: $(BUILD)/raterm $(BUILD)/vpiv tools
+integ: $(PROGS) tools
 	@BUILD=$(BUILD) sh tests/integ/run.sh
 
 # ---- set-up, demo, bench -------------------------------------------------
@@ -113,7 +131,7 @@ bench: deps
 PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(BUILD)/raterm $(BUILD)/vpiv $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/raterm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
