@@ -46,4 +46,9 @@ size_t rt_castore_count(const rt_castore *s);
  * dates are not considered: an expired TC is still a TC). */
 bool rt_castore_issued(const rt_castore *s, const uint8_t *der, size_t len);
 
+/* The CA certificates of the store as an mbedTLS chain (NULL if empty);
+ * owned by the store. */
+struct mbedtls_x509_crt;
+const struct mbedtls_x509_crt *rt_castore_crts(const rt_castore *s);
+
 #endif

@@ -1,5 +1,6 @@
 /* cmd_card.c - `raterm readers` and `raterm show`. */
 #include "cli.h"
+#include "cli_crypto.h"
 #include "raterm/contents.h"
 #include "raterm/piv.h"
 #include "raterm/x509.h"
@@ -78,6 +79,7 @@ cmd_readers(cli_global *g, int argc, char **argv)
 
 static const char show_help[] =
 "usage: raterm show [-r READER] [--json] [--transport-ca FILE] [--all-slots]\n"
+"                   [--verify-tc [--attestation-root FILE] [--pin-fd N]]\n"
 "\n"
 "Reads a card and prints its header (reader, profile, GUID, serial, PIN\n"
 "retries) and its Contents: one line per key with its certificate.\n"
@@ -90,7 +92,11 @@ static const char show_help[] =
 "  --transport-ca FILE   transport CA certificate(s) (PEM/DER file or a\n"
 "                        directory); certificates they issued are marked TC\n"
 "  --all-slots           also ask the card's metadata for keys without a\n"
-"                        certificate in the retired slots 82-95\n";
+"                        certificate in the retired slots 82-95\n"
+"  --verify-tc           verify each transport certificate (as 'raterm\n"
+"                        verify-tc'; exit status 7 when one fails)\n"
+"  --attestation-root FILE  with --verify-tc: attestation root(s)\n"
+"  --pin-fd N            with --verify-tc: read 'card=PIN' from fd N\n";
 
 static void
 fmt_date(const char *iso, char *out, size_t cap)
@@ -178,7 +184,7 @@ policy_name(uint8_t p, bool touch)
 }
 
 static void
-print_json(const rt_contents *ct)
+print_json(const rt_contents *ct, bool keep_open)
 {
 	char slot[4];
 	printf("{\"reader\": ");
@@ -241,7 +247,9 @@ print_json(const rt_contents *ct)
 		json_hex(stdout, r->cert.sha256, 32);
 		printf("}}");
 	}
-	printf("\n]}\n");
+	printf("\n]");
+	if (!keep_open)
+		printf("}\n");
 }
 
 int
@@ -253,8 +261,15 @@ cmd_show(cli_global *g, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "transport-ca", required_argument, NULL, 'T' },
 		{ "all-slots", no_argument, NULL, 'A' },
+		/* TC verification (src/cli/cmd_crypto.c) */
+		{ "verify-tc", no_argument, NULL, 'V' },
+		{ "attestation-root", required_argument, NULL, 'R' },
+		{ "pin-fd", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
+	cli_tc_opts tco = { .pin_fd = -1 };
+	bool verify_tc = false;
+	int tc_rc = 0;
 	const char *reader = NULL, *tca_path = NULL;
 	bool json = false;
 	unsigned flags = 0;
@@ -267,6 +282,12 @@ cmd_show(cli_global *g, int argc, char **argv)
 		case 'j': json = true; break;
 		case 'T': tca_path = optarg; break;
 		case 'A': flags |= RT_CONTENTS_ALL_SLOTS; break;
+		case 'V': verify_tc = true; break;
+		case 'R': tco.attest_root = optarg; break;
+		case 'f':
+			if ((tco.pin_fd = cli_parse_fd("show", optarg)) < 0)
+				return 2;
+			break;
 		default: return cli_usage_error("show", "invalid option");
 		}
 	}
@@ -293,9 +314,15 @@ cmd_show(cli_global *g, int argc, char **argv)
 		goto out;
 	}
 	if (json)
-		print_json(&ct);
+		print_json(&ct, verify_tc);
 	else
 		print_text(&ct);
+	if (verify_tc) {
+		tco.transport_ca = tca_path;
+		tc_rc = cli_show_verify_tc(card, &ct, tcas, &tco, json);
+		if (json)
+			printf("}\n");
+	}
 	fflush(stdout);
 	/* Unreadable certificate objects: the table shows the rest of the
 	 * card; each bad object is also an error line and the exit status. */
@@ -312,5 +339,7 @@ out:
 	rt_castore_free(tcas);
 	if (e != NULL)
 		return cli_fail(e);
+	if (tc_rc != 0)
+		return tc_rc;
 	return bad_rows ? 6 : 0;	/* malformed data, see raterm(1) */
 }

@@ -17,6 +17,10 @@ static const char usage_text[] =
 "  readers            list smart-card readers and whether a card is present\n"
 "  show               print a card's header and its Contents (keys and\n"
 "                     certificates)\n"
+"  csr                make a PKCS#10 request for a card key, signed on the\n"
+"                     card\n"
+"  verify-tc          verify the card's transport certificates (chain,\n"
+"                     possession, binding, attestation)\n"
 "\n"
 "Global options:\n"
 "  --trace FILE       write every APDU to FILE (PINs and keys withheld)\n"
@@ -24,7 +28,8 @@ static const char usage_text[] =
 "  -V, --version      print the version\n"
 "\n"
 "Exit status: 0 success, 1 general error, 2 usage, 3 reader or card absent,\n"
-"4 card protocol error, 5 PIN or authentication, 6 malformed data.\n"
+"4 card protocol error, 5 PIN or authentication, 6 malformed data,\n"
+"7 verification failed (a transport certificate control).\n"
 "PCSCLITE_CSOCK_NAME selects a pcscd socket other than the system one.\n"
 "See raterm(1).\n";
 
@@ -147,6 +152,10 @@ main(int argc, char **argv)
 		rc = cmd_readers(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "show") == 0)
 		rc = cmd_show(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "csr") == 0)
+		rc = cmd_csr(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "verify-tc") == 0)
+		rc = cmd_verify_tc(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		rc = 0;

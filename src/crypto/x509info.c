@@ -221,3 +221,9 @@ out:
 	mbedtls_x509_crt_free(&crt);
 	return ok;
 }
+
+const mbedtls_x509_crt *
+rt_castore_crts(const rt_castore *s)
+{
+	return s != NULL && s->count > 0 ? &s->chain : NULL;
+}

@@ -1,0 +1,168 @@
+/* pin.c - PINs and passphrases for the command line; see cli_crypto.h */
+#include "cli_crypto.h"
+#include "raterm/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define SECRETS_MAX 4096
+
+struct cli_secrets {
+	bool from_fd;
+	char buf[SECRETS_MAX];	/* NAME=VALUE\0 ... */
+	size_t len;
+};
+
+int
+cli_parse_fd(const char *cmd, const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < 0 || v > 1023) {
+		fprintf(stderr, "raterm %s: --pin-fd wants a file descriptor "
+		    "number, not '%s'\n", cmd, s);
+		return -1;
+	}
+	return (int)v;
+}
+
+rt_err *
+cli_secrets_open(int fd, cli_secrets **out)
+{
+	cli_secrets *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "secrets");
+	*out = s;
+	if (fd < 0)
+		return NULL;
+	s->from_fd = true;
+	for (;;) {
+		ssize_t r = read(fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			cli_secrets_free(s);
+			*out = NULL;
+			return rt_err_new(RT_E_IO, NULL, "--pin-fd %d: %s", fd,
+			    strerror(errno));
+		}
+		if (r == 0)
+			break;
+		s->len += (size_t)r;
+		if (s->len == sizeof(s->buf) - 1)
+			break;
+	}
+	close(fd);
+	/* lines -> NUL-separated entries */
+	for (size_t i = 0; i < s->len; i++)
+		if (s->buf[i] == '\n' || s->buf[i] == '\r')
+			s->buf[i] = '\0';
+	for (size_t i = 0; i < s->len; i += strlen(s->buf + i) + 1) {
+		const char *line = s->buf + i;
+		if (line[0] != '\0' && line[0] != '#' && strchr(line, '=') == NULL) {
+			cli_secrets_free(s);
+			*out = NULL;
+			return rt_err_new(RT_E_USAGE, NULL, "--pin-fd: a line without "
+			    "NAME= (expected e.g. card=123456)");
+		}
+	}
+	return NULL;
+}
+
+void
+cli_secrets_free(cli_secrets *s)
+{
+	if (s == NULL)
+		return;
+	rt_wipe(s, sizeof(*s));
+	free(s);
+}
+
+static rt_err *
+ask_tty(const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return rt_err_new(RT_E_USAGE, NULL, "no terminal to ask for the %s; "
+		    "use --pin-fd", prompt);
+	bool restore = tcgetattr(fd, &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL);
+		quiet.c_lflag |= ICANON;
+		(void)tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	char p[400];
+	int pl = snprintf(p, sizeof(p), "%s: ", prompt);
+	ssize_t wr = write(fd, p, (size_t)(pl < (int)sizeof(p) ? pl :
+	    (int)sizeof(p) - 1));
+	(void)wr;	/* best effort */
+	size_t n = 0;
+	char c;
+	bool too_long = false;
+	rt_err *e = NULL;
+	for (;;) {
+		ssize_t r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = rt_err_new(RT_E_USAGE, NULL, "%s: input ended", prompt);
+			break;
+		}
+		if (c == '\n' || c == '\r')
+			break;
+		if (n < cap)
+			buf[n++] = c;
+		else
+			too_long = true;
+	}
+	c = 0;
+	if (restore)
+		(void)tcsetattr(fd, TCSAFLUSH, &old);
+	wr = write(fd, "\n", 1);
+	(void)wr;
+	close(fd);
+	if (e == NULL && too_long)
+		e = rt_err_new(RT_E_ARG, NULL, "%s: too long", prompt);
+	if (e != NULL) {
+		rt_wipe(buf, cap);
+		return e;
+	}
+	*len = n;
+	return NULL;
+}
+
+rt_err *
+cli_secret_get(cli_secrets *s, const char *name, const char *prompt,
+    char *buf, size_t cap, size_t *len)
+{
+	if (!s->from_fd)
+		return ask_tty(prompt, buf, cap, len);
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < s->len; i += strlen(s->buf + i) + 1) {
+		const char *line = s->buf + i;
+		if (strncmp(line, name, nl) == 0 && line[nl] == '=') {
+			size_t vl = strlen(line + nl + 1);
+			if (vl > cap)
+				return rt_err_new(RT_E_ARG, NULL, "--pin-fd: %s too long",
+				    name);
+			memcpy(buf, line + nl + 1, vl);
+			*len = vl;
+			return NULL;
+		}
+	}
+	return rt_err_new(RT_E_USAGE, NULL, "--pin-fd has no '%s=' line (%s)",
+	    name, prompt);
+}
+
+rt_err *
+cli_pin_cb(void *ctx, const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	cli_pin_ctx *pc = ctx;
+	return cli_secret_get(pc->secrets, pc->name, prompt, buf, cap, len);
+}
