@@ -108,18 +108,18 @@ fail(rt_err *e)
 	return code ? code : 1;
 }
 
-static int usage_error(void (*usage)(FILE *), const char *fmt, ...) RT_PRINTF(2, 3);
+static int usage_error(const char *cmd, const char *fmt, ...) RT_PRINTF(2, 3);
 
+/* Prints a usage error and where to find help; returns exit status 2. */
 static int
-usage_error(void (*usage)(FILE *), const char *fmt, ...)
+usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
-	usage(stderr);
+	fprintf(stderr, "\n(see '%s %s --help')\n", prog, cmd);
 	return 2;
 }
 
@@ -276,19 +276,19 @@ cmd_init(int argc, char **argv)
 		bool needs = strcmp(a, "--serial") == 0 || strcmp(a, "--guid") == 0 ||
 		    strcmp(a, "--mgmt-alg") == 0 || strcmp(a, "--secrets") == 0;
 		if (needs && i + 1 >= argc)
-			return usage_error(usage_init, "%s needs a value", a);
+			return usage_error("init", "%s needs a value", a);
 		if (strcmp(a, "--serial") == 0) {
 			char *end;
 			errno = 0;
 			unsigned long x = strtoul(argv[++i], &end, 10);
 			if (errno != 0 || *end != '\0' || x == 0 || x > 0xFFFFFFFFul ||
 			    argv[i][0] == '-')
-				return usage_error(usage_init, "bad serial '%s'", argv[i]);
+				return usage_error("init", "bad serial '%s'", argv[i]);
 			p.serial = (uint32_t)x;
 		} else if (strcmp(a, "--guid") == 0) {
 			size_t n;
 			if (parse_hex(argv[++i], guid, 16, &n) != 0 || n != 16)
-				return usage_error(usage_init,
+				return usage_error("init",
 				    "bad GUID '%s' (32 hex digits)", argv[i]);
 			p.guid = guid;
 		} else if (strcmp(a, "--mgmt-alg") == 0) {
@@ -298,21 +298,21 @@ cmd_init(int argc, char **argv)
 			else if (strcmp(m, "aes192") == 0) p.mgmt_alg = VPIV_ALG_AES192;
 			else if (strcmp(m, "aes256") == 0) p.mgmt_alg = VPIV_ALG_AES256;
 			else
-				return usage_error(usage_init, "unknown --mgmt-alg '%s'", m);
+				return usage_error("init", "unknown --mgmt-alg '%s'", m);
 		} else if (strcmp(a, "--secrets") == 0) {
 			secrets_path = argv[++i];
 		} else if (strcmp(a, "--force") == 0) {
 			force = true;
 		} else if (a[0] == '-') {
-			return usage_error(usage_init, "unknown option '%s'", a);
+			return usage_error("init", "unknown option '%s'", a);
 		} else if (state == NULL) {
 			state = a;
 		} else {
-			return usage_error(usage_init, "unexpected argument '%s'", a);
+			return usage_error("init", "unexpected argument '%s'", a);
 		}
 	}
 	if (state == NULL)
-		return usage_error(usage_init, "%s", "a STATE file is needed");
+		return usage_error("init", "%s", "a STATE file is needed");
 	if (secrets_path != NULL) {
 		rt_err *e = read_secrets(secrets_path, &s);
 		if (e != NULL) {
@@ -404,7 +404,7 @@ slot_option(struct slot_job *j, int argc, char **argv, int *i)
 		return 1;
 	}
 	if (*i + 1 >= argc) {
-		usage_error(usage_perso, "%s needs a value", a);
+		usage_error("personalize", "%s needs a value", a);
 		return -1;
 	}
 	const char *val = argv[++*i];
@@ -413,7 +413,7 @@ slot_option(struct slot_job *j, int argc, char **argv, int *i)
 		else if (strcmp(val, "eccp384") == 0) j->alg = VPIV_ALG_ECCP384;
 		else if (strcmp(val, "rsa2048") == 0) j->alg = VPIV_ALG_RSA2048;
 		else {
-			usage_error(usage_perso, "unknown --alg '%s'", val);
+			usage_error("personalize", "unknown --alg '%s'", val);
 			return -1;
 		}
 	} else if (strcmp(a, "--subject") == 0) {
@@ -422,7 +422,7 @@ slot_option(struct slot_job *j, int argc, char **argv, int *i)
 		char *end;
 		long d = strtol(val, &end, 10);
 		if (*end != '\0' || d <= 0 || d > 36500) {
-			usage_error(usage_perso, "bad --days '%s'", val);
+			usage_error("personalize", "bad --days '%s'", val);
 			return -1;
 		}
 		j->days = (int)d;
@@ -435,13 +435,13 @@ slot_option(struct slot_job *j, int argc, char **argv, int *i)
 		else if (strcmp(val, "guid") == 0) j->bind = VPIV_BIND_GUID;
 		else if (strcmp(val, "none") == 0) j->bind = VPIV_BIND_NONE;
 		else {
-			usage_error(usage_perso, "unknown --bind '%s'", val);
+			usage_error("personalize", "unknown --bind '%s'", val);
 			return -1;
 		}
 	} else if (strcmp(a, "--pin-policy") == 0 || strcmp(a, "--touch-policy") == 0) {
 		bool touch = a[2] == 't';
 		if (parse_policy(val, touch, touch ? &j->touch_policy : &j->pin_policy) != 0) {
-			usage_error(usage_perso, "unknown policy '%s'", val);
+			usage_error("personalize", "unknown policy '%s'", val);
 			return -1;
 		}
 	} else if (strcmp(a, "--cert-only") == 0) {
@@ -490,6 +490,32 @@ store_cert_file(vpiv *v, uint8_t slot, const char *path)
 	return e;
 }
 
+/* The CA certificate and key parse and belong together.
+ * Errors: CERT, CRYPTO. */
+static rt_err *
+check_ca(const char *cert_path, const char *key_path, const char *pass)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context key;
+	rt_err *e = NULL;
+	int rc;
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_pk_init(&key);
+	if ((rc = mbedtls_x509_crt_parse_file(&crt, cert_path)) != 0)
+		e = rt_err_new(RT_E_CERT, NULL, "%s: cannot parse CA certificate "
+		    "(mbedTLS -0x%04x)", cert_path, (unsigned)-rc);
+	else if ((rc = mbedtls_pk_parse_keyfile(&key, key_path, pass)) != 0)
+		e = rt_err_new(RT_E_CRYPTO, NULL, "%s: cannot read CA key%s "
+		    "(mbedTLS -0x%04x)", key_path,
+		    pass == NULL ? " (encrypted? use --ca-pass-file)" : "", (unsigned)-rc);
+	else if (mbedtls_pk_check_pair(&crt.pk, &key) != 0)
+		e = rt_err_new(RT_E_CERT, NULL, "%s does not belong to %s", key_path,
+		    cert_path);
+	mbedtls_pk_free(&key);
+	mbedtls_x509_crt_free(&crt);
+	return e;
+}
+
 static int
 cmd_personalize(int argc, char **argv)
 {
@@ -515,13 +541,13 @@ cmd_personalize(int argc, char **argv)
 		bool valued = strcmp(a, "--slot") == 0 || strcmp(a, "--ca-cert") == 0 ||
 		    strcmp(a, "--ca-key") == 0 || strcmp(a, "--ca-pass-file") == 0;
 		if (valued && i + 1 >= argc)
-			return usage_error(usage_perso, "%s needs a value", a);
+			return usage_error("personalize", "%s needs a value", a);
 		if (strcmp(a, "--slot") == 0) {
 			if (njobs == sizeof(jobs) / sizeof(jobs[0]))
-				return usage_error(usage_perso, "%s", "too many slots");
+				return usage_error("personalize", "%s", "too many slots");
 			jobs[njobs] = defaults;
 			if (parse_slot(argv[++i], &jobs[njobs].slot) != 0)
-				return usage_error(usage_perso, "'%s' is not a key slot", argv[i]);
+				return usage_error("personalize", "'%s' is not a key slot", argv[i]);
 			njobs++;
 		} else if (strcmp(a, "--ca-cert") == 0) {
 			ca_cert = argv[++i];
@@ -530,28 +556,28 @@ cmd_personalize(int argc, char **argv)
 		} else if (strcmp(a, "--ca-pass-file") == 0) {
 			ca_pass_file = argv[++i];
 		} else if (a[0] == '-') {
-			return usage_error(usage_perso, "unknown option '%s'", a);
+			return usage_error("personalize", "unknown option '%s'", a);
 		} else if (state == NULL) {
 			state = a;
 		} else {
-			return usage_error(usage_perso, "unexpected argument '%s'", a);
+			return usage_error("personalize", "unexpected argument '%s'", a);
 		}
 	}
 	if (state == NULL)
-		return usage_error(usage_perso, "%s", "a STATE file is needed");
+		return usage_error("personalize", "%s", "a STATE file is needed");
 	if (njobs == 0)
-		return usage_error(usage_perso, "%s", "at least one --slot is needed");
+		return usage_error("personalize", "%s", "at least one --slot is needed");
 	for (size_t k = 0; k < njobs; k++) {
 		struct slot_job *j = &jobs[k];
 		if (j->cert_only != NULL && j->key_only)
-			return usage_error(usage_perso, "%s",
+			return usage_error("personalize", "%s",
 			    "--cert-only and --key-only exclude each other");
 		if (j->cert_only == NULL && !j->key_only) {
 			if (j->subject == NULL)
-				return usage_error(usage_perso, "%s",
+				return usage_error("personalize", "%s",
 				    "--subject is needed to issue a certificate");
 			if (ca_cert == NULL || ca_key == NULL)
-				return usage_error(usage_perso, "%s",
+				return usage_error("personalize", "%s",
 				    "--ca-cert and --ca-key are needed to issue a certificate");
 		}
 	}
@@ -566,6 +592,9 @@ cmd_personalize(int argc, char **argv)
 	vpiv *v = NULL;
 	if (ca_pass_file != NULL && (pass = read_pass(ca_pass_file, &e)) == NULL)
 		return fail(e);
+	/* check the CA before any key is generated */
+	if (ca_cert != NULL && ca_key != NULL && (e = check_ca(ca_cert, ca_key, pass)) != NULL)
+		goto out;
 	if ((e = vpiv_open(state, &v)) != NULL)
 		goto out;
 	for (size_t k = 0; k < njobs && e == NULL; k++) {
@@ -708,15 +737,15 @@ cmd_info(int argc, char **argv)
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json = true;
 		} else if (argv[i][0] == '-') {
-			return usage_error(usage_info, "unknown option '%s'", argv[i]);
+			return usage_error("info", "unknown option '%s'", argv[i]);
 		} else if (state == NULL) {
 			state = argv[i];
 		} else {
-			return usage_error(usage_info, "unexpected argument '%s'", argv[i]);
+			return usage_error("info", "unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (state == NULL)
-		return usage_error(usage_info, "%s", "a STATE file is needed");
+		return usage_error("info", "%s", "a STATE file is needed");
 	if (access(state, F_OK) != 0) {
 		fprintf(stderr, "%s: %s: no such card\n", prog, state);
 		return 1;

@@ -367,7 +367,7 @@ vpiv_new_blank(const vpiv_params *p, vpiv **out)
 	return NULL;
 fail:
 	vpiv_free(v);
-	return rt_err_wrap(e, "vpiv: creating card");
+	return rt_err_wrap(e, "creating a card");
 }
 
 void
