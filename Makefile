@@ -58,7 +58,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all clean check unit integ deps demo bench install tools
+.PHONY: all clean check unit integ deps demo bench install tools fuzz fuzz-smoke
 PROGS := $(BUILD)/raterm $(BUILD)/vpiv $(if $(wildcard src/cmhost/main.c),$(BUILD)/cmhost)
 all: $(PROGS) tools
 
@@ -108,7 +108,36 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBRATERM)
 CHECK_BUILD := build/check
 
 check: deps
-	$(MAKE) --no-print-directory BUILD=$(CHECK_BUILD) SAN=1 unit integ
+	$(MAKE) --no-print-directory BUILD=$(CHECK_BUILD) SAN=1 unit fuzz-smoke integ
+
+# Fuzzing. fuzz-smoke (in `make check`): the fuzz targets under ASan+UBSan
+# with a deterministic mutation driver over the seed corpus. fuzz: libFuzzer
+# (clang), FUZZ_TIME seconds per target.
+FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/card/*)
+FUZZ_ITER   ?= 50000
+FUZZ_TIME   ?= 60
+
+$(BUILD)/fuzz/fuzz_card: tests/fuzz/fuzz_card.c tests/fuzz/driver.c $(LIBVPIV) $(LIBRATERM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ tests/fuzz/fuzz_card.c tests/fuzz/driver.c \
+	    $(LDFLAGS) $(LIBRATERM) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz-record: tests/fuzz/record.c $(LIBVPIV) $(LIBRATERM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LIBVPIV) $(LIBRATERM) \
+	    $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+
+fuzz-smoke: $(BUILD)/fuzz/fuzz_card
+	@$(BUILD)/fuzz/fuzz_card -n $(FUZZ_ITER) $(FUZZ_CORPUS)
+
+fuzz:
+	@mkdir -p build/libfuzzer build/libfuzzer/corpus-card
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o build/libfuzzer/fuzz_card tests/fuzz/fuzz_card.c \
+	    $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) \
+	    $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) $(LDLIBS)
+	build/libfuzzer/fuzz_card -max_total_time=$(FUZZ_TIME) \
+	    build/libfuzzer/corpus-card tests/fuzz/corpus/card
 
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)

@@ -294,7 +294,7 @@ test_emsa_known_answer(void **state)
 {
 	(void)state;
 	mbedtls_pk_context pk;
-	size_t len;
+	size_t len = 0;
 	unsigned char *pem = tu_read("rsa.pem", &len);
 	assert_non_null(pem);
 	pem = realloc(pem, len + 1);
