@@ -23,7 +23,8 @@
 /* X(name, exit code, short description). Exit codes are documented in
  * raterm(1): 1 generic, 2 usage, 3 reader/card absent, 4 card protocol,
  * 5 authentication/PIN, 6 data format, 7 verification failed (a
- * transport certificate or a proof of possession). */
+ * transport certificate or a proof of possession; a CMP message's
+ * protection), 8 the CM host refused the request or is unreachable. */
 #define RT_ERR_KINDS(X)                                                     \
 	X(OK,            0, "no error")                                     \
 	X(NOMEM,         1, "out of memory")                                \
@@ -64,7 +65,14 @@
 	X(TC_CHAIN,      7, "TC chain violates CA constraints or key usage") \
 	X(TC_POSSESSION, 7, "card does not hold the certified key")         \
 	X(TC_BINDING,    7, "TC bound to another card")                     \
-	X(TC_ATTESTATION, 7, "key attestation does not match")
+	X(TC_ATTESTATION, 7, "key attestation does not match")             \
+	X(CMP_FORMAT,    6, "malformed CMP message")                        \
+	X(CMP_UNSUPPORTED, 6, "CMP content not supported")                  \
+	X(CMP_PROTECTION, 7, "CMP message protection does not verify")      \
+	X(CMP_TRUST,     7, "CMP signer not trusted")                       \
+	X(CMP_MISMATCH,  7, "CMP response does not match the request")      \
+	X(CMP_STATUS,    8, "CM host refused the request")                  \
+	X(CMP_HTTP,      8, "CM host not reachable or HTTP error")
 
 typedef enum {
 #define RT_X_(n, c, d) RT_E_##n,

@@ -1,0 +1,534 @@
+/*
+ * cmp.h - CMP messages (RFC 4210 as updated by RFC 9480, Lightweight CMP
+ * Profile RFC 9483) for the raterm client and the cmhost server, and the
+ * client over HTTP(S) (RFC 6712).
+ *
+ * One message model, cmp_msg, is shared by both sides:
+ *
+ *   - decoding: cmp_msg_decode() copies the DER into the message (msg->raw)
+ *     and every cmp_buf of the model points into that copy, so a decoded
+ *     message is self-contained; cmp_msg_free() frees it.
+ *   - encoding: the caller fills a cmp_msg (cmp_msg_new(), or one on the
+ *     stack after cmp_msg_init()), whose cmp_bufs point to the caller's
+ *     memory, which must stay valid until cmp_msg_encode() returns.
+ *     cmp_msg_encode() never takes ownership of anything in the model.
+ *
+ * Strict decoding: DER only (definite, minimal lengths), every length
+ * checked against its container, no trailing bytes at any level, unknown
+ * body types and content the profile does not allow refused (central key
+ * generation, encrypted certificates, critical unknown controls); errors
+ * are CMP_FORMAT (malformed) or CMP_UNSUPPORTED (well-formed but not
+ * handled). Unknown generalInfo entries and unknown regInfo are ignored
+ * (they carry no criticality and RFC 4210 says to ignore them).
+ *
+ * Names: sender and recipient are GeneralName; only directoryName [4] is
+ * accepted and the model carries the DER of the Name (SEQUENCE) itself.
+ * An empty Name (NULL-DN) is a valid value (len 2: 30 00).
+ *
+ * Protection: signature only (RFC 9483 4.1.1), made by any rt_signer
+ * (card or software token): ECDSA with SHA-256/384/512, RSA PKCS#1 v1.5
+ * or RSASSA-PSS with SHA-256/384/512; the signer's chain goes into
+ * extraCerts, the protection certificate first. MAC protection is refused
+ * (CMP_UNSUPPORTED).
+ *
+ * Ownership: functions returning malloc'ed DER say so (free()); cmp_msg,
+ * cmp_client and cmp_txn are freed with their *_free() function, which
+ * accept NULL.
+ */
+#ifndef RATERM_CMP_H
+#define RATERM_CMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <mbedtls/x509_crt.h>
+
+#include "raterm/err.h"
+#include "raterm/signer.h"
+
+/* ---- OIDs (dotted) --------------------------------------------------------- */
+#define CMP_OID_IT_IMPLICIT_CONFIRM    "1.3.6.1.5.5.7.4.13"
+#define CMP_OID_IT_CONFIRM_WAIT_TIME   "1.3.6.1.5.5.7.4.14"
+#define CMP_OID_IT_CA_CERTS            "1.3.6.1.5.5.7.4.17"
+#define CMP_OID_IT_ROOT_CA_KEY_UPDATE  "1.3.6.1.5.5.7.4.18"
+#define CMP_OID_IT_ROOT_CA_CERT        "1.3.6.1.5.5.7.4.20"
+#define CMP_OID_IT_CERT_PROFILE        "1.3.6.1.5.5.7.4.21"
+/* raterm's own arc: a UUID-derived OID (ITU-T X.667, 2.25.<uuid>),
+ * needing no registration. uuid 1db8bcaf-0fd2-4895-884e-8def9b96b97a.
+ *   <arc>.1     raterm CMP InfoTypes
+ *   <arc>.1.1   id-it-raterm-cardMgmtKey (see the genm/genp helpers) */
+#define CMP_OID_RATERM_ARC \
+	"2.25.39506821462563387446371622678466836858"
+#define CMP_OID_IT_CARD_MGMT_KEY CMP_OID_RATERM_ARC ".1.1"
+
+/* ---- basic types ----------------------------------------------------------- */
+
+/* A slice of bytes (not owned by the slice). len 0: absent. */
+typedef struct {
+	const uint8_t *p;
+	size_t len;
+} cmp_buf;
+
+/* A slice over a NUL-terminated string (NULL -> absent). */
+cmp_buf cmp_buf_str(const char *s);
+/* True if both are present and equal, or both absent. */
+bool cmp_buf_eq(cmp_buf a, cmp_buf b);
+
+/* PKIBody choice numbers (the [n] tags of RFC 4210). */
+typedef enum {
+	CMP_BODY_IR = 0, CMP_BODY_IP = 1, CMP_BODY_CR = 2, CMP_BODY_CP = 3,
+	CMP_BODY_P10CR = 4, CMP_BODY_KUR = 7, CMP_BODY_KUP = 8,
+	CMP_BODY_RR = 11, CMP_BODY_RP = 12, CMP_BODY_PKICONF = 19,
+	CMP_BODY_GENM = 21, CMP_BODY_GENP = 22, CMP_BODY_ERROR = 23,
+	CMP_BODY_CERTCONF = 24, CMP_BODY_POLLREQ = 25, CMP_BODY_POLLREP = 26,
+} cmp_body_type;
+
+/* "ir", "p10cr", "error", ... ("?" for others). */
+const char *cmp_body_name(int type);
+
+/* PKIStatus */
+enum {
+	CMP_STATUS_ACCEPTED = 0, CMP_STATUS_GRANTED_WITH_MODS = 1,
+	CMP_STATUS_REJECTION = 2, CMP_STATUS_WAITING = 3,
+	CMP_STATUS_REVOCATION_WARNING = 4, CMP_STATUS_REVOCATION_NOTIFICATION = 5,
+	CMP_STATUS_KEY_UPDATE_WARNING = 6,
+};
+
+/* PKIFailureInfo bit numbers; the model keeps them as (1u << bit). */
+#define CMP_FAILINFO(X) \
+	X(BAD_ALG, 0, "badAlg") X(BAD_MESSAGE_CHECK, 1, "badMessageCheck") \
+	X(BAD_REQUEST, 2, "badRequest") X(BAD_TIME, 3, "badTime") \
+	X(BAD_CERT_ID, 4, "badCertId") X(BAD_DATA_FORMAT, 5, "badDataFormat") \
+	X(WRONG_AUTHORITY, 6, "wrongAuthority") \
+	X(INCORRECT_DATA, 7, "incorrectData") \
+	X(MISSING_TIME_STAMP, 8, "missingTimeStamp") X(BAD_POP, 9, "badPOP") \
+	X(CERT_REVOKED, 10, "certRevoked") \
+	X(CERT_CONFIRMED, 11, "certConfirmed") \
+	X(WRONG_INTEGRITY, 12, "wrongIntegrity") \
+	X(BAD_RECIPIENT_NONCE, 13, "badRecipientNonce") \
+	X(TIME_NOT_AVAILABLE, 14, "timeNotAvailable") \
+	X(UNACCEPTED_POLICY, 15, "unacceptedPolicy") \
+	X(UNACCEPTED_EXTENSION, 16, "unacceptedExtension") \
+	X(ADD_INFO_NOT_AVAILABLE, 17, "addInfoNotAvailable") \
+	X(BAD_SENDER_NONCE, 18, "badSenderNonce") \
+	X(BAD_CERT_TEMPLATE, 19, "badCertTemplate") \
+	X(SIGNER_NOT_TRUSTED, 20, "signerNotTrusted") \
+	X(TRANSACTION_ID_IN_USE, 21, "transactionIdInUse") \
+	X(UNSUPPORTED_VERSION, 22, "unsupportedVersion") \
+	X(NOT_AUTHORIZED, 23, "notAuthorized") \
+	X(SYSTEM_UNAVAIL, 24, "systemUnavail") \
+	X(SYSTEM_FAILURE, 25, "systemFailure") \
+	X(DUPLICATE_CERT_REQ, 26, "duplicateCertReq")
+
+enum {
+#define CMP_X_(n, b, s) CMP_FI_##n = (int)(1u << (b)),
+	CMP_FAILINFO(CMP_X_)
+#undef CMP_X_
+};
+#define CMP_FAILINFO_BITS 27
+
+/* The name of failure bit `bit` (0..26), NULL if out of range. */
+const char *cmp_failinfo_name(int bit);
+/* The name of PKIStatus `status` ("accepted", ..., "?" if unknown). */
+const char *cmp_status_name(int status);
+
+#define CMP_MAX_TEXTS 4
+#define CMP_MAX_REQS 8		/* requests/responses/statuses per message */
+#define CMP_MAX_CERTS 16	/* extraCerts, caPubs, caCerts */
+#define CMP_MAX_ITAVS 8
+
+/* PKIStatusInfo. texts: UTF8String contents (not NUL-terminated). */
+typedef struct {
+	int status;
+	uint32_t fail_info;	/* CMP_FI_* bits; 0: absent */
+	cmp_buf text[CMP_MAX_TEXTS];
+	size_t ntext;
+} cmp_status;
+
+/* "rejection (badPOP, notAuthorized): text; text" into buf. */
+void cmp_status_format(const cmp_status *s, char *buf, size_t len);
+/* NULL if the status is accepted or grantedWithMods; else a CMP_STATUS
+ * error whose message is `what` and cmp_status_format(). */
+rt_err *cmp_status_err(const cmp_status *s, const char *what) RT_MUST;
+
+/* ---- header ---------------------------------------------------------------- */
+typedef struct {
+	int pvno;		/* 2 (cmp2000) or 3 (cmp2021); 0 on encode: 2,
+				 * or 3 when a certConf carries hashAlg */
+	cmp_buf sender;		/* DER Name (directoryName); encode: absent
+				 * -> the signer's subject, else NULL-DN */
+	cmp_buf recipient;	/* DER Name; encode: absent -> NULL-DN */
+	time_t message_time;	/* 0: absent */
+	cmp_buf protection_alg;	/* DER AlgorithmIdentifier (set by encode) */
+	cmp_buf sender_kid;	/* encode: absent -> the signer certificate's
+				 * subjectKeyIdentifier if it has one */
+	cmp_buf recip_kid;
+	cmp_buf transaction_id;
+	cmp_buf sender_nonce;
+	cmp_buf recip_nonce;
+	/* generalInfo */
+	bool implicit_confirm;
+	time_t confirm_wait_time;	/* absolute time; 0: absent */
+	cmp_buf cert_profile[CMP_MAX_REQS];	/* UTF8String contents */
+	size_t ncert_profile;
+} cmp_header;
+
+/* ---- bodies ---------------------------------------------------------------- */
+typedef enum {
+	CMP_POPO_NONE = 0,	/* absent */
+	CMP_POPO_RA_VERIFIED,	/* raVerified [0] NULL */
+	CMP_POPO_SIGNATURE,	/* signature [1] POPOSigningKey */
+} cmp_popo_type;
+
+/* One CertReqMsg of ir/cr/kur. */
+typedef struct {
+	long cert_req_id;	/* 0 for the first; -1 only in p10cr answers */
+	/* CertTemplate */
+	cmp_buf subject;	/* DER Name */
+	cmp_buf public_key;	/* DER SubjectPublicKeyInfo */
+	cmp_buf extensions;	/* DER Extensions (SEQUENCE OF Extension) */
+	cmp_buf issuer;		/* DER Name (optional) */
+	/* controls: oldCertID (kur), DER of CertId */
+	cmp_buf old_cert_id;
+	cmp_popo_type popo;
+	cmp_buf popo_alg;	/* DER AlgorithmIdentifier */
+	cmp_buf popo_sig;	/* BIT STRING contents after the unused-bits byte */
+	cmp_buf cert_req;	/* decode: DER of the CertRequest (what a POPO
+				 * signature covers) */
+} cmp_cert_req;
+
+/* One CertResponse of ip/cp/kup. */
+typedef struct {
+	long cert_req_id;
+	cmp_status status;
+	cmp_buf cert;		/* DER Certificate; absent when not issued */
+} cmp_cert_resp;
+
+/* One CertStatus of certConf. */
+typedef struct {
+	cmp_buf cert_hash;
+	long cert_req_id;
+	bool has_status;	/* absent status means accepted */
+	cmp_status status;
+	cmp_buf hash_alg;	/* DER AlgorithmIdentifier; absent: the hash of
+				 * the certificate's signature algorithm */
+} cmp_cert_status;
+
+/* One RevDetails of rr. */
+typedef struct {
+	cmp_buf issuer;		/* DER Name */
+	cmp_buf serial;		/* INTEGER contents (two's complement) */
+	int reason;		/* CRLReason 0..10; -1: no reasonCode */
+} cmp_rev_details;
+
+/* One entry of pollReq / pollRep. */
+typedef struct {
+	long cert_req_id;
+	long check_after;	/* pollRep: seconds */
+	cmp_buf reason;		/* pollRep: first UTF8String of reason */
+} cmp_poll;
+
+/* One InfoTypeAndValue of genm/genp/generalInfo. */
+typedef struct {
+	cmp_buf oid;		/* OID contents (no tag/length) */
+	cmp_buf value;		/* the full DER TLV of infoValue; absent: none */
+} cmp_itav;
+
+typedef struct {
+	cmp_header hdr;
+	int type;		/* cmp_body_type */
+
+	/* ir, cr, kur */
+	cmp_cert_req req[CMP_MAX_REQS];
+	size_t nreq;
+	/* p10cr: the DER CertificationRequest */
+	cmp_buf p10;
+	/* ip, cp, kup */
+	cmp_cert_resp resp[CMP_MAX_REQS];
+	size_t nresp;
+	cmp_buf ca_pubs[CMP_MAX_CERTS];	/* DER Certificates */
+	size_t nca_pubs;
+	/* certConf */
+	cmp_cert_status conf[CMP_MAX_REQS];
+	size_t nconf;
+	/* rr */
+	cmp_rev_details rev[CMP_MAX_REQS];
+	size_t nrev;
+	/* rp */
+	cmp_status rev_status[CMP_MAX_REQS];
+	size_t nrev_status;
+	/* genm, genp */
+	cmp_itav itav[CMP_MAX_ITAVS];
+	size_t nitav;
+	/* error */
+	cmp_status error;
+	long error_code;	/* -1: absent */
+	cmp_buf error_details[CMP_MAX_TEXTS];
+	size_t nerror_details;
+	/* pollReq, pollRep */
+	cmp_poll poll[CMP_MAX_REQS];
+	size_t npoll;
+
+	/* protection: BIT STRING contents after the unused-bits byte */
+	cmp_buf protection;
+	cmp_buf extra_certs[CMP_MAX_CERTS];	/* DER Certificates */
+	size_t nextra_certs;
+
+	/* decode only */
+	uint8_t *raw;		/* owned copy of the whole message */
+	size_t raw_len;
+	cmp_buf protected_part;	/* DER of ProtectedPart (header, body) */
+	rt_hash prot_hash;	/* from protectionAlg */
+	rt_scheme prot_scheme;
+} cmp_msg;
+
+/* Zeroes a model; error_code = -1, each rev[].reason = -1. */
+void cmp_msg_init(cmp_msg *m);
+/* A zeroed model on the heap (cmp_msg_init). Errors: NOMEM. */
+rt_err *cmp_msg_new(cmp_msg **out) RT_MUST;
+void cmp_msg_free(cmp_msg *m);
+
+typedef struct {
+	rt_hash hash;		/* NONE: SHA-384 for P-384 keys, else SHA-256 */
+	rt_scheme scheme;	/* DEFAULT: PKCS1 for RSA, ECDSA for EC */
+	bool no_extra_certs;	/* do not put the signer's chain in extraCerts */
+} cmp_protect_opts;
+
+/* Encodes the message as DER; *der is malloc'ed (free()).
+ * signer != NULL: signature protection (protectionAlg, sender and
+ * senderKID from the signer as documented in cmp_header; the signer's
+ * chain into extraCerts unless the model already has extraCerts or
+ * o->no_extra_certs). signer == NULL: unprotected (only for tests and for
+ * error messages a server cannot protect). o may be NULL.
+ * Errors: ARG (model inconsistent: missing transactionID, nonce, body
+ * content; too many entries), NOMEM, those of rt_signer_sign. */
+rt_err *cmp_msg_encode(cmp_msg *m, rt_signer *signer,
+    const cmp_protect_opts *o, uint8_t **der, size_t *len) RT_MUST;
+
+/* Decodes a PKIMessage strictly. Errors: CMP_FORMAT, CMP_UNSUPPORTED,
+ * NOMEM. */
+rt_err *cmp_msg_decode(const uint8_t *der, size_t len, cmp_msg **out)
+    RT_MUST;
+
+/* ---- verification ---------------------------------------------------------- */
+typedef struct {
+	/* Trust anchors the protection certificate must chain to (through
+	 * the other extraCerts). Required. */
+	const mbedtls_x509_crt *trust;
+	/* If present: the header must carry these. */
+	cmp_buf transaction_id;
+	cmp_buf recip_nonce;	/* = the senderNonce we sent */
+	cmp_buf sender;		/* DER Name the sender must be */
+	/* Allowed |messageTime - now| in seconds when messageTime is present;
+	 * 0: not checked. */
+	long max_skew;
+	time_t now;		/* 0: time(NULL) */
+} cmp_verify_opts;
+
+/* Verifies m's protection: a signature by the first extraCerts entry (or
+ * the entry whose subjectKeyIdentifier is the senderKID), which must
+ * chain to o->trust (mbedtls_x509_crt_verify, validity dates included),
+ * whose subject must be the header's sender, whose key must fit
+ * protectionAlg; then the header checks asked for in o.
+ * *signer_idx (may be NULL) receives the index in extra_certs of the
+ * protection certificate.
+ * Errors: CMP_PROTECTION (unprotected, signature does not verify, key
+ * and algorithm do not fit, no protection certificate), CMP_TRUST (no
+ * chain to the trust anchors; the message says why: expired, not
+ * trusted, ...), CMP_MISMATCH (sender, transactionID, recipNonce,
+ * messageTime). */
+rt_err *cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o,
+    size_t *signer_idx) RT_MUST;
+
+/* Checks a POPO signature of req[i] against its template's public key.
+ * Errors: CMP_PROTECTION (does not verify), CMP_FORMAT, ARG (no
+ * signature POPO). */
+rt_err *cmp_popo_verify(const cmp_msg *m, size_t i) RT_MUST;
+
+/* ---- helpers to fill the model ------------------------------------------------- */
+
+/* Fills a certificate template from a PKCS#10 request: subject, public
+ * key and the extensions of its extensionRequest attribute. The slices
+ * point into csr. Verifies the CSR's signature first.
+ * Errors: FORMAT (not a CSR), CRYPTO (signature). */
+rt_err *cmp_req_from_csr(const uint8_t *csr, size_t len, cmp_cert_req *out)
+    RT_MUST;
+
+/* Signs req's CertRequest with the key being certified (POPO signature):
+ * the DER of the CertRequest is built, signed by s and kept in *buf
+ * (malloc'ed, free() it after cmp_msg_encode), and req->popo* set.
+ * Errors: those of rt_signer_sign, NOMEM. */
+rt_err *cmp_popo_sign(cmp_cert_req *req, rt_signer *s, uint8_t **buf)
+    RT_MUST;
+
+/* Fills revocation details from a DER certificate (issuer, serial point
+ * into cert). Errors: CERT. */
+rt_err *cmp_rev_from_cert(const uint8_t *cert, size_t len, int reason,
+    cmp_rev_details *out) RT_MUST;
+
+/* The certHash of a certificate for certConf: with the hash of its
+ * signature algorithm (SHA-256 if that is SHA-1 or unknown; RFC 9480 for
+ * EdDSA etc. is not needed here). out holds 64 bytes.
+ * Errors: CERT. */
+rt_err *cmp_cert_hash(const uint8_t *cert, size_t len, uint8_t *out,
+    size_t *out_len) RT_MUST;
+
+/* CRLReason names ("keyCompromise", "superseded", ...) <-> numbers. */
+int cmp_reason_from_name(const char *name);	/* -1 if unknown */
+const char *cmp_reason_name(int reason);
+
+/* The OID contents of an ITAV equals dotted `oid`. */
+bool cmp_itav_is(const cmp_itav *it, const char *oid);
+/* Sets it->oid to the contents of dotted `oid` (a static encoding for the
+ * CMP_OID_IT_* constants). Errors: ARG (unknown OID). */
+rt_err *cmp_itav_set(cmp_itav *it, const char *oid) RT_MUST;
+
+/* The value of id-it-caCerts (genp): SEQUENCE OF Certificate -> slices.
+ * Errors: CMP_FORMAT. */
+rt_err *cmp_certs_parse(cmp_buf value, cmp_buf *certs, size_t max,
+    size_t *n) RT_MUST;
+/* DER SEQUENCE OF Certificate; *der malloc'ed. Errors: NOMEM, ARG. */
+rt_err *cmp_certs_encode(const cmp_buf *certs, size_t n, uint8_t **der,
+    size_t *len) RT_MUST;
+
+/* id-it-rootCaKeyUpdate: RootCaKeyUpdateContent. */
+typedef struct {
+	cmp_buf new_with_new, new_with_old, old_with_new;	/* DER certs */
+} cmp_root_update;
+rt_err *cmp_root_update_parse(cmp_buf value, cmp_root_update *out) RT_MUST;
+rt_err *cmp_root_update_encode(const cmp_root_update *u, uint8_t **der,
+    size_t *len) RT_MUST;
+
+/* id-it-raterm-cardMgmtKey.
+ *   genm value:  CardMgmtKeyReq ::= SEQUENCE { cardId OCTET STRING }
+ *   genp value:  CardMgmtKey ::= SEQUENCE {
+ *                    cardId    OCTET STRING,
+ *                    algorithm INTEGER,     -- PIV algorithm id: 3 (3DES),
+ *                                           -- 8/10/12 (AES-128/192/256)
+ *                    key       OCTET STRING }
+ * cardId: the card's GUID from the CHUID (16 bytes), or when it has none
+ * its serial number as 4 bytes big-endian. The key travels in clear inside
+ * the signed genp: use HTTPS to the CM host. */
+typedef struct {
+	cmp_buf card_id;
+	int alg;		/* 0 in a request */
+	cmp_buf key;		/* absent in a request */
+} cmp_mgmt_key;
+rt_err *cmp_mgmt_key_parse(cmp_buf value, bool response, cmp_mgmt_key *out)
+    RT_MUST;
+rt_err *cmp_mgmt_key_encode(const cmp_mgmt_key *k, bool response,
+    uint8_t **der, size_t *len) RT_MUST;
+
+/* ---- client -------------------------------------------------------------------- */
+typedef struct {
+	const char *url;		/* http:// or https:// */
+	const char *tls_ca;		/* HTTPS: pinned CA bundle (PEM file);
+					 * NULL: the system trust store */
+	long connect_timeout;		/* seconds; 0: 10 */
+	long total_timeout;		/* seconds per HTTP exchange; 0: 60 */
+	/* CM host trust: response protection must chain to these. */
+	const mbedtls_x509_crt *trust;
+	cmp_buf server_name;		/* DER Name: the expected sender of
+					 * responses and our recipient;
+					 * absent: any trusted sender, NULL-DN */
+	rt_signer *signer;		/* protects requests (officer) */
+	cmp_protect_opts prot;
+	long max_poll_time;		/* seconds in total; 0: 300 */
+	FILE *log;			/* NULL: quiet; else a line per message */
+} cmp_client_opts;
+
+typedef struct cmp_client cmp_client;
+
+/* Copies opts (the pointed-to objects are borrowed: trust, signer,
+ * server_name must outlive the client). Errors: ARG (url), NOMEM, IO
+ * (libcurl initialisation). */
+rt_err *cmp_client_new(const cmp_client_opts *o, cmp_client **out) RT_MUST;
+void cmp_client_free(cmp_client *c);
+
+/* One request/response exchange in a transaction: fills pvno (if 0),
+ * sender/recipient, messageTime, a fresh senderNonce, transactionID (a
+ * fresh one if req has none) and recipNonce (if the model has none and a
+ * previous response in the same transaction gave one: use
+ * cmp_client_exchange_in), protects with the client's signer, POSTs, and
+ * decodes and verifies the response (protection chain, sender,
+ * transactionID, recipNonce). An error body becomes a CMP_STATUS error
+ * naming the failure bits; *rsp is then NULL.
+ * Errors: CMP_HTTP (connection, timeout, HTTP status, content type,
+ * redirect), CMP_FORMAT, CMP_PROTECTION, CMP_TRUST, CMP_MISMATCH,
+ * CMP_STATUS, those of cmp_msg_encode. */
+rt_err *cmp_client_exchange(cmp_client *c, cmp_msg *req, cmp_msg **rsp)
+    RT_MUST;
+
+/* An enrollment: the request(s), the answer, and what is left to do
+ * (certConf). Opaque. */
+typedef struct cmp_txn cmp_txn;
+
+typedef struct {
+	int type;		/* CMP_BODY_P10CR, _CR, _IR or _KUR */
+	/* p10cr: exactly one CSR; cr/ir/kur: one CSR per request (its
+	 * subject, key and extensions become the template) */
+	const uint8_t *const *csr;
+	const size_t *csr_len;
+	size_t ncsr;
+	const char *profile;		/* id-it-certProfile; NULL: none */
+	bool implicit_confirm;		/* ask for it */
+	/* cr/ir/kur: POPO. true: raVerified (the RA checked possession, e.g.
+	 * after a TC check); false: a signature with popo_signers[i]. */
+	bool ra_verified;
+	rt_signer *const *popo_signers;
+	/* kur: the certificate being updated (oldCertID) */
+	const uint8_t *old_cert;
+	size_t old_cert_len;
+} cmp_enroll_req;
+
+/* Sends the request, polls while the server says waiting (pollReq /
+ * pollRep, bounded by max_poll_time), checks every response status. On
+ * success *out holds the issued certificates (one per request, same
+ * order). certConf is not sent here: the caller confirms with
+ * cmp_client_confirm() once the certificates are stored (on the card),
+ * or rejects them; with implicit confirmation granted nothing is left.
+ * Errors: as cmp_client_exchange, CMP_STATUS (rejected, with failure
+ * names), FORMAT/CRYPTO (a CSR), CMP_FORMAT (answer without certificate,
+ * wrong certReqId). */
+rt_err *cmp_client_enroll(cmp_client *c, const cmp_enroll_req *r,
+    cmp_txn **out) RT_MUST;
+size_t cmp_txn_count(const cmp_txn *t);
+/* The i-th issued certificate (DER, owned by the txn). */
+cmp_buf cmp_txn_cert(const cmp_txn *t, size_t i);
+/* caPubs of the answer. */
+size_t cmp_txn_ca_pubs(const cmp_txn *t, const cmp_buf **certs);
+/* True if the server granted implicit confirmation. */
+bool cmp_txn_implicit(const cmp_txn *t);
+void cmp_txn_free(cmp_txn *t);
+
+/* certConf -> pkiConf. accept: every certificate is accepted; false: all
+ * rejected (status rejection with `reason` as its text, may be NULL).
+ * Nothing is sent if the confirmation was implicit.
+ * Errors: as cmp_client_exchange. */
+rt_err *cmp_client_confirm(cmp_client *c, cmp_txn *t, bool accept,
+    const char *reason) RT_MUST;
+
+/* rr -> rp for one certificate. reason: CRLReason, -1 none.
+ * Errors: as cmp_client_exchange, CMP_STATUS, CERT. */
+rt_err *cmp_client_revoke(cmp_client *c, const uint8_t *cert, size_t len,
+    int reason) RT_MUST;
+
+/* genm id-it-caCerts -> genp. *certs: a malloc'ed array of DER
+ * certificates, each malloc'ed; free with cmp_certs_free.
+ * Errors: as cmp_client_exchange, CMP_FORMAT. */
+rt_err *cmp_client_cacerts(cmp_client *c, uint8_t ***certs, size_t **lens,
+    size_t *n) RT_MUST;
+void cmp_certs_free(uint8_t **certs, size_t *lens, size_t n);
+
+/* genm id-it-raterm-cardMgmtKey -> genp: the management key the CM host
+ * holds for a card. key (cap >= 32) is wiped by the caller.
+ * Errors: as cmp_client_exchange, NOT_FOUND (no key for this card),
+ * CMP_FORMAT. */
+rt_err *cmp_client_mgmt_key(cmp_client *c, const uint8_t *card_id,
+    size_t card_id_len, int *alg, uint8_t *key, size_t cap, size_t *key_len)
+    RT_MUST;
+
+#endif
