@@ -6,6 +6,13 @@
  *   pivtool -r READER delete-cert SLOT
  *   pivtool -r READER sign SLOT ALG HASHFILE SIG.der  (PIN on stdin)
  *   pivtool -r READER verify-pin                      (PIN on stdin)
+ *   pivtool -r READER change-pin                      (old, new on stdin)
+ *   pivtool -r READER unblock-pin                     (PUK, new PIN on stdin)
+ *   pivtool -r READER retries
+ *   pivtool -r READER [-m ALG:KEYFILE] auth-mgmt      (key in hex in KEYFILE)
+ *
+ * -m (before the command) selects the management key for generate,
+ * write-cert, delete-cert and auth-mgmt; default: the 3DES default key.
  *
  * READER may be vpiv:STATE for the in-process card. Test tool only: it uses
  * the default management key and is not installed. */
@@ -88,6 +95,40 @@ read_file(const char *path, uint8_t **buf, size_t *len)
 	return NULL;
 }
 
+static piv_alg mgmt_alg = PIV_ALG_3DES;
+static uint8_t mgmt_key[32];
+static size_t mgmt_len;
+
+static rt_err *
+auth(piv_card *c)
+{
+	if (mgmt_len == 0)
+		return piv_auth_mgmt(c, PIV_ALG_3DES, default_mgmt, 24);
+	return piv_auth_mgmt(c, mgmt_alg, mgmt_key, mgmt_len);
+}
+
+static rt_err *
+load_mgmt(const char *spec)
+{
+	char alg[16], hex[200];
+	const char *colon = strchr(spec, ':');
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(alg))
+		return rt_err_new(RT_E_USAGE, NULL, "-m ALG:KEYFILE");
+	memcpy(alg, spec, (size_t)(colon - spec));
+	alg[colon - spec] = '\0';
+	mgmt_alg = piv_alg_from_name(alg);
+	FILE *f = fopen(colon + 1, "r");
+	if (f == NULL)
+		return rt_err_new(RT_E_IO, NULL, "cannot read %s", colon + 1);
+	if (fgets(hex, sizeof(hex), f) == NULL)
+		hex[0] = '\0';
+	fclose(f);
+	hex[strcspn(hex, "\r\n")] = '\0';
+	rt_err *e = rt_unhex(hex, mgmt_key, sizeof(mgmt_key), &mgmt_len);
+	rt_wipe(hex, sizeof(hex));
+	return e;
+}
+
 static rt_err *
 read_pin(char *pin, size_t cap, size_t *len)
 {
@@ -110,6 +151,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: pivtool -r READER COMMAND ...\n");
 		return 2;
 	}
+	if (argc > 5 && strcmp(argv[3], "-m") == 0) {
+		if ((e = load_mgmt(argv[4])) != NULL)
+			return fail(e);
+		argv[4] = argv[2];
+		argv[3] = argv[1];
+		argv += 2;
+		argc -= 2;
+	}
 	const char *cmd = argv[3];
 	if (argc > 4 && !piv_slot_parse(argv[4], &slot)) {
 		fprintf(stderr, "pivtool: bad slot %s\n", argv[4]);
@@ -126,7 +175,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "generate") == 0 && argc == 7) {
 		piv_alg alg = piv_alg_from_name(argv[5]);
 		piv_pubkey pub;
-		if ((e = piv_auth_mgmt(c, PIV_ALG_3DES, default_mgmt, 24)) ||
+		if ((e = auth(c)) ||
 		    (e = piv_generate(c, slot, alg, 0, 0, &pub)))
 			goto out;
 		e = write_pub_pem(alg, &pub, argv[6]);
@@ -153,10 +202,10 @@ main(int argc, char **argv)
 			dlen = len;
 		}
 		free(buf);
-		if (e == NULL && (e = piv_auth_mgmt(c, PIV_ALG_3DES, default_mgmt, 24)) == NULL)
+		if (e == NULL && (e = auth(c)) == NULL)
 			e = piv_write_cert(c, slot, der, dlen);
 	} else if (strcmp(cmd, "delete-cert") == 0 && argc == 5) {
-		if ((e = piv_auth_mgmt(c, PIV_ALG_3DES, default_mgmt, 24)) == NULL)
+		if ((e = auth(c)) == NULL)
 			e = piv_delete_cert(c, slot);
 	} else if (strcmp(cmd, "sign") == 0 && argc == 8) {
 		char pin[64];
@@ -187,6 +236,28 @@ main(int argc, char **argv)
 		if ((e = read_pin(pin, sizeof(pin), &pl)) == NULL)
 			e = piv_verify_pin(c, pin, pl);
 		rt_wipe(pin, sizeof(pin));
+	} else if (strcmp(cmd, "change-pin") == 0 && argc == 4) {
+		char a[64], b[64];
+		size_t al, bl;
+		if ((e = read_pin(a, sizeof(a), &al)) == NULL &&
+		    (e = read_pin(b, sizeof(b), &bl)) == NULL)
+			e = piv_change_ref(c, false, a, al, b, bl);
+		rt_wipe(a, sizeof(a));
+		rt_wipe(b, sizeof(b));
+	} else if (strcmp(cmd, "unblock-pin") == 0 && argc == 4) {
+		char a[64], b[64];
+		size_t al, bl;
+		if ((e = read_pin(a, sizeof(a), &al)) == NULL &&
+		    (e = read_pin(b, sizeof(b), &bl)) == NULL)
+			e = piv_unblock_pin(c, a, al, b, bl);
+		rt_wipe(a, sizeof(a));
+		rt_wipe(b, sizeof(b));
+	} else if (strcmp(cmd, "retries") == 0 && argc == 4) {
+		int r;
+		if ((e = piv_pin_retries(c, &r)) == NULL)
+			printf("%d\n", r);
+	} else if (strcmp(cmd, "auth-mgmt") == 0 && argc == 4) {
+		e = auth(c);
 	} else {
 		fprintf(stderr, "pivtool: bad command or arguments\n");
 		piv_close(c);
