@@ -46,6 +46,18 @@ apdu_encode(const apdu_cmd *c, int ext, uint8_t *buf, size_t cap, size_t *len)
 	return NULL;
 }
 
+/* Appends response data to out, bounded by cap. */
+static rt_err *
+append(uint8_t *out, size_t cap, size_t *have, const uint8_t *data, size_t n)
+{
+	if (n > cap - *have)
+		return rt_err_new(RT_E_TOO_BIG, NULL,
+		    "card response larger than %zu bytes", cap);
+	memcpy(out + *have, data, n);
+	*have += n;
+	return NULL;
+}
+
 /* One transmit plus 61xx / 6Cxx handling for a single (unchained) APDU. */
 static rt_err *
 exchange_one(rt_transport *t, const apdu_cmd *c, int ext, uint8_t *out,
@@ -69,12 +81,8 @@ exchange_one(rt_transport *t, const apdu_cmd *c, int ext, uint8_t *out,
 			resent = 1;
 			continue;
 		}
-		size_t dlen = rlen - 2;
-		if (dlen > cap - have)
-			return rt_err_new(RT_E_TOO_BIG, NULL,
-			    "card response larger than %zu bytes", cap);
-		memcpy(out + have, rbuf, dlen);
-		have += dlen;
+		if ((e = append(out, cap, &have, rbuf, rlen - 2)) != NULL)
+			return e;
 		if (sw1 != 0x61) {
 			*outlen = have;
 			*sw = (uint16_t)(sw1 << 8 | sw2);
@@ -92,12 +100,8 @@ exchange_one(rt_transport *t, const apdu_cmd *c, int ext, uint8_t *out,
 		if ((e = rt_transport_transmit(t, cbuf, clen, rbuf,
 		    RT_APDU_MAX_RSP, &rlen)))
 			return e;
-		size_t dlen = rlen - 2;
-		if (dlen > cap - have)
-			return rt_err_new(RT_E_TOO_BIG, NULL,
-			    "card response larger than %zu bytes", cap);
-		memcpy(out + have, rbuf, dlen);
-		have += dlen;
+		if ((e = append(out, cap, &have, rbuf, rlen - 2)) != NULL)
+			return e;
 		if (rbuf[rlen - 2] != 0x61) {
 			*outlen = have;
 			*sw = (uint16_t)(rbuf[rlen - 2] << 8 | rbuf[rlen - 1]);
