@@ -586,9 +586,14 @@ rt_tc_verify_contents(piv_card *c, const rt_contents *ct,
 		if (e != NULL && card_gone(e))
 			return e;
 		bool pin_failed = rt_err_has(e, RT_E_PIN_WRONG) ||
-		    rt_err_has(e, RT_E_PIN_BLOCKED);
+		    rt_err_has(e, RT_E_PIN_BLOCKED) ||
+		    res[*n - 1].failed == RT_E_PIN_WRONG ||
+		    res[*n - 1].failed == RT_E_PIN_BLOCKED;
+		/* no way to ask for the PIN: the next slot cannot do better */
+		bool no_pin = rt_err_has(e, RT_E_USAGE) ||
+		    res[*n - 1].failed == RT_E_USAGE;
 		rt_err_free(e);
-		if (pin_failed)
+		if (pin_failed || no_pin)
 			break;	/* never try a wrong PIN again on the next slot */
 	}
 	return NULL;
