@@ -1,0 +1,243 @@
+/*
+ * cmhost.h - the reference CM host (certificate manager server): its
+ * configuration, certificate profiles and policy checks, issuance, the demo
+ * PKI of `cmhost init`, and the server around them.
+ *
+ * Layers (src/cmhost/):
+ *   config.c  YAML configuration (libyaml); every error names file, line
+ *             and field; unknown keys are errors.
+ *   policy.c  officer roles and certificate profiles: is this officer
+ *             allowed this profile, does this request fit it.
+ *   issue.c   certificates from a checked request (mbedTLS).
+ *   db.c      the database (cmhost_db.h).
+ *   pki.c     `cmhost init DIR`: demo PKI and config.
+ *   server.c  HTTP(S) with libmicrohttpd, CMP dispatch.
+ *
+ * Ownership: every *_free() frees what the matching constructor returned;
+ * strings in the structures below belong to the structure.
+ */
+#ifndef RATERM_CMHOST_H
+#define RATERM_CMHOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <mbedtls/pk.h>
+#include <mbedtls/x509.h>
+#include <mbedtls/x509_crt.h>
+
+#include "raterm/cmp.h"
+#include "raterm/err.h"
+#include "raterm/qc.h"
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Key types a profile accepts (subject public keys). */
+#define CMH_KT_RSA   0x01
+#define CMH_KT_P256  0x02
+#define CMH_KT_P384  0x04
+
+/* Subject alternative name types a request may carry. */
+#define CMH_SAN_EMAIL 0x01
+#define CMH_SAN_UPN   0x02
+#define CMH_SAN_DNS   0x04
+#define CMH_SAN_URI   0x08
+#define CMH_SAN_IP    0x10
+
+/* QC statements the RA may add (profile qc.ra_may_add). */
+#define CMH_QC_COMPLIANCE  0x01
+#define CMH_QC_SSCD        0x02
+#define CMH_QC_TYPE        0x04
+#define CMH_QC_RETENTION   0x08
+#define CMH_QC_PDS         0x10
+#define CMH_QC_LEGISLATION 0x20
+#define CMH_QC_SEMANTICS   0x40
+
+typedef struct {
+	char *attr;		/* short name: "O" */
+	char *value;
+} cmh_attr_value;
+
+typedef struct {
+	char *name;
+	int line;			/* where it was defined */
+	unsigned validity_days;
+	unsigned key_types;		/* CMH_KT_* */
+	unsigned min_rsa_bits;
+	char **subj_required;		/* short names, e.g. "CN" */
+	size_t nsubj_required;
+	char **subj_allowed;		/* nsubj_allowed 0: any attribute */
+	size_t nsubj_allowed;
+	cmh_attr_value *subj_fixed;	/* must be present with this value */
+	size_t nsubj_fixed;
+	unsigned san_types;		/* CMH_SAN_*; 0: no SAN allowed */
+	unsigned key_usage;		/* RT_KU_* (csr.h) */
+	char **ekus;			/* dotted OIDs */
+	size_t nekus;
+	bool has_qc_fixed;
+	rt_qc qc_fixed;			/* statements every certificate gets */
+	unsigned qc_may_add;		/* CMH_QC_* */
+} cmh_profile;
+
+typedef struct {
+	char *name;			/* for the audit trail and roles */
+	int line;
+	char *subject;			/* exact subject DN as mbedTLS prints it */
+	char *cn;			/* or: the subject's common name */
+	char **profiles;		/* profiles the officer may use ("*": all) */
+	size_t nprofiles;
+	bool revoke;			/* may revoke (rr) */
+	bool mgmt_keys;			/* may fetch card management keys */
+} cmh_officer;
+
+typedef struct {
+	char *file;			/* the config file, as given */
+	/* listen */
+	char *address;			/* default 127.0.0.1 */
+	unsigned port;			/* default 8829 */
+	char *path;			/* default /cmp */
+	unsigned threads;		/* default 4 */
+	char *tls_cert, *tls_key;	/* both or neither: HTTPS */
+	unsigned max_request;		/* bytes, default 256 KiB */
+	char *pidfile;			/* may be NULL */
+	/* database */
+	char *db_path;
+	unsigned grace_seconds;		/* confirmation grace time, default 600 */
+	/* ca */
+	char *ca_cert, *ca_key, *ca_key_pass_file, *ca_chain;
+	char *cmp_cert, *cmp_key, *cmp_key_pass_file;	/* dedicated signer */
+	/* officers */
+	char **officer_cas;
+	size_t nofficer_cas;
+	cmh_officer *officers;
+	size_t nofficers;
+	cmh_profile *profiles;
+	size_t nprofiles;
+} cmh_config;
+
+/* Loads a config file. Relative paths in it are made relative to the
+ * file's directory. Errors: IO (cannot read), FORMAT ("FILE:LINE: FIELD:
+ * what is wrong"; also YAML syntax errors with their line), NOMEM. */
+rt_err *cmh_config_load(const char *path, cmh_config **out) RT_MUST;
+/* The same from a buffer; `name` is used in messages and as the base for
+ * relative paths (its directory). */
+rt_err *cmh_config_parse(const char *name, const char *text, size_t len,
+    cmh_config **out) RT_MUST;
+void cmh_config_free(cmh_config *c);
+/* The URL the config serves: "http://127.0.0.1:8829/cmp". */
+void cmh_config_url(const cmh_config *c, char *buf, size_t cap);
+
+const cmh_profile *cmh_profile_find(const cmh_config *c, const char *name);
+
+/* ---- policy -------------------------------------------------------------- */
+
+/* A policy decision that went against the request: the failure bit and
+ * the reason, for the CMP error and the audit trail. */
+typedef struct {
+	uint32_t fail_info;	/* CMP_FI_* bits (cmp.h) */
+	char why[200];
+} cmh_refusal;
+
+/* The officer entry matching an officer certificate (by subject or CN);
+ * NULL if the certificate belongs to no configured officer. */
+const cmh_officer *cmh_officer_find(const cmh_config *c,
+    const mbedtls_x509_crt *crt);
+/* True if the officer may use the profile. */
+bool cmh_officer_may_use(const cmh_officer *o, const char *profile);
+
+/* What a certification request asks for, in the forms both PKCS#10 and
+ * CRMF give it. */
+typedef struct {
+	const uint8_t *subject;		/* DER Name (SEQUENCE) */
+	size_t subject_len;
+	const uint8_t *spki;		/* DER SubjectPublicKeyInfo */
+	size_t spki_len;
+	/* DER Extensions (SEQUENCE OF Extension) requested; may be NULL */
+	const uint8_t *exts;
+	size_t exts_len;
+} cmh_request;
+
+/* The checked, normalised content of a request: what issue() puts in the
+ * certificate besides what the profile fixes. Free with cmh_checked_free. */
+typedef struct {
+	uint8_t *subject_der;		/* the request's subject Name (owned) */
+	size_t subject_der_len;
+	mbedtls_x509_name *subject;	/* parsed, points into subject_der */
+	char subject_str[512];		/* printed, for records */
+	mbedtls_pk_context pub;
+	uint8_t *san;			/* SAN extension value, or NULL */
+	size_t san_len;
+	bool has_qc;			/* the profile's + the RA's statements */
+	rt_qc qc;
+} cmh_checked;
+
+void cmh_checked_free(cmh_checked *c);
+
+/* Checks a request against a profile. Returns NULL and fills `out` when it
+ * fits; otherwise returns FORMAT/ARG/CRYPTO with `ref` naming the failure
+ * bit and the reason (nothing is issued). Errors carry the reason too. */
+rt_err *cmh_policy_check(const cmh_profile *p, const cmh_request *r,
+    cmh_checked *out, cmh_refusal *ref) RT_MUST;
+
+/* ---- CA and issuance ----------------------------------------------------- */
+
+typedef struct cmh_ca cmh_ca;
+
+/* Loads the CA (and dedicated CMP signer) of a config. Errors: IO, CERT
+ * (certificate and key do not match), PASSPHRASE, FORMAT. */
+rt_err *cmh_ca_load(const cmh_config *c, cmh_ca **out) RT_MUST;
+void cmh_ca_free(cmh_ca *ca);
+const mbedtls_x509_crt *cmh_ca_cert(const cmh_ca *ca);
+/* The chain to send in extraCerts: the CMP signer's certificate first (when
+ * dedicated), then the issuing CA up to the root. */
+const mbedtls_x509_crt *cmh_ca_chain(const cmh_ca *ca);
+/* The signer for CMP protection (signer.h); owned by ca. */
+struct rt_signer;
+struct rt_signer *cmh_ca_cmp_signer(const cmh_ca *ca);
+/* The certificate of the CMP signer (the CA's own or the dedicated one). */
+const mbedtls_x509_crt *cmh_ca_cmp_cert(const cmh_ca *ca);
+
+/* Issues a certificate for a checked request under a profile. `serial`
+ * receives the lowercase hex serial (at least 41 bytes). *der is malloc'ed.
+ * Errors: CRYPTO, NOMEM. */
+rt_err *cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c,
+    time_t now, uint8_t **der, size_t *len, char *serial) RT_MUST;
+
+/* ---- the HTTP server ----------------------------------------------------------- */
+
+/* Handles one CMP request body (DER) from `station` (the client's
+ * address); *rsp (malloc'ed) is the DER answer, which is also what a
+ * refusal produces (a CMP error message). An error return means no CMP
+ * answer could be made: the client gets HTTP 500. */
+typedef rt_err *(*cmh_handler_fn)(void *ctx, const uint8_t *req, size_t len,
+    const char *station, uint8_t **rsp, size_t *rsp_len);
+
+typedef struct cmh_server cmh_server;
+
+/* Starts libmicrohttpd (thread pool of c->threads) on c->address:port,
+ * HTTPS when c->tls_cert is set. Only POST to c->path with Content-Type
+ * application/pkixcmp reaches fn (RFC 6712); other requests get 404, 405,
+ * 415 or 413 (larger than c->max_request). fn runs on the pool's threads
+ * concurrently. Errors: IO (address in use, TLS files), ARG (address). */
+rt_err *cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
+    cmh_server **out) RT_MUST;
+/* Stops accepting, lets requests in progress finish (up to 10 s), stops. */
+void cmh_server_stop(cmh_server *s);
+
+/* ---- cmhost init ----------------------------------------------------------- */
+
+/* Creates DIR (if needed) with a demo PKI and config (see docs/cmhost.md):
+ * cmhost.yaml, root.pem, ca-chain.pem, ca.pem/.key, officer-ca.pem/.key,
+ * officer.pem/.key (encrypted PKCS#8, PBES2 AES-256-CBC) + officer.pass.
+ * port 0 picks the default. Does nothing to a DIR that already has
+ * cmhost.yaml (*created false). Errors: IO, CRYPTO. */
+rt_err *cmh_init(const char *dir, unsigned port, bool *created) RT_MUST;
+
+/* Writes a PKCS#8 EncryptedPrivateKeyInfo (PBES2, PBKDF2-HMAC-SHA256,
+ * AES-256-CBC) of key as PEM into *pem (malloc'ed). Errors: CRYPTO, NOMEM. */
+rt_err *cmh_pkcs8_encrypt_pem(mbedtls_pk_context *key, const char *pass,
+    char **pem) RT_MUST;
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * cmhost_db.h - cmhost's database (SQLite, WAL): issued certificates and
+ * their confirmation state, revocations, CMP transactions and nonces (for
+ * replay detection), per-card management keys, and the audit trail.
+ * The schema is in docs/cmhost.md.
+ *
+ * Certificate states and the transitions allowed:
+ *
+ *   waiting --certConf accept--> confirmed --rr--> revoked
+ *      |  \--certConf reject--> rejected --grace--> revoked
+ *      \--grace time without certConf, or rr--------> revoked
+ *
+ * (a rejected certificate may also be revoked at once by rr). Every
+ * function is safe to call from several threads on one handle: calls are
+ * serialised by a mutex on the handle. Errors: IO (SQLite failures, with
+ * its message), plus those listed.
+ */
+#ifndef RATERM_CMHOST_DB_H
+#define RATERM_CMHOST_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raterm/err.h"
+
+typedef enum {
+	CMH_CERT_WAITING = 0,
+	CMH_CERT_CONFIRMED,
+	CMH_CERT_REJECTED,
+	CMH_CERT_REVOKED,
+} cmh_cert_state;
+
+const char *cmh_cert_state_name(cmh_cert_state s);	/* "waiting" */
+
+typedef struct {
+	char serial[48];	/* lowercase hex */
+	char subject[512];
+	char profile[64];
+	char officer[128];	/* the officer's name from the config */
+	char card[80];		/* the card the certificate is for, "" unknown */
+	char tid[80];		/* CMP transactionID, hex */
+	int cert_req_id;	/* certReqId within the transaction */
+	cmh_cert_state state;
+	int64_t issued_at;	/* seconds since the epoch */
+	int64_t not_after;
+	int64_t state_at;	/* when the state last changed */
+	int revocation_reason;	/* CRLReason; -1 if not revoked */
+} cmh_cert_rec;
+
+typedef struct cmh_db cmh_db;
+
+/* Opens (creating if needed) the database; sets WAL mode. */
+rt_err *cmh_db_open(const char *path, cmh_db **out) RT_MUST;
+void cmh_db_close(cmh_db *db);
+
+/* Records an issued certificate in state rec->state (waiting, or confirmed
+ * with implicit confirmation). Errors: ARG (serial exists). */
+rt_err *cmh_db_cert_add(cmh_db *db, const cmh_cert_rec *rec,
+    const uint8_t *der, size_t len) RT_MUST;
+
+/* certConf for a waiting certificate of transaction tid: accepted ->
+ * confirmed, else rejected. Errors: NOT_FOUND (no such certificate in the
+ * transaction), ARG (not waiting: names its state). */
+rt_err *cmh_db_cert_confirm(cmh_db *db, const char *tid, int cert_req_id,
+    bool accepted, int64_t now) RT_MUST;
+
+/* Revokes a certificate (any state but revoked). Errors: NOT_FOUND,
+ * ARG (already revoked). */
+rt_err *cmh_db_cert_revoke(cmh_db *db, const char *serial, int reason,
+    int64_t now) RT_MUST;
+
+/* Revokes every waiting or rejected certificate whose state is older than
+ * `grace` seconds; *count (may be NULL) receives how many. */
+rt_err *cmh_db_sweep(cmh_db *db, int64_t now, int64_t grace, unsigned *count)
+    RT_MUST;
+
+/* Looks a certificate up by serial; der/len may be NULL (else *der is
+ * malloc'ed). Errors: NOT_FOUND. */
+rt_err *cmh_db_cert_get(cmh_db *db, const char *serial, cmh_cert_rec *rec,
+    uint8_t **der, size_t *len) RT_MUST;
+/* The waiting certificates of a transaction, in certReqId order: calls fn
+ * for each. */
+rt_err *cmh_db_certs_of_tid(cmh_db *db, const char *tid,
+    void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx) RT_MUST;
+/* All certificates, oldest first. */
+rt_err *cmh_db_certs_each(cmh_db *db,
+    void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx) RT_MUST;
+/* Number of certificates (all states). */
+rt_err *cmh_db_cert_count(cmh_db *db, unsigned *count) RT_MUST;
+
+/* ---- CMP transactions and replay ------------------------------------------ */
+
+/* Starts a transaction: tid must never have been seen. `expect_nonce` is
+ * the senderNonce of our response (the recipNonce the next message of the
+ * transaction must carry). Errors: AUTH ("transactionID in use"). */
+rt_err *cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
+    const char *kind, const char *expect_nonce, int64_t now) RT_MUST;
+/* The continuation of an open transaction (certConf): the officer and
+ * the expected nonce must match; `next_nonce` replaces the expected nonce,
+ * NULL closes the transaction. Errors: NOT_FOUND (no open transaction),
+ * AUTH (other officer, or recipNonce mismatch). */
+rt_err *cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
+    const char *recip_nonce, const char *next_nonce, int64_t now) RT_MUST;
+/* Records a senderNonce; a nonce seen before is refused (AUTH). */
+rt_err *cmh_db_nonce_use(cmh_db *db, const char *nonce_hex, int64_t now)
+    RT_MUST;
+
+/* ---- management keys and audit ------------------------------------------- */
+
+/* Stores (replaces) the management key of a card. card: the card's
+ * identifier as the station sends it (GUID hex or serial). */
+rt_err *cmh_db_mgmt_key_set(cmh_db *db, const char *card, const char *alg,
+    const uint8_t *key, size_t len, int64_t now) RT_MUST;
+/* Errors: NOT_FOUND. *key is malloc'ed (wipe and free it). */
+rt_err *cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg,
+    size_t alg_cap, uint8_t **key, size_t *len) RT_MUST;
+
+/* Appends to the audit trail. who: officer name or "-"; station: the
+ * client's address; action: "p10cr", "rr", ...; result: "ok" or the
+ * refusal reason. */
+rt_err *cmh_db_audit(cmh_db *db, int64_t now, const char *who,
+    const char *station, const char *action, const char *detail,
+    const char *result) RT_MUST;
+/* Number of audit records (tests). */
+rt_err *cmh_db_audit_count(cmh_db *db, unsigned *count) RT_MUST;
+
+#endif

@@ -1,0 +1,609 @@
+/* db.c - cmhost's SQLite database; see include/raterm/cmhost_db.h and the
+ * schema in docs/cmhost.md. One connection per handle, serialised by a
+ * mutex; WAL journal, synchronous=NORMAL (a commit survives a crash of the
+ * process; the last commits may be lost on power failure). */
+#include "raterm/cmhost_db.h"
+#include "raterm/util.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+struct cmh_db {
+	sqlite3 *h;
+	pthread_mutex_t mu;
+};
+
+static const char *const state_names[] = { "waiting", "confirmed", "rejected",
+	"revoked" };
+
+const char *
+cmh_cert_state_name(cmh_cert_state s)
+{
+	return (unsigned)s < 4 ? state_names[s] : "?";
+}
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS certs ("
+	"  serial TEXT PRIMARY KEY,"
+	"  subject TEXT NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  officer TEXT NOT NULL,"
+	"  card TEXT NOT NULL DEFAULT '',"
+	"  tid TEXT NOT NULL,"
+	"  cert_req_id INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN "
+	"    ('waiting','confirmed','rejected','revoked')),"
+	"  issued_at INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  state_at INTEGER NOT NULL,"
+	"  revocation_reason INTEGER,"
+	"  der BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS certs_tid ON certs(tid, cert_req_id);"
+	"CREATE INDEX IF NOT EXISTS certs_state ON certs(state, state_at);"
+	"CREATE TABLE IF NOT EXISTS transactions ("
+	"  tid TEXT PRIMARY KEY,"
+	"  officer TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  expect_nonce TEXT,"		/* NULL: closed */
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS nonces ("
+	"  nonce TEXT PRIMARY KEY,"
+	"  seen_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS mgmt_keys ("
+	"  card TEXT PRIMARY KEY,"
+	"  alg TEXT NOT NULL,"
+	"  key BLOB NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  station TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  result TEXT NOT NULL);"
+	"PRAGMA user_version = 1;";
+
+static rt_err *
+dberr(cmh_db *db, const char *what)
+{
+	return rt_err_new(RT_E_IO, NULL, "database: %s: %s", what,
+	    sqlite3_errmsg(db->h));
+}
+
+rt_err *
+cmh_db_open(const char *path, cmh_db **out)
+{
+	cmh_db *db;
+	char *msg = NULL;
+	rt_err *e;
+
+	*out = NULL;
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "database");
+	pthread_mutex_init(&db->mu, NULL);
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		e = rt_err_new(RT_E_IO, NULL, "database %s: %s", path,
+		    db->h ? sqlite3_errmsg(db->h) : "cannot open");
+		cmh_db_close(db);
+		return e;
+	}
+	sqlite3_busy_timeout(db->h, 10000);
+	if (sqlite3_exec(db->h, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
+	    &msg) != SQLITE_OK ||
+	    sqlite3_exec(db->h, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		e = rt_err_new(RT_E_IO, NULL, "database %s: %s", path,
+		    msg ? msg : "schema");
+		sqlite3_free(msg);
+		cmh_db_close(db);
+		return e;
+	}
+	*out = db;
+	return NULL;
+}
+
+void
+cmh_db_close(cmh_db *db)
+{
+	if (db == NULL)
+		return;
+	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->mu);
+	free(db);
+}
+
+/* ---- small statement helpers ------------------------------------------- */
+
+/* Prepares sql and binds args described by fmt: 't' text, 'i' int64,
+ * 'b' blob (pointer, size_t), 'n' NULL. */
+static rt_err *
+prep(cmh_db *db, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+		return dberr(db, "prepare");
+	va_start(ap, fmt);
+	int idx = 1, rc = SQLITE_OK;
+	for (const char *f = fmt; *f && rc == SQLITE_OK; f++, idx++) {
+		switch (*f) {
+		case 't': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(*st, idx, s, -1, SQLITE_TRANSIENT)
+			    : sqlite3_bind_null(*st, idx);
+			break;
+		}
+		case 'i':
+			rc = sqlite3_bind_int64(*st, idx, va_arg(ap, int64_t));
+			break;
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			rc = sqlite3_bind_blob(*st, idx, p, (int)n, SQLITE_TRANSIENT);
+			break;
+		}
+		default:
+			rc = sqlite3_bind_null(*st, idx);
+		}
+	}
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return dberr(db, "bind");
+	}
+	return NULL;
+}
+
+/* Runs a statement that returns no rows; *changes (may be NULL). */
+static rt_err *
+run(cmh_db *db, sqlite3_stmt *st, int *changes)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return dberr(db, "step");
+	if (changes != NULL)
+		*changes = sqlite3_changes(db->h);
+	return NULL;
+}
+
+static void
+col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static cmh_cert_state
+state_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, state_names[i]))
+			return (cmh_cert_state)i;
+	return CMH_CERT_WAITING;
+}
+
+#define REC_COLS "serial, subject, profile, officer, card, tid, cert_req_id, " \
+	"state, issued_at, not_after, state_at, revocation_reason"
+
+static void
+rec_read(sqlite3_stmt *st, cmh_cert_rec *r)
+{
+	char state[16];
+	memset(r, 0, sizeof(*r));
+	col_text(st, 0, r->serial, sizeof(r->serial));
+	col_text(st, 1, r->subject, sizeof(r->subject));
+	col_text(st, 2, r->profile, sizeof(r->profile));
+	col_text(st, 3, r->officer, sizeof(r->officer));
+	col_text(st, 4, r->card, sizeof(r->card));
+	col_text(st, 5, r->tid, sizeof(r->tid));
+	r->cert_req_id = sqlite3_column_int(st, 6);
+	col_text(st, 7, state, sizeof(state));
+	r->state = state_parse(state);
+	r->issued_at = sqlite3_column_int64(st, 8);
+	r->not_after = sqlite3_column_int64(st, 9);
+	r->state_at = sqlite3_column_int64(st, 10);
+	r->revocation_reason = sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int(st, 11);
+}
+
+/* ---- certificates --------------------------------------------------------- */
+
+rt_err *
+cmh_db_cert_add(cmh_db *db, const cmh_cert_rec *r, const uint8_t *der,
+    size_t len)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "INSERT INTO certs (" REC_COLS ", der) VALUES "
+	    "(?,?,?,?,?,?,?,?,?,?,?,NULL,?)", "ttttttitiiib", r->serial,
+	    r->subject, r->profile, r->officer, r->card, r->tid,
+	    (int64_t)r->cert_req_id, cmh_cert_state_name(r->state),
+	    r->issued_at, r->not_after, r->state_at, der, len);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_CONSTRAINT)
+			e = rt_err_new(RT_E_ARG, NULL, "certificate %s already "
+			    "recorded", r->serial);
+		else if (rc != SQLITE_DONE)
+			e = dberr(db, "insert certificate");
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+/* The state of a certificate (by serial or by tid + id); found false if
+ * there is none. Called with the mutex held. */
+static rt_err *
+state_of(cmh_db *db, const char *serial, const char *tid, int id,
+    bool *found, cmh_cert_state *s, char *serial_out, size_t cap)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	char buf[16];
+	if (serial != NULL)
+		e = prep(db, &st, "SELECT state, serial FROM certs WHERE serial=?",
+		    "t", serial);
+	else
+		e = prep(db, &st, "SELECT state, serial FROM certs WHERE tid=? "
+		    "AND cert_req_id=?", "ti", tid, (int64_t)id);
+	if (e != NULL)
+		return e;
+	int rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	if (*found) {
+		col_text(st, 0, buf, sizeof(buf));
+		*s = state_parse(buf);
+		if (serial_out != NULL)
+			col_text(st, 1, serial_out, cap);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(db, "select state");
+	return NULL;
+}
+
+rt_err *
+cmh_db_cert_confirm(cmh_db *db, const char *tid, int id, bool accepted,
+    int64_t now)
+{
+	sqlite3_stmt *st;
+	cmh_cert_state s;
+	char serial[48];
+	bool found;
+	rt_err *e;
+
+	pthread_mutex_lock(&db->mu);
+	e = state_of(db, NULL, tid, id, &found, &s, serial, sizeof(serial));
+	if (e == NULL && !found)
+		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no certificate with "
+		    "certReqId %d in transaction %s", id, tid);
+	if (e == NULL && s != CMH_CERT_WAITING)
+		e = rt_err_new(RT_E_ARG, NULL, "certificate %s is %s, not waiting "
+		    "for confirmation", serial, cmh_cert_state_name(s));
+	if (e == NULL)
+		e = prep(db, &st, "UPDATE certs SET state=?, state_at=? WHERE "
+		    "serial=? AND state='waiting'", "tit",
+		    accepted ? "confirmed" : "rejected", now, serial);
+	if (e == NULL)
+		e = run(db, st, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_cert_revoke(cmh_db *db, const char *serial, int reason, int64_t now)
+{
+	sqlite3_stmt *st;
+	cmh_cert_state s;
+	bool found;
+	rt_err *e;
+
+	pthread_mutex_lock(&db->mu);
+	e = state_of(db, serial, NULL, 0, &found, &s, NULL, 0);
+	if (e == NULL && !found)
+		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no certificate with serial "
+		    "%s in the database", serial);
+	if (e == NULL && s == CMH_CERT_REVOKED)
+		e = rt_err_new(RT_E_ARG, NULL, "certificate %s is already revoked",
+		    serial);
+	if (e == NULL)
+		e = prep(db, &st, "UPDATE certs SET state='revoked', state_at=?, "
+		    "revocation_reason=? WHERE serial=?", "iit", now,
+		    (int64_t)(reason < 0 ? 0 : reason), serial);
+	if (e == NULL)
+		e = run(db, st, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_sweep(cmh_db *db, int64_t now, int64_t grace, unsigned *count)
+{
+	sqlite3_stmt *st;
+	int n = 0;
+	rt_err *e;
+
+	pthread_mutex_lock(&db->mu);
+	/* CRLReason 5: cessationOfOperation (never put into use) */
+	e = prep(db, &st, "UPDATE certs SET state='revoked', state_at=?, "
+	    "revocation_reason=5 WHERE state IN ('waiting','rejected') AND "
+	    "state_at <= ?", "ii", now, now - grace);
+	if (e == NULL)
+		e = run(db, st, &n);
+	pthread_mutex_unlock(&db->mu);
+	if (count != NULL)
+		*count = (unsigned)n;
+	return e;
+}
+
+rt_err *
+cmh_db_cert_get(cmh_db *db, const char *serial, cmh_cert_rec *rec,
+    uint8_t **der, size_t *len)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+
+	if (der != NULL)
+		*der = NULL;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT " REC_COLS ", der FROM certs WHERE serial=?",
+	    "t", serial);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			if (rec != NULL)
+				rec_read(st, rec);
+			if (der != NULL) {
+				size_t n = (size_t)sqlite3_column_bytes(st, 12);
+				if ((*der = malloc(n ? n : 1)) == NULL)
+					e = rt_err_new(RT_E_NOMEM, NULL, "database");
+				else {
+					memcpy(*der, sqlite3_column_blob(st, 12), n);
+					*len = n;
+				}
+			}
+		} else if (rc == SQLITE_DONE)
+			e = rt_err_new(RT_E_NOT_FOUND, NULL, "no certificate with "
+			    "serial %s in the database", serial);
+		else
+			e = dberr(db, "select certificate");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+static rt_err *
+each(cmh_db *db, sqlite3_stmt *st, void (*fn)(void *, const cmh_cert_rec *),
+    void *ctx)
+{
+	cmh_cert_rec r;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rec_read(st, &r);
+		fn(ctx, &r);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? NULL : dberr(db, "select certificates");
+}
+
+rt_err *
+cmh_db_certs_of_tid(cmh_db *db, const char *tid,
+    void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT " REC_COLS " FROM certs WHERE tid=? ORDER BY "
+	    "cert_req_id", "t", tid);
+	if (e == NULL)
+		e = each(db, st, fn, ctx);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_certs_each(cmh_db *db, void (*fn)(void *ctx, const cmh_cert_rec *r),
+    void *ctx)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT " REC_COLS " FROM certs ORDER BY issued_at, "
+	    "rowid", "");
+	if (e == NULL)
+		e = each(db, st, fn, ctx);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+static rt_err *
+count_of(cmh_db *db, const char *sql, unsigned *count)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, sql, "");
+	if (e == NULL) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*count = (unsigned)sqlite3_column_int64(st, 0);
+		else
+			e = dberr(db, "count");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_cert_count(cmh_db *db, unsigned *count)
+{
+	return count_of(db, "SELECT count(*) FROM certs", count);
+}
+
+rt_err *
+cmh_db_audit_count(cmh_db *db, unsigned *count)
+{
+	return count_of(db, "SELECT count(*) FROM audit", count);
+}
+
+/* ---- transactions and nonces ---------------------------------------------- */
+
+rt_err *
+cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
+    const char *kind, const char *expect_nonce, int64_t now)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "INSERT INTO transactions (tid, officer, kind, "
+	    "expect_nonce, created_at, updated_at) VALUES (?,?,?,?,?,?)",
+	    "ttttii", tid, officer, kind, expect_nonce, now, now);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_CONSTRAINT)
+			e = rt_err_new(RT_E_AUTH, NULL, "transactionID %s was used "
+			    "before (replay?)", tid);
+		else if (rc != SQLITE_DONE)
+			e = dberr(db, "insert transaction");
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
+    const char *recip_nonce, const char *next_nonce, int64_t now)
+{
+	sqlite3_stmt *st;
+	char who[128], expect[160];
+	rt_err *e;
+
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT officer, expect_nonce FROM transactions WHERE "
+	    "tid=? AND expect_nonce IS NOT NULL", "t", tid);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			col_text(st, 0, who, sizeof(who));
+			col_text(st, 1, expect, sizeof(expect));
+		} else if (rc == SQLITE_DONE)
+			e = rt_err_new(RT_E_NOT_FOUND, NULL, "no open transaction "
+			    "%s", tid);
+		else
+			e = dberr(db, "select transaction");
+		sqlite3_finalize(st);
+	}
+	if (e == NULL && strcmp(who, officer) != 0)
+		e = rt_err_new(RT_E_AUTH, NULL, "transaction %s belongs to "
+		    "another officer", tid);
+	if (e == NULL && (recip_nonce == NULL || strcmp(expect, recip_nonce)))
+		e = rt_err_new(RT_E_AUTH, NULL, "recipNonce does not match the "
+		    "senderNonce of our last message in transaction %s", tid);
+	if (e == NULL)
+		e = prep(db, &st, "UPDATE transactions SET expect_nonce=?, "
+		    "updated_at=? WHERE tid=?", "tit", next_nonce, now, tid);
+	if (e == NULL)
+		e = run(db, st, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_nonce_use(cmh_db *db, const char *nonce, int64_t now)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "INSERT INTO nonces (nonce, seen_at) VALUES (?,?)",
+	    "ti", nonce, now);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_CONSTRAINT)
+			e = rt_err_new(RT_E_AUTH, NULL, "senderNonce %s was used "
+			    "before (replay?)", nonce);
+		else if (rc != SQLITE_DONE)
+			e = dberr(db, "insert nonce");
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+/* ---- management keys, audit ----------------------------------------------- */
+
+rt_err *
+cmh_db_mgmt_key_set(cmh_db *db, const char *card, const char *alg,
+    const uint8_t *key, size_t len, int64_t now)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "INSERT OR REPLACE INTO mgmt_keys (card, alg, key, "
+	    "updated_at) VALUES (?,?,?,?)", "ttbi", card, alg, key, len, now);
+	if (e == NULL)
+		e = run(db, st, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg, size_t alg_cap,
+    uint8_t **key, size_t *len)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	*key = NULL;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT alg, key FROM mgmt_keys WHERE card=?", "t",
+	    card);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			col_text(st, 0, alg, alg_cap);
+			size_t n = (size_t)sqlite3_column_bytes(st, 1);
+			if ((*key = malloc(n ? n : 1)) == NULL)
+				e = rt_err_new(RT_E_NOMEM, NULL, "database");
+			else {
+				memcpy(*key, sqlite3_column_blob(st, 1), n);
+				*len = n;
+			}
+		} else if (rc == SQLITE_DONE)
+			e = rt_err_new(RT_E_NOT_FOUND, NULL, "no management key for "
+			    "card %s", card);
+		else
+			e = dberr(db, "select management key");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_audit(cmh_db *db, int64_t now, const char *who, const char *station,
+    const char *action, const char *detail, const char *result)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "INSERT INTO audit (at, who, station, action, detail, "
+	    "result) VALUES (?,?,?,?,?,?)", "itttt" "t", now, who ? who : "-",
+	    station ? station : "-", action, detail ? detail : "",
+	    result ? result : "ok");
+	if (e == NULL)
+		e = run(db, st, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}

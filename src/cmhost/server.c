@@ -1,0 +1,296 @@
+/* server.c - CMP over HTTP(S) (RFC 6712) with libmicrohttpd; see
+ * include/raterm/cmhost.h. The server knows nothing of CMP: it hands
+ * request bodies to a handler and sends back what it returns. */
+#include "raterm/cmhost.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_Result_t;
+#else
+typedef enum MHD_Result MHD_Result_t;
+#endif
+
+#define CMP_CT "application/pkixcmp"
+#define HTTP_TOO_LARGE 413	/* MHD renamed its constant in 0.9.74 */
+
+struct cmh_server {
+	struct MHD_Daemon *d;
+	const cmh_config *cfg;
+	cmh_handler_fn fn;
+	void *ctx;
+	char *tls_key, *tls_cert;
+};
+
+typedef struct {
+	uint8_t *buf;
+	size_t len, cap;
+	int refuse;		/* HTTP status to answer with, 0: fine so far */
+} upload;
+
+static MHD_Result_t
+reply(struct MHD_Connection *conn, unsigned status, const void *body,
+    size_t len, const char *ct, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len,
+	    (void *)body, mode);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_Result_t rc = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static MHD_Result_t
+reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	return reply(conn, status, text, strlen(text), "text/plain",
+	    MHD_RESPMEM_PERSISTENT);
+}
+
+static void
+station_of(struct MHD_Connection *conn, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(out, cap, "?");
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	char a[INET6_ADDRSTRLEN];
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(out, cap, "%s:%u", a, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(out, cap, "[%s]:%u", a, ntohs(s6->sin6_port));
+	}
+}
+
+static MHD_Result_t
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **con_cls)
+{
+	cmh_server *s = cls;
+	upload *u = *con_cls;
+	(void)version;
+
+	if (u == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL)
+			return MHD_NO;
+		*con_cls = u;
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_TYPE);
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (strcmp(url, s->cfg->path) != 0)
+			u->refuse = MHD_HTTP_NOT_FOUND;
+		else if (strcmp(method, "POST") != 0)
+			u->refuse = MHD_HTTP_METHOD_NOT_ALLOWED;
+		else if (ct == NULL || strncasecmp(ct, CMP_CT, strlen(CMP_CT)) != 0
+		    || (ct[strlen(CMP_CT)] != '\0' && ct[strlen(CMP_CT)] != ';'))
+			u->refuse = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+		else if (cl != NULL && strtoul(cl, NULL, 10) > s->cfg->max_request)
+			u->refuse = HTTP_TOO_LARGE;
+		return MHD_YES;
+	}
+	if (*data_size != 0) {
+		if (u->refuse == 0 && u->len + *data_size > s->cfg->max_request)
+			u->refuse = HTTP_TOO_LARGE;
+		if (u->refuse == 0) {
+			if (u->len + *data_size > u->cap) {
+				size_t nc = u->cap ? u->cap : 4096;
+				while (nc < u->len + *data_size)
+					nc *= 2;
+				uint8_t *nb = realloc(u->buf, nc);
+				if (nb == NULL)
+					return MHD_NO;
+				u->buf = nb;
+				u->cap = nc;
+			}
+			memcpy(u->buf + u->len, data, *data_size);
+			u->len += *data_size;
+		}
+		*data_size = 0;
+		return MHD_YES;
+	}
+	switch (u->refuse) {
+	case 0:
+		break;
+	case MHD_HTTP_NOT_FOUND:
+		return reply_text(conn, u->refuse, "not found\n");
+	case MHD_HTTP_METHOD_NOT_ALLOWED:
+		return reply_text(conn, u->refuse, "CMP requests are POSTed\n");
+	case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
+		return reply_text(conn, u->refuse, "Content-Type must be "
+		    CMP_CT "\n");
+	default:
+		return reply_text(conn, u->refuse, "request too large\n");
+	}
+	char station[80];
+	uint8_t *rsp = NULL;
+	size_t rlen = 0;
+	station_of(conn, station, sizeof(station));
+	rt_err *e = s->fn(s->ctx, u->buf, u->len, station, &rsp, &rlen);
+	if (e != NULL) {
+		char msg[300];
+		rt_err_format(e, msg, sizeof(msg));
+		fprintf(stderr, "cmhost: %s: %s\n", station, msg);
+		rt_err_free(e);
+		free(rsp);
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "internal error\n");
+	}
+	return reply(conn, MHD_HTTP_OK, rsp, rlen, CMP_CT,
+	    MHD_RESPMEM_MUST_FREE);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	upload *u = *con_cls;
+	if (u != NULL) {
+		free(u->buf);
+		free(u);
+		*con_cls = NULL;
+	}
+}
+
+static void
+on_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	fprintf(stderr, "cmhost: libmicrohttpd: ");
+	vfprintf(stderr, fmt, ap);
+}
+
+static rt_err *
+slurp(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
+	char *b = malloc(1 << 16);
+	size_t n = b ? fread(b, 1, (1 << 16) - 1, f) : 0;
+	fclose(f);
+	if (b == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "%s", path);
+	b[n] = '\0';
+	*out = b;
+	return NULL;
+}
+
+rt_err *
+cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
+    cmh_server **out)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	cmh_server *s;
+	rt_err *e;
+
+	*out = NULL;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (void *)&ss;
+	struct sockaddr_in6 *s6 = (void *)&ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG;
+	if (inet_pton(AF_INET, c->address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)c->port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, c->address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)c->port);
+		sl = sizeof(*s6);
+		flags |= MHD_USE_IPv6;
+	} else
+		return rt_err_new(RT_E_ARG, NULL, "%s: listen.address '%s' is not "
+		    "an IPv4 or IPv6 address", c->file, c->address);
+	(void)sl;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "server");
+	s->cfg = c;
+	s->fn = fn;
+	s->ctx = ctx;
+	if (c->tls_cert != NULL) {
+		if ((e = slurp(c->tls_cert, &s->tls_cert)) != NULL ||
+		    (e = slurp(c->tls_key, &s->tls_key)) != NULL) {
+			cmh_server_stop(s);
+			return e;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
+	s->d = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL,
+	    on_request, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+	    MHD_OPTION_ARRAY, c->tls_cert ? tls : none,
+	    MHD_OPTION_END);
+	if (s->d == NULL) {
+		cmh_server_stop(s);
+		return rt_err_new(RT_E_IO, NULL, "cannot listen on %s port %u "
+		    "(address in use, or TLS files not usable)", c->address,
+		    c->port);
+	}
+	*out = s;
+	return NULL;
+}
+
+void
+cmh_server_stop(cmh_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->d != NULL) {
+		MHD_socket ls = MHD_quiesce_daemon(s->d);
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+		for (int i = 0; i < 100; i++) {
+			const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d,
+			    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+			if (di == NULL || di->num_connections == 0)
+				break;
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		MHD_stop_daemon(s->d);
+	}
+	free(s->tls_cert);
+	if (s->tls_key != NULL) {
+		memset(s->tls_key, 0, strlen(s->tls_key));
+		free(s->tls_key);
+	}
+	free(s);
+}

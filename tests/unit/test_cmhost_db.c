@@ -1,0 +1,210 @@
+/* Unit tests: cmhost's database - the certificate state machine (waiting,
+ * confirmed, rejected, revoked; grace-time sweep), transactions and nonces
+ * (replay), management keys, audit, and persistence across reopen. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "raterm/cmhost_db.h"
+
+static char dir[64];
+static char path[128];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/raterm-cmhdb.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+add(cmh_db *db, const char *serial, const char *tid, int id,
+    cmh_cert_state st, int64_t at)
+{
+	cmh_cert_rec r;
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	memset(&r, 0, sizeof(r));
+	snprintf(r.serial, sizeof(r.serial), "%s", serial);
+	snprintf(r.subject, sizeof(r.subject), "CN=%s", serial);
+	snprintf(r.profile, sizeof(r.profile), "user");
+	snprintf(r.officer, sizeof(r.officer), "alice");
+	snprintf(r.card, sizeof(r.card), "card-1");
+	snprintf(r.tid, sizeof(r.tid), "%s", tid);
+	r.cert_req_id = id;
+	r.state = st;
+	r.issued_at = at;
+	r.state_at = at;
+	r.not_after = at + 86400;
+	assert_null(cmh_db_cert_add(db, &r, der, sizeof(der)));
+}
+
+static cmh_cert_state
+state(cmh_db *db, const char *serial)
+{
+	cmh_cert_rec r;
+	assert_null(cmh_db_cert_get(db, serial, &r, NULL, NULL));
+	return r.state;
+}
+
+static void
+expect_kind(rt_err *e, rt_err_kind k)
+{
+	assert_non_null(e);
+	assert_int_equal(rt_err_kind_of(e), k);
+	rt_err_free(e);
+}
+
+static void
+test_states(void **st)
+{
+	cmh_db *db;
+	(void)st;
+	assert_null(cmh_db_open(path, &db));
+	add(db, "01", "t1", 0, CMH_CERT_WAITING, 1000);
+	add(db, "02", "t1", 1, CMH_CERT_WAITING, 1000);
+	add(db, "03", "t2", 0, CMH_CERT_WAITING, 1000);
+	add(db, "04", "t3", 0, CMH_CERT_CONFIRMED, 1000);	/* implicit */
+	add(db, "05", "t4", 0, CMH_CERT_WAITING, 1500);
+	expect_kind(cmh_db_cert_add(db, &(cmh_cert_rec){ .serial = "01" },
+	    (const uint8_t *)"x", 1), RT_E_ARG);
+
+	/* certConf: accept 01, reject 02; a second certConf is refused */
+	assert_null(cmh_db_cert_confirm(db, "t1", 0, true, 1010));
+	assert_null(cmh_db_cert_confirm(db, "t1", 1, false, 1010));
+	assert_int_equal(state(db, "01"), CMH_CERT_CONFIRMED);
+	assert_int_equal(state(db, "02"), CMH_CERT_REJECTED);
+	expect_kind(cmh_db_cert_confirm(db, "t1", 0, true, 1020), RT_E_ARG);
+	expect_kind(cmh_db_cert_confirm(db, "t1", 7, true, 1020), RT_E_NOT_FOUND);
+	expect_kind(cmh_db_cert_confirm(db, "tx", 0, true, 1020), RT_E_NOT_FOUND);
+
+	/* grace 600 s at 1605: the rejected 02 and the unconfirmed 03 go
+	 * (state since 1010 and 1000), 05 (since 1500) stays waiting */
+	unsigned n = 99;
+	assert_null(cmh_db_sweep(db, 1605, 600, &n));
+	assert_int_equal(n, 1);		/* 03 only: 02 changed at 1010 */
+	assert_int_equal(state(db, "03"), CMH_CERT_REVOKED);
+	assert_int_equal(state(db, "02"), CMH_CERT_REJECTED);
+	assert_null(cmh_db_sweep(db, 1610, 600, &n));
+	assert_int_equal(n, 1);
+	assert_int_equal(state(db, "02"), CMH_CERT_REVOKED);
+	assert_int_equal(state(db, "05"), CMH_CERT_WAITING);
+	assert_int_equal(state(db, "01"), CMH_CERT_CONFIRMED);
+	/* a swept certificate cannot be confirmed any more */
+	expect_kind(cmh_db_cert_confirm(db, "t2", 0, true, 1700), RT_E_ARG);
+
+	/* rr */
+	cmh_cert_rec r;
+	assert_null(cmh_db_cert_revoke(db, "01", 1, 1700));
+	assert_null(cmh_db_cert_get(db, "01", &r, NULL, NULL));
+	assert_int_equal(r.state, CMH_CERT_REVOKED);
+	assert_int_equal(r.revocation_reason, 1);
+	assert_int_equal(r.state_at, 1700);
+	expect_kind(cmh_db_cert_revoke(db, "01", 1, 1701), RT_E_ARG);
+	expect_kind(cmh_db_cert_revoke(db, "ff", 1, 1701), RT_E_NOT_FOUND);
+	assert_null(cmh_db_cert_get(db, "04", &r, NULL, NULL));
+	assert_int_equal(r.revocation_reason, -1);
+	assert_string_equal(r.card, "card-1");
+	assert_string_equal(r.officer, "alice");
+	uint8_t *der;
+	size_t len;
+	assert_null(cmh_db_cert_get(db, "04", NULL, &der, &len));
+	assert_int_equal(len, 5);
+	free(der);
+	unsigned cnt;
+	assert_null(cmh_db_cert_count(db, &cnt));
+	assert_int_equal(cnt, 5);
+	cmh_db_close(db);
+
+	/* persistent */
+	assert_null(cmh_db_open(path, &db));
+	assert_int_equal(state(db, "05"), CMH_CERT_WAITING);
+	assert_string_equal(cmh_cert_state_name(CMH_CERT_REJECTED), "rejected");
+	cmh_db_close(db);
+}
+
+static void
+test_replay(void **st)
+{
+	cmh_db *db;
+	(void)st;
+	assert_null(cmh_db_open(path, &db));
+	assert_null(cmh_db_nonce_use(db, "aa01", 1));
+	expect_kind(cmh_db_nonce_use(db, "aa01", 2), RT_E_AUTH);
+	assert_null(cmh_db_txn_begin(db, "tid1", "alice", "p10cr", "n1", 1));
+	expect_kind(cmh_db_txn_begin(db, "tid1", "alice", "p10cr", "n2", 2),
+	    RT_E_AUTH);
+	/* certConf: wrong officer, wrong recipNonce, then right */
+	expect_kind(cmh_db_txn_continue(db, "tid1", "bob", "n1", NULL, 3),
+	    RT_E_AUTH);
+	expect_kind(cmh_db_txn_continue(db, "tid1", "alice", "nX", NULL, 3),
+	    RT_E_AUTH);
+	assert_null(cmh_db_txn_continue(db, "tid1", "alice", "n1", NULL, 3));
+	/* closed: no second certConf */
+	expect_kind(cmh_db_txn_continue(db, "tid1", "alice", "n1", NULL, 4),
+	    RT_E_NOT_FOUND);
+	/* a closed transaction's ID is still burnt */
+	expect_kind(cmh_db_txn_begin(db, "tid1", "alice", "cr", "n3", 5),
+	    RT_E_AUTH);
+	cmh_db_close(db);
+}
+
+static void
+test_keys_audit(void **st)
+{
+	cmh_db *db;
+	uint8_t *k;
+	size_t len;
+	char alg[16];
+	unsigned n;
+	(void)st;
+	assert_null(cmh_db_open(path, &db));
+	expect_kind(cmh_db_mgmt_key_get(db, "c1", alg, sizeof(alg), &k, &len),
+	    RT_E_NOT_FOUND);
+	assert_null(cmh_db_mgmt_key_set(db, "c1", "aes192",
+	    (const uint8_t *)"0123456789abcdef01234567", 24, 1));
+	assert_null(cmh_db_mgmt_key_set(db, "c1", "aes128",
+	    (const uint8_t *)"0123456789abcdef", 16, 2));
+	assert_null(cmh_db_mgmt_key_get(db, "c1", alg, sizeof(alg), &k, &len));
+	assert_string_equal(alg, "aes128");
+	assert_int_equal(len, 16);
+	assert_memory_equal(k, "0123456789abcdef", 16);
+	free(k);
+	assert_null(cmh_db_audit(db, 1, "alice", "127.0.0.1:4000", "p10cr",
+	    "CN=x", "ok"));
+	assert_null(cmh_db_audit(db, 2, NULL, NULL, "rr", NULL, "notAuthorized"));
+	assert_null(cmh_db_audit_count(db, &n));
+	assert_int_equal(n, 2);
+	cmh_db_close(db);
+	/* a database that cannot be created */
+	expect_kind(cmh_db_open("/nonexistent/dir/x.db", &db), RT_E_IO);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_states),
+		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_keys_audit),
+	};
+	return cmocka_run_group_tests_name("cmhost_db", tests, setup, teardown);
+}
