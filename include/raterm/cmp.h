@@ -283,6 +283,7 @@ typedef struct {
 	cmp_buf protected_part;	/* DER of ProtectedPart (header, body) */
 	rt_hash prot_hash;	/* from protectionAlg */
 	rt_scheme prot_scheme;
+	void *arena;		/* internal: decode's own allocations */
 } cmp_msg;
 
 /* Zeroes a model; error_code = -1, each rev[].reason = -1. */
@@ -370,8 +371,8 @@ rt_err *cmp_rev_from_cert(const uint8_t *cert, size_t len, int reason,
     cmp_rev_details *out) RT_MUST;
 
 /* The certHash of a certificate for certConf: with the hash of its
- * signature algorithm (SHA-256 if that is SHA-1 or unknown; RFC 9480 for
- * EdDSA etc. is not needed here). out holds 64 bytes.
+ * signature algorithm (RFC 4210 5.3.18; SHA-256 if that has no single
+ * hash). out holds 64 bytes.
  * Errors: CERT. */
 rt_err *cmp_cert_hash(const uint8_t *cert, size_t len, uint8_t *out,
     size_t *out_len) RT_MUST;

@@ -1,0 +1,293 @@
+/* msg_verify.c - protection verification, POPO, and helpers that fill the
+ * model from CSRs and certificates; see cmp.h */
+#include "cmp_int.h"
+#include "raterm/csr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/md.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+static rt_hash
+hash_of_md(mbedtls_md_type_t md)
+{
+	switch (md) {
+	case MBEDTLS_MD_SHA1: return RT_HASH_SHA1;
+	case MBEDTLS_MD_SHA256: return RT_HASH_SHA256;
+	case MBEDTLS_MD_SHA384: return RT_HASH_SHA384;
+	case MBEDTLS_MD_SHA512: return RT_HASH_SHA512;
+	default: return RT_HASH_NONE;
+	}
+}
+
+/* Checks that sig over data verifies with pk in (h, scheme). */
+static rt_err *
+check_sig(const mbedtls_pk_context *pk, rt_hash h, rt_scheme s, cmp_buf data,
+    cmp_buf sig, rt_err_kind kind, const char *what)
+{
+	uint8_t dg[64];
+	rt_keytype kt = rt_pk_keytype(pk);
+	if (kt == RT_KEY_NONE)
+		return rt_err_new(kind, NULL, "%s: key type not supported", what);
+	if ((kt == RT_KEY_RSA) != (s == RT_SCHEME_PKCS1 || s == RT_SCHEME_PSS))
+		return rt_err_new(kind, NULL, "%s: algorithm %s does not fit the "
+		    "key", what, rt_scheme_name(s));
+	rt_err *e = rt_hash_data(h, data.p, data.len, dg);
+	if (e != NULL)
+		return rt_err_new(kind, e, "%s", what);
+	e = rt_sig_verify(pk, h, s, dg, rt_hash_len(h), sig.p, sig.len);
+	if (e != NULL)
+		return rt_err_new(kind, e, "%s: signature does not verify", what);
+	return NULL;
+}
+
+static void
+free_crts(mbedtls_x509_crt *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mbedtls_x509_crt_free(&c[i]);
+}
+
+rt_err *
+cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
+{
+	mbedtls_x509_crt crts[CMP_MAX_CERTS], chain;
+	size_t n = m->nextra_certs, leaf = SIZE_MAX;
+	rt_err *e = NULL;
+	const char *body = cmp_body_name(m->type);
+
+	if (o == NULL || o->trust == NULL)
+		return rt_err_new(RT_E_ARG, NULL, "no CMP trust anchors");
+	if (m->protection.len == 0)
+		return rt_err_new(RT_E_CMP_PROTECTION, NULL, "%s message is not "
+		    "protected", body);
+	if (n == 0)
+		return rt_err_new(RT_E_CMP_PROTECTION, NULL, "%s message has no "
+		    "protection certificate (extraCerts empty)", body);
+	for (size_t i = 0; i < n; i++) {
+		mbedtls_x509_crt_init(&crts[i]);
+		if (mbedtls_x509_crt_parse_der_nocopy(&crts[i], m->extra_certs[i].p,
+		    m->extra_certs[i].len) != 0) {
+			free_crts(crts, i + 1);
+			return rt_err_new(RT_E_CMP_FORMAT, NULL, "extraCerts[%zu] does "
+			    "not parse", i);
+		}
+	}
+	/* RFC 9483: the first extraCerts entry is the protection certificate;
+	 * a senderKID picks it out of several if the first does not match. */
+	for (size_t i = 0; i < n && leaf == SIZE_MAX; i++) {
+		cmp_buf ski = cmp_crt_ski(&crts[i]);
+		if (m->hdr.sender_kid.len == 0 || cmp_buf_eq(ski,
+		    m->hdr.sender_kid))
+			leaf = i;
+	}
+	if (leaf == SIZE_MAX) {
+		e = rt_err_new(RT_E_CMP_PROTECTION, NULL, "no extraCerts entry has "
+		    "the senderKID of the %s message", body);
+		goto out;
+	}
+	const mbedtls_x509_crt *lc = &crts[leaf];
+	cmp_buf subj = { lc->subject_raw.p, lc->subject_raw.len };
+	if (!cmp_buf_eq(subj, m->hdr.sender)) {
+		e = rt_err_new(RT_E_CMP_PROTECTION, NULL, "%s message: sender is "
+		    "not the subject of the protection certificate", body);
+		goto out;
+	}
+	cmp_buf sig = m->protection;
+	if ((e = check_sig(&lc->pk, m->prot_hash, m->prot_scheme,
+	    m->protected_part, sig, RT_E_CMP_PROTECTION, "CMP protection")) !=
+	    NULL) {
+		e = rt_err_wrap(e, "%s message", body);
+		goto out;
+	}
+	if (mbedtls_x509_crt_check_key_usage(lc,
+	    MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0) {
+		e = rt_err_new(RT_E_CMP_PROTECTION, NULL, "protection certificate "
+		    "lacks keyUsage digitalSignature");
+		goto out;
+	}
+	/* the chain: leaf, then the other extraCerts as intermediates */
+	mbedtls_x509_crt_init(&chain);
+	int rc = mbedtls_x509_crt_parse_der_nocopy(&chain, m->extra_certs[leaf].p,
+	    m->extra_certs[leaf].len);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (i != leaf)
+			rc = mbedtls_x509_crt_parse_der_nocopy(&chain,
+			    m->extra_certs[i].p, m->extra_certs[i].len);
+	if (rc == 0) {
+		uint32_t flags = 0;
+		rc = mbedtls_x509_crt_verify_with_profile(&chain,
+		    (mbedtls_x509_crt *)o->trust, NULL,
+		    &mbedtls_x509_crt_profile_default, NULL, &flags, NULL, NULL);
+		if (rc != 0) {
+			char info[512];
+			mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+			for (char *p = info; *p; p++)
+				if (*p == '\n')
+					*p = (p[1] ? ';' : '\0');
+			char name[256];
+			mbedtls_x509_dn_gets(name, sizeof(name), &lc->subject);
+			e = rt_err_new(RT_E_CMP_TRUST, NULL, "%s signer \"%s\" does not "
+			    "chain to the CM host trust: %s", body, name,
+			    flags ? info : "verification failed");
+		}
+	} else
+		e = rt_err_new(RT_E_CMP_FORMAT, NULL, "extraCerts do not parse");
+	mbedtls_x509_crt_free(&chain);
+	if (e != NULL)
+		goto out;
+
+	/* header checks */
+	if (o->sender.len > 0 && !cmp_buf_eq(o->sender, m->hdr.sender)) {
+		e = rt_err_new(RT_E_CMP_MISMATCH, NULL, "%s message from an "
+		    "unexpected sender", body);
+		goto out;
+	}
+	if (o->transaction_id.len > 0 && !cmp_buf_eq(o->transaction_id,
+	    m->hdr.transaction_id)) {
+		e = rt_err_new(RT_E_CMP_MISMATCH, NULL, "%s message: transactionID "
+		    "does not match", body);
+		goto out;
+	}
+	if (o->recip_nonce.len > 0 && !cmp_buf_eq(o->recip_nonce,
+	    m->hdr.recip_nonce)) {
+		e = rt_err_new(RT_E_CMP_MISMATCH, NULL, "%s message: recipNonce is "
+		    "not our senderNonce", body);
+		goto out;
+	}
+	if (o->max_skew > 0 && m->hdr.message_time != 0) {
+		time_t now = o->now ? o->now : time(NULL);
+		double d = difftime(m->hdr.message_time, now);
+		if (d > (double)o->max_skew || -d > (double)o->max_skew) {
+			e = rt_err_new(RT_E_CMP_MISMATCH, NULL, "%s message: "
+			    "messageTime off by %.0f s", body, d);
+			goto out;
+		}
+	}
+	if (signer_idx != NULL)
+		*signer_idx = leaf;
+out:
+	free_crts(crts, n);
+	return e;
+}
+
+rt_err *
+cmp_popo_verify(const cmp_msg *m, size_t i)
+{
+	if (i >= m->nreq || m->req[i].popo != CMP_POPO_SIGNATURE)
+		return rt_err_new(RT_E_ARG, NULL, "request %zu has no POPO "
+		    "signature", i);
+	const cmp_cert_req *q = &m->req[i];
+	rt_hash h;
+	rt_scheme s;
+	rt_err *e = cmp_sig_alg_parse(q->popo_alg, &h, &s);
+	if (e != NULL)
+		return e;
+	mbedtls_pk_context pk;
+	mbedtls_pk_init(&pk);
+	if (q->public_key.len == 0 || mbedtls_pk_parse_public_key(&pk,
+	    q->public_key.p, q->public_key.len) != 0) {
+		mbedtls_pk_free(&pk);
+		return rt_err_new(RT_E_CMP_FORMAT, NULL, "request %zu: no usable "
+		    "public key in the template", i);
+	}
+	e = check_sig(&pk, h, s, q->cert_req, q->popo_sig, RT_E_CMP_PROTECTION,
+	    "proof of possession");
+	mbedtls_pk_free(&pk);
+	return e;
+}
+
+#define TRYF(x) do { if ((e = (x)) != NULL) goto bad; } while (0)
+
+rt_err *
+cmp_req_from_csr(const uint8_t *csr, size_t len, cmp_cert_req *out)
+{
+	static const uint8_t oid_ext_req[] = { 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D,
+	    0x01, 0x09, 0x0E };
+	rt_err *e = rt_csr_verify(csr, len);
+	if (e != NULL)
+		return e;
+	cmp_rd top, r, cri, attrs;
+	cmp_buf v, criv, t;
+	bool has;
+	cmp_buf all = { csr, len };
+	memset(out, 0, sizeof(*out));
+	rd_init(&top, all, "CSR");
+	TRYF(rd_get(&top, 0x30, "CertificationRequest", &v, NULL));
+	TRYF(rd_end(&top));
+	rd_init(&r, v, "CSR");
+	TRYF(rd_get(&r, 0x30, "certificationRequestInfo", &criv, NULL));
+	rd_init(&cri, criv, "certificationRequestInfo");
+	long ver;
+	TRYF(rd_int(&cri, "version", &ver));
+	TRYF(rd_get(&cri, 0x30, "subject", NULL, &out->subject));
+	TRYF(rd_get(&cri, 0x30, "subjectPKInfo", NULL, &out->public_key));
+	TRYF(rd_opt(&cri, 0xA0, "attributes", &t, NULL, &has));
+	TRYF(rd_end(&cri));
+	if (out->subject.len == 2)	/* empty Name: leave to the CA */
+		out->subject.len = 0;
+	if (!has)
+		return NULL;
+	rd_init(&attrs, t, "attributes");
+	while (!rd_at_end(&attrs)) {
+		cmp_buf av, oid, set;
+		cmp_rd a, s;
+		TRYF(rd_get(&attrs, 0x30, "Attribute", &av, NULL));
+		rd_init(&a, av, "Attribute");
+		TRYF(rd_get(&a, 0x06, "type", &oid, NULL));
+		TRYF(rd_get(&a, 0x31, "values", &set, NULL));
+		TRYF(rd_end(&a));
+		if (oid.len != sizeof(oid_ext_req) || memcmp(oid.p, oid_ext_req,
+		    oid.len) != 0)
+			continue;
+		rd_init(&s, set, "extensionRequest");
+		TRYF(rd_get(&s, 0x30, "Extensions", NULL, &out->extensions));
+		TRYF(rd_end(&s));
+	}
+	return NULL;
+bad:
+	return rt_err_new(RT_E_FORMAT, e, "CSR");
+}
+
+rt_err *
+cmp_rev_from_cert(const uint8_t *cert, size_t len, int reason,
+    cmp_rev_details *out)
+{
+	mbedtls_x509_crt c;
+	mbedtls_x509_crt_init(&c);
+	if (mbedtls_x509_crt_parse_der_nocopy(&c, cert, len) != 0) {
+		mbedtls_x509_crt_free(&c);
+		return rt_err_new(RT_E_CERT, NULL, "certificate does not parse");
+	}
+	memset(out, 0, sizeof(*out));
+	out->issuer.p = c.issuer_raw.p;
+	out->issuer.len = c.issuer_raw.len;
+	out->serial.p = c.serial.p;
+	out->serial.len = c.serial.len;
+	out->reason = reason;
+	mbedtls_x509_crt_free(&c);
+	return NULL;
+}
+
+rt_err *
+cmp_cert_hash(const uint8_t *cert, size_t len, uint8_t *out, size_t *out_len)
+{
+	mbedtls_x509_crt c;
+	mbedtls_x509_crt_init(&c);
+	if (mbedtls_x509_crt_parse_der_nocopy(&c, cert, len) != 0) {
+		mbedtls_x509_crt_free(&c);
+		return rt_err_new(RT_E_CERT, NULL, "certificate does not parse");
+	}
+	rt_hash h = hash_of_md(c.sig_md);
+	mbedtls_x509_crt_free(&c);
+	if (h == RT_HASH_NONE)
+		h = RT_HASH_SHA256;
+	rt_err *e = rt_hash_data(h, cert, len, out);
+	if (e == NULL)
+		*out_len = rt_hash_len(h);
+	return e;
+}
