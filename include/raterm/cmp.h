@@ -327,15 +327,24 @@ typedef struct {
 	 * 0: not checked. */
 	long max_skew;
 	time_t now;		/* 0: time(NULL) */
+	/* Certificates from earlier messages of the transaction (RFC 9483:
+	 * later messages may omit the protection certificate and its chain):
+	 * candidates for the protection certificate after the message's own
+	 * extraCerts, and intermediates. Not trusted by themselves. */
+	const cmp_buf *untrusted;
+	size_t nuntrusted;
 } cmp_verify_opts;
 
 /* Verifies m's protection: a signature by the first extraCerts entry (or
- * the entry whose subjectKeyIdentifier is the senderKID), which must
- * chain to o->trust (mbedtls_x509_crt_verify, validity dates included),
- * whose subject must be the header's sender, whose key must fit
- * protectionAlg; then the header checks asked for in o.
- * *signer_idx (may be NULL) receives the index in extra_certs of the
- * protection certificate.
+ * the entry whose subjectKeyIdentifier is the senderKID; then o->untrusted
+ * searched by senderKID, or by sender name without one), which must
+ * chain to o->trust (mbedtls_x509_crt_verify, validity dates included)
+ * through the other extraCerts and o->untrusted, whose subject must be
+ * the header's sender, whose key must fit protectionAlg; then the header
+ * checks asked for in o.
+ * *signer_idx (may be NULL) receives the index of the protection
+ * certificate: in extra_certs, or nextra_certs + its index in
+ * o->untrusted.
  * Errors: CMP_PROTECTION (unprotected, signature does not verify, key
  * and algorithm do not fit, no protection certificate), CMP_TRUST (no
  * chain to the trust anchors; the message says why: expired, not
@@ -449,14 +458,16 @@ typedef struct cmp_client cmp_client;
 rt_err *cmp_client_new(const cmp_client_opts *o, cmp_client **out) RT_MUST;
 void cmp_client_free(cmp_client *c);
 
-/* One request/response exchange in a transaction: fills pvno (if 0),
- * sender/recipient, messageTime, a fresh senderNonce, transactionID (a
- * fresh one if req has none) and recipNonce (if the model has none and a
- * previous response in the same transaction gave one: use
- * cmp_client_exchange_in), protects with the client's signer, POSTs, and
- * decodes and verifies the response (protection chain, sender,
- * transactionID, recipNonce). An error body becomes a CMP_STATUS error
- * naming the failure bits; *rsp is then NULL.
+/* One request/response exchange: fills pvno (if 0), recipient (if
+ * absent: the server name), messageTime, a fresh senderNonce, the
+ * transactionID (req's own if it has a 16-byte one, else a fresh one) and
+ * recipNonce (req's own, else none); protects with the client's signer,
+ * POSTs, and decodes and verifies the response (protection chain, sender,
+ * transactionID, recipNonce = our senderNonce). The header fields set here
+ * are cleared in req again on return. An error body becomes a CMP_STATUS
+ * error naming the failure bits (an error body whose protection does not
+ * verify is refused with the verification error, its text quoted as
+ * unverified); *rsp is then NULL.
  * Errors: CMP_HTTP (connection, timeout, HTTP status, content type,
  * redirect), CMP_FORMAT, CMP_PROTECTION, CMP_TRUST, CMP_MISMATCH,
  * CMP_STATUS, those of cmp_msg_encode. */

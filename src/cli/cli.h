@@ -33,5 +33,9 @@ int cmd_show(cli_global *g, int argc, char **argv);
 /* crypto commands (cmd_crypto.c) */
 int cmd_csr(cli_global *g, int argc, char **argv);
 int cmd_verify_tc(cli_global *g, int argc, char **argv);
+/* CMP commands (cmd_cmp.c) */
+int cmd_request(cli_global *g, int argc, char **argv);
+int cmd_revoke(cli_global *g, int argc, char **argv);
+int cmd_cacerts(cli_global *g, int argc, char **argv);
 
 #endif

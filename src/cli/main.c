@@ -21,6 +21,10 @@ static const char usage_text[] =
 "                     card\n"
 "  verify-tc          verify the card's transport certificates (chain,\n"
 "                     possession, binding, attestation)\n"
+"  request            enroll a CSR at the CM host (CMP), signed by the\n"
+"                     officer's card or software token\n"
+"  revoke             revoke a certificate at the CM host\n"
+"  cacerts            fetch the CA certificates from the CM host\n"
 "\n"
 "Global options:\n"
 "  --trace FILE       write every APDU to FILE (PINs and keys withheld)\n"
@@ -156,6 +160,12 @@ main(int argc, char **argv)
 		rc = cmd_csr(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "verify-tc") == 0)
 		rc = cmd_verify_tc(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "request") == 0)
+		rc = cmd_request(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "revoke") == 0)
+		rc = cmd_revoke(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "cacerts") == 0)
+		rc = cmd_cacerts(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		rc = 0;

@@ -55,8 +55,10 @@ free_crts(mbedtls_x509_crt *c, size_t n)
 rt_err *
 cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 {
-	mbedtls_x509_crt crts[CMP_MAX_CERTS], chain;
-	size_t n = m->nextra_certs, leaf = SIZE_MAX;
+	enum { MAXC = 2 * CMP_MAX_CERTS };
+	mbedtls_x509_crt crts[MAXC], chain;
+	cmp_buf all[MAXC];
+	size_t n = 0, own = m->nextra_certs, leaf = SIZE_MAX;
 	rt_err *e = NULL;
 	const char *body = cmp_body_name(m->type);
 
@@ -65,29 +67,37 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 	if (m->protection.len == 0)
 		return rt_err_new(RT_E_CMP_PROTECTION, NULL, "%s message is not "
 		    "protected", body);
+	for (size_t i = 0; i < own && n < MAXC; i++)
+		all[n++] = m->extra_certs[i];
+	for (size_t i = 0; o->untrusted != NULL && i < o->nuntrusted &&
+	    n < MAXC; i++)
+		all[n++] = o->untrusted[i];
 	if (n == 0)
 		return rt_err_new(RT_E_CMP_PROTECTION, NULL, "%s message has no "
 		    "protection certificate (extraCerts empty)", body);
 	for (size_t i = 0; i < n; i++) {
 		mbedtls_x509_crt_init(&crts[i]);
-		if (mbedtls_x509_crt_parse_der_nocopy(&crts[i], m->extra_certs[i].p,
-		    m->extra_certs[i].len) != 0) {
+		if (mbedtls_x509_crt_parse_der_nocopy(&crts[i], all[i].p,
+		    all[i].len) != 0) {
 			free_crts(crts, i + 1);
-			return rt_err_new(RT_E_CMP_FORMAT, NULL, "extraCerts[%zu] does "
-			    "not parse", i);
+			return rt_err_new(RT_E_CMP_FORMAT, NULL, "%s[%zu] does "
+			    "not parse", i < own ? "extraCerts" : "earlier extraCerts",
+			    i < own ? i : i - own);
 		}
 	}
 	/* RFC 9483: the first extraCerts entry is the protection certificate;
-	 * a senderKID picks it out of several if the first does not match. */
+	 * a senderKID picks it out of several if the first does not match;
+	 * a later message may rely on the certificates sent before. */
 	for (size_t i = 0; i < n && leaf == SIZE_MAX; i++) {
 		cmp_buf ski = cmp_crt_ski(&crts[i]);
-		if (m->hdr.sender_kid.len == 0 || cmp_buf_eq(ski,
-		    m->hdr.sender_kid))
+		cmp_buf subj = { crts[i].subject_raw.p, crts[i].subject_raw.len };
+		if (m->hdr.sender_kid.len > 0 ? cmp_buf_eq(ski, m->hdr.sender_kid) :
+		    (i < own || cmp_buf_eq(subj, m->hdr.sender)))
 			leaf = i;
 	}
 	if (leaf == SIZE_MAX) {
-		e = rt_err_new(RT_E_CMP_PROTECTION, NULL, "no extraCerts entry has "
-		    "the senderKID of the %s message", body);
+		e = rt_err_new(RT_E_CMP_PROTECTION, NULL, "no protection "
+		    "certificate with the senderKID of the %s message", body);
 		goto out;
 	}
 	const mbedtls_x509_crt *lc = &crts[leaf];
@@ -97,10 +107,9 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 		    "not the subject of the protection certificate", body);
 		goto out;
 	}
-	cmp_buf sig = m->protection;
 	if ((e = check_sig(&lc->pk, m->prot_hash, m->prot_scheme,
-	    m->protected_part, sig, RT_E_CMP_PROTECTION, "CMP protection")) !=
-	    NULL) {
+	    m->protected_part, m->protection, RT_E_CMP_PROTECTION,
+	    "CMP protection")) != NULL) {
 		e = rt_err_wrap(e, "%s message", body);
 		goto out;
 	}
@@ -110,14 +119,14 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 		    "lacks keyUsage digitalSignature");
 		goto out;
 	}
-	/* the chain: leaf, then the other extraCerts as intermediates */
+	/* the chain: leaf, then the other certificates as intermediates */
 	mbedtls_x509_crt_init(&chain);
-	int rc = mbedtls_x509_crt_parse_der_nocopy(&chain, m->extra_certs[leaf].p,
-	    m->extra_certs[leaf].len);
+	int rc = mbedtls_x509_crt_parse_der_nocopy(&chain, all[leaf].p,
+	    all[leaf].len);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (i != leaf)
-			rc = mbedtls_x509_crt_parse_der_nocopy(&chain,
-			    m->extra_certs[i].p, m->extra_certs[i].len);
+			rc = mbedtls_x509_crt_parse_der_nocopy(&chain, all[i].p,
+			    all[i].len);
 	if (rc == 0) {
 		uint32_t flags = 0;
 		rc = mbedtls_x509_crt_verify_with_profile(&chain,
