@@ -102,6 +102,8 @@ typedef struct {
 	char *tls_cert, *tls_key;	/* both or neither: HTTPS */
 	unsigned max_request;		/* bytes, default 256 KiB */
 	char *pidfile;			/* may be NULL */
+	char *default_profile;		/* for requests without certProfile */
+	unsigned max_skew;		/* messageTime tolerance (s), 0: off */
 	/* database */
 	char *db_path;
 	unsigned grace_seconds;		/* confirmation grace time, default 600 */
@@ -204,6 +206,30 @@ const mbedtls_x509_crt *cmh_ca_cmp_cert(const cmh_ca *ca);
  * Errors: CRYPTO, NOMEM. */
 rt_err *cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c,
     time_t now, uint8_t **der, size_t *len, char *serial) RT_MUST;
+
+/* ---- the CMP service -------------------------------------------------------- */
+
+/* What cmhost does with a CMP request: verify the protection against the
+ * officer CAs, find the officer and its role, refuse replays, check the
+ * profile, issue / confirm / revoke / answer genm, record everything, and
+ * answer with a message protected by the CMP signer. Thread-safe. */
+typedef struct cmh_service cmh_service;
+struct cmh_db;
+
+/* Borrows c, ca and db (they must outlive the service). Loads the officer
+ * CAs. Errors: CERT (an officer CA file), NOMEM. */
+rt_err *cmh_service_new(const cmh_config *c, cmh_ca *ca, struct cmh_db *db,
+    cmh_service **out) RT_MUST;
+void cmh_service_free(cmh_service *s);
+
+/* Handles one request at time `now`; *rsp is malloc'ed DER (a CMP answer,
+ * an error message for every refusal). Errors only when no answer can be
+ * made at all (NOMEM, the signer failing). */
+rt_err *cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
+    const char *station, time_t now, uint8_t **rsp, size_t *rsp_len) RT_MUST;
+/* cmh_service_handle at time(NULL), as a cmh_handler_fn. */
+rt_err *cmh_service_http(void *svc, const uint8_t *req, size_t len,
+    const char *station, uint8_t **rsp, size_t *rsp_len) RT_MUST;
 
 /* ---- the HTTP server ----------------------------------------------------------- */
 

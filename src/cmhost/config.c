@@ -22,6 +22,7 @@ typedef struct {
 	char base[PATH_MAX];		/* directory of the file, "" for cwd */
 	yaml_document_t doc;
 	yaml_node_t *cur_key;		/* the key whose value is being read */
+	int default_line;		/* line of default_profile */
 	rt_err *err;
 } cfgctx;
 
@@ -586,6 +587,13 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 			cfail(x, kn, f, "tls_cert and tls_key go together");
 	} else if (!strcmp(k, "pidfile"))
 		c->pidfile = get_path(x, v, f);
+	else if (!strcmp(k, "default_profile"))
+	{
+		c->default_profile = get_str(x, v, f);
+		x->default_line = (int)kn->start_mark.line + 1;
+	}
+	else if (!strcmp(k, "max_clock_skew"))
+		c->max_skew = get_uint(x, v, f, 0, 86400);
 	else if (!strcmp(k, "database")) {
 		static const char *const keys[] = { "path", "confirm_grace", NULL };
 		walk_map(x, v, f, keys, db_pair, c);
@@ -678,6 +686,11 @@ check_refs(cfgctx *x, cmh_config *c, yaml_node_t *root)
 		cfail(x, root, "ca", "missing");
 	else if (c->nofficer_cas == 0)
 		cfail(x, root, "officer_cas", "missing (no officer could sign)");
+	if (x->err == NULL && c->default_profile != NULL &&
+	    cmh_profile_find(c, c->default_profile) == NULL)
+		x->err = rt_err_new(RT_E_FORMAT, NULL, "%s:%d: default_profile: "
+		    "no profile named '%s'", x->file, x->default_line,
+		    c->default_profile);
 	for (size_t i = 0; x->err == NULL && i < c->nofficers; i++) {
 		const cmh_officer *o = &c->officers[i];
 		for (size_t j = 0; x->err == NULL && j < o->nprofiles; j++) {
@@ -703,6 +716,7 @@ cmh_config_free(cmh_config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->pidfile);
+	free(c->default_profile);
 	free(c->db_path);
 	free(c->ca_cert);
 	free(c->ca_key);
@@ -741,7 +755,8 @@ cmh_config_parse(const char *name, const char *text, size_t len,
     cmh_config **out)
 {
 	static const char *const top_keys[] = { "listen", "pidfile", "database",
-		"ca", "officer_cas", "officers", "profiles", NULL };
+		"ca", "officer_cas", "officers", "profiles", "default_profile",
+		"max_clock_skew", NULL };
 	yaml_parser_t parser;
 	cfgctx x;
 	cmh_config *c;
@@ -768,6 +783,7 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 	c->threads = 4;
 	c->max_request = 256u << 10;
 	c->grace_seconds = 600;
+	c->max_skew = 600;
 	if (c->file == NULL || c->address == NULL || c->path == NULL) {
 		cmh_config_free(c);
 		return rt_err_new(RT_E_NOMEM, NULL, "config");

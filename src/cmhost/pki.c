@@ -355,6 +355,7 @@ static const char config_tmpl[] =
 "database:\n"
 "  path: cmhost.db\n"
 "  confirm_grace: 600        # seconds a certificate may wait for certConf\n"
+"default_profile: user       # for requests without id-it-certProfile\n"
 "ca:\n"
 "  cert: ca.pem\n"
 "  key: ca.key\n"
@@ -441,7 +442,8 @@ cmh_init(const char *dir, unsigned port, bool *created)
 	/* passphrase: 24 characters from a 64-letter alphabet (144 bits) */
 	{
 		static const char al[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopq"
-		    "rstuvwxyz23456789-_+=.,";
+		    "rstuvwxyz23456789-_+=.,@";
+		_Static_assert(sizeof(al) == 65, "64 letters");
 		unsigned char rnd[24];
 		if ((e = rt_random(rnd, sizeof(rnd))) != NULL)
 			goto out;

@@ -249,13 +249,13 @@ cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
 	struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
 	s->d = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL,
 	    on_request, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 	    MHD_OPTION_ARRAY, c->tls_cert ? tls : none,
 	    MHD_OPTION_END);
 	if (s->d == NULL) {

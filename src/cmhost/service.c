@@ -1,0 +1,874 @@
+/* service.c - the CMP service of cmhost: one request in, one protected
+ * answer out; see include/raterm/cmhost.h and docs/cmhost.md.
+ *
+ * Order of checks for every request (nothing is issued or changed unless
+ * all pass):
+ *   1. decode (strict, cmp.h)                         badDataFormat
+ *   2. protection: signature by the first extraCert,  badMessageCheck
+ *      chaining to an officer CA                      signerNotTrusted
+ *      messageTime within max_clock_skew              badTime
+ *   3. the signer is a configured officer             notAuthorized
+ *   4. senderNonce never seen                         badSenderNonce
+ *   5. transactionID never seen (new transactions)    transactionIdInUse
+ *      or, for certConf, an open transaction of the
+ *      same officer whose recipNonce matches          badRecipientNonce
+ *   6. the body: role, profile, POPO, template        notAuthorized,
+ *                                                     badPOP, badCertTemplate,
+ *                                                     ...
+ */
+#include "raterm/cmhost.h"
+#include "raterm/cmhost_db.h"
+#include "raterm/cmp.h"
+#include "raterm/signer.h"
+#include "raterm/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/x509_crt.h>
+
+#define MAX_ID 32		/* bytes of transactionID / nonces we accept */
+
+struct cmh_service {
+	const cmh_config *cfg;
+	cmh_ca *ca;
+	cmh_db *db;
+	mbedtls_x509_crt officer_cas;
+};
+
+rt_err *
+cmh_service_new(const cmh_config *c, cmh_ca *ca, cmh_db *db, cmh_service **out)
+{
+	cmh_service *s;
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "service");
+	s->cfg = c;
+	s->ca = ca;
+	s->db = db;
+	mbedtls_x509_crt_init(&s->officer_cas);
+	for (size_t i = 0; i < c->nofficer_cas; i++) {
+		int rc = mbedtls_x509_crt_parse_file(&s->officer_cas,
+		    c->officer_cas[i]);
+		if (rc != 0) {
+			rt_err *e = rt_err_new(RT_E_CERT, NULL, "officer CA %s: %s "
+			    "(mbedTLS -0x%04x)", c->officer_cas[i], rc > 0 ?
+			    "some certificates do not parse" : "cannot be read",
+			    (unsigned)(rc < 0 ? -rc : rc));
+			cmh_service_free(s);
+			return e;
+		}
+	}
+	*out = s;
+	return NULL;
+}
+
+void
+cmh_service_free(cmh_service *s)
+{
+	if (s == NULL)
+		return;
+	mbedtls_x509_crt_free(&s->officer_cas);
+	free(s);
+}
+
+/* ---- one request ---------------------------------------------------------- */
+
+typedef struct {
+	cmh_service *s;
+	const char *station;
+	time_t now;
+	cmp_msg *req;		/* NULL if it did not decode */
+	cmp_msg *rsp;
+	uint8_t nonce[16];	/* our senderNonce */
+	uint8_t tid_rand[16];	/* transactionID when the request has none */
+	char nonce_hex[40];
+	char tid_hex[80];
+	const cmh_officer *officer;
+	char who[128];		/* officer name, or the signer's subject */
+	char action[16];
+	char detail[600];
+	/* a refusal */
+	uint32_t fail_info;
+	char why[240];
+	/* scratch owned by the request */
+	uint8_t *bufs[CMP_MAX_REQS + CMP_MAX_ITAVS];
+	size_t nbufs;
+	uint8_t *card_key;	/* a management key in the answer (wiped) */
+	size_t card_key_len;
+} reqctx;
+
+static void
+hex(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (cap == 0)
+		return;
+	for (size_t i = 0; i < n && o + 3 <= cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%02x", p[i]);
+	out[o] = '\0';
+}
+
+static void
+refuse(reqctx *x, uint32_t fi, const char *fmt, ...) RT_PRINTF(3, 4);
+
+static void
+refuse(reqctx *x, uint32_t fi, const char *fmt, ...)
+{
+	va_list ap;
+	if (x->fail_info != 0)
+		return;
+	x->fail_info = fi;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+}
+
+/* Refusal from an error object: its message and those of its causes. */
+static void
+refuse_err(reqctx *x, uint32_t fi, const char *what, rt_err *e)
+{
+	char m[220];
+	size_t o = 0;
+	m[0] = '\0';
+	for (const rt_err *c = e; c != NULL && o < sizeof(m); c = rt_err_cause(c))
+		o += (size_t)snprintf(m + o, sizeof(m) - o, "%s%s", o ? ": " : "",
+		    rt_err_msg(c));
+	rt_err_free(e);
+	refuse(x, fi, "%s: %s", what, m);
+}
+
+static const char *
+fi_name(uint32_t fi)
+{
+	for (int b = 0; b < CMP_FAILINFO_BITS; b++)
+		if (fi & (1u << b))
+			return cmp_failinfo_name(b);
+	return "?";
+}
+
+static void *
+keep(reqctx *x, void *p)
+{
+	if (p != NULL && x->nbufs < sizeof(x->bufs) / sizeof(x->bufs[0]))
+		x->bufs[x->nbufs++] = p;
+	else
+		free(p);
+	return p;
+}
+
+/* ---- bodies ------------------------------------------------------------------ */
+
+/* The profile for request i: certProfile i, or the only one, or the
+ * default. */
+static const cmh_profile *
+profile_for(reqctx *x, size_t i, size_t n, char *name, size_t cap)
+{
+	const cmp_header *h = &x->req->hdr;
+	cmp_buf pb = { NULL, 0 };
+	if (h->ncert_profile == n)
+		pb = h->cert_profile[i];
+	else if (h->ncert_profile == 1)
+		pb = h->cert_profile[0];
+	else if (h->ncert_profile != 0) {
+		refuse(x, CMP_FI_BAD_REQUEST, "%zu certProfile entries for %zu "
+		    "requests", h->ncert_profile, n);
+		return NULL;
+	}
+	if (pb.len > 0) {
+		if (pb.len >= cap) {
+			refuse(x, CMP_FI_BAD_CERT_TEMPLATE, "certProfile too long");
+			return NULL;
+		}
+		memcpy(name, pb.p, pb.len);
+		name[pb.len] = '\0';
+	} else if (x->s->cfg->default_profile != NULL)
+		snprintf(name, cap, "%s", x->s->cfg->default_profile);
+	else {
+		refuse(x, CMP_FI_BAD_CERT_TEMPLATE, "no certProfile given and no "
+		    "default_profile configured");
+		return NULL;
+	}
+	const cmh_profile *p = cmh_profile_find(x->s->cfg, name);
+	if (p == NULL) {
+		refuse(x, CMP_FI_BAD_CERT_TEMPLATE, "unknown certProfile '%s'",
+		    name);
+		return NULL;
+	}
+	if (!cmh_officer_may_use(x->officer, name)) {
+		refuse(x, CMP_FI_NOT_AUTHORIZED, "officer %s may not use profile "
+		    "'%s'", x->officer->name, name);
+		return NULL;
+	}
+	return p;
+}
+
+/* The serial (lowercase hex without leading zero bytes) of an INTEGER's
+ * contents. */
+static void
+serial_hex(cmp_buf v, char *out, size_t cap)
+{
+	while (v.len > 1 && v.p[0] == 0) {
+		v.p++;
+		v.len--;
+	}
+	hex(v.p, v.len, out, cap);
+}
+
+/* kur: the serial of oldCertID (CertId ::= SEQUENCE { issuer GeneralName,
+ * serialNumber INTEGER }). */
+static bool
+old_cert_serial(cmp_buf cid, char *out, size_t cap)
+{
+	unsigned char *p = (unsigned char *)cid.p, *end = p + cid.len;
+	size_t l;
+	if (mbedtls_asn1_get_tag(&p, end, &l, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0 || p + l != end || p >= end)
+		return false;
+	p++;				/* GeneralName: any tag */
+	if (mbedtls_asn1_get_len(&p, end, &l) != 0)
+		return false;
+	p += l;
+	if (mbedtls_asn1_get_tag(&p, end, &l, MBEDTLS_ASN1_INTEGER) != 0 ||
+	    p + l != end || l == 0)
+		return false;
+	serial_hex((cmp_buf){ p, l }, out, cap);
+	return true;
+}
+
+typedef struct {
+	const cmh_profile *p;
+	char profile[64];
+	cmh_checked ck;
+	bool checked;
+	long id;
+} one_req;
+
+static void
+enroll(reqctx *x)
+{
+	cmp_msg *m = x->req, *r = x->rsp;
+	one_req rq[CMP_MAX_REQS];
+	size_t n = m->type == CMP_BODY_P10CR ? 1 : m->nreq;
+	rt_err *e;
+
+	memset(rq, 0, sizeof(rq));
+	if (n == 0 || n > CMP_MAX_REQS) {
+		refuse(x, CMP_FI_BAD_REQUEST, "no certificate request");
+		return;
+	}
+	/* 1. check every request; nothing is issued unless all pass */
+	for (size_t i = 0; i < n && x->fail_info == 0; i++) {
+		cmp_cert_req tmp, *q;
+		cmh_refusal ref;
+		char old[48] = "";
+		if (m->type == CMP_BODY_P10CR) {
+			memset(&tmp, 0, sizeof(tmp));
+			if ((e = cmp_req_from_csr(m->p10.p, m->p10.len, &tmp)) != NULL) {
+				refuse_err(x, rt_err_kind_of(e) == RT_E_CRYPTO ?
+				    CMP_FI_BAD_POP : CMP_FI_BAD_DATA_FORMAT,
+				    "PKCS#10 request", e);
+				break;
+			}
+			q = &tmp;
+			rq[i].id = -1;
+		} else {
+			q = &m->req[i];
+			rq[i].id = q->cert_req_id;
+			if (q->cert_req_id != (long)i) {
+				refuse(x, CMP_FI_BAD_REQUEST, "certReqId %ld where %zu "
+				    "was expected", q->cert_req_id, i);
+				break;
+			}
+			if (q->popo == CMP_POPO_SIGNATURE) {
+				if ((e = cmp_popo_verify(m, i)) != NULL) {
+					refuse_err(x, CMP_FI_BAD_POP, "proof of "
+					    "possession", e);
+					break;
+				}
+			} else if (q->popo != CMP_POPO_RA_VERIFIED) {
+				refuse(x, CMP_FI_BAD_POP, "request %zu has no proof of "
+				    "possession", i);
+				break;
+			}
+		}
+		if (m->type == CMP_BODY_KUR) {
+			cmh_cert_rec oldrec;
+			if (q->old_cert_id.len == 0 ||
+			    !old_cert_serial(q->old_cert_id, old, sizeof(old))) {
+				refuse(x, CMP_FI_BAD_CERT_ID, "kur without a usable "
+				    "oldCertID");
+				break;
+			}
+			if ((e = cmh_db_cert_get(x->s->db, old, &oldrec, NULL, NULL))
+			    != NULL) {
+				refuse_err(x, CMP_FI_BAD_CERT_ID, "oldCertID", e);
+				break;
+			}
+			if (oldrec.state == CMH_CERT_REVOKED) {
+				refuse(x, CMP_FI_CERT_REVOKED, "certificate %s to "
+				    "update is revoked", old);
+				break;
+			}
+			/* no certProfile: the old certificate's profile */
+			if (m->hdr.ncert_profile == 0) {
+				snprintf(rq[i].profile, sizeof(rq[i].profile), "%s",
+				    oldrec.profile);
+				rq[i].p = cmh_profile_find(x->s->cfg, oldrec.profile);
+				if (rq[i].p == NULL)
+					refuse(x, CMP_FI_BAD_CERT_TEMPLATE, "profile "
+					    "'%s' of the old certificate no longer "
+					    "exists", oldrec.profile);
+				else if (!cmh_officer_may_use(x->officer,
+				    oldrec.profile))
+					refuse(x, CMP_FI_NOT_AUTHORIZED, "officer %s "
+					    "may not use profile '%s'", x->officer->name,
+					    oldrec.profile);
+			}
+		}
+		if (rq[i].p == NULL && x->fail_info == 0)
+			rq[i].p = profile_for(x, i, n, rq[i].profile,
+			    sizeof(rq[i].profile));
+		if (rq[i].p == NULL)
+			break;
+		cmh_request cr = {
+			.subject = q->subject.p, .subject_len = q->subject.len,
+			.spki = q->public_key.p, .spki_len = q->public_key.len,
+			.exts = q->extensions.p, .exts_len = q->extensions.len,
+		};
+		if ((e = cmh_policy_check(rq[i].p, &cr, &rq[i].ck, &ref)) != NULL) {
+			rt_err_free(e);
+			refuse(x, ref.fail_info, "%s", ref.why);
+			break;
+		}
+		rq[i].checked = true;
+		size_t dl = strlen(x->detail);
+		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s [%s]%s%s",
+		    i ? "; " : "", rq[i].ck.subject_str, rq[i].profile,
+		    old[0] ? " replaces " : "", old);
+	}
+	/* 2. the transaction (replay of its ID is refused before issuing) */
+	bool implicit = m->hdr.implicit_confirm;
+	if (x->fail_info == 0 && (e = cmh_db_txn_begin(x->s->db, x->tid_hex,
+	    x->officer->name, x->action, implicit ? NULL : x->nonce_hex,
+	    (int64_t)x->now)) != NULL) {
+		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
+		    CMP_FI_TRANSACTION_ID_IN_USE : CMP_FI_SYSTEM_FAILURE,
+		    "transaction", e);
+	}
+	/* 3. issue and record */
+	for (size_t i = 0; i < n && x->fail_info == 0; i++) {
+		uint8_t *der;
+		size_t len;
+		cmh_cert_rec rec;
+		memset(&rec, 0, sizeof(rec));
+		if ((e = cmh_issue(x->s->ca, rq[i].p, &rq[i].ck, x->now, &der, &len,
+		    rec.serial)) != NULL) {
+			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "issuance", e);
+			break;
+		}
+		keep(x, der);
+		snprintf(rec.subject, sizeof(rec.subject), "%s",
+		    rq[i].ck.subject_str);
+		snprintf(rec.profile, sizeof(rec.profile), "%s", rq[i].profile);
+		snprintf(rec.officer, sizeof(rec.officer), "%s", x->officer->name);
+		snprintf(rec.tid, sizeof(rec.tid), "%s", x->tid_hex);
+		rec.cert_req_id = (int)rq[i].id;
+		rec.state = implicit ? CMH_CERT_CONFIRMED : CMH_CERT_WAITING;
+		rec.issued_at = rec.state_at = (int64_t)x->now;
+		rec.not_after = (int64_t)x->now + (int64_t)rq[i].p->validity_days *
+		    86400;
+		if ((e = cmh_db_cert_add(x->s->db, &rec, der, len)) != NULL) {
+			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "database", e);
+			break;
+		}
+		size_t dl = strlen(x->detail);
+		snprintf(x->detail + dl, sizeof(x->detail) - dl, " -> serial %s",
+		    rec.serial);
+		r->resp[i].cert_req_id = rq[i].id;
+		r->resp[i].status.status = CMP_STATUS_ACCEPTED;
+		r->resp[i].cert.p = der;
+		r->resp[i].cert.len = len;
+		r->nresp = i + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rq[i].checked)
+			cmh_checked_free(&rq[i].ck);
+	if (x->fail_info != 0)
+		return;
+	r->type = m->type == CMP_BODY_IR ? CMP_BODY_IP :
+	    m->type == CMP_BODY_KUR ? CMP_BODY_KUP : CMP_BODY_CP;
+	r->hdr.implicit_confirm = implicit;
+}
+
+typedef struct {
+	cmh_cert_rec recs[CMP_MAX_REQS];
+	size_t n;
+} tid_certs;
+
+static void
+collect(void *ctx, const cmh_cert_rec *r)
+{
+	tid_certs *t = ctx;
+	if (t->n < CMP_MAX_REQS)
+		t->recs[t->n++] = *r;
+}
+
+static void
+cert_conf(reqctx *x)
+{
+	cmp_msg *m = x->req;
+	tid_certs tc;
+	char rn[80];
+	rt_err *e;
+
+	if (m->hdr.recip_nonce.len == 0 || m->hdr.recip_nonce.len > MAX_ID) {
+		refuse(x, CMP_FI_BAD_RECIPIENT_NONCE, "certConf without "
+		    "recipNonce");
+		return;
+	}
+	hex(m->hdr.recip_nonce.p, m->hdr.recip_nonce.len, rn, sizeof(rn));
+	if ((e = cmh_db_txn_continue(x->s->db, x->tid_hex, x->officer->name, rn,
+	    NULL, (int64_t)x->now)) != NULL) {
+		uint32_t fi = CMP_FI_BAD_REQUEST;
+		if (rt_err_kind_of(e) == RT_E_AUTH)
+			fi = strstr(rt_err_msg(e), "recipNonce") ?
+			    CMP_FI_BAD_RECIPIENT_NONCE : CMP_FI_NOT_AUTHORIZED;
+		else if (rt_err_kind_of(e) == RT_E_IO)
+			fi = CMP_FI_SYSTEM_FAILURE;
+		refuse_err(x, fi, "certConf", e);
+		return;
+	}
+	memset(&tc, 0, sizeof(tc));
+	if ((e = cmh_db_certs_of_tid(x->s->db, x->tid_hex, collect, &tc)) != NULL) {
+		refuse_err(x, CMP_FI_SYSTEM_FAILURE, "database", e);
+		return;
+	}
+	/* an empty certConf rejects everything (RFC 4210 5.3.18) */
+	for (size_t i = 0; i < tc.n; i++) {
+		const cmp_cert_status *cs = NULL;
+		for (size_t j = 0; j < m->nconf; j++)
+			if (m->conf[j].cert_req_id == tc.recs[i].cert_req_id)
+				cs = &m->conf[j];
+		if (cs == NULL && m->nconf != 0)
+			continue;
+		bool accept = cs != NULL && (!cs->has_status ||
+		    cs->status.status == CMP_STATUS_ACCEPTED ||
+		    cs->status.status == CMP_STATUS_GRANTED_WITH_MODS);
+		if (cs != NULL) {
+			uint8_t *der, h[64];
+			size_t len, hl;
+			if ((e = cmh_db_cert_get(x->s->db, tc.recs[i].serial, NULL,
+			    &der, &len)) != NULL) {
+				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "database", e);
+				return;
+			}
+			e = cmp_cert_hash(der, len, h, &hl);
+			free(der);
+			if (e != NULL) {
+				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "certHash", e);
+				return;
+			}
+			if (cs->hash_alg.len == 0 && (cs->cert_hash.len != hl ||
+			    memcmp(cs->cert_hash.p, h, hl) != 0)) {
+				refuse(x, CMP_FI_BAD_CERT_ID, "certHash of certReqId "
+				    "%ld does not match certificate %s",
+				    cs->cert_req_id, tc.recs[i].serial);
+				return;
+			}
+		}
+		if ((e = cmh_db_cert_confirm(x->s->db, x->tid_hex,
+		    tc.recs[i].cert_req_id, accept, (int64_t)x->now)) != NULL) {
+			refuse_err(x, rt_err_kind_of(e) == RT_E_ARG ?
+			    CMP_FI_CERT_CONFIRMED : CMP_FI_SYSTEM_FAILURE,
+			    "certConf", e);
+			return;
+		}
+		size_t dl = strlen(x->detail);
+		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s %s",
+		    dl ? "; " : "", tc.recs[i].serial, accept ? "confirmed" :
+		    "rejected");
+	}
+	x->rsp->type = CMP_BODY_PKICONF;
+}
+
+static void
+revoke(reqctx *x)
+{
+	cmp_msg *m = x->req, *r = x->rsp;
+	const mbedtls_x509_crt *ca = cmh_ca_cert(x->s->ca);
+	char serials[CMP_MAX_REQS][48];
+	rt_err *e;
+
+	if (!x->officer->revoke) {
+		refuse(x, CMP_FI_NOT_AUTHORIZED, "officer %s may not revoke",
+		    x->officer->name);
+		return;
+	}
+	if (m->nrev == 0) {
+		refuse(x, CMP_FI_BAD_REQUEST, "rr without RevDetails");
+		return;
+	}
+	for (size_t i = 0; i < m->nrev; i++) {
+		const cmp_rev_details *d = &m->rev[i];
+		cmh_cert_rec rec;
+		if (d->serial.len == 0) {
+			refuse(x, CMP_FI_BAD_CERT_ID, "rr without serialNumber");
+			return;
+		}
+		if (d->issuer.len != 0 && (d->issuer.len != ca->subject_raw.len ||
+		    memcmp(d->issuer.p, ca->subject_raw.p, d->issuer.len) != 0)) {
+			refuse(x, CMP_FI_BAD_CERT_ID, "certificate not issued by "
+			    "this CA");
+			return;
+		}
+		serial_hex(d->serial, serials[i], sizeof(serials[i]));
+		if ((e = cmh_db_cert_get(x->s->db, serials[i], &rec, NULL, NULL))
+		    != NULL) {
+			refuse_err(x, CMP_FI_BAD_CERT_ID, "rr", e);
+			return;
+		}
+		if (rec.state == CMH_CERT_REVOKED) {
+			refuse(x, CMP_FI_CERT_REVOKED, "certificate %s is already "
+			    "revoked", serials[i]);
+			return;
+		}
+		if (!cmh_officer_may_use(x->officer, rec.profile)) {
+			refuse(x, CMP_FI_NOT_AUTHORIZED, "officer %s may not use "
+			    "profile '%s'", x->officer->name, rec.profile);
+			return;
+		}
+	}
+	if ((e = cmh_db_txn_begin(x->s->db, x->tid_hex, x->officer->name,
+	    x->action, NULL, (int64_t)x->now)) != NULL) {
+		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
+		    CMP_FI_TRANSACTION_ID_IN_USE : CMP_FI_SYSTEM_FAILURE,
+		    "transaction", e);
+		return;
+	}
+	for (size_t i = 0; i < m->nrev; i++) {
+		int reason = m->rev[i].reason < 0 ? 0 : m->rev[i].reason;
+		if ((e = cmh_db_cert_revoke(x->s->db, serials[i], reason,
+		    (int64_t)x->now)) != NULL) {
+			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "revocation", e);
+			return;
+		}
+		size_t dl = strlen(x->detail);
+		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s (%s)",
+		    i ? "; " : "", serials[i], cmp_reason_name(reason));
+		r->rev_status[i].status = CMP_STATUS_ACCEPTED;
+		r->nrev_status = i + 1;
+	}
+	r->type = CMP_BODY_RP;
+}
+
+static const struct {
+	int id;
+	const char *name;
+} mgmt_algs[] = { { 3, "3des" }, { 8, "aes128" }, { 10, "aes192" },
+	{ 12, "aes256" } };
+
+static void
+genm(reqctx *x)
+{
+	cmp_msg *m = x->req, *r = x->rsp;
+	rt_err *e;
+
+	if ((e = cmh_db_txn_begin(x->s->db, x->tid_hex, x->officer->name,
+	    x->action, NULL, (int64_t)x->now)) != NULL) {
+		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
+		    CMP_FI_TRANSACTION_ID_IN_USE : CMP_FI_SYSTEM_FAILURE,
+		    "transaction", e);
+		return;
+	}
+	r->type = CMP_BODY_GENP;
+	for (size_t i = 0; i < m->nitav && x->fail_info == 0; i++) {
+		const cmp_itav *it = &m->itav[i];
+		cmp_itav *o = &r->itav[r->nitav];
+		size_t dl = strlen(x->detail);
+		if (cmp_itav_is(it, CMP_OID_IT_CA_CERTS)) {
+			cmp_buf certs[CMP_MAX_CERTS];
+			size_t n = 0;
+			uint8_t *der;
+			size_t len;
+			for (const mbedtls_x509_crt *c = cmh_ca_chain(x->s->ca);
+			    c != NULL && c->raw.len && n < CMP_MAX_CERTS; c = c->next)
+				certs[n++] = (cmp_buf){ c->raw.p, c->raw.len };
+			if ((e = cmp_certs_encode(certs, n, &der, &len)) != NULL) {
+				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "caCerts", e);
+				return;
+			}
+			keep(x, der);
+			o->oid = it->oid;
+			o->value = (cmp_buf){ der, len };
+			r->nitav++;
+			snprintf(x->detail + dl, sizeof(x->detail) - dl, "caCerts ");
+		} else if (cmp_itav_is(it, CMP_OID_IT_ROOT_CA_KEY_UPDATE)) {
+			/* no root CA key update: the ITAV without a value */
+			o->oid = it->oid;
+			r->nitav++;
+			snprintf(x->detail + dl, sizeof(x->detail) - dl,
+			    "rootCaKeyUpdate ");
+		} else if (cmp_itav_is(it, CMP_OID_IT_CARD_MGMT_KEY)) {
+			cmp_mgmt_key k;
+			char card[80], alg[16];
+			uint8_t *key, *der;
+			size_t klen, len;
+			if (!x->officer->mgmt_keys) {
+				refuse(x, CMP_FI_NOT_AUTHORIZED, "officer %s may not "
+				    "fetch card management keys", x->officer->name);
+				return;
+			}
+			if ((e = cmp_mgmt_key_parse(it->value, false, &k)) != NULL) {
+				refuse_err(x, CMP_FI_BAD_DATA_FORMAT, "cardMgmtKey", e);
+				return;
+			}
+			if (k.card_id.len == 0 || k.card_id.len > 32) {
+				refuse(x, CMP_FI_BAD_REQUEST, "cardMgmtKey: bad cardId");
+				return;
+			}
+			hex(k.card_id.p, k.card_id.len, card, sizeof(card));
+			snprintf(x->detail + dl, sizeof(x->detail) - dl,
+			    "cardMgmtKey %s ", card);
+			if ((e = cmh_db_mgmt_key_get(x->s->db, card, alg, sizeof(alg),
+			    &key, &klen)) != NULL) {
+				refuse_err(x, rt_err_kind_of(e) == RT_E_NOT_FOUND ?
+				    CMP_FI_BAD_REQUEST : CMP_FI_SYSTEM_FAILURE,
+				    "cardMgmtKey", e);
+				return;
+			}
+			k.alg = 0;
+			for (size_t j = 0; j < 4; j++)
+				if (!strcmp(alg, mgmt_algs[j].name))
+					k.alg = mgmt_algs[j].id;
+			k.key = (cmp_buf){ key, klen };
+			e = cmp_mgmt_key_encode(&k, true, &der, &len);
+			rt_wipe(key, klen);
+			free(key);
+			if (e != NULL) {
+				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey", e);
+				return;
+			}
+			keep(x, der);	/* wiped when the request ends */
+			o->oid = it->oid;
+			o->value = (cmp_buf){ der, len };
+			r->nitav++;
+			x->card_key = der;
+			x->card_key_len = len;
+		} else {
+			char oid[80];
+			hex(it->oid.p, it->oid.len, oid, sizeof(oid));
+			snprintf(x->detail + dl, sizeof(x->detail) - dl,
+			    "(unsupported InfoType %s) ", oid);
+		}
+	}
+}
+
+/* ---- the request -------------------------------------------------------------- */
+
+static void
+verify_and_identify(reqctx *x)
+{
+	cmp_msg *m = x->req;
+	cmp_verify_opts vo;
+	size_t idx = 0;
+	rt_err *e;
+
+	memset(&vo, 0, sizeof(vo));
+	vo.trust = &x->s->officer_cas;
+	vo.max_skew = (long)x->s->cfg->max_skew;
+	vo.now = x->now;
+	if (m->protection.len == 0) {
+		refuse(x, CMP_FI_BAD_MESSAGE_CHECK, "the request is not protected");
+		return;
+	}
+	if ((e = cmp_msg_verify(m, &vo, &idx)) != NULL) {
+		uint32_t fi = CMP_FI_BAD_MESSAGE_CHECK;
+		if (rt_err_kind_of(e) == RT_E_CMP_TRUST)
+			fi = CMP_FI_SIGNER_NOT_TRUSTED;
+		else if (rt_err_kind_of(e) == RT_E_CMP_MISMATCH)
+			fi = strstr(rt_err_msg(e), "ime") ? CMP_FI_BAD_TIME :
+			    CMP_FI_BAD_REQUEST;
+		else if (rt_err_kind_of(e) == RT_E_CMP_UNSUPPORTED)
+			fi = CMP_FI_BAD_ALG;
+		refuse_err(x, fi, "protection", e);
+		/* name the signer in the audit trail if we can */
+		if (m->nextra_certs > 0) {
+			mbedtls_x509_crt c;
+			mbedtls_x509_crt_init(&c);
+			if (mbedtls_x509_crt_parse_der(&c, m->extra_certs[0].p,
+			    m->extra_certs[0].len) == 0 &&
+			    mbedtls_x509_dn_gets(x->who, sizeof(x->who),
+			    &c.subject) < 0)
+				snprintf(x->who, sizeof(x->who), "?");
+			mbedtls_x509_crt_free(&c);
+		}
+		return;
+	}
+	mbedtls_x509_crt c;
+	mbedtls_x509_crt_init(&c);
+	if (mbedtls_x509_crt_parse_der(&c, m->extra_certs[idx].p,
+	    m->extra_certs[idx].len) != 0) {
+		mbedtls_x509_crt_free(&c);
+		refuse(x, CMP_FI_BAD_MESSAGE_CHECK, "protection certificate");
+		return;
+	}
+	if (mbedtls_x509_dn_gets(x->who, sizeof(x->who), &c.subject) < 0)
+		snprintf(x->who, sizeof(x->who), "?");
+	x->officer = cmh_officer_find(x->s->cfg, &c);
+	mbedtls_x509_crt_free(&c);
+	if (x->officer == NULL) {
+		refuse(x, CMP_FI_NOT_AUTHORIZED, "%s is not a configured officer",
+		    x->who);
+		return;
+	}
+	snprintf(x->who, sizeof(x->who), "%s", x->officer->name);
+	/* replay: the sender's nonce must be new */
+	char sn[80];
+	if (m->hdr.sender_nonce.len < 8 || m->hdr.sender_nonce.len > MAX_ID) {
+		refuse(x, CMP_FI_BAD_SENDER_NONCE, "senderNonce missing or of a "
+		    "bad length");
+		return;
+	}
+	hex(m->hdr.sender_nonce.p, m->hdr.sender_nonce.len, sn, sizeof(sn));
+	if ((e = cmh_db_nonce_use(x->s->db, sn, (int64_t)x->now)) != NULL)
+		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
+		    CMP_FI_BAD_SENDER_NONCE : CMP_FI_SYSTEM_FAILURE, "replay", e);
+}
+
+static rt_err *
+answer(reqctx *x, uint8_t **out, size_t *len)
+{
+	cmp_msg *r = x->rsp, *m = x->req;
+	cmp_buf text = { NULL, 0 };
+	if (x->fail_info != 0) {
+		r->type = CMP_BODY_ERROR;
+		r->nresp = r->nrev_status = r->nitav = 0;
+		r->hdr.implicit_confirm = false;
+		r->error.status = CMP_STATUS_REJECTION;
+		r->error.fail_info = x->fail_info;
+		text = cmp_buf_str(x->why);
+		r->error.text[0] = text;
+		r->error.ntext = 1;
+	}
+	r->hdr.pvno = m != NULL && m->hdr.pvno == 3 ? 3 : 2;
+	if (m != NULL && m->hdr.sender.len > 0)
+		r->hdr.recipient = m->hdr.sender;
+	r->hdr.message_time = x->now;
+	r->hdr.sender_nonce = (cmp_buf){ x->nonce, sizeof(x->nonce) };
+	if (m != NULL && m->hdr.sender_nonce.len > 0)
+		r->hdr.recip_nonce = m->hdr.sender_nonce;
+	if (m != NULL && m->hdr.transaction_id.len > 0)
+		r->hdr.transaction_id = m->hdr.transaction_id;
+	else
+		r->hdr.transaction_id = (cmp_buf){ x->tid_rand,
+		    sizeof(x->tid_rand) };
+	return cmp_msg_encode(r, cmh_ca_cmp_signer(x->s->ca), NULL, out, len);
+}
+
+rt_err *
+cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
+    const char *station, time_t now, uint8_t **rsp, size_t *rsp_len)
+{
+	reqctx *x;
+	rt_err *e;
+
+	*rsp = NULL;
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "request");
+	x->s = s;
+	x->station = station;
+	x->now = now;
+	snprintf(x->who, sizeof(x->who), "-");
+	snprintf(x->action, sizeof(x->action), "?");
+	if ((e = cmp_msg_new(&x->rsp)) != NULL ||
+	    (e = rt_random(x->nonce, sizeof(x->nonce))) != NULL ||
+	    (e = rt_random(x->tid_rand, sizeof(x->tid_rand))) != NULL)
+		goto out;
+	hex(x->nonce, sizeof(x->nonce), x->nonce_hex, sizeof(x->nonce_hex));
+
+	if ((e = cmp_msg_decode(req, len, &x->req)) != NULL) {
+		x->req = NULL;
+		refuse_err(x, CMP_FI_BAD_DATA_FORMAT, "request", e);
+		e = NULL;
+	} else {
+		cmp_msg *m = x->req;
+		snprintf(x->action, sizeof(x->action), "%s",
+		    cmp_body_name(m->type));
+		if (m->hdr.transaction_id.len < 8 ||
+		    m->hdr.transaction_id.len > MAX_ID)
+			refuse(x, CMP_FI_BAD_REQUEST, "transactionID missing or of "
+			    "a bad length");
+		else
+			hex(m->hdr.transaction_id.p, m->hdr.transaction_id.len,
+			    x->tid_hex, sizeof(x->tid_hex));
+		if (x->fail_info == 0)
+			verify_and_identify(x);
+		if (x->fail_info == 0) {
+			switch (m->type) {
+			case CMP_BODY_IR:
+			case CMP_BODY_CR:
+			case CMP_BODY_KUR:
+			case CMP_BODY_P10CR:
+				enroll(x);
+				break;
+			case CMP_BODY_CERTCONF:
+				cert_conf(x);
+				break;
+			case CMP_BODY_RR:
+				revoke(x);
+				break;
+			case CMP_BODY_GENM:
+				genm(x);
+				break;
+			case CMP_BODY_POLLREQ:
+				refuse(x, CMP_FI_BAD_REQUEST, "nothing to poll for: "
+				    "this CM host answers at once");
+				break;
+			default:
+				refuse(x, CMP_FI_BAD_REQUEST, "%s is not a request "
+				    "this CM host handles", cmp_body_name(m->type));
+			}
+		}
+	}
+	e = answer(x, rsp, rsp_len);
+	/* the audit trail: who, what, when, from where, and the outcome */
+	char result[300];
+	if (x->fail_info != 0)
+		snprintf(result, sizeof(result), "%s: %s", fi_name(x->fail_info),
+		    x->why);
+	else
+		snprintf(result, sizeof(result), "%s", e ? "system failure" : "ok");
+	rt_err *ae = cmh_db_audit(s->db, (int64_t)now, x->who, station,
+	    x->action, x->detail, result);
+	if (ae != NULL) {
+		char m[300];
+		rt_err_format(ae, m, sizeof(m));
+		fprintf(stderr, "cmhost: audit: %s\n", m);
+		rt_err_free(ae);
+	}
+out:
+	if (x->card_key != NULL)
+		rt_wipe(x->card_key, x->card_key_len);
+	for (size_t i = 0; i < x->nbufs; i++)
+		free(x->bufs[i]);
+	cmp_msg_free(x->req);
+	cmp_msg_free(x->rsp);
+	free(x);
+	if (e != NULL) {
+		free(*rsp);
+		*rsp = NULL;
+	}
+	return e;
+}
+
+rt_err *
+cmh_service_http(void *svc, const uint8_t *req, size_t len,
+    const char *station, uint8_t **rsp, size_t *rsp_len)
+{
+	return cmh_service_handle(svc, req, len, station, time(NULL), rsp,
+	    rsp_len);
+}
