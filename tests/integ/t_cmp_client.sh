@@ -242,6 +242,26 @@ else
 	echo "  skip - python3 not installed: corrupted and replayed responses"
 fi
 
+# ---- an officer card (in-process virtual card: vpiv:STATE) ----------------------------
+run_ok "officer card" "$VPIV" init "$T/officer.state" --serial 20000001
+run_ok "officer key and certificate in 9c" "$VPIV" personalize "$T/officer.state" \
+    --slot 9c --alg eccp256 --ca-cert "$PKI/officer-ca.pem" \
+    --ca-key "$PKI/officer-ca.key" --subject "CN=Officer Card,O=raterm test"
+printf 'signature=123456\n' >"$T/cardpin"
+srv_start 2 || finish
+run_ok "enrollment signed on the officer card" "$RATERM" request -v --csr "$T/ee.csr" \
+    --profile p --server "$URL" --trust "$TRUST" --officer-reader "vpiv:$T/officer.state" \
+    --officer-chain "$PKI/officer-ca.pem" --pin-fd 3 -o "$T/got-card.pem" 3<"$T/cardpin"
+expect_match "confirmed" "^Issued: .*confirmed$" "$OUT"
+expect_no_match "no software token warning" "software officer token" "$OUT"
+printf 'signature=654321\n' >"$T/cardpin"
+srv_start 1 || finish
+run_rc "wrong officer PIN" 5 "$RATERM" request --csr "$T/ee.csr" --profile p \
+    --server "$URL" --trust "$TRUST" --officer-reader "vpiv:$T/officer.state" \
+    --officer-chain "$PKI/officer-ca.pem" --pin-fd 3 3<"$T/cardpin"
+expect_match "named" "PIN_WRONG" "$OUT"
+srv_stop
+
 # ---- usage and local errors --------------------------------------------------------------
 run_rc "procedures not available yet" 2 rat request --csr "$T/ee.csr" \
     --procedure smartcard --server http://127.0.0.1:9/ --trust "$TRUST"
