@@ -4,9 +4,11 @@
 # implicit confirmation, polling, revocation, genm; raterm verifies the
 # server's protection, and refuses responses that are unprotected, signed
 # by an untrusted key, have a corrupted signature (a relay flips a bit) or
-# belong to another transaction (a replayed response); server errors are
-# shown with their PKIFailureInfo names. The officer signs with a software
-# token (encrypted PKCS#8) made by openssl from the test PKI.
+# belong to another transaction (a replayed response); HTTPS with a pinned
+# CA bundle (through a TLS relay); server errors are shown with their
+# PKIFailureInfo names. The officer signs with a software token (encrypted
+# PKCS#8) made by openssl from the test PKI, or with an officer card (an
+# in-process virtual card).
 . "$(dirname "$0")/lib.sh"
 need openssl
 PKI=$T/pki
@@ -81,6 +83,13 @@ run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI" || finish
 	openssl req -new -key rogue.key -subj "/O=raterm test/CN=Mock CM host" -out rogue.csr
 	openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key \
 	    -set_serial 1003 -days 30 -extfile ee.ext -out rogue.pem
+	# a TLS server certificate for 127.0.0.1
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out tls.key
+	openssl req -new -key tls.key -subj "/CN=127.0.0.1" -out tls.csr
+	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >tls.ext
+	openssl x509 -req -in tls.csr -CA "$PKI/issuing.pem" -CAkey "$PKI/issuing.key" \
+	    -set_serial 1004 -days 30 -extfile tls.ext -out tls-leaf.pem
+	cat tls-leaf.pem "$PKI/issuing.pem" >tls.pem
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ee.key
 	openssl req -new -key ee.key -subj "/O=raterm test/CN=Card User" -out ee.csr
 	openssl x509 -req -in ee.csr -CA "$PKI/issuing.pem" -CAkey "$PKI/issuing.key" \
@@ -164,10 +173,11 @@ run_rc "error message" 8 rat revoke --cert "$T/got.pem" --server "$URL" --trust 
 expect_match "readable error" "CM host error: rejection.*\[CMP_STATUS\]" "$OUT"
 
 # a relay between raterm and the server: flips a bit of the response's
-# protection, or answers with a response recorded earlier (replay)
+# protection, answers with a response recorded earlier (replay), or
+# serves HTTPS
 if command -v python3 >/dev/null 2>&1; then
 	cat >"$T/relay.py" <<'EOF'
-import http.server, socketserver, sys, urllib.request
+import http.server, socketserver, ssl, sys, urllib.request
 mode, upstream, portfile = sys.argv[1], sys.argv[2], sys.argv[3]
 saved = []
 
@@ -210,12 +220,18 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 
 with socketserver.TCPServer(("127.0.0.1", 0), H) as s:
+    if mode == "tls":                # HTTPS in front of the mock server
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+        s.socket = ctx.wrap_socket(s.socket, server_side=True)
     open(portfile, "w").write(str(s.server_address[1]))
     s.serve_forever()
 EOF
 	relay_start() {
 		rm -f "$T/relay.port"
-		timeout 60 python3 "$T/relay.py" "$1" "$URL" "$T/relay.port" &
+		_m=$1
+		shift
+		timeout 60 python3 "$T/relay.py" "$_m" "$URL" "$T/relay.port" "$@" &
 		RELAY_PID=$!
 		for _i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
 			[ -s "$T/relay.port" ] && break
@@ -237,6 +253,17 @@ EOF
 	run_rc "replayed response refused" 7 rat revoke --cert "$T/got.pem" \
 	    --server "$RURL" --trust "$TRUST"
 	expect_match "named" "transactionID does not match \[CMP_MISMATCH\]" "$OUT"
+
+	# HTTPS with a pinned CA bundle
+	srv_start 2 || finish
+	relay_start tls "$T/tls.pem" "$T/tls.key"
+	SURL=https://127.0.0.1:$(cat "$T/relay.port")/pkix/
+	run_rc "HTTPS: server not in the pinned bundle" 8 rat cacerts --server "$SURL" \
+	    --trust "$TRUST" --tls-ca "$T/rogue-ca.pem"
+	expect_match "named" "\[CMP_HTTP\]" "$OUT"
+	run_ok "HTTPS with the pinned CA" rat request --csr "$T/ee.csr" --profile p \
+	    --server "$SURL" --trust "$TRUST" --tls-ca "$PKI/root.pem" -o "$T/got-tls.pem"
+	expect_match "confirmed over HTTPS" "^Issued: .*confirmed$" "$OUT"
 	srv_stop
 else
 	echo "  skip - python3 not installed: corrupted and replayed responses"
