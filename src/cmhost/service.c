@@ -635,10 +635,19 @@ genm(reqctx *x)
 			    "cardMgmtKey %s ", card);
 			if ((e = cmh_db_mgmt_key_get(x->s->db, card, alg, sizeof(alg),
 			    &key, &klen)) != NULL) {
-				refuse_err(x, rt_err_kind_of(e) == RT_E_NOT_FOUND ?
-				    CMP_FI_BAD_REQUEST : CMP_FI_SYSTEM_FAILURE,
-				    "cardMgmtKey", e);
-				return;
+				if (rt_err_kind_of(e) != RT_E_NOT_FOUND) {
+					refuse_err(x, CMP_FI_SYSTEM_FAILURE,
+					    "cardMgmtKey", e);
+					return;
+				}
+				/* no key held: the InfoType without a value */
+				rt_err_free(e);
+				o->oid = it->oid;
+				r->nitav++;
+				dl = strlen(x->detail);
+				snprintf(x->detail + dl, sizeof(x->detail) - dl,
+				    "(none held) ");
+				continue;
 			}
 			k.alg = 0;
 			for (size_t j = 0; j < 4; j++)
@@ -710,7 +719,8 @@ verify_and_identify(reqctx *x)
 	}
 	mbedtls_x509_crt c;
 	mbedtls_x509_crt_init(&c);
-	if (mbedtls_x509_crt_parse_der(&c, m->extra_certs[idx].p,
+	if (idx >= m->nextra_certs || mbedtls_x509_crt_parse_der(&c,
+	    m->extra_certs[idx].p,
 	    m->extra_certs[idx].len) != 0) {
 		mbedtls_x509_crt_free(&c);
 		refuse(x, CMP_FI_BAD_MESSAGE_CHECK, "protection certificate");
