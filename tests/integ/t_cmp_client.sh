@@ -150,7 +150,7 @@ srv_start 1 -send_unprotected || finish
 run_rc "unprotected response refused" 7 rat request --csr "$T/ee.csr" --profile p \
     --server "$URL" --trust "$TRUST" -o "$T/bad1.pem"
 expect_match "named" "not protected \[CMP_PROTECTION\]" "$OUT"
-[ ! -e "$T/bad1.pem" ] && ok "nothing written" || fail "nothing written" "bad1.pem exists"
+expect_eq "nothing written" no "$([ -e "$T/bad1.pem" ] && echo yes || echo no)"
 
 srv_start 1 -srv_cert "$T/rogue.pem" -srv_key "$T/rogue.key" \
     -rsp_extracerts "$T/rogue-ca.pem" || finish
@@ -244,7 +244,7 @@ EOF
 	run_rc "corrupted protection refused" 7 rat request --csr "$T/ee.csr" --profile p \
 	    --server "$RURL" --trust "$TRUST" -o "$T/bad2.pem"
 	expect_match "named" "signature does not verify.*\[CMP_PROTECTION\]" "$OUT"
-	[ ! -e "$T/bad2.pem" ] && ok "nothing written" || fail "nothing written" "bad2.pem exists"
+	expect_eq "nothing written" no "$([ -e "$T/bad2.pem" ] && echo yes || echo no)"
 
 	srv_start 2 || finish
 	relay_start replay
