@@ -49,7 +49,9 @@ srv_start() {
 	URL=http://127.0.0.1:$PORT/pkix/
 }
 
-# rat CMD ARGS...: raterm with the officer token, its passphrase on fd 3.
+# rat CMD ARGS...: raterm with the officer token, its passphrase on fd 3
+# (called through run_ok and run_rc)
+# shellcheck disable=SC2317
 rat() {
 	_cmd=$1
 	shift
