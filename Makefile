@@ -39,6 +39,7 @@ UTIL_SRC  := $(wildcard src/util/*.c)
 CARD_SRC  := $(wildcard src/card/*.c)
 CRYPTO_SRC:= $(wildcard src/crypto/*.c)
 ENGINE_SRC:= $(wildcard src/engine/*.c)
+CONFIG_SRC:= $(wildcard src/config/*.c)
 CMP_SRC   := $(wildcard src/cmp/*.c)
 CMHOST_SRC:= $(filter-out src/cmhost/main.c,$(wildcard src/cmhost/*.c))
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
@@ -48,7 +49,7 @@ LIBRATERM := $(BUILD)/libraterm.a
 LIBVPIV   := $(BUILD)/libvpiv.a
 LIBCMHOST := $(BUILD)/libcmhost.a
 
-LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC))
+LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC))
 VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
 CMHOST_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(CMHOST_SRC))
 CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
@@ -82,7 +83,7 @@ $(LIBCMHOST): $(CMHOST_OBJS)
 
 $(BUILD)/raterm: $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) \
-	    $(LDLIBS_NET) $(LDLIBS_CRYPTO) $(LDLIBS)
+	    $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
 
 $(BUILD)/cmhost: $(OBJ)/cmhost/main.o $(LIBCMHOST) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_NET) $(LDLIBS_PCSC) \
@@ -134,8 +135,8 @@ fuzz:
 	@mkdir -p build/libfuzzer build/libfuzzer/corpus-card
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -o build/libfuzzer/fuzz_card tests/fuzz/fuzz_card.c \
-	    $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) \
-	    $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) $(LDLIBS)
+	    $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC) \
+	    $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
 	build/libfuzzer/fuzz_card -max_total_time=$(FUZZ_TIME) \
 	    build/libfuzzer/corpus-card tests/fuzz/corpus/card
 

@@ -24,7 +24,8 @@
  * raterm(1): 1 generic, 2 usage, 3 reader/card absent, 4 card protocol,
  * 5 authentication/PIN, 6 data format, 7 verification failed (a
  * transport certificate or a proof of possession; a CMP message's
- * protection), 8 the CM host refused the request or is unreachable. */
+ * protection), 8 the CM host refused the request or is unreachable,
+ * 9 an update rule refuses the requested action (engine.h). */
 #define RT_ERR_KINDS(X)                                                     \
 	X(OK,            0, "no error")                                     \
 	X(NOMEM,         1, "out of memory")                                \
@@ -72,7 +73,10 @@
 	X(CMP_TRUST,     7, "CMP signer not trusted")                       \
 	X(CMP_MISMATCH,  7, "CMP response does not match the request")      \
 	X(CMP_STATUS,    8, "CM host refused the request")                  \
-	X(CMP_HTTP,      8, "CM host not reachable or HTTP error")
+	X(CMP_HTTP,      8, "CM host not reachable or HTTP error")          \
+	X(CONFIG,        2, "configuration error")                          \
+	X(RULE,          9, "refused by the update rules")                  \
+	X(UNAVAILABLE,   1, "not available in this version")
 
 typedef enum {
 #define RT_X_(n, c, d) RT_E_##n,

@@ -37,5 +37,9 @@ int cmd_verify_tc(cli_global *g, int argc, char **argv);
 int cmd_request(cli_global *g, int argc, char **argv);
 int cmd_revoke(cli_global *g, int argc, char **argv);
 int cmd_cacerts(cli_global *g, int argc, char **argv);
+/* configuration (cmd_config.c) and the update engine (cmd_update.c) */
+int cmd_check_config(cli_global *g, int argc, char **argv);
+int cmd_procedures(cli_global *g, int argc, char **argv);
+int cmd_update(cli_global *g, int argc, char **argv);
 
 #endif

@@ -25,6 +25,10 @@ static const char usage_text[] =
 "                     officer's card or software token\n"
 "  revoke             revoke a certificate at the CM host\n"
 "  cacerts            fetch the CA certificates from the CM host\n"
+"  update             plan (and later run) an update of a card's\n"
+"                     certificates: an action per key under a procedure\n"
+"  procedures         list the configured procedures and what they allow\n"
+"  check-config       validate the station configuration and procedures\n"
 "\n"
 "Global options:\n"
 "  --trace FILE       write every APDU to FILE (PINs and keys withheld)\n"
@@ -33,7 +37,8 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 success, 1 general error, 2 usage, 3 reader or card absent,\n"
 "4 card protocol error, 5 PIN or authentication, 6 malformed data,\n"
-"7 verification failed (a transport certificate control).\n"
+"7 verification failed (a transport certificate control), 9 refused by\n"
+"the update rules (a procedure or card does not allow the action).\n"
 "PCSCLITE_CSOCK_NAME selects a pcscd socket other than the system one.\n"
 "See raterm(1).\n";
 
@@ -166,6 +171,12 @@ main(int argc, char **argv)
 		rc = cmd_revoke(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "cacerts") == 0)
 		rc = cmd_cacerts(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "update") == 0)
+		rc = cmd_update(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "procedures") == 0)
+		rc = cmd_procedures(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "check-config") == 0)
+		rc = cmd_check_config(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		rc = 0;

@@ -1,0 +1,231 @@
+/*
+ * engine.h - the update workflow, free of any UI: per-key actions on the
+ * Contents model, the rules on them, the procedures a card may use, the
+ * plan, and (to come) the submit pipeline. The TUI and `raterm update`
+ * drive it the same way; unit tests drive it directly.
+ *
+ * Flow:
+ *   rt_contents ct  (rt_contents_read)
+ *   rt_update u;  rt_update_init(&u, &ct);
+ *   rt_update_offered(&u, cfg, ...)          procedures to offer
+ *   rt_update_set_procedure(&u, proc)        RULE when not for this card
+ *   rt_update_set_action(&u, 0x9a, RT_ACT_REDO)   RULE with the reason
+ *   rt_update_tc_needed(&u) -> rt_update_run_tc(&u, card, &tccfg)
+ *   rt_update_plan(&u, &plan)                before -> after, per key
+ *   rt_update_submit(&u, &plan, &env, &dialogs, &result)
+ *
+ * The rules (each refusal is an error of kind RULE whose message says why):
+ *   - an action is given only for a key the card holds (a row of the
+ *     Contents with a key or a certificate);
+ *   - Add is refused on a key with a TC (Add would keep the TC on the
+ *     card; Redo replaces it), and wherever the card profile holds one
+ *     certificate per key (PIV: always; the reason names the profile);
+ *   - Issue, Redo and Add only when the procedure allows that action, has
+ *     a CM host certificate profile for the slot, and accepts the key's
+ *     algorithm;
+ *   - on a card holding a TC, only procedures with TC controls are
+ *     offered or accepted; Issue and Redo there need the TC controls to
+ *     have run and passed on every TC of the card (one failing TC stops
+ *     the update of the whole card, naming the control);
+ *   - nothing to do (every key Blank) is a valid, empty plan: nothing is
+ *     sent.
+ *
+ * Ownership: rt_update borrows the Contents and the procedure; both must
+ * outlive it. Nothing here keeps a secret.
+ */
+#ifndef RATERM_ENGINE_H
+#define RATERM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "raterm/config.h"
+#include "raterm/contents.h"
+#include "raterm/err.h"
+#include "raterm/piv.h"
+#include "raterm/signer.h"
+#include "raterm/tc.h"
+
+/* ---- card profile capabilities ----------------------------------------------- */
+
+typedef struct {
+	const char *name;		/* "PIV" */
+	bool multi_cert_per_key;	/* Add possible */
+	bool ca_certs_on_card;		/* CA certificates can be written */
+	const char *one_cert_reason;	/* why Add is not possible */
+} rt_card_caps;
+
+/* Capabilities of the Contents' card profile ("piv"); unknown profiles
+ * get the most restrictive set. */
+const rt_card_caps *rt_card_caps_of(const rt_contents *ct);
+
+/* True when some row of the card holds a transport certificate. */
+bool rt_contents_has_tc(const rt_contents *ct);
+
+/* ---- the update model ---------------------------------------------------------- */
+
+typedef struct {
+	const rt_contents *ct;
+	const rt_card_caps *caps;
+	const rt_procedure *proc;	/* NULL: none chosen yet */
+	rt_action action[PIV_NUM_CERT_SLOTS];	/* per row of ct */
+	bool tc_ran;			/* rt_update_run_tc / set_tc_results */
+	rt_tc_result tc[PIV_NUM_CERT_SLOTS];
+	size_t ntc;
+} rt_update;
+
+void rt_update_init(rt_update *u, const rt_contents *ct);
+
+/* The row index of slot in u->ct, -1 if the card has no such row. */
+int rt_update_row(const rt_update *u, uint8_t slot);
+
+/* Whether procedure p may be used for this card. Errors: RULE (a card
+ * with a TC and a procedure without TC controls). */
+rt_err *rt_update_check_procedure(const rt_update *u, const rt_procedure *p)
+    RT_MUST;
+
+/* The procedures of cfg that may be offered for this card, in
+ * configuration order: out[] gets up to cap pointers, returns the count. */
+size_t rt_update_offered(const rt_update *u, const rt_config *cfg,
+    const rt_procedure **out, size_t cap);
+
+/* Chooses the procedure; actions already chosen that it does not allow are
+ * reset to Blank. Errors: RULE (see check_procedure). */
+rt_err *rt_update_set_procedure(rt_update *u, const rt_procedure *p) RT_MUST;
+
+/* Flags of rt_update_check_action. */
+#define RT_CHECK_TC_RESULTS 0x01	/* also require passed TC controls */
+
+/* Whether action a is allowed for slot (NULL) or why not (RULE, or
+ * NOT_FOUND for a slot the card does not hold). The UI shows disabled
+ * entries with this message. Blank is always allowed on a row. */
+rt_err *rt_update_check_action(const rt_update *u, uint8_t slot, rt_action a,
+    unsigned flags) RT_MUST;
+
+/* Sets the action of slot after rt_update_check_action(.., 0). */
+rt_err *rt_update_set_action(rt_update *u, uint8_t slot, rt_action a) RT_MUST;
+
+/* True when a chosen Issue/Redo/Add on this card needs the TC controls
+ * (the card holds a TC) and they have not run yet. */
+bool rt_update_tc_needed(const rt_update *u);
+
+/* The TC verification configuration the procedure asks for, on top of
+ * base (transport CAs, attestation roots, PIN callback): binding off when
+ * the procedure has no binding control, attestation off / if offered /
+ * required as configured. */
+void rt_update_tc_config(const rt_update *u, const rt_tc_config *base,
+    rt_tc_config *out);
+
+/* Runs the procedure's TC controls on every TC of the card and records the
+ * results (also when some fail: the failure is reported by plan/check).
+ * Errors: ARG (no procedure or no TC controls), card errors (CARD_REMOVED,
+ * PIN_WRONG, ...) that stop the controls. */
+rt_err *rt_update_run_tc(rt_update *u, piv_card *card,
+    const rt_tc_config *base) RT_MUST;
+
+/* Records TC results obtained elsewhere (tests, the UI's own run). */
+void rt_update_set_tc_results(rt_update *u, const rt_tc_result *res, size_t n);
+
+/* ---- the plan -------------------------------------------------------------------- */
+
+typedef struct {
+	uint8_t slot;
+	rt_action action;
+	char alg[16];
+	char profile[RT_NAME_MAX];	/* CM host certificate profile */
+	bool tc;			/* the key holds a TC now */
+	char before[300];		/* what the slot holds now */
+	char after[300];		/* what it will hold / what is issued */
+	bool writes_card;		/* Redo / Add write; Issue does not */
+} rt_plan_step;
+
+typedef struct {
+	char procedure[RT_NAME_MAX];
+	char card[96];			/* "serial 10000001" / "GUID ..." */
+	char reader[256];
+	rt_plan_step steps[PIV_NUM_CERT_SLOTS];	/* non-Blank keys only */
+	size_t nsteps;
+	bool tc_verified;		/* TC controls ran and passed */
+	unsigned card_pins;		/* target card PINs needed (0: none) */
+	bool operator_credential;	/* the card will be written and the
+					 * procedure needs the OP credential */
+	bool write_ca_certs;		/* and the profile can hold them */
+	bool has_qc;
+	rt_qc qc;			/* fixed QC statements */
+	char notes[4][240];		/* e.g. CA certificates not on PIV */
+	size_t nnotes;
+} rt_plan;
+
+/* Builds the plan of the chosen actions, checking every rule again with
+ * RT_CHECK_TC_RESULTS. An empty plan (nsteps 0) is valid: nothing to do.
+ * Errors: RULE (the first refused action, or no procedure chosen while
+ * some action is set). */
+rt_err *rt_update_plan(const rt_update *u, rt_plan *out) RT_MUST;
+
+/* Prints the plan for people: a header and one line per key,
+ * "9a  Redo   TC "Card 1 9a" (transport CA) -> new certificate, profile
+ * piv-auth, written to the card". */
+void rt_plan_print(const rt_plan *p, FILE *f);
+
+/* ---- submit (the CMP pipeline plugs in here) ------------------------------------ */
+
+struct cmp_client;
+struct rt_journal;
+struct rt_audit;
+
+/* Dialog callbacks: the UI asks, the engine never stores what it gets
+ * beyond the step that needs it (buffers are wiped). Each may return an
+ * error (USAGE when the officer cancels): the submit stops cleanly. */
+typedef struct {
+	void *ctx;
+	/* The target card's PIN number `which` (1, or 2 for the second PIN
+	 * when the card's contents need two). */
+	rt_err *(*card_pin)(void *ctx, unsigned which, const char *prompt,
+	    char *buf, size_t cap, size_t *len);
+	/* The operator credential (the card's management key for PIV), when
+	 * the procedure requires it and the CM host does not hold it. */
+	rt_err *(*operator_credential)(void *ctx, const char *prompt,
+	    uint8_t *buf, size_t cap, size_t *len);
+	/* Whether CA certificates already on the card are replaced. */
+	rt_err *(*replace_ca_certs)(void *ctx, const rt_plan *p, bool *replace);
+	/* Progress of a step (may be NULL): "sending", "written", ... */
+	void (*progress)(void *ctx, const rt_plan_step *s, const char *what);
+} rt_update_dialogs;
+
+typedef struct {
+	piv_card *card;			/* the target card, open */
+	rt_signer *officer;		/* protects the CMP request */
+	struct cmp_client *cmp;		/* the CM host */
+	struct rt_journal *journal;	/* durable steps (journal.h) */
+	struct rt_audit *audit;		/* one line per key (journal.h) */
+	const char *officer_name;	/* for the journal and the audit */
+} rt_submit_env;
+
+typedef enum {
+	RT_STEP_NOT_RUN = 0,
+	RT_STEP_DONE,
+	RT_STEP_FAILED,
+	RT_STEP_ROLLED_BACK,
+} rt_step_state;
+
+typedef struct {
+	rt_step_state state[PIV_NUM_CERT_SLOTS];	/* per plan step */
+	char serial[PIV_NUM_CERT_SLOTS][132];	/* issued certificate serial */
+	char message[PIV_NUM_CERT_SLOTS][240];
+	bool sent;			/* anything reached the CM host */
+} rt_submit_result;
+
+/* Runs the plan: TC controls (already passed), one protected CMP request
+ * for all keys, certificates written as the actions say, read back and
+ * tested, certConf, pkiConf; journaled and audited. An empty plan returns
+ * NULL at once and sends nothing.
+ * Errors: UNAVAILABLE (this version: the CMP pipeline is not built yet),
+ * RULE (the plan no longer matches the rules), and those of the card, the
+ * CM host (CMP_*), the journal (IO). */
+rt_err *rt_update_submit(rt_update *u, const rt_plan *p,
+    const rt_submit_env *env, const rt_update_dialogs *d,
+    rt_submit_result *res) RT_MUST;
+
+#endif

@@ -1,0 +1,445 @@
+/* update.c - per-key actions, the rules on them, and the plan; see
+ * include/raterm/engine.h. */
+#include "raterm/engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const rt_card_caps caps_piv = {
+	.name = "PIV",
+	.multi_cert_per_key = false,
+	.ca_certs_on_card = false,
+	.one_cert_reason = "a PIV card holds one certificate per key",
+};
+
+static const rt_card_caps caps_unknown = {
+	.name = "unknown",
+	.multi_cert_per_key = false,
+	.ca_certs_on_card = false,
+	.one_cert_reason = "the card profile is not known to hold more than "
+	    "one certificate per key",
+};
+
+const rt_card_caps *
+rt_card_caps_of(const rt_contents *ct)
+{
+	if (ct != NULL && strcmp(ct->profile, "piv") == 0)
+		return &caps_piv;
+	return &caps_unknown;
+}
+
+bool
+rt_contents_has_tc(const rt_contents *ct)
+{
+	for (size_t i = 0; i < ct->nrows; i++)
+		if (ct->rows[i].tc)
+			return true;
+	return false;
+}
+
+static uint8_t
+first_tc_slot(const rt_contents *ct)
+{
+	for (size_t i = 0; i < ct->nrows; i++)
+		if (ct->rows[i].tc)
+			return ct->rows[i].slot;
+	return 0;
+}
+
+void
+rt_update_init(rt_update *u, const rt_contents *ct)
+{
+	memset(u, 0, sizeof(*u));
+	u->ct = ct;
+	u->caps = rt_card_caps_of(ct);
+}
+
+int
+rt_update_row(const rt_update *u, uint8_t slot)
+{
+	for (size_t i = 0; i < u->ct->nrows; i++)
+		if (u->ct->rows[i].slot == slot)
+			return (int)i;
+	return -1;
+}
+
+rt_err *
+rt_update_check_procedure(const rt_update *u, const rt_procedure *p)
+{
+	char s[4];
+	if (rt_contents_has_tc(u->ct) && p->tc_controls == 0)
+		return rt_err_new(RT_E_RULE, NULL, "procedure '%s' has no "
+		    "TC-authenticity controls: the card holds a transport "
+		    "certificate (slot %s), so only procedures with TC controls "
+		    "may be used", p->name,
+		    piv_slot_name(first_tc_slot(u->ct), s, sizeof(s)));
+	return NULL;
+}
+
+size_t
+rt_update_offered(const rt_update *u, const rt_config *cfg,
+    const rt_procedure **out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nprocs && n < cap; i++) {
+		rt_err *e = rt_update_check_procedure(u, &cfg->procs[i]);
+		if (e == NULL)
+			out[n++] = &cfg->procs[i];
+		rt_err_free(e);
+	}
+	return n;
+}
+
+rt_err *
+rt_update_set_procedure(rt_update *u, const rt_procedure *p)
+{
+	rt_err *e = rt_update_check_procedure(u, p);
+	if (e != NULL)
+		return e;
+	if (u->proc != p) {
+		u->tc_ran = false;	/* controls depend on the procedure */
+		u->ntc = 0;
+	}
+	u->proc = p;
+	for (size_t i = 0; i < u->ct->nrows; i++) {
+		if (u->action[i] == RT_ACT_BLANK)
+			continue;
+		e = rt_update_check_action(u, u->ct->rows[i].slot, u->action[i],
+		    0);
+		if (e != NULL) {
+			u->action[i] = RT_ACT_BLANK;
+			rt_err_free(e);
+		}
+	}
+	return NULL;
+}
+
+static void
+allowed_list(const rt_procedure *p, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (unsigned a = RT_ACT_ISSUE; a < RT_ACT__COUNT; a++)
+		if (p->allowed[a])
+			o += (size_t)snprintf(out + o, cap > o ? cap - o : 0,
+			    "%s%s", o ? ", " : "", rt_action_title((rt_action)a));
+}
+
+static void
+alg_list(const rt_procedure *p, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < p->nalgorithms; i++)
+		o += (size_t)snprintf(out + o, cap > o ? cap - o : 0, "%s%s",
+		    o ? ", " : "", piv_alg_name(p->algorithms[i]));
+}
+
+/* The TC controls' verdict for the card: NULL when every TC passed. */
+static rt_err *
+tc_verdict(const rt_update *u)
+{
+	char s[4];
+	const char *pn = u->proc ? u->proc->name : "?";
+	if (!u->tc_ran)
+		return rt_err_new(RT_E_RULE, NULL, "the card holds transport "
+		    "certificates and the TC controls of procedure '%s' have "
+		    "not run yet", pn);
+	for (size_t i = 0; i < u->ntc; i++)
+		if (!u->tc[i].verified)
+			return rt_err_new(RT_E_RULE, NULL, "TC control failed on "
+			    "slot %s (%s: %s): no key of this card may be "
+			    "updated", piv_slot_name(u->tc[i].slot, s, sizeof(s)),
+			    rt_err_kind_name(u->tc[i].failed), u->tc[i].error);
+	return NULL;
+}
+
+rt_err *
+rt_update_check_action(const rt_update *u, uint8_t slot, rt_action a,
+    unsigned flags)
+{
+	char s[4], list[128];
+	const char *an = rt_action_title(a);
+	piv_slot_name(slot, s, sizeof(s));
+	int i = rt_update_row(u, slot);
+	if (i < 0)
+		return rt_err_new(RT_E_NOT_FOUND, NULL, "the card holds no key "
+		    "in slot %s", s);
+	const rt_key_row *r = &u->ct->rows[i];
+	if ((unsigned)a >= RT_ACT__COUNT)
+		return rt_err_new(RT_E_ARG, NULL, "bad action %d", (int)a);
+	if (a == RT_ACT_BLANK)
+		return NULL;
+	if (r->error[0])
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: its "
+		    "certificate cannot be read (%s)", an, s, r->error);
+	if (!r->has_cert && !r->key_known)
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: no "
+		    "key in the slot", an, s);
+	if (a == RT_ACT_ADD) {
+		if (r->tc)
+			return rt_err_new(RT_E_RULE, NULL, "Add refused on slot "
+			    "%s: the key holds a transport certificate and Add "
+			    "would keep the TC on the card; use Redo to replace "
+			    "it", s);
+		if (!u->caps->multi_cert_per_key)
+			return rt_err_new(RT_E_RULE, NULL, "Add not possible on "
+			    "slot %s: %s", s, u->caps->one_cert_reason);
+	}
+	const rt_procedure *p = u->proc;
+	if (p == NULL)
+		return rt_err_new(RT_E_RULE, NULL, "%s on slot %s: choose a "
+		    "procedure first", an, s);
+	rt_err *e = rt_update_check_procedure(u, p);
+	if (e != NULL)
+		return e;
+	if (!p->allowed[a]) {
+		allowed_list(p, list, sizeof(list));
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: "
+		    "procedure '%s' does not allow it (it allows: %s)", an, s,
+		    p->name, list);
+	}
+	if (rt_procedure_profile(p, slot) == NULL)
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: "
+		    "procedure '%s' has no certificate profile for this slot",
+		    an, s, p->name);
+	if (!rt_procedure_alg_ok(p, r->alg)) {
+		alg_list(p, list, sizeof(list));
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: key "
+		    "algorithm %s is not accepted by procedure '%s' (it "
+		    "accepts: %s)", an, s, r->alg[0] ? r->alg : "unknown",
+		    p->name, list);
+	}
+	if (p->subject == RT_SRC_TC && !r->tc)
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: "
+		    "procedure '%s' takes the subject from the transport "
+		    "certificate and the slot holds none", an, s, p->name);
+	if (p->subject == RT_SRC_CARD && !r->has_cert)
+		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: "
+		    "procedure '%s' takes the subject from the slot's "
+		    "certificate and the slot holds none", an, s, p->name);
+	if ((flags & RT_CHECK_TC_RESULTS) && rt_contents_has_tc(u->ct)) {
+		if ((e = tc_verdict(u)) != NULL)
+			return rt_err_wrap(e, "%s on slot %s", an, s);
+	}
+	return NULL;
+}
+
+rt_err *
+rt_update_set_action(rt_update *u, uint8_t slot, rt_action a)
+{
+	rt_err *e = rt_update_check_action(u, slot, a, 0);
+	if (e != NULL)
+		return e;
+	u->action[rt_update_row(u, slot)] = a;
+	return NULL;
+}
+
+bool
+rt_update_tc_needed(const rt_update *u)
+{
+	if (u->tc_ran || !rt_contents_has_tc(u->ct))
+		return false;
+	for (size_t i = 0; i < u->ct->nrows; i++)
+		if (u->action[i] != RT_ACT_BLANK)
+			return true;
+	return false;
+}
+
+void
+rt_update_tc_config(const rt_update *u, const rt_tc_config *base,
+    rt_tc_config *out)
+{
+	*out = *base;
+	unsigned tcc = u->proc ? u->proc->tc_controls : 0;
+	if (!(tcc & RT_TCC_BINDING))
+		out->bind = RT_TC_BIND_NONE;
+	if (!(tcc & RT_TCC_ATTESTATION))
+		out->attest = RT_TC_ATTEST_OFF;
+	else
+		out->attest = u->proc->attestation_required ?
+		    RT_TC_ATTEST_REQUIRED : RT_TC_ATTEST_IF_OFFERED;
+}
+
+rt_err *
+rt_update_run_tc(rt_update *u, piv_card *card, const rt_tc_config *base)
+{
+	if (u->proc == NULL || u->proc->tc_controls == 0)
+		return rt_err_new(RT_E_ARG, NULL, "no procedure with TC controls "
+		    "chosen");
+	rt_tc_config cfg;
+	rt_update_tc_config(u, base, &cfg);
+	size_t n = 0;
+	u->tc_ran = false;
+	u->ntc = 0;
+	rt_err *e = rt_tc_verify_contents(card, u->ct, &cfg, 0, u->tc,
+	    PIV_NUM_CERT_SLOTS, &n);
+	if (e != NULL)
+		return e;
+	u->ntc = n;
+	u->tc_ran = true;
+	return NULL;
+}
+
+void
+rt_update_set_tc_results(rt_update *u, const rt_tc_result *res, size_t n)
+{
+	if (n > PIV_NUM_CERT_SLOTS)
+		n = PIV_NUM_CERT_SLOTS;
+	memcpy(u->tc, res, n * sizeof(*res));
+	u->ntc = n;
+	u->tc_ran = true;
+}
+
+/* ---- the plan --------------------------------------------------------------------- */
+
+static void
+describe_before(const rt_key_row *r, char *out, size_t cap)
+{
+	const char *cn = r->cert.subject_cn[0] ? r->cert.subject_cn :
+	    r->cert.subject;
+	if (r->error[0])
+		snprintf(out, cap, "(unreadable certificate)");
+	else if (!r->has_cert)
+		snprintf(out, cap, "(key without certificate)");
+	else if (r->tc)
+		snprintf(out, cap, "TC \"%s\" from %s, until %.10s", cn,
+		    r->cert.issuer_cn, r->cert.not_after);
+	else
+		snprintf(out, cap, "\"%s\" from %s, until %.10s%s", cn,
+		    r->cert.issuer_cn, r->cert.not_after,
+		    r->expired ? " (expired)" : "");
+}
+
+rt_err *
+rt_update_plan(const rt_update *u, rt_plan *out)
+{
+	memset(out, 0, sizeof(*out));
+	const rt_contents *ct = u->ct;
+	snprintf(out->reader, sizeof(out->reader), "%s", ct->reader);
+	if (ct->has_serial)
+		snprintf(out->card, sizeof(out->card), "serial %u", ct->serial);
+	else if (ct->has_guid) {
+		char g[33];
+		for (int i = 0; i < 16; i++)
+			snprintf(g + 2 * i, 3, "%02x", ct->guid[i]);
+		snprintf(out->card, sizeof(out->card), "GUID %s", g);
+	} else
+		snprintf(out->card, sizeof(out->card), "(no serial or GUID)");
+	if (u->proc != NULL)
+		snprintf(out->procedure, sizeof(out->procedure), "%s",
+		    u->proc->name);
+	bool writes = false;
+	for (size_t i = 0; i < ct->nrows; i++) {
+		rt_action a = u->action[i];
+		if (a == RT_ACT_BLANK)
+			continue;
+		const rt_key_row *r = &ct->rows[i];
+		rt_err *e = rt_update_check_action(u, r->slot, a,
+		    RT_CHECK_TC_RESULTS);
+		if (e != NULL)
+			return e;
+		rt_plan_step *st = &out->steps[out->nsteps++];
+		st->slot = r->slot;
+		st->action = a;
+		st->tc = r->tc;
+		snprintf(st->alg, sizeof(st->alg), "%s", r->alg);
+		const char *prof = rt_procedure_profile(u->proc, r->slot);
+		snprintf(st->profile, sizeof(st->profile), "%s", prof);
+		describe_before(r, st->before, sizeof(st->before));
+		switch (a) {
+		case RT_ACT_REDO:
+			st->writes_card = true;
+			snprintf(st->after, sizeof(st->after), "new certificate "
+			    "(profile %s) %s", prof, r->has_cert ?
+			    (r->tc ? "replaces the TC on the card" :
+			    "replaces it on the card") : "written to the card");
+			break;
+		case RT_ACT_ISSUE:
+			snprintf(st->after, sizeof(st->after), "card unchanged; "
+			    "secondary certificate (profile %s) kept at the CM "
+			    "host and on the station", prof);
+			break;
+		case RT_ACT_ADD:
+			st->writes_card = true;
+			snprintf(st->after, sizeof(st->after), "additional "
+			    "certificate (profile %s) stored beside it",
+			    prof);
+			break;
+		default:
+			break;
+		}
+		writes = writes || st->writes_card;
+	}
+	if (out->nsteps == 0)
+		return NULL;
+	const rt_procedure *p = u->proc;
+	out->tc_verified = rt_contents_has_tc(ct) && u->tc_ran;
+	out->card_pins = p->card_pins;
+	out->operator_credential = p->operator_credential && writes;
+	out->has_qc = p->has_qc_fixed;
+	out->qc = p->qc_fixed;
+	if (p->write_ca_certs) {
+		if (u->caps->ca_certs_on_card)
+			out->write_ca_certs = true;
+		else
+			snprintf(out->notes[out->nnotes++], sizeof(out->notes[0]),
+			    "CA certificates are not written: the %s profile "
+			    "cannot hold them on the card", u->caps->name);
+	}
+	return NULL;
+}
+
+void
+rt_plan_print(const rt_plan *p, FILE *f)
+{
+	char s[4], qc[200];
+	fprintf(f, "Plan for the card in \"%s\" (%s)", p->reader, p->card);
+	if (p->procedure[0])
+		fprintf(f, ", procedure %s", p->procedure);
+	fprintf(f, ":\n");
+	if (p->nsteps == 0) {
+		fprintf(f, "Nothing to do: every key is Blank; nothing will be "
+		    "sent.\n");
+		return;
+	}
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const rt_plan_step *st = &p->steps[i];
+		fprintf(f, "  %-3s %-6s %-8s %s\n  %-3s %-6s %-8s -> %s\n",
+		    piv_slot_name(st->slot, s, sizeof(s)),
+		    rt_action_title(st->action), st->alg[0] ? st->alg : "?",
+		    st->before, "", "", "", st->after);
+	}
+	if (p->tc_verified)
+		fprintf(f, "Transport certificates: verified (every control of "
+		    "the procedure passed).\n");
+	fprintf(f, "Card PINs needed: %u%s\n", p->card_pins,
+	    p->card_pins == 2 ? " (the signature key asks again)" : "");
+	if (p->operator_credential)
+		fprintf(f, "Operator credential: needed to write the card, "
+		    "unless the CM host holds it for this card\n");
+	if (p->has_qc) {
+		rt_qc_describe(&p->qc, qc, sizeof(qc));
+		fprintf(f, "QC statements: %s\n", qc);
+	}
+	for (size_t i = 0; i < p->nnotes; i++)
+		fprintf(f, "Note: %s\n", p->notes[i]);
+}
+
+/* ---- submit ------------------------------------------------------------------------ */
+
+rt_err *
+rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    const rt_update_dialogs *d, rt_submit_result *res)
+{
+	(void)u;
+	(void)env;
+	(void)d;
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
+	if (p->nsteps == 0)
+		return NULL;	/* nothing to do: nothing is sent */
+	return rt_err_new(RT_E_UNAVAILABLE, NULL, "submission to the CM host "
+	    "is not available yet (the CMP submit pipeline is not built); "
+	    "nothing was sent and the card is unchanged");
+}

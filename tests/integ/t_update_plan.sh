@@ -1,0 +1,153 @@
+#!/bin/sh
+# t_update_plan.sh - configuration, procedures and `raterm update --dry-run`
+# through the private pcscd:
+#   a TC card (pre-personalized by vpiv with the test transport CA): the
+#     tc-redo procedure runs every TC control and prints the plan; renew
+#     (no TC controls) is refused for it; Add on a TC key is refused with
+#     the reason;
+#   a card in use (certificates from the issuing CA): renew plans a Redo;
+#     Add is refused because PIV holds one certificate per key;
+#   a card with an expired TC: the plan is refused naming the control;
+#   check-config passes on conf/ and fails with FILE:LINE on a broken file.
+. "$(dirname "$0")/lib.sh"
+need openssl
+PKI=$T/pki
+PINS=$T/pins
+echo "card=123456" > "$PINS"
+
+run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
+TCA="--ca-cert $PKI/transport-ca.pem --ca-key $PKI/transport-ca.key"
+run_ok "init TC card" "$VPIV" init "$T/tc.state" --serial 30000001
+# shellcheck disable=SC2086
+run_ok "personalize TC card" "$VPIV" personalize "$T/tc.state" $TCA \
+    --slot 9a --subject "CN=TC 9a,O=raterm tests" \
+    --slot 9c --subject "CN=TC 9c,O=raterm tests" \
+    --slot 9d --alg rsa2048 --subject "CN=TC 9d,O=raterm tests"
+run_ok "TC card: 9e key without certificate" "$VPIV" personalize "$T/tc.state" \
+    --slot 9e --key-only
+run_ok "init card in use" "$VPIV" init "$T/used.state" --serial 30000002
+run_ok "personalize card in use" "$VPIV" personalize "$T/used.state" \
+    --ca-cert "$PKI/issuing.pem" --ca-key "$PKI/issuing.key" \
+    --slot 9a --subject "CN=Jane Doe 9a,O=raterm tests" \
+    --slot 9c --subject "CN=Jane Doe 9c,O=raterm tests"
+run_ok "init expired-TC card" "$VPIV" init "$T/old.state" --serial 30000003
+# shellcheck disable=SC2086
+run_ok "personalize expired-TC card" "$VPIV" personalize "$T/old.state" $TCA \
+    --slot 9a --subject "CN=Old 9a,O=raterm tests" \
+    --not-before 20200101000000 --not-after 20210101000000
+
+# ---- configuration ---------------------------------------------------------
+CONF=$T/raterm.yaml
+cat > "$CONF" <<EOF2
+readers:
+  officer: auto
+  target: auto
+officer:
+  token: card
+  slot: 9c
+  officer_cas: $PKI/officer-ca.pem
+cmhost:
+  url: http://127.0.0.1:1/cmp
+  trust: $PKI/root.pem
+transport_cas: $PKI/transport-ca.pem
+journal: $T/journal
+audit: $T/audit.log
+procedures: $REPO/conf/procedures.d
+EOF2
+run_ok "check-config: test config" "$RATERM" check-config -c "$CONF" --strict
+expect_match "check-config: valid" "raterm.yaml: valid; [0-9]+ procedures" "$OUT"
+run_ok "check-config: shipped conf/" "$RATERM" check-config -c "$REPO/conf/raterm.yaml"
+expect_match "shipped conf/ valid" "conf/raterm.yaml: valid" "$OUT"
+RATERM_CONFIG=$CONF run_ok "check-config: \$RATERM_CONFIG" "$RATERM" check-config
+expect_match "env config used" "$T/raterm.yaml: valid" "$OUT"
+
+mkdir -p "$T/broken/procedures.d"
+cp "$REPO/conf/procedures.d/"*.yaml "$T/broken/procedures.d/"
+sed "s#^procedures: .*#procedures: procedures.d#" "$CONF" > "$T/broken/raterm.yaml"
+cat > "$T/broken/procedures.d/zz-bad.yaml" <<'EOF2'
+name: zz-bad
+description: a broken procedure
+actions: [redo, replace]
+profiles:
+  9a: piv-auth
+card_pins: many
+colour: red
+EOF2
+run_rc "check-config: broken procedure" 2 "$RATERM" check-config -c "$T/broken/raterm.yaml"
+expect_match "broken: unknown action with file:line" "zz-bad.yaml:3: actions: expected issue, redo, add or blank, got 'replace'" "$OUT"
+expect_match "broken: wrong type" "zz-bad.yaml:6: card_pins: expected a whole number from 1 to 2, got 'many'" "$OUT"
+expect_match "broken: unknown key" "zz-bad.yaml:7: colour: unknown key" "$OUT"
+expect_match "broken: count" "3 errors in" "$OUT"
+printf 'readers: [\n' > "$T/broken/raterm.yaml"
+run_rc "check-config: YAML syntax error" 2 "$RATERM" check-config -c "$T/broken/raterm.yaml"
+expect_match "syntax error names file and line" "broken/raterm.yaml:2: YAML syntax error" "$OUT"
+run_rc "update refuses a broken config" 2 "$RATERM" update -c "$T/broken/raterm.yaml" \
+    --procedure tc-redo --action 9a=redo --dry-run
+expect_match "update: config error named" "raterm.yaml:2: YAML syntax error.*\[CONFIG\]" "$OUT"
+
+run_ok "procedures" "$RATERM" procedures -c "$CONF"
+expect_match "procedures: tc-redo" "^tc-redo +issue,redo +chain,possession,binding,attestation +9a=piv-auth" "$OUT"
+expect_match "procedures: renew" "^renew +issue,redo,add +none" "$OUT"
+run_ok "procedures --json" "$RATERM" procedures -c "$CONF" --json
+expect_match "procedures json" '"name": "tc-redo", .*"actions": \["issue", "redo"\], "tc_controls": \["chain", "possession", "binding", "attestation"\]' "$OUT"
+
+# ---- plans through pcscd -------------------------------------------------------
+stack_start --readers 4 --card "$T/tc.state" --card "$T/used.state" --card "$T/old.state" || finish
+RT=$VPIV_READER0
+RU=$VPIV_READER1
+RO=$VPIV_READER2
+
+run_ok "tc-redo dry run" "$RATERM" update -c "$CONF" -r "$RT" --procedure tc-redo \
+    --action 9a=redo --action 9c=issue --action 9d=redo --dry-run --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/plan.txt"
+expect_match "plan: header" "^Plan for the card in \"$RT\" \(serial 30000001\), procedure tc-redo:" "$T/plan.txt"
+expect_match "plan: 9a before" "^  9a +Redo +ECCP256 +TC \"TC 9a\" from raterm Test Transport CA" "$T/plan.txt"
+expect_match "plan: 9a after" "-> new certificate \(profile piv-auth\) replaces the TC on the card" "$T/plan.txt"
+expect_match "plan: 9c issue" "^  9c +Issue +ECCP256 +TC \"TC 9c\"" "$T/plan.txt"
+expect_match "plan: 9c card unchanged" "-> card unchanged; secondary certificate \(profile piv-sign\)" "$T/plan.txt"
+expect_match "plan: 9d RSA" "^  9d +Redo +RSA2048 " "$T/plan.txt"
+expect_match "plan: TC verified" "^Transport certificates: verified" "$T/plan.txt"
+expect_match "plan: two PINs" "^Card PINs needed: 2" "$T/plan.txt"
+expect_no_match "plan: 9e untouched" "^  9e " "$T/plan.txt"
+run_ok "tc-redo dry run --json" "$RATERM" update -c "$CONF" -r "$RT" --procedure tc-redo \
+    --action 9a=redo --dry-run --json --pin-fd 3 3<"$PINS"
+expect_match "json plan" '"procedure": "tc-redo", "tc_card": true, "tc_verified": true, "steps": \[' "$OUT"
+expect_match "json step" '"slot": "9a", "action": "redo", "algorithm": "ECCP256", "profile": "piv-auth", "tc": true, "writes_card": true' "$OUT"
+run_ok "nothing to do" "$RATERM" update -c "$CONF" -r "$RT" --procedure tc-redo --dry-run
+expect_match "nothing to do: said" "Nothing to do: every key is Blank; nothing will be sent" "$OUT"
+
+run_rc "renew refused on the TC card" 9 "$RATERM" update -c "$CONF" -r "$RT" \
+    --procedure renew --action 9a=redo --dry-run
+expect_match "renew: reason" "procedure 'renew' has no TC-authenticity controls: the card holds a transport certificate \(slot 9a\).*\[RULE\]" "$OUT"
+run_rc "Add on a TC key refused" 9 "$RATERM" update -c "$CONF" -r "$RT" \
+    --procedure tc-redo --action 9a=add --dry-run
+expect_match "Add on TC: reason" "Add refused on slot 9a: the key holds a transport certificate and Add would keep the TC on the card; use Redo" "$OUT"
+run_rc "Add on the card in use refused" 9 "$RATERM" update -c "$CONF" -r "$RU" \
+    --procedure renew --action 9c=add --dry-run
+expect_match "Add on PIV: reason" "Add not possible on slot 9c: a PIV card holds one certificate per key" "$OUT"
+run_rc "action not allowed by the procedure" 9 "$RATERM" update -c "$CONF" -r "$RT" \
+    --procedure qualified-sign --action 9a=redo --dry-run
+expect_match "no profile for the slot" "Redo refused on slot 9a: procedure 'qualified-sign' has no certificate profile" "$OUT"
+run_rc "no such key" 4 "$RATERM" update -c "$CONF" -r "$RU" \
+    --procedure renew --action 82=redo --dry-run
+expect_match "no such key: named" "the card holds no key in slot 82" "$OUT"
+run_rc "unknown procedure" 2 "$RATERM" update -c "$CONF" -r "$RU" \
+    --procedure nope --action 9a=redo --dry-run
+run_rc "bad --action" 2 "$RATERM" update -c "$CONF" --procedure renew --action 9a=delete
+
+run_ok "renew on the card in use" "$RATERM" update -c "$CONF" -r "$RU" \
+    --procedure renew --action 9a=redo --dry-run
+expect_match "renew plan" "^  9a +Redo +ECCP256 +\"Jane Doe 9a\" from raterm Test Issuing CA" "$OUT"
+expect_match "renew after" "replaces it on the card" "$OUT"
+
+run_rc "expired TC stops the card" 9 "$RATERM" update -c "$CONF" -r "$RO" \
+    --procedure tc-redo --action 9a=redo --dry-run --pin-fd 3 3<"$PINS"
+expect_match "expired: control named" "TC control failed on slot 9a \(TC_EXPIRED" "$OUT"
+
+run_rc "without --dry-run: not available yet" 1 "$RATERM" update -c "$CONF" -r "$RT" \
+    --procedure tc-redo --action 9a=redo --pin-fd 3 3<"$PINS"
+expect_match "submit: plan shown first" "^  9a +Redo" "$OUT"
+expect_match "submit: clear error" "submission to the CM host is not available yet.*nothing was sent.*\[UNAVAILABLE\]" "$OUT"
+run_ok "card unchanged" "$RATERM" show -r "$RT" --transport-ca "$PKI/transport-ca.pem"
+expect_match "TC still there" "^9a +ECCP256 +TC 9a .* TC\$" "$OUT"
+finish

@@ -1,0 +1,567 @@
+/* Unit tests: the update engine's rules (engine.h) on hand-made Contents -
+ * every refusal, the procedures offered, TC results, the plan - and the
+ * journal and audit log (journal.h): write, read, incomplete operations,
+ * a crash simulated by a truncated last record. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "raterm/config.h"
+#include "raterm/engine.h"
+#include "raterm/journal.h"
+
+static const char p_tc_redo[] =
+"name: tc-redo\ndescription: d\nactions: [redo, issue]\n"
+"tc_controls: all\nprofiles: {9a: piv-auth, 9c: piv-sign, 9d: piv-km, 9e: piv-ca}\n"
+"subject: tc\nkey_algorithms: [ECCP256, RSA2048]\ncard_pins: 2\n"
+"ca_certificates: {operator_credential: yes, write_to_card: yes}\n";
+static const char p_renew[] =
+"name: renew\ndescription: d\nactions: [redo, issue, add]\n"
+"profiles: {9a: piv-auth, 9c: piv-sign, 9e: piv-ca}\nsubject: card\n";
+static const char p_issue_only[] =
+"name: issue-only\ndescription: d\nactions: [issue]\ntc_controls: [chain, possession]\n"
+"profiles: {9a: piv-auth}\nsubject: officer\nkey_algorithms: [ECCP384]\n";
+
+static rt_config *
+procs(void)
+{
+	rt_config *c;
+	assert_null(rt_config_new(&c));
+	assert_int_equal(rt_config_parse_procedure(c, "tc-redo.yaml", p_tc_redo,
+	    strlen(p_tc_redo)), 0);
+	assert_int_equal(rt_config_parse_procedure(c, "renew.yaml", p_renew,
+	    strlen(p_renew)), 0);
+	assert_int_equal(rt_config_parse_procedure(c, "io.yaml", p_issue_only,
+	    strlen(p_issue_only)), 0);
+	return c;
+}
+
+static void
+add_row(rt_contents *ct, uint8_t slot, const char *alg, bool cert, bool tc,
+    const char *cn)
+{
+	rt_key_row *r = &ct->rows[ct->nrows++];
+	memset(r, 0, sizeof(*r));
+	r->slot = slot;
+	snprintf(r->alg, sizeof(r->alg), "%s", alg);
+	r->key_known = true;
+	r->has_cert = cert;
+	r->tc = tc;
+	if (cert) {
+		snprintf(r->cert.subject_cn, sizeof(r->cert.subject_cn), "%s", cn);
+		snprintf(r->cert.issuer_cn, sizeof(r->cert.issuer_cn), "%s",
+		    tc ? "Transport CA" : "Issuing CA");
+		snprintf(r->cert.not_after, sizeof(r->cert.not_after),
+		    "2030-01-01T00:00:00Z");
+	}
+}
+
+/* TC card: 9a, 9c TCs (ECCP256), 9d TC RSA2048, 9e key without cert */
+static void
+tc_card(rt_contents *ct)
+{
+	memset(ct, 0, sizeof(*ct));
+	snprintf(ct->reader, sizeof(ct->reader), "vpiv 00 00");
+	snprintf(ct->profile, sizeof(ct->profile), "piv");
+	ct->has_serial = true;
+	ct->serial = 10000001;
+	add_row(ct, 0x9a, "ECCP256", true, true, "Card 9a");
+	add_row(ct, 0x9c, "ECCP256", true, true, "Card 9c");
+	add_row(ct, 0x9d, "RSA2048", true, true, "Card 9d");
+	add_row(ct, 0x9e, "ECCP256", false, false, NULL);
+}
+
+/* card in use: 9a, 9c certificates, 9d unreadable */
+static void
+plain_card(rt_contents *ct)
+{
+	memset(ct, 0, sizeof(*ct));
+	snprintf(ct->reader, sizeof(ct->reader), "vpiv 00 01");
+	snprintf(ct->profile, sizeof(ct->profile), "piv");
+	add_row(ct, 0x9a, "ECCP256", true, false, "Jane 9a");
+	add_row(ct, 0x9c, "ECCP256", true, false, "Jane 9c");
+	add_row(ct, 0x9d, "ECCP256", false, false, NULL);
+	snprintf(ct->rows[2].error, sizeof(ct->rows[2].error), "does not parse");
+	add_row(ct, 0x9e, "RSA1024", false, false, NULL);
+}
+
+/* Asserts a RULE refusal whose message contains part; frees e. */
+static void
+refused(rt_err *e, rt_err_kind kind, const char *part)
+{
+	assert_non_null(e);
+	char buf[1024];
+	rt_err_format(e, buf, sizeof(buf));
+	if (rt_err_kind_of(e) != kind || strstr(buf, part) == NULL)
+		fprintf(stderr, "unexpected: %s (wanted ...%s...)\n", buf, part);
+	assert_int_equal(rt_err_kind_of(e), kind);
+	assert_non_null(strstr(buf, part));
+	rt_err_free(e);
+}
+
+static void
+passed_tc(rt_update *u, bool fail_9c)
+{
+	rt_tc_result r[3];
+	memset(r, 0, sizeof(r));
+	const uint8_t slots[3] = { 0x9a, 0x9c, 0x9d };
+	for (int i = 0; i < 3; i++) {
+		r[i].slot = slots[i];
+		r[i].verified = true;
+		r[i].chain = r[i].possession = r[i].binding = RT_TC_PASSED;
+		r[i].attestation = RT_TC_SKIPPED;
+	}
+	if (fail_9c) {
+		r[1].verified = false;
+		r[1].possession = RT_TC_FAILED;
+		r[1].failed = RT_E_TC_POSSESSION;
+		snprintf(r[1].error, sizeof(r[1].error), "signature does not verify");
+	}
+	rt_update_set_tc_results(u, r, 3);
+}
+
+static void
+test_caps(void **state)
+{
+	rt_contents ct;
+	tc_card(&ct);
+	const rt_card_caps *c = rt_card_caps_of(&ct);
+	assert_string_equal(c->name, "PIV");
+	assert_false(c->multi_cert_per_key);
+	assert_false(c->ca_certs_on_card);
+	assert_true(rt_contents_has_tc(&ct));
+	plain_card(&ct);
+	assert_false(rt_contents_has_tc(&ct));
+}
+
+static void
+test_offered(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	const rt_procedure *out[8];
+	tc_card(&ct);
+	rt_update_init(&u, &ct);
+	size_t n = rt_update_offered(&u, cfg, out, 8);
+	assert_int_equal(n, 2);	/* only those with TC controls */
+	assert_string_equal(out[0]->name, "tc-redo");
+	assert_string_equal(out[1]->name, "issue-only");
+	refused(rt_update_set_procedure(&u, rt_config_procedure(cfg, "renew")),
+	    RT_E_RULE, "procedure 'renew' has no TC-authenticity controls: the "
+	    "card holds a transport certificate (slot 9a)");
+	assert_null(u.proc);
+
+	plain_card(&ct);
+	rt_update_init(&u, &ct);
+	assert_int_equal(rt_update_offered(&u, cfg, out, 8), 3);
+	rt_config_free(cfg);
+}
+
+static void
+test_add_refusals(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	tc_card(&ct);
+	rt_update_init(&u, &ct);
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "tc-redo")));
+	/* Add on a TC key: refused with the reason, before anything else */
+	refused(rt_update_set_action(&u, 0x9a, RT_ACT_ADD), RT_E_RULE,
+	    "Add refused on slot 9a: the key holds a transport certificate and "
+	    "Add would keep the TC on the card");
+	/* Add on PIV: one certificate per key */
+	refused(rt_update_set_action(&u, 0x9e, RT_ACT_ADD), RT_E_RULE,
+	    "Add not possible on slot 9e: a PIV card holds one certificate per key");
+	plain_card(&ct);
+	rt_update_init(&u, &ct);
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "renew")));
+	/* renew allows Add, PIV does not */
+	refused(rt_update_check_action(&u, 0x9a, RT_ACT_ADD, 0), RT_E_RULE,
+	    "a PIV card holds one certificate per key");
+	assert_int_equal(u.action[0], RT_ACT_BLANK);
+	rt_config_free(cfg);
+}
+
+static void
+test_procedure_rules(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	plain_card(&ct);
+	rt_update_init(&u, &ct);
+	refused(rt_update_set_action(&u, 0x9a, RT_ACT_REDO), RT_E_RULE,
+	    "choose a procedure first");
+	assert_null(rt_update_check_action(&u, 0x9a, RT_ACT_BLANK, 0));
+	refused(rt_update_check_action(&u, 0x82, RT_ACT_REDO, 0), RT_E_NOT_FOUND,
+	    "no key in slot 82");
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "issue-only")));
+	refused(rt_update_set_action(&u, 0x9a, RT_ACT_REDO), RT_E_RULE,
+	    "Redo refused on slot 9a: procedure 'issue-only' does not allow it "
+	    "(it allows: Issue)");
+	refused(rt_update_set_action(&u, 0x9a, RT_ACT_ISSUE), RT_E_RULE,
+	    "key algorithm ECCP256 is not accepted by procedure 'issue-only' "
+	    "(it accepts: ECCP384)");
+	refused(rt_update_set_action(&u, 0x9c, RT_ACT_ISSUE), RT_E_RULE,
+	    "procedure 'issue-only' has no certificate profile for this slot");
+	refused(rt_update_set_action(&u, 0x9d, RT_ACT_ISSUE), RT_E_RULE,
+	    "its certificate cannot be read (does not parse)");
+
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "renew")));
+	refused(rt_update_set_action(&u, 0x9e, RT_ACT_REDO), RT_E_RULE,
+	    "takes the subject from the slot's certificate and the slot holds none");
+	assert_null(rt_update_set_action(&u, 0x9a, RT_ACT_REDO));
+	assert_null(rt_update_set_action(&u, 0x9c, RT_ACT_ISSUE));
+	assert_false(rt_update_tc_needed(&u));	/* no TC on the card */
+	/* switching procedure resets actions it does not allow */
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "issue-only")));
+	assert_int_equal(u.action[0], RT_ACT_BLANK);
+	assert_int_equal(u.action[1], RT_ACT_BLANK);
+	rt_config_free(cfg);
+}
+
+static void
+test_tc_rules(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	rt_plan plan;
+	tc_card(&ct);
+	rt_update_init(&u, &ct);
+	const rt_procedure *p = rt_config_procedure(cfg, "tc-redo");
+	assert_null(rt_update_set_procedure(&u, p));
+	assert_null(rt_update_set_action(&u, 0x9a, RT_ACT_REDO));
+	assert_null(rt_update_set_action(&u, 0x9c, RT_ACT_ISSUE));
+	refused(rt_update_set_action(&u, 0x9e, RT_ACT_REDO), RT_E_RULE,
+	    "takes the subject from the transport certificate and the slot "
+	    "holds none");
+	assert_true(rt_update_tc_needed(&u));
+	/* the plan needs the controls to have run ... */
+	refused(rt_update_plan(&u, &plan), RT_E_RULE,
+	    "TC controls of procedure 'tc-redo' have not run yet");
+	/* ... and passed on every TC of the card */
+	passed_tc(&u, true);
+	assert_false(rt_update_tc_needed(&u));
+	refused(rt_update_plan(&u, &plan), RT_E_RULE,
+	    "TC control failed on slot 9c (TC_POSSESSION: signature does not "
+	    "verify): no key of this card may be updated");
+	passed_tc(&u, false);
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 2);
+	assert_true(plan.tc_verified);
+	assert_int_equal(plan.steps[0].slot, 0x9a);
+	assert_int_equal(plan.steps[0].action, RT_ACT_REDO);
+	assert_true(plan.steps[0].writes_card);
+	assert_string_equal(plan.steps[0].profile, "piv-auth");
+	assert_non_null(strstr(plan.steps[0].before, "TC \"Card 9a\" from Transport CA"));
+	assert_non_null(strstr(plan.steps[0].after, "replaces the TC on the card"));
+	assert_int_equal(plan.steps[1].action, RT_ACT_ISSUE);
+	assert_false(plan.steps[1].writes_card);
+	assert_non_null(strstr(plan.steps[1].after, "card unchanged"));
+	assert_int_equal(plan.card_pins, 2);
+	assert_true(plan.operator_credential);
+	assert_false(plan.write_ca_certs);	/* PIV cannot hold CA certificates */
+	assert_int_equal(plan.nnotes, 1);
+	assert_non_null(strstr(plan.notes[0], "PIV profile cannot hold them"));
+	assert_string_equal(plan.card, "serial 10000001");
+
+	/* TC configuration follows the procedure */
+	rt_tc_config base = { .bind = RT_TC_BIND_AUTO, .attest = RT_TC_ATTEST_REQUIRED };
+	rt_tc_config out;
+	rt_update_tc_config(&u, &base, &out);
+	assert_int_equal(out.bind, RT_TC_BIND_AUTO);
+	assert_int_equal(out.attest, RT_TC_ATTEST_IF_OFFERED);
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "issue-only")));
+	rt_update_tc_config(&u, &base, &out);
+	assert_int_equal(out.bind, RT_TC_BIND_NONE);
+	assert_int_equal(out.attest, RT_TC_ATTEST_OFF);
+	/* the new procedure's controls have not run */
+	assert_false(u.tc_ran);
+
+	char *txt = NULL;
+	size_t tl = 0;
+	FILE *f = open_memstream(&txt, &tl);
+	rt_plan_print(&plan, f);
+	fclose(f);
+	assert_non_null(strstr(txt, "9a  Redo   ECCP256  TC \"Card 9a\""));
+	assert_non_null(strstr(txt, "-> new certificate (profile piv-auth) replaces the TC"));
+	assert_non_null(strstr(txt, "Card PINs needed: 2"));
+	free(txt);
+	rt_config_free(cfg);
+}
+
+static void
+test_nothing_to_do(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	rt_plan plan;
+	rt_submit_result res;
+	tc_card(&ct);
+	rt_update_init(&u, &ct);
+	/* no procedure, no action: a valid, empty plan; nothing is sent */
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 0);
+	assert_null(rt_update_submit(&u, &plan, NULL, NULL, &res));
+	assert_false(res.sent);
+	char *txt = NULL;
+	size_t tl = 0;
+	FILE *f = open_memstream(&txt, &tl);
+	rt_plan_print(&plan, f);
+	fclose(f);
+	assert_non_null(strstr(txt, "Nothing to do"));
+	free(txt);
+	/* a non-empty plan: submission not available in this version */
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "tc-redo")));
+	assert_null(rt_update_set_action(&u, 0x9d, RT_ACT_REDO));
+	passed_tc(&u, false);
+	assert_null(rt_update_plan(&u, &plan));
+	refused(rt_update_submit(&u, &plan, NULL, NULL, &res), RT_E_UNAVAILABLE,
+	    "nothing was sent");
+	rt_config_free(cfg);
+}
+
+/* ---- journal ---------------------------------------------------------------- */
+
+static char jdir[64];
+
+static int
+mkjdir(void **state)
+{
+	snprintf(jdir, sizeof(jdir), "/tmp/rt-journal-XXXXXX");
+	assert_non_null(mkdtemp(jdir));
+	return 0;
+}
+
+static int
+rmjdir(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", jdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const uint8_t fake_cert[] = { 0x30, 0x82, 0x00, 0x04, 0xde, 0xad,
+    0xbe, 0xef, 0x00, '\n', ' ', '%' };
+
+static void
+test_journal_roundtrip(void **state)
+{
+	char sub[128];
+	snprintf(sub, sizeof(sub), "%s/j", jdir);
+	rt_journal *j;
+	assert_null(rt_journal_open(sub, &j));	/* created */
+	rt_jop_info info = { .card = "serial 10000001", .reader = "vpiv 00 01",
+	    .procedure = "tc-redo", .officer = "CN=Olivia Officer, O=x" };
+	char id[64];
+	rt_jop_file *f;
+	assert_null(rt_journal_begin(j, &info, id, sizeof(id), &f));
+	rt_jrec r = { .step = RT_J_PLAN, .slot = 0x9a, .action = "redo",
+	    .profile = "piv-auth", .text = "TC \"Card 9a\" -> new = 100%" };
+	assert_null(rt_journal_append(f, &r));
+	rt_jrec iss = { .step = RT_J_ISSUED, .slot = 0x9a, .serial = "01ab",
+	    .cert = fake_cert, .cert_len = sizeof(fake_cert) };
+	assert_null(rt_journal_append(f, &iss));
+	rt_jrec bad = { .step = RT_J_WRITE, .text = "card PIN=123456" };
+	refused(rt_journal_append(f, &bad), RT_E_ARG, "looks like a secret");
+	rt_jrec beg = { .step = RT_J_BEGIN };
+	refused(rt_journal_append(f, &beg), RT_E_ARG, "bad step");
+
+	rt_jop op;
+	assert_null(rt_journal_read(j, id, &op));
+	assert_string_equal(op.info.card, "serial 10000001");
+	assert_string_equal(op.info.officer, "CN=Olivia Officer, O=x");
+	assert_int_equal(op.nrecs, 2);
+	assert_int_equal(op.recs[0].step, RT_J_PLAN);
+	assert_int_equal(op.recs[0].slot, 0x9a);
+	assert_string_equal(op.recs[0].action, "redo");
+	assert_string_equal(op.recs[0].text, "TC \"Card 9a\" -> new = 100%");
+	assert_int_equal(op.recs[1].cert_len, sizeof(fake_cert));
+	assert_memory_equal(op.recs[1].cert, fake_cert, sizeof(fake_cert));
+	assert_string_equal(op.recs[1].serial, "01ab");
+	assert_false(op.complete);
+	assert_false(op.torn);
+	assert_false(op.corrupt);
+	assert_int_equal(op.last, RT_J_ISSUED);
+	rt_jop_free(&op);
+
+	rt_jop *ops;
+	size_t n;
+	assert_null(rt_journal_incomplete(j, &ops, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(ops[0].id, id);
+	rt_jops_free(ops, n);
+
+	rt_jrec end = { .step = RT_J_END };
+	assert_null(rt_journal_append(f, &end));
+	rt_journal_file_close(f);
+	assert_null(rt_journal_incomplete(j, &ops, &n));
+	assert_int_equal(n, 0);
+	rt_jops_free(ops, n);
+	refused(rt_journal_read(j, "../etc/passwd", &op), RT_E_ARG, "bad journal id");
+	refused(rt_journal_reopen(j, "nope", &f), RT_E_NOT_FOUND, "nope");
+	rt_journal_close(j);
+}
+
+static void
+test_journal_crash(void **state)
+{
+	rt_journal *j;
+	assert_null(rt_journal_open(jdir, &j));
+	rt_jop_info info = { .card = "serial 2", .procedure = "tc-redo" };
+	char id[64], id2[64];
+	rt_jop_file *f;
+	assert_null(rt_journal_begin(j, &info, id, sizeof(id), &f));
+	rt_jrec r = { .step = RT_J_REQUEST, .text = "2 keys" };
+	assert_null(rt_journal_append(f, &r));
+	rt_jrec iss = { .step = RT_J_ISSUED, .slot = 0x9c, .serial = "77",
+	    .cert = fake_cert, .cert_len = sizeof(fake_cert) };
+	assert_null(rt_journal_append(f, &iss));
+	rt_journal_file_close(f);
+
+	/* crash while writing the last record: cut the file inside it */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s.journal", jdir, id);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - 7), 0);
+	rt_jop op;
+	assert_null(rt_journal_read(j, id, &op));
+	assert_true(op.torn);
+	assert_false(op.corrupt);
+	assert_int_equal(op.nrecs, 1);
+	assert_int_equal(op.last, RT_J_REQUEST);
+	rt_jop_free(&op);
+
+	/* a complete record whose CRC no longer matches, followed by more:
+	 * corruption (listed, never dropped) */
+	assert_null(rt_journal_reopen(j, id, &f));
+	rt_jrec w = { .step = RT_J_WRITE, .slot = 0x9c };
+	assert_null(rt_journal_append(f, &w));	/* after the torn bytes */
+	rt_journal_file_close(f);
+	assert_null(rt_journal_read(j, id, &op));
+	/* the torn bytes and the new record share a line: one bad line in
+	 * the middle is not possible here, the last line is the bad one */
+	assert_true(op.torn || op.corrupt);
+	rt_jop_free(&op);
+
+	/* a second, complete operation is not listed */
+	assert_null(rt_journal_begin(j, &info, id2, sizeof(id2), &f));
+	rt_jrec ab = { .step = RT_J_ABORT, .text = "rolled back" };
+	assert_null(rt_journal_append(f, &ab));
+	rt_journal_file_close(f);
+	/* a file with garbage only: listed as corrupt */
+	char gpath[256];
+	snprintf(gpath, sizeof(gpath), "%s/garbage.journal", jdir);
+	FILE *g = fopen(gpath, "w");
+	fputs("RTJ1 00000000 step=begin\n", g);
+	fclose(g);
+	rt_jop *ops;
+	size_t n;
+	assert_null(rt_journal_incomplete(j, &ops, &n));
+	assert_int_equal(n, 2);
+	bool saw_garbage = false, saw_id = false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ops[i].id, "garbage") == 0) {
+			saw_garbage = true;
+			assert_true(ops[i].corrupt);
+		}
+		if (strcmp(ops[i].id, id) == 0)
+			saw_id = true;
+		assert_true(strcmp(ops[i].id, id2) != 0);
+	}
+	assert_true(saw_garbage && saw_id);
+	rt_jops_free(ops, n);
+	rt_journal_close(j);
+}
+
+static void
+test_journal_frame(void **state)
+{
+	/* CRC-32 check value */
+	assert_int_equal(rt_crc32("123456789", 9), 0xCBF43926u);
+	/* a journal path that is a file */
+	char p[128];
+	snprintf(p, sizeof(p), "%s/file", jdir);
+	FILE *f = fopen(p, "w");
+	fclose(f);
+	rt_journal *j;
+	refused(rt_journal_open(p, &j), RT_E_IO, "not a directory");
+}
+
+static void
+test_audit(void **state)
+{
+	char p[128];
+	snprintf(p, sizeof(p), "%s/audit.log", jdir);
+	rt_audit *a;
+	assert_null(rt_audit_open(p, &a));
+	rt_audit_line l = { .at = 1700000000, .officer = "CN=Olivia \"O\" Officer",
+	    .card = "serial 10000001", .slot = 0x9a, .action = "redo",
+	    .procedure = "tc-redo", .serial = "01ab", .result = "ok" };
+	assert_null(rt_audit_append(a, &l));
+	rt_audit_line l2 = { .at = 1700000001, .officer = "x", .card = "c",
+	    .slot = 0x9c, .action = "issue", .procedure = "tc-redo",
+	    .result = "failed: PIN_WRONG\n(2 left)" };
+	assert_null(rt_audit_append(a, &l2));
+	rt_audit_line l3 = l2;
+	l3.result = "pin=1234";
+	refused(rt_audit_append(a, &l3), RT_E_ARG, "looks like a secret");
+	rt_audit_close(a);
+	FILE *f = fopen(p, "r");
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+	    "2023-11-14T22:13:20Z officer=\"CN=Olivia \\\"O\\\" Officer\" "
+	    "card=\"serial 10000001\" slot=9a action=redo procedure=\"tc-redo\" "
+	    "serial=01ab result=\"ok\"\n"
+	    "2023-11-14T22:13:21Z officer=\"x\" card=\"c\" slot=9c action=issue "
+	    "procedure=\"tc-redo\" serial=- result=\"failed: PIN_WRONG(2 left)\"\n");
+	/* append-only: a second open appends */
+	assert_null(rt_audit_open(p, &a));
+	assert_null(rt_audit_append(a, &l));
+	rt_audit_close(a);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_true((size_t)st.st_size > n);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_offered),
+		cmocka_unit_test(test_add_refusals),
+		cmocka_unit_test(test_procedure_rules),
+		cmocka_unit_test(test_tc_rules),
+		cmocka_unit_test(test_nothing_to_do),
+		cmocka_unit_test_setup_teardown(test_journal_roundtrip, mkjdir, rmjdir),
+		cmocka_unit_test_setup_teardown(test_journal_crash, mkjdir, rmjdir),
+		cmocka_unit_test_setup_teardown(test_journal_frame, mkjdir, rmjdir),
+		cmocka_unit_test_setup_teardown(test_audit, mkjdir, rmjdir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
