@@ -2,11 +2,14 @@
 # Installs the Debian packages raterm needs to build, test and demo.
 # Idempotent: does nothing when every package is present.
 set -eu
+# build: compiler, libraries; tests: pcscd + vpcd (private stack), the peers
+# (yubico-piv-tool, OpenSC, openssl), python3 (a relay that corrupts CMP
+# responses in t_cmp_client), tmux (terminal tests)
 PKGS="build-essential pkg-config make
 libpcsclite-dev pcscd vsmartcard-vpcd zlib1g-dev
 libmbedtls-dev libcmocka-dev libncurses-dev libcurl4-openssl-dev libyaml-dev
 libmicrohttpd-dev libsqlite3-dev
-openssl yubico-piv-tool opensc opensc-pkcs11 tmux hyperfine"
+openssl yubico-piv-tool opensc opensc-pkcs11 tmux python3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
