@@ -1,74 +1,121 @@
 #!/bin/sh
-# demo.sh - the embedded default, end to end on this machine: a test PKI, two
-# virtual PIV cards (an officer card, and a pre-personalized user card with
-# transport certificates), a private pcscd with vpcd readers on loopback, and
-# raterm reading both cards. Everything it starts is stopped when it ends.
+# demo.sh - the embedded default, end to end on this machine: a test PKI, a
+# local CM host (cmhost, SQLite, on 127.0.0.1), two virtual PIV cards (an
+# officer card, and a pre-personalized user card with transport
+# certificates) in a private pcscd on loopback, and raterm: list the
+# readers, show both cards, verify the transport certificates, make a
+# request on the user card's key and have the CM host issue it, signed by
+# the officer's card. Everything it starts is stopped when it ends.
 #
-# Files stay in build/demo/ (PKI, card state files); a second run reuses them.
-# DEMO_KEEP=1 leaves the stack running and prints how to reach it.
+# Files stay in build/demo/ (PKI, cmhost, card state files); a second run
+# reuses them. The demo PINs are the test cards' defaults (123456), fed to
+# raterm on a file descriptor as an operator would type them.
+# DEMO_KEEP=1 leaves the stack and cmhost running and says how to reach them.
+# DEMO_PORT (default 8829) is cmhost's port on 127.0.0.1.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 export BUILD
 RATERM=$BUILD/raterm
 VPIV=$BUILD/vpiv
+CMHOST=$BUILD/cmhost
 D=$BUILD/demo
 PKI=$D/pki
+CM=$D/cmhost
 STACK=$D/stack
+PORT=${DEMO_PORT:-8829}
 
 die() {
 	echo "demo: $*" >&2
 	exit 1
 }
+step() {
+	printf '\n\033[1m$ %s\033[0m\n' "$*"
+}
 
 mkdir -p "$D" || die "cannot create $D"
-sh "$REPO/scripts/mkpki.sh" "$PKI" || die "test PKI"
+sh "$REPO/scripts/mkpki.sh" "$PKI" >/dev/null || die "test PKI"
+[ -f "$CM/cmhost.yaml" ] || "$CMHOST" init "$CM" --port "$PORT" >/dev/null ||
+	die "cmhost init"
+URL=$(sed -n 's/^  port: *//p' "$CM/cmhost.yaml" | head -n 1)
+URL="http://127.0.0.1:$URL/cmp"
 
-if [ ! -f "$D/officer.state" ]; then
-	"$VPIV" init "$D/officer.state" --serial 20000001 >/dev/null &&
-	"$VPIV" personalize "$D/officer.state" --slot 9c --alg eccp256 \
-	    --ca-cert "$PKI/officer-ca.pem" --ca-key "$PKI/officer-ca.key" \
-	    --subject "CN=Olivia Officer,O=raterm demo" --bind none >/dev/null ||
+if [ ! -f "$D/officer-card.state" ]; then
+	"$VPIV" init "$D/officer-card.state" --serial 20000001 >/dev/null &&
+	"$VPIV" personalize "$D/officer-card.state" --slot 9c --alg eccp256 \
+	    --ca-cert "$CM/officer-ca.pem" --ca-key "$CM/officer-ca.key" \
+	    --subject "CN=raterm Demo Officer,O=raterm demo" --bind none >/dev/null ||
 		die "officer card"
 fi
-if [ ! -f "$D/user.state" ]; then
-	"$VPIV" init "$D/user.state" --serial 10000001 >/dev/null &&
-	"$VPIV" personalize "$D/user.state" \
+if [ ! -f "$D/user-card.state" ]; then
+	"$VPIV" init "$D/user-card.state" --serial 10000001 >/dev/null &&
+	"$VPIV" personalize "$D/user-card.state" \
 	    --ca-cert "$PKI/transport-ca.pem" --ca-key "$PKI/transport-ca.key" \
 	    --slot 9a --alg eccp256 --subject "CN=Card 10000001 Authentication,O=raterm demo" \
 	    --slot 9c --alg eccp256 --subject "CN=Card 10000001 Signature,O=raterm demo" \
 	    --slot 9d --alg rsa2048 --subject "CN=Card 10000001 Key Management,O=raterm demo" \
 	    >/dev/null &&
-	"$VPIV" personalize "$D/user.state" --slot 9e --alg eccp256 --key-only >/dev/null ||
+	"$VPIV" personalize "$D/user-card.state" --slot 9e --alg eccp256 --key-only >/dev/null ||
 		die "user card"
 fi
 
-sh "$REPO/scripts/stack.sh" stop "$STACK" 2>/dev/null
+stop_all() {
+	sh "$REPO/scripts/stack.sh" stop "$STACK"
+	if [ -f "$D/cmhost.pid" ]; then
+		kill "$(cat "$D/cmhost.pid")" 2>/dev/null
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			[ -f "$D/cmhost.pid" ] || break
+			sleep 0.2
+		done
+	fi
+}
+stop_all 2>/dev/null
 if [ "${DEMO_KEEP:-0}" != 1 ]; then
-	trap 'sh "$REPO/scripts/stack.sh" stop "$STACK"' EXIT
+	trap stop_all EXIT
 	trap 'exit 1' INT TERM HUP
 fi
-sh "$REPO/scripts/stack.sh" start "$STACK" --card "$D/officer.state" \
-    --card "$D/user.state" || die "the private pcscd did not start (see $STACK/pcscd.log)"
+sh "$REPO/scripts/stack.sh" start "$STACK" --card "$D/officer-card.state" \
+    --card "$D/user-card.state" || die "the private pcscd did not start (see $STACK/pcscd.log)"
 . "$STACK/env"
+"$CMHOST" -c "$CM/cmhost.yaml" --pidfile "$D/cmhost.pid" >"$D/cmhost.log" 2>&1 &
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+	[ -f "$D/cmhost.pid" ] && break
+	sleep 0.1
+done
+[ -f "$D/cmhost.pid" ] || die "cmhost did not start (see $D/cmhost.log)"
+OFF=$VPIV_READER0
+USR=$VPIV_READER1
 
-echo "== private pcscd on $PCSCLITE_CSOCK_NAME"
-echo
-echo "\$ raterm readers"
+echo "private pcscd on $PCSCLITE_CSOCK_NAME; CM host at $URL"
+step raterm readers
 "$RATERM" readers
-echo
-echo "\$ raterm show -r \"$VPIV_READER0\"          # the officer card"
-"$RATERM" show -r "$VPIV_READER0"
-echo
-echo "\$ raterm show -r \"$VPIV_READER1\" --transport-ca pki/transport-ca.pem"
-"$RATERM" show -r "$VPIV_READER1" --transport-ca "$PKI/transport-ca.pem"
-rc=$?
+step raterm show -r "\"$OFF\"" "      # the officer's card"
+"$RATERM" show -r "$OFF"
+step raterm show -r "\"$USR\"" --transport-ca pki/transport-ca.pem --verify-tc
+"$RATERM" show -r "$USR" --transport-ca "$PKI/transport-ca.pem" --verify-tc \
+    --pin-fd 3 3<<EOF
+card=123456
+EOF
+step raterm csr -r "\"$USR\"" --slot 9a -o 9a.csr "      # signed by the card's key"
+"$RATERM" csr -r "$USR" --slot 9a -o "$D/9a.csr" --pin-fd 3 3<<EOF || die "csr"
+card=123456
+EOF
+openssl req -in "$D/9a.csr" -noout -verify -subject 2>&1 | sed 's/^/  /'
+step raterm request --csr 9a.csr --profile user --server "$URL" --trust cmhost/root.pem \
+    --officer-reader "\"$OFF\"" -o 9a.pem
+"$RATERM" request --csr "$D/9a.csr" --profile user --server "$URL" \
+    --trust "$CM/root.pem" --officer-reader "$OFF" -o "$D/9a.pem" \
+    --pin-fd 3 3<<EOF || die "request"
+signature=123456
+EOF
+openssl x509 -in "$D/9a.pem" -noout -subject -issuer -enddate | sed 's/^/  /'
+step cmhost certs -c cmhost/cmhost.yaml
+"$CMHOST" certs -c "$CM/cmhost.yaml" | tail -n 5
 echo
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
-	echo "The stack keeps running. To use it:"
+	echo "The stack and cmhost keep running. To use them:"
 	echo "  . $STACK/env; $RATERM show -r 1"
-	echo "  sh scripts/stack.sh stop $STACK"
+	echo "  kill \$(cat $D/cmhost.pid); sh scripts/stack.sh stop $STACK"
 else
-	echo "(the private pcscd and the virtual cards stop now; DEMO_KEEP=1 keeps them)"
+	echo "(the private pcscd, the virtual cards and cmhost stop now; DEMO_KEEP=1 keeps them)"
 fi
-exit $rc
