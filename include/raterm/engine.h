@@ -64,6 +64,37 @@ const rt_card_caps *rt_card_caps_of(const rt_contents *ct);
 /* True when some row of the card holds a transport certificate. */
 bool rt_contents_has_tc(const rt_contents *ct);
 
+/* ---- the station's readers ------------------------------------------------------ */
+
+/* A reader as seen when choosing the officer's and the target reader. */
+typedef struct {
+	char name[256];
+	bool card_present;
+	bool officer_card;	/* holds an officer certificate from a
+				 * configured officer CA in the officer slot */
+} rt_reader_cand;
+
+typedef struct {
+	char officer[256];	/* "" when none was found */
+	char target[256];	/* "" when none was found */
+} rt_station_readers;
+
+/* Chooses the officer's and the target reader among cands (readers with
+ * a card only) as cfg->readers says: a name or pattern selects matching
+ * readers; auto selects, for the officer, the reader whose card holds an
+ * officer certificate and, for the target, the reader with a card that is
+ * not the officer's. Errors: NO_READER naming the selection when the
+ * target is not exactly one reader (the officer reader may stay ""). */
+rt_err *rt_station_pick(const rt_config *cfg, const rt_reader_cand *cands,
+    size_t n, rt_station_readers *out) RT_MUST;
+
+/* Lists the PC/SC readers, probes each card for an officer certificate
+ * (cfg->officer.slot; issued by one of officer_cas, which may be NULL:
+ * no card is an officer card) and picks as rt_station_pick.
+ * Errors: NO_SERVICE, PCSC, NO_READER. */
+rt_err *rt_station_readers_find(const rt_config *cfg,
+    const rt_castore *officer_cas, rt_station_readers *out) RT_MUST;
+
 /* ---- the update model ---------------------------------------------------------- */
 
 typedef struct {

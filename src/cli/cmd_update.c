@@ -112,54 +112,51 @@ print_plan_json(const rt_plan *p, const rt_update *u)
 }
 
 static void
-print_tc_failures(const rt_update *u)
+print_tc_results(const rt_update *u)
 {
 	char s[4];
 	for (size_t i = 0; i < u->ntc; i++) {
 		const rt_tc_result *r = &u->tc[i];
-		fprintf(stderr, "raterm update: TC slot %s: %s (chain %s, "
-		    "possession %s, binding %s, attestation %s)%s%s%s\n",
+		fprintf(stderr, "raterm update: TC in slot %s: chain %s, "
+		    "possession %s, binding %s, attestation %s: ",
 		    piv_slot_name(r->slot, s, sizeof(s)),
-		    r->verified ? "verified" : "FAILED",
 		    rt_tc_state_name(r->chain), rt_tc_state_name(r->possession),
 		    rt_tc_state_name(r->binding),
-		    rt_tc_state_name(r->attestation),
-		    r->verified ? "" : ": ",
-		    r->verified ? "" : rt_err_kind_name(r->failed),
-		    r->verified ? "" : "");
+		    rt_tc_state_name(r->attestation));
+		if (r->verified)
+			fprintf(stderr, "verified\n");
+		else
+			fprintf(stderr, "FAILED, %s: %s\n",
+			    rt_err_kind_name(r->failed), r->error);
 	}
 }
 
-/* Picks the reader from the configuration when -r is not given: a name is
- * used as it is; a pattern must match exactly one reader holding a card;
- * auto leaves the choice to the PC/SC layer (the only reader with a card). */
+/* Picks the target reader from the configuration when -r is not given: a
+ * name is used as it is; a pattern must match exactly one reader holding a
+ * card; auto: the one reader holding a card that is not the officer's
+ * (a card with an officer certificate from officer.officer_cas). */
 static rt_err *
 target_reader(const rt_config *cfg, char *out, size_t cap, const char **spec)
 {
 	const rt_reader_sel *sel = &cfg->target_reader;
 	*spec = NULL;
-	if (sel->match == RT_READER_AUTO)
-		return NULL;
 	if (sel->match == RT_READER_NAME) {
 		snprintf(out, cap, "%s", sel->value);
 		*spec = out;
 		return NULL;
 	}
-	rt_reader_info *r;
-	size_t n, hits = 0;
-	rt_err *e = rt_pcsc_list(&r, &n);
+	rt_castore *ocas = NULL;
+	rt_err *e;
+	if (cfg->officer_reader.match == RT_READER_AUTO &&
+	    cfg->officer.officer_cas[0] &&
+	    (e = rt_castore_load(cfg->officer.officer_cas, &ocas)) != NULL)
+		return rt_err_wrap(e, "officer.officer_cas");
+	rt_station_readers sr;
+	e = rt_station_readers_find(cfg, ocas, &sr);
+	rt_castore_free(ocas);
 	if (e != NULL)
 		return e;
-	for (size_t i = 0; i < n; i++)
-		if (r[i].card_present && rt_reader_sel_matches(sel, r[i].name)) {
-			if (hits++ == 0)
-				snprintf(out, cap, "%s", r[i].name);
-		}
-	free(r);
-	if (hits != 1)
-		return rt_err_new(RT_E_NO_READER, NULL, "readers.target pattern "
-		    "\"%s\" matches %zu readers holding a card (expected one); "
-		    "give -r", sel->value, hits);
+	snprintf(out, cap, "%s", sr.target);
 	*spec = out;
 	return NULL;
 }
@@ -292,7 +289,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 	rt_plan plan;
 	if ((e = rt_update_plan(&u, &plan)) != NULL) {
 		if (u.tc_ran)
-			print_tc_failures(&u);
+			print_tc_results(&u);
 		goto out;
 	}
 	if (json)

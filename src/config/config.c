@@ -593,6 +593,10 @@ k_officer(pctx *p, const yaml_node_t *v, const char *f, void *o)
 	int ki = key_index(officer_keys, "key_file");
 	int si = key_index(officer_keys, "slot");
 	if (c->officer.kind == RT_OFFICER_SOFTWARE) {
+		rt_config_diag_add(p->c, p->file, line_of(v), "officer.token",
+		    true, "a software officer token is not recommended (an "
+		    "officer card keeps the key off the station); raterm warns "
+		    "every time it is used");
 		require(p, v, officer_keys, seen, f, "key_file",
 		    "token: software needs the encrypted key file");
 		if (seen & (1u << si))

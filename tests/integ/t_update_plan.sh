@@ -144,10 +144,30 @@ run_rc "expired TC stops the card" 9 "$RATERM" update -c "$CONF" -r "$RO" \
     --procedure tc-redo --action 9a=redo --dry-run --pin-fd 3 3<"$PINS"
 expect_match "expired: control named" "TC control failed on slot 9a \(TC_EXPIRED" "$OUT"
 
+# a software officer token is warned about
+sed 's/^  token: card/  token: software\n  key_file: officer.p12/; /^  slot: 9c/d' "$CONF" > "$T/soft.yaml"
+run_ok "check-config: software token" "$RATERM" check-config -c "$T/soft.yaml"
+expect_match "software token warned" "soft.yaml:[0-9]+: officer.token: warning: a software officer token is not recommended" "$OUT"
+
 run_rc "without --dry-run: not available yet" 1 "$RATERM" update -c "$CONF" -r "$RT" \
     --procedure tc-redo --action 9a=redo --pin-fd 3 3<"$PINS"
 expect_match "submit: plan shown first" "^  9a +Redo" "$OUT"
 expect_match "submit: clear error" "submission to the CM host is not available yet.*nothing was sent.*\[UNAVAILABLE\]" "$OUT"
 run_ok "card unchanged" "$RATERM" show -r "$RT" --transport-ca "$PKI/transport-ca.pem"
 expect_match "TC still there" "^9a +ECCP256 +TC 9a .* TC\$" "$OUT"
+stack_stop
+
+# ---- readers from the configuration: the officer card and a TC card ------------
+run_ok "init officer card" "$VPIV" init "$T/officer.state" --serial 30000009
+run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 9c \
+    --ca-cert "$PKI/officer-ca.pem" --ca-key "$PKI/officer-ca.key" \
+    --subject "CN=Olivia Officer,O=raterm tests" --bind none
+stack_start --card "$T/officer.state" --card "$T/tc.state" || finish
+run_ok "target reader auto: the card that is not the officer's" "$RATERM" update \
+    -c "$CONF" --procedure tc-redo --action 9a=redo --dry-run --pin-fd 3 3<"$PINS"
+expect_match "auto target: the TC card" "^Plan for the card in \"$VPIV_READER1\" \(serial 30000001\)" "$OUT"
+sed "s#^  target: auto#  target: {pattern: \"$VPIV_READER0\"}#" "$CONF" > "$T/pattern.yaml"
+run_ok "target reader by pattern" "$RATERM" update -c "$T/pattern.yaml" \
+    --procedure renew --action 9c=redo --dry-run
+expect_match "pattern target: reader 0's card" "^  9c +Redo +ECCP256 +\"Olivia Officer\" from raterm Test Officer CA" "$OUT"
 finish

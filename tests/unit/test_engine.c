@@ -340,6 +340,47 @@ test_nothing_to_do(void **state)
 	rt_config_free(cfg);
 }
 
+static void
+test_station_pick(void **state)
+{
+	rt_config *cfg;
+	assert_null(rt_config_new(&cfg));
+	rt_reader_cand c[4] = {
+		{ .name = "vpiv 00 00", .card_present = true, .officer_card = true },
+		{ .name = "vpiv 00 01", .card_present = true },
+		{ .name = "vpiv 01 00", .card_present = false },
+		{ .name = "Printer Encoder 0", .card_present = true },
+	};
+	rt_station_readers r;
+	/* auto: the officer card is found, the target is ambiguous */
+	refused(rt_station_pick(cfg, c, 4, &r), RT_E_NO_READER,
+	    "readers.target (auto): 2 readers hold a matching card that is not "
+	    "the officer's; expected one");
+	assert_string_equal(r.officer, "vpiv 00 00");
+	assert_null(rt_station_pick(cfg, c, 3, &r));
+	assert_string_equal(r.officer, "vpiv 00 00");
+	assert_string_equal(r.target, "vpiv 00 01");
+	/* by pattern: the encoder */
+	cfg->target_reader.match = RT_READER_PATTERN;
+	snprintf(cfg->target_reader.value, sizeof(cfg->target_reader.value),
+	    "Printer*");
+	assert_null(rt_station_pick(cfg, c, 4, &r));
+	assert_string_equal(r.target, "Printer Encoder 0");
+	/* officer by name; target auto excludes it */
+	cfg->target_reader.match = RT_READER_AUTO;
+	cfg->officer_reader.match = RT_READER_NAME;
+	snprintf(cfg->officer_reader.value, sizeof(cfg->officer_reader.value),
+	    "Printer Encoder 0");
+	refused(rt_station_pick(cfg, c, 4, &r), RT_E_NO_READER, "2 readers");
+	c[0].card_present = false;
+	assert_null(rt_station_pick(cfg, c, 4, &r));
+	assert_string_equal(r.officer, "Printer Encoder 0");
+	assert_string_equal(r.target, "vpiv 00 01");
+	/* nothing at all */
+	refused(rt_station_pick(cfg, c, 0, &r), RT_E_NO_READER, "0 readers");
+	rt_config_free(cfg);
+}
+
 /* ---- journal ---------------------------------------------------------------- */
 
 static char jdir[64];
@@ -558,6 +599,7 @@ main(void)
 		cmocka_unit_test(test_procedure_rules),
 		cmocka_unit_test(test_tc_rules),
 		cmocka_unit_test(test_nothing_to_do),
+		cmocka_unit_test(test_station_pick),
 		cmocka_unit_test_setup_teardown(test_journal_roundtrip, mkjdir, rmjdir),
 		cmocka_unit_test_setup_teardown(test_journal_crash, mkjdir, rmjdir),
 		cmocka_unit_test_setup_teardown(test_journal_frame, mkjdir, rmjdir),
