@@ -155,8 +155,15 @@ demo: deps
 	@sh scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/tools/cmp_load
 	@sh tests/bench/bench.sh
+	@sh tests/bench/bench_cmhost.sh
+
+# the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto)
+$(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBRATERM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LIBRATERM) \
+	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) -lcrypto $(LDLIBS)
 
 PREFIX ?= /usr/local
 install: all
