@@ -37,8 +37,9 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 success, 1 general error, 2 usage, 3 reader or card absent,\n"
 "4 card protocol error, 5 PIN or authentication, 6 malformed data,\n"
-"7 verification failed (a transport certificate control), 9 refused by\n"
-"the update rules (a procedure or card does not allow the action).\n"
+"7 verification failed (a transport certificate control or a CM host\n"
+"response), 8 CM host refused or unreachable, 9 refused by the update\n"
+"rules (a procedure or card does not allow the action).\n"
 "PCSCLITE_CSOCK_NAME selects a pcscd socket other than the system one.\n"
 "See raterm(1).\n";
 
