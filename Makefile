@@ -166,10 +166,19 @@ $(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBRATERM)
 	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) -lcrypto $(LDLIBS)
 
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+# The configuration is installed only where none exists: a station's own
+# settings are never overwritten.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/raterm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(SYSCONFDIR)/raterm/procedures.d
+	[ -e $(DESTDIR)$(SYSCONFDIR)/raterm/raterm.yaml ] || \
+	    install -m 644 conf/raterm.yaml $(DESTDIR)$(SYSCONFDIR)/raterm/
+	for f in conf/procedures.d/*.yaml; do \
+	    [ -e $(DESTDIR)$(SYSCONFDIR)/raterm/procedures.d/$${f##*/} ] || \
+	    install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/raterm/procedures.d/; done
 
 clean:
 	rm -rf build
