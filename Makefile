@@ -155,6 +155,7 @@ demo: deps
 	@sh scripts/demo.sh
 
 bench: deps
+	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all $(BUILD)/tools/cmp_load
 	@sh tests/bench/bench.sh
 	@sh tests/bench/bench_cmhost.sh
