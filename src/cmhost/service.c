@@ -39,6 +39,22 @@ struct cmh_service {
 	mbedtls_x509_crt officer_cas;
 };
 
+static void
+warm_ec_key(mbedtls_pk_context *pk)
+{
+	if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY))
+		return;
+	mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*pk);
+	mbedtls_ecp_point r;
+	mbedtls_mpi one;
+	mbedtls_ecp_point_init(&r);
+	mbedtls_mpi_init(&one);
+	if (mbedtls_mpi_lset(&one, 1) == 0)
+		(void)mbedtls_ecp_mul(&ec->grp, &r, &one, &ec->grp.G, NULL, NULL);
+	mbedtls_mpi_free(&one);
+	mbedtls_ecp_point_free(&r);
+}
+
 rt_err *
 cmh_service_new(const cmh_config *c, cmh_ca *ca, cmh_db *db, cmh_service **out)
 {
@@ -62,6 +78,11 @@ cmh_service_new(const cmh_config *c, cmh_ca *ca, cmh_db *db, cmh_service **out)
 			return e;
 		}
 	}
+	/* mbedTLS builds and caches a table in an EC key's group on its first
+	 * use; build it now, before the server's threads share these keys. */
+	for (mbedtls_x509_crt *crt = &s->officer_cas; crt != NULL && crt->raw.len;
+	    crt = crt->next)
+		warm_ec_key(&crt->pk);
 	*out = s;
 	return NULL;
 }
