@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "cli_crypto.h"
 #include "raterm/cmp.h"
+#include "raterm/config.h"
 #include "raterm/csr.h"
 #include "raterm/piv.h"
 #include "raterm/signer.h"
@@ -35,6 +36,10 @@ static const char common_help[] =
 "  --officer-chain FILE   CA certificates sent with the officer's certificate\n"
 "  --pin-fd N             read 'signature=PIN-or-passphrase' from fd N; the\n"
 "                         terminal is asked otherwise (never argv)\n"
+"  --config FILE          station configuration (default $RATERM_CONFIG or\n"
+"                         /etc/raterm/raterm.yaml): the CM host URL and\n"
+"                         trust, the officer token and the procedures are\n"
+"                         taken from it where no option gives them\n"
 "  -v, --verbose          print each CMP message exchanged\n";
 
 static const char request_help[] =
@@ -49,7 +54,9 @@ static const char request_help[] =
 "\n"
 "  --csr FILE             the request (PEM or DER), e.g. from 'raterm csr'\n"
 "  --profile NAME         the CM host's certificate profile\n"
-"  --procedure NAME       a token procedure (not available yet: use --profile)\n"
+"  --procedure NAME       a token procedure: its CM host profile is used\n"
+"  --slot SLOT            with --procedure: the slot whose profile to use\n"
+"                         (needed when the procedure has one per slot)\n"
 "  --cmd p10cr|cr         p10cr (default) sends the CSR as is; cr sends a\n"
 "                         CRMF request with raVerified (the RA checked the\n"
 "                         CSR's signature)\n"
@@ -89,6 +96,8 @@ typedef struct {
 	long timeout;
 	int pin_fd;
 	bool verbose;
+	const char *config;	/* -c/--config FILE */
+	rt_config *cfg;		/* loaded when something is taken from it */
 } cmp_cli_opts;
 
 /* The options the three commands share. Returns 1 if `c` was one of
@@ -97,6 +106,7 @@ static int
 common_opt(const char *cmd, int c, const char *arg, cmp_cli_opts *o)
 {
 	switch (c) {
+	case 1011: o->config = arg; return 1;
 	case 1001: o->server = arg; return 1;
 	case 1002: o->trust = arg; return 1;
 	case 1003: o->tls_ca = arg; return 1;
@@ -137,8 +147,53 @@ common_opt(const char *cmd, int c, const char *arg, cmp_cli_opts *o)
 	{ "officer-chain", required_argument, NULL, 1008 }, \
 	{ "timeout", required_argument, NULL, 1009 }, \
 	{ "pin-fd", required_argument, NULL, 1010 }, \
+	{ "config", required_argument, NULL, 1011 }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }
+
+/* Fills what no option gave from the station configuration: the CM host
+ * URL and trust, the officer token. Loads the configuration only when it
+ * is needed (or named with -c); a configuration that does not load is an
+ * error only then. Returns 0, or an exit status (message printed). */
+static int
+load_config(const char *cmd, cmp_cli_opts *o, bool need)
+{
+	if (o->cfg != NULL)
+		return 0;
+	if (!need && o->config == NULL && o->server != NULL && o->trust != NULL &&
+	    (o->officer_reader != NULL || o->officer_token != NULL))
+		return 0;
+	const char *path = rt_config_path(o->config);
+	rt_err *e = rt_config_load(path, &o->cfg);
+	if (e != NULL) {
+		if (!need && o->config == NULL && rt_err_has(e, RT_E_IO)) {
+			rt_err_free(e);	/* no station config: options only */
+			rt_config_free(o->cfg);
+			o->cfg = NULL;
+			return 0;
+		}
+		rt_config_free(o->cfg);
+		o->cfg = NULL;
+		return cli_fail(rt_err_wrap(e, "%s: configuration %s", cmd, path));
+	}
+	rt_config *c = o->cfg;
+	if (o->server == NULL && c->cmhost_url[0])
+		o->server = c->cmhost_url;
+	if (o->trust == NULL && c->cmhost_trust[0])
+		o->trust = c->cmhost_trust;
+	if (o->officer_reader == NULL && o->officer_token == NULL) {
+		if (c->officer.kind == RT_OFFICER_SOFTWARE) {
+			o->officer_token = c->officer.key_file;
+			if (o->officer_cert == NULL && c->officer.cert_file[0])
+				o->officer_cert = c->officer.cert_file;
+		} else if (c->officer_reader.match == RT_READER_NAME) {
+			o->officer_reader = c->officer_reader.value;
+			if (o->officer_slot == 0)
+				o->officer_slot = c->officer.slot;
+		}
+	}
+	return 0;
+}
 
 static int
 check_common(const char *cmd, const cmp_cli_opts *o)
@@ -271,6 +326,7 @@ cmd_request(cli_global *g, int argc, char **argv)
 		{ "csr", required_argument, NULL, 'c' },
 		{ "profile", required_argument, NULL, 'P' },
 		{ "procedure", required_argument, NULL, 'R' },
+		{ "slot", required_argument, NULL, 'S' },
 		{ "cmd", required_argument, NULL, 'C' },
 		{ "implicit-confirm", no_argument, NULL, 'I' },
 		{ "out", required_argument, NULL, 'o' },
@@ -280,7 +336,8 @@ cmd_request(cli_global *g, int argc, char **argv)
 	const char *csr_path = NULL, *profile = NULL, *procedure = NULL;
 	const char *out_path = NULL;
 	int type = CMP_BODY_P10CR, c, r;
-	bool implicit = false;
+	bool implicit = false, have_slot = false;
+	uint8_t slot = 0;
 
 	while ((c = getopt_long(argc, argv, "hvo:", opts, NULL)) != -1) {
 		if ((r = common_opt("request", c, optarg, &o)) < 0)
@@ -295,6 +352,11 @@ cmd_request(cli_global *g, int argc, char **argv)
 		case 'c': csr_path = optarg; break;
 		case 'P': profile = optarg; break;
 		case 'R': procedure = optarg; break;
+		case 'S':
+			if (!piv_slot_parse(optarg, &slot))
+				return cli_usage_error("request", "bad slot '%s'", optarg);
+			have_slot = true;
+			break;
 		case 'C':
 			if (strcmp(optarg, "p10cr") == 0)
 				type = CMP_BODY_P10CR;
@@ -316,14 +378,43 @@ cmd_request(cli_global *g, int argc, char **argv)
 	if (procedure != NULL && profile != NULL)
 		return cli_usage_error("request", "give --procedure or --profile, "
 		    "not both");
-	if (procedure != NULL)
-		return cli_fail(rt_err_new(RT_E_USAGE, NULL, "procedure \"%s\": "
-		    "procedures are not available yet; name the CM host's "
-		    "certificate profile with --profile", procedure));
-	if (profile == NULL)
-		return cli_usage_error("request", "--profile NAME is required");
-	if ((r = check_common("request", &o)) != 0)
+	if (profile == NULL && procedure == NULL)
+		return cli_usage_error("request", "--profile NAME or --procedure "
+		    "NAME is required");
+	if ((r = load_config("request", &o, procedure != NULL)) != 0)
 		return r;
+	if (procedure != NULL) {
+		const rt_procedure *p = rt_config_procedure(o.cfg, procedure);
+		if (p == NULL) {
+			r = cli_fail(rt_err_new(RT_E_USAGE, NULL, "no procedure "
+			    "\"%s\" in %s (see 'raterm procedures')", procedure,
+			    o.cfg->file));
+			goto early;
+		}
+		if (have_slot)
+			profile = rt_procedure_profile(p, slot);
+		else {
+			/* one profile for every slot: no need to say which */
+			for (size_t i = 0; i < p->nprofiles; i++) {
+				if (profile != NULL &&
+				    strcmp(profile, p->profiles[i].profile) != 0) {
+					r = cli_usage_error("request", "procedure \"%s\" "
+					    "names a profile per slot: give --slot",
+					    procedure);
+					goto early;
+				}
+				profile = p->profiles[i].profile;
+			}
+		}
+		if (profile == NULL) {
+			r = cli_fail(rt_err_new(RT_E_USAGE, NULL, "procedure \"%s\" "
+			    "names no CM host profile%s", procedure,
+			    have_slot ? " for this slot" : ""));
+			goto early;
+		}
+	}
+	if ((r = check_common("request", &o)) != 0)
+		goto early;
 
 	session ss;
 	rt_err *e = NULL;
@@ -378,7 +469,11 @@ out:
 	cmp_txn_free(txn);
 	session_close(&ss);
 	mbedtls_x509_csr_free(&csr);
+	rt_config_free(o.cfg);
 	return e ? cli_fail(e) : 0;
+early:
+	rt_config_free(o.cfg);
+	return r;
 }
 
 /* ---- revoke --------------------------------------------------------------------- */
@@ -427,12 +522,17 @@ cmd_revoke(cli_global *g, int argc, char **argv)
 		    argv[optind]);
 	if (cert_path == NULL)
 		return cli_usage_error("revoke", "--cert FILE is required");
-	if ((r = check_common("revoke", &o)) != 0)
+	if ((r = load_config("revoke", &o, false)) != 0)
 		return r;
+	if ((r = check_common("revoke", &o)) != 0) {
+		rt_config_free(o.cfg);
+		return r;
+	}
 	mbedtls_x509_crt crt;
 	mbedtls_x509_crt_init(&crt);
 	if (mbedtls_x509_crt_parse_file(&crt, cert_path) != 0) {
 		mbedtls_x509_crt_free(&crt);
+		rt_config_free(o.cfg);
 		return cli_fail(rt_err_new(RT_E_CERT, NULL, "%s: not a certificate",
 		    cert_path));
 	}
@@ -448,6 +548,7 @@ cmd_revoke(cli_global *g, int argc, char **argv)
 	}
 	session_close(&ss);
 	mbedtls_x509_crt_free(&crt);
+	rt_config_free(o.cfg);
 	return e ? cli_fail(e) : 0;
 }
 
@@ -482,8 +583,12 @@ cmd_cacerts(cli_global *g, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("cacerts", "unexpected argument '%s'",
 		    argv[optind]);
-	if ((r = check_common("cacerts", &o)) != 0)
+	if ((r = load_config("cacerts", &o, false)) != 0)
 		return r;
+	if ((r = check_common("cacerts", &o)) != 0) {
+		rt_config_free(o.cfg);
+		return r;
+	}
 	session ss;
 	uint8_t **certs = NULL;
 	size_t *lens = NULL, n = 0;
@@ -504,5 +609,6 @@ cmd_cacerts(cli_global *g, int argc, char **argv)
 	}
 	cmp_certs_free(certs, lens, n);
 	session_close(&ss);
+	rt_config_free(o.cfg);
 	return e ? cli_fail(e) : 0;
 }

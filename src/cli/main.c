@@ -62,7 +62,8 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'raterm %s--help'.\n", cmd ? cmd : "");
+	fprintf(stderr, "\nTry 'raterm %s%s--help'.\n", cmd ? cmd : "",
+	    cmd ? " " : "");
 	return 2;
 }
 

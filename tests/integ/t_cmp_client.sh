@@ -292,9 +292,9 @@ expect_match "named" "PIN_WRONG" "$OUT"
 srv_stop
 
 # ---- usage and local errors --------------------------------------------------------------
-run_rc "procedures not available yet" 2 rat request --csr "$T/ee.csr" \
+RATERM_CONFIG=$T/none.yaml run_rc "procedure without a configuration" 2 rat request --csr "$T/ee.csr" \
     --procedure smartcard --server http://127.0.0.1:9/ --trust "$TRUST"
-expect_match "says so" "procedures are not available yet" "$OUT"
+expect_match "names the configuration" "configuration .*none.yaml.*cannot read.*\\[CONFIG\\]" "$OUT"
 run_rc "--server required" 2 rat request --csr "$T/ee.csr" --profile p --trust "$TRUST"
 run_rc "no PIN on the command line" 2 "$RATERM" request --csr "$T/ee.csr" --profile p \
     --server http://127.0.0.1:9/ --trust "$TRUST" --officer-token "$T/officer.key" \
