@@ -494,6 +494,14 @@ typedef struct {
 	/* kur: the certificate being updated (oldCertID) */
 	const uint8_t *old_cert;
 	size_t old_cert_len;
+	/* cr/ir/kur without CSRs (csr NULL): ntmpl ready templates (subject,
+	 * public_key, extensions used; certReqId and POPO set here). The RA
+	 * builds them when it has checked possession itself (raVerified). */
+	const cmp_cert_req *tmpl;
+	size_t ntmpl;
+	/* One certificate profile per request (id-it-certProfile is a list,
+	 * RFC 9483 4.1.1); NULL: `profile` for the whole message. */
+	const char *const *profiles;
 } cmp_enroll_req;
 
 /* Sends the request, polls while the server says waiting (pollReq /
@@ -522,6 +530,12 @@ void cmp_txn_free(cmp_txn *t);
  * Errors: as cmp_client_exchange. */
 rt_err *cmp_client_confirm(cmp_client *c, cmp_txn *t, bool accept,
     const char *reason) RT_MUST;
+/* certConf -> pkiConf with a decision per certificate: accept[i] for the
+ * i-th certificate; a rejected one carries reasons[i] (reasons or its
+ * entry may be NULL). Nothing is sent if the confirmation was implicit.
+ * Errors: as cmp_client_exchange. */
+rt_err *cmp_client_confirm_each(cmp_client *c, cmp_txn *t,
+    const bool *accept, const char *const *reasons) RT_MUST;
 
 /* rr -> rp for one certificate. reason: CRLReason, -1 none.
  * Errors: as cmp_client_exchange, CMP_STATUS, CERT. */

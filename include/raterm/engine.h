@@ -1,7 +1,7 @@
 /*
  * engine.h - the update workflow, free of any UI: per-key actions on the
  * Contents model, the rules on them, the procedures a card may use, the
- * plan, and (to come) the submit pipeline. The TUI and `raterm update`
+ * plan, and the submit pipeline. The TUI and `raterm update`
  * drive it the same way; unit tests drive it directly.
  *
  * Flow:
@@ -232,6 +232,8 @@ typedef struct {
 	struct rt_journal *journal;	/* durable steps (journal.h) */
 	struct rt_audit *audit;		/* one line per key (journal.h) */
 	const char *officer_name;	/* for the journal and the audit */
+	const char *issued_dir;		/* Issue: certificates saved here as
+					 * PEM (created 0700 when missing) */
 } rt_submit_env;
 
 typedef enum {
@@ -245,16 +247,39 @@ typedef struct {
 	rt_step_state state[PIV_NUM_CERT_SLOTS];	/* per plan step */
 	char serial[PIV_NUM_CERT_SLOTS][132];	/* issued certificate serial */
 	char message[PIV_NUM_CERT_SLOTS][240];
+	char saved[PIV_NUM_CERT_SLOTS][RT_PATH_MAX];	/* Issue: the file */
 	bool sent;			/* anything reached the CM host */
+	bool issued;			/* the CM host issued certificates */
+	bool confirmed;			/* certConf answered by pkiConf */
+	char op_id[64];			/* the journal's operation, "" none */
 } rt_submit_result;
 
-/* Runs the plan: TC controls (already passed), one protected CMP request
- * for all keys, certificates written as the actions say, read back and
- * tested, certConf, pkiConf; journaled and audited. An empty plan returns
- * NULL at once and sends nothing.
- * Errors: UNAVAILABLE (this version: the CMP pipeline is not built yet),
- * RULE (the plan no longer matches the rules), and those of the card, the
- * CM host (CMP_*), the journal (IO). */
+/* Runs the plan (src/engine/submit.c):
+ *   1. the rules again (RULE if the plan no longer matches them);
+ *   2. before anything is sent, when a key is written or possession must
+ *      be proven: the card PIN(s) through d->card_pin, verified on the
+ *      card (a wrong PIN stops here: nothing issued); when the card is
+ *      written, management-key authentication with the key the CM host
+ *      holds for this card (genm id-it-raterm-cardMgmtKey), else the one
+ *      d->operator_credential gives;
+ *   3. journal BEGIN, PLAN per key, REQUEST; one cr for all keys of the
+ *      card in one protected message, each request with its slot's
+ *      certificate profile (id-it-certProfile carries one per request),
+ *      the subject and key from the card, POPO raVerified after passed TC
+ *      controls, else a signature by the card's key; ISSUED per key;
+ *   4. per key: Issue saves the certificate as PEM in env->issued_dir and
+ *      leaves the card; Redo journals WRITE, replaces the slot's
+ *      certificate, reads it back (same bytes) and makes a test signature
+ *      with the key checked against the new certificate, then WRITTEN;
+ *   5. CONFIRM, certConf accepting what is on the card (or saved) and
+ *      rejecting the rest, pkiConf, CONFIRMED, END; one audit line per key.
+ * A failure after issuance leaves the operation open in the journal when
+ * the CM host could not be told (`raterm recover`); res says per step
+ * what happened. An empty plan returns NULL at once and sends nothing.
+ * Errors: RULE, ARG (env incomplete), USAGE (a dialog cancelled), those
+ * of the card (PIN_WRONG, AUTH, CARD_REMOVED, ...), the CM host (CMP_*),
+ * the journal (IO); an error is also returned when some key failed
+ * (the first failure), with res filled. */
 rt_err *rt_update_submit(rt_update *u, const rt_plan *p,
     const rt_submit_env *env, const rt_update_dialogs *d,
     rt_submit_result *res) RT_MUST;

@@ -8,6 +8,10 @@
 #include "raterm/engine.h"
 #include "raterm/piv.h"
 #include "raterm/tc.h"
+#include "raterm/cmp.h"
+#include "raterm/journal.h"
+#include "raterm/softtoken.h"
+#include "raterm/util.h"
 #include "raterm/x509.h"
 
 #include <getopt.h>
@@ -15,12 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <libgen.h>
 
 static const char update_help[] =
 "usage: raterm update [-c FILE] [-r READER] --procedure NAME\n"
-"                     --action SLOT=ACTION... [--dry-run] [--json]\n"
-"                     [--transport-ca FILE] [--attestation-root FILE]\n"
-"                     [--pin-fd N]\n"
+"                     --action SLOT=ACTION... [--dry-run] [--json] [--yes]\n"
+"                     [--officer-reader R | --officer-token FILE]\n"
+"                     [--server URL] [--trust FILE] [--pin-fd N]\n"
 "\n"
 "Updates the certificates of the card in READER: one action per key\n"
 "(blank, issue, redo, add) under a procedure of the configuration. The\n"
@@ -30,6 +37,12 @@ static const char update_help[] =
 "'card=PIN' from --pin-fd) and must pass. Then the plan is printed: per\n"
 "key, what the card holds now and what it will hold.\n"
 "\n"
+"Without --dry-run the plan is submitted after a confirmation (--yes\n"
+"skips it): one CMP request for all keys signed by the officer, the\n"
+"certificates written to the card (Redo) or saved on the station (Issue),\n"
+"read back and tested, then confirmed to the CM host; one line per key\n"
+"says what happened. Exit status 0 only when every key succeeded.\n"
+"\n"
 "  -c, --config FILE       the station configuration\n"
 "  -r, --reader READER     the target card's reader (as for 'raterm show');\n"
 "                          default: readers.target of the configuration\n"
@@ -37,12 +50,22 @@ static const char update_help[] =
 "  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank)\n"
 "  --dry-run               print the plan and stop (exit 0 if it is valid)\n"
 "  --json                  the plan as JSON\n"
+"  -y, --yes               submit without asking\n"
 "  --transport-ca FILE     overrides transport_cas of the configuration\n"
 "  --attestation-root FILE overrides attestation_roots\n"
-"  --pin-fd N              read 'card=PIN' from file descriptor N\n"
-"\n"
-"Without --dry-run the plan would be submitted to the CM host; this\n"
-"version cannot submit yet and stops with an error after the plan.\n";
+"  --server URL            overrides cmhost.url\n"
+"  --trust FILE            overrides cmhost.trust (CMP response trust)\n"
+"  --tls-ca FILE           HTTPS: trust only this CA bundle for TLS\n"
+"  --timeout SECONDS       per HTTP exchange (default 60)\n"
+"  --officer-reader R      the officer's card (default: readers.officer)\n"
+"  --officer-slot SLOT     its signing key (default: officer.slot, 9c)\n"
+"  --officer-token FILE    a software officer token instead (not\n"
+"                          recommended); --officer-cert FILE its certificate\n"
+"  --pin-fd N              read the secrets from file descriptor N, one per\n"
+"                          line: signature= (officer PIN or passphrase),\n"
+"                          card= (target card PIN), card2= (its second PIN),\n"
+"                          operator= (management key in hex, or 'default')\n"
+"  -v, --verbose           print each CMP message exchanged\n";
 
 #define MAX_ACTIONS PIV_NUM_CERT_SLOTS
 
@@ -131,18 +154,22 @@ print_tc_results(const rt_update *u)
 	}
 }
 
-/* Picks the target reader from the configuration when -r is not given: a
- * name is used as it is; a pattern must match exactly one reader holding a
- * card; auto: the one reader holding a card that is not the officer's
- * (a card with an officer certificate from officer.officer_cas). */
+/* Picks the readers from the configuration where the command line does
+ * not name them: a name is used as it is; a pattern must match exactly one
+ * reader holding a card; auto: the target is the one reader holding a
+ * card that is not the officer's (a card with an officer certificate from
+ * officer.officer_cas), the officer's is that card. want_officer: the
+ * officer reader is needed too (it may stay "" otherwise). */
 static rt_err *
-target_reader(const rt_config *cfg, char *out, size_t cap, const char **spec)
+station_readers(const rt_config *cfg, bool want_target, char *target,
+    bool want_officer, char *officer, size_t cap)
 {
-	const rt_reader_sel *sel = &cfg->target_reader;
-	*spec = NULL;
-	if (sel->match == RT_READER_NAME) {
-		snprintf(out, cap, "%s", sel->value);
-		*spec = out;
+	if ((!want_target || cfg->target_reader.match == RT_READER_NAME) &&
+	    (!want_officer || cfg->officer_reader.match == RT_READER_NAME)) {
+		if (want_target)
+			snprintf(target, cap, "%s", cfg->target_reader.value);
+		if (want_officer)
+			snprintf(officer, cap, "%s", cfg->officer_reader.value);
 		return NULL;
 	}
 	rt_castore *ocas = NULL;
@@ -156,9 +183,312 @@ target_reader(const rt_config *cfg, char *out, size_t cap, const char **spec)
 	rt_castore_free(ocas);
 	if (e != NULL)
 		return e;
-	snprintf(out, cap, "%s", sr.target);
-	*spec = out;
+	if (want_target)
+		snprintf(target, cap, "%s", sr.target);
+	if (want_officer) {
+		if (sr.officer[0] == '\0')
+			return rt_err_new(RT_E_NO_READER, NULL, "no officer card "
+			    "found (readers.officer: a card with a certificate "
+			    "from officer.officer_cas); use --officer-reader");
+		snprintf(officer, cap, "%s", sr.officer);
+	}
 	return NULL;
+}
+
+/* ---- submit ------------------------------------------------------------------------ */
+
+typedef struct {
+	const char *server, *trust, *tls_ca;
+	const char *officer_reader, *officer_token, *officer_cert;
+	uint8_t officer_slot;
+	long timeout;
+	bool yes, verbose;
+} submit_opts;
+
+typedef struct {
+	cli_secrets *sec;
+	bool json;
+} dialog_ctx;
+
+static rt_err *
+dlg_card_pin(void *ctx, unsigned which, const char *prompt, char *buf,
+    size_t cap, size_t *len)
+{
+	dialog_ctx *dc = ctx;
+	return cli_secret_get(dc->sec, which == 2 ? "card2" : "card", prompt,
+	    buf, cap, len);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static rt_err *
+dlg_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
+    size_t *len)
+{
+	dialog_ctx *dc = ctx;
+	char hex[130];
+	size_t hl = 0;
+	rt_err *e = cli_secret_get(dc->sec, "operator", prompt, hex,
+	    sizeof(hex) - 1, &hl);
+	if (e != NULL)
+		return e;
+	hex[hl] = '\0';
+	*len = 0;
+	if (strcmp(hex, "default") == 0) {
+		rt_wipe(hex, sizeof(hex));
+		return NULL;	/* the card's default management key */
+	}
+	if (hl == 0 || hl % 2 != 0 || hl / 2 > cap) {
+		rt_wipe(hex, sizeof(hex));
+		return rt_err_new(RT_E_ARG, NULL, "operator credential: expected "
+		    "the management key in hex (48 digits for 3DES/AES-192) or "
+		    "'default'");
+	}
+	for (size_t i = 0; i < hl / 2; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			rt_wipe(hex, sizeof(hex));
+			rt_wipe(buf, cap);
+			return rt_err_new(RT_E_ARG, NULL, "operator credential: "
+			    "not hex");
+		}
+		buf[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*len = hl / 2;
+	rt_wipe(hex, sizeof(hex));
+	return NULL;
+}
+
+static void
+dlg_progress(void *ctx, const rt_plan_step *st, const char *what)
+{
+	char s[4];
+	(void)ctx;
+	if (st != NULL)
+		fprintf(stderr, "raterm update: %s: %s\n",
+		    piv_slot_name(st->slot, s, sizeof(s)), what);
+	else
+		fprintf(stderr, "raterm update: %s\n", what);
+}
+
+static rt_err *
+confirm_tty(bool *yes)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	*yes = false;
+	if (fd < 0)
+		return rt_err_new(RT_E_USAGE, NULL, "no terminal to confirm the "
+		    "update on; give --yes");
+	const char q[] = "Submit this plan to the CM host and write the card? "
+	    "[y/N] ";
+	ssize_t w = write(fd, q, sizeof(q) - 1);
+	(void)w;
+	char c = 0, first = 0;
+	while (read(fd, &c, 1) == 1 && c != '\n')
+		if (first == 0)
+			first = c;
+	close(fd);
+	*yes = first == 'y' || first == 'Y';
+	return NULL;
+}
+
+static rt_err *
+add_chain_file(rt_signer *sg, const char *path)
+{
+	mbedtls_x509_crt chain;
+	mbedtls_x509_crt_init(&chain);
+	if (mbedtls_x509_crt_parse_file(&chain, path) != 0) {
+		mbedtls_x509_crt_free(&chain);
+		return rt_err_new(RT_E_CERT, NULL, "%s: certificates do not parse",
+		    path);
+	}
+	rt_err *e = NULL;
+	for (mbedtls_x509_crt *c = &chain; c != NULL && c->raw.p != NULL &&
+	    e == NULL; c = c->next)
+		e = rt_signer_add_cert(sg, c->raw.p, c->raw.len);
+	mbedtls_x509_crt_free(&chain);
+	return e;
+}
+
+static const char *
+state_name(rt_step_state st)
+{
+	switch (st) {
+	case RT_STEP_DONE: return "done";
+	case RT_STEP_FAILED: return "FAILED";
+	case RT_STEP_ROLLED_BACK: return "rejected";
+	default: return "not run";
+	}
+}
+
+/* Everything after the plan: officer signer, CM host, journal, submit. */
+static rt_err *
+run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
+    rt_update *u, const rt_plan *plan, piv_card *card, cli_secrets *sec,
+    bool *all_ok)
+{
+	rt_err *e = NULL;
+	rt_transport *ot = NULL;
+	piv_card *ocard = NULL;
+	rt_signer *signer = NULL;
+	cmp_client *client = NULL;
+	rt_journal *journal = NULL;
+	rt_audit *audit = NULL;
+	mbedtls_x509_crt trust;
+	char oreader[256], officer[RT_PATH_MAX + 16], idir[RT_PATH_MAX + 16];
+	cli_pin_ctx opc = { sec, "signature" };
+	mbedtls_x509_crt_init(&trust);
+	*all_ok = false;
+
+	const char *server = o->server ? o->server : cfg->cmhost_url;
+	const char *trust_path = o->trust ? o->trust : cfg->cmhost_trust;
+	if (server[0] == '\0') {
+		e = rt_err_new(RT_E_USAGE, NULL, "no CM host: cmhost.url in the "
+		    "configuration or --server");
+		goto out;
+	}
+	if (trust_path[0] == '\0') {
+		e = rt_err_new(RT_E_USAGE, NULL, "no trust anchor for the CM "
+		    "host's responses: cmhost.trust or --trust");
+		goto out;
+	}
+	if (mbedtls_x509_crt_parse_file(&trust, trust_path) != 0) {
+		e = rt_err_new(RT_E_CERT, NULL, "%s: no trust anchor certificate "
+		    "that parses", trust_path);
+		goto out;
+	}
+	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0') {
+		e = rt_err_new(RT_E_CONFIG, NULL, "journal and audit are needed "
+		    "in the configuration to submit");
+		goto out;
+	}
+	if (!o->yes) {
+		bool yes;
+		if ((e = confirm_tty(&yes)) != NULL)
+			goto out;
+		if (!yes) {
+			e = rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing was "
+			    "sent and the card is unchanged");
+			goto out;
+		}
+	}
+	/* the officer */
+	const char *token = o->officer_token;
+	const char *token_cert = o->officer_cert;
+	if (token == NULL && o->officer_reader == NULL &&
+	    cfg->officer.kind == RT_OFFICER_SOFTWARE) {
+		token = cfg->officer.key_file;
+		if (token_cert == NULL && cfg->officer.cert_file[0])
+			token_cert = cfg->officer.cert_file;
+	}
+	if (token != NULL) {
+		char pass[256], prompt[RT_PATH_MAX + 64];
+		size_t plen = 0;
+		snprintf(prompt, sizeof(prompt), "Passphrase of the officer token "
+		    "%s", token);
+		if ((e = cli_secret_get(sec, "signature", prompt, pass,
+		    sizeof(pass), &plen)) != NULL)
+			goto out;
+		e = rt_signer_soft(token, token_cert, pass, plen, NULL, &signer);
+		rt_wipe(pass, sizeof(pass));
+		if (e != NULL)
+			goto out;
+	} else {
+		const char *r = o->officer_reader;
+		if (r == NULL) {
+			if ((e = station_readers(cfg, false, NULL, true, oreader,
+			    sizeof(oreader))) != NULL)
+				goto out;
+			r = oreader;
+		}
+		rt_card_signer_opts so = { .slot = o->officer_slot ?
+		    o->officer_slot : (cfg->officer.slot ? cfg->officer.slot :
+		    PIV_SLOT_SIGN), .pin_cb = cli_pin_cb, .pin_ctx = &opc,
+		    .keep_pin = true };
+		if ((e = cli_open_reader(g, r, &ot)) != NULL ||
+		    (e = piv_open(ot, &ocard)) != NULL ||
+		    (e = rt_signer_card(ocard, &so, &signer)) != NULL) {
+			e = rt_err_wrap(e, "the officer's card");
+			goto out;
+		}
+	}
+	const mbedtls_x509_crt *oc = rt_signer_chain(signer);
+	if (oc == NULL) {
+		e = rt_err_new(RT_E_CERT, NULL, "the officer key has no "
+		    "certificate (CMP protection needs one)");
+		goto out;
+	}
+	if (token != NULL && cfg->officer.officer_cas[0] && oc->next == NULL) {
+		/* send the officer CA along when the token holds only the leaf */
+		rt_err *ce = add_chain_file(signer, cfg->officer.officer_cas);
+		rt_err_free(ce);
+	}
+	if (mbedtls_x509_dn_gets(officer, sizeof(officer), &oc->subject) < 0)
+		snprintf(officer, sizeof(officer), "(officer)");
+	cmp_client_opts co = {
+		.url = server, .tls_ca = o->tls_ca, .total_timeout = o->timeout,
+		.trust = &trust, .signer = signer,
+		.log = o->verbose ? stderr : NULL,
+	};
+	if ((e = cmp_client_new(&co, &client)) != NULL)
+		goto out;
+	if ((e = rt_journal_open(cfg->journal, &journal)) != NULL ||
+	    (e = rt_audit_open(cfg->audit, &audit)) != NULL)
+		goto out;
+	char jcopy[RT_PATH_MAX];
+	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
+	snprintf(idir, sizeof(idir), "%s/issued", dirname(jcopy));
+
+	dialog_ctx dc = { sec, false };
+	rt_update_dialogs d = {
+		.ctx = &dc, .card_pin = dlg_card_pin,
+		.operator_credential = dlg_operator, .progress = dlg_progress,
+	};
+	rt_submit_env env = {
+		.card = card, .officer = signer, .cmp = client,
+		.journal = journal, .audit = audit, .officer_name = officer,
+		.issued_dir = idir,
+	};
+	rt_submit_result res;
+	e = rt_update_submit(u, plan, &env, &d, &res);
+	if (res.sent) {
+		char s[4];
+		printf("Result%s%s%s:\n", res.op_id[0] ? " (journal " : "",
+		    res.op_id, res.op_id[0] ? ")" : "");
+		for (size_t i = 0; i < plan->nsteps; i++) {
+			const rt_plan_step *st = &plan->steps[i];
+			printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
+			    piv_slot_name(st->slot, s, sizeof(s)),
+			    rt_action_title(st->action), state_name(res.state[i]),
+			    res.message[i], res.serial[i][0] ? " (serial " : "",
+			    res.serial[i], res.serial[i][0] ? ")" : "",
+			    res.state[i] == RT_STEP_DONE && !res.confirmed ?
+			    " [not confirmed]" : "");
+		}
+		printf("%s\n", res.confirmed ? "Confirmed to the CM host "
+		    "(certConf, pkiConf)." : res.issued ? "NOT confirmed to the "
+		    "CM host: run 'raterm recover'." : "Nothing was issued.");
+	}
+	*all_ok = e == NULL;
+out:
+	rt_audit_close(audit);
+	rt_journal_close(journal);
+	cmp_client_free(client);
+	rt_signer_free(signer);
+	piv_close(ocard);
+	rt_transport_close(ot);
+	mbedtls_x509_crt_free(&trust);
+	return e;
 }
 
 int
@@ -172,9 +502,19 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ "action", required_argument, NULL, 'a' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "transport-ca", required_argument, NULL, 'T' },
 		{ "attestation-root", required_argument, NULL, 'R' },
 		{ "pin-fd", required_argument, NULL, 'f' },
+		{ "server", required_argument, NULL, 1001 },
+		{ "trust", required_argument, NULL, 1002 },
+		{ "tls-ca", required_argument, NULL, 1003 },
+		{ "officer-reader", required_argument, NULL, 1004 },
+		{ "officer-slot", required_argument, NULL, 1005 },
+		{ "officer-token", required_argument, NULL, 1006 },
+		{ "officer-cert", required_argument, NULL, 1007 },
+		{ "timeout", required_argument, NULL, 1009 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL, *reader = NULL, *proc_name = NULL;
@@ -183,8 +523,9 @@ cmd_update(cli_global *g, int argc, char **argv)
 	size_t nacts = 0;
 	bool dry_run = false, json = false;
 	int pin_fd = -1, c;
+	submit_opts so = { 0 };
 
-	while ((c = getopt_long(argc, argv, "hc:r:j", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hc:r:jyv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(update_help, stdout); return 0;
 		case 'c': cfg_path = optarg; break;
@@ -206,11 +547,30 @@ cmd_update(cli_global *g, int argc, char **argv)
 			break;
 		case 'n': dry_run = true; break;
 		case 'j': json = true; break;
+		case 'y': so.yes = true; break;
+		case 'v': so.verbose = true; break;
 		case 'T': tca_path = optarg; break;
 		case 'R': root_path = optarg; break;
 		case 'f':
 			if ((pin_fd = cli_parse_fd("update", optarg)) < 0)
 				return 2;
+			break;
+		case 1001: so.server = optarg; break;
+		case 1002: so.trust = optarg; break;
+		case 1003: so.tls_ca = optarg; break;
+		case 1004: so.officer_reader = optarg; break;
+		case 1005:
+			if (!piv_slot_parse(optarg, &so.officer_slot))
+				return cli_usage_error("update", "bad slot '%s'",
+				    optarg);
+			break;
+		case 1006: so.officer_token = optarg; break;
+		case 1007: so.officer_cert = optarg; break;
+		case 1009:
+			so.timeout = atol(optarg);
+			if (so.timeout <= 0)
+				return cli_usage_error("update", "bad --timeout "
+				    "'%s'", optarg);
 			break;
 		default: return cli_usage_error("update", "invalid option");
 		}
@@ -221,6 +581,9 @@ cmd_update(cli_global *g, int argc, char **argv)
 	if (proc_name == NULL)
 		return cli_usage_error("update", "--procedure NAME is required "
 		    "('raterm procedures' lists them)");
+	if (so.officer_reader != NULL && so.officer_token != NULL)
+		return cli_usage_error("update", "give --officer-reader or "
+		    "--officer-token, not both");
 
 	rt_config *cfg = NULL;
 	rt_castore *tcas = NULL, *roots = NULL;
@@ -249,9 +612,12 @@ cmd_update(cli_global *g, int argc, char **argv)
 		e = rt_err_wrap(e, "transport CAs");
 		goto out;
 	}
-	if (reader == NULL && (e = target_reader(cfg, rbuf, sizeof(rbuf),
-	    &reader)) != NULL)
-		goto out;
+	if (reader == NULL) {
+		if ((e = station_readers(cfg, true, rbuf, false, NULL,
+		    sizeof(rbuf))) != NULL)
+			goto out;
+		reader = rbuf;
+	}
 	if ((e = cli_open_reader(g, reader, &t)) != NULL)
 		goto out;
 	if ((e = piv_open(t, &card)) != NULL)
@@ -297,11 +663,13 @@ cmd_update(cli_global *g, int argc, char **argv)
 	else
 		rt_plan_print(&plan, stdout);
 	fflush(stdout);
-	if (dry_run)
+	if (dry_run || plan.nsteps == 0)
 		goto out;
-	rt_submit_result res;
-	rt_submit_env env = { .card = card };
-	e = rt_update_submit(&u, &plan, &env, NULL, &res);
+	if (sec == NULL && (e = cli_secrets_open(pin_fd, &sec)) != NULL)
+		goto out;
+	bool all_ok = false;
+	e = run_submit(g, cfg, &so, &u, &plan, card, sec, &all_ok);
+	fflush(stdout);
 out:
 	if (have_ct)
 		rt_contents_free(&ct);

@@ -524,7 +524,11 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 		return rt_err_new(RT_E_ARG, NULL, "not an enrollment: %s",
 		    cmp_body_name(q->type));
 	}
-	if (q->ncsr == 0 || q->ncsr > CMP_MAX_REQS ||
+	size_t nreq = q->tmpl != NULL ? q->ntmpl : q->ncsr;
+	if (q->tmpl != NULL && (q->type == CMP_BODY_P10CR || q->csr != NULL))
+		return rt_err_new(RT_E_ARG, NULL, "templates are for cr, ir or "
+		    "kur without CSRs");
+	if (nreq == 0 || nreq > CMP_MAX_REQS ||
 	    (q->type == CMP_BODY_P10CR && q->ncsr != 1))
 		return rt_err_new(RT_E_ARG, NULL, "%s wants %s CSR", cmp_body_name(
 		    q->type), q->type == CMP_BODY_P10CR ? "exactly one" :
@@ -538,7 +542,11 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 	}
 	m->type = q->type;
 	m->hdr.implicit_confirm = q->implicit_confirm;
-	if (q->profile != NULL) {
+	if (q->profiles != NULL) {
+		for (size_t i = 0; i < nreq; i++)
+			m->hdr.cert_profile[i] = cmp_buf_str(q->profiles[i]);
+		m->hdr.ncert_profile = nreq;
+	} else if (q->profile != NULL) {
 		m->hdr.cert_profile[0] = cmp_buf_str(q->profile);
 		m->hdr.ncert_profile = 1;
 	}
@@ -553,11 +561,20 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 		if (q->type == CMP_BODY_KUR && q->old_cert != NULL &&
 		    (e = old_cert_id(q->old_cert, q->old_cert_len, &oid)) != NULL)
 			goto out;
-		m->nreq = q->ncsr;
-		for (size_t i = 0; i < q->ncsr; i++) {
+		m->nreq = nreq;
+		for (size_t i = 0; i < nreq; i++) {
 			cmp_cert_req *cr = &m->req[i];
-			if ((e = cmp_req_from_csr(q->csr[i], q->csr_len[i], cr)) !=
-			    NULL) {
+			if (q->tmpl != NULL) {
+				*cr = (cmp_cert_req){ .subject = q->tmpl[i].subject,
+				    .public_key = q->tmpl[i].public_key,
+				    .extensions = q->tmpl[i].extensions };
+				if (cr->public_key.len == 0) {
+					e = rt_err_new(RT_E_ARG, NULL, "request %zu: "
+					    "template without a public key", i);
+					goto out;
+				}
+			} else if ((e = cmp_req_from_csr(q->csr[i], q->csr_len[i],
+			    cr)) != NULL) {
 				e = rt_err_wrap(e, "request %zu", i);
 				goto out;
 			}
@@ -586,9 +603,9 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 	}
 	if ((e = poll_until_done(c, &t->ts, want, &r)) != NULL)
 		goto out;
-	if (r->nresp != q->ncsr) {
+	if (r->nresp != nreq) {
 		e = rt_err_new(RT_E_CMP_FORMAT, NULL, "%zu certificate responses "
-		    "for %zu requests", r->nresp, q->ncsr);
+		    "for %zu requests", r->nresp, nreq);
 		goto out;
 	}
 	for (size_t i = 0; i < r->nresp; i++) {
@@ -649,6 +666,19 @@ out:
 rt_err *
 cmp_client_confirm(cmp_client *c, cmp_txn *t, bool accept, const char *reason)
 {
+	bool acc[CMP_MAX_REQS];
+	const char *why[CMP_MAX_REQS];
+	for (size_t i = 0; i < CMP_MAX_REQS; i++) {
+		acc[i] = accept;
+		why[i] = reason;
+	}
+	return cmp_client_confirm_each(c, t, acc, why);
+}
+
+rt_err *
+cmp_client_confirm_each(cmp_client *c, cmp_txn *t, const bool *accept,
+    const char *const *reasons)
+{
 	if (t->done)
 		return NULL;
 	cmp_msg m, *r = NULL;
@@ -664,7 +694,8 @@ cmp_client_confirm(cmp_client *c, cmp_txn *t, bool accept, const char *reason)
 			return e;
 		s->cert_hash = (cmp_buf){ hash[i], hl };
 		s->cert_req_id = t->cert_req_id[i];	/* -1 for p10cr (RFC 9480) */
-		if (!accept) {
+		if (!accept[i]) {
+			const char *reason = reasons != NULL ? reasons[i] : NULL;
 			s->has_status = true;
 			s->status.status = CMP_STATUS_REJECTION;
 			if (reason != NULL) {

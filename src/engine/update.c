@@ -425,21 +425,3 @@ rt_plan_print(const rt_plan *p, FILE *f)
 	for (size_t i = 0; i < p->nnotes; i++)
 		fprintf(f, "Note: %s\n", p->notes[i]);
 }
-
-/* ---- submit ------------------------------------------------------------------------ */
-
-rt_err *
-rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
-    const rt_update_dialogs *d, rt_submit_result *res)
-{
-	(void)u;
-	(void)env;
-	(void)d;
-	if (res != NULL)
-		memset(res, 0, sizeof(*res));
-	if (p->nsteps == 0)
-		return NULL;	/* nothing to do: nothing is sent */
-	return rt_err_new(RT_E_UNAVAILABLE, NULL, "submission to the CM host "
-	    "is not available yet (the CMP submit pipeline is not built); "
-	    "nothing was sent and the card is unchanged");
-}

@@ -149,10 +149,10 @@ sed 's/^  token: card/  token: software\n  key_file: officer.p12/; /^  slot: 9c/
 run_ok "check-config: software token" "$RATERM" check-config -c "$T/soft.yaml"
 expect_match "software token warned" "soft.yaml:[0-9]+: officer.token: warning: a software officer token is not recommended" "$OUT"
 
-run_rc "without --dry-run: not available yet" 1 "$RATERM" update -c "$CONF" -r "$RT" \
-    --procedure tc-redo --action 9a=redo --pin-fd 3 3<"$PINS"
+run_rc "without --dry-run and --yes: no terminal to confirm on" 2 "$RATERM" update \
+    -c "$CONF" -r "$RT" --procedure tc-redo --action 9a=redo --pin-fd 3 3<"$PINS"
 expect_match "submit: plan shown first" "^  9a +Redo" "$OUT"
-expect_match "submit: clear error" "submission to the CM host is not available yet.*nothing was sent.*\[UNAVAILABLE\]" "$OUT"
+expect_match "submit: clear error" "no terminal to confirm the update on; give --yes.*\[USAGE\]" "$OUT"
 run_ok "card unchanged" "$RATERM" show -r "$RT" --transport-ca "$PKI/transport-ca.pem"
 expect_match "TC still there" "^9a +ECCP256 +TC 9a .* TC\$" "$OUT"
 stack_stop

@@ -329,14 +329,16 @@ test_nothing_to_do(void **state)
 	fclose(f);
 	assert_non_null(strstr(txt, "Nothing to do"));
 	free(txt);
-	/* a non-empty plan: submission not available in this version */
+	/* a non-empty plan without a card, CM host and journal: refused
+	 * before anything is sent */
 	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
 	    "tc-redo")));
 	assert_null(rt_update_set_action(&u, 0x9d, RT_ACT_REDO));
 	passed_tc(&u, false);
 	assert_null(rt_update_plan(&u, &plan));
-	refused(rt_update_submit(&u, &plan, NULL, NULL, &res), RT_E_UNAVAILABLE,
-	    "nothing was sent");
+	refused(rt_update_submit(&u, &plan, NULL, NULL, &res), RT_E_ARG,
+	    "the card, the CM host and the journal are needed");
+	assert_false(res.sent);
 	rt_config_free(cfg);
 }
 

@@ -1,0 +1,641 @@
+/* submit.c - the submit pipeline of an update: card PINs and management
+ * key, one CMP request for all keys, certificates written, read back and
+ * tested, certConf / pkiConf, journal and audit; see
+ * include/raterm/engine.h (rt_update_submit). */
+#include "raterm/cmp.h"
+#include "raterm/csr.h"
+#include "raterm/engine.h"
+#include "raterm/journal.h"
+#include "raterm/util.h"
+#include "raterm/x509.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+#define PIN_CAP 16
+#define MGMT_CAP 32
+
+/* The PIV default management key (SP 800-73-4 test cards, YubiKey). */
+static const uint8_t default_mgmt[24] = {
+	1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+};
+
+typedef struct pins pins;
+
+/* PIN callback of the card signers: slot 9C with two PINs gets the second. */
+typedef struct {
+	pins *p;
+	unsigned which;
+} pin_pick;
+
+/* What one plan step needs and gets. */
+typedef struct {
+	const rt_plan_step *st;
+	const rt_key_row *row;
+	uint8_t spki_buf[1200];
+	cmp_buf spki;		/* points into spki_buf */
+	cmp_buf subject;	/* points into the row's certificate */
+	mbedtls_x509_crt crt;	/* the row's certificate, parsed */
+	bool have_crt;
+	const uint8_t *cert;	/* issued (owned by the txn) */
+	size_t cert_len;
+	bool on_card;		/* written, read back and tested */
+	bool keep;		/* accepted in certConf */
+	pin_pick pp;		/* PIN of the POPO signer */
+} step_ctx;
+
+struct pins {
+	char pin[2][PIN_CAP];
+	size_t pin_len[2];
+	unsigned npins;
+};
+
+static rt_err *
+pin_from_store(void *ctx, const char *prompt, char *buf, size_t cap,
+    size_t *len)
+{
+	(void)prompt;
+	pin_pick *pp = ctx;
+	unsigned w = pp->which < pp->p->npins ? pp->which : 0;
+	if (pp->p->npins == 0)
+		return rt_err_new(RT_E_PERMISSION, NULL, "no card PIN given");
+	if (pp->p->pin_len[w] > cap)
+		return rt_err_new(RT_E_ARG, NULL, "PIN too long");
+	memcpy(buf, pp->p->pin[w], pp->p->pin_len[w]);
+	*len = pp->p->pin_len[w];
+	return NULL;
+}
+
+static void
+progress(const rt_update_dialogs *d, const rt_plan_step *st, const char *what)
+{
+	if (d != NULL && d->progress != NULL)
+		d->progress(d->ctx, st, what);
+}
+
+static const char *
+slot_str(uint8_t slot, char *buf)
+{
+	return piv_slot_name(slot, buf, 4);
+}
+
+/* The public key (SPKI) and subject of a step's request. */
+static rt_err *
+fill_template(piv_card *card, const rt_procedure *proc, step_ctx *sc)
+{
+	char s[4];
+	const rt_key_row *r = sc->row;
+	mbedtls_x509_crt_init(&sc->crt);
+	if (r->has_cert && r->der != NULL) {
+		if (mbedtls_x509_crt_parse_der(&sc->crt, r->der, r->der_len) != 0)
+			return rt_err_new(RT_E_CERT, NULL, "slot %s: its certificate "
+			    "does not parse", slot_str(r->slot, s));
+		sc->have_crt = true;
+		int n = mbedtls_pk_write_pubkey_der(&sc->crt.pk, sc->spki_buf,
+		    sizeof(sc->spki_buf));
+		if (n <= 0)
+			return rt_err_new(RT_E_CRYPTO, NULL, "slot %s: public key "
+			    "cannot be encoded", s);
+		sc->spki = (cmp_buf){ sc->spki_buf + sizeof(sc->spki_buf) -
+		    (size_t)n, (size_t)n };
+		sc->subject = (cmp_buf){ sc->crt.subject_raw.p,
+		    sc->crt.subject_raw.len };
+	} else {
+		piv_metadata md;
+		mbedtls_pk_context pk;
+		rt_err *e = piv_get_metadata(card, r->slot, &md);
+		if (e != NULL)
+			return rt_err_wrap(e, "slot %s: public key", slot_str(
+			    r->slot, s));
+		if (!md.has_pubkey)
+			return rt_err_new(RT_E_NOT_FOUND, NULL, "slot %s: the card "
+			    "does not give the public key", s);
+		mbedtls_pk_init(&pk);
+		if ((e = rt_pk_from_piv(md.alg, &md.pub, &pk)) != NULL) {
+			mbedtls_pk_free(&pk);
+			return e;
+		}
+		int n = mbedtls_pk_write_pubkey_der(&pk, sc->spki_buf,
+		    sizeof(sc->spki_buf));
+		mbedtls_pk_free(&pk);
+		if (n <= 0)
+			return rt_err_new(RT_E_CRYPTO, NULL, "slot %s: public key "
+			    "cannot be encoded", s);
+		sc->spki = (cmp_buf){ sc->spki_buf + sizeof(sc->spki_buf) -
+		    (size_t)n, (size_t)n };
+	}
+	switch (proc->subject) {
+	case RT_SRC_TC:
+	case RT_SRC_CARD:
+		if (!sc->have_crt)
+			return rt_err_new(RT_E_RULE, NULL, "slot %s: the subject "
+			    "comes from the slot's certificate and there is none",
+			    slot_str(r->slot, s));
+		break;
+	default:
+		return rt_err_new(RT_E_UNAVAILABLE, NULL, "procedure '%s': a "
+		    "subject typed by the officer is not supported by this "
+		    "version", proc->name);
+	}
+	return NULL;
+}
+
+/* The card's identity for the CM host's management key: the GUID, else
+ * the serial as 4 bytes big-endian. */
+static size_t
+card_id(const rt_contents *ct, uint8_t out[16])
+{
+	if (ct->has_guid) {
+		memcpy(out, ct->guid, 16);
+		return 16;
+	}
+	if (ct->has_serial) {
+		out[0] = (uint8_t)(ct->serial >> 24);
+		out[1] = (uint8_t)(ct->serial >> 16);
+		out[2] = (uint8_t)(ct->serial >> 8);
+		out[3] = (uint8_t)ct->serial;
+		return 4;
+	}
+	return 0;
+}
+
+static piv_alg
+mgmt_alg_for(piv_card *card, size_t len)
+{
+	piv_metadata md;
+	rt_err *e = piv_get_metadata(card, PIV_SLOT_MGMT, &md);
+	if (e == NULL && md.alg != PIV_ALG_NONE)
+		return md.alg;
+	rt_err_free(e);
+	switch (len) {
+	case 16: return PIV_ALG_AES128;
+	case 32: return PIV_ALG_AES256;
+	default: return PIV_ALG_3DES;
+	}
+}
+
+/* Management-key authentication: the key the CM host holds for the card,
+ * else the operator credential from the dialog. */
+static rt_err *
+auth_mgmt(const rt_update *u, const rt_submit_env *env,
+    const rt_update_dialogs *d)
+{
+	uint8_t id[16], key[MGMT_CAP];
+	size_t idl = card_id(u->ct, id), kl = 0;
+	int alg = 0;
+	rt_err *e = NULL;
+	const char *src = "the CM host's";
+	if (idl > 0)
+		e = cmp_client_mgmt_key(env->cmp, id, idl, &alg, key, sizeof(key),
+		    &kl);
+	else
+		e = rt_err_new(RT_E_NOT_FOUND, NULL, "the card has no GUID or "
+		    "serial");
+	if (e != NULL) {
+		/* the CM host does not hold it (or may not give it to this
+		 * officer): ask; unreachable: stop */
+		if (!rt_err_has(e, RT_E_NOT_FOUND) &&
+		    !rt_err_has(e, RT_E_CMP_STATUS))
+			return rt_err_wrap(e, "asking the CM host for the card's "
+			    "management key");
+		rt_err_free(e);
+		if (d == NULL || d->operator_credential == NULL)
+			return rt_err_new(RT_E_PERMISSION, NULL, "the CM host holds "
+			    "no management key for this card and no operator "
+			    "credential was given");
+		src = "the operator's";
+		if ((e = d->operator_credential(d->ctx, "Operator credential "
+		    "(the card's management key, hex, or 'default')", key,
+		    sizeof(key), &kl)) != NULL)
+			return e;
+		if (kl == 0) {	/* the dialog said: the default key */
+			memcpy(key, default_mgmt, sizeof(default_mgmt));
+			kl = sizeof(default_mgmt);
+			src = "the default";
+		}
+		alg = (int)mgmt_alg_for(env->card, kl);
+	}
+	e = piv_auth_mgmt(env->card, (piv_alg)alg, key, kl);
+	rt_wipe(key, sizeof(key));
+	if (e != NULL)
+		return rt_err_wrap(e, "management-key authentication with %s key",
+		    src);
+	return NULL;
+}
+
+static rt_err *
+ask_pins(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    const rt_update_dialogs *d, pins *pn)
+{
+	char prompt[400];
+	rt_err *e;
+	if (d == NULL || d->card_pin == NULL)
+		return rt_err_new(RT_E_PERMISSION, NULL, "the card's PIN is needed "
+		    "and there is no dialog to ask for it");
+	unsigned want = p->card_pins >= 2 ? 2 : 1;
+	for (unsigned i = 0; i < want; i++) {
+		snprintf(prompt, sizeof(prompt), "%s of the card in \"%s\" (%s)",
+		    i == 0 ? "PIN" : "Second PIN (signature key)", u->ct->reader,
+		    p->card);
+		if ((e = d->card_pin(d->ctx, i + 1, prompt, pn->pin[i], PIN_CAP,
+		    &pn->pin_len[i])) != NULL)
+			return e;
+		pn->npins = i + 1;
+		if ((e = piv_verify_pin(env->card, pn->pin[i], pn->pin_len[i])) !=
+		    NULL)
+			return rt_err_wrap(e, "%s of the card", i == 0 ? "PIN" :
+			    "second PIN");
+	}
+	return NULL;
+}
+
+/* Saves an Issue certificate: DIR/<card>-<slot>-<serial>.pem. */
+static rt_err *
+save_issued(const char *dir, const rt_plan *p, uint8_t slot,
+    const uint8_t *der, size_t len, const char *serial, char *path,
+    size_t cap)
+{
+	char s[4], card[96];
+	size_t o = 0;
+	for (const char *c = p->card; *c && o + 1 < sizeof(card); c++)
+		card[o++] = (*c == ' ') ? '-' : *c;
+	card[o] = '\0';
+	if (dir == NULL || dir[0] == '\0')
+		return rt_err_new(RT_E_ARG, NULL, "no directory for issued "
+		    "certificates");
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return rt_err_new(RT_E_IO, NULL, "%s: %s", dir, strerror(errno));
+	snprintf(path, cap, "%s/%s-%s-%s.pem", dir, card, slot_str(slot, s),
+	    serial);
+	char *pem = NULL;
+	rt_err *e = rt_pem_encode("CERTIFICATE", der, len, &pem);
+	if (e != NULL)
+		return e;
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		free(pem);
+		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
+	}
+	bool ok = fputs(pem, f) >= 0;
+	ok = fflush(f) == 0 && ok;
+	ok = fclose(f) == 0 && ok;
+	free(pem);
+	if (!ok)
+		return rt_err_new(RT_E_IO, NULL, "%s: write error", path);
+	return NULL;
+}
+
+/* Reads the slot's certificate back, compares it and makes a test
+ * signature with the card's key checked against the certificate. */
+static rt_err *
+check_on_card(piv_card *card, step_ctx *sc, pins *pn)
+{
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	rt_err *e = piv_read_cert(card, sc->st->slot, &back, &blen);
+	if (e != NULL)
+		return rt_err_wrap(e, "reading the certificate back");
+	bool same = blen == sc->cert_len && memcmp(back, sc->cert, blen) == 0;
+	free(back);
+	if (!same)
+		return rt_err_new(RT_E_CARD_STATUS, NULL, "the certificate read "
+		    "back differs from the one written");
+	pin_pick pp = { pn, sc->st->slot == PIV_SLOT_SIGN ? 1 : 0 };
+	rt_card_signer_opts so = {
+		.slot = sc->st->slot, .cert = sc->cert, .cert_len = sc->cert_len,
+		.pin_cb = pin_from_store, .pin_ctx = &pp,
+	};
+	rt_signer *sg = NULL;
+	if ((e = rt_signer_card(card, &so, &sg)) != NULL)
+		return rt_err_wrap(e, "test signature");
+	uint8_t dig[32], sig[1024];
+	size_t sl = 0;
+	e = rt_random(dig, sizeof(dig));
+	if (e == NULL)
+		e = rt_signer_sign(sg, RT_HASH_SHA256, RT_SCHEME_DEFAULT, dig,
+		    sizeof(dig), sig, sizeof(sig), &sl);
+	if (e == NULL)
+		e = rt_sig_verify(rt_signer_pk(sg), RT_HASH_SHA256,
+		    RT_SCHEME_DEFAULT, dig, sizeof(dig), sig, sl);
+	rt_signer_free(sg);
+	if (e != NULL)
+		return rt_err_wrap(e, "test signature with the key against the "
+		    "new certificate");
+	return NULL;
+}
+
+static rt_err *
+jappend(rt_jop_file *f, rt_jstep step, uint8_t slot, const char *action,
+    const char *profile, const char *serial, const uint8_t *cert,
+    size_t cert_len, const char *fmt, ...) RT_PRINTF(9, 10);
+
+static rt_err *
+jappend(rt_jop_file *f, rt_jstep step, uint8_t slot, const char *action,
+    const char *profile, const char *serial, const uint8_t *cert,
+    size_t cert_len, const char *fmt, ...)
+{
+	rt_jrec r;
+	memset(&r, 0, sizeof(r));
+	r.step = step;
+	r.slot = slot;
+	snprintf(r.action, sizeof(r.action), "%s", action ? action : "");
+	snprintf(r.profile, sizeof(r.profile), "%s", profile ? profile : "");
+	snprintf(r.serial, sizeof(r.serial), "%s", serial ? serial : "");
+	r.cert = cert;
+	r.cert_len = cert_len;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r.text, sizeof(r.text), fmt, ap);
+	va_end(ap);
+	rt_err *e = rt_journal_append(f, &r);
+	return e ? rt_err_wrap(e, "journal (%s)", rt_jstep_name(step)) : NULL;
+}
+
+static void
+set_msg(rt_submit_result *res, size_t i, rt_step_state st, const char *fmt,
+    ...) RT_PRINTF(4, 5);
+
+static void
+set_msg(rt_submit_result *res, size_t i, rt_step_state st, const char *fmt,
+    ...)
+{
+	va_list ap;
+	res->state[i] = st;
+	va_start(ap, fmt);
+	vsnprintf(res->message[i], sizeof(res->message[i]), fmt, ap);
+	va_end(ap);
+}
+
+static void
+audit_all(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    const rt_submit_result *res)
+{
+	if (env->audit == NULL)
+		return;
+	for (size_t i = 0; i < p->nsteps; i++) {
+		char result[300];
+		const rt_step_state st = res->state[i];
+		snprintf(result, sizeof(result), "%s%s%s",
+		    st == RT_STEP_DONE ? "ok" : st == RT_STEP_NOT_RUN ?
+		    "not run" : st == RT_STEP_ROLLED_BACK ? "rejected" : "failed",
+		    res->message[i][0] ? ": " : "", res->message[i]);
+		rt_audit_line l = {
+			.officer = env->officer_name ? env->officer_name : "",
+			.card = p->card, .slot = p->steps[i].slot,
+			.action = rt_action_name(p->steps[i].action),
+			.procedure = u->proc->name, .serial = res->serial[i],
+			.result = result,
+		};
+		rt_err *e = rt_audit_append(env->audit, &l);
+		rt_err_free(e);	/* best effort: the journal is the record */
+	}
+}
+
+rt_err *
+rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    const rt_update_dialogs *d, rt_submit_result *res)
+{
+	rt_submit_result dummy;
+	char s[4];
+	if (res == NULL)
+		res = &dummy;
+	memset(res, 0, sizeof(*res));
+	if (p->nsteps == 0)
+		return NULL;	/* nothing to do: nothing is sent */
+	if (u->proc == NULL)
+		return rt_err_new(RT_E_RULE, NULL, "no procedure chosen");
+	if (env == NULL || env->card == NULL || env->cmp == NULL ||
+	    env->journal == NULL || p->nsteps > CMP_MAX_REQS)
+		return rt_err_new(RT_E_ARG, NULL, "submit: the card, the CM host "
+		    "and the journal are needed (and at most %d keys)",
+		    CMP_MAX_REQS);
+
+	step_ctx *sc = calloc(p->nsteps, sizeof(*sc));
+	pins pn;
+	memset(&pn, 0, sizeof(pn));
+	if (sc == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "submit");
+	rt_err *e = NULL, *first = NULL;
+	rt_jop_file *jf = NULL;
+	cmp_txn *txn = NULL;
+	bool writes = false, popo_sig;
+	cmp_cert_req tmpl[CMP_MAX_REQS];
+	const char *profiles[CMP_MAX_REQS];
+	rt_signer *popo[CMP_MAX_REQS];
+	memset(tmpl, 0, sizeof(tmpl));
+	memset(popo, 0, sizeof(popo));
+
+	/* 1. the rules again, and the templates */
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const rt_plan_step *st = &p->steps[i];
+		int row = rt_update_row(u, st->slot);
+		sc[i].st = st;
+		if (row < 0 || u->action[row] != st->action) {
+			e = rt_err_new(RT_E_RULE, NULL, "the plan no longer matches "
+			    "the chosen actions (slot %s)", slot_str(st->slot, s));
+			goto out;
+		}
+		if ((e = rt_update_check_action(u, st->slot, st->action,
+		    RT_CHECK_TC_RESULTS)) != NULL)
+			goto out;
+		sc[i].row = &u->ct->rows[row];
+		if ((e = fill_template(env->card, u->proc, &sc[i])) != NULL)
+			goto out;
+		tmpl[i].subject = sc[i].subject;
+		tmpl[i].public_key = sc[i].spki;
+		profiles[i] = st->profile;
+		writes = writes || st->writes_card;
+	}
+	/* possession: TC controls passed on a TC card -> raVerified; else
+	 * the card's key signs the request (POPO) */
+	popo_sig = !(rt_contents_has_tc(u->ct) && u->tc_ran);
+
+	/* 2. PINs and the management key, before anything is issued */
+	if (writes || popo_sig) {
+		if ((e = ask_pins(u, p, env, d, &pn)) != NULL)
+			goto out;
+	}
+	if (writes) {
+		progress(d, NULL, "authenticating to the card");
+		if ((e = auth_mgmt(u, env, d)) != NULL)
+			goto out;
+	}
+	if (popo_sig) {
+		for (size_t i = 0; i < p->nsteps; i++) {
+			sc[i].pp.p = &pn;
+			sc[i].pp.which = p->steps[i].slot == PIV_SLOT_SIGN ? 1 : 0;
+			rt_card_signer_opts so = {
+				.slot = p->steps[i].slot, .cert = sc[i].row->der,
+				.cert_len = sc[i].row->der_len,
+				.pin_cb = pin_from_store, .pin_ctx = &sc[i].pp,
+			};
+			if ((e = rt_signer_card(env->card, &so, &popo[i])) != NULL)
+				goto out;
+		}
+	}
+
+	/* 3. the journal, then one request for all keys */
+	rt_jop_info info;
+	memset(&info, 0, sizeof(info));
+	snprintf(info.card, sizeof(info.card), "%s", p->card);
+	snprintf(info.reader, sizeof(info.reader), "%s", p->reader);
+	snprintf(info.procedure, sizeof(info.procedure), "%s", u->proc->name);
+	snprintf(info.officer, sizeof(info.officer), "%s",
+	    env->officer_name ? env->officer_name : "");
+	if ((e = rt_journal_begin(env->journal, &info, res->op_id,
+	    sizeof(res->op_id), &jf)) != NULL)
+		goto out;
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const rt_plan_step *st = &p->steps[i];
+		if ((e = jappend(jf, RT_J_PLAN, st->slot, rt_action_name(
+		    st->action), st->profile, NULL, NULL, 0, "%s", st->after)) !=
+		    NULL)
+			goto out;
+	}
+	if ((e = jappend(jf, RT_J_REQUEST, 0, NULL, NULL, NULL, NULL, 0,
+	    "cr for %zu key(s), POPO %s", p->nsteps, popo_sig ? "signature" :
+	    "raVerified")) != NULL)
+		goto out;
+	progress(d, NULL, "sending the request to the CM host");
+	cmp_enroll_req q = {
+		.type = CMP_BODY_CR, .tmpl = tmpl, .ntmpl = p->nsteps,
+		.profiles = profiles, .ra_verified = !popo_sig,
+		.popo_signers = popo_sig ? popo : NULL,
+	};
+	res->sent = true;
+	if ((e = cmp_client_enroll(env->cmp, &q, &txn)) != NULL) {
+		for (size_t i = 0; i < p->nsteps; i++)
+			set_msg(res, i, RT_STEP_FAILED, "not issued");
+		rt_err *je = jappend(jf, RT_J_ABORT, 0, NULL, NULL, NULL, NULL, 0,
+		    "request failed: nothing issued");
+		rt_err_free(je);
+		goto out;
+	}
+	res->issued = true;
+	for (size_t i = 0; i < p->nsteps; i++) {
+		cmp_buf c = cmp_txn_cert(txn, i);
+		rt_cert_info ci;
+		sc[i].cert = c.p;
+		sc[i].cert_len = c.len;
+		if (rt_cert_info_parse(c.p, c.len, &ci) == NULL)
+			snprintf(res->serial[i], sizeof(res->serial[i]), "%s",
+			    ci.serial);
+		if ((e = jappend(jf, RT_J_ISSUED, p->steps[i].slot,
+		    rt_action_name(p->steps[i].action), p->steps[i].profile,
+		    res->serial[i], c.p, c.len, "issued")) != NULL)
+			goto out;	/* open in the journal: recover rejects */
+	}
+
+	/* 4. the card (Redo) or the station (Issue) */
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const rt_plan_step *st = &p->steps[i];
+		rt_err *se = NULL;
+		if (st->action == RT_ACT_ISSUE) {
+			se = save_issued(env->issued_dir, p, st->slot, sc[i].cert,
+			    sc[i].cert_len, res->serial[i], res->saved[i],
+			    sizeof(res->saved[i]));
+			if (se == NULL) {
+				sc[i].keep = true;
+				set_msg(res, i, RT_STEP_DONE, "issued, saved as %s",
+				    res->saved[i]);
+				progress(d, st, "saved");
+			}
+		} else {
+			if ((e = jappend(jf, RT_J_WRITE, st->slot, rt_action_name(
+			    st->action), st->profile, res->serial[i], NULL, 0,
+			    "replacing the slot's certificate")) != NULL)
+				goto out;
+			progress(d, st, "writing");
+			se = piv_write_cert(env->card, st->slot, sc[i].cert,
+			    sc[i].cert_len);
+			if (se != NULL)
+				se = rt_err_wrap(se, "writing the certificate");
+			else
+				se = check_on_card(env->card, &sc[i], &pn);
+			if (se == NULL) {
+				sc[i].on_card = sc[i].keep = true;
+				if ((e = jappend(jf, RT_J_WRITTEN, st->slot,
+				    rt_action_name(st->action), st->profile,
+				    res->serial[i], NULL, 0, "written, read back, "
+				    "test signature verified")) != NULL)
+					goto out;
+				set_msg(res, i, RT_STEP_DONE, "written to the card, "
+				    "read back and tested");
+				progress(d, st, "written");
+			}
+		}
+		if (se != NULL) {
+			char m[200];
+			rt_err_format(se, m, sizeof(m));
+			set_msg(res, i, RT_STEP_FAILED, "%s", m);
+			if (first == NULL)
+				first = rt_err_wrap(se, "slot %s", slot_str(st->slot,
+				    s));
+			else
+				rt_err_free(se);
+		}
+	}
+
+	/* 5. certConf: accept what is kept, reject the rest */
+	bool acc[CMP_MAX_REQS];
+	const char *why[CMP_MAX_REQS];
+	char list[200];
+	size_t lo = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < p->nsteps; i++) {
+		acc[i] = sc[i].keep;
+		why[i] = sc[i].keep ? NULL : "the certificate could not be "
+		    "stored on the card";
+		lo += (size_t)snprintf(list + lo, lo < sizeof(list) ?
+		    sizeof(list) - lo : 0, "%s%s=%s", lo ? " " : "",
+		    slot_str(p->steps[i].slot, s), acc[i] ? "accept" : "reject");
+	}
+	if ((e = jappend(jf, RT_J_CONFIRM, 0, NULL, NULL, NULL, NULL, 0, "%s",
+	    list)) != NULL)
+		goto out;
+	progress(d, NULL, "confirming to the CM host");
+	if ((e = cmp_client_confirm_each(env->cmp, txn, acc, why)) != NULL) {
+		for (size_t i = 0; i < p->nsteps; i++)
+			if (res->state[i] == RT_STEP_DONE) {
+				res->state[i] = RT_STEP_FAILED;
+				snprintf(res->message[i], sizeof(res->message[i]),
+				    "%s", "not confirmed: the CM host did not answer "
+				    "certConf (raterm recover)");
+			}
+		e = rt_err_wrap(e, "certificates %s; the operation stays open "
+		    "in the journal (%s)", list, res->op_id);
+		goto out;
+	}
+	res->confirmed = true;
+	for (size_t i = 0; i < p->nsteps; i++)
+		if (!acc[i])
+			res->state[i] = RT_STEP_ROLLED_BACK;
+	if ((e = jappend(jf, RT_J_CONFIRMED, 0, NULL, NULL, NULL, NULL, 0,
+	    "pkiConf")) != NULL)
+		goto out;
+	e = jappend(jf, RT_J_END, 0, NULL, NULL, NULL, NULL, 0, "%s", list);
+out:
+	if (res->sent)
+		audit_all(u, p, env, res);
+	if (e == NULL) {
+		e = first;
+		first = NULL;
+	}
+	rt_err_free(first);
+	rt_journal_file_close(jf);
+	cmp_txn_free(txn);
+	for (size_t i = 0; i < p->nsteps; i++) {
+		rt_signer_free(popo[i]);
+		mbedtls_x509_crt_free(&sc[i].crt);
+	}
+	free(sc);
+	rt_wipe(&pn, sizeof(pn));
+	return e;
+}

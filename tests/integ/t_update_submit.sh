@@ -1,0 +1,241 @@
+#!/bin/sh
+# t_update_submit.sh - `raterm update` through the real stack: a private
+# pcscd with an officer card and TC cards (vpiv personalize), cmhost on a
+# free loopback port (stopped by pid):
+#   Redo on every TC slot: the card then holds certificates from the CM
+#     host's CA for the same keys (yubico-piv-tool reads them, openssl
+#     verify checks the chain), no TC left, cmhost shows them confirmed,
+#     the audit log has one line per key, the journal ends the operation;
+#   Issue: the certificate is saved on the station, the card unchanged;
+#   a wrong card PIN stops before anything is issued;
+#   the card pulled mid-write: certConf rejects what is not on the card,
+#     the journal shows the operation;
+#   cmhost stopped: a clear error, the card unchanged.
+. "$(dirname "$0")/lib.sh"
+need openssl
+CMHOST=${CMHOST:-$BUILD/cmhost}
+[ -x "$CMHOST" ] || skip_all "cmhost not built"
+PKI=$T/pki
+D=$T/cm
+SRV_PID=
+
+stop_server() {
+	if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
+		kill -TERM "$SRV_PID" 2>/dev/null
+		_i=0
+		while kill -0 "$SRV_PID" 2>/dev/null && [ $_i -lt 50 ]; do
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+		kill -KILL "$SRV_PID" 2>/dev/null
+	fi
+	SRV_PID=
+}
+trap 'stop_server; _lib_cleanup' EXIT
+
+run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
+PORT=$((20000 + ($$ + 7919) % 20000))
+run_ok "cmhost init" "$CMHOST" init "$D" --port $PORT
+cat >> "$D/cmhost.yaml" <<'EOF2'
+  - name: piv-auth
+    validity_days: 365
+    key_types: [rsa, p256, p384]
+    subject:
+      required: [CN]
+    key_usage: [digitalSignature]
+    extended_key_usage: [clientAuth, smartcardLogon]
+  - name: piv-sign
+    validity_days: 365
+    key_types: [rsa, p256, p384]
+    subject:
+      required: [CN]
+    key_usage: [digitalSignature, nonRepudiation]
+    extended_key_usage: [emailProtection]
+  - name: piv-keymgmt
+    validity_days: 365
+    key_types: [rsa, p256, p384]
+    subject:
+      required: [CN]
+    key_usage: [keyEncipherment]
+  - name: piv-cardauth
+    validity_days: 365
+    key_types: [rsa, p256, p384]
+    subject:
+      required: [CN]
+    key_usage: [digitalSignature]
+EOF2
+run_ok "cmhost check" "$CMHOST" check -c "$D/cmhost.yaml"
+
+start_server() {
+	_try=0
+	while [ $_try -lt 10 ]; do
+		sed -i "s/^  port: [0-9]*/  port: $PORT/" "$D/cmhost.yaml"
+		rm -f "$T/cmhost.pid"
+		timeout -k 5 300 "$CMHOST" -c "$D/cmhost.yaml" --pidfile "$T/cmhost.pid" \
+		    >>"$T/server.log" 2>&1 &
+		_w=0
+		while [ ! -s "$T/cmhost.pid" ] && [ $_w -lt 100 ]; do
+			grep -q "cannot listen" "$T/server.log" 2>/dev/null && break
+			sleep 0.1
+			_w=$((_w + 1))
+		done
+		if [ -s "$T/cmhost.pid" ]; then
+			SRV_PID=$(cat "$T/cmhost.pid")
+			return 0
+		fi
+		wait 2>/dev/null
+		: >"$T/server.log"
+		PORT=$((PORT + 1))
+		_try=$((_try + 1))
+	done
+	return 1
+}
+if start_server; then ok "cmhost serves on port $PORT"; else
+	fail "cmhost start" "$(tail -n 3 "$T/server.log")"
+	finish
+fi
+
+# ---- cards ------------------------------------------------------------------------
+run_ok "init officer card" "$VPIV" init "$T/officer.state" --serial 40000009
+run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 9c \
+    --ca-cert "$D/officer-ca.pem" --ca-key "$D/officer-ca.key" \
+    --subject "CN=raterm Demo Officer,O=raterm demo" --bind none
+TCA="--ca-cert $PKI/transport-ca.pem --ca-key $PKI/transport-ca.key"
+tc_card() {	# STATE SERIAL
+	"$VPIV" init "$1" --serial "$2" >/dev/null &&
+	# shellcheck disable=SC2086
+	"$VPIV" personalize "$1" $TCA \
+	    --slot 9a --subject "CN=Card $2 Auth,O=raterm tests" \
+	    --slot 9c --subject "CN=Card $2 Sign,O=raterm tests" \
+	    --slot 9d --alg rsa2048 --subject "CN=Card $2 KeyMgmt,O=raterm tests" \
+	    --slot 9e --subject "CN=Card $2 CardAuth,O=raterm tests" >/dev/null
+}
+run_ok "TC card A" tc_card "$T/a.state" 40000001
+run_ok "TC card B" tc_card "$T/b.state" 40000002
+run_ok "TC card C" tc_card "$T/c.state" 40000003
+
+CONF=$T/raterm.yaml
+cat > "$CONF" <<EOF2
+readers:
+  officer: auto
+  target: auto
+officer:
+  token: card
+  slot: 9c
+  officer_cas: $D/officer-ca.pem
+cmhost:
+  url: http://127.0.0.1:$PORT/cmp
+  trust: $D/root.pem
+transport_cas: $PKI/transport-ca.pem
+journal: $T/var/journal
+audit: $T/var/audit.log
+procedures: $REPO/conf/procedures.d
+EOF2
+mkdir -p "$T/var"
+PINS=$T/pins
+printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' > "$PINS"
+
+stack_start --mode connect --readers 4 --card "$T/officer.state" --card "$T/a.state" \
+    --card "$T/b.state" || finish
+OFF=$VPIV_READER0
+RA=$VPIV_READER1
+RB=$VPIV_READER2
+
+# ---- Redo on every TC slot ----------------------------------------------------------
+run_ok "Redo every TC slot" "$RATERM" update -c "$CONF" -r "$RA" --officer-reader "$OFF" \
+    --procedure tc-redo --action 9a=redo --action 9c=redo --action 9d=redo \
+    --action 9e=redo --yes --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/redo.txt"
+for s in 9a 9c 9d 9e; do
+	expect_match "redo $s done" "^  $s +Redo +done +written to the card, read back and tested \(serial [0-9a-f]+\)" "$T/redo.txt"
+done
+expect_match "redo confirmed" "^Confirmed to the CM host" "$T/redo.txt"
+run_ok "show after Redo" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
+expect_no_match "no TC left" " TC\$" "$OUT"
+if command -v yubico-piv-tool >/dev/null 2>&1; then
+	for s in 9a 9c 9d 9e; do
+		yubico-piv-tool -r "$RA" -a read-cert -s "$s" >"$T/$s.pem" 2>"$T/ypt.err"
+		run_ok "$s: yubico-piv-tool reads it, openssl verifies the chain" \
+		    openssl verify -CAfile "$D/root.pem" -untrusted "$D/ca-chain.pem" "$T/$s.pem"
+		openssl x509 -in "$T/$s.pem" -noout -subject >"$OUT" 2>&1
+		expect_match "$s: subject from the TC" "CN ?= ?Card 40000001 " "$OUT"
+	done
+else
+	ok "yubico-piv-tool not installed: chain checked through raterm show only"
+fi
+run_ok "cmhost certs" "$CMHOST" certs -c "$D/cmhost.yaml"
+cp "$OUT" "$T/certs.txt"
+expect_eq "four certificates confirmed" 4 "$(grep -c "confirmed" "$T/certs.txt")"
+expect_eq "audit: four lines" 4 "$(grep -c 'card="serial 40000001" slot=9[acde] action=redo procedure="tc-redo" serial=[0-9a-f]* result="ok' "$T/var/audit.log")"
+expect_no_match "audit: never a PIN" "123456" "$T/var/audit.log"
+expect_eq "journal: the operation ended" 1 "$(grep -l ' step=end' "$T"/var/journal/*.journal 2>/dev/null | wc -l)"
+
+# ---- Issue: saved on the station, the card unchanged --------------------------------
+run_ok "Issue on 9a" "$RATERM" update -c "$CONF" -r "$RB" --officer-reader "$OFF" \
+    --procedure tc-redo --action 9a=issue --yes --pin-fd 3 3<"$PINS"
+expect_match "issue: saved" "^  9a +Issue +done +issued, saved as $T/var/issued/serial-40000002-9a-[0-9a-f]+\.pem" "$OUT"
+F=$(ls "$T"/var/issued/serial-40000002-9a-*.pem 2>/dev/null | head -n 1)
+run_ok "issue: the saved certificate verifies" openssl verify -CAfile "$D/root.pem" \
+    -untrusted "$D/ca-chain.pem" "$F"
+run_ok "show after Issue" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
+expect_match "issue: the TC is still on the card" "^9a +ECCP256 +Card 40000002 Auth .* TC\$" "$OUT"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs.txt" 2>&1
+expect_eq "issue: confirmed at the CM host" 5 "$(grep -c "confirmed" "$T/certs.txt")"
+
+# ---- a wrong card PIN: nothing issued -----------------------------------------------
+printf 'signature=123456\ncard=123456\ncard2=000000\noperator=default\n' > "$T/badpins"
+run_rc "wrong second card PIN" 5 "$RATERM" update -c "$CONF" -r "$RB" --officer-reader "$OFF" \
+    --procedure tc-redo --action 9c=redo --yes --pin-fd 3 3<"$T/badpins"
+expect_match "wrong PIN: named" "second PIN of the card: .*\[PIN_WRONG" "$OUT"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs2.txt" 2>&1
+expect_eq "wrong PIN: nothing issued" "$(wc -l <"$T/certs.txt")" "$(wc -l <"$T/certs2.txt")"
+run_ok "show after the wrong PIN" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
+expect_match "wrong PIN: the TC stays" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
+stack_stop
+
+# ---- the card pulled mid-write -------------------------------------------------------
+# A rehearsal on a copy of card C finds the APDU that starts writing the
+# second certificate; the real run pulls card C there.
+cp "$T/c.state" "$T/c-copy.state"
+# (the officer card sits in the second pair: the trace and the fault are
+# the first pair's)
+stack_start --mode connect --readers 4 --card "$T/c-copy.state" --card - \
+    --card "$T/officer.state" --serve-arg --trace --serve-arg "$T/trace.txt" || finish
+run_ok "rehearsal" "$RATERM" update -c "$CONF" -r "$VPIV_READER0" --officer-reader "$VPIV_READER2" \
+    --procedure tc-redo --action 9a=redo --action 9c=redo --action 9d=redo --yes \
+    --pin-fd 3 3<"$PINS"
+stack_stop
+N=$(awk '/^> / { n++; if ($2 ~ /^[01]0DB/ && ++w == 2) { print n; exit } }' "$T/trace.txt")
+[ -n "$N" ] || N=60
+stack_start --mode connect --readers 4 --card "$T/c.state" --card - \
+    --card "$T/officer.state" --serve-arg --drop-at --serve-arg "$N" || finish
+RC=$VPIV_READER0
+run_rc "card pulled while writing 9c (APDU $N)" 3 "$RATERM" update -c "$CONF" -r "$RC" \
+    --officer-reader "$VPIV_READER2" --procedure tc-redo --action 9a=redo --action 9c=redo \
+    --action 9d=redo --yes --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/pulled.txt"
+expect_match "pulled: 9a on the card" "^  9a +Redo +done +written to the card" "$T/pulled.txt"
+expect_match "pulled: 9c failed" "^  9c +Redo +rejected +.*CARD_REMOVED" "$T/pulled.txt"
+expect_match "pulled: 9d rejected" "^  9d +Redo +rejected " "$T/pulled.txt"
+expect_match "pulled: confirmed (with rejections)" "^Confirmed to the CM host" "$T/pulled.txt"
+J=$(grep -l "card=serial%2040000003" "$T"/var/journal/*.journal | sort | tail -n 1)
+expect_match "journal: the write of 9c was announced" "step=write .*slot=9c" "$J"
+expect_match "journal: certConf accepted 9a, rejected 9c and 9d" "step=confirm .*9a%3Daccept%209c%3Dreject%209d%3Dreject" "$J"
+expect_match "journal: ended" "step=end" "$J"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs3.txt" 2>&1
+expect_match "cmhost: 9a of card C confirmed" "confirmed .*CN=Card 40000003 Auth" "$T/certs3.txt"
+expect_match "cmhost: 9c of card C rejected" "(rejected|revoked) .*CN=Card 40000003 Sign" "$T/certs3.txt"
+expect_match "cmhost: 9d of card C rejected" "(rejected|revoked) .*CN=Card 40000003 KeyMgmt" "$T/certs3.txt"
+expect_match "audit: the failure" 'card="serial 40000003" slot=9c action=redo .*result="rejected' "$T/var/audit.log"
+stack_stop
+
+# ---- cmhost stopped: a clear error, the card unchanged ---------------------------------
+stop_server
+stack_start --mode connect --card "$T/b.state" --card "$T/officer.state" || finish
+run_rc "cmhost stopped" 8 "$RATERM" update -c "$CONF" -r "$VPIV_READER0" \
+    --officer-reader "$VPIV_READER1" --procedure tc-redo --action 9c=redo --yes \
+    --pin-fd 3 3<"$PINS"
+expect_match "cmhost stopped: named" "Couldn't connect to server.*\[CMP_HTTP\]" "$OUT"
+run_ok "show after cmhost stopped" "$RATERM" show -r "$VPIV_READER0" --transport-ca "$PKI/transport-ca.pem"
+expect_match "cmhost stopped: the TC stays" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
+finish
