@@ -20,6 +20,7 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wformat=2 -fno-common -fstack-protector-strong
 LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
 LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
+# raterm does not link libcurl: src/cmp/curl_dl.c loads it on first use.
 LDLIBS_NET    := -lcurl
 LDLIBS_SERVER := -lmicrohttpd -lsqlite3 -lyaml
 LDLIBS  += -lz -lpthread
@@ -83,7 +84,7 @@ $(LIBCMHOST): $(CMHOST_OBJS)
 
 $(BUILD)/raterm: $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) \
-	    $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
+	    $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
 
 $(BUILD)/cmhost: $(OBJ)/cmhost/main.o $(LIBCMHOST) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_NET) $(LDLIBS_PCSC) \
