@@ -524,6 +524,21 @@ size_t cmp_txn_ca_pubs(const cmp_txn *t, const cmp_buf **certs);
 bool cmp_txn_implicit(const cmp_txn *t);
 void cmp_txn_free(cmp_txn *t);
 
+/* What it takes to finish a transaction later, e.g. after a crash: the
+ * transactionID and the server's last senderNonce (our recipNonce). */
+typedef struct {
+	uint8_t txid[16];
+	size_t txid_len;
+	uint8_t peer_nonce[128];
+	size_t peer_nonce_len;
+} cmp_txn_state;
+void cmp_txn_get_state(const cmp_txn *t, cmp_txn_state *st);
+/* A transaction rebuilt from its state and its n issued certificates
+ * (copied; certReqIds 0..n-1) so that cmp_client_confirm_each can send
+ * the certConf. Errors: ARG, NOMEM. */
+rt_err *cmp_txn_resume(const cmp_txn_state *st, const cmp_buf *certs,
+    size_t n, cmp_txn **out) RT_MUST;
+
 /* certConf -> pkiConf. accept: every certificate is accepted; false: all
  * rejected (status rejection with `reason` as its text, may be NULL).
  * Nothing is sent if the confirmation was implicit.

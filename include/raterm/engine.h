@@ -44,6 +44,7 @@
 #include "raterm/config.h"
 #include "raterm/contents.h"
 #include "raterm/err.h"
+#include "raterm/journal.h"
 #include "raterm/piv.h"
 #include "raterm/signer.h"
 #include "raterm/tc.h"
@@ -283,5 +284,34 @@ typedef struct {
 rt_err *rt_update_submit(rt_update *u, const rt_plan *p,
     const rt_submit_env *env, const rt_update_dialogs *d,
     rt_submit_result *res) RT_MUST;
+
+/* ---- recovery (src/engine/recover.c) ------------------------------------------------ */
+
+typedef struct {
+	size_t nissued;			/* certificates the CM host issued */
+	size_t naccepted, nrejected;
+	bool skipped;			/* the card is needed and not here */
+	bool finished;			/* END or ABORT appended */
+	char line[PIV_NUM_CERT_SLOTS][300];	/* per issued certificate */
+	size_t nlines;
+	char summary[300];
+} rt_recover_result;
+
+/* Brings one incomplete journal operation (rt_journal_incomplete) to the
+ * consistent state: every certificate the CM host issued is either on
+ * the card (Redo: the slot holds exactly that certificate; Issue: saved
+ * on the station) and accepted, or rejected, in a certConf sent with the
+ * operation's transaction (its transactionID and the CM host's nonce are
+ * in the journal), then END. Nothing issued: ABORT. A confirmation
+ * already received: END. ct: the Contents of the card now in the target
+ * reader (NULL: none); when a written certificate must be checked and the
+ * card is not that of the operation, nothing is done (res->skipped).
+ * env: cmp, journal, audit and officer_name are used.
+ * Errors: those of the CM host (the operation stays open when it cannot
+ * be reached; a refusal of the certConf — e.g. the CM host already
+ * revoked what was not confirmed in time — ends it with ABORT and is
+ * reported in res, not as an error), IO (journal). */
+rt_err *rt_recover_op(const rt_jop *op, const rt_contents *ct,
+    const rt_submit_env *env, rt_recover_result *res) RT_MUST;
 
 #endif

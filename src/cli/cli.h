@@ -41,5 +41,6 @@ int cmd_cacerts(cli_global *g, int argc, char **argv);
 int cmd_check_config(cli_global *g, int argc, char **argv);
 int cmd_procedures(cli_global *g, int argc, char **argv);
 int cmd_update(cli_global *g, int argc, char **argv);
+int cmd_recover(cli_global *g, int argc, char **argv);
 
 #endif

@@ -331,57 +331,64 @@ state_name(rt_step_state st)
 	}
 }
 
-/* Everything after the plan: officer signer, CM host, journal, submit. */
-static rt_err *
-run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
-    rt_update *u, const rt_plan *plan, piv_card *card, cli_secrets *sec,
-    bool *all_ok)
-{
-	rt_err *e = NULL;
-	rt_transport *ot = NULL;
-	piv_card *ocard = NULL;
-	rt_signer *signer = NULL;
-	cmp_client *client = NULL;
-	rt_journal *journal = NULL;
-	rt_audit *audit = NULL;
+/* The station's side of a submission or a recovery: the officer's
+ * signer, the CM host, the journal and the audit log. */
+typedef struct {
+	rt_transport *ot;
+	piv_card *ocard;
+	rt_signer *signer;
+	cmp_client *client;
+	rt_journal *journal;
+	rt_audit *audit;
 	mbedtls_x509_crt trust;
-	char oreader[256], officer[RT_PATH_MAX + 16], idir[RT_PATH_MAX + 16];
-	cli_pin_ctx opc = { sec, "signature" };
-	mbedtls_x509_crt_init(&trust);
-	*all_ok = false;
+	char officer[RT_PATH_MAX + 16];
+	char idir[RT_PATH_MAX + 16];
+	cli_pin_ctx opc;
+} station;
 
+static void
+station_close(station *st)
+{
+	rt_audit_close(st->audit);
+	rt_journal_close(st->journal);
+	cmp_client_free(st->client);
+	rt_signer_free(st->signer);
+	piv_close(st->ocard);
+	rt_transport_close(st->ot);
+	mbedtls_x509_crt_free(&st->trust);
+}
+
+/* Journal and audit only (need_cmp false), or everything. */
+static rt_err *
+station_open(const cli_global *g, const rt_config *cfg, const submit_opts *o,
+    cli_secrets *sec, bool need_cmp, station *st)
+{
+	rt_err *e;
+	char oreader[256];
+	memset(st, 0, sizeof(*st));
+	mbedtls_x509_crt_init(&st->trust);
+	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0')
+		return rt_err_new(RT_E_CONFIG, NULL, "journal and audit are "
+		    "needed in the configuration");
+	if ((e = rt_journal_open(cfg->journal, &st->journal)) != NULL ||
+	    (e = rt_audit_open(cfg->audit, &st->audit)) != NULL)
+		return e;
+	char jcopy[RT_PATH_MAX];
+	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
+	snprintf(st->idir, sizeof(st->idir), "%s/issued", dirname(jcopy));
+	if (!need_cmp)
+		return NULL;
 	const char *server = o->server ? o->server : cfg->cmhost_url;
 	const char *trust_path = o->trust ? o->trust : cfg->cmhost_trust;
-	if (server[0] == '\0') {
-		e = rt_err_new(RT_E_USAGE, NULL, "no CM host: cmhost.url in the "
+	if (server[0] == '\0')
+		return rt_err_new(RT_E_USAGE, NULL, "no CM host: cmhost.url in the "
 		    "configuration or --server");
-		goto out;
-	}
-	if (trust_path[0] == '\0') {
-		e = rt_err_new(RT_E_USAGE, NULL, "no trust anchor for the CM "
+	if (trust_path[0] == '\0')
+		return rt_err_new(RT_E_USAGE, NULL, "no trust anchor for the CM "
 		    "host's responses: cmhost.trust or --trust");
-		goto out;
-	}
-	if (mbedtls_x509_crt_parse_file(&trust, trust_path) != 0) {
-		e = rt_err_new(RT_E_CERT, NULL, "%s: no trust anchor certificate "
-		    "that parses", trust_path);
-		goto out;
-	}
-	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0') {
-		e = rt_err_new(RT_E_CONFIG, NULL, "journal and audit are needed "
-		    "in the configuration to submit");
-		goto out;
-	}
-	if (!o->yes) {
-		bool yes;
-		if ((e = confirm_tty(&yes)) != NULL)
-			goto out;
-		if (!yes) {
-			e = rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing was "
-			    "sent and the card is unchanged");
-			goto out;
-		}
-	}
+	if (mbedtls_x509_crt_parse_file(&st->trust, trust_path) != 0)
+		return rt_err_new(RT_E_CERT, NULL, "%s: no trust anchor "
+		    "certificate that parses", trust_path);
 	/* the officer */
 	const char *token = o->officer_token;
 	const char *token_cert = o->officer_cert;
@@ -398,66 +405,84 @@ run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 		    "%s", token);
 		if ((e = cli_secret_get(sec, "signature", prompt, pass,
 		    sizeof(pass), &plen)) != NULL)
-			goto out;
-		e = rt_signer_soft(token, token_cert, pass, plen, NULL, &signer);
+			return e;
+		e = rt_signer_soft(token, token_cert, pass, plen, NULL,
+		    &st->signer);
 		rt_wipe(pass, sizeof(pass));
 		if (e != NULL)
-			goto out;
+			return e;
 	} else {
 		const char *r = o->officer_reader;
 		if (r == NULL) {
 			if ((e = station_readers(cfg, false, NULL, true, oreader,
 			    sizeof(oreader))) != NULL)
-				goto out;
+				return e;
 			r = oreader;
 		}
+		st->opc.secrets = sec;
+		st->opc.name = "signature";
 		rt_card_signer_opts so = { .slot = o->officer_slot ?
 		    o->officer_slot : (cfg->officer.slot ? cfg->officer.slot :
-		    PIV_SLOT_SIGN), .pin_cb = cli_pin_cb, .pin_ctx = &opc,
+		    PIV_SLOT_SIGN), .pin_cb = cli_pin_cb, .pin_ctx = &st->opc,
 		    .keep_pin = true };
-		if ((e = cli_open_reader(g, r, &ot)) != NULL ||
-		    (e = piv_open(ot, &ocard)) != NULL ||
-		    (e = rt_signer_card(ocard, &so, &signer)) != NULL) {
-			e = rt_err_wrap(e, "the officer's card");
+		if ((e = cli_open_reader(g, r, &st->ot)) != NULL ||
+		    (e = piv_open(st->ot, &st->ocard)) != NULL ||
+		    (e = rt_signer_card(st->ocard, &so, &st->signer)) != NULL)
+			return rt_err_wrap(e, "the officer's card");
+	}
+	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
+	if (oc == NULL)
+		return rt_err_new(RT_E_CERT, NULL, "the officer key has no "
+		    "certificate (CMP protection needs one)");
+	if (token != NULL && cfg->officer.officer_cas[0] && oc->next == NULL) {
+		/* send the officer CA along when the token holds only the leaf */
+		rt_err *ce = add_chain_file(st->signer, cfg->officer.officer_cas);
+		rt_err_free(ce);
+	}
+	if (mbedtls_x509_dn_gets(st->officer, sizeof(st->officer),
+	    &oc->subject) < 0)
+		snprintf(st->officer, sizeof(st->officer), "(officer)");
+	cmp_client_opts co = {
+		.url = server, .tls_ca = o->tls_ca, .total_timeout = o->timeout,
+		.trust = &st->trust, .signer = st->signer,
+		.log = o->verbose ? stderr : NULL,
+	};
+	return cmp_client_new(&co, &st->client);
+}
+
+/* Everything after the plan: officer signer, CM host, journal, submit. */
+static rt_err *
+run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
+    rt_update *u, const rt_plan *plan, piv_card *card, cli_secrets *sec,
+    bool *all_ok)
+{
+	station st;
+	rt_err *e = NULL;
+	*all_ok = false;
+	memset(&st, 0, sizeof(st));
+	mbedtls_x509_crt_init(&st.trust);
+	if (!o->yes) {
+		bool yes;
+		if ((e = confirm_tty(&yes)) != NULL)
+			goto out;
+		if (!yes) {
+			e = rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing was "
+			    "sent and the card is unchanged");
 			goto out;
 		}
 	}
-	const mbedtls_x509_crt *oc = rt_signer_chain(signer);
-	if (oc == NULL) {
-		e = rt_err_new(RT_E_CERT, NULL, "the officer key has no "
-		    "certificate (CMP protection needs one)");
+	station_close(&st);
+	if ((e = station_open(g, cfg, o, sec, true, &st)) != NULL)
 		goto out;
-	}
-	if (token != NULL && cfg->officer.officer_cas[0] && oc->next == NULL) {
-		/* send the officer CA along when the token holds only the leaf */
-		rt_err *ce = add_chain_file(signer, cfg->officer.officer_cas);
-		rt_err_free(ce);
-	}
-	if (mbedtls_x509_dn_gets(officer, sizeof(officer), &oc->subject) < 0)
-		snprintf(officer, sizeof(officer), "(officer)");
-	cmp_client_opts co = {
-		.url = server, .tls_ca = o->tls_ca, .total_timeout = o->timeout,
-		.trust = &trust, .signer = signer,
-		.log = o->verbose ? stderr : NULL,
-	};
-	if ((e = cmp_client_new(&co, &client)) != NULL)
-		goto out;
-	if ((e = rt_journal_open(cfg->journal, &journal)) != NULL ||
-	    (e = rt_audit_open(cfg->audit, &audit)) != NULL)
-		goto out;
-	char jcopy[RT_PATH_MAX];
-	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
-	snprintf(idir, sizeof(idir), "%s/issued", dirname(jcopy));
-
 	dialog_ctx dc = { sec, false };
 	rt_update_dialogs d = {
 		.ctx = &dc, .card_pin = dlg_card_pin,
 		.operator_credential = dlg_operator, .progress = dlg_progress,
 	};
 	rt_submit_env env = {
-		.card = card, .officer = signer, .cmp = client,
-		.journal = journal, .audit = audit, .officer_name = officer,
-		.issued_dir = idir,
+		.card = card, .officer = st.signer, .cmp = st.client,
+		.journal = st.journal, .audit = st.audit,
+		.officer_name = st.officer, .issued_dir = st.idir,
 	};
 	rt_submit_result res;
 	e = rt_update_submit(u, plan, &env, &d, &res);
@@ -466,10 +491,10 @@ run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 		printf("Result%s%s%s:\n", res.op_id[0] ? " (journal " : "",
 		    res.op_id, res.op_id[0] ? ")" : "");
 		for (size_t i = 0; i < plan->nsteps; i++) {
-			const rt_plan_step *st = &plan->steps[i];
+			const rt_plan_step *ps = &plan->steps[i];
 			printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
-			    piv_slot_name(st->slot, s, sizeof(s)),
-			    rt_action_title(st->action), state_name(res.state[i]),
+			    piv_slot_name(ps->slot, s, sizeof(s)),
+			    rt_action_title(ps->action), state_name(res.state[i]),
 			    res.message[i], res.serial[i][0] ? " (serial " : "",
 			    res.serial[i], res.serial[i][0] ? ")" : "",
 			    res.state[i] == RT_STEP_DONE && !res.confirmed ?
@@ -481,13 +506,7 @@ run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 	}
 	*all_ok = e == NULL;
 out:
-	rt_audit_close(audit);
-	rt_journal_close(journal);
-	cmp_client_free(client);
-	rt_signer_free(signer);
-	piv_close(ocard);
-	rt_transport_close(ot);
-	mbedtls_x509_crt_free(&trust);
+	station_close(&st);
 	return e;
 }
 
@@ -680,4 +699,190 @@ out:
 	rt_castore_free(roots);
 	rt_config_free(cfg);
 	return e ? cli_fail(e) : rc;
+}
+
+/* ---- recover ------------------------------------------------------------------------- */
+
+static const char recover_help[] =
+"usage: raterm recover [-c FILE] [-r READER] [--list]\n"
+"                      [--officer-reader R | --officer-token FILE]\n"
+"                      [--server URL] [--trust FILE] [--pin-fd N]\n"
+"\n"
+"Lists the updates the journal holds as incomplete (a crash, a pulled\n"
+"card, a CM host that did not answer) and completes or rolls back each,\n"
+"so that every certificate the CM host issued is either on the card (or\n"
+"saved on the station, for Issue) and confirmed, or rejected: what the\n"
+"card in READER holds decides (the operation's card must be inserted when\n"
+"a write was started), the certConf goes to the CM host in the original\n"
+"transaction, and the operation is closed in the journal.\n"
+"\n"
+"  -c, --config FILE       the station configuration\n"
+"  -r, --reader READER     the reader of the operation's card (default:\n"
+"                          readers.target)\n"
+"  --list                  list only, change nothing\n"
+"  --server, --trust, --tls-ca, --timeout, --officer-reader,\n"
+"  --officer-slot, --officer-token, --officer-cert, --pin-fd, -v\n"
+"                          as for 'raterm update'\n"
+"\n"
+"Exit status 0 when nothing is left incomplete.\n";
+
+int
+cmd_recover(cli_global *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "reader", required_argument, NULL, 'r' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "pin-fd", required_argument, NULL, 'f' },
+		{ "server", required_argument, NULL, 1001 },
+		{ "trust", required_argument, NULL, 1002 },
+		{ "tls-ca", required_argument, NULL, 1003 },
+		{ "officer-reader", required_argument, NULL, 1004 },
+		{ "officer-slot", required_argument, NULL, 1005 },
+		{ "officer-token", required_argument, NULL, 1006 },
+		{ "officer-cert", required_argument, NULL, 1007 },
+		{ "timeout", required_argument, NULL, 1009 },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfg_path = NULL, *reader = NULL;
+	bool list = false;
+	int pin_fd = -1, c;
+	submit_opts so = { 0 };
+	while ((c = getopt_long(argc, argv, "hc:r:lv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(recover_help, stdout); return 0;
+		case 'c': cfg_path = optarg; break;
+		case 'r': reader = optarg; break;
+		case 'l': list = true; break;
+		case 'v': so.verbose = true; break;
+		case 'f':
+			if ((pin_fd = cli_parse_fd("recover", optarg)) < 0)
+				return 2;
+			break;
+		case 1001: so.server = optarg; break;
+		case 1002: so.trust = optarg; break;
+		case 1003: so.tls_ca = optarg; break;
+		case 1004: so.officer_reader = optarg; break;
+		case 1005:
+			if (!piv_slot_parse(optarg, &so.officer_slot))
+				return cli_usage_error("recover", "bad slot '%s'",
+				    optarg);
+			break;
+		case 1006: so.officer_token = optarg; break;
+		case 1007: so.officer_cert = optarg; break;
+		case 1009:
+			so.timeout = atol(optarg);
+			if (so.timeout <= 0)
+				return cli_usage_error("recover", "bad --timeout "
+				    "'%s'", optarg);
+			break;
+		default: return cli_usage_error("recover", "invalid option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("recover", "unexpected argument '%s'",
+		    argv[optind]);
+
+	rt_config *cfg = NULL;
+	cli_secrets *sec = NULL;
+	rt_jop *ops = NULL;
+	size_t nops = 0;
+	station st;
+	rt_transport *t = NULL;
+	piv_card *card = NULL;
+	rt_contents ct;
+	bool have_ct = false, left = false;
+	char rbuf[256];
+	memset(&st, 0, sizeof(st));
+	mbedtls_x509_crt_init(&st.trust);
+	rt_err *e = rt_config_load(rt_config_path(cfg_path), &cfg);
+	if (e != NULL)
+		goto out;
+	if ((e = station_open(g, cfg, &so, NULL, false, &st)) != NULL)
+		goto out;
+	if ((e = rt_journal_incomplete(st.journal, &ops, &nops)) != NULL)
+		goto out;
+	if (nops == 0) {
+		printf("No incomplete operations in %s.\n", cfg->journal);
+		goto out;
+	}
+	printf("Incomplete operations in %s:\n", cfg->journal);
+	for (size_t i = 0; i < nops; i++)
+		printf("  %s  card \"%s\", procedure %s, last step %s%s%s\n",
+		    ops[i].id, ops[i].info.card, ops[i].info.procedure,
+		    rt_jstep_name(ops[i].last), ops[i].torn ? " (torn last "
+		    "record ignored)" : "", ops[i].corrupt ? " (CORRUPT)" : "");
+	fflush(stdout);
+	if (list) {
+		left = true;
+		goto out;
+	}
+	/* the card: where a write was started, it decides */
+	if (reader == NULL) {
+		rt_err *re = station_readers(cfg, true, rbuf, false, NULL,
+		    sizeof(rbuf));
+		if (re == NULL)
+			reader = rbuf;
+		rt_err_free(re);
+	}
+	if (reader != NULL) {
+		rt_err *re = cli_open_reader(g, reader, &t);
+		if (re == NULL)
+			re = piv_open(t, &card);
+		if (re == NULL)
+			re = rt_contents_read(card, NULL, time(NULL), 0, &ct);
+		if (re == NULL)
+			have_ct = true;
+		else {
+			char m[300];
+			rt_err_format(re, m, sizeof(m));
+			fprintf(stderr, "raterm recover: no card to check (%s)\n", m);
+			rt_err_free(re);
+		}
+	}
+	if ((e = cli_secrets_open(pin_fd, &sec)) != NULL)
+		goto out;
+	station_close(&st);
+	if ((e = station_open(g, cfg, &so, sec, true, &st)) != NULL)
+		goto out;
+	rt_submit_env env = {
+		.cmp = st.client, .journal = st.journal, .audit = st.audit,
+		.officer_name = st.officer,
+	};
+	for (size_t i = 0; i < nops; i++) {
+		rt_recover_result rr;
+		rt_err *oe = rt_recover_op(&ops[i], have_ct ? &ct : NULL, &env,
+		    &rr);
+		printf("%s:\n", ops[i].id);
+		for (size_t j = 0; j < rr.nlines; j++)
+			printf("  %s\n", rr.line[j]);
+		if (oe != NULL) {
+			char m[400];
+			rt_err_format(oe, m, sizeof(m));
+			printf("  not finished: %s\n", m);
+			if (e == NULL)
+				e = oe;
+			else
+				rt_err_free(oe);
+			continue;
+		}
+		printf("  %s\n", rr.summary);
+		if (!rr.finished)
+			left = true;
+	}
+out:
+	fflush(stdout);
+	if (have_ct)
+		rt_contents_free(&ct);
+	piv_close(card);
+	rt_transport_close(t);
+	rt_jops_free(ops, nops);
+	station_close(&st);
+	cli_secrets_free(sec);
+	rt_config_free(cfg);
+	if (e != NULL)
+		return cli_fail(e);
+	return left ? 1 : 0;
 }

@@ -25,8 +25,10 @@ static const char usage_text[] =
 "                     officer's card or software token\n"
 "  revoke             revoke a certificate at the CM host\n"
 "  cacerts            fetch the CA certificates from the CM host\n"
-"  update             plan (and later run) an update of a card's\n"
-"                     certificates: an action per key under a procedure\n"
+"  update             plan and run an update of a card's certificates:\n"
+"                     an action per key under a procedure\n"
+"  recover            complete or roll back updates left incomplete in\n"
+"                     the journal\n"
 "  procedures         list the configured procedures and what they allow\n"
 "  check-config       validate the station configuration and procedures\n"
 "\n"
@@ -175,6 +177,8 @@ main(int argc, char **argv)
 		rc = cmd_cacerts(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "update") == 0)
 		rc = cmd_update(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "recover") == 0)
+		rc = cmd_recover(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "procedures") == 0)
 		rc = cmd_procedures(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "check-config") == 0)

@@ -448,6 +448,46 @@ copy_out(const uint8_t *p, size_t len, uint8_t **out)
 	return NULL;
 }
 
+void
+cmp_txn_get_state(const cmp_txn *t, cmp_txn_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	memcpy(st->txid, t->ts.txid, NONCE_LEN);
+	st->txid_len = NONCE_LEN;
+	memcpy(st->peer_nonce, t->ts.peer_nonce, t->ts.peer_nonce_len);
+	st->peer_nonce_len = t->ts.peer_nonce_len;
+}
+
+rt_err *
+cmp_txn_resume(const cmp_txn_state *st, const cmp_buf *certs, size_t n,
+    cmp_txn **out)
+{
+	if (st->txid_len != NONCE_LEN || st->peer_nonce_len == 0 ||
+	    st->peer_nonce_len > MAX_PEER_NONCE || n == 0 || n > CMP_MAX_REQS)
+		return rt_err_new(RT_E_ARG, NULL, "transaction state incomplete "
+		    "(transactionID of %d bytes, a server nonce, 1 to %d "
+		    "certificates)", NONCE_LEN, CMP_MAX_REQS);
+	cmp_txn *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "transaction");
+	t->ts.started = true;
+	memcpy(t->ts.txid, st->txid, NONCE_LEN);
+	memcpy(t->ts.peer_nonce, st->peer_nonce, st->peer_nonce_len);
+	t->ts.peer_nonce_len = st->peer_nonce_len;
+	for (size_t i = 0; i < n; i++) {
+		rt_err *e = copy_out(certs[i].p, certs[i].len, &t->cert[i]);
+		if (e != NULL) {
+			cmp_txn_free(t);
+			return e;
+		}
+		t->cert_len[i] = certs[i].len;
+		t->cert_req_id[i] = (long)i;
+		t->n++;
+	}
+	*out = t;
+	return NULL;
+}
+
 /* Polls until no response is waiting: pollReq / pollRep, then the final
  * answer of type `want` replaces *r. */
 static rt_err *

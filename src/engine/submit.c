@@ -8,6 +8,7 @@
 #include "raterm/journal.h"
 #include "raterm/util.h"
 #include "raterm/x509.h"
+#include "engine_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -519,6 +520,17 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		goto out;
 	}
 	res->issued = true;
+	{
+		/* what recovery needs to send the certConf later */
+		cmp_txn_state ts;
+		char tx[40], nn[260];
+		cmp_txn_get_state(txn, &ts);
+		eng_hex(ts.txid, ts.txid_len, tx, sizeof(tx));
+		eng_hex(ts.peer_nonce, ts.peer_nonce_len, nn, sizeof(nn));
+		if ((e = jappend(jf, RT_J_ISSUED, 0, NULL, NULL, NULL, NULL, 0,
+		    "transaction %s server-nonce %s", tx, nn)) != NULL)
+			goto out;
+	}
 	for (size_t i = 0; i < p->nsteps; i++) {
 		cmp_buf c = cmp_txn_cert(txn, i);
 		rt_cert_info ci;
@@ -541,6 +553,11 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 			se = save_issued(env->issued_dir, p, st->slot, sc[i].cert,
 			    sc[i].cert_len, res->serial[i], res->saved[i],
 			    sizeof(res->saved[i]));
+			if (se == NULL)
+				se = jappend(jf, RT_J_WRITTEN, st->slot,
+				    rt_action_name(st->action), st->profile,
+				    res->serial[i], NULL, 0, "saved as %s",
+				    res->saved[i]);
 			if (se == NULL) {
 				sc[i].keep = true;
 				set_msg(res, i, RT_STEP_DONE, "issued, saved as %s",

@@ -1,6 +1,7 @@
 /* update.c - per-key actions, the rules on them, and the plan; see
  * include/raterm/engine.h. */
 #include "raterm/engine.h"
+#include "engine_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -317,15 +318,7 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 	memset(out, 0, sizeof(*out));
 	const rt_contents *ct = u->ct;
 	snprintf(out->reader, sizeof(out->reader), "%s", ct->reader);
-	if (ct->has_serial)
-		snprintf(out->card, sizeof(out->card), "serial %u", ct->serial);
-	else if (ct->has_guid) {
-		char g[33];
-		for (int i = 0; i < 16; i++)
-			snprintf(g + 2 * i, 3, "%02x", ct->guid[i]);
-		snprintf(out->card, sizeof(out->card), "GUID %s", g);
-	} else
-		snprintf(out->card, sizeof(out->card), "(no serial or GUID)");
+	eng_card_name(ct, out->card, sizeof(out->card));
 	if (u->proc != NULL)
 		snprintf(out->procedure, sizeof(out->procedure), "%s",
 		    u->proc->name);
@@ -424,4 +417,56 @@ rt_plan_print(const rt_plan *p, FILE *f)
 	}
 	for (size_t i = 0; i < p->nnotes; i++)
 		fprintf(f, "Note: %s\n", p->notes[i]);
+}
+
+void
+eng_card_name(const rt_contents *ct, char *out, size_t cap)
+{
+	if (ct->has_serial)
+		snprintf(out, cap, "serial %u", ct->serial);
+	else if (ct->has_guid) {
+		char g[33];
+		eng_hex(ct->guid, 16, g, sizeof(g));
+		snprintf(out, cap, "GUID %s", g);
+	} else
+		snprintf(out, cap, "(no serial or GUID)");
+}
+
+void
+eng_hex(const uint8_t *b, size_t n, char *out, size_t cap)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 2 < cap; i++) {
+		out[o++] = d[b[i] >> 4];
+		out[o++] = d[b[i] & 15];
+	}
+	if (cap > 0)
+		out[o] = '\0';
+}
+
+static int
+hexdig(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+size_t
+eng_unhex(const char *hex, size_t len, uint8_t *out, size_t cap)
+{
+	if (len == 0 || len % 2 != 0 || len / 2 > cap)
+		return 0;
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = hexdig(hex[2 * i]), lo = hexdig(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return len / 2;
 }

@@ -36,7 +36,8 @@ trap 'stop_server; _lib_cleanup' EXIT
 run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
 PORT=$((20000 + ($$ + 7919) % 20000))
 run_ok "cmhost init" "$CMHOST" init "$D" --port $PORT
-cat >> "$D/cmhost.yaml" <<'EOF2'
+# the PIV profiles of the shipped procedures (newer `cmhost init` writes them)
+grep -q "name: piv-auth" "$D/cmhost.yaml" || cat >> "$D/cmhost.yaml" <<'EOF2'
   - name: piv-auth
     validity_days: 365
     key_types: [rsa, p256, p384]
@@ -227,6 +228,48 @@ expect_match "cmhost: 9a of card C confirmed" "confirmed .*CN=Card 40000003 Auth
 expect_match "cmhost: 9c of card C rejected" "(rejected|revoked) .*CN=Card 40000003 Sign" "$T/certs3.txt"
 expect_match "cmhost: 9d of card C rejected" "(rejected|revoked) .*CN=Card 40000003 KeyMgmt" "$T/certs3.txt"
 expect_match "audit: the failure" 'card="serial 40000003" slot=9c action=redo .*result="rejected' "$T/var/audit.log"
+stack_stop
+
+# ---- the officer card pulled before certConf, then `raterm recover` ------------------------
+# A rehearsal finds the officer card's PIN check before its last signature
+# (the certConf); the real run pulls the officer card there: the
+# certificates are on card D, the CM host has not been told.
+run_ok "TC card D" tc_card "$T/d.state" 40000004
+cp "$T/d.state" "$T/d-copy.state"
+cp "$T/officer.state" "$T/officer-copy.state"
+stack_start --mode connect --readers 4 --card "$T/officer-copy.state" --card - \
+    --card "$T/d-copy.state" --serve-arg --trace --serve-arg "$T/otrace.txt" || finish
+run_ok "rehearsal (officer card traced)" "$RATERM" update -c "$CONF" -r "$VPIV_READER2" \
+    --officer-reader "$VPIV_READER0" --procedure tc-redo --action 9a=redo --action 9c=redo \
+    --yes --pin-fd 3 3<"$PINS"
+stack_stop
+N=$(awk '/^> / { n++; if ($2 ~ /^00200080/) last = n } END { print last }' "$T/otrace.txt")
+stack_start --mode connect --readers 4 --card "$T/officer.state" --card - \
+    --card "$T/d.state" --serve-arg --drop-at --serve-arg "$N" || finish
+run_rc "officer card pulled before certConf (APDU $N)" 3 "$RATERM" update -c "$CONF" \
+    -r "$VPIV_READER2" --officer-reader "$VPIV_READER0" --procedure tc-redo \
+    --action 9a=redo --action 9c=redo --yes --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/unconfirmed.txt"
+expect_match "not confirmed: said" "NOT confirmed to the CM host: run 'raterm recover'" "$T/unconfirmed.txt"
+expect_match "not confirmed: 9a on the card" "^  9a +Redo +FAILED +not confirmed" "$T/unconfirmed.txt"
+stack_stop
+run_rc "recover --list" 1 "$RATERM" recover -c "$CONF" --list
+expect_match "recover lists the operation" "card \"serial 40000004\", procedure tc-redo, last step confirm" "$OUT"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs4.txt" 2>&1
+expect_match "before recover: waiting at the CM host" "waiting .*CN=Card 40000004 Auth" "$T/certs4.txt"
+stack_start --mode connect --card "$T/officer.state" --card "$T/d.state" || finish
+run_ok "recover" "$RATERM" recover -c "$CONF" -r "$VPIV_READER1" \
+    --officer-reader "$VPIV_READER0" --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/recover.txt"
+expect_match "recover: 9a accepted" "^  9a redo serial [0-9a-f]+: accept \(on the card\)" "$T/recover.txt"
+expect_match "recover: 9c accepted" "^  9c redo serial [0-9a-f]+: accept \(on the card\)" "$T/recover.txt"
+expect_match "recover: closed" "confirmed to the CM host: 2 accepted, 0 rejected; closed \(END\)" "$T/recover.txt"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs5.txt" 2>&1
+expect_match "after recover: 9a confirmed" "confirmed .*CN=Card 40000004 Auth" "$T/certs5.txt"
+expect_match "after recover: 9c confirmed" "confirmed .*CN=Card 40000004 Sign" "$T/certs5.txt"
+expect_match "audit: recovered" 'card="serial 40000004" slot=9a action=redo .*result="recovered: accepted' "$T/var/audit.log"
+run_ok "recover: nothing left" "$RATERM" recover -c "$CONF" --list
+expect_match "nothing left: said" "No incomplete operations" "$OUT"
 stack_stop
 
 # ---- cmhost stopped: a clear error, the card unchanged ---------------------------------
