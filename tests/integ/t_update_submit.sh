@@ -136,8 +136,13 @@ mkdir -p "$T/var"
 PINS=$T/pins
 printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' > "$PINS"
 
+run_ok "init card in use E" "$VPIV" init "$T/e.state" --serial 40000005
+run_ok "personalize card in use E" "$VPIV" personalize "$T/e.state" \
+    --ca-cert "$PKI/issuing.pem" --ca-key "$PKI/issuing.key" \
+    --slot 9a --subject "CN=Erin Example 9a,O=raterm tests" \
+    --slot 9c --subject "CN=Erin Example 9c,O=raterm tests"
 stack_start --mode connect --readers 4 --card "$T/officer.state" --card "$T/a.state" \
-    --card "$T/b.state" || finish
+    --card "$T/b.state" --card "$T/e.state" || finish
 OFF=$VPIV_READER0
 RA=$VPIV_READER1
 RB=$VPIV_READER2
@@ -182,6 +187,20 @@ run_ok "show after Issue" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport
 expect_match "issue: the TC is still on the card" "^9a +ECCP256 +Card 40000002 Auth .* TC\$" "$OUT"
 "$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs.txt" 2>&1
 expect_eq "issue: confirmed at the CM host" 5 "$(grep -c "confirmed" "$T/certs.txt")"
+
+# ---- a card without TCs (renew): possession proven by the card's keys ----------------
+printf 'signature=123456\ncard=123456\noperator=default\n' > "$T/pins1"
+run_ok "renew: Redo 9a and 9c of a card in use" "$RATERM" update -c "$CONF" -r "$VPIV_READER3" \
+    --officer-reader "$OFF" --procedure renew --action 9a=redo --action 9c=redo --yes \
+    --pin-fd 3 3<"$T/pins1"
+expect_match "renew: 9a done" "^  9a +Redo +done +written to the card" "$OUT"
+expect_match "renew: 9c done" "^  9c +Redo +done +written to the card" "$OUT"
+J=$(grep -l "card=serial%2040000005" "$T"/var/journal/*.journal | head -n 1)
+expect_match "renew: POPO signed by the card's keys" "step=request .*POPO%20signature" "$J"
+run_ok "show after renew" "$RATERM" show -r "$VPIV_READER3"
+expect_match "renew: issued by the CM host's CA" "^9a +ECCP256 +Erin Example 9a +raterm Demo Issuin" "$OUT"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs.txt" 2>&1
+expect_eq "renew: confirmed at the CM host" 2 "$(grep -c "confirmed.*Erin Example" "$T/certs.txt")"
 
 # ---- a wrong card PIN: nothing issued -----------------------------------------------
 printf 'signature=123456\ncard=123456\ncard2=000000\noperator=default\n' > "$T/badpins"
