@@ -59,10 +59,16 @@
 /* raterm's own arc: a UUID-derived OID (ITU-T X.667, 2.25.<uuid>),
  * needing no registration. uuid 1db8bcaf-0fd2-4895-884e-8def9b96b97a.
  *   <arc>.1     raterm CMP InfoTypes
- *   <arc>.1.1   id-it-raterm-cardMgmtKey (see the genm/genp helpers) */
+ *   <arc>.1.1   id-it-raterm-cardMgmtKey (see the genm/genp helpers)
+ *   <arc>.1.2   id-it-raterm-cardId (generalInfo: the card a request's
+ *               certificates are for; cmp_header.card_id) */
 #define CMP_OID_RATERM_ARC \
 	"2.25.39506821462563387446371622678466836858"
 #define CMP_OID_IT_CARD_MGMT_KEY CMP_OID_RATERM_ARC ".1.1"
+#define CMP_OID_IT_CARD_ID       CMP_OID_RATERM_ARC ".1.2"
+/* A card identity (cardMgmtKey's cardId, id-it-raterm-cardId): 1 to
+ * CMP_CARD_ID_MAX bytes. */
+#define CMP_CARD_ID_MAX 32
 
 /* ---- basic types ----------------------------------------------------------- */
 
@@ -174,6 +180,12 @@ typedef struct {
 	time_t confirm_wait_time;	/* absolute time; 0: absent */
 	cmp_buf cert_profile[CMP_MAX_REQS];	/* UTF8String contents */
 	size_t ncert_profile;
+	/* id-it-raterm-cardId: CardId ::= OCTET STRING (SIZE (1..32)), the
+	 * card the certificates are for, the same identity as the cardId of
+	 * id-it-raterm-cardMgmtKey (the CHUID GUID, else the serial as 4
+	 * bytes big-endian). Absent: len 0. Decode: empty, longer than
+	 * CMP_CARD_ID_MAX or not an OCTET STRING -> CMP_FORMAT. */
+	cmp_buf card_id;
 } cmp_header;
 
 /* ---- bodies ---------------------------------------------------------------- */
@@ -305,7 +317,8 @@ typedef struct {
  * o->no_extra_certs). signer == NULL: unprotected (only for tests and for
  * error messages a server cannot protect). o may be NULL.
  * Errors: ARG (model inconsistent: missing transactionID, nonce, body
- * content; too many entries), NOMEM, those of rt_signer_sign. */
+ * content; too many entries; a cardId longer than CMP_CARD_ID_MAX), NOMEM,
+ * those of rt_signer_sign. */
 rt_err *cmp_msg_encode(cmp_msg *m, rt_signer *signer,
     const cmp_protect_opts *o, uint8_t **der, size_t *len) RT_MUST;
 
@@ -502,6 +515,10 @@ typedef struct {
 	/* One certificate profile per request (id-it-certProfile is a list,
 	 * RFC 9483 4.1.1); NULL: `profile` for the whole message. */
 	const char *const *profiles;
+	/* The card the certificates are for (id-it-raterm-cardId in
+	 * generalInfo; see cmp_header.card_id); card_id_len 0: none. */
+	const uint8_t *card_id;
+	size_t card_id_len;
 } cmp_enroll_req;
 
 /* Sends the request, polls while the server says waiting (pollReq /

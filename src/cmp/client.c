@@ -582,6 +582,12 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 	}
 	m->type = q->type;
 	m->hdr.implicit_confirm = q->implicit_confirm;
+	if (q->card_id_len > CMP_CARD_ID_MAX) {
+		e = rt_err_new(RT_E_ARG, NULL, "card id of %zu bytes (at most %d)",
+		    q->card_id_len, CMP_CARD_ID_MAX);
+		goto out;
+	}
+	m->hdr.card_id = (cmp_buf){ q->card_id, q->card_id_len };
 	if (q->profiles != NULL) {
 		for (size_t i = 0; i < nreq; i++)
 			m->hdr.cert_profile[i] = cmp_buf_str(q->profiles[i]);

@@ -197,6 +197,17 @@ dec_general_info(cmp_msg *m, cmp_buf v)
 			TRY(rd_get(&ir, 0x30, "certProfile", &pv, NULL));
 			TRY(dec_freetext(pv, "certProfile", m->hdr.cert_profile,
 			    CMP_MAX_REQS, &m->hdr.ncert_profile));
+		} else if (cmp_itav_is(&it, CMP_OID_IT_CARD_ID)) {
+			cmp_buf id;
+			if (rd_peek(&ir) != 0x04)
+				return cmp_fmt("cardId: not an OCTET STRING");
+			TRY(rd_get(&ir, 0x04, "cardId", &id, NULL));
+			if (id.len == 0 || id.len > CMP_CARD_ID_MAX)
+				return cmp_fmt("cardId: %zu bytes (1 to %d)",
+				    id.len, CMP_CARD_ID_MAX);
+			if (m->hdr.card_id.len != 0)
+				return cmp_fmt("cardId: more than once");
+			m->hdr.card_id = id;
 		} else {
 			/* unknown: ignored, but must be well-formed */
 			int t;

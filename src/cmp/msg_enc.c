@@ -153,6 +153,16 @@ enc_header(rt_der *d, const cmp_header *h)
 		der_wrap(&gi, 0x30, &s);
 		der_free(&s);
 	}
+	if (h->card_id.len > 0) {
+		rt_der s;
+		cmp_buf oid;
+		der_init(&s);
+		(void)cmp_oid_lookup(CMP_OID_IT_CARD_ID, &oid);
+		der_tlv(&s, 0x06, oid.p, oid.len);
+		der_tlv(&s, 0x04, h->card_id.p, h->card_id.len);
+		der_wrap(&gi, 0x30, &s);
+		der_free(&s);
+	}
 	if (gi.len > 0) {
 		rt_der seq;
 		der_init(&seq);
@@ -469,6 +479,9 @@ cmp_msg_encode(cmp_msg *m, rt_signer *signer, const cmp_protect_opts *o,
 		    "senderNonce", cmp_body_name(m->type));
 	if (nextra > CMP_MAX_CERTS || h.ncert_profile > CMP_MAX_REQS)
 		return rt_err_new(RT_E_ARG, NULL, "too many extraCerts/profiles");
+	if (h.card_id.len > CMP_CARD_ID_MAX)
+		return rt_err_new(RT_E_ARG, NULL, "cardId of %zu bytes (at most "
+		    "%d)", h.card_id.len, CMP_CARD_ID_MAX);
 	memcpy(extra, m->extra_certs, nextra * sizeof(extra[0]));
 	if (h.pvno == 0) {
 		h.pvno = 2;

@@ -216,6 +216,154 @@ test_cr_roundtrip(void **state)
 	free(cert);
 }
 
+/* The offset of id-it-raterm-cardId's OID TLV in der (asserted found). */
+static size_t
+find_card_id(const uint8_t *der, size_t len)
+{
+	cmp_itav it = { 0 };
+	expect_ok(cmp_itav_set(&it, CMP_OID_IT_CARD_ID));
+	for (size_t i = 0; i + 2 + it.oid.len <= len; i++)
+		if (der[i] == 0x06 && der[i + 1] == it.oid.len &&
+		    memcmp(der + i + 2, it.oid.p, it.oid.len) == 0)
+			return i;
+	fail_msg("id-it-raterm-cardId not in the message");
+	return 0;
+}
+
+static void
+expect_fmt_named(rt_err *e, const char *name)
+{
+	char buf[512];
+	assert_non_null(e);
+	rt_err_format(e, buf, sizeof(buf));
+	if (rt_err_kind_of(e) != RT_E_CMP_FORMAT || strstr(buf, name) == NULL)
+		fail_msg("expected CMP_FORMAT naming %s, got: %s", name, buf);
+	rt_err_free(e);
+}
+
+/* A minimal unprotected genm (NULL-DN names, empty body) whose
+ * generalInfo is { id-it-raterm-cardId, the TLV val } (vlen < 90). */
+static uint8_t *
+genm_with_card_id(const uint8_t *val, size_t vlen, size_t *len)
+{
+	cmp_itav it = { 0 };
+	expect_ok(cmp_itav_set(&it, CMP_OID_IT_CARD_ID));
+	size_t itav = 2 + it.oid.len + vlen, hdr = 3 + 4 + 4 + 2 + 2 + 2 + itav;
+	size_t all = 2 + hdr + 4;
+	assert_true(all < 128);
+	uint8_t *d = malloc(2 + all), *p = d;
+	assert_non_null(d);
+	*p++ = 0x30; *p++ = (uint8_t)all;
+	*p++ = 0x30; *p++ = (uint8_t)hdr;
+	*p++ = 0x02; *p++ = 0x01; *p++ = 0x02;			/* pvno */
+	*p++ = 0xA4; *p++ = 0x02; *p++ = 0x30; *p++ = 0x00;	/* sender */
+	*p++ = 0xA4; *p++ = 0x02; *p++ = 0x30; *p++ = 0x00;	/* recipient */
+	*p++ = 0xA8; *p++ = (uint8_t)(4 + itav);
+	*p++ = 0x30; *p++ = (uint8_t)(2 + itav);
+	*p++ = 0x30; *p++ = (uint8_t)itav;
+	*p++ = 0x06; *p++ = (uint8_t)it.oid.len;
+	memcpy(p, it.oid.p, it.oid.len);
+	p += it.oid.len;
+	memcpy(p, val, vlen);
+	p += vlen;
+	*p++ = 0xB5; *p++ = 0x02; *p++ = 0x30; *p++ = 0x00;	/* genm */
+	*len = (size_t)(p - d);
+	assert_int_equal(*len, 2 + all);
+	return d;
+}
+
+/* generalInfo id-it-raterm-cardId: round trip, absent, refusals. */
+static void
+test_card_id(void **state)
+{
+	(void)state;
+	static const uint8_t guid[16] = { 0x3a, 0x1b, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0x99, 0x01 };
+	static const uint8_t ser[2] = { 0xAA, 0xBB };
+	static uint8_t big[CMP_CARD_ID_MAX + 1];
+	cmp_msg m, *d;
+	uint8_t *der;
+	size_t len;
+
+	/* with certProfile and implicitConfirm, the GUID form */
+	base(&m, CMP_BODY_GENM);
+	m.hdr.implicit_confirm = true;
+	m.hdr.cert_profile[0] = cmp_buf_str("piv-auth");
+	m.hdr.ncert_profile = 1;
+	m.hdr.card_id = (cmp_buf){ guid, sizeof(guid) };
+	d = roundtrip(&m, NULL, NULL, NULL, NULL);
+	assert_true(cmp_buf_eq(d->hdr.card_id, m.hdr.card_id));
+	assert_true(d->hdr.implicit_confirm);
+	assert_int_equal(d->hdr.ncert_profile, 1);
+	cmp_msg_free(d);
+	/* absent */
+	base(&m, CMP_BODY_GENM);
+	d = roundtrip(&m, NULL, NULL, NULL, NULL);
+	assert_int_equal(d->hdr.card_id.len, 0);
+	cmp_msg_free(d);
+	/* longer than CMP_CARD_ID_MAX: not encoded */
+	base(&m, CMP_BODY_GENM);
+	m.hdr.card_id = (cmp_buf){ big, sizeof(big) };
+	expect_kind(cmp_msg_encode(&m, NULL, NULL, &der, &len), RT_E_ARG);
+
+	/* hand-built messages with generalInfo { { cardId, value } } */
+	uint8_t val[2 + CMP_CARD_ID_MAX + 1];
+	val[0] = 0x04;
+	val[1] = 2;
+	memcpy(val + 2, ser, 2);
+	der = genm_with_card_id(val, 4, &len);
+	expect_ok(cmp_msg_decode(der, len, &d));
+	assert_true(cmp_buf_eq(d->hdr.card_id, (cmp_buf){ ser, 2 }));
+	cmp_msg_free(d);
+	free(der);
+	/* not an OCTET STRING (UTF8String) */
+	val[0] = 0x0C;
+	der = genm_with_card_id(val, 4, &len);
+	expect_fmt_named(cmp_msg_decode(der, len, &d), "cardId");
+	free(der);
+	/* empty */
+	val[0] = 0x04;
+	val[1] = 0;
+	der = genm_with_card_id(val, 2, &len);
+	expect_fmt_named(cmp_msg_decode(der, len, &d), "cardId");
+	free(der);
+	/* longer than CMP_CARD_ID_MAX */
+	val[1] = CMP_CARD_ID_MAX + 1;
+	memset(val + 2, 0x5A, CMP_CARD_ID_MAX + 1);
+	der = genm_with_card_id(val, sizeof(val), &len);
+	expect_fmt_named(cmp_msg_decode(der, len, &d), "cardId");
+	free(der);
+	/* CMP_CARD_ID_MAX is fine */
+	val[1] = CMP_CARD_ID_MAX;
+	der = genm_with_card_id(val, sizeof(val) - 1, &len);
+	expect_ok(cmp_msg_decode(der, len, &d));
+	assert_int_equal(d->hdr.card_id.len, CMP_CARD_ID_MAX);
+	cmp_msg_free(d);
+	free(der);
+	/* an OCTET STRING and more: trailing bytes in the InfoTypeAndValue */
+	val[1] = 1;
+	val[3] = 0x05;
+	val[4] = 0x00;
+	der = genm_with_card_id(val, 5, &len);
+	expect_kind(cmp_msg_decode(der, len, &d), RT_E_CMP_FORMAT);
+	free(der);
+	/* no value at all */
+	der = genm_with_card_id(val, 0, &len);
+	expect_kind(cmp_msg_decode(der, len, &d), RT_E_CMP_FORMAT);
+	free(der);
+	/* an unknown InfoType of raterm's arc (<arc>.1.3) with any value:
+	 * ignored */
+	val[0] = 0x0C;
+	val[1] = 1;
+	der = genm_with_card_id(val, 3, &len);
+	size_t o = find_card_id(der, len);
+	der[o + 1 + der[o + 1]] = 0x03;
+	expect_ok(cmp_msg_decode(der, len, &d));
+	assert_int_equal(d->hdr.card_id.len, 0);
+	cmp_msg_free(d);
+	free(der);
+}
+
 static void
 test_popo_signature(void **state)
 {
@@ -682,6 +830,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cr_roundtrip),
+		cmocka_unit_test(test_card_id),
 		cmocka_unit_test(test_popo_signature),
 		cmocka_unit_test(test_rep_roundtrip),
 		cmocka_unit_test(test_protection),
