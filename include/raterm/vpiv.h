@@ -53,9 +53,12 @@ uint64_t vpiv_apdu_count(const vpiv *v);
 
 /* Fault injection, counted in APDUs since open (1-based); 0 disables.
  * drop_at: the card is "pulled" when APDU N arrives (vpiv_apdu returns a
- * FAULT error). sw_at: APDU N is answered with status word `sw` only. */
+ * FAULT error). sw_at: APDU N is answered with status word `sw` only.
+ * stall_at: the card sleeps `ms` milliseconds before it handles APDU N (a
+ * slow card; lets a test act while a client waits at a chosen step). */
 void vpiv_fault_drop_at(vpiv *v, uint64_t n);
 void vpiv_fault_sw_at(vpiv *v, uint64_t n, uint16_t sw);
+void vpiv_fault_stall_at(vpiv *v, uint64_t n, unsigned ms);
 
 /* Largest response data returned at once to a short-Le command before
  * 61xx chaining (default 256); used to emulate readers. */

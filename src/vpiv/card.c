@@ -6,8 +6,10 @@
  */
 #include "vpiv_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/platform_util.h>
 
@@ -51,6 +53,13 @@ vpiv_fault_sw_at(vpiv *v, uint64_t n, uint16_t sw)
 {
 	v->sw_at = n;
 	v->sw_value = sw;
+}
+
+void
+vpiv_fault_stall_at(vpiv *v, uint64_t n, unsigned ms)
+{
+	v->stall_at = n;
+	v->stall_ms = ms;
 }
 
 void
@@ -957,6 +966,18 @@ vpiv_apdu(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
 		return rt_err_new(RT_E_FAULT, NULL,
 		    "vpiv: card removed at APDU %llu (fault injection)",
 		    (unsigned long long)v->count);
+	}
+	if (v->stall_at != 0 && v->count == v->stall_at && v->stall_ms != 0) {
+		/* a slow card: the command waits, then is handled as usual */
+		if (v->trace != NULL) {
+			fprintf(v->trace, "~ (stalling %u ms at APDU %llu)\n",
+			    v->stall_ms, (unsigned long long)v->count);
+			fflush(v->trace);
+		}
+		struct timespec ts = { (time_t)(v->stall_ms / 1000),
+		    (long)(v->stall_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
 	}
 	if (v->sw_at != 0 && v->count == v->sw_at) {
 		v->resp_len = v->resp_off = 0;

@@ -89,6 +89,8 @@ typedef struct {
 	uint64_t drop_at;
 	uint64_t sw_at;
 	uint16_t sw;
+	uint64_t stall_at;
+	uint64_t stall_ms;
 	int fault_reader;
 	bool quickack;
 	bool verbose;
@@ -114,6 +116,7 @@ serve_usage(FILE *f)
 	fprintf(f,
 	    "usage: vpiv serve --port P [--host ADDR] [--connect] STATE0 [STATE1]\n"
 	    "                  [--trace FILE] [--drop-at N] [--sw-at N:SW]\n"
+	    "                  [--stall-at N:MS]\n"
 	    "                  [--fault-reader 0|1] [--pidfile F] [--portfile F]\n"
 	    "                  [--no-quickack] [-v]\n"
 	    "Serves the cards of reader 0 (port P) and reader 1 (port P+1) of one\n"
@@ -122,7 +125,12 @@ serve_usage(FILE *f)
 	    "(DEVICENAME /dev/null:P): connects to vpcd on ADDR; cards can be\n"
 	    "pulled (SIGUSR1/SIGUSR2 toggle reader 0/1, --drop-at N).\n"
 	    "STATE \"-\" is an empty reader, \"mem:\" an in-memory blank card.\n"
-	    "--port 0 picks two free consecutive ports (see --portfile).\n");
+	    "--port 0 picks two free consecutive ports (see --portfile).\n"
+	    "Faults, on the card of --fault-reader (default 0), counting its APDUs\n"
+	    "from 1: --drop-at N pulls the card when APDU N arrives (not answered);\n"
+	    "--sw-at N:SW answers APDU N with status word SW (hex) only; --stall-at\n"
+	    "N:MS makes the card sleep MS milliseconds before it handles APDU N (a\n"
+	    "slow card: the client waits there; the log and the trace say so).\n");
 }
 
 static rt_err * RT_MUST
@@ -207,6 +215,17 @@ serve_parse_args(int argc, char **argv, serve_opts *o)
 			if (colon[1] == '\0' || *end != '\0' || errno != 0 || sw > 0xFFFF)
 				return rt_err_new(RT_E_USAGE, NULL, "--sw-at: bad status word \"%s\"", colon + 1);
 			o->sw = (uint16_t)sw;
+		} else if (strcmp(a, "--stall-at") == 0) {
+			char n[32];
+			const char *colon = strchr(val, ':');
+			if (colon == NULL || (size_t)(colon - val) >= sizeof(n))
+				return rt_err_new(RT_E_USAGE, NULL, "--stall-at wants N:MS, e.g. 40:5000");
+			memcpy(n, val, (size_t)(colon - val));
+			n[colon - val] = '\0';
+			if ((e = serve_parse_u64(n, UINT64_MAX, &o->stall_at)) != NULL)
+				return rt_err_wrap(e, "--stall-at");
+			if ((e = serve_parse_u64(colon + 1, 3600000, &o->stall_ms)) != NULL)
+				return rt_err_wrap(e, "--stall-at (milliseconds, at most 3600000)");
 		} else if (strcmp(a, "--fault-reader") == 0) {
 			if ((e = serve_parse_u64(val, SERVE_NSLOTS - 1, &v)) != NULL)
 				return rt_err_wrap(e, "--fault-reader");
@@ -457,6 +476,10 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 		return false;
 	} else {
 		size_t rlen = 0;
+		if (o->stall_at != 0 && idx == o->fault_reader &&
+		    vpiv_apdu_count(s->card) + 1 == o->stall_at)
+			fprintf(stderr, "vpiv serve: reader %d: stalling %" PRIu64 " ms at "
+			    "APDU %" PRIu64 " (--stall-at)\n", idx, o->stall_ms, o->stall_at);
 		e = vpiv_apdu(s->card, msg, len, s->out + 2, SERVE_MSG_MAX, &rlen);
 		if (e != NULL && rt_err_kind_of(e) == RT_E_FAULT) {
 			rt_err_free(e);
@@ -584,12 +607,14 @@ serve_open_cards(const serve_opts *o, serve_slot *s, FILE *trace)
 	if (o->drop_at != 0 && !o->connect)
 		return rt_err_new(RT_E_USAGE, NULL, "--drop-at needs --connect (vpcd in "
 		    "reversed mode aborts pcscd when a card goes away)");
-	if ((o->drop_at != 0 || o->sw_at != 0) && f->card == NULL)
+	if ((o->drop_at != 0 || o->sw_at != 0 || o->stall_at != 0) && f->card == NULL)
 		return rt_err_new(RT_E_USAGE, NULL, "fault options: reader %d has no card", o->fault_reader);
 	if (o->drop_at != 0)
 		vpiv_fault_drop_at(f->card, o->drop_at);
 	if (o->sw_at != 0)
 		vpiv_fault_sw_at(f->card, o->sw_at, o->sw);
+	if (o->stall_at != 0)
+		vpiv_fault_stall_at(f->card, o->stall_at, (unsigned)o->stall_ms);
 	return NULL;
 }
 

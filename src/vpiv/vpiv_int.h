@@ -105,8 +105,9 @@ struct vpiv {
 
 	FILE *trace;
 	uint64_t count;
-	uint64_t drop_at, sw_at;
+	uint64_t drop_at, sw_at, stall_at;
 	uint16_t sw_value;
+	unsigned stall_ms;
 
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;

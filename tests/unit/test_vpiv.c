@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1066,6 +1067,39 @@ test_faults_and_trace(void **state)
 	vpiv_free(v);
 }
 
+/* --stall-at: the card waits, then handles the command as usual. */
+static void
+test_fault_stall(void **state)
+{
+	(void)state;
+	vpiv *v = new_card();
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *tf = open_memstream(&buf, &blen);
+	assert_non_null(tf);
+	vpiv_set_trace(v, tf);
+	uint64_t c = vpiv_apdu_count(v);
+	vpiv_fault_stall_at(v, c + 1, 150);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(txh(v, "00200080", NULL, NULL), 0x63C3);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 140);
+	/* only that one */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(txh(v, "00200080", NULL, NULL), 0x63C3);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 140);
+	vpiv_set_trace(v, NULL);
+	fclose(tf);
+	assert_non_null(strstr(buf, "> 00200080\n~ (stalling 150 ms at APDU 2)\n< 63C3\n"));
+	free(buf);
+	vpiv_free(v);
+}
+
 /* A throw-away CA (EC P-256) written to PEM files for vpiv_issue_cert. */
 static void
 make_ca(const char *cert_path, const char *key_path)
@@ -1199,6 +1233,7 @@ main(void)
 		cmocka_unit_test(test_reset_card),
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_faults_and_trace),
+		cmocka_unit_test(test_fault_stall),
 		cmocka_unit_test(test_personalize),
 	};
 	return cmocka_run_group_tests_name("vpiv", tests, group_setup, group_teardown);
