@@ -218,6 +218,10 @@ cmd_serve(const char *file, const char *pidfile)
 typedef struct {
 	bool json;
 	size_t n;
+	/* the table: rows kept so that the columns fit the data */
+	cmh_cert_rec *rows;
+	size_t cap;
+	bool nomem;
 } lister;
 
 static void
@@ -270,29 +274,76 @@ list_one(void *ctx, const cmh_cert_rec *r)
 		if (r->revocation_reason >= 0)
 			printf(", \"revocation_reason\": %d", r->revocation_reason);
 		printf(", \"transaction\": \"%s\"}", r->tid);
-	} else
-		printf("%-32s  %-9s  %-10s  %-14s  %-10s  %s  %s\n", r->serial,
-		    cmh_cert_state_name(r->state), r->profile, r->officer,
-		    r->card[0] ? r->card : "-", issued, r->subject);
+	} else {
+		if (l->n == l->cap) {
+			size_t nc = l->cap ? 2 * l->cap : 64;
+			cmh_cert_rec *nr = realloc(l->rows, nc * sizeof(*nr));
+			if (nr == NULL) {
+				l->nomem = true;
+				return;
+			}
+			l->rows = nr;
+			l->cap = nc;
+		}
+		l->rows[l->n] = *r;
+	}
 	l->n++;
+}
+
+static int
+width(int w, const char *s)
+{
+	size_t n = strlen(s);
+	return n > (size_t)w ? (int)n : w;
+}
+
+/* The table, every column as wide as its longest entry. */
+static void
+print_table(const lister *l)
+{
+	int ws = width(0, "SERIAL"), wt = width(0, "STATE"),
+	    wp = width(0, "PROFILE"), wo = width(0, "OFFICER"),
+	    wc = width(0, "CARD"), wi = (int)strlen("YYYY-MM-DDTHH:MM:SSZ");
+	for (size_t i = 0; i < l->n; i++) {
+		const cmh_cert_rec *r = &l->rows[i];
+		ws = width(ws, r->serial);
+		wt = width(wt, cmh_cert_state_name(r->state));
+		wp = width(wp, r->profile);
+		wo = width(wo, r->officer);
+		wc = width(wc, r->card);
+	}
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws, "SERIAL", wt,
+	    "STATE", wp, "PROFILE", wo, "OFFICER", wc, "CARD", wi, "ISSUED",
+	    "SUBJECT");
+	for (size_t i = 0; i < l->n; i++) {
+		const cmh_cert_rec *r = &l->rows[i];
+		char issued[32];
+		iso(r->issued_at, issued, sizeof(issued));
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws, r->serial,
+		    wt, cmh_cert_state_name(r->state), wp, r->profile, wo,
+		    r->officer, wc, r->card[0] ? r->card : "-", wi, issued,
+		    r->subject);
+	}
 }
 
 static int
 cmd_certs(const char *file, bool json)
 {
 	host h;
-	lister l = { json, 0 };
+	lister l = { .json = json };
 	rt_err *e = host_open(file, false, &h);
 	if (e != NULL)
 		return report(e);
 	if (json)
 		printf("[");
-	else
-		printf("%-32s  %-9s  %-10s  %-14s  %-10s  %-20s  %s\n", "SERIAL",
-		    "STATE", "PROFILE", "OFFICER", "CARD", "ISSUED", "SUBJECT");
 	e = cmh_db_certs_each(h.db, list_one, &l);
+	if (e == NULL && l.nomem)
+		e = rt_err_new(RT_E_NOMEM, NULL, "certificate list");
 	if (json)
 		printf("%s]\n", l.n ? "\n" : "");
+	else if (e == NULL)
+		print_table(&l);
+	free(l.rows);
 	host_close(&h);
 	return e ? report(e) : 0;
 }

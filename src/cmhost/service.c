@@ -266,6 +266,7 @@ typedef struct {
 	cmh_checked ck;
 	bool checked;
 	long id;
+	char card[2 * CMP_CARD_ID_MAX + 1];	/* "" unknown */
 } one_req;
 
 static void
@@ -280,6 +281,15 @@ enroll(reqctx *x)
 	if (n == 0 || n > CMP_MAX_REQS) {
 		refuse(x, CMP_FI_BAD_REQUEST, "no certificate request");
 		return;
+	}
+	/* id-it-raterm-cardId: the card the certificates are for, kept as
+	 * hex like the keys of the mgmt_keys table */
+	if (m->hdr.card_id.len > 0) {
+		char card[2 * CMP_CARD_ID_MAX + 1];
+		hex(m->hdr.card_id.p, m->hdr.card_id.len, card, sizeof(card));
+		for (size_t i = 0; i < n; i++)
+			memcpy(rq[i].card, card, sizeof(card));
+		snprintf(x->detail, sizeof(x->detail), "card %s: ", card);
 	}
 	/* 1. check every request; nothing is issued unless all pass */
 	for (size_t i = 0; i < n && x->fail_info == 0; i++) {
@@ -334,6 +344,12 @@ enroll(reqctx *x)
 				    "update is revoked", old);
 				break;
 			}
+			/* no cardId: the new certificate is for the old one's
+			 * card */
+			if (rq[i].card[0] == '\0' && strlen(oldrec.card) <
+			    sizeof(rq[i].card))
+				memcpy(rq[i].card, oldrec.card,
+				    strlen(oldrec.card) + 1);
 			/* no certProfile: the old certificate's profile */
 			if (m->hdr.ncert_profile == 0) {
 				snprintf(rq[i].profile, sizeof(rq[i].profile), "%s",
@@ -367,9 +383,11 @@ enroll(reqctx *x)
 		}
 		rq[i].checked = true;
 		size_t dl = strlen(x->detail);
-		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s [%s]%s%s",
+		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s [%s]%s%s%s%s",
 		    i ? "; " : "", rq[i].ck.subject_str, rq[i].profile,
-		    old[0] ? " replaces " : "", old);
+		    old[0] ? " replaces " : "", old,
+		    m->hdr.card_id.len == 0 && rq[i].card[0] ? " on card " : "",
+		    m->hdr.card_id.len == 0 ? rq[i].card : "");
 	}
 	/* 2. the transaction (replay of its ID is refused before issuing) */
 	bool implicit = m->hdr.implicit_confirm;
@@ -396,6 +414,7 @@ enroll(reqctx *x)
 		    rq[i].ck.subject_str);
 		snprintf(rec.profile, sizeof(rec.profile), "%s", rq[i].profile);
 		snprintf(rec.officer, sizeof(rec.officer), "%s", x->officer->name);
+		snprintf(rec.card, sizeof(rec.card), "%s", rq[i].card);
 		snprintf(rec.tid, sizeof(rec.tid), "%s", x->tid_hex);
 		rec.cert_req_id = (int)rq[i].id;
 		rec.state = implicit ? CMH_CERT_CONFIRMED : CMH_CERT_WAITING;

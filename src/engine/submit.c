@@ -505,10 +505,14 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	    "raVerified")) != NULL)
 		goto out;
 	progress(d, NULL, "sending the request to the CM host");
+	uint8_t cid[16];
 	cmp_enroll_req q = {
 		.type = CMP_BODY_CR, .tmpl = tmpl, .ntmpl = p->nsteps,
 		.profiles = profiles, .ra_verified = !popo_sig,
 		.popo_signers = popo_sig ? popo : NULL,
+		/* the CM host records which card the certificates are for,
+		 * by the identity it keeps management keys under */
+		.card_id = cid, .card_id_len = card_id(u->ct, cid),
 	};
 	res->sent = true;
 	if ((e = cmp_client_enroll(env->cmp, &q, &txn)) != NULL) {

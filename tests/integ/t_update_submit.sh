@@ -157,6 +157,7 @@ for s in 9a 9c 9d 9e; do
 done
 expect_match "redo confirmed" "^Confirmed to the CM host" "$T/redo.txt"
 run_ok "show after Redo" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
+GUID_A=$(sed -n 's/^GUID: *\([0-9a-f]\{32\}\)$/\1/p' "$OUT")
 expect_no_match "no TC left" " TC\$" "$OUT"
 if command -v yubico-piv-tool >/dev/null 2>&1; then
 	for s in 9a 9c 9d 9e; do
@@ -172,6 +173,19 @@ fi
 run_ok "cmhost certs" "$CMHOST" certs -c "$D/cmhost.yaml"
 cp "$OUT" "$T/certs.txt"
 expect_eq "four certificates confirmed" 4 "$(grep -c "confirmed" "$T/certs.txt")"
+# the CM host learns the card (id-it-raterm-cardId: the GUID, as for its
+# management keys) and the CARD column lines up with its heading
+expect_eq "cmhost: card A's GUID in the CARD column" 4 \
+    "$(grep -cE "confirmed +piv-[a-z]+ +[^ ]+ +${GUID_A:-nx} " "$T/certs.txt")"
+expect_eq "cmhost: CARD column aligned" \
+    "$(awk 'NR == 1 { print index($0, " CARD ") + 1 }' "$T/certs.txt")" \
+    "$(awk -v g="${GUID_A:-nx}" 'index($0, g) { print index($0, g); exit }' "$T/certs.txt")"
+"$CMHOST" certs -c "$D/cmhost.yaml" --json >"$T/certs.json" 2>&1
+expect_eq "cmhost --json: the card" 4 "$(grep -c "\"card\": \"${GUID_A:-nx}\"" "$T/certs.json")"
+if command -v sqlite3 >/dev/null 2>&1; then
+	sqlite3 "$D/cmhost.db" "SELECT detail FROM audit" >"$T/cmaudit.txt" 2>&1
+	expect_match "cmhost audit: the card" "^card ${GUID_A:-nx}: CN=Card 40000001 " "$T/cmaudit.txt"
+fi
 expect_eq "audit: four lines" 4 "$(grep -c 'card="serial 40000001" slot=9[acde] action=redo procedure="tc-redo" serial=[0-9a-f]* result="ok' "$T/var/audit.log")"
 expect_no_match "audit: never a PIN" "123456" "$T/var/audit.log"
 expect_eq "journal: the operation ended" 1 "$(grep -l ' step=end' "$T"/var/journal/*.journal 2>/dev/null | wc -l)"
