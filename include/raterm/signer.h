@@ -160,6 +160,10 @@ typedef struct {
 	/* Keep the PIN (wiped when the signer is freed) so that a key with
 	 * PIN policy "always" asks the callback only once. */
 	bool keep_pin;
+	/* Whose card it is, for messages (e.g. "the officer's card"): the
+	 * signer is then described as `LABEL (slot 9C in "READER")`, so an
+	 * error such as a wrong PIN names the card; NULL: "card slot 9c". */
+	const char *label;
 } rt_card_signer_opts;
 
 /* A signer for the key in a card slot. Reads the certificate and/or

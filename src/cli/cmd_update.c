@@ -424,7 +424,7 @@ station_open(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 		rt_card_signer_opts so = { .slot = o->officer_slot ?
 		    o->officer_slot : (cfg->officer.slot ? cfg->officer.slot :
 		    PIV_SLOT_SIGN), .pin_cb = cli_pin_cb, .pin_ctx = &st->opc,
-		    .keep_pin = true };
+		    .keep_pin = true, .label = "the officer's card" };
 		if ((e = cli_open_reader(g, r, &st->ot)) != NULL ||
 		    (e = piv_open(st->ot, &st->ocard)) != NULL ||
 		    (e = rt_signer_card(st->ocard, &so, &st->signer)) != NULL)

@@ -309,8 +309,12 @@ rt_signer_card(piv_card *c, const rt_card_signer_opts *o, rt_signer **out)
 		card_free(ci);
 		goto out;
 	}
-	char desc[64];
-	snprintf(desc, sizeof(desc), "card slot %s", sname);
+	char desc[160];
+	if (o->label != NULL)
+		snprintf(desc, sizeof(desc), "%.40s (slot %s in \"%.96s\")", o->label,
+		    sname, piv_transport(c)->reader);
+	else
+		snprintf(desc, sizeof(desc), "card slot %s", sname);
 	if ((e = rt_signer_new(&card_ops, ci, pub, desc, out)) != NULL)
 		goto out;
 	if (der != NULL && (e = rt_signer_add_cert(*out, der, der_len)) != NULL) {
