@@ -3,7 +3,8 @@
  * p10cr with certProfile (unknown, not fitting, good), certConf with a
  * wrong recipNonce and a wrong certHash, then a good one; a replayed
  * transactionID with a fresh nonce; genm for a card management key (none
- * held, held, officer without the role). */
+ * held, held, officer without the role); the card of a certificate
+ * (id-it-raterm-cardId, inherited by kur). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -263,6 +264,77 @@ test_enroll_confirm(void **state)
 	expect_error(send(&m), CMP_FI_TRANSACTION_ID_IN_USE, "used before");
 }
 
+/* id-it-raterm-cardId: recorded (hex) with the certificate and in the
+ * audit; a kur without it inherits the old certificate's card. */
+static void
+test_card_id(void **state)
+{
+	static const uint8_t card[4] = { 0x02, 0x62, 0x5a, 0x01 };
+	cmp_msg m, *r;
+	ids id;
+	uint8_t csr[1024], cert[2048];
+	size_t csr_len, cert_len;
+	rt_cert_info ci;
+	cmh_cert_rec rec;
+	(void)state;
+
+	csr_len = mkcsr("CN=Card Id Test,O=raterm demo", csr, sizeof(csr));
+	fresh(&m, &id, CMP_BODY_P10CR);
+	m.p10 = (cmp_buf){ csr, csr_len };
+	m.hdr.implicit_confirm = true;
+	m.hdr.card_id = (cmp_buf){ card, sizeof(card) };
+	r = send(&m);
+	assert_int_equal(r->type, CMP_BODY_CP);
+	cert_len = r->resp[0].cert.len;
+	memcpy(cert, r->resp[0].cert.p, cert_len);
+	cmp_msg_free(r);
+	assert_null(rt_cert_info_parse(cert, cert_len, &ci));
+	assert_null(cmh_db_cert_get(db, ci.serial, &rec, NULL, NULL));
+	assert_string_equal(rec.card, "02625a01");
+
+	/* kur of it without cardId: the same card */
+	mbedtls_x509_crt crt;
+	mbedtls_x509_crt_init(&crt);
+	assert_int_equal(mbedtls_x509_crt_parse_der(&crt, cert, cert_len), 0);
+	uint8_t cid[64];
+	size_t sl = crt.serial.len;
+	assert_true(sl < 40);
+	/* CertId ::= SEQUENCE { issuer [4] NULL-DN, serialNumber INTEGER } */
+	cid[0] = 0x30;
+	cid[1] = (uint8_t)(6 + sl);
+	memcpy(cid + 2, "\xA4\x02\x30\x00\x02", 5);
+	cid[7] = (uint8_t)sl;
+	memcpy(cid + 8, crt.serial.p, sl);
+	mbedtls_x509_crt_free(&crt);
+	csr_len = mkcsr("CN=Card Id Test,O=raterm demo", csr, sizeof(csr));
+	fresh(&m, &id, CMP_BODY_KUR);
+	m.nreq = 1;
+	assert_null(cmp_req_from_csr(csr, csr_len, &m.req[0]));
+	m.req[0].popo = CMP_POPO_RA_VERIFIED;
+	m.req[0].old_cert_id = (cmp_buf){ cid, 8 + sl };
+	m.hdr.implicit_confirm = true;
+	r = send(&m);
+	assert_int_equal(r->type, CMP_BODY_KUP);
+	cert_len = r->resp[0].cert.len;
+	memcpy(cert, r->resp[0].cert.p, cert_len);
+	cmp_msg_free(r);
+	assert_null(rt_cert_info_parse(cert, cert_len, &ci));
+	assert_null(cmh_db_cert_get(db, ci.serial, &rec, NULL, NULL));
+	assert_string_equal(rec.card, "02625a01");
+
+	/* without cardId: unknown */
+	fresh(&m, &id, CMP_BODY_P10CR);
+	m.p10 = (cmp_buf){ csr, csr_len };
+	m.hdr.implicit_confirm = true;
+	r = send(&m);
+	assert_int_equal(r->type, CMP_BODY_CP);
+	assert_null(rt_cert_info_parse(r->resp[0].cert.p, r->resp[0].cert.len,
+	    &ci));
+	cmp_msg_free(r);
+	assert_null(cmh_db_cert_get(db, ci.serial, &rec, NULL, NULL));
+	assert_string_equal(rec.card, "");
+}
+
 static void
 test_mgmt_key(void **state)
 {
@@ -338,6 +410,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_enroll_confirm),
 		cmocka_unit_test(test_mgmt_key),
+		cmocka_unit_test(test_card_id),
 	};
 	return cmocka_run_group_tests_name("cmhost_service", tests, setup,
 	    teardown);
