@@ -61,6 +61,9 @@ static const char request_help[] =
 "                         CRMF request with raVerified (the RA checked the\n"
 "                         CSR's signature)\n"
 "  --implicit-confirm     ask the CM host to skip certConf\n"
+"  --card HEX             the card the certificate is for (its CHUID GUID,\n"
+"                         or its serial as 8 hex digits), recorded by the\n"
+"                         CM host (id-it-raterm-cardId)\n"
 "  -o, --out FILE         write the certificate there\n"
 "\n";
 
@@ -330,11 +333,15 @@ cmd_request(cli_global *g, int argc, char **argv)
 		{ "cmd", required_argument, NULL, 'C' },
 		{ "implicit-confirm", no_argument, NULL, 'I' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "card", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	cmp_cli_opts o = { .pin_fd = -1 };
 	const char *csr_path = NULL, *profile = NULL, *procedure = NULL;
 	const char *out_path = NULL;
+	uint8_t card[CMP_CARD_ID_MAX];
+	size_t card_len = 0;
+	rt_err *he;
 	int type = CMP_BODY_P10CR, c, r;
 	bool implicit = false, have_slot = false;
 	uint8_t slot = 0;
@@ -367,6 +374,15 @@ cmd_request(cli_global *g, int argc, char **argv)
 			break;
 		case 'I': implicit = true; break;
 		case 'o': out_path = optarg; break;
+		case 'D':
+			if ((he = rt_unhex(optarg, card, sizeof(card), &card_len))
+			    != NULL || card_len == 0) {
+				rt_err_free(he);
+				return cli_usage_error("request", "--card: the card's "
+				    "GUID or serial in hex (1 to %d bytes)",
+				    CMP_CARD_ID_MAX);
+			}
+			break;
 		default: return cli_usage_error("request", "invalid option");
 		}
 	}
@@ -433,7 +449,7 @@ cmd_request(cli_global *g, int argc, char **argv)
 	cmp_enroll_req q = {
 		.type = type, .csr = csrs, .csr_len = lens, .ncsr = 1,
 		.profile = profile, .implicit_confirm = implicit,
-		.ra_verified = true,
+		.ra_verified = true, .card_id = card, .card_id_len = card_len,
 	};
 	if ((e = cmp_client_enroll(ss.client, &q, &txn)) != NULL)
 		goto out;

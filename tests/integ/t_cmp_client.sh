@@ -116,8 +116,10 @@ expect_eq "the certificate the server issued" "$(openssl x509 -in "$T/issued.pem
     "$(openssl x509 -in "$T/got.pem" -outform DER | sha256sum)"
 
 srv_start 2 -accept_raverified || finish
-run_ok "cr enrollment (raVerified)" rat request -v --cmd cr --csr "$T/ee.csr" \
-    --profile tls-client --server "$URL" --trust "$TRUST" -o "$T/got-cr.pem"
+# (with raterm's generalInfo id-it-raterm-cardId: OpenSSL ignores it)
+run_ok "cr enrollment (raVerified, cardId)" rat request -v --cmd cr --csr "$T/ee.csr" \
+    --profile tls-client --server "$URL" --trust "$TRUST" -o "$T/got-cr.pem" \
+    --card 02625a01
 expect_match "cr sent" "-> cr " "$OUT"
 expect_match "cr confirmed" "<- pkiconf" "$OUT"
 
@@ -296,6 +298,8 @@ RATERM_CONFIG=$T/none.yaml run_rc "procedure without a configuration" 2 rat requ
     --procedure smartcard --server http://127.0.0.1:9/ --trust "$TRUST"
 expect_match "names the configuration" "configuration .*none.yaml.*cannot read.*\\[CONFIG\\]" "$OUT"
 run_rc "--server required" 2 rat request --csr "$T/ee.csr" --profile p --trust "$TRUST"
+run_rc "--card not hex" 2 rat request --csr "$T/ee.csr" --profile p --trust "$TRUST" \
+    --server http://127.0.0.1:1/ --card xyz
 run_rc "no PIN on the command line" 2 "$RATERM" request --csr "$T/ee.csr" --profile p \
     --server http://127.0.0.1:9/ --trust "$TRUST" --officer-token "$T/officer.key" \
     --pin "$PASS"
