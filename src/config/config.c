@@ -14,6 +14,8 @@
 
 #include <yaml.h>
 
+#include "cfg_int.h"
+
 #define MAX_FILE_BYTES (1024 * 1024)
 
 /* ---- names ------------------------------------------------------------------- */
@@ -172,33 +174,26 @@ rt_config_procedure(const rt_config *c, const char *name)
 
 /* ---- YAML helpers ------------------------------------------------------------------ */
 
-typedef struct {
-	rt_config *c;
-	const char *file;
-	yaml_document_t *doc;
-	size_t errors;
-} pctx;
-
-static unsigned
-line_of(const yaml_node_t *n)
+unsigned
+cy_line_of(const yaml_node_t *n)
 {
 	return n ? (unsigned)n->start_mark.line + 1 : 0;
 }
 
-static void RT_PRINTF(4, 5)
-err_at(pctx *p, const yaml_node_t *n, const char *field, const char *fmt, ...)
+void
+cy_err_at(pctx *p, const yaml_node_t *n, const char *field, const char *fmt, ...)
 {
 	char msg[320];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rt_config_diag_add(p->c, p->file, line_of(n), field, false, "%s", msg);
+	rt_config_diag_add(p->c, p->file, cy_line_of(n), field, false, "%s", msg);
 	p->errors++;
 }
 
-static const char *
-node_kind(const yaml_node_t *n)
+const char *
+cy_node_kind(const yaml_node_t *n)
 {
 	switch (n->type) {
 	case YAML_SCALAR_NODE: return "a scalar";
@@ -208,30 +203,30 @@ node_kind(const yaml_node_t *n)
 	}
 }
 
-static yaml_node_t *
-node(pctx *p, int i)
+yaml_node_t *
+cy_node(pctx *p, int i)
 {
 	return yaml_document_get_node(p->doc, i);
 }
 
 /* A scalar's text (NUL-terminated by libyaml), NULL if not a scalar. */
-static const char *
-scalar(const yaml_node_t *n)
+const char *
+cy_scalar(const yaml_node_t *n)
 {
 	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
 	    : NULL;
 }
 
-static bool
-is_null_scalar(const yaml_node_t *n)
+bool
+cy_is_null_scalar(const yaml_node_t *n)
 {
-	const char *s = scalar(n);
+	const char *s = cy_scalar(n);
 	return s != NULL && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 	    (s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0);
 }
 
-static void
-fieldname(char *out, size_t cap, const char *parent, const char *key)
+void
+cy_fieldname(char *out, size_t cap, const char *parent, const char *key)
 {
 	if (parent == NULL || parent[0] == '\0')
 		snprintf(out, cap, "%s", key);
@@ -241,17 +236,17 @@ fieldname(char *out, size_t cap, const char *parent, const char *key)
 
 /* Text value. Returns false (and records) when n is not a non-empty
  * scalar that fits. */
-static bool
-get_str(pctx *p, const yaml_node_t *n, const char *field, char *out, size_t cap)
+bool
+cy_get_str(pctx *p, const yaml_node_t *n, const char *field, char *out, size_t cap)
 {
-	const char *s = scalar(n);
-	if (s == NULL || is_null_scalar(n)) {
-		err_at(p, n, field, "expected a text value, got %s",
-		    s ? "an empty value" : node_kind(n));
+	const char *s = cy_scalar(n);
+	if (s == NULL || cy_is_null_scalar(n)) {
+		cy_err_at(p, n, field, "expected a text value, got %s",
+		    s ? "an empty value" : cy_node_kind(n));
 		return false;
 	}
 	if (strlen(s) >= cap) {
-		err_at(p, n, field, "value too long (at most %zu characters)",
+		cy_err_at(p, n, field, "value too long (at most %zu characters)",
 		    cap - 1);
 		return false;
 	}
@@ -259,10 +254,10 @@ get_str(pctx *p, const yaml_node_t *n, const char *field, char *out, size_t cap)
 	return true;
 }
 
-static bool
-get_bool(pctx *p, const yaml_node_t *n, const char *field, bool *out)
+bool
+cy_get_bool(pctx *p, const yaml_node_t *n, const char *field, bool *out)
 {
-	const char *s = scalar(n);
+	const char *s = cy_scalar(n);
 	if (s != NULL && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 		if (!strcasecmp(s, "true") || !strcasecmp(s, "yes")) {
 			*out = true;
@@ -273,16 +268,16 @@ get_bool(pctx *p, const yaml_node_t *n, const char *field, bool *out)
 			return true;
 		}
 	}
-	err_at(p, n, field, "expected yes or no (true/false), got %s%s%s",
-	    s ? "'" : "", s ? s : node_kind(n), s ? "'" : "");
+	cy_err_at(p, n, field, "expected yes or no (true/false), got %s%s%s",
+	    s ? "'" : "", s ? s : cy_node_kind(n), s ? "'" : "");
 	return false;
 }
 
-static bool
-get_uint(pctx *p, const yaml_node_t *n, const char *field, unsigned min,
+bool
+cy_get_uint(pctx *p, const yaml_node_t *n, const char *field, unsigned min,
     unsigned max, unsigned *out)
 {
-	const char *s = scalar(n);
+	const char *s = cy_scalar(n);
 	char *end;
 	if (s != NULL && s[0] >= '0' && s[0] <= '9') {
 		errno = 0;
@@ -292,38 +287,38 @@ get_uint(pctx *p, const yaml_node_t *n, const char *field, unsigned min,
 			return true;
 		}
 	}
-	err_at(p, n, field, "expected a whole number from %u to %u, got %s%s%s",
-	    min, max, s ? "'" : "", s ? s : node_kind(n), s ? "'" : "");
+	cy_err_at(p, n, field, "expected a whole number from %u to %u, got %s%s%s",
+	    min, max, s ? "'" : "", s ? s : cy_node_kind(n), s ? "'" : "");
 	return false;
 }
 
-static bool
-get_slot(pctx *p, const yaml_node_t *n, const char *field, uint8_t *slot)
+bool
+cy_get_slot(pctx *p, const yaml_node_t *n, const char *field, uint8_t *slot)
 {
-	const char *s = scalar(n);
+	const char *s = cy_scalar(n);
 	uint8_t v;
 	if (s != NULL && piv_slot_parse(s, &v) && piv_cert_tag(v) != 0) {
 		*slot = v;
 		return true;
 	}
-	err_at(p, n, field, "expected a PIV key slot (9a, 9c, 9d, 9e or 82..95), "
-	    "got %s%s%s", s ? "'" : "", s ? s : node_kind(n), s ? "'" : "");
+	cy_err_at(p, n, field, "expected a PIV key slot (9a, 9c, 9d, 9e or 82..95), "
+	    "got %s%s%s", s ? "'" : "", s ? s : cy_node_kind(n), s ? "'" : "");
 	return false;
 }
 
 /* A path: resolved against the directory of the file naming it. */
-static bool
-get_path(pctx *p, const yaml_node_t *n, const char *field, char *out,
+bool
+cy_get_path(pctx *p, const yaml_node_t *n, const char *field, char *out,
     size_t cap)
 {
 	char v[RT_PATH_MAX];
-	if (!get_str(p, n, field, v, sizeof(v)))
+	if (!cy_get_str(p, n, field, v, sizeof(v)))
 		return false;
 	rt_config *c = p->c;
 	if (c->nlines < sizeof(c->lines) / sizeof(c->lines[0])) {
 		snprintf(c->lines[c->nlines].field,
 		    sizeof(c->lines[0].field), "%s", field);
-		c->lines[c->nlines++].line = line_of(n);
+		c->lines[c->nlines++].line = cy_line_of(n);
 	}
 	if (v[0] == '/' || strchr(p->file, '/') == NULL) {
 		snprintf(out, cap, "%s", v);
@@ -332,18 +327,18 @@ get_path(pctx *p, const yaml_node_t *n, const char *field, char *out,
 	const char *slash = strrchr(p->file, '/');
 	int dl = (int)(slash - p->file);
 	if ((size_t)snprintf(out, cap, "%.*s/%s", dl, p->file, v) >= cap) {
-		err_at(p, n, field, "path too long");
+		cy_err_at(p, n, field, "path too long");
 		return false;
 	}
 	return true;
 }
 
 /* One of `names` (NULL-terminated) -> its index, or -1 (recorded). */
-static int
-get_enum(pctx *p, const yaml_node_t *n, const char *field,
+int
+cy_get_enum(pctx *p, const yaml_node_t *n, const char *field,
     const char *const *names)
 {
-	const char *s = scalar(n);
+	const char *s = cy_scalar(n);
 	if (s != NULL)
 		for (int i = 0; names[i] != NULL; i++)
 			if (strcasecmp(s, names[i]) == 0)
@@ -354,70 +349,60 @@ get_enum(pctx *p, const yaml_node_t *n, const char *field,
 	for (int i = 0; names[i] != NULL && o < sizeof(exp); i++)
 		o += (size_t)snprintf(exp + o, sizeof(exp) - o, "%s%s",
 		    i ? (names[i + 1] ? ", " : " or ") : "", names[i]);
-	err_at(p, n, field, "expected %s, got %s%s%s", exp, s ? "'" : "",
-	    s ? s : node_kind(n), s ? "'" : "");
+	cy_err_at(p, n, field, "expected %s, got %s%s%s", exp, s ? "'" : "",
+	    s ? s : cy_node_kind(n), s ? "'" : "");
 	return -1;
 }
 
 /* A list node: a sequence, or a single scalar taken as a one-item list.
  * Calls fn for each item. */
-typedef void (*item_fn)(pctx *p, const yaml_node_t *item, const char *field,
-    void *arg);
-
-static bool
-each_item(pctx *p, const yaml_node_t *n, const char *field, item_fn fn,
+bool
+cy_each_item(pctx *p, const yaml_node_t *n, const char *field, item_fn fn,
     void *arg)
 {
-	if (n->type == YAML_SCALAR_NODE && !is_null_scalar(n)) {
+	if (n->type == YAML_SCALAR_NODE && !cy_is_null_scalar(n)) {
 		fn(p, n, field, arg);
 		return true;
 	}
 	if (n->type != YAML_SEQUENCE_NODE) {
-		err_at(p, n, field, "expected a list, got %s",
-		    is_null_scalar(n) ? "an empty value" : node_kind(n));
+		cy_err_at(p, n, field, "expected a list, got %s",
+		    cy_is_null_scalar(n) ? "an empty value" : cy_node_kind(n));
 		return false;
 	}
 	for (yaml_node_item_t *it = n->data.sequence.items.start;
 	    it < n->data.sequence.items.top; it++)
-		fn(p, node(p, *it), field, arg);
+		fn(p, cy_node(p, *it), field, arg);
 	return true;
 }
 
-/* Mapping walker: for each key, the handler table entry with that name is
- * called; unknown and duplicate keys are errors. Returns false if n is not
- * a mapping. */
-typedef void (*key_fn)(pctx *p, const yaml_node_t *val, const char *field,
-    void *obj);
-typedef struct {
-	const char *key;
-	key_fn fn;
-} key_handler;
-
-static bool
-walk_map(pctx *p, const yaml_node_t *n, const char *parent,
+bool
+cy_walk_map(pctx *p, const yaml_node_t *n, const char *parent,
     const key_handler *h, void *obj, unsigned *seen)
 {
 	char field[96];
 	if (n == NULL || n->type != YAML_MAPPING_NODE) {
-		err_at(p, n, parent && parent[0] ? parent : "(document)",
+		cy_err_at(p, n, parent && parent[0] ? parent : "(document)",
 		    "expected a mapping of keys, got %s",
-		    n ? (is_null_scalar(n) ? "an empty value" : node_kind(n)) :
+		    n ? (cy_is_null_scalar(n) ? "an empty value" : cy_node_kind(n)) :
 		    "an empty document");
 		return false;
 	}
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
 	    pr < n->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = node(p, pr->key), *v = node(p, pr->value);
-		const char *ks = scalar(k);
+		yaml_node_t *k = cy_node(p, pr->key), *v = cy_node(p, pr->value);
+		const char *ks = cy_scalar(k);
 		if (ks == NULL) {
-			err_at(p, k, parent, "keys must be plain text");
+			cy_err_at(p, k, parent, "keys must be plain text");
 			continue;
 		}
-		fieldname(field, sizeof(field), parent, ks);
+		cy_fieldname(field, sizeof(field), parent, ks);
 		int i;
 		for (i = 0; h[i].key != NULL; i++)
 			if (strcmp(h[i].key, ks) == 0)
 				break;
+		if (h[i].key == NULL && p->unknown_key != NULL &&
+		    p->unknown_key(p, k, field))
+			continue;	/* recorded by the hook */
 		if (h[i].key == NULL) {
 			char exp[400];
 			size_t o = 0;
@@ -425,12 +410,12 @@ walk_map(pctx *p, const yaml_node_t *n, const char *parent,
 			for (int j = 0; h[j].key != NULL && o < sizeof(exp); j++)
 				o += (size_t)snprintf(exp + o, sizeof(exp) - o,
 				    "%s%s", j ? ", " : "", h[j].key);
-			err_at(p, k, field, "unknown key (expected one of: %s)",
+			cy_err_at(p, k, field, "unknown key (expected one of: %s)",
 			    exp);
 			continue;
 		}
 		if (*seen & (1u << i)) {
-			err_at(p, k, field, "given twice");
+			cy_err_at(p, k, field, "given twice");
 			continue;
 		}
 		*seen |= 1u << i;
@@ -439,8 +424,8 @@ walk_map(pctx *p, const yaml_node_t *n, const char *parent,
 	return true;
 }
 
-static int
-key_index(const key_handler *h, const char *key)
+int
+cy_key_index(const key_handler *h, const char *key)
 {
 	for (int i = 0; h[i].key != NULL; i++)
 		if (strcmp(h[i].key, key) == 0)
@@ -449,26 +434,26 @@ key_index(const key_handler *h, const char *key)
 }
 
 /* Records a missing required key. */
-static void
-require(pctx *p, const yaml_node_t *map, const key_handler *h, unsigned seen,
+void
+cy_require(pctx *p, const yaml_node_t *map, const key_handler *h, unsigned seen,
     const char *parent, const char *key, const char *what)
 {
-	int i = key_index(h, key);
+	int i = cy_key_index(h, key);
 	if (i >= 0 && !(seen & (1u << i))) {
 		char field[96];
-		fieldname(field, sizeof(field), parent, key);
-		err_at(p, map, field, "missing (%s)", what);
+		cy_fieldname(field, sizeof(field), parent, key);
+		cy_err_at(p, map, field, "missing (%s)", what);
 	}
 }
 
 /* Loads the YAML document of text into doc. Returns false (recorded) on a
  * syntax error or an empty/multi-document file. */
-static bool
-load_doc(pctx *p, const char *text, size_t len, yaml_document_t *doc)
+bool
+cy_load_doc(pctx *p, const char *text, size_t len, yaml_document_t *doc)
 {
 	yaml_parser_t parser;
 	if (!yaml_parser_initialize(&parser)) {
-		err_at(p, NULL, "", "out of memory");
+		cy_err_at(p, NULL, "", "out of memory");
 		return false;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -484,7 +469,7 @@ load_doc(pctx *p, const char *text, size_t len, yaml_document_t *doc)
 	}
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	if (root == NULL) {
-		err_at(p, NULL, "", "the file is empty (expected a mapping of keys)");
+		cy_err_at(p, NULL, "", "the file is empty (expected a mapping of keys)");
 		yaml_document_delete(doc);
 		yaml_parser_delete(&parser);
 		return false;
@@ -493,7 +478,7 @@ load_doc(pctx *p, const char *text, size_t len, yaml_document_t *doc)
 	yaml_document_t extra;
 	if (yaml_parser_load(&parser, &extra)) {
 		if (yaml_document_get_root_node(&extra) != NULL) {
-			err_at(p, yaml_document_get_root_node(&extra), "",
+			cy_err_at(p, yaml_document_get_root_node(&extra), "",
 			    "a second YAML document (one per file expected)");
 			yaml_document_delete(&extra);
 			yaml_document_delete(doc);
@@ -512,36 +497,36 @@ static void
 reader_sel(pctx *p, const yaml_node_t *v, const char *field, void *obj)
 {
 	rt_reader_sel *sel = obj;
-	const char *s = scalar(v);
+	const char *s = cy_scalar(v);
 	if (s != NULL) {
 		if (strcmp(s, "auto") == 0) {
 			sel->match = RT_READER_AUTO;
 			return;
 		}
-		err_at(p, v, field, "expected auto, {name: READER} or "
+		cy_err_at(p, v, field, "expected auto, {name: READER} or "
 		    "{pattern: GLOB}, got '%s'", s);
 		return;
 	}
 	if (v->type != YAML_MAPPING_NODE ||
 	    v->data.mapping.pairs.top - v->data.mapping.pairs.start != 1) {
-		err_at(p, v, field, "expected auto, {name: READER} or "
-		    "{pattern: GLOB}, got %s", node_kind(v));
+		cy_err_at(p, v, field, "expected auto, {name: READER} or "
+		    "{pattern: GLOB}, got %s", cy_node_kind(v));
 		return;
 	}
 	yaml_node_pair_t *pr = v->data.mapping.pairs.start;
-	const char *k = scalar(node(p, pr->key));
+	const char *k = cy_scalar(cy_node(p, pr->key));
 	char sub[96];
-	fieldname(sub, sizeof(sub), field, k ? k : "?");
+	cy_fieldname(sub, sizeof(sub), field, k ? k : "?");
 	if (k != NULL && strcmp(k, "name") == 0)
 		sel->match = RT_READER_NAME;
 	else if (k != NULL && strcmp(k, "pattern") == 0)
 		sel->match = RT_READER_PATTERN;
 	else {
-		err_at(p, node(p, pr->key), sub, "unknown key (expected name or "
+		cy_err_at(p, cy_node(p, pr->key), sub, "unknown key (expected name or "
 		    "pattern)");
 		return;
 	}
-	if (!get_str(p, node(p, pr->value), sub, sel->value, sizeof(sel->value)))
+	if (!cy_get_str(p, cy_node(p, pr->value), sub, sel->value, sizeof(sel->value)))
 		sel->match = RT_READER_AUTO;
 }
 
@@ -558,25 +543,25 @@ static void
 k_readers(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	unsigned seen = 0;
-	walk_map(p, v, f, readers_keys, o, &seen);
+	cy_walk_map(p, v, f, readers_keys, o, &seen);
 }
 
 static void
 o_token(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	static const char *const names[] = { "card", "software", NULL };
-	int i = get_enum(p, v, f, names);
+	int i = cy_get_enum(p, v, f, names);
 	if (i >= 0)
 		((rt_config *)o)->officer.kind = (rt_officer_kind)i;
 }
 static void o_slot(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)get_slot(p, v, f, &((rt_config *)o)->officer.slot); }
+{ (void)cy_get_slot(p, v, f, &((rt_config *)o)->officer.slot); }
 static void o_key(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ rt_config *c = o; (void)get_path(p, v, f, c->officer.key_file, sizeof(c->officer.key_file)); }
+{ rt_config *c = o; (void)cy_get_path(p, v, f, c->officer.key_file, sizeof(c->officer.key_file)); }
 static void o_cert(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ rt_config *c = o; (void)get_path(p, v, f, c->officer.cert_file, sizeof(c->officer.cert_file)); }
+{ rt_config *c = o; (void)cy_get_path(p, v, f, c->officer.cert_file, sizeof(c->officer.cert_file)); }
 static void o_cas(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ rt_config *c = o; (void)get_path(p, v, f, c->officer.officer_cas, sizeof(c->officer.officer_cas)); }
+{ rt_config *c = o; (void)cy_get_path(p, v, f, c->officer.officer_cas, sizeof(c->officer.officer_cas)); }
 
 static const key_handler officer_keys[] = {
 	{ "token", o_token }, { "slot", o_slot }, { "key_file", o_key },
@@ -588,22 +573,22 @@ k_officer(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	rt_config *c = o;
 	unsigned seen = 0;
-	if (!walk_map(p, v, f, officer_keys, o, &seen))
+	if (!cy_walk_map(p, v, f, officer_keys, o, &seen))
 		return;
-	int ki = key_index(officer_keys, "key_file");
-	int si = key_index(officer_keys, "slot");
+	int ki = cy_key_index(officer_keys, "key_file");
+	int si = cy_key_index(officer_keys, "slot");
 	if (c->officer.kind == RT_OFFICER_SOFTWARE) {
-		rt_config_diag_add(p->c, p->file, line_of(v), "officer.token",
+		rt_config_diag_add(p->c, p->file, cy_line_of(v), "officer.token",
 		    true, "a software officer token is not recommended (an "
 		    "officer card keeps the key off the station); raterm warns "
 		    "every time it is used");
-		require(p, v, officer_keys, seen, f, "key_file",
+		cy_require(p, v, officer_keys, seen, f, "key_file",
 		    "token: software needs the encrypted key file");
 		if (seen & (1u << si))
-			err_at(p, v, "officer.slot", "a slot is only for token: "
+			cy_err_at(p, v, "officer.slot", "a slot is only for token: "
 			    "card");
 	} else if (seen & (1u << ki))
-		err_at(p, v, "officer.key_file", "a key file is only for token: "
+		cy_err_at(p, v, "officer.key_file", "a key file is only for token: "
 		    "software");
 }
 
@@ -611,17 +596,17 @@ static void
 h_url(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	rt_config *c = o;
-	if (!get_str(p, v, f, c->cmhost_url, sizeof(c->cmhost_url)))
+	if (!cy_get_str(p, v, f, c->cmhost_url, sizeof(c->cmhost_url)))
 		return;
 	if (strncmp(c->cmhost_url, "http://", 7) != 0 &&
 	    strncmp(c->cmhost_url, "https://", 8) != 0) {
-		err_at(p, v, f, "expected an http:// or https:// URL, got '%s'",
+		cy_err_at(p, v, f, "expected an http:// or https:// URL, got '%s'",
 		    c->cmhost_url);
 		c->cmhost_url[0] = '\0';
 	}
 }
 static void h_trust(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ rt_config *c = o; (void)get_path(p, v, f, c->cmhost_trust, sizeof(c->cmhost_trust)); }
+{ rt_config *c = o; (void)cy_get_path(p, v, f, c->cmhost_trust, sizeof(c->cmhost_trust)); }
 
 static const key_handler cmhost_keys[] = {
 	{ "url", h_url }, { "trust", h_trust }, { NULL, NULL },
@@ -631,14 +616,14 @@ static void
 k_cmhost(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	unsigned seen = 0;
-	if (walk_map(p, v, f, cmhost_keys, o, &seen))
-		require(p, v, cmhost_keys, seen, f, "url",
+	if (cy_walk_map(p, v, f, cmhost_keys, o, &seen))
+		cy_require(p, v, cmhost_keys, seen, f, "url",
 		    "the CM host's CMP URL, http:// or https://");
 }
 
 #define PATH_KEY(fn, member) \
 static void fn(pctx *p, const yaml_node_t *v, const char *f, void *o) \
-{ rt_config *c = o; (void)get_path(p, v, f, c->member, sizeof(c->member)); }
+{ rt_config *c = o; (void)cy_get_path(p, v, f, c->member, sizeof(c->member)); }
 PATH_KEY(k_tcas, transport_cas)
 PATH_KEY(k_attest, attestation_roots)
 PATH_KEY(k_journal, journal)
@@ -664,21 +649,21 @@ rt_config_parse_station(rt_config *c, const char *name, const char *text,
 	pctx p = { .c = c, .file = name };
 	yaml_document_t doc;
 	snprintf(c->file, sizeof(c->file), "%s", name);
-	if (!load_doc(&p, text, len, &doc))
+	if (!cy_load_doc(&p, text, len, &doc))
 		return p.errors;
 	p.doc = &doc;
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	unsigned seen = 0;
-	if (walk_map(&p, root, "", station_keys, c, &seen)) {
-		require(&p, root, station_keys, seen, "", "cmhost",
+	if (cy_walk_map(&p, root, "", station_keys, c, &seen)) {
+		cy_require(&p, root, station_keys, seen, "", "cmhost",
 		    "the CM host: {url: ..., trust: ...}");
-		require(&p, root, station_keys, seen, "", "transport_cas",
+		cy_require(&p, root, station_keys, seen, "", "transport_cas",
 		    "transport CA certificate file or directory");
-		require(&p, root, station_keys, seen, "", "journal",
+		cy_require(&p, root, station_keys, seen, "", "journal",
 		    "journal directory");
-		require(&p, root, station_keys, seen, "", "audit",
+		cy_require(&p, root, station_keys, seen, "", "audit",
 		    "audit log file");
-		if (!(seen & (1u << key_index(station_keys, "procedures")))) {
+		if (!(seen & (1u << cy_key_index(station_keys, "procedures")))) {
 			char pth[RT_PATH_MAX];
 			const char *slash = strrchr(name, '/');
 			if (slash != NULL)
@@ -706,13 +691,13 @@ static void
 p_name(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	rt_procedure *pr = ((proc_parse *)o)->pr;
-	if (!get_str(p, v, f, pr->name, sizeof(pr->name)))
+	if (!cy_get_str(p, v, f, pr->name, sizeof(pr->name)))
 		return;
-	pr->line = line_of(v);
+	pr->line = cy_line_of(v);
 	for (const char *s = pr->name; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
 		    *s == '-' || *s == '_' || *s == '.')) {
-			err_at(p, v, f, "expected lowercase letters, digits, "
+			cy_err_at(p, v, f, "expected lowercase letters, digits, "
 			    "'-', '_' or '.', got '%s'", pr->name);
 			pr->name[0] = '\0';
 			return;
@@ -720,31 +705,31 @@ p_name(pctx *p, const yaml_node_t *v, const char *f, void *o)
 }
 
 static void p_desc(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ rt_procedure *pr = ((proc_parse *)o)->pr; (void)get_str(p, v, f, pr->description, sizeof(pr->description)); }
+{ rt_procedure *pr = ((proc_parse *)o)->pr; (void)cy_get_str(p, v, f, pr->description, sizeof(pr->description)); }
 
 static void
 action_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 {
 	rt_procedure *pr = arg;
 	rt_action a;
-	const char *s = scalar(it);
+	const char *s = cy_scalar(it);
 	if (s == NULL || !rt_action_parse(s, &a)) {
-		err_at(p, it, f, "expected issue, redo, add or blank, got %s%s%s",
-		    s ? "'" : "", s ? s : node_kind(it), s ? "'" : "");
+		cy_err_at(p, it, f, "expected issue, redo, add or blank, got %s%s%s",
+		    s ? "'" : "", s ? s : cy_node_kind(it), s ? "'" : "");
 		return;
 	}
 	pr->allowed[a] = true;
 }
 
 static void p_actions(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)each_item(p, v, f, action_item, ((proc_parse *)o)->pr); }
+{ (void)cy_each_item(p, v, f, action_item, ((proc_parse *)o)->pr); }
 
 static void
 tcc_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 {
 	static const char *const names[] = { "chain", "possession", "binding",
 	    "attestation", NULL };
-	int i = get_enum(p, it, f, names);
+	int i = cy_get_enum(p, it, f, names);
 	if (i >= 0)
 		((rt_procedure *)arg)->tc_controls |= 1u << i;
 }
@@ -753,7 +738,7 @@ static void
 p_tcc(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	rt_procedure *pr = ((proc_parse *)o)->pr;
-	const char *s = scalar(v);
+	const char *s = cy_scalar(v);
 	if (s != NULL && strcmp(s, "none") == 0)
 		return;
 	if (s != NULL && strcmp(s, "all") == 0) {
@@ -763,12 +748,12 @@ p_tcc(pctx *p, const yaml_node_t *v, const char *f, void *o)
 	if (v->type == YAML_SEQUENCE_NODE && v->data.sequence.items.top ==
 	    v->data.sequence.items.start)
 		return;		/* [] */
-	if (!each_item(p, v, f, tcc_item, pr))
+	if (!cy_each_item(p, v, f, tcc_item, pr))
 		return;
 	if (pr->tc_controls != 0 &&
 	    (pr->tc_controls & (RT_TCC_CHAIN | RT_TCC_POSSESSION)) !=
 	    (RT_TCC_CHAIN | RT_TCC_POSSESSION))
-		err_at(p, v, f, "chain and possession are required whenever TC "
+		cy_err_at(p, v, f, "chain and possession are required whenever TC "
 		    "controls are configured (binding and attestation build on "
 		    "them); expected e.g. [chain, possession, binding]");
 }
@@ -778,7 +763,7 @@ p_attestation(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	static const char *const names[] = { "if-offered", "required", NULL };
 	proc_parse *pp = o;
-	int i = get_enum(p, v, f, names);
+	int i = cy_get_enum(p, v, f, names);
 	pp->attestation_given = true;
 	pp->attestation_node = v;
 	if (i >= 0)
@@ -791,39 +776,39 @@ p_profiles(pctx *p, const yaml_node_t *v, const char *f, void *o)
 	rt_procedure *pr = ((proc_parse *)o)->pr;
 	char field[96];
 	if (v->type != YAML_MAPPING_NODE) {
-		err_at(p, v, f, "expected a mapping of key slot to CM host "
+		cy_err_at(p, v, f, "expected a mapping of key slot to CM host "
 		    "certificate profile, e.g. {9a: piv-auth}, got %s",
-		    node_kind(v));
+		    cy_node_kind(v));
 		return;
 	}
 	for (yaml_node_pair_t *pair = v->data.mapping.pairs.start;
 	    pair < v->data.mapping.pairs.top; pair++) {
-		yaml_node_t *k = node(p, pair->key), *val = node(p, pair->value);
-		const char *ks = scalar(k);
-		fieldname(field, sizeof(field), f, ks ? ks : "?");
+		yaml_node_t *k = cy_node(p, pair->key), *val = cy_node(p, pair->value);
+		const char *ks = cy_scalar(k);
+		cy_fieldname(field, sizeof(field), f, ks ? ks : "?");
 		uint8_t slot;
-		if (!get_slot(p, k, field, &slot))
+		if (!cy_get_slot(p, k, field, &slot))
 			continue;
 		if (rt_procedure_profile(pr, slot) != NULL) {
-			err_at(p, k, field, "slot given twice");
+			cy_err_at(p, k, field, "slot given twice");
 			continue;
 		}
 		rt_slot_profile *sp = &pr->profiles[pr->nprofiles];
-		if (get_str(p, val, field, sp->profile, sizeof(sp->profile))) {
+		if (cy_get_str(p, val, field, sp->profile, sizeof(sp->profile))) {
 			sp->slot = slot;
 			pr->nprofiles++;
 		}
 	}
 	if (pr->nprofiles == 0 && v->data.mapping.pairs.top ==
 	    v->data.mapping.pairs.start)
-		err_at(p, v, f, "expected at least one slot with a profile");
+		cy_err_at(p, v, f, "expected at least one slot with a profile");
 }
 
 static void
 p_subject(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	static const char *const names[] = { "tc", "card", "officer", NULL };
-	int i = get_enum(p, v, f, names);
+	int i = cy_get_enum(p, v, f, names);
 	if (i >= 0)
 		((proc_parse *)o)->pr->subject = (rt_source)(i + 1);
 }
@@ -833,7 +818,7 @@ p_san(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	static const char *const names[] = { "none", "tc", "card", "officer",
 	    NULL };
-	int i = get_enum(p, v, f, names);
+	int i = cy_get_enum(p, v, f, names);
 	if (i >= 0)
 		((proc_parse *)o)->pr->san = (rt_source)i;
 }
@@ -842,7 +827,7 @@ static void
 san_type_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 {
 	static const char *const names[] = { "email", "upn", "dns", NULL };
-	int i = get_enum(p, it, f, names);
+	int i = cy_get_enum(p, it, f, names);
 	if (i >= 0)
 		((rt_procedure *)arg)->san_types |= 1u << i;
 }
@@ -853,31 +838,31 @@ p_san_types(pctx *p, const yaml_node_t *v, const char *f, void *o)
 	proc_parse *pp = o;
 	pp->san_types_given = true;
 	pp->san_types_node = v;
-	(void)each_item(p, v, f, san_type_item, pp->pr);
+	(void)cy_each_item(p, v, f, san_type_item, pp->pr);
 }
 
 static void
 alg_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 {
 	rt_procedure *pr = arg;
-	const char *s = scalar(it);
+	const char *s = cy_scalar(it);
 	piv_alg a = s ? piv_alg_from_name(s) : PIV_ALG_NONE;
 	if (a != PIV_ALG_RSA1024 && a != PIV_ALG_RSA2048 && a != PIV_ALG_RSA3072 &&
 	    a != PIV_ALG_RSA4096 && a != PIV_ALG_ECCP256 && a != PIV_ALG_ECCP384) {
-		err_at(p, it, f, "expected a key algorithm (RSA2048, RSA3072, "
+		cy_err_at(p, it, f, "expected a key algorithm (RSA2048, RSA3072, "
 		    "RSA4096, ECCP256, ECCP384), got %s%s%s", s ? "'" : "",
-		    s ? s : node_kind(it), s ? "'" : "");
+		    s ? s : cy_node_kind(it), s ? "'" : "");
 		return;
 	}
 	if (pr->nalgorithms >= sizeof(pr->algorithms) / sizeof(pr->algorithms[0])) {
-		err_at(p, it, f, "too many algorithms");
+		cy_err_at(p, it, f, "too many algorithms");
 		return;
 	}
 	pr->algorithms[pr->nalgorithms++] = a;
 }
 
 static void p_algs(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)each_item(p, v, f, alg_item, ((proc_parse *)o)->pr); }
+{ (void)cy_each_item(p, v, f, alg_item, ((proc_parse *)o)->pr); }
 
 static const char *const qc_names[] = { "compliance", "sscd", "esign",
     "eseal", "web", NULL };
@@ -886,7 +871,7 @@ static void
 qc_fixed_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 {
 	rt_procedure *pr = arg;
-	int i = get_enum(p, it, f, qc_names);
+	int i = cy_get_enum(p, it, f, qc_names);
 	if (i < 0)
 		return;
 	pr->has_qc_fixed = true;
@@ -902,22 +887,22 @@ qc_fixed_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 static void
 qc_opt_item(pctx *p, const yaml_node_t *it, const char *f, void *arg)
 {
-	int i = get_enum(p, it, f, qc_names);
+	int i = cy_get_enum(p, it, f, qc_names);
 	if (i >= 0)
 		((rt_procedure *)arg)->qc_optional |= 1u << i;
 }
 
 static void q_fixed(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)each_item(p, v, f, qc_fixed_item, ((proc_parse *)o)->pr); }
+{ (void)cy_each_item(p, v, f, qc_fixed_item, ((proc_parse *)o)->pr); }
 static void q_opt(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)each_item(p, v, f, qc_opt_item, ((proc_parse *)o)->pr); }
+{ (void)cy_each_item(p, v, f, qc_opt_item, ((proc_parse *)o)->pr); }
 
 static void
 q_retention(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	rt_procedure *pr = ((proc_parse *)o)->pr;
 	unsigned y;
-	if (get_uint(p, v, f, 1, 100, &y)) {
+	if (cy_get_uint(p, v, f, 1, 100, &y)) {
 		pr->qc_fixed.retention_years = (int)y;
 		pr->has_qc_fixed = true;
 	}
@@ -928,11 +913,11 @@ q_cc(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	rt_procedure *pr = ((proc_parse *)o)->pr;
 	char cc[8];
-	if (!get_str(p, v, f, cc, sizeof(cc)))
+	if (!cy_get_str(p, v, f, cc, sizeof(cc)))
 		return;
 	if (strlen(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' ||
 	    cc[1] > 'Z') {
-		err_at(p, v, f, "expected a two-letter country code (ISO 3166, "
+		cy_err_at(p, v, f, "expected a two-letter country code (ISO 3166, "
 		    "upper case), got '%s'", cc);
 		return;
 	}
@@ -951,21 +936,21 @@ static void
 p_qc(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	unsigned seen = 0;
-	walk_map(p, v, f, qc_keys, o, &seen);
+	cy_walk_map(p, v, f, qc_keys, o, &seen);
 }
 
 static void
 p_pins(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	unsigned n;
-	if (get_uint(p, v, f, 1, 2, &n))
+	if (cy_get_uint(p, v, f, 1, 2, &n))
 		((proc_parse *)o)->pr->card_pins = n;
 }
 
 static void c_op(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)get_bool(p, v, f, &((proc_parse *)o)->pr->operator_credential); }
+{ (void)cy_get_bool(p, v, f, &((proc_parse *)o)->pr->operator_credential); }
 static void c_write(pctx *p, const yaml_node_t *v, const char *f, void *o)
-{ (void)get_bool(p, v, f, &((proc_parse *)o)->pr->write_ca_certs); }
+{ (void)cy_get_bool(p, v, f, &((proc_parse *)o)->pr->write_ca_certs); }
 
 static const key_handler ca_keys[] = {
 	{ "operator_credential", c_op }, { "write_to_card", c_write },
@@ -976,7 +961,7 @@ static void
 p_ca(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	unsigned seen = 0;
-	walk_map(p, v, f, ca_keys, o, &seen);
+	cy_walk_map(p, v, f, ca_keys, o, &seen);
 }
 
 static const key_handler proc_keys[] = {
@@ -1002,7 +987,7 @@ rt_config_parse_procedure(rt_config *c, const char *name, const char *text,
 {
 	pctx p = { .c = c, .file = name };
 	yaml_document_t doc;
-	if (!load_doc(&p, text, len, &doc))
+	if (!cy_load_doc(&p, text, len, &doc))
 		return p.errors;
 	p.doc = &doc;
 	rt_procedure pr;
@@ -1015,48 +1000,48 @@ rt_config_parse_procedure(rt_config *c, const char *name, const char *text,
 	proc_parse pp = { .pr = &pr };
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	unsigned seen = 0;
-	if (!walk_map(&p, root, "", proc_keys, &pp, &seen))
+	if (!cy_walk_map(&p, root, "", proc_keys, &pp, &seen))
 		goto out;
-	require(&p, root, proc_keys, seen, "", "name",
+	cy_require(&p, root, proc_keys, seen, "", "name",
 	    "the procedure's name, e.g. tc-redo");
-	require(&p, root, proc_keys, seen, "", "description",
+	cy_require(&p, root, proc_keys, seen, "", "description",
 	    "one line shown to the officer");
-	require(&p, root, proc_keys, seen, "", "actions",
+	cy_require(&p, root, proc_keys, seen, "", "actions",
 	    "a list of issue, redo, add");
-	require(&p, root, proc_keys, seen, "", "profiles",
+	cy_require(&p, root, proc_keys, seen, "", "profiles",
 	    "the CM host certificate profile per key slot, e.g. {9a: piv-auth}");
-	if ((seen & (1u << key_index(proc_keys, "actions"))) &&
+	if ((seen & (1u << cy_key_index(proc_keys, "actions"))) &&
 	    !pr.allowed[RT_ACT_ISSUE] && !pr.allowed[RT_ACT_REDO] &&
 	    !pr.allowed[RT_ACT_ADD])
-		err_at(&p, root, "actions", "expected at least one of issue, "
+		cy_err_at(&p, root, "actions", "expected at least one of issue, "
 		    "redo, add");
 	if (pp.attestation_given && !(pr.tc_controls & RT_TCC_ATTESTATION))
-		err_at(&p, pp.attestation_node, "attestation", "only meaningful "
+		cy_err_at(&p, pp.attestation_node, "attestation", "only meaningful "
 		    "when tc_controls includes attestation");
 	if (pr.subject == RT_SRC_TC && pr.tc_controls == 0)
-		err_at(&p, root, "subject", "'tc' takes the subject from the "
+		cy_err_at(&p, root, "subject", "'tc' takes the subject from the "
 		    "transport certificate, which needs tc_controls (a subject "
 		    "from an unverified TC is not trusted)");
 	if (pr.san == RT_SRC_TC && pr.tc_controls == 0)
-		err_at(&p, root, "san", "'tc' needs tc_controls");
+		cy_err_at(&p, root, "san", "'tc' needs tc_controls");
 	if (pr.san == RT_SRC_OFFICER && pr.san_types == 0)
-		err_at(&p, pp.san_types_node ? pp.san_types_node : root,
+		cy_err_at(&p, pp.san_types_node ? pp.san_types_node : root,
 		    "san_types", "san: officer needs the types the officer "
 		    "types, e.g. [email, upn]");
 	if (pp.san_types_given && pr.san != RT_SRC_OFFICER)
-		err_at(&p, pp.san_types_node, "san_types", "only meaningful "
+		cy_err_at(&p, pp.san_types_node, "san_types", "only meaningful "
 		    "with san: officer");
 	if (p.errors == 0 && pr.name[0]) {
 		const rt_procedure *dup = rt_config_procedure(c, pr.name);
 		if (dup != NULL) {
-			err_at(&p, root, "name", "procedure '%s' is already "
+			cy_err_at(&p, root, "name", "procedure '%s' is already "
 			    "defined in %s:%u", pr.name, dup->file, dup->line);
 			goto out;
 		}
 		rt_procedure *n = realloc(c->procs,
 		    (c->nprocs + 1) * sizeof(*n));
 		if (n == NULL) {
-			err_at(&p, NULL, "", "out of memory");
+			cy_err_at(&p, NULL, "", "out of memory");
 			goto out;
 		}
 		c->procs = n;
@@ -1070,8 +1055,8 @@ out:
 /* ---- files ------------------------------------------------------------------------------- */
 
 /* Reads a whole file; NULL (diagnostic added) on failure. */
-static char *
-read_file(rt_config *c, const char *path, size_t *len)
+char *
+cy_read_file(rt_config *c, const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
@@ -1140,7 +1125,7 @@ rt_config_load_procedures(rt_config *c, const char *dir)
 		char path[RT_PATH_MAX * 2];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		size_t len;
-		char *text = read_file(c, path, &len);
+		char *text = cy_read_file(c, path, &len);
 		if (text != NULL) {
 			(void)rt_config_parse_procedure(c, path, text, len);
 			free(text);
@@ -1189,7 +1174,7 @@ rt_config_load(const char *path, rt_config **out)
 		return e;
 	*out = c;
 	size_t len;
-	char *text = read_file(c, path, &len);
+	char *text = cy_read_file(c, path, &len);
 	if (text != NULL) {
 		(void)rt_config_parse_station(c, path, text, len);
 		free(text);
