@@ -115,31 +115,39 @@ check: deps
 # Fuzzing. fuzz-smoke (in `make check`): the fuzz targets under ASan+UBSan
 # with a deterministic mutation driver over the seed corpus. fuzz: libFuzzer
 # (clang), FUZZ_TIME seconds per target.
-FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/card/*)
-FUZZ_ITER   ?= 50000
-FUZZ_TIME   ?= 60
+FUZZ_TARGETS := card cmp config
+FUZZ_ITER    ?= 50000
+FUZZ_TIME    ?= 60
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
-$(BUILD)/fuzz/fuzz_card: tests/fuzz/fuzz_card.c tests/fuzz/driver.c $(LIBVPIV) $(LIBRATERM)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBRATERM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ tests/fuzz/fuzz_card.c tests/fuzz/driver.c \
-	    $(LDFLAGS) $(LIBRATERM) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/driver.c \
+	    $(LDFLAGS) $(LIBRATERM) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz-record: tests/fuzz/record.c $(LIBVPIV) $(LIBRATERM)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LIBVPIV) $(LIBRATERM) \
 	    $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
 
-fuzz-smoke: $(BUILD)/fuzz/fuzz_card
-	@$(BUILD)/fuzz/fuzz_card -n $(FUZZ_ITER) $(FUZZ_CORPUS)
+# each target over its own seed corpus, tests/fuzz/corpus/TARGET/
+fuzz-smoke: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    printf '%-7s ' "$$t:"; \
+	    $(BUILD)/fuzz/fuzz_$$t -n $(FUZZ_ITER) tests/fuzz/corpus/$$t/* || exit 1; \
+	done
 
 fuzz:
-	@mkdir -p build/libfuzzer build/libfuzzer/corpus-card
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o build/libfuzzer/fuzz_card tests/fuzz/fuzz_card.c \
-	    $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC) \
-	    $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
-	build/libfuzzer/fuzz_card -max_total_time=$(FUZZ_TIME) \
-	    build/libfuzzer/corpus-card tests/fuzz/corpus/card
+	@mkdir -p build/libfuzzer
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/libfuzzer/corpus-$$t && \
+	    clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -o build/libfuzzer/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	        $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC) \
+	        $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS) && \
+	    build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
+	        build/libfuzzer/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)

@@ -133,7 +133,7 @@ exchange_short(rt_transport *t, const apdu_cmd *c, uint8_t *out, size_t cap,
 		off += 255;
 	}
 	apdu_cmd last = *c;
-	last.data = c->data + off;
+	last.data = c->data != NULL ? c->data + off : NULL;
 	last.lc = c->lc - off;
 	if (last.le > 256)
 		last.le = 256;

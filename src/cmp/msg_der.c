@@ -303,9 +303,10 @@ cmp_crt_ski(const mbedtls_x509_crt *c)
 {
 	static const uint8_t ski_oid[] = { 0x06, 0x03, 0x55, 0x1D, 0x0E };
 	cmp_buf none = { 0 };
-	const uint8_t *p = c->v3_ext.p, *end = p + c->v3_ext.len;
+	const uint8_t *p = c->v3_ext.p, *end;
 	if (p == NULL)
 		return none;
+	end = p + c->v3_ext.len;
 	for (; p + sizeof(ski_oid) < end; p++) {
 		if (memcmp(p, ski_oid, sizeof(ski_oid)) != 0)
 			continue;
