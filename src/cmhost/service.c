@@ -666,7 +666,7 @@ genm(reqctx *x)
 				refuse_err(x, CMP_FI_BAD_DATA_FORMAT, "cardMgmtKey", e);
 				return;
 			}
-			if (k.card_id.len == 0 || k.card_id.len > 32) {
+			if (k.card_id.len == 0 || k.card_id.len > CMP_CARD_ID_MAX) {
 				refuse(x, CMP_FI_BAD_REQUEST, "cardMgmtKey: bad cardId");
 				return;
 			}
