@@ -170,7 +170,10 @@ typedef struct {
  * metadata as needed. Signing: with policy "always" the PIN is verified
  * right before every signature; otherwise the signature is tried and the
  * PIN asked and verified only when the card says it is needed. A wrong PIN
- * is returned (PIN_WRONG with retries left), never retried.
+ * is returned (PIN_WRONG with retries left), never retried: once the card
+ * refused a PIN, every later signature of this signer fails with PIN_WRONG
+ * without a VERIFY (a PIN callback reading --pin-fd would give the same
+ * PIN again).
  * Errors: NOT_FOUND (no key / no public key to be had), ARG, CERT, and
  * the card's errors. */
 rt_err *rt_signer_card(piv_card *c, const rt_card_signer_opts *o,

@@ -19,6 +19,7 @@ typedef struct {
 	void *cb_ctx;
 	bool keep;
 	bool have_pin;
+	bool pin_refused;	/* the card refused a PIN: never try another */
 	char pin[16];
 	size_t pin_len;
 	unsigned verifies;
@@ -42,6 +43,9 @@ card_verify(card_impl *ci)
 	size_t len = 0;
 	rt_err *e;
 
+	if (ci->pin_refused)
+		return rt_err_new(RT_E_PIN_WRONG, NULL, "slot %02x: the card "
+		    "refused the PIN given; it is not tried again", ci->slot);
 	if (!ci->have_pin) {
 		if (ci->cb == NULL)
 			return rt_err_new(RT_E_PERMISSION, NULL, "slot %02x needs the "
@@ -63,6 +67,8 @@ card_verify(card_impl *ci)
 	}
 	e = piv_verify_pin(ci->card, ci->pin, ci->pin_len);
 	ci->verifies++;
+	if (rt_err_has(e, RT_E_PIN_WRONG) || rt_err_has(e, RT_E_PIN_BLOCKED))
+		ci->pin_refused = true;	/* a callback would give it again */
 	if (e != NULL || !ci->keep) {
 		/* never retry a wrong PIN, and forget it */
 		rt_wipe(ci->pin, sizeof(ci->pin));

@@ -329,6 +329,13 @@ if start_server; then ok "cmhost restarted (port $PORT)"; else
 fi
 certs "$T/certs6.txt"
 expect_eq "lost: card D's three waiting at the CM host" 3 "$(grep -c "waiting.*Card 40000014" "$T/certs6.txt")"
+run_fail "recover with a wrong officer PIN" "$RATERM" recover -c "$CONF" -r "$RD" \
+    --officer-reader "$OFF" --pin-fd 3 3<"$T/badsig"
+cp "$OUT" "$T/recover6bad.txt"
+expect_match "recover, wrong PIN: the officer's card named" "not finished: .*officer's card.*PIN_WRONG" "$T/recover6bad.txt"
+expect_eq "recover, wrong PIN: officer retries down by exactly one" 2 "$(retries "$OFF")"
+certs "$T/certs6b.txt"
+expect_eq "recover, wrong PIN: still waiting at the CM host" 3 "$(grep -c "waiting.*Card 40000014" "$T/certs6b.txt")"
 run_ok "recover with cmhost back" "$RATERM" recover -c "$CONF" -r "$RD" --officer-reader "$OFF" \
     --pin-fd 3 3<"$PINS"
 cp "$OUT" "$T/recover6.txt"

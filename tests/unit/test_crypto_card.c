@@ -137,6 +137,14 @@ test_9a_pin_once_and_wrong_pin(void **state)
 	assert_true(rt_err_has(e, RT_E_PIN_WRONG));
 	assert_int_equal(bad.calls, 1);		/* not retried */
 	rt_err_free(e);
+	/* the next signature of the same signer does not try it again */
+	e = rt_signer_sign(s, RT_HASH_SHA256, RT_SCHEME_DEFAULT, dg, 32, sig,
+	    sizeof(sig), &sl);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_PIN_WRONG));
+	assert_int_equal(bad.calls, 1);
+	assert_int_equal(rt_signer_card_pin_verifies(s), 1);
+	rt_err_free(e);
 	rt_signer_free(s);
 	pin_src good = { "123456", 0 };
 	o.pin_ctx = &good;
