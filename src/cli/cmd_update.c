@@ -10,6 +10,7 @@
 #include "raterm/tc.h"
 #include "raterm/cmp.h"
 #include "raterm/journal.h"
+#include "raterm/job.h"
 #include "raterm/softtoken.h"
 #include "raterm/util.h"
 #include "raterm/x509.h"
@@ -28,6 +29,8 @@ static const char update_help[] =
 "                     --action SLOT=ACTION... [--dry-run] [--json] [--yes]\n"
 "                     [--officer-reader R | --officer-token FILE]\n"
 "                     [--server URL] [--trust FILE] [--pin-fd N]\n"
+"       raterm update [-c FILE] --batch JOB.yaml [--dry-run] [--json] [--yes]\n"
+"                     [--pin-fd N] [other options as above]\n"
 "\n"
 "Updates the certificates of the card in READER: one action per key\n"
 "(blank, issue, redo, add) under a procedure of the configuration. The\n"
@@ -43,11 +46,21 @@ static const char update_help[] =
 "read back and tested, then confirmed to the CM host; one line per key\n"
 "says what happened. Exit status 0 only when every key succeeded.\n"
 "\n"
+"With --batch the reader, the procedure and the actions come from a job\n"
+"file (docs/configuration.md, 'Update job files'): one card, or a cards:\n"
+"list updated one after another (on_failure: stop, the default, or\n"
+"continue); a summary line per card follows, and the exit status is 0\n"
+"only when every card succeeded, else that of the first card that\n"
+"failed. -r, --procedure and --action are refused with --batch; a setting\n"
+"the job file gives (server, trust, officer, ...) may not be given on the\n"
+"command line too. PINs are never in a job file: the terminal or --pin-fd\n"
+"(read once; its lines serve every card).\n"
+"\n"
 "  -c, --config FILE       the station configuration\n"
 "  -r, --reader READER     the target card's reader (as for 'raterm show');\n"
 "                          default: readers.target of the configuration\n"
 "  --procedure NAME        a procedure ('raterm procedures' lists them)\n"
-"  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank)\n"
+"  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank)\n""  --batch JOB.yaml        reader(s), procedure and actions from a job file\n"
 "  --dry-run               print the plan and stop (exit 0 if it is valid)\n"
 "  --json                  the plan as JSON\n"
 "  -y, --yes               submit without asking\n"
@@ -72,6 +85,7 @@ static const char update_help[] =
 typedef struct {
 	uint8_t slot;
 	rt_action action;
+	unsigned line;		/* in the job file; 0: the command line */
 } slot_action;
 
 static int
@@ -83,6 +97,7 @@ parse_action(const char *s, slot_action *out)
 		return -1;
 	memcpy(slot, s, (size_t)(eq - s));
 	slot[eq - s] = '\0';
+	out->line = 0;
 	if (!piv_slot_parse(slot, &out->slot) || piv_cert_tag(out->slot) == 0)
 		return -1;
 	return rt_action_parse(eq + 1, &out->action) ? 0 : -1;
@@ -450,39 +465,65 @@ station_open(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 	return cmp_client_new(&co, &st->client);
 }
 
+/* One `raterm update`: the station settings shared by every card of a
+ * job, and what is opened once and kept for the next cards (the secrets
+ * of --pin-fd are read once; the officer's signer, the CM host client,
+ * the journal and the audit log are opened on the first submission). */
+typedef struct {
+	const cli_global *g;
+	const rt_config *cfg;
+	submit_opts so;
+	bool dry_run, json;
+	int pin_fd;
+	const char *root_path;
+	rt_castore *tcas, *roots;
+	bool roots_loaded;
+	cli_secrets *sec;
+	station st;
+	bool st_open;
+} update_run;
+
+static void
+run_station_close(update_run *r)
+{
+	station_close(&r->st);
+	memset(&r->st, 0, sizeof(r->st));
+	mbedtls_x509_crt_init(&r->st.trust);
+	r->st_open = false;
+}
+
 /* Everything after the plan: officer signer, CM host, journal, submit. */
 static rt_err *
-run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
-    rt_update *u, const rt_plan *plan, piv_card *card, cli_secrets *sec,
-    bool *all_ok)
+run_submit(update_run *r, rt_update *u, const rt_plan *plan, piv_card *card)
 {
-	station st;
 	rt_err *e = NULL;
-	*all_ok = false;
-	memset(&st, 0, sizeof(st));
-	mbedtls_x509_crt_init(&st.trust);
-	if (!o->yes) {
+	if (!r->so.yes) {
 		bool yes;
 		if ((e = confirm_tty(&yes)) != NULL)
-			goto out;
-		if (!yes) {
-			e = rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing was "
-			    "sent and the card is unchanged");
-			goto out;
-		}
+			return e;
+		if (!yes)
+			return rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing "
+			    "was sent and the card is unchanged");
 	}
-	station_close(&st);
-	if ((e = station_open(g, cfg, o, sec, true, &st)) != NULL)
-		goto out;
-	dialog_ctx dc = { sec, false };
+	if (!r->st_open) {
+		run_station_close(r);
+		if ((e = station_open(r->g, r->cfg, &r->so, r->sec, true,
+		    &r->st)) != NULL) {
+			run_station_close(r);
+			return e;
+		}
+		r->st_open = true;
+	}
+	station *st = &r->st;
+	dialog_ctx dc = { r->sec, false };
 	rt_update_dialogs d = {
 		.ctx = &dc, .card_pin = dlg_card_pin,
 		.operator_credential = dlg_operator, .progress = dlg_progress,
 	};
 	rt_submit_env env = {
-		.card = card, .officer = st.signer, .cmp = st.client,
-		.journal = st.journal, .audit = st.audit,
-		.officer_name = st.officer, .issued_dir = st.idir,
+		.card = card, .officer = st->signer, .cmp = st->client,
+		.journal = st->journal, .audit = st->audit,
+		.officer_name = st->officer, .issued_dir = st->idir,
 	};
 	rt_submit_result res;
 	e = rt_update_submit(u, plan, &env, &d, &res);
@@ -504,10 +545,213 @@ run_submit(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 		    "(certConf, pkiConf)." : res.issued ? "NOT confirmed to the "
 		    "CM host: run 'raterm recover'." : "Nothing was issued.");
 	}
-	*all_ok = e == NULL;
-out:
-	station_close(&st);
+	/* after a failure the next card starts with a fresh officer session
+	 * and CM host client */
+	if (e != NULL)
+		run_station_close(r);
 	return e;
+}
+
+/* What one card gets: from the command line or from a job file (then
+ * job/field name where an action came from, for the rules' refusals). */
+typedef struct {
+	const char *reader;		/* NULL: readers.target */
+	const rt_procedure *proc;
+	slot_action acts[MAX_ACTIONS];
+	size_t nacts;
+	const char *job;		/* NULL: the command line */
+	const char *field;		/* "" or "cards[2]" */
+} card_args;
+
+/* Reads the card, plans, prints the plan and (without --dry-run)
+ * submits. *nothing: the plan was empty. */
+static rt_err *
+update_card(update_run *r, const card_args *a, bool *nothing)
+{
+	rt_transport *t = NULL;
+	piv_card *card = NULL;
+	rt_contents ct;
+	bool have_ct = false;
+	char rbuf[256];
+	const char *reader = a->reader;
+	rt_err *e = NULL;
+	*nothing = false;
+	if (reader == NULL) {
+		if ((e = station_readers(r->cfg, true, rbuf, false, NULL,
+		    sizeof(rbuf))) != NULL)
+			goto out;
+		reader = rbuf;
+	}
+	if ((e = cli_open_reader(r->g, reader, &t)) != NULL)
+		goto out;
+	if ((e = piv_open(t, &card)) != NULL)
+		goto out;
+	if ((e = rt_contents_read(card, r->tcas, time(NULL), 0, &ct)) != NULL) {
+		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
+		goto out;
+	}
+	have_ct = true;
+
+	rt_update u;
+	rt_update_init(&u, &ct);
+	if ((e = rt_update_set_procedure(&u, a->proc)) != NULL)
+		goto out;
+	for (size_t i = 0; i < a->nacts; i++)
+		if ((e = rt_update_set_action(&u, a->acts[i].slot,
+		    a->acts[i].action)) != NULL) {
+			if (a->job != NULL) {
+				char s[4], f[64];
+				snprintf(f, sizeof(f), "%s%sactions.%s", a->field,
+				    a->field[0] ? "." : "", piv_slot_name(
+				    a->acts[i].slot, s, sizeof(s)));
+				e = rt_err_wrap(e, "%s:%u: %s", a->job,
+				    a->acts[i].line, f);
+			}
+			goto out;
+		}
+	if (rt_update_tc_needed(&u)) {
+		if (!r->roots_loaded && r->root_path != NULL) {
+			if ((e = rt_castore_load(r->root_path, &r->roots)) != NULL) {
+				e = rt_err_wrap(e, "attestation roots");
+				goto out;
+			}
+			r->roots_loaded = true;
+		}
+		if (r->sec == NULL &&
+		    (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
+			goto out;
+		cli_pin_ctx pc = { r->sec, "card" };
+		rt_tc_config base = {
+			.transport_cas = r->tcas, .attest_roots = r->roots,
+			.pin_cb = cli_pin_cb, .pin_ctx = &pc,
+		};
+		if ((e = rt_update_run_tc(&u, card, &base)) != NULL)
+			goto out;
+	}
+	rt_plan plan;
+	if ((e = rt_update_plan(&u, &plan)) != NULL) {
+		if (u.tc_ran)
+			print_tc_results(&u);
+		goto out;
+	}
+	if (r->json)
+		print_plan_json(&plan, &u);
+	else
+		rt_plan_print(&plan, stdout);
+	fflush(stdout);
+	*nothing = plan.nsteps == 0;
+	if (r->dry_run || plan.nsteps == 0)
+		goto out;
+	if (r->sec == NULL && (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
+		goto out;
+	e = run_submit(r, &u, &plan, card);
+	fflush(stdout);
+out:
+	if (have_ct)
+		rt_contents_free(&ct);
+	piv_close(card);
+	rt_transport_close(t);
+	return e;
+}
+
+/* ---- --batch JOB.yaml ------------------------------------------------------------------ */
+
+/* A setting given both on the command line and in the job is refused;
+ * else the job's value is taken. Returns false (printed) on a conflict. */
+static bool
+merge_opt(const char **cli, const rt_job_opt *jo, const char *opt,
+    const char *key, const char *job)
+{
+	if (jo->line == 0)
+		return true;
+	if (*cli != NULL) {
+		(void)cli_usage_error("update", "%s is given on the command line "
+		    "and in %s:%u (%s); give it in one place", opt, job, jo->line,
+		    key);
+		return false;
+	}
+	*cli = jo->value;
+	return true;
+}
+
+typedef enum { CARD_NOT_RUN = 0, CARD_DONE, CARD_FAILED } card_state;
+
+typedef struct {
+	card_state state;
+	bool nothing;
+	int rc;
+	char reader[256];
+	char error[600];
+} card_result;
+
+static void
+print_job_summary(const rt_job *job, const card_result *res, bool dry_run,
+    bool json)
+{
+	size_t ndone = 0, nfailed = 0, nnot = 0;
+	for (size_t i = 0; i < job->ncards; i++) {
+		if (res[i].state == CARD_DONE)
+			ndone++;
+		else if (res[i].state == CARD_FAILED)
+			nfailed++;
+		else
+			nnot++;
+	}
+	const char *done = dry_run ? "planned" : "done";
+	if (json) {
+		printf("{\"job\": ");
+		json_str(stdout, job->file);
+		printf(", \"dry_run\": %s, \"cards\": [", dry_run ? "true" :
+		    "false");
+		for (size_t i = 0; i < job->ncards; i++) {
+			const card_result *cr = &res[i];
+			printf("%s\n  {\"card\": %zu, \"line\": %u, \"reader\": ",
+			    i ? "," : "", i + 1, job->cards[i].line);
+			json_str(stdout, cr->reader[0] ? cr->reader : NULL);
+			printf(", \"result\": \"%s\", \"exit\": %d, \"error\": ",
+			    cr->state == CARD_DONE ? (cr->nothing ? "nothing to do"
+			    : done) : cr->state == CARD_FAILED ? "failed" :
+			    "not run", cr->rc);
+			json_str(stdout, cr->state == CARD_FAILED ? cr->error :
+			    NULL);
+			printf("}");
+		}
+		printf("\n], \"done\": %zu, \"failed\": %zu, \"not_run\": %zu}\n",
+		    ndone, nfailed, nnot);
+		return;
+	}
+	printf("Job %s: %zu card%s, %zu %s, %zu failed, %zu not run\n",
+	    job->file, job->ncards, job->ncards == 1 ? "" : "s", ndone, done,
+	    nfailed, nnot);
+	for (size_t i = 0; i < job->ncards; i++) {
+		const card_result *cr = &res[i];
+		char where[32];
+		snprintf(where, sizeof(where), "(line %u)", job->cards[i].line);
+		printf("  card %-2zu %-10s \"%s\"  ", i + 1, where,
+		    cr->reader[0] ? cr->reader : job->cards[i].reader[0] ?
+		    job->cards[i].reader : "readers.target");
+		if (cr->state == CARD_DONE)
+			printf("%s%s\n", done, cr->nothing ? " (nothing to do)" :
+			    "");
+		else if (cr->state == CARD_FAILED)
+			printf("FAILED (exit %d): %s\n", cr->rc, cr->error);
+		else
+			printf("not run\n");
+	}
+}
+
+/* Every diagnostic of a broken job, when there is more than the one the
+ * final error names. */
+static void
+print_job_diags(const rt_job *job)
+{
+	if (job == NULL || job->nerrors < 2)
+		return;
+	for (size_t i = 0; i < job->ndiags; i++) {
+		char b[1200];
+		rt_cfg_diag_format(&job->diags[i], b, sizeof(b));
+		fprintf(stderr, "raterm update: %s\n", b);
+	}
 }
 
 int
@@ -519,6 +763,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ "reader", required_argument, NULL, 'r' },
 		{ "procedure", required_argument, NULL, 'P' },
 		{ "action", required_argument, NULL, 'a' },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "yes", no_argument, NULL, 'y' },
@@ -537,12 +782,15 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL, *reader = NULL, *proc_name = NULL;
-	const char *tca_path = NULL, *root_path = NULL;
+	const char *tca_path = NULL, *root_path = NULL, *batch = NULL;
 	slot_action acts[MAX_ACTIONS];
 	size_t nacts = 0;
-	bool dry_run = false, json = false;
-	int pin_fd = -1, c;
-	submit_opts so = { 0 };
+	update_run r;
+	int c;
+	memset(&r, 0, sizeof(r));
+	mbedtls_x509_crt_init(&r.st.trust);
+	r.g = g;
+	r.pin_fd = -1;
 
 	while ((c = getopt_long(argc, argv, "hc:r:jyv", opts, NULL)) != -1) {
 		switch (c) {
@@ -550,6 +798,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 		case 'c': cfg_path = optarg; break;
 		case 'r': reader = optarg; break;
 		case 'P': proc_name = optarg; break;
+		case 'b': batch = optarg; break;
 		case 'a':
 			if (nacts >= MAX_ACTIONS)
 				return cli_usage_error("update", "too many "
@@ -564,30 +813,30 @@ cmd_update(cli_global *g, int argc, char **argv)
 					    "--action '%s' given twice", optarg);
 			nacts++;
 			break;
-		case 'n': dry_run = true; break;
-		case 'j': json = true; break;
-		case 'y': so.yes = true; break;
-		case 'v': so.verbose = true; break;
+		case 'n': r.dry_run = true; break;
+		case 'j': r.json = true; break;
+		case 'y': r.so.yes = true; break;
+		case 'v': r.so.verbose = true; break;
 		case 'T': tca_path = optarg; break;
 		case 'R': root_path = optarg; break;
 		case 'f':
-			if ((pin_fd = cli_parse_fd("update", optarg)) < 0)
+			if ((r.pin_fd = cli_parse_fd("update", optarg)) < 0)
 				return 2;
 			break;
-		case 1001: so.server = optarg; break;
-		case 1002: so.trust = optarg; break;
-		case 1003: so.tls_ca = optarg; break;
-		case 1004: so.officer_reader = optarg; break;
+		case 1001: r.so.server = optarg; break;
+		case 1002: r.so.trust = optarg; break;
+		case 1003: r.so.tls_ca = optarg; break;
+		case 1004: r.so.officer_reader = optarg; break;
 		case 1005:
-			if (!piv_slot_parse(optarg, &so.officer_slot))
+			if (!piv_slot_parse(optarg, &r.so.officer_slot))
 				return cli_usage_error("update", "bad slot '%s'",
 				    optarg);
 			break;
-		case 1006: so.officer_token = optarg; break;
-		case 1007: so.officer_cert = optarg; break;
+		case 1006: r.so.officer_token = optarg; break;
+		case 1007: r.so.officer_cert = optarg; break;
 		case 1009:
-			so.timeout = atol(optarg);
-			if (so.timeout <= 0)
+			r.so.timeout = atol(optarg);
+			if (r.so.timeout <= 0)
 				return cli_usage_error("update", "bad --timeout "
 				    "'%s'", optarg);
 			break;
@@ -597,106 +846,161 @@ cmd_update(cli_global *g, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("update", "unexpected argument '%s'",
 		    argv[optind]);
-	if (proc_name == NULL)
+	if (batch != NULL && (reader != NULL || proc_name != NULL || nacts))
+		return cli_usage_error("update", "--batch takes the reader, the "
+		    "procedure and the actions from the job file; not with %s",
+		    reader != NULL ? "-r/--reader" : proc_name != NULL ?
+		    "--procedure" : "--action");
+	if (batch == NULL && proc_name == NULL)
 		return cli_usage_error("update", "--procedure NAME is required "
-		    "('raterm procedures' lists them)");
-	if (so.officer_reader != NULL && so.officer_token != NULL)
+		    "('raterm procedures' lists them), or --batch JOB.yaml");
+	if (batch == NULL && r.so.officer_reader != NULL &&
+	    r.so.officer_token != NULL)
 		return cli_usage_error("update", "give --officer-reader or "
 		    "--officer-token, not both");
 
 	rt_config *cfg = NULL;
-	rt_castore *tcas = NULL, *roots = NULL;
-	rt_transport *t = NULL;
-	piv_card *card = NULL;
-	cli_secrets *sec = NULL;
-	rt_contents ct;
-	bool have_ct = false;
-	char rbuf[256];
-	rt_err *e = rt_config_load(rt_config_path(cfg_path), &cfg);
+	rt_job *job = NULL;
+	card_result *res = NULL;
 	int rc = 0;
+	rt_err *e = rt_config_load(rt_config_path(cfg_path), &cfg);
 	if (e != NULL)
 		goto out;
-	const rt_procedure *proc = rt_config_procedure(cfg, proc_name);
-	if (proc == NULL) {
-		e = rt_err_new(RT_E_USAGE, NULL, "no procedure '%s' in %s "
-		    "('raterm procedures' lists them)", proc_name,
-		    cfg->procedures_dir);
-		goto out;
+	r.cfg = cfg;
+	if (batch != NULL) {
+		if ((e = rt_job_load(batch, cfg, &job)) != NULL) {
+			print_job_diags(job);
+			goto out;
+		}
+		const char *f = job->file;
+		if (!merge_opt(&r.so.server, &job->server, "--server", "server",
+		    f) ||
+		    !merge_opt(&r.so.trust, &job->trust, "--trust", "trust", f) ||
+		    !merge_opt(&r.so.tls_ca, &job->tls_ca, "--tls-ca", "tls_ca",
+		    f) ||
+		    !merge_opt(&tca_path, &job->transport_ca, "--transport-ca",
+		    "transport_ca", f) ||
+		    !merge_opt(&root_path, &job->attestation_root,
+		    "--attestation-root", "attestation_root", f) ||
+		    !merge_opt(&r.so.officer_reader, &job->officer_reader,
+		    "--officer-reader", "officer.reader", f) ||
+		    !merge_opt(&r.so.officer_token, &job->officer_token,
+		    "--officer-token", "officer.token", f) ||
+		    !merge_opt(&r.so.officer_cert, &job->officer_cert,
+		    "--officer-cert", "officer.cert", f)) {
+			rc = 2;
+			goto out;
+		}
+		if (job->officer_slot_line != 0) {
+			if (r.so.officer_slot != 0) {
+				rc = cli_usage_error("update", "--officer-slot is "
+				    "given on the command line and in %s:%u "
+				    "(officer.slot); give it in one place", f,
+				    job->officer_slot_line);
+				goto out;
+			}
+			r.so.officer_slot = job->officer_slot;
+		}
+		if (job->timeout_line != 0) {
+			if (r.so.timeout != 0) {
+				rc = cli_usage_error("update", "--timeout is given "
+				    "on the command line and in %s:%u (timeout); "
+				    "give it in one place", f, job->timeout_line);
+				goto out;
+			}
+			r.so.timeout = job->timeout;
+		}
+		if (r.so.officer_reader != NULL && r.so.officer_token != NULL) {
+			rc = cli_usage_error("update", "the officer's card and a "
+			    "software token are both given (command line and "
+			    "%s); give one", f);
+			goto out;
+		}
 	}
 	if (tca_path == NULL)
 		tca_path = cfg->transport_cas;
 	if (root_path == NULL && cfg->attestation_roots[0])
 		root_path = cfg->attestation_roots;
-	if ((e = rt_castore_load(tca_path, &tcas)) != NULL) {
+	r.root_path = root_path;
+	if ((e = rt_castore_load(tca_path, &r.tcas)) != NULL) {
 		e = rt_err_wrap(e, "transport CAs");
 		goto out;
 	}
-	if (reader == NULL) {
-		if ((e = station_readers(cfg, true, rbuf, false, NULL,
-		    sizeof(rbuf))) != NULL)
-			goto out;
-		reader = rbuf;
-	}
-	if ((e = cli_open_reader(g, reader, &t)) != NULL)
-		goto out;
-	if ((e = piv_open(t, &card)) != NULL)
-		goto out;
-	if ((e = rt_contents_read(card, tcas, time(NULL), 0, &ct)) != NULL) {
-		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
-		goto out;
-	}
-	have_ct = true;
 
-	rt_update u;
-	rt_update_init(&u, &ct);
-	if ((e = rt_update_set_procedure(&u, proc)) != NULL)
-		goto out;
-	for (size_t i = 0; i < nacts; i++)
-		if ((e = rt_update_set_action(&u, acts[i].slot,
-		    acts[i].action)) != NULL)
-			goto out;
-	if (rt_update_tc_needed(&u)) {
-		if (root_path != NULL &&
-		    (e = rt_castore_load(root_path, &roots)) != NULL) {
-			e = rt_err_wrap(e, "attestation roots");
+	card_args ca;
+	bool nothing;
+	if (batch == NULL) {
+		memset(&ca, 0, sizeof(ca));
+		ca.reader = reader;
+		if ((ca.proc = rt_config_procedure(cfg, proc_name)) == NULL) {
+			e = rt_err_new(RT_E_USAGE, NULL, "no procedure '%s' in %s "
+			    "('raterm procedures' lists them)", proc_name,
+			    cfg->procedures_dir);
 			goto out;
 		}
-		if ((e = cli_secrets_open(pin_fd, &sec)) != NULL)
-			goto out;
-		cli_pin_ctx pc = { sec, "card" };
-		rt_tc_config base = {
-			.transport_cas = tcas, .attest_roots = roots,
-			.pin_cb = cli_pin_cb, .pin_ctx = &pc,
-		};
-		if ((e = rt_update_run_tc(&u, card, &base)) != NULL)
-			goto out;
-	}
-	rt_plan plan;
-	if ((e = rt_update_plan(&u, &plan)) != NULL) {
-		if (u.tc_ran)
-			print_tc_results(&u);
+		memcpy(ca.acts, acts, nacts * sizeof(acts[0]));
+		ca.nacts = nacts;
+		e = update_card(&r, &ca, &nothing);
 		goto out;
 	}
-	if (json)
-		print_plan_json(&plan, &u);
-	else
-		rt_plan_print(&plan, stdout);
-	fflush(stdout);
-	if (dry_run || plan.nsteps == 0)
+	if ((res = calloc(job->ncards, sizeof(*res))) == NULL) {
+		e = rt_err_new(RT_E_NOMEM, NULL, "job results");
 		goto out;
-	if (sec == NULL && (e = cli_secrets_open(pin_fd, &sec)) != NULL)
-		goto out;
-	bool all_ok = false;
-	e = run_submit(g, cfg, &so, &u, &plan, card, sec, &all_ok);
-	fflush(stdout);
+	}
+	bool stopped = false;
+	for (size_t i = 0; i < job->ncards && !stopped; i++) {
+		const rt_job_card *jc = &job->cards[i];
+		memset(&ca, 0, sizeof(ca));
+		ca.reader = jc->reader[0] ? jc->reader : NULL;
+		ca.proc = rt_config_procedure(cfg, jc->procedure);
+		for (size_t k = 0; k < jc->nactions; k++) {
+			ca.acts[k].slot = jc->actions[k].slot;
+			ca.acts[k].action = jc->actions[k].action;
+			ca.acts[k].line = jc->actions[k].line;
+		}
+		ca.nacts = jc->nactions;
+		ca.job = job->file;
+		ca.field = jc->field;
+		if (job->listed && !r.json)
+			printf("%s== Card %zu of %zu (%s:%u): reader %s%s%s, "
+			    "procedure %s ==\n", i ? "\n" : "", i + 1,
+			    job->ncards, job->file, jc->line,
+			    ca.reader ? "\"" : "", ca.reader ? ca.reader :
+			    "readers.target", ca.reader ? "\"" : "",
+			    jc->procedure);
+		fflush(stdout);
+		snprintf(res[i].reader, sizeof(res[i].reader), "%s", jc->reader);
+		rt_err *ce = update_card(&r, &ca, &nothing);
+		if (ce == NULL) {
+			res[i].state = CARD_DONE;
+			res[i].nothing = nothing;
+			continue;
+		}
+		res[i].state = CARD_FAILED;
+		rt_err_format(ce, res[i].error, sizeof(res[i].error));
+		if (!job->listed) {
+			e = ce;		/* one card: as the command-line form */
+			break;
+		}
+		res[i].rc = cli_fail(ce);
+		if (rc == 0)
+			rc = res[i].rc;
+		if (!job->keep_going)
+			stopped = true;
+	}
+	if (job->listed) {
+		if (!r.json)
+			printf("\n");
+		print_job_summary(job, res, r.dry_run, r.json);
+	}
 out:
-	if (have_ct)
-		rt_contents_free(&ct);
-	piv_close(card);
-	rt_transport_close(t);
-	cli_secrets_free(sec);
-	rt_castore_free(tcas);
-	rt_castore_free(roots);
+	fflush(stdout);
+	run_station_close(&r);
+	cli_secrets_free(r.sec);
+	rt_castore_free(r.tcas);
+	rt_castore_free(r.roots);
+	rt_job_free(job);
+	free(res);
 	rt_config_free(cfg);
 	return e ? cli_fail(e) : rc;
 }

@@ -140,6 +140,114 @@ run_ok "renew on the card in use" "$RATERM" update -c "$CONF" -r "$RU" \
 expect_match "renew plan" "^  9a +Redo +ECCP256 +\"Jane Doe 9a\" from raterm Test Issuing CA" "$OUT"
 expect_match "renew after" "replaces it on the card" "$OUT"
 
+# ---- the same through a job file: raterm update --batch ---------------------------
+cat > "$T/job.yaml" <<EOF2
+# one card
+reader: "$RT"
+procedure: tc-redo
+actions:
+  9a: redo
+  9c: issue
+  9d: redo
+EOF2
+run_ok "--batch dry run" "$RATERM" update -c "$CONF" --batch "$T/job.yaml" --dry-run \
+    --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/plan-batch.txt"
+run_ok "--batch: the same plan as the options form" cmp "$T/plan.txt" "$T/plan-batch.txt"
+run_ok "options form --json" "$RATERM" update -c "$CONF" -r "$RT" --procedure tc-redo \
+    --action 9a=redo --action 9c=issue --action 9d=redo --dry-run --json --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/plan.json"
+run_ok "--batch --json" "$RATERM" update -c "$CONF" --batch "$T/job.yaml" --dry-run --json \
+    --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/plan-batch.json"
+run_ok "--batch --json: the same JSON plan" cmp "$T/plan.json" "$T/plan-batch.json"
+
+# several cards: the TC card, the card in use; one plan each, then a summary
+cat > "$T/jobs.yaml" <<EOF2
+procedure: tc-redo
+cards:
+  - reader: "$RT"
+    actions: {9a: redo}
+  - reader: "$RU"
+    procedure: renew
+    actions: {9a: redo, 9c: redo}
+EOF2
+run_ok "--batch: two cards" "$RATERM" update -c "$CONF" --batch "$T/jobs.yaml" --dry-run \
+    --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/jobs.txt"
+expect_match "two cards: header 1" "^== Card 1 of 2 \($T/jobs.yaml:3\): reader \"$RT\", procedure tc-redo ==" "$T/jobs.txt"
+expect_match "two cards: plan 1" "^Plan for the card in \"$RT\" \(serial 30000001\), procedure tc-redo:" "$T/jobs.txt"
+expect_match "two cards: plan 2" "^Plan for the card in \"$RU\" \(serial 30000002\), procedure renew:" "$T/jobs.txt"
+expect_match "two cards: summary" "^Job $T/jobs.yaml: 2 cards, 2 planned, 0 failed, 0 not run" "$T/jobs.txt"
+expect_match "two cards: card 2 planned" "^  card 2 +\(line 5\) +\"$RU\"  planned\$" "$T/jobs.txt"
+run_ok "--batch: two cards --json" "$RATERM" update -c "$CONF" --batch "$T/jobs.yaml" \
+    --dry-run --json --pin-fd 3 3<"$PINS"
+expect_match "two cards json: summary" '"card": 2, "line": 5, "reader": ".*", "result": "planned", "exit": 0, "error": null' "$OUT"
+expect_no_match "two cards json: no text headers" "^== Card" "$OUT"
+
+# the second card fails (an expired TC): stop (default) leaves the third not
+# run; continue runs it; the exit status is the failed card's
+cat > "$T/jobs-stop.yaml" <<EOF2
+procedure: tc-redo
+cards:
+  - reader: "$RT"
+    actions: {9a: redo}
+  - reader: "$RO"
+    actions: {9a: redo}
+  - reader: "$RU"
+    procedure: renew
+    actions: {9c: redo}
+EOF2
+run_rc "--batch: card 2 fails, stop" 9 "$RATERM" update -c "$CONF" --batch "$T/jobs-stop.yaml" \
+    --dry-run --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/stop.txt"
+expect_match "stop: card 2 reason" "TC control failed on slot 9a \(TC_EXPIRED" "$T/stop.txt"
+expect_match "stop: summary" "^Job .*: 3 cards, 1 planned, 1 failed, 1 not run" "$T/stop.txt"
+expect_match "stop: card 1 planned" "^  card 1 +\(line 3\) +\"$RT\"  planned\$" "$T/stop.txt"
+expect_match "stop: card 2 failed" "^  card 2 +\(line 5\) +\"$RO\"  FAILED \(exit 9\): .*TC_EXPIRED" "$T/stop.txt"
+expect_match "stop: card 3 not run" "^  card 3 +\(line 7\) +\"$RU\"  not run" "$T/stop.txt"
+expect_no_match "stop: card 3 not read" "serial 30000002" "$T/stop.txt"
+sed -i '1i on_failure: continue' "$T/jobs-stop.yaml"
+run_rc "--batch: card 2 fails, continue" 9 "$RATERM" update -c "$CONF" \
+    --batch "$T/jobs-stop.yaml" --dry-run --pin-fd 3 3<"$PINS"
+expect_match "continue: card 3 planned" "^  card 3 +\(line 8\) +\"$RU\"  planned" "$OUT"
+expect_match "continue: summary" "^Job .*: 3 cards, 2 planned, 1 failed, 0 not run" "$OUT"
+
+# a rule's refusal names the job line of the action
+printf 'reader: "%s"\nprocedure: tc-redo\nactions:\n  9a: add\n' "$RT" > "$T/job-add.yaml"
+run_rc "--batch: Add on a TC key refused" 9 "$RATERM" update -c "$CONF" --batch "$T/job-add.yaml" \
+    --dry-run
+expect_match "--batch: refusal names file:line" "job-add.yaml:4: actions.9a: Add refused on slot 9a" "$OUT"
+
+# broken job files: file:line: field
+cat > "$T/job-bad.yaml" <<EOF2
+reader: "$RT"
+procedure: tc-redo
+actions:
+  9a: renew
+colour: red
+EOF2
+run_rc "--batch: broken job" 2 "$RATERM" update -c "$CONF" --batch "$T/job-bad.yaml" --dry-run
+expect_match "broken job: file:line: field" "job-bad.yaml:4: actions.9a: expected blank, issue, redo or add, got 'renew'" "$OUT"
+expect_match "broken job: unknown key" "job-bad.yaml:5: colour: unknown key" "$OUT"
+expect_match "broken job: CONFIG" "\(and 1 more errors in the job file\) \[CONFIG\]" "$OUT"
+printf 'reader: "%s"\nprocedure: tc-redo\nactions: {9a: redo}\npin: 123456\n' "$RT" > "$T/job-pin.yaml"
+run_rc "--batch: a PIN in the job is refused" 2 "$RATERM" update -c "$CONF" \
+    --batch "$T/job-pin.yaml" --dry-run
+expect_match "PIN refused: named" "job-pin.yaml:4: pin: PINs, passphrases and keys are never read from a job file: they are asked on the terminal or read from --pin-fd" "$OUT"
+printf 'procedure: nope\nactions: {9a: redo}\n' > "$T/job-proc.yaml"
+run_rc "--batch: unknown procedure" 2 "$RATERM" update -c "$CONF" --batch "$T/job-proc.yaml" --dry-run
+expect_match "unknown procedure: file:line" "job-proc.yaml:1: procedure: no procedure 'nope'" "$OUT"
+run_rc "--batch: missing job file" 2 "$RATERM" update -c "$CONF" --batch "$T/none.yaml" --dry-run
+expect_match "missing job file: named" "none.yaml:0: cannot read" "$OUT"
+run_rc "--batch with --action" 2 "$RATERM" update -c "$CONF" --batch "$T/job.yaml" \
+    --action 9a=redo --dry-run
+expect_match "--batch with --action: refused" "--batch takes the reader, the procedure and the actions from the job file; not with --action" "$OUT"
+printf 'server: http://127.0.0.1:2/cmp\n' >> "$T/job.yaml"
+run_rc "--batch: --server in both places" 2 "$RATERM" update -c "$CONF" --batch "$T/job.yaml" \
+    --server http://127.0.0.1:3/cmp --dry-run
+expect_match "--server twice: named" "--server is given on the command line and in .*job.yaml:8 \(server\)" "$OUT"
+
 run_rc "expired TC stops the card" 9 "$RATERM" update -c "$CONF" -r "$RO" \
     --procedure tc-redo --action 9a=redo --dry-run --pin-fd 3 3<"$PINS"
 expect_match "expired: control named" "TC control failed on slot 9a \(TC_EXPIRED" "$OUT"
