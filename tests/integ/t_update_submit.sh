@@ -225,6 +225,37 @@ expect_match "wrong PIN: named" "second PIN of the card: .*\[PIN_WRONG" "$OUT"
 expect_eq "wrong PIN: nothing issued" "$(wc -l <"$T/certs.txt")" "$(wc -l <"$T/certs2.txt")"
 run_ok "show after the wrong PIN" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
 expect_match "wrong PIN: the TC stays" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
+
+# ---- --batch: two cards in one job, one officer session --------------------------------
+cat > "$T/job.yaml" <<EOF2
+# the officer's card from the job; PINs from --pin-fd
+officer:
+  reader: "$OFF"
+cards:
+  - reader: "$RB"
+    procedure: tc-redo
+    actions: {9d: redo}
+  - reader: "$VPIV_READER3"
+    procedure: renew
+    actions:
+      9c: redo
+EOF2
+run_ok "--batch: two cards submitted" "$RATERM" update -c "$CONF" --batch "$T/job.yaml" --yes \
+    --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/batch.txt"
+expect_match "batch: card 1 header" "^== Card 1 of 2 \($T/job.yaml:5\): reader \"$RB\", procedure tc-redo ==" "$T/batch.txt"
+expect_match "batch: card 1 9d done" "^  9d +Redo +done +written to the card, read back and tested" "$T/batch.txt"
+expect_match "batch: card 2 9c done" "^  9c +Redo +done +written to the card, read back and tested" "$T/batch.txt"
+expect_eq "batch: both confirmed" 2 "$(grep -c '^Confirmed to the CM host' "$T/batch.txt")"
+expect_match "batch: summary" "^Job $T/job.yaml: 2 cards, 2 done, 0 failed, 0 not run" "$T/batch.txt"
+expect_match "batch: card 2 done" "^  card 2 +\(line 8\) +\"$VPIV_READER3\"  done\$" "$T/batch.txt"
+run_ok "batch: show card B" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
+expect_match "batch: 9d of B from the CM host" "^9d +RSA2048 +Card 40000002 KeyMgmt +raterm Demo Issuin" "$OUT"
+expect_match "batch: 9c of B still a TC" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
+expect_match "batch: audit card B" 'card="serial 40000002" slot=9d action=redo procedure="tc-redo" serial=[0-9a-f]* result="ok' "$T/var/audit.log"
+expect_match "batch: audit card E" 'card="serial 40000005" slot=9c action=redo procedure="renew" serial=[0-9a-f]* result="ok' "$T/var/audit.log"
+"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs-batch.txt" 2>&1
+expect_match "batch: 9d of B confirmed at the CM host" "confirmed .*CN=Card 40000002 KeyMgmt" "$T/certs-batch.txt"
 stack_stop
 
 # ---- the card pulled mid-write -------------------------------------------------------
