@@ -167,8 +167,6 @@ expect_eq "wrong officer PIN: nothing issued" "$(cat "$T/certs0.txt")" "$(cat "$
 run_ok "show card A after the wrong officer PIN" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
 expect_eq "wrong officer PIN: card A unchanged" "$(grep '^9' "$T/a-before.txt")" "$(grep '^9' "$OUT")"
 expect_eq "card A: PIN retries unchanged" 3 "$(retries "$RA")"
-# the right PIN resets the counter (the next scenarios need it)
-printf 'signature=123456\n' > "$T/sigonly"
 
 # ---- 1b. a wrong target card PIN -------------------------------------------------------
 printf 'signature=123456\ncard=999999\ncard2=999999\noperator=default\n' > "$T/badcard"
@@ -426,6 +424,12 @@ fi
 wait "$BG_PID" 2>/dev/null
 BG_PID=
 sleep 2.2
+# without the card nothing is decided: what it holds is unknown
+run_rc "recover without the card: left open" 1 "$RATERM" recover -c "$CONF" \
+    -r "$VPIV_READER1" --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
+expect_match "without the card: the card asked for" "the card \\(serial 40000016\\) is needed" "$OUT"
+certs "$T/certs7b.txt"
+expect_eq "without the card: card F's three still waiting" 3 "$(grep -c "waiting.*Card 40000016" "$T/certs7b.txt")"
 run_ok "recover after the second kill" "$RATERM" recover -c "$CONF" -r "$RF" \
     --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
 cp "$OUT" "$T/recover7b.txt"
