@@ -111,9 +111,9 @@ run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 
     --ca-cert "$D/officer-ca.pem" --ca-key "$D/officer-ca.key" \
     --subject "CN=raterm Demo Officer,O=raterm demo" --bind none
 TCA="--ca-cert $PKI/transport-ca.pem --ca-key $PKI/transport-ca.key"
+# shellcheck disable=SC2086
 tc_card() {	# STATE SERIAL
 	"$VPIV" init "$1" --serial "$2" >/dev/null &&
-	# shellcheck disable=SC2086
 	"$VPIV" personalize "$1" $TCA \
 	    --slot 9a --subject "CN=Card $2 Auth,O=raterm tests" \
 	    --slot 9c --subject "CN=Card $2 Sign,O=raterm tests" \
@@ -315,7 +315,9 @@ fi
 wait "$BG_PID"
 RCODE=$?
 BG_PID=
-[ "$RCODE" -ne 0 ] && ok "update fails without the CM host (exit $RCODE)" || fail "update without the CM host" "exit 0"
+if [ "$RCODE" -ne 0 ]; then ok "update fails without the CM host (exit $RCODE)"; else
+	fail "update without the CM host" "exit 0"
+fi
 expect_match "lost: the connection named" "stays open in the journal .*certConf: .*Couldn't connect to server \[CMP_HTTP\]" "$T/lost.txt"
 expect_match "lost: recover asked for" "NOT confirmed to the CM host: run 'raterm recover'" "$T/lost.txt"
 expect_match "lost: 9a on the card, not confirmed" "^  9a +Redo +FAILED +not confirmed" "$T/lost.txt"
