@@ -315,9 +315,7 @@ fi
 wait "$BG_PID"
 RCODE=$?
 BG_PID=
-if [ "$RCODE" -ne 0 ]; then ok "update fails without the CM host (exit $RCODE)"; else
-	fail "update without the CM host" "exit 0"
-fi
+expect_eq "lost: exit status 8 (the CM host)" 8 "$RCODE"
 expect_match "lost: the connection named" "stays open in the journal .*certConf: .*Couldn't connect to server \[CMP_HTTP\]" "$T/lost.txt"
 expect_match "lost: recover asked for" "NOT confirmed to the CM host: run 'raterm recover'" "$T/lost.txt"
 expect_match "lost: 9a on the card, not confirmed" "^  9a +Redo +FAILED +not confirmed" "$T/lost.txt"
