@@ -5,11 +5,16 @@
 # certificates) in a private pcscd on loopback, and raterm: list the
 # readers, show both cards, verify the transport certificates, make a
 # request on the user card's key and have the CM host issue it, signed by
-# the officer's card. Everything it starts is stopped when it ends.
+# the officer's card; then the officer's whole flow: the plan of a tc-redo
+# update (Redo on every key of the pre-personalized card), the update
+# itself, the card afterwards and the CM host's records. Everything it
+# starts is stopped when it ends.
 #
-# Files stay in build/demo/ (PKI, cmhost, card state files); a second run
-# reuses them. The demo PINs are the test cards' defaults (123456), fed to
-# raterm on a file descriptor as an operator would type them.
+# Files stay in build/demo/ (PKI, cmhost, the station configuration
+# raterm.yaml, card state files, journal and audit log); a second run
+# reuses them, with a freshly pre-personalized user card. The demo PINs are
+# the test cards' defaults (123456), fed to raterm on a file descriptor as
+# an operator would type them.
 # DEMO_KEEP=1 leaves the stack and cmhost running and says how to reach them.
 # DEMO_PORT (default 8829) is cmhost's port on 127.0.0.1.
 set -u
@@ -47,6 +52,9 @@ if [ ! -f "$D/officer-card.state" ]; then
 	    --subject "CN=raterm Demo Officer,O=raterm demo" --bind none >/dev/null ||
 		die "officer card"
 fi
+# the user card is pre-personalized afresh on every run: the update below
+# replaces its transport certificates
+rm -f "$D/user-card.state"
 if [ ! -f "$D/user-card.state" ]; then
 	"$VPIV" init "$D/user-card.state" --serial 10000001 >/dev/null &&
 	"$VPIV" personalize "$D/user-card.state" \
@@ -86,6 +94,27 @@ done
 OFF=$VPIV_READER0
 USR=$VPIV_READER1
 
+# the station configuration of the demo: the shipped procedures, this
+# demo's CM host, transport CA and officer CA
+mkdir -p "$D/var/journal"
+cat >"$D/raterm.yaml" <<EOF
+# raterm station configuration of the demo (written by scripts/demo.sh)
+readers:
+  officer: auto
+  target: auto
+officer:
+  token: card
+  slot: 9c
+  officer_cas: $CM/officer-ca.pem
+cmhost:
+  url: $URL
+  trust: $CM/root.pem
+transport_cas: $PKI/transport-ca.pem
+journal: $D/var/journal
+audit: $D/var/audit.log
+procedures: $REPO/conf/procedures.d
+EOF
+
 echo "private pcscd on $PCSCLITE_CSOCK_NAME; CM host at $URL"
 step raterm readers
 "$RATERM" readers
@@ -109,8 +138,39 @@ step raterm request --csr 9a.csr --profile user --server "$URL" --trust cmhost/r
 signature=123456
 EOF
 openssl x509 -in "$D/9a.pem" -noout -subject -issuer -enddate | sed 's/^/  /'
+
+CONF=$D/raterm.yaml
+step raterm procedures -c raterm.yaml
+"$RATERM" procedures -c "$CONF"
+step raterm update -c raterm.yaml --procedure tc-redo --action 9a=redo --action 9c=redo \
+    --action 9d=redo --dry-run "      # the plan: nothing is sent"
+"$RATERM" update -c "$CONF" --procedure tc-redo --action 9a=redo --action 9c=redo \
+    --action 9d=redo --dry-run --pin-fd 3 3<<EOF || die "update plan"
+card=123456
+EOF
+GUID=$("$RATERM" show -r "$USR" --json | sed -n 's/.*"guid": *"\([0-9a-f]*\)".*/\1/p')
+step cmhost mgmt-key -c cmhost/cmhost.yaml --card "$GUID" --alg 3des --key-fd 3 \
+    "      # the CM host holds the card's management key"
+"$CMHOST" mgmt-key -c "$CM/cmhost.yaml" --card "$GUID" --alg 3des --key-fd 3 3<<EOF ||
+010203040506070801020304050607080102030405060708
+EOF
+	die "cmhost mgmt-key"
+step raterm update -c raterm.yaml --procedure tc-redo --action 9a=redo --action 9c=redo \
+    --action 9d=redo --yes "      # Signature PIN, then the card's PINs"
+"$RATERM" update -c "$CONF" --procedure tc-redo --action 9a=redo --action 9c=redo \
+    --action 9d=redo --yes --pin-fd 3 3<<EOF || die "update"
+signature=123456
+card=123456
+card2=123456
+EOF
+step raterm show -r "\"$USR\"" "      # the CM host's certificates, no TC left"
+"$RATERM" show -r "$USR"
 step cmhost certs -c cmhost/cmhost.yaml
-"$CMHOST" certs -c "$CM/cmhost.yaml" | tail -n 5
+"$CMHOST" certs -c "$CM/cmhost.yaml" >"$D/certs.txt"
+head -n 1 "$D/certs.txt"
+tail -n 5 "$D/certs.txt"
+step tail -n 3 var/audit.log
+tail -n 3 "$D/var/audit.log"
 echo
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	echo "The stack and cmhost keep running. To use them:"

@@ -92,9 +92,13 @@ rt_err *rt_station_pick(const rt_config *cfg, const rt_reader_cand *cands,
 /* Lists the PC/SC readers, probes each card for an officer certificate
  * (cfg->officer.slot; issued by one of officer_cas, which may be NULL:
  * no card is an officer card) and picks as rt_station_pick.
- * Errors: NO_SERVICE, PCSC, NO_READER. */
+ * Readers this process already holds are not probed (connecting to a card
+ * whose transaction is held waits until it ends): target_held (may be
+ * NULL) is a card that is not the officer's, officer_held (may be NULL)
+ * the officer's. Errors: NO_SERVICE, PCSC, NO_READER. */
 rt_err *rt_station_readers_find(const rt_config *cfg,
-    const rt_castore *officer_cas, rt_station_readers *out) RT_MUST;
+    const rt_castore *officer_cas, const char *target_held,
+    const char *officer_held, rt_station_readers *out) RT_MUST;
 
 /* ---- the update model ---------------------------------------------------------- */
 

@@ -177,7 +177,8 @@ print_tc_results(const rt_update *u)
  * officer reader is needed too (it may stay "" otherwise). */
 static rt_err *
 station_readers(const rt_config *cfg, bool want_target, char *target,
-    bool want_officer, char *officer, size_t cap)
+    bool want_officer, char *officer, size_t cap, const char *target_held,
+    const char *officer_held)
 {
 	if ((!want_target || cfg->target_reader.match == RT_READER_NAME) &&
 	    (!want_officer || cfg->officer_reader.match == RT_READER_NAME)) {
@@ -194,8 +195,15 @@ station_readers(const rt_config *cfg, bool want_target, char *target,
 	    (e = rt_castore_load(cfg->officer.officer_cas, &ocas)) != NULL)
 		return rt_err_wrap(e, "officer.officer_cas");
 	rt_station_readers sr;
-	e = rt_station_readers_find(cfg, ocas, &sr);
+	e = rt_station_readers_find(cfg, ocas, target_held, officer_held, &sr);
 	rt_castore_free(ocas);
+	if (e != NULL && !want_target && rt_err_kind_of(e) == RT_E_NO_READER &&
+	    sr.officer[0] != '\0') {
+		/* only the officer is wanted: several target cards (a job of
+		 * several cards) are no error here */
+		rt_err_free(e);
+		e = NULL;
+	}
 	if (e != NULL)
 		return e;
 	if (want_target)
@@ -215,6 +223,7 @@ station_readers(const rt_config *cfg, bool want_target, char *target,
 typedef struct {
 	const char *server, *trust, *tls_ca;
 	const char *officer_reader, *officer_token, *officer_cert;
+	const char *held_target;	/* the target card's reader, open here */
 	uint8_t officer_slot;
 	long timeout;
 	bool yes, verbose;
@@ -430,7 +439,7 @@ station_open(const cli_global *g, const rt_config *cfg, const submit_opts *o,
 		const char *r = o->officer_reader;
 		if (r == NULL) {
 			if ((e = station_readers(cfg, false, NULL, true, oreader,
-			    sizeof(oreader))) != NULL)
+			    sizeof(oreader), o->held_target, NULL)) != NULL)
 				return e;
 			r = oreader;
 		}
@@ -578,7 +587,8 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 	*nothing = false;
 	if (reader == NULL) {
 		if ((e = station_readers(r->cfg, true, rbuf, false, NULL,
-		    sizeof(rbuf))) != NULL)
+		    sizeof(rbuf), NULL, r->st_open && r->st.ot != NULL ?
+		    r->st.ot->reader : NULL)) != NULL)
 			goto out;
 		reader = rbuf;
 	}
@@ -644,7 +654,9 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 		goto out;
 	if (r->sec == NULL && (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
 		goto out;
+	r->so.held_target = t->reader;
 	e = run_submit(r, &u, &plan, card);
+	r->so.held_target = NULL;
 	fflush(stdout);
 out:
 	if (have_ct)
@@ -1126,7 +1138,7 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	/* the card: where a write was started, it decides */
 	if (reader == NULL) {
 		rt_err *re = station_readers(cfg, true, rbuf, false, NULL,
-		    sizeof(rbuf));
+		    sizeof(rbuf), NULL, NULL);
 		if (re == NULL)
 			reader = rbuf;
 		rt_err_free(re);
@@ -1149,6 +1161,7 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	if ((e = cli_secrets_open(pin_fd, &sec)) != NULL)
 		goto out;
 	station_close(&st);
+	so.held_target = t != NULL ? t->reader : NULL;
 	if ((e = station_open(g, cfg, &so, sec, true, &st)) != NULL)
 		goto out;
 	rt_submit_env env = {

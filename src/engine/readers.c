@@ -78,6 +78,7 @@ probe_officer(const char *name, uint8_t slot, const rt_castore *cas)
 
 rt_err *
 rt_station_readers_find(const rt_config *cfg, const rt_castore *officer_cas,
+    const char *target_held, const char *officer_held,
     rt_station_readers *out)
 {
 	rt_reader_info *r;
@@ -95,7 +96,12 @@ rt_station_readers_find(const rt_config *cfg, const rt_castore *officer_cas,
 	for (size_t i = 0; i < n; i++) {
 		snprintf(c[i].name, sizeof(c[i].name), "%s", r[i].name);
 		c[i].card_present = r[i].card_present;
-		if (probe && r[i].card_present)
+		if (officer_held != NULL && strcmp(r[i].name, officer_held) == 0)
+			c[i].officer_card = true;
+		else if (target_held != NULL &&
+		    strcmp(r[i].name, target_held) == 0)
+			c[i].officer_card = false;
+		else if (probe && r[i].card_present)
 			c[i].officer_card = probe_officer(r[i].name,
 			    cfg->officer.slot, officer_cas);
 	}

@@ -120,7 +120,7 @@ tc_card() {	# STATE SERIAL
 	    --slot 9d --alg rsa2048 --subject "CN=Card $2 KeyMgmt,O=raterm tests" \
 	    --slot 9e --subject "CN=Card $2 CardAuth,O=raterm tests" >/dev/null
 }
-for c in a:40000011 c:40000013 d:40000014 e:40000015 f:40000016; do
+for c in a:40000011 c:40000013 d:40000014 e:40000015 f:40000016 g:40000017 h:40000018; do
 	run_ok "TC card ${c%%:*}" tc_card "$T/${c%%:*}.state" "${c#*:}"
 done
 
@@ -447,6 +447,31 @@ expect_match "cmhost: F 9a confirmed" "confirmed.*Card 40000016 Auth" "$T/certs7
 expect_match "cmhost: F 9c rejected" "(rejected|revoked).*Card 40000016 Sign" "$T/certs7b.txt"
 expect_match "cmhost: F 9d rejected" "(rejected|revoked).*Card 40000016 KeyMgmt" "$T/certs7b.txt"
 expect_eq "audit: F 9c recovered: rejected" 1 "$(grep -c 'card="serial 40000016" slot=9c action=redo .*result="recovered: rejected - not on the card' "$T/var/audit.log")"
+stack_stop
+
+# ---- 8. readers from the station configuration (auto): no --officer-reader ----------------
+# The target card is held in a transaction while the officer card is looked
+# for: it must not be probed (that would wait for the transaction forever).
+stack_start --mode connect --readers 4 --card "$T/officer.state" --card "$T/g.state" \
+    --card "$T/h.state" || finish
+RG=$VPIV_READER1
+# shellcheck disable=SC2086
+run_ok "officer card found automatically (two user cards, -r given)" \
+    timeout 60 "$RATERM" $UPD -r "$RG" --action 9a=redo 3<"$PINS"
+expect_match "auto officer: 9a done" "^  9a +Redo +done" "$OUT"
+# shellcheck disable=SC2086
+run_rc "two user cards and no -r: the target is asked for" 3 \
+    timeout 60 "$RATERM" $UPD --action 9a=redo 3<"$PINS"
+expect_match "no -r: said" "2 readers hold a matching card.*give -r" "$OUT"
+stack_stop
+stack_start --mode connect --readers 4 --card "$T/officer.state" --card "$T/h.state" || finish
+# shellcheck disable=SC2086
+run_ok "both readers found automatically" timeout 60 "$RATERM" $UPD --action 9a=redo \
+    --action 9c=redo 3<"$PINS"
+expect_match "auto readers: 9c done" "^  9c +Redo +done" "$OUT"
+certs "$T/certs8.txt"
+expect_eq "auto readers: G and H confirmed" 3 \
+    "$(grep -c "confirmed.*Card 4000001[78] \(Auth\|Sign\)" "$T/certs8.txt")"
 run_ok "recover: nothing left at the end" "$RATERM" recover -c "$CONF" --list
 expect_match "nothing left at the end: said" "No incomplete operations" "$OUT"
 stack_stop
