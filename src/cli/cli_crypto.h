@@ -26,9 +26,16 @@ typedef struct cli_secrets cli_secrets;
 rt_err *cli_secrets_open(int fd, cli_secrets **out) RT_MUST;
 void cli_secrets_free(cli_secrets *s);
 /* The secret `name` (from --pin-fd), or asked on the terminal with
- * `prompt`. Errors: USAGE (no such line / no terminal), IO. */
+ * `prompt`. A terminal answer is kept (wiped with s) and given again for
+ * the same name until cli_secret_forget: the officer types a card's PIN
+ * once for its TC controls and its submit. Errors: USAGE (no such line /
+ * no terminal), IO. */
 rt_err *cli_secret_get(cli_secrets *s, const char *name, const char *prompt,
     char *buf, size_t cap, size_t *len) RT_MUST;
+/* True if `name` is at hand without asking (a --pin-fd line, or typed). */
+bool cli_secret_known(const cli_secrets *s, const char *name);
+/* Forgets (and wipes) a terminal answer: the next card asks again. */
+void cli_secret_forget(cli_secrets *s, const char *name);
 
 /* rt_pin_cb adapter: ctx is a cli_pin_ctx. */
 typedef struct {

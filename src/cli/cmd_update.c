@@ -197,10 +197,9 @@ station_readers(const rt_config *cfg, bool want_target, char *target,
 	rt_station_readers sr;
 	e = rt_station_readers_find(cfg, ocas, target_held, officer_held, &sr);
 	rt_castore_free(ocas);
-	if (e != NULL && !want_target && rt_err_kind_of(e) == RT_E_NO_READER &&
-	    sr.officer[0] != '\0') {
+	if (e != NULL && !want_target && rt_err_kind_of(e) == RT_E_NO_READER) {
 		/* only the officer is wanted: several target cards (a job of
-		 * several cards) are no error here */
+		 * several cards), or none, are no error here */
 		rt_err_free(e);
 		e = NULL;
 	}
@@ -507,13 +506,16 @@ run_submit(update_run *r, rt_update *u, const rt_plan *plan, piv_card *card)
 {
 	rt_err *e = NULL;
 	if (!r->so.yes) {
-		bool yes;
-		if ((e = confirm_tty(&yes)) != NULL)
-			return e;
-		if (!yes)
-			return rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing "
-			    "was sent and the card is unchanged");
+		/* nothing is opened when there is nobody to confirm */
+		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			return rt_err_new(RT_E_USAGE, NULL, "no terminal to "
+			    "confirm the update on; give --yes");
+		close(fd);
 	}
+	/* the officer's flow: the Signature PIN (or the software token's
+	 * passphrase, when it is loaded), then Submit, then what the target
+	 * card needs */
 	if (!r->st_open) {
 		run_station_close(r);
 		if ((e = station_open(r->g, r->cfg, &r->so, r->sec, true,
@@ -524,6 +526,25 @@ run_submit(update_run *r, rt_update *u, const rt_plan *plan, piv_card *card)
 		r->st_open = true;
 	}
 	station *st = &r->st;
+	if (st->ocard != NULL && !cli_secret_known(r->sec, "signature")) {
+		char pin[16], prompt[320];
+		size_t pl = 0;
+		snprintf(prompt, sizeof(prompt), "Signature PIN (the officer's "
+		    "card in \"%s\")", st->ot->reader);
+		e = cli_secret_get(r->sec, "signature", prompt, pin, sizeof(pin),
+		    &pl);
+		rt_wipe(pin, sizeof(pin));
+		if (e != NULL)
+			return e;
+	}
+	if (!r->so.yes) {
+		bool yes;
+		if ((e = confirm_tty(&yes)) != NULL)
+			return e;
+		if (!yes)
+			return rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing "
+			    "was sent and the card is unchanged");
+	}
 	dialog_ctx dc = { r->sec, false };
 	rt_update_dialogs d = {
 		.ctx = &dc, .card_pin = dlg_card_pin,
@@ -663,6 +684,12 @@ out:
 		rt_contents_free(&ct);
 	piv_close(card);
 	rt_transport_close(t);
+	if (r->sec != NULL) {
+		/* what this card needed is asked again for the next one */
+		cli_secret_forget(r->sec, "card");
+		cli_secret_forget(r->sec, "card2");
+		cli_secret_forget(r->sec, "operator");
+	}
 	return e;
 }
 

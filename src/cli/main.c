@@ -1,5 +1,6 @@
 /* main.c - raterm command line: global options and command dispatch. */
 #include "cli.h"
+#include "raterm/util.h"
 #include "raterm/vpiv_transport.h"
 
 #include <getopt.h>
@@ -128,6 +129,7 @@ main(int argc, char **argv)
 	cli_global g = { 0 };
 	int c, rc;
 
+	rt_no_core_dumps();
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':

@@ -15,6 +15,10 @@ struct cli_secrets {
 	bool from_fd;
 	char buf[SECRETS_MAX];	/* NAME=VALUE\0 ... */
 	size_t len;
+	/* terminal answers kept for the next ask of the same name (one
+	 * card's PIN for its TC controls and its submit), NAME=VALUE\0 ... */
+	char typed[1024];
+	size_t tlen;
 };
 
 int
@@ -137,12 +141,75 @@ ask_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 	return NULL;
 }
 
+/* The entry `name` of a NAME=VALUE\0 list, NULL if none. */
+static const char *
+entry_find(const char *list, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < len; i += strlen(list + i) + 1)
+		if (strncmp(list + i, name, nl) == 0 && list[i + nl] == '=')
+			return list + i + nl + 1;
+	return NULL;
+}
+
+static rt_err *
+typed_get(cli_secrets *s, const char *name, const char *prompt, char *buf,
+    size_t cap, size_t *len)
+{
+	const char *v = entry_find(s->typed, s->tlen, name);
+	if (v != NULL) {
+		size_t vl = strlen(v);
+		if (vl > cap)
+			return rt_err_new(RT_E_ARG, NULL, "%s: too long", prompt);
+		memcpy(buf, v, vl);
+		*len = vl;
+		return NULL;
+	}
+	rt_err *e = ask_tty(prompt, buf, cap, len);
+	if (e != NULL)
+		return e;
+	size_t nl = strlen(name);
+	if (memchr(buf, '\0', *len) == NULL &&
+	    s->tlen + nl + 1 + *len + 1 <= sizeof(s->typed)) {
+		char *d = s->typed + s->tlen;
+		memcpy(d, name, nl);
+		d[nl] = '=';
+		memcpy(d + nl + 1, buf, *len);
+		d[nl + 1 + *len] = '\0';
+		s->tlen += nl + 1 + *len + 1;
+	}
+	return NULL;
+}
+
+bool
+cli_secret_known(const cli_secrets *s, const char *name)
+{
+	return s->from_fd ? entry_find(s->buf, s->len, name) != NULL :
+	    entry_find(s->typed, s->tlen, name) != NULL;
+}
+
+void
+cli_secret_forget(cli_secrets *s, const char *name)
+{
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < s->tlen;) {
+		size_t el = strlen(s->typed + i) + 1;
+		if (strncmp(s->typed + i, name, nl) == 0 &&
+		    s->typed[i + nl] == '=') {
+			memmove(s->typed + i, s->typed + i + el, s->tlen - i - el);
+			s->tlen -= el;
+			rt_wipe(s->typed + s->tlen, el);
+		} else
+			i += el;
+	}
+}
+
 rt_err *
 cli_secret_get(cli_secrets *s, const char *name, const char *prompt,
     char *buf, size_t cap, size_t *len)
 {
 	if (!s->from_fd)
-		return ask_tty(prompt, buf, cap, len);
+		return typed_get(s, name, prompt, buf, cap, len);
 	size_t nl = strlen(name);
 	for (size_t i = 0; i < s->len; i += strlen(s->buf + i) + 1) {
 		const char *line = s->buf + i;

@@ -425,6 +425,7 @@ main(int argc, char **argv)
 	bool json = false;
 	int i = 1;
 
+	rt_no_core_dumps();
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(usage_text, stdout);
 		return 0;

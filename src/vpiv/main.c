@@ -14,6 +14,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
+#include "raterm/util.h"
 #include "raterm/tlv.h"
 #include "raterm/vpiv.h"
 
@@ -840,6 +841,7 @@ cmd_info(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	rt_no_core_dumps();
 	if (argc < 2) {
 		usage_main(stderr);
 		return 2;

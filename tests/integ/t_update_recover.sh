@@ -120,7 +120,8 @@ tc_card() {	# STATE SERIAL
 	    --slot 9d --alg rsa2048 --subject "CN=Card $2 KeyMgmt,O=raterm tests" \
 	    --slot 9e --subject "CN=Card $2 CardAuth,O=raterm tests" >/dev/null
 }
-for c in a:40000011 c:40000013 d:40000014 e:40000015 f:40000016 g:40000017 h:40000018; do
+for c in a:40000011 c:40000013 d:40000014 e:40000015 f:40000016 g:40000017 h:40000018 \
+    i:40000021; do
 	run_ok "TC card ${c%%:*}" tc_card "$T/${c%%:*}.state" "${c#*:}"
 done
 
@@ -361,6 +362,9 @@ OFF=$VPIV_READER2
     --action 9d=redo 3<"$PINS" >"$T/killed.txt" 2>&1 </dev/null &
 BG_PID=$!
 if wait_log "$VPIV_STACK_DIR/serve0.log" "stalling .* at APDU $W2"; then
+	# holding PINs and the card session: no core dump, not dumpable
+	expect_match "no core dumps of raterm" "^Max core file size +0 +0 " \
+	    "/proc/$BG_PID/limits"
 	kill -KILL "$BG_PID"
 	ok "raterm killed (SIGKILL) while card E writes 9c"
 else
@@ -416,6 +420,9 @@ OFF=$VPIV_READER2
     --action 9d=redo 3<"$PINS" >"$T/killed2.txt" 2>&1 </dev/null &
 BG_PID=$!
 if wait_log "$VPIV_STACK_DIR/serve0.log" "stalling .* at APDU $W2"; then
+	# holding PINs and the card session: no core dump, not dumpable
+	expect_match "no core dumps of raterm" "^Max core file size +0 +0 " \
+	    "/proc/$BG_PID/limits"
 	kill -KILL "$BG_PID"
 	ok "raterm killed (SIGKILL) while card F refuses the write of 9c"
 else
@@ -472,6 +479,27 @@ expect_match "auto readers: 9c done" "^  9c +Redo +done" "$OUT"
 certs "$T/certs8.txt"
 expect_eq "auto readers: G and H confirmed" 3 \
     "$(grep -c "confirmed.*Card 4000001[78] \(Auth\|Sign\)" "$T/certs8.txt")"
+stack_stop
+
+# ---- 9. at a terminal: each secret asked once, in the officer's order ---------------------
+# The card PIN for the TC controls (kept for the submit), the plan, the
+# Signature PIN, Submit, then what the card needs (its second PIN, the
+# operator credential).
+stack_start --mode connect --readers 4 --card "$T/officer.state" --card "$T/i.state" || finish
+run_ok "interactive update on a terminal" python3 "$REPO/tests/tools/pty_answer.py" \
+    --answer 'PIN of the card.*: *$=123456' --answer 'Signature PIN.*: *$=123456' \
+    --answer 'Submit .*\[y/N\] *$=y' --answer 'Second PIN.*: *$=123456' \
+    --answer 'Operator credential.*: *$=default' -- \
+    "$RATERM" update -c "$CONF" --procedure tc-redo --action 9a=redo --action 9c=redo
+cp "$OUT" "$T/tty.txt"
+expect_eq "terminal: the card PIN asked once" 1 "$(grep -c "^PIN of the card" "$T/tty.txt")"
+expect_eq "terminal: the Signature PIN asked once" 1 "$(grep -c "^Signature PIN" "$T/tty.txt")"
+expect_eq "terminal: the second PIN asked once" 1 "$(grep -c "^Second PIN" "$T/tty.txt")"
+order=$(grep -n "^PIN of the card\|^Plan for\|^Signature PIN\|^Submit \|^Second PIN\|^Result" \
+    "$T/tty.txt" | cut -d: -f2 | cut -c1-6 | tr '\n' ' ')
+expect_eq "terminal: the officer's order" "PIN of Plan f Signat Submit Second Result " "$order"
+expect_match "terminal: 9c done" "^  9c +Redo +done" "$T/tty.txt"
+expect_no_match "terminal: no PIN echoed" "123456" "$T/tty.txt"
 run_ok "recover: nothing left at the end" "$RATERM" recover -c "$CONF" --list
 expect_match "nothing left at the end: said" "No incomplete operations" "$OUT"
 stack_stop
