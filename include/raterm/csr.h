@@ -85,4 +85,32 @@ rt_err *rt_pem_encode(const char *label, const uint8_t *der, size_t len,
  * Errors: FORMAT (does not parse), CRYPTO (signature). */
 rt_err *rt_csr_verify(const uint8_t *der, size_t len) RT_MUST;
 
+/* ---- certificate template pieces (CMP CertTemplate, src/engine) ---------------- */
+
+#define RT_OID_SAN "2.5.29.17"
+
+/* A DN in the syntax of rt_csr_req.subject ("CN=Jane Doe,O=Example,C=DE")
+ * -> DER Name into out. Errors: ARG (empty, does not parse, an empty
+ * attribute, longer than cap). */
+rt_err *rt_dn_encode(const char *dn, uint8_t *out, size_t cap, size_t *len)
+    RT_MUST;
+
+/* The subjectAltName extension value (GeneralNames) of r's emails, upns
+ * and dns (the rest of r is ignored); *der malloc'ed (free()).
+ * Errors: ARG (no name), NOMEM. */
+rt_err *rt_san_encode(const rt_csr_req *r, uint8_t **der, size_t *len)
+    RT_MUST;
+
+/* Extensions ::= SEQUENCE OF Extension of exts[0..n) (value: the DER of
+ * the extnValue content); *der malloc'ed (free()). Errors: ARG (n 0, a
+ * bad OID), NOMEM. */
+rt_err *rt_exts_encode(const rt_ext *exts, size_t n, uint8_t **der,
+    size_t *len) RT_MUST;
+
+/* The extnValue content of extension `oid` (dotted) of the DER
+ * certificate cert; *val points into cert. critical may be NULL.
+ * Errors: NOT_FOUND (no such extension), FORMAT (does not parse). */
+rt_err *rt_cert_ext_find(const uint8_t *cert, size_t len, const char *oid,
+    const uint8_t **val, size_t *vlen, bool *critical) RT_MUST;
+
 #endif

@@ -424,6 +424,7 @@ static const char config_tmpl[] =
 "    subject:\n"
 "      required: [CN]\n"
 "      allowed: [CN, O, OU, C, L, serialNumber, GN, SN, title]\n"
+"    subject_alt_names: [email]\n"
 "    key_usage: [nonRepudiation]\n"
 "    qc:\n"
 "      fixed:\n"

@@ -284,17 +284,25 @@ check_qc(const cmh_profile *p, const uint8_t *v, size_t len, cmh_checked *out,
 		return refuse(ref, CMP_FI_BAD_DATA_FORMAT, "malformed "
 		    "qcStatements");
 	}
-	struct { bool has; unsigned bit; const char *name; } st[] = {
-		{ q.compliance, CMH_QC_COMPLIANCE, "QcCompliance" },
-		{ q.sscd, CMH_QC_SSCD, "QcSSCD" },
-		{ q.types != 0, CMH_QC_TYPE, "QcType" },
-		{ q.retention_years != 0, CMH_QC_RETENTION, "QcRetentionPeriod" },
-		{ q.npds != 0, CMH_QC_PDS, "QcPDS" },
-		{ q.ncc != 0, CMH_QC_LEGISLATION, "QcCClegislation" },
-		{ q.semantics[0] != '\0', CMH_QC_SEMANTICS, "semantics identifier" },
+	/* a statement the profile fixes anyway may be asked for too (the
+	 * RA's procedure names what a qualified certificate carries) */
+	const rt_qc *fx = &p->qc_fixed;
+	bool hf = p->has_qc_fixed;
+	struct { bool has, fixed; unsigned bit; const char *name; } st[] = {
+		{ q.compliance, hf && fx->compliance, CMH_QC_COMPLIANCE,
+		  "QcCompliance" },
+		{ q.sscd, hf && fx->sscd, CMH_QC_SSCD, "QcSSCD" },
+		{ q.types != 0, hf && (q.types & ~fx->types) == 0, CMH_QC_TYPE,
+		  "QcType" },
+		{ q.retention_years != 0, hf && q.retention_years ==
+		  fx->retention_years, CMH_QC_RETENTION, "QcRetentionPeriod" },
+		{ q.npds != 0, false, CMH_QC_PDS, "QcPDS" },
+		{ q.ncc != 0, false, CMH_QC_LEGISLATION, "QcCClegislation" },
+		{ q.semantics[0] != '\0', hf && !strcmp(q.semantics,
+		  fx->semantics), CMH_QC_SEMANTICS, "semantics identifier" },
 	};
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		if (st[i].has && !(p->qc_may_add & st[i].bit))
+		if (st[i].has && !st[i].fixed && !(p->qc_may_add & st[i].bit))
 			return refuse(ref, CMP_FI_UNACCEPTED_EXTENSION, "profile %s "
 			    "does not let the RA add %s", p->name, st[i].name);
 	if (q.has_limit || q.nother > 0)

@@ -294,20 +294,20 @@ test_extensions(void **state)
 	r.exts_len = mkexts(MBEDTLS_OID_BASIC_CONSTRAINTS, 3, true, bc_ca,
 	    sizeof(bc_ca), ext, sizeof(ext));
 	expect_refusal("user", &r, CMP_FI_BAD_CERT_TEMPLATE, "CA certificate");
-	/* QC: the RA may add PDS to "qualified" but not QcCompliance to a
-	 * profile that does not list it */
+	/* QC: the RA may add PDS to "qualified" but not a QcType the profile
+	 * does not fix (eSeal) nor list in ra_may_add */
 	rt_qc q;
 	uint8_t *qd;
 	size_t ql;
 	memset(&q, 0, sizeof(q));
-	q.sscd = true;
+	q.types = RT_QC_TYPE_ESEAL;
 	assert_null(rt_qc_encode(&q, &qd, &ql));
 	r.subject_len = mkname("CN=a,C=DE", name, sizeof(name));
 	r.exts_len = mkexts("\x2b\x06\x01\x05\x05\x07\x01\x03", 8, false, qd, ql,
 	    ext, sizeof(ext));
 	free(qd);
 	expect_refusal("qualified", &r, CMP_FI_UNACCEPTED_EXTENSION,
-	    "does not let the RA add QcSSCD");
+	    "does not let the RA add QcType");
 	/* a good request: SAN email + PDS added to "qualified" */
 	memset(&q, 0, sizeof(q));
 	snprintf(q.pds[0].url, sizeof(q.pds[0].url), "https://example.org/pds");
@@ -395,6 +395,91 @@ test_issue(void **state)
 	free(der);
 }
 
+/* What raterm's qualified-sign procedure asks for on 9c: the profile's
+ * fixed statements repeated, a retention period and an email SAN, all
+ * accepted by piv-sign-qualified and found in the certificate; what the
+ * profiles do not allow is refused with the reason. */
+static void
+test_qualified_procedure(void **state)
+{
+	uint8_t name[300], *der, *qd, *exts;
+	size_t len, ql, el;
+	char serial[48];
+	cmh_checked ck;
+	cmh_refusal ref;
+	(void)state;
+	cmh_request r = { .spki = spki, .spki_len = spki_len, .subject = name };
+	r.subject_len = mkname("CN=Jane Doe,O=Example", name, sizeof(name));
+	rt_qc q;
+	memset(&q, 0, sizeof(q));
+	q.compliance = q.sscd = true;
+	q.types = RT_QC_TYPE_ESIGN;
+	q.retention_years = 10;
+	assert_null(rt_qc_encode(&q, &qd, &ql));
+	const char *em[] = { "jane@example.org" };
+	rt_csr_req sq = { .emails = em, .nemails = 1 };
+	uint8_t *san;
+	size_t sl;
+	assert_null(rt_san_encode(&sq, &san, &sl));
+	rt_ext x[2] = {
+		{ RT_OID_SAN, false, san, sl },
+		{ RT_OID_QC_STATEMENTS, false, qd, ql },
+	};
+	assert_null(rt_exts_encode(x, 2, &exts, &el));
+	r.exts = exts;
+	r.exts_len = el;
+	const cmh_profile *p = cmh_profile_find(cfg, "piv-sign-qualified");
+	assert_non_null(p);
+	assert_null(cmh_policy_check(p, &r, &ck, &ref));
+	assert_true(ck.has_qc);
+	assert_int_equal(ck.qc.retention_years, 10);
+	assert_null(cmh_issue(ca, p, &ck, time(NULL), &der, &len, serial));
+	cmh_checked_free(&ck);
+	const uint8_t *v;
+	size_t vl;
+	assert_null(rt_cert_ext_find(der, len, RT_OID_SAN, &v, &vl, NULL));
+	assert_int_equal(vl, sl);
+	assert_memory_equal(v, san, sl);
+	assert_null(rt_cert_ext_find(der, len, RT_OID_QC_STATEMENTS, &v, &vl,
+	    NULL));
+	rt_qc got;
+	assert_null(rt_qc_decode(v, vl, &got));
+	assert_true(got.compliance && got.sscd);
+	assert_int_equal(got.types, RT_QC_TYPE_ESIGN);
+	assert_int_equal(got.retention_years, 10);
+	free(der);
+	free(exts);
+	/* the card-authentication profile takes no SAN */
+	assert_null(rt_exts_encode(x, 1, &exts, &el));
+	r.exts = exts;
+	r.exts_len = el;
+	expect_refusal("piv-cardauth", &r, CMP_FI_BAD_CERT_TEMPLATE,
+	    "does not allow a subjectAltName email");
+	free(exts);
+	/* QC statements on a profile without qc */
+	assert_null(rt_exts_encode(x + 1, 1, &exts, &el));
+	r.exts = exts;
+	r.exts_len = el;
+	expect_refusal("piv-auth", &r, CMP_FI_UNACCEPTED_EXTENSION,
+	    "does not let the RA add QcCompliance");
+	free(exts);
+	free(qd);
+	/* eSeal is not what piv-sign-qualified issues */
+	memset(&q, 0, sizeof(q));
+	q.types = RT_QC_TYPE_ESEAL;
+	assert_null(rt_qc_encode(&q, &qd, &ql));
+	x[1].value = qd;
+	x[1].len = ql;
+	assert_null(rt_exts_encode(x + 1, 1, &exts, &el));
+	r.exts = exts;
+	r.exts_len = el;
+	expect_refusal("piv-sign-qualified", &r, CMP_FI_UNACCEPTED_EXTENSION,
+	    "does not let the RA add QcType");
+	free(exts);
+	free(qd);
+	free(san);
+}
+
 int
 main(void)
 {
@@ -404,6 +489,7 @@ main(void)
 		cmocka_unit_test(test_fixed_and_keys),
 		cmocka_unit_test(test_extensions),
 		cmocka_unit_test(test_issue),
+		cmocka_unit_test(test_qualified_procedure),
 	};
 	return cmocka_run_group_tests_name("cmhost_policy", tests, setup,
 	    teardown);
