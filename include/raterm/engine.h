@@ -102,11 +102,30 @@ rt_err *rt_station_readers_find(const rt_config *cfg,
 
 /* ---- the update model ---------------------------------------------------------- */
 
+/* What the officer gives for one key besides the action: the subject and
+ * the subjectAltName names when the procedure has them typed by the
+ * officer (subject: officer, san: officer), and the QC statements added
+ * from the procedure's qc_statements.officer_may_add. */
+#define RT_REQ_MAX_SAN 4
+
+typedef struct {
+	unsigned type;			/* RT_SAN_EMAIL, _UPN or _DNS */
+	char value[128];
+} rt_san_name;
+
+typedef struct {
+	char subject[256];		/* DN as typed; "" none yet */
+	rt_san_name san[RT_REQ_MAX_SAN];
+	size_t nsan;
+	unsigned qc_add;		/* RT_QCO_* added by the officer */
+} rt_key_req;
+
 typedef struct {
 	const rt_contents *ct;
 	const rt_card_caps *caps;
 	const rt_procedure *proc;	/* NULL: none chosen yet */
 	rt_action action[PIV_NUM_CERT_SLOTS];	/* per row of ct */
+	rt_key_req req[PIV_NUM_CERT_SLOTS];	/* per row of ct */
 	bool tc_ran;			/* rt_update_run_tc / set_tc_results */
 	rt_tc_result tc[PIV_NUM_CERT_SLOTS];
 	size_t ntc;
@@ -164,6 +183,52 @@ rt_err *rt_update_run_tc(rt_update *u, piv_card *card,
 /* Records TC results obtained elsewhere (tests, the UI's own run). */
 void rt_update_set_tc_results(rt_update *u, const rt_tc_result *res, size_t n);
 
+/* ---- subject, subjectAltName and QC statements per key --------------------------- */
+
+struct rt_update_dialogs;
+
+/* "email", "upn", "dns" for RT_SAN_*; "?" otherwise. */
+const char *rt_san_type_name(unsigned type);
+/* "email", "upn", "dns" (case-insensitive) -> RT_SAN_*; 0 if unknown. */
+unsigned rt_san_type_parse(const char *s);
+
+/* The subject the officer typed for slot ("CN=Jane Doe,O=Example,C=DE",
+ * the syntax of `raterm csr --subject`). Set after the procedure.
+ * Errors (messages name the slot and the field): NOT_FOUND (the card has
+ * no such key), RULE (no procedure, or its subject is not typed by the
+ * officer), ARG (the DN does not parse). */
+rt_err *rt_update_set_subject(rt_update *u, uint8_t slot, const char *dn)
+    RT_MUST;
+
+/* Adds a subjectAltName name typed by the officer, "TYPE:VALUE" with TYPE
+ * email (local@domain), upn (user@realm) or dns (host name). Errors:
+ * NOT_FOUND, RULE (the procedure's san is not officer, or TYPE is not in
+ * its san_types), ARG (malformed value, too many names). */
+rt_err *rt_update_add_san(rt_update *u, uint8_t slot, const char *spec)
+    RT_MUST;
+
+/* Adds a QC statement the officer may add ("compliance", "sscd", "esign",
+ * "eseal", "web"). Errors: NOT_FOUND, RULE (not in the procedure's
+ * qc_statements.officer_may_add), ARG (unknown name). */
+rt_err *rt_update_add_qc(rt_update *u, uint8_t slot, const char *name)
+    RT_MUST;
+
+/* What is still to be typed for slot under the procedure (its action is
+ * Issue, Redo or Add): RT_REQ_NEED_SUBJECT and/or the RT_SAN_* types of
+ * san_types when no subjectAltName was typed (shifted by 8). 0: nothing. */
+#define RT_REQ_NEED_SUBJECT 0x01
+#define RT_REQ_NEED_SAN(t) ((unsigned)(t) << 8)
+unsigned rt_update_missing(const rt_update *u, uint8_t slot);
+
+/* Asks through d->typed for every value still missing on a key with an
+ * action (the subject; one name per SAN type of san_types, an empty
+ * answer skipping a type while another gives one) and checks it as the
+ * setters do. Nothing is sent. Errors: USAGE naming the slot and the
+ * field when there is no dialog or it gives nothing, the dialog's error
+ * (USAGE when cancelled), those of the setters. */
+rt_err *rt_update_ask_typed(rt_update *u, const struct rt_update_dialogs *d)
+    RT_MUST;
+
 /* ---- the plan -------------------------------------------------------------------- */
 
 typedef struct {
@@ -175,6 +240,14 @@ typedef struct {
 	char before[300];		/* what the slot holds now */
 	char after[300];		/* what it will hold / what is issued */
 	bool writes_card;		/* Redo / Add write; Issue does not */
+	/* what is requested besides the key */
+	rt_source subject_src;		/* the procedure's subject: */
+	char subject[300];		/* the DN; "" still to be typed */
+	rt_source san_src;		/* the procedure's san: */
+	char san[300];			/* "email:a@b, dns:h"; "" none */
+	bool has_qc;			/* fixed + added QC statements */
+	rt_qc qc;
+	unsigned missing;		/* rt_update_missing */
 } rt_plan_step;
 
 typedef struct {
@@ -204,6 +277,10 @@ rt_err *rt_update_plan(const rt_update *u, rt_plan *out) RT_MUST;
  * "9a  Redo   TC "Card 1 9a" (transport CA) -> new certificate, profile
  * piv-auth, written to the card". */
 void rt_plan_print(const rt_plan *p, FILE *f);
+/* The request lines of one step (rt_plan_print prints them under the
+ * step): "subject CN=... (tc)", "subjectAltName email:... (officer)",
+ * "QC statements QcCompliance, ..."; values still to be typed say so. */
+void rt_plan_print_request(const rt_plan_step *st, FILE *f);
 
 /* ---- submit (the CMP pipeline plugs in here) ------------------------------------ */
 
@@ -214,8 +291,13 @@ struct rt_audit;
 /* Dialog callbacks: the UI asks, the engine never stores what it gets
  * beyond the step that needs it (buffers are wiped). Each may return an
  * error (USAGE when the officer cancels): the submit stops cleanly. */
-typedef struct {
+typedef struct rt_update_dialogs {
 	void *ctx;
+	/* A value the officer types for a key (not a secret): field is
+	 * "subject" (a DN) or a subjectAltName type ("email", "upn", "dns");
+	 * an empty answer (*len 0) gives nothing. */
+	rt_err *(*typed)(void *ctx, uint8_t slot, const char *field,
+	    const char *prompt, char *buf, size_t cap, size_t *len);
 	/* The target card's PIN number `which` (1, or 2 for the second PIN
 	 * when the card's contents need two). */
 	rt_err *(*card_pin)(void *ctx, unsigned which, const char *prompt,

@@ -42,7 +42,11 @@ typedef struct {
 	const rt_key_row *row;
 	uint8_t spki_buf[1200];
 	cmp_buf spki;		/* points into spki_buf */
-	cmp_buf subject;	/* points into the row's certificate */
+	cmp_buf subject;	/* points into the row's certificate or
+				 * subject_buf */
+	uint8_t subject_buf[1024];	/* typed by the officer, DER */
+	uint8_t *exts;		/* DER Extensions (malloc'ed), NULL none */
+	size_t exts_len;
 	mbedtls_x509_crt crt;	/* the row's certificate, parsed */
 	bool have_crt;
 	const uint8_t *cert;	/* issued (owned by the txn) */
@@ -89,8 +93,9 @@ slot_str(uint8_t slot, char *buf)
 
 /* The public key (SPKI) and subject of a step's request. */
 static rt_err *
-fill_template(piv_card *card, const rt_procedure *proc, step_ctx *sc)
+fill_template(piv_card *card, const rt_update *u, int row, step_ctx *sc)
 {
+	const rt_procedure *proc = u->proc;
 	char s[4];
 	const rt_key_row *r = sc->row;
 	mbedtls_x509_crt_init(&sc->crt);
@@ -140,12 +145,23 @@ fill_template(piv_card *card, const rt_procedure *proc, step_ctx *sc)
 			    "comes from the slot's certificate and there is none",
 			    slot_str(r->slot, s));
 		break;
-	default:
-		return rt_err_new(RT_E_UNAVAILABLE, NULL, "procedure '%s': a "
-		    "subject typed by the officer is not supported by this "
-		    "version", proc->name);
+	default: {
+		size_t len = 0;
+		rt_err *e;
+		if (u->req[row].subject[0] == '\0')
+			return rt_err_new(RT_E_USAGE, NULL, "slot %s: subject: "
+			    "procedure '%s' has the subject typed by the officer "
+			    "and none was given", slot_str(r->slot, s),
+			    proc->name);
+		if ((e = rt_dn_encode(u->req[row].subject, sc->subject_buf,
+		    sizeof(sc->subject_buf), &len)) != NULL)
+			return rt_err_wrap(e, "slot %s: subject",
+			    slot_str(r->slot, s));
+		sc->subject = (cmp_buf){ sc->subject_buf, len };
+		break;
 	}
-	return NULL;
+	}
+	return eng_build_extensions(u, row, &sc->exts, &sc->exts_len);
 }
 
 /* The card's identity for the CM host's management key: the GUID, else
@@ -433,7 +449,10 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	memset(tmpl, 0, sizeof(tmpl));
 	memset(popo, 0, sizeof(popo));
 
-	/* 1. the rules again, and the templates */
+	/* 1. the values the officer types (asked now if still missing), the
+	 * rules again, and the templates: nothing is sent before */
+	if ((e = rt_update_ask_typed(u, d)) != NULL)
+		goto out;
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const rt_plan_step *st = &p->steps[i];
 		int row = rt_update_row(u, st->slot);
@@ -447,10 +466,11 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		    RT_CHECK_TC_RESULTS)) != NULL)
 			goto out;
 		sc[i].row = &u->ct->rows[row];
-		if ((e = fill_template(env->card, u->proc, &sc[i])) != NULL)
+		if ((e = fill_template(env->card, u, row, &sc[i])) != NULL)
 			goto out;
 		tmpl[i].subject = sc[i].subject;
 		tmpl[i].public_key = sc[i].spki;
+		tmpl[i].extensions = (cmp_buf){ sc[i].exts, sc[i].exts_len };
 		profiles[i] = st->profile;
 		writes = writes || st->writes_card;
 	}
@@ -655,6 +675,7 @@ out:
 	for (size_t i = 0; i < p->nsteps; i++) {
 		rt_signer_free(popo[i]);
 		mbedtls_x509_crt_free(&sc[i].crt);
+		free(sc[i].exts);
 	}
 	free(sc);
 	rt_wipe(&pn, sizeof(pn));

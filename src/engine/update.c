@@ -100,6 +100,8 @@ rt_update_set_procedure(rt_update *u, const rt_procedure *p)
 	if (u->proc != p) {
 		u->tc_ran = false;	/* controls depend on the procedure */
 		u->ntc = 0;
+		/* what was typed or added was checked against the old one */
+		memset(u->req, 0, sizeof(u->req));
 	}
 	u->proc = p;
 	for (size_t i = 0; i < u->ct->nrows; i++) {
@@ -340,6 +342,7 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 		const char *prof = rt_procedure_profile(u->proc, r->slot);
 		snprintf(st->profile, sizeof(st->profile), "%s", prof);
 		describe_before(r, st->before, sizeof(st->before));
+		eng_plan_request(u, (int)i, st);
 		switch (a) {
 		case RT_ACT_REDO:
 			st->writes_card = true;
@@ -384,6 +387,32 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 }
 
 void
+rt_plan_print_request(const rt_plan_step *st, FILE *f)
+{
+	char qc[200];
+	const char *ind = "                       ";
+	if (st->subject[0])
+		fprintf(f, "%ssubject %s (%s)\n", ind, st->subject,
+		    rt_source_name(st->subject_src));
+	else
+		fprintf(f, "%ssubject: %s\n", ind, st->subject_src ==
+		    RT_SRC_OFFICER ? "to be typed by the officer" :
+		    "(none: the slot has no certificate)");
+	if (st->san[0])
+		fprintf(f, "%ssubjectAltName %s (%s)\n", ind, st->san,
+		    rt_source_name(st->san_src));
+	else if (st->san_src == RT_SRC_OFFICER)
+		fprintf(f, "%ssubjectAltName: to be typed by the officer\n", ind);
+	else if (st->san_src != RT_SRC_NONE)
+		fprintf(f, "%ssubjectAltName: none (the certificate has "
+		    "none)\n", ind);
+	if (st->has_qc) {
+		rt_qc_describe(&st->qc, qc, sizeof(qc));
+		fprintf(f, "%sQC statements %s\n", ind, qc);
+	}
+}
+
+void
 rt_plan_print(const rt_plan *p, FILE *f)
 {
 	char s[4], qc[200];
@@ -402,6 +431,7 @@ rt_plan_print(const rt_plan *p, FILE *f)
 		    piv_slot_name(st->slot, s, sizeof(s)),
 		    rt_action_title(st->action), st->alg[0] ? st->alg : "?",
 		    st->before, "", "", "", st->after);
+		rt_plan_print_request(st, f);
 	}
 	if (p->tc_verified)
 		fprintf(f, "Transport certificates: verified (every control of "
