@@ -1,6 +1,7 @@
 /* cmd_config.c - `raterm check-config` and `raterm procedures`. */
 #include "cli.h"
 #include "raterm/config.h"
+#include "raterm/job.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -9,17 +10,20 @@
 /* ---- check-config ----------------------------------------------------------- */
 
 static const char check_help[] =
-"usage: raterm check-config [-c FILE] [--strict]\n"
+"usage: raterm check-config [-c FILE] [--strict] [--job JOB.yaml ...]\n"
 "\n"
 "Validates the station configuration and every procedure of its\n"
-"procedures directory. Prints one line per problem (FILE:LINE: FIELD:\n"
-"MESSAGE) and exits 2 when there is an error; 0 when all is valid.\n"
-"Referenced files that do not exist (CA certificates, trust anchors,\n"
-"token files) are warnings, errors with --strict.\n"
+"procedures directory, and the update job files named by --job (as\n"
+"raterm update --batch reads them, against these procedures). Prints one\n"
+"line per problem (FILE:LINE: FIELD: MESSAGE) and exits 2 when there is\n"
+"an error; 0 when all is valid. Referenced files that do not exist (CA\n"
+"certificates, trust anchors, token files) are warnings, errors with\n"
+"--strict.\n"
 "\n"
 "  -c, --config FILE   the station configuration (default: $RATERM_CONFIG,\n"
 "                      else " RT_CONFIG_DEFAULT ")\n"
-"  --strict            missing referenced files are errors\n";
+"  --strict            missing referenced files are errors\n"
+"  --job FILE          also check this update job file (repeatable)\n";
 
 int
 cmd_check_config(cli_global *g, int argc, char **argv)
@@ -28,9 +32,11 @@ cmd_check_config(cli_global *g, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "strict", no_argument, NULL, 's' },
+		{ "job", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg_path = NULL;
+	const char *cfg_path = NULL, *jobs[16];
+	size_t njobs = 0;
 	bool strict = false;
 	int c;
 	(void)g;
@@ -39,6 +45,12 @@ cmd_check_config(cli_global *g, int argc, char **argv)
 		case 'h': fputs(check_help, stdout); return 0;
 		case 'c': cfg_path = optarg; break;
 		case 's': strict = true; break;
+		case 'j':
+			if (njobs == sizeof(jobs) / sizeof(jobs[0]))
+				return cli_usage_error("check-config", "at most %zu "
+				    "--job files", njobs);
+			jobs[njobs++] = optarg;
+			break;
 		default: return cli_usage_error("check-config", "invalid option");
 		}
 	}
@@ -65,6 +77,28 @@ cmd_check_config(cli_global *g, int argc, char **argv)
 		fprintf(stderr, "raterm check-config: %zu error%s in %s and its "
 		    "procedures\n", cfg->nerrors, cfg->nerrors == 1 ? "" : "s",
 		    path);
+	for (size_t k = 0; k < njobs; k++) {
+		rt_job *job = NULL;
+		e = rt_job_load(jobs[k], cfg, &job);
+		if (job == NULL) {
+			rt_config_free(cfg);
+			return cli_fail(e);
+		}
+		rt_err_free(e);
+		for (size_t i = 0; i < job->ndiags; i++) {
+			rt_cfg_diag_format(&job->diags[i], line, sizeof(line));
+			printf("%s\n", line);
+		}
+		if (job->nerrors == 0)
+			printf("%s: valid; %zu card%s\n", jobs[k], job->ncards,
+			    job->ncards == 1 ? "" : "s");
+		else {
+			fprintf(stderr, "raterm check-config: %zu error%s in %s\n",
+			    job->nerrors, job->nerrors == 1 ? "" : "s", jobs[k]);
+			rc = 2;
+		}
+		rt_job_free(job);
+	}
 	rt_config_free(cfg);
 	return rc;
 }

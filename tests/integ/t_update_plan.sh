@@ -238,6 +238,12 @@ expect_match "PIN refused: named" "job-pin.yaml:4: pin: PINs, passphrases and ke
 printf 'procedure: nope\nactions: {9a: redo}\n' > "$T/job-proc.yaml"
 run_rc "--batch: unknown procedure" 2 "$RATERM" update -c "$CONF" --batch "$T/job-proc.yaml" --dry-run
 expect_match "unknown procedure: file:line" "job-proc.yaml:1: procedure: no procedure 'nope'" "$OUT"
+run_ok "check-config --job: a valid job" "$RATERM" check-config -c "$CONF" --job "$T/jobs.yaml"
+expect_match "check-config --job: valid" "jobs.yaml: valid; 2 cards" "$OUT"
+run_rc "check-config --job: broken jobs" 2 "$RATERM" check-config -c "$CONF" \
+    --job "$T/job-bad.yaml" --job "$T/job-proc.yaml"
+expect_match "check-config --job: file:line: field" "job-bad.yaml:5: colour: unknown key" "$OUT"
+expect_match "check-config --job: unknown procedure" "job-proc.yaml:1: procedure: no procedure 'nope'" "$OUT"
 run_rc "--batch: missing job file" 2 "$RATERM" update -c "$CONF" --batch "$T/none.yaml" --dry-run
 expect_match "missing job file: named" "none.yaml:0: cannot read" "$OUT"
 run_rc "--batch with --action" 2 "$RATERM" update -c "$CONF" --batch "$T/job.yaml" \
