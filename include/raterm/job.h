@@ -33,6 +33,19 @@ typedef struct {
 	unsigned line;
 } rt_job_action;
 
+/* What the officer would give on the command line for a key besides its
+ * action (--subject, --san, --qc): kind 's' a subject DN, 'a' a
+ * subjectAltName "TYPE:VALUE", 'q' a QC statement name (slot 0: every key
+ * with an action). */
+#define RT_JOB_MAX_REQS 32
+
+typedef struct {
+	char kind;
+	uint8_t slot;
+	char value[256];
+	unsigned line;
+} rt_job_req;
+
 /* One card of a job. */
 typedef struct {
 	unsigned line;			/* where the card's entry starts */
@@ -44,6 +57,11 @@ typedef struct {
 	bool procedure_shared;		/* the top-level one of a cards: list */
 	rt_job_action actions[PIV_NUM_CERT_SLOTS];
 	size_t nactions;
+	/* subject: {9c: "CN=..."}, san: {9c: ["email:..."]},
+	 * qc: {9c: [esign]} (checked against the procedure when the card
+	 * is read) */
+	rt_job_req reqs[RT_JOB_MAX_REQS];
+	size_t nreqs;
 } rt_job_card;
 
 /* A setting the command line could give too; line 0: not in the job. */

@@ -37,6 +37,12 @@ bool cli_secret_known(const cli_secrets *s, const char *name);
 /* Forgets (and wipes) a terminal answer: the next card asks again. */
 void cli_secret_forget(cli_secrets *s, const char *name);
 
+/* Asks for a value that is not a secret (a subject, an email address)
+ * on the terminal, echoed. Errors: USAGE (no terminal, input ended), ARG
+ * (longer than cap). */
+rt_err *cli_ask_text(const char *prompt, char *buf, size_t cap, size_t *len)
+    RT_MUST;
+
 /* rt_pin_cb adapter: ctx is a cli_pin_ctx. */
 typedef struct {
 	cli_secrets *secrets;

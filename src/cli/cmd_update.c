@@ -27,6 +27,8 @@
 static const char update_help[] =
 "usage: raterm update [-c FILE] [-r READER] --procedure NAME\n"
 "                     --action SLOT=ACTION... [--dry-run] [--json] [--yes]\n"
+"                     [--subject SLOT=DN] [--san SLOT=TYPE:VALUE]\n"
+"                     [--qc [SLOT=]STATEMENT]\n"
 "                     [--officer-reader R | --officer-token FILE]\n"
 "                     [--server URL] [--trust FILE] [--pin-fd N]\n"
 "       raterm update [-c FILE] --batch JOB.yaml [--dry-run] [--json] [--yes]\n"
@@ -38,7 +40,15 @@ static const char update_help[] =
 "on a card with transport certificates the procedure's TC controls run\n"
 "(the card PIN is asked on the terminal where a key needs it, or read as\n"
 "'card=PIN' from --pin-fd) and must pass. Then the plan is printed: per\n"
-"key, what the card holds now and what it will hold.\n"
+"key, what the card holds now and what it will hold, and what each new\n"
+"certificate is requested with: subject, subjectAltName, QC statements.\n"
+"\n"
+"Where the procedure has the subject or the subjectAltName typed by the\n"
+"officer (subject: officer, san: officer), --subject and --san give them\n"
+"per key; a value still missing is asked on the terminal (not with\n"
+"--pin-fd or without a terminal: then it is a usage error, exit 2, before\n"
+"anything is sent). --qc adds a QC statement the procedure lets the\n"
+"officer add (qc_statements.officer_may_add; others are refused, exit 9).\n"
 "\n"
 "Without --dry-run the plan is submitted after a confirmation (--yes\n"
 "skips it): one CMP request for all keys signed by the officer, the\n"
@@ -60,7 +70,16 @@ static const char update_help[] =
 "  -r, --reader READER     the target card's reader (as for 'raterm show');\n"
 "                          default: readers.target of the configuration\n"
 "  --procedure NAME        a procedure ('raterm procedures' lists them)\n"
-"  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank)\n""  --batch JOB.yaml        reader(s), procedure and actions from a job file\n"
+"  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank)\n"
+"  --subject SLOT=DN       the subject typed by the officer, e.g.\n"
+"                          '9c=CN=Jane Doe,O=Example,C=DE' (procedures with\n"
+"                          subject: officer)\n"
+"  --san SLOT=TYPE:VALUE   a subjectAltName typed by the officer, TYPE email,\n"
+"                          upn or dns, e.g. 9c=email:jane@example.org\n"
+"                          (repeatable; procedures with san: officer)\n"
+"  --qc [SLOT=]STATEMENT   add a QC statement (compliance, sscd, esign, eseal,\n"
+"                          web) to SLOT, or to every key with an action\n"
+"                          (repeatable; officer_may_add of the procedure)\n""  --batch JOB.yaml        reader(s), procedure and actions from a job file\n"
 "  --dry-run               print the plan and stop (exit 0 if it is valid)\n"
 "  --json                  the plan as JSON\n"
 "  -y, --yes               submit without asking\n"
@@ -103,6 +122,32 @@ parse_action(const char *s, slot_action *out)
 	return rt_action_parse(eq + 1, &out->action) ? 0 : -1;
 }
 
+/* --subject 9c=DN, --san 9c=email:a@b, --qc [9c=]esign */
+static int
+parse_req(const char *s, char kind, rt_job_req *out)
+{
+	const char *eq = strchr(s, '=');
+	char slot[8];
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
+	if (eq != NULL && (size_t)(eq - s) < sizeof(slot)) {
+		memcpy(slot, s, (size_t)(eq - s));
+		slot[eq - s] = '\0';
+		if (piv_slot_parse(slot, &out->slot) &&
+		    piv_cert_tag(out->slot) != 0)
+			s = eq + 1;
+		else
+			out->slot = 0;
+	}
+	if ((out->slot == 0 && kind != 'q') || s[0] == '\0' ||
+	    strlen(s) >= sizeof(out->value))
+		return -1;
+	if (kind == 'a' && strchr(s, ':') == NULL)
+		return -1;
+	snprintf(out->value, sizeof(out->value), "%s", s);
+	return 0;
+}
+
 static void
 print_plan_json(const rt_plan *p, const rt_update *u)
 {
@@ -130,7 +175,31 @@ print_plan_json(const rt_plan *p, const rt_update *u)
 		json_str(stdout, st->before);
 		printf(", \"after\": ");
 		json_str(stdout, st->after);
-		printf("}");
+		printf(", \"subject\": ");
+		json_str(stdout, st->subject[0] ? st->subject : NULL);
+		printf(", \"subject_source\": \"%s\", \"san\": ",
+		    rt_source_name(st->subject_src));
+		json_str(stdout, st->san[0] ? st->san : NULL);
+		printf(", \"san_source\": \"%s\", \"qc\": ",
+		    rt_source_name(st->san_src));
+		if (st->has_qc) {
+			rt_qc_describe(&st->qc, qc, sizeof(qc));
+			json_str(stdout, qc);
+		} else
+			printf("null");
+		printf(", \"to_be_typed\": [");
+		bool first = true;
+		if (st->missing & RT_REQ_NEED_SUBJECT) {
+			printf("\"subject\"");
+			first = false;
+		}
+		for (unsigned t = RT_SAN_EMAIL; t <= RT_SAN_DNS; t <<= 1)
+			if (st->missing & RT_REQ_NEED_SAN(t)) {
+				printf("%s\"%s\"", first ? "" : ", ",
+				    rt_san_type_name(t));
+				first = false;
+			}
+		printf("]}");
 	}
 	printf("%s], \"card_pins\": %u, \"operator_credential\": %s, "
 	    "\"write_ca_certs\": %s, \"qc\": ", p->nsteps ? "\n" : "",
@@ -589,9 +658,86 @@ typedef struct {
 	const rt_procedure *proc;
 	slot_action acts[MAX_ACTIONS];
 	size_t nacts;
+	rt_job_req reqs[RT_JOB_MAX_REQS];	/* --subject, --san, --qc */
+	size_t nreqs;
 	const char *job;		/* NULL: the command line */
 	const char *field;		/* "" or "cards[2]" */
 } card_args;
+
+/* The typed-value dialog of the command line: the terminal, unless
+ * --pin-fd is given or there is none; then the error says which option
+ * (or job key) gives the value. */
+typedef struct {
+	bool no_tty;			/* --pin-fd given */
+	const char *job;		/* NULL: the command line */
+} typed_ctx;
+
+static rt_err *
+dlg_typed(void *ctx, uint8_t slot, const char *field, const char *prompt,
+    char *buf, size_t cap, size_t *len)
+{
+	typed_ctx *tc = ctx;
+	char s[4], hint[200];
+	bool subj = strcmp(field, "subject") == 0;
+	piv_slot_name(slot, s, sizeof(s));
+	if (tc->job != NULL)
+		snprintf(hint, sizeof(hint), "give %s: {%s: %s} in %s", subj ?
+		    "subject" : "san", s, subj ? "\"CN=...\"" : field, tc->job);
+	else if (subj)
+		snprintf(hint, sizeof(hint), "give --subject %s=DN", s);
+	else
+		snprintf(hint, sizeof(hint), "give --san %s=%s:VALUE", s, field);
+	if (tc->no_tty)
+		return rt_err_new(RT_E_USAGE, NULL, "slot %s: %s: not given and "
+		    "not asked with --pin-fd; %s", s, field, hint);
+	rt_err *e = cli_ask_text(prompt, buf, cap, len);
+	if (e != NULL && rt_err_kind_of(e) == RT_E_USAGE) {
+		rt_err_free(e);
+		return rt_err_new(RT_E_USAGE, NULL, "slot %s: %s: not given and "
+		    "no terminal to ask for it; %s", s, field, hint);
+	}
+	return e;
+}
+
+/* --subject/--san/--qc (or the job's subject/san/qc) on the update. */
+static rt_err *
+apply_reqs(rt_update *u, const card_args *a)
+{
+	char s[4], f[80];
+	for (size_t i = 0; i < a->nreqs; i++) {
+		const rt_job_req *q = &a->reqs[i];
+		rt_err *e = NULL;
+		if (q->kind == 's')
+			e = rt_update_set_subject(u, q->slot, q->value);
+		else if (q->kind == 'a')
+			e = rt_update_add_san(u, q->slot, q->value);
+		else if (q->slot != 0)
+			e = rt_update_add_qc(u, q->slot, q->value);
+		else {
+			bool any = false;
+			for (size_t k = 0; k < a->nacts && e == NULL; k++)
+				if (a->acts[k].action != RT_ACT_BLANK) {
+					any = true;
+					e = rt_update_add_qc(u, a->acts[k].slot,
+					    q->value);
+				}
+			if (!any)
+				e = rt_err_new(RT_E_USAGE, NULL, "QC statement %s: "
+				    "no key with an action", q->value);
+		}
+		if (e == NULL)
+			continue;
+		if (a->job != NULL) {
+			snprintf(f, sizeof(f), "%s%s%s%s%s", a->field,
+			    a->field[0] ? "." : "", q->kind == 's' ? "subject" :
+			    q->kind == 'a' ? "san" : "qc", q->slot ? "." : "",
+			    q->slot ? piv_slot_name(q->slot, s, sizeof(s)) : "");
+			e = rt_err_wrap(e, "%s:%u: %s", a->job, q->line, f);
+		}
+		return e;
+	}
+	return NULL;
+}
 
 /* Reads the card, plans, prints the plan and (without --dry-run)
  * submits. *nothing: the plan was empty. */
@@ -640,6 +786,16 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 			}
 			goto out;
 		}
+	if ((e = apply_reqs(&u, a)) != NULL)
+		goto out;
+	if (!r->dry_run) {
+		/* what the officer still has to type, before any PIN is asked
+		 * and anything is sent (a dry run shows it as missing) */
+		typed_ctx tcx = { r->pin_fd >= 0, a->job };
+		rt_update_dialogs td = { .ctx = &tcx, .typed = dlg_typed };
+		if ((e = rt_update_ask_typed(&u, &td)) != NULL)
+			goto out;
+	}
 	if (rt_update_tc_needed(&u)) {
 		if (!r->roots_loaded && r->root_path != NULL) {
 			if ((e = rt_castore_load(r->root_path, &r->roots)) != NULL) {
@@ -818,9 +974,14 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ "officer-token", required_argument, NULL, 1006 },
 		{ "officer-cert", required_argument, NULL, 1007 },
 		{ "timeout", required_argument, NULL, 1009 },
+		{ "subject", required_argument, NULL, 1010 },
+		{ "san", required_argument, NULL, 1011 },
+		{ "qc", required_argument, NULL, 1012 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL, *reader = NULL, *proc_name = NULL;
+	static rt_job_req reqs[RT_JOB_MAX_REQS];
+	size_t nreqs = 0;
 	const char *tca_path = NULL, *root_path = NULL, *batch = NULL;
 	slot_action acts[MAX_ACTIONS];
 	size_t nacts = 0;
@@ -879,12 +1040,39 @@ cmd_update(cli_global *g, int argc, char **argv)
 				return cli_usage_error("update", "bad --timeout "
 				    "'%s'", optarg);
 			break;
+		case 1010:
+		case 1011:
+		case 1012: {
+			const char *opt = c == 1010 ? "--subject" : c == 1011 ?
+			    "--san" : "--qc";
+			if (nreqs >= RT_JOB_MAX_REQS)
+				return cli_usage_error("update", "too many --subject, "
+				    "--san and --qc");
+			if (parse_req(optarg, c == 1010 ? 's' : c == 1011 ? 'a' :
+			    'q', &reqs[nreqs]) != 0)
+				return cli_usage_error("update", "bad %s '%s' "
+				    "(expected %s)", opt, optarg, c == 1010 ?
+				    "SLOT=DN, e.g. '9c=CN=Jane Doe,O=Example,C=DE'" :
+				    c == 1011 ? "SLOT=TYPE:VALUE, e.g. "
+				    "9c=email:jane@example.org" : "[SLOT=]STATEMENT, "
+				    "e.g. 9c=esign");
+			for (size_t i = 0; c == 1010 && i < nreqs; i++)
+				if (reqs[i].kind == 's' && reqs[i].slot ==
+				    reqs[nreqs].slot)
+					return cli_usage_error("update", "--subject for "
+					    "slot '%s' given twice", optarg);
+			nreqs++;
+			break;
+		}
 		default: return cli_usage_error("update", "invalid option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("update", "unexpected argument '%s'",
 		    argv[optind]);
+	if (batch != NULL && nreqs > 0)
+		return cli_usage_error("update", "--batch takes subject, san and "
+		    "qc from the job file; not with --subject, --san or --qc");
 	if (batch != NULL && (reader != NULL || proc_name != NULL || nacts))
 		return cli_usage_error("update", "--batch takes the reader, the "
 		    "procedure and the actions from the job file; not with %s",
@@ -979,6 +1167,8 @@ cmd_update(cli_global *g, int argc, char **argv)
 		}
 		memcpy(ca.acts, acts, nacts * sizeof(acts[0]));
 		ca.nacts = nacts;
+		memcpy(ca.reqs, reqs, nreqs * sizeof(reqs[0]));
+		ca.nreqs = nreqs;
 		e = update_card(&r, &ca, &nothing);
 		goto out;
 	}
@@ -998,6 +1188,8 @@ cmd_update(cli_global *g, int argc, char **argv)
 			ca.acts[k].line = jc->actions[k].line;
 		}
 		ca.nacts = jc->nactions;
+		memcpy(ca.reqs, jc->reqs, jc->nreqs * sizeof(jc->reqs[0]));
+		ca.nreqs = jc->nreqs;
 		ca.job = job->file;
 		ca.field = jc->field;
 		if (job->listed && !r.json)

@@ -141,6 +141,46 @@ ask_tty(const char *prompt, char *buf, size_t cap, size_t *len)
 	return NULL;
 }
 
+rt_err *
+cli_ask_text(const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return rt_err_new(RT_E_USAGE, NULL, "no terminal to ask for the %s",
+		    prompt);
+	char p[500];
+	int pl = snprintf(p, sizeof(p), "%s: ", prompt);
+	ssize_t wr = write(fd, p, (size_t)(pl < (int)sizeof(p) ? pl :
+	    (int)sizeof(p) - 1));
+	(void)wr;	/* best effort */
+	size_t n = 0;
+	char c;
+	bool too_long = false;
+	rt_err *e = NULL;
+	for (;;) {
+		ssize_t r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = rt_err_new(RT_E_USAGE, NULL, "%s: input ended", prompt);
+			break;
+		}
+		if (c == '\n' || c == '\r')
+			break;
+		if (n < cap)
+			buf[n++] = c;
+		else
+			too_long = true;
+	}
+	close(fd);
+	if (e == NULL && too_long)
+		e = rt_err_new(RT_E_ARG, NULL, "%s: too long", prompt);
+	if (e != NULL)
+		return e;
+	*len = n;
+	return NULL;
+}
+
 /* The entry `name` of a NAME=VALUE\0 list, NULL if none. */
 static const char *
 entry_find(const char *list, size_t len, const char *name)

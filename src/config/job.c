@@ -105,6 +105,9 @@ typedef struct {
 #define SEEN_READER 1u
 #define SEEN_PROC   2u
 #define SEEN_ACTS   4u
+#define SEEN_REQ_S  8u
+#define SEEN_REQ_A  16u
+#define SEEN_REQ_Q  32u
 
 static bool
 get_reader(pctx *p, const yaml_node_t *v, const char *f, rt_job_card *c)
@@ -182,6 +185,114 @@ get_actions(pctx *p, const yaml_node_t *v, const char *f, rt_job_card *c)
 	return p->errors == before;
 }
 
+/* One value of subject/san/qc for slot: a non-empty string. */
+static void
+add_req(pctx *p, const yaml_node_t *v, const char *f, rt_job_card *c,
+    char kind, uint8_t slot)
+{
+	const char *sv = cy_scalar(v);
+	if (sv == NULL || cy_is_null_scalar(v)) {
+		cy_err_at(p, v, f, "expected %s, got %s", kind == 's' ?
+		    "a DN, e.g. \"CN=Jane Doe,O=Example,C=DE\"" : kind == 'a' ?
+		    "TYPE:VALUE, e.g. email:jane@example.org" :
+		    "a QC statement (compliance, sscd, esign, eseal, web)",
+		    sv ? "an empty value" : cy_node_kind(v));
+		return;
+	}
+	if (kind == 'a' && strchr(sv, ':') == NULL) {
+		cy_err_at(p, v, f, "expected TYPE:VALUE (email, upn or dns), e.g. "
+		    "email:jane@example.org, got '%s'", sv);
+		return;
+	}
+	if (strlen(sv) >= sizeof(c->reqs[0].value)) {
+		cy_err_at(p, v, f, "longer than %zu characters",
+		    sizeof(c->reqs[0].value) - 1);
+		return;
+	}
+	if (c->nreqs >= RT_JOB_MAX_REQS) {
+		cy_err_at(p, v, f, "too many subject/san/qc values (at most %d "
+		    "per card)", RT_JOB_MAX_REQS);
+		return;
+	}
+	rt_job_req *r = &c->reqs[c->nreqs++];
+	r->kind = kind;
+	r->slot = slot;
+	snprintf(r->value, sizeof(r->value), "%s", sv);
+	r->line = cy_line_of(v);
+}
+
+/* subject: {9c: "CN=..."}; san: {9c: [email:..., ...]} or {9c: email:..};
+ * qc: {9c: [esign]} or [esign] (every key with an action) */
+static bool
+get_reqs(pctx *p, const yaml_node_t *v, const char *f, rt_job_card *c,
+    char kind)
+{
+	char field[96], ifield[112];
+	size_t before = p->errors;
+	/* reset what this key gave before (a card's own replaces the top's) */
+	size_t k = 0;
+	for (size_t i = 0; i < c->nreqs; i++)
+		if (c->reqs[i].kind != kind)
+			c->reqs[k++] = c->reqs[i];
+	c->nreqs = k;
+	if (kind == 'q' && v->type == YAML_SEQUENCE_NODE) {
+		size_t i = 0;
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		    it < v->data.sequence.items.top; it++, i++) {
+			snprintf(ifield, sizeof(ifield), "%s[%zu]", f, i + 1);
+			add_req(p, cy_node(p, *it), ifield, c, kind, 0);
+		}
+		return p->errors == before;
+	}
+	if (v->type != YAML_MAPPING_NODE) {
+		cy_err_at(p, v, f, "expected a mapping of key slot to %s, got %s",
+		    kind == 's' ? "a DN, e.g. {9c: \"CN=Jane Doe\"}" :
+		    kind == 'a' ? "names, e.g. {9c: [\"email:jane@example.org\"]}" :
+		    "QC statements, e.g. {9c: [esign]}",
+		    cy_is_null_scalar(v) ? "an empty value" : cy_node_kind(v));
+		return false;
+	}
+	for (yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+	    pr < v->data.mapping.pairs.top; pr++) {
+		yaml_node_t *kn = cy_node(p, pr->key), *val = cy_node(p, pr->value);
+		const char *ks = cy_scalar(kn);
+		uint8_t slot;
+		cy_fieldname(field, sizeof(field), f, ks ? ks : "?");
+		if (ks != NULL && secret_key(ks)) {
+			(void)unknown_key(p, kn, field);
+			continue;
+		}
+		if (!cy_get_slot(p, kn, field, &slot))
+			continue;
+		bool dup = false;
+		for (size_t i = 0; i < c->nreqs; i++)
+			if (c->reqs[i].kind == kind && c->reqs[i].slot == slot)
+				dup = true;
+		if (dup) {
+			cy_err_at(p, kn, field, "slot given twice");
+			continue;
+		}
+		if (kind != 's' && val->type == YAML_SEQUENCE_NODE) {
+			size_t i = 0;
+			for (yaml_node_item_t *it = val->data.sequence.items.start;
+			    it < val->data.sequence.items.top; it++, i++) {
+				snprintf(ifield, sizeof(ifield), "%s[%zu]", field,
+				    i + 1);
+				add_req(p, cy_node(p, *it), ifield, c, kind, slot);
+			}
+		} else
+			add_req(p, val, field, c, kind, slot);
+	}
+	return p->errors == before;
+}
+
+static void t_subject(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ (void)get_reqs(p, v, f, &((job_parse *)o)->top, 's'); }
+static void t_san(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ (void)get_reqs(p, v, f, &((job_parse *)o)->top, 'a'); }
+static void t_qc(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ (void)get_reqs(p, v, f, &((job_parse *)o)->top, 'q'); }
+
 static void t_reader(pctx *p, const yaml_node_t *v, const char *f, void *o)
 { job_parse *jp = o; jp->reader_node = v; (void)get_reader(p, v, f, &jp->top); jp->seen_top |= SEEN_READER; }
 static void t_proc(pctx *p, const yaml_node_t *v, const char *f, void *o)
@@ -204,8 +315,16 @@ static void c_proc(pctx *p, const yaml_node_t *v, const char *f, void *o)
 static void c_acts(pctx *p, const yaml_node_t *v, const char *f, void *o)
 { card_parse *cp = o; (void)get_actions(p, v, f, cp->c); cp->seen |= SEEN_ACTS; }
 
+static void c_subject(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ card_parse *cp = o; (void)get_reqs(p, v, f, cp->c, 's'); cp->seen |= SEEN_REQ_S; }
+static void c_san(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ card_parse *cp = o; (void)get_reqs(p, v, f, cp->c, 'a'); cp->seen |= SEEN_REQ_A; }
+static void c_qc(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ card_parse *cp = o; (void)get_reqs(p, v, f, cp->c, 'q'); cp->seen |= SEEN_REQ_Q; }
+
 static const key_handler card_keys[] = {
 	{ "reader", c_reader }, { "procedure", c_proc }, { "actions", c_acts },
+	{ "subject", c_subject }, { "san", c_san }, { "qc", c_qc },
 	{ NULL, NULL },
 };
 
@@ -246,6 +365,18 @@ complete_card(pctx *p, job_parse *jp, const yaml_node_t *at, rt_job_card *c,
 			cy_err_at(p, at, field, "missing (a procedure of the "
 			    "station, e.g. tc-redo; 'raterm procedures' lists them)");
 		}
+	}
+	/* subject/san/qc at the top serve every card that gives none */
+	static const struct { unsigned bit; char kind; } rk[] = {
+		{ SEEN_REQ_S, 's' }, { SEEN_REQ_A, 'a' }, { SEEN_REQ_Q, 'q' },
+	};
+	for (size_t k = 0; k < sizeof(rk) / sizeof(rk[0]); k++) {
+		if (seen & rk[k].bit)
+			continue;
+		for (size_t i = 0; i < jp->top.nreqs &&
+		    c->nreqs < RT_JOB_MAX_REQS; i++)
+			if (jp->top.reqs[i].kind == rk[k].kind)
+				c->reqs[c->nreqs++] = jp->top.reqs[i];
 	}
 	if (!(seen & SEEN_ACTS)) {
 		if (jp->seen_top & SEEN_ACTS) {
@@ -434,6 +565,9 @@ static const key_handler job_keys[] = {
 	{ "reader", t_reader },
 	{ "procedure", t_proc },
 	{ "actions", t_acts },
+	{ "subject", t_subject },
+	{ "san", t_san },
+	{ "qc", t_qc },
 	{ "cards", t_cards },
 	{ "on_failure", t_on_failure },
 	{ "officer", t_officer },
@@ -472,7 +606,9 @@ rt_job_parse(rt_job *j, const char *name, const char *text, size_t len)
 			rt_job_card c = jp.top;
 			c.line = cy_line_of(root);
 			c.field[0] = '\0';
-			complete_card(&p, &jp, root, &c, jp.seen_top);
+			/* the top's subject/san/qc are this card's already */
+			complete_card(&p, &jp, root, &c, jp.seen_top |
+			    SEEN_REQ_S | SEEN_REQ_A | SEEN_REQ_Q);
 			if (p.errors == 0)
 				(void)add_card(&p, j, &c);
 		}
