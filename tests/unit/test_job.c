@@ -117,6 +117,77 @@ test_single_card(void **state)
 	rt_job_free(j);
 }
 
+/* subject, san and qc per key slot: at the top for one card or every
+ * card of a list that gives none, per card replacing the top's; errors
+ * name file:line and the field. */
+static void
+test_typed_values(void **state)
+{
+	(void)state;
+	rt_job *j = parse("q.yaml",
+	    "procedure: qualified-sign\n"			/* 1 */
+	    "actions: {9c: redo, 9a: redo}\n"		/* 2 */
+	    "subject: {9a: \"CN=Jane Doe,O=Example\"}\n"	/* 3 */
+	    "san:\n"					/* 4 */
+	    "  9c: [\"email:jane@example.org\", \"upn:jd@corp\"]\n"	/* 5 */
+	    "  9a: dns:host.example.org\n"		/* 6 */
+	    "qc: [esign]\n");				/* 7 */
+	expect_ok(j);
+	const rt_job_card *c = &j->cards[0];
+	assert_int_equal(c->nreqs, 5);
+	assert_int_equal(c->reqs[0].kind, 's');
+	assert_int_equal(c->reqs[0].slot, 0x9a);
+	assert_string_equal(c->reqs[0].value, "CN=Jane Doe,O=Example");
+	assert_int_equal(c->reqs[0].line, 3);
+	assert_int_equal(c->reqs[1].kind, 'a');
+	assert_int_equal(c->reqs[1].slot, 0x9c);
+	assert_string_equal(c->reqs[1].value, "email:jane@example.org");
+	assert_string_equal(c->reqs[2].value, "upn:jd@corp");
+	assert_int_equal(c->reqs[3].slot, 0x9a);
+	assert_string_equal(c->reqs[3].value, "dns:host.example.org");
+	assert_int_equal(c->reqs[3].line, 6);
+	assert_int_equal(c->reqs[4].kind, 'q');
+	assert_int_equal(c->reqs[4].slot, 0);
+	assert_string_equal(c->reqs[4].value, "esign");
+	rt_job_free(j);
+
+	j = parse("l.yaml",
+	    "procedure: qualified-sign\n"
+	    "actions: {9c: redo}\n"
+	    "san: {9c: [\"email:all@example.org\"]}\n"
+	    "cards:\n"
+	    "  - reader: A\n"
+	    "  - reader: B\n"
+	    "    san: {9c: email:b@example.org}\n"
+	    "    qc: {9c: [sscd]}\n");
+	expect_ok(j);
+	assert_int_equal(j->ncards, 2);
+	assert_int_equal(j->cards[0].nreqs, 1);
+	assert_string_equal(j->cards[0].reqs[0].value, "email:all@example.org");
+	assert_int_equal(j->cards[1].nreqs, 2);
+	assert_string_equal(j->cards[1].reqs[0].value, "email:b@example.org");
+	assert_int_equal(j->cards[1].reqs[1].kind, 'q');
+	assert_int_equal(j->cards[1].reqs[1].slot, 0x9c);
+	rt_job_free(j);
+
+	j = parse("bad.yaml",
+	    "procedure: qualified-sign\n"		/* 1 */
+	    "actions: {9c: redo}\n"			/* 2 */
+	    "subject: \"CN=x\"\n"			/* 3 */
+	    "san:\n"				/* 4 */
+	    "  9c: [\"jane@example.org\"]\n"	/* 5 */
+	    "  9z: email:a@b\n"			/* 6 */
+	    "qc: {9c: ~}\n");			/* 7 */
+	expect_diag(j, "bad.yaml", 3, "subject", "expected a mapping of key "
+	    "slot to a DN");
+	expect_diag(j, "bad.yaml", 5, "san.9c[1]", "expected TYPE:VALUE");
+	expect_diag(j, "bad.yaml", 6, "san.9z", "expected a PIV key slot");
+	expect_diag(j, "bad.yaml", 7, "qc.9c", "expected a QC statement");
+	assert_int_equal(j->nerrors, 4);
+	assert_int_equal(j->ncards, 0);
+	rt_job_free(j);
+}
+
 static void
 test_cards_list(void **state)
 {
@@ -200,7 +271,7 @@ test_broken(void **state)
 	expect_diag(j, "bad.yaml", 6, "actions.9C", "slot given twice (first on "
 	    "line 5)");
 	expect_diag(j, "bad.yaml", 7, "colour", "unknown key (expected one of: "
-	    "reader, procedure, actions, cards");
+	    "reader, procedure, actions, subject, san, qc, cards");
 	expect_diag(j, "bad.yaml", 8, "server", "expected an http:// or "
 	    "https:// URL, got 'ftp://cm'");
 	expect_diag(j, "bad.yaml", 9, "timeout", "expected a whole number from "
@@ -272,7 +343,7 @@ test_missing(void **state)
 	    "cards[1] (line 4)");
 	expect_diag(j, "m.yaml", 9, "cards[4].actions", "missing");
 	expect_diag(j, "m.yaml", 12, "cards[5].colour", "unknown key (expected "
-	    "one of: reader, procedure, actions)");
+	    "one of: reader, procedure, actions, subject, san, qc)");
 	rt_job_free(j);
 
 	j = parse("m.yaml", "procedure: renew\ncards: []\n");
@@ -383,6 +454,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_card),
 		cmocka_unit_test(test_cards_list),
+		cmocka_unit_test(test_typed_values),
 		cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_pins_refused),
