@@ -15,8 +15,10 @@
 #include <cmocka.h>
 
 #include "raterm/config.h"
+#include "raterm/csr.h"
 #include "raterm/engine.h"
 #include "raterm/journal.h"
+#include "../../src/engine/engine_int.h"
 
 static const char p_tc_redo[] =
 "name: tc-redo\ndescription: d\nactions: [redo, issue]\n"
@@ -232,6 +234,160 @@ test_procedure_rules(void **state)
 	    "issue-only")));
 	assert_int_equal(u.action[0], RT_ACT_BLANK);
 	assert_int_equal(u.action[1], RT_ACT_BLANK);
+	rt_config_free(cfg);
+}
+
+static const char p_typed[] =
+"name: typed\ndescription: d\nactions: [issue, redo]\n"
+"profiles: {9a: piv-auth, 9c: piv-sign}\nsubject: officer\nsan: officer\n"
+"san_types: [email, upn]\n"
+"qc_statements: {fixed: [compliance], officer_may_add: [esign], "
+"retention_years: 7}\n";
+
+/* The typed-value dialog of the tests: answers in order. */
+typedef struct {
+	const char *answers[4];
+	size_t next;
+	char fields[4][16];
+} script;
+
+static rt_err *
+scripted(void *ctx, uint8_t slot, const char *field, const char *prompt,
+    char *buf, size_t cap, size_t *len)
+{
+	script *sc = ctx;
+	(void)slot;
+	(void)prompt;
+	assert_true(sc->next < 4 && sc->answers[sc->next] != NULL);
+	snprintf(sc->fields[sc->next], sizeof(sc->fields[0]), "%s", field);
+	const char *a = sc->answers[sc->next++];
+	assert_true(strlen(a) <= cap);
+	memcpy(buf, a, strlen(a));
+	*len = strlen(a);
+	return NULL;
+}
+
+/* Subject and SAN typed by the officer, QC statements fixed + added: the
+ * setters' checks (slot and field named), what the dialog is asked, the
+ * plan, and the Extensions of the CertTemplate. */
+static void
+test_typed_requests(void **state)
+{
+	rt_config *cfg;
+	rt_contents ct;
+	rt_update u;
+	rt_plan plan;
+	assert_null(rt_config_new(&cfg));
+	assert_int_equal(rt_config_parse_procedure(cfg, "typed.yaml", p_typed,
+	    strlen(p_typed)), 0);
+	/* the same under another name (parsed before any procedure pointer
+	 * is taken: parsing may move them) */
+	char p2[sizeof(p_typed) + 1];
+	snprintf(p2, sizeof(p2), "name: other%s", p_typed + strlen("name: typed"));
+	assert_int_equal(rt_config_parse_procedure(cfg, "other.yaml", p2,
+	    strlen(p2)), 0);
+	const rt_procedure *p = rt_config_procedure(cfg, "typed");
+	plain_card(&ct);
+	rt_update_init(&u, &ct);
+	refused(rt_update_set_subject(&u, 0x9a, "CN=x"), RT_E_RULE,
+	    "slot 9a: subject: choose the procedure first");
+	assert_null(rt_update_set_procedure(&u, p));
+	assert_null(rt_update_set_action(&u, 0x9a, RT_ACT_ISSUE));
+	refused(rt_update_set_subject(&u, 0x82, "CN=x"), RT_E_NOT_FOUND,
+	    "slot 82: subject: the card holds no key there");
+	refused(rt_update_set_subject(&u, 0x9a, "Nonsense=1"), RT_E_ARG,
+	    "slot 9a: subject: subject \"Nonsense=1\" does not parse");
+	refused(rt_update_set_subject(&u, 0x9a, "CN="), RT_E_ARG,
+	    "has an empty attribute");
+	refused(rt_update_add_san(&u, 0x9a, "dns:host.example.org"), RT_E_RULE,
+	    "slot 9a: dns: procedure 'typed' allows subjectAltName types "
+	    "email, upn only");
+	refused(rt_update_add_san(&u, 0x9a, "email:jane"), RT_E_ARG,
+	    "slot 9a: email 'jane': expected local@domain");
+	refused(rt_update_add_san(&u, 0x9a, "mail:jane@x.org"), RT_E_ARG,
+	    "unknown type 'mail'");
+	refused(rt_update_add_qc(&u, 0x9a, "sscd"), RT_E_RULE,
+	    "slot 9a: QC statement sscd: procedure 'typed' does not let the "
+	    "officer add it (officer_may_add: esign)");
+	refused(rt_update_add_qc(&u, 0x9a, "gold"), RT_E_ARG,
+	    "unknown QC statement 'gold'");
+	assert_null(rt_update_add_qc(&u, 0x9a, "esign"));
+
+	/* the plan shows what is still to be typed */
+	assert_int_equal(rt_update_missing(&u, 0x9a), RT_REQ_NEED_SUBJECT |
+	    RT_REQ_NEED_SAN(RT_SAN_EMAIL | RT_SAN_UPN));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_string_equal(plan.steps[0].subject, "");
+	assert_int_equal(plan.steps[0].subject_src, RT_SRC_OFFICER);
+	assert_true(plan.steps[0].has_qc);
+	assert_true(plan.steps[0].qc.compliance);
+	assert_int_equal(plan.steps[0].qc.types, RT_QC_TYPE_ESIGN);
+	assert_int_equal(plan.steps[0].qc.retention_years, 7);
+	/* no dialog: a usage error naming slot and field */
+	refused(rt_update_ask_typed(&u, NULL), RT_E_USAGE,
+	    "slot 9a: subject: procedure 'typed' has the subject typed by the "
+	    "officer and none was given");
+	/* a dialog: subject, then email, then upn left empty */
+	script sc = { { "CN=Jane Doe,O=Example", "jane@example.org", "", NULL },
+	    0, { "" } };
+	rt_update_dialogs d = { .ctx = &sc, .typed = scripted };
+	assert_null(rt_update_ask_typed(&u, &d));
+	assert_int_equal(sc.next, 3);
+	assert_string_equal(sc.fields[0], "subject");
+	assert_string_equal(sc.fields[1], "email");
+	assert_string_equal(sc.fields[2], "upn");
+	assert_int_equal(rt_update_missing(&u, 0x9a), 0);
+	assert_null(rt_update_plan(&u, &plan));
+	assert_string_equal(plan.steps[0].subject, "CN=Jane Doe,O=Example");
+	assert_string_equal(plan.steps[0].san, "email:jane@example.org");
+
+	/* the CertTemplate's Extensions: the SAN and the qcStatements */
+	uint8_t *der;
+	size_t len;
+	assert_null(eng_build_extensions(&u, 0, &der, &len));
+	assert_non_null(der);
+	/* wrap as a certificate-shaped TBS to look the extensions up with
+	 * rt_cert_ext_find: SEQ { SEQ { INT, SEQ, SEQ, SEQ, SEQ, SEQ, [3] } } */
+	uint8_t cert[1024];
+	size_t o = 0, tbs_len = 3 + 5 * 2 + 4 + len;
+	assert_true(len < 700);
+	cert[o++] = 0x30; cert[o++] = 0x82;
+	cert[o++] = (uint8_t)((tbs_len + 4) >> 8);
+	cert[o++] = (uint8_t)(tbs_len + 4);
+	cert[o++] = 0x30; cert[o++] = 0x82;
+	cert[o++] = (uint8_t)(tbs_len >> 8); cert[o++] = (uint8_t)tbs_len;
+	cert[o++] = 0x02; cert[o++] = 0x01; cert[o++] = 0x01;
+	for (int i = 0; i < 5; i++) {
+		cert[o++] = 0x30;
+		cert[o++] = 0x00;
+	}
+	cert[o++] = 0xA3; cert[o++] = 0x82;
+	cert[o++] = (uint8_t)(len >> 8); cert[o++] = (uint8_t)len;
+	memcpy(cert + o, der, len);
+	o += len;
+	const uint8_t *v;
+	size_t vl;
+	char desc[200];
+	assert_null(rt_cert_ext_find(cert, o, RT_OID_SAN, &v, &vl, NULL));
+	eng_san_describe(v, vl, desc, sizeof(desc));
+	assert_string_equal(desc, "email:jane@example.org");
+	assert_null(rt_cert_ext_find(cert, o, RT_OID_QC_STATEMENTS, &v, &vl,
+	    NULL));
+	rt_qc q;
+	assert_null(rt_qc_decode(v, vl, &q));
+	assert_true(q.compliance);
+	assert_false(q.sscd);
+	assert_int_equal(q.types, RT_QC_TYPE_ESIGN);
+	assert_int_equal(q.retention_years, 7);
+	refused(rt_cert_ext_find(cert, o, "2.5.29.15", &v, &vl, NULL),
+	    RT_E_NOT_FOUND, "no extension 2.5.29.15");
+	free(der);
+
+	/* a new procedure forgets what was typed for the old one */
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "other")));
+	assert_int_equal(rt_update_missing(&u, 0x9a), RT_REQ_NEED_SUBJECT |
+	    RT_REQ_NEED_SAN(RT_SAN_EMAIL | RT_SAN_UPN));
 	rt_config_free(cfg);
 }
 
@@ -600,6 +756,7 @@ main(void)
 		cmocka_unit_test(test_add_refusals),
 		cmocka_unit_test(test_procedure_rules),
 		cmocka_unit_test(test_tc_rules),
+		cmocka_unit_test(test_typed_requests),
 		cmocka_unit_test(test_nothing_to_do),
 		cmocka_unit_test(test_station_pick),
 		cmocka_unit_test_setup_teardown(test_journal_roundtrip, mkjdir, rmjdir),
