@@ -156,7 +156,7 @@ run_rc "--subject where the subject comes from the TC" 9 "$RATERM" update -c "$C
     --san 9c=email:jane@example.org --yes --pin-fd 3 3<"$PINS"
 expect_match "subject: the rule" "slot 9c: subject: procedure 'qualified-sign' takes the subject from the transport certificate" "$OUT"
 expect_eq "nothing issued by the refused runs" 0 "$(certs_count)"
-expect_eq "nothing journaled by the refused runs" 0 "$(ls "$T"/var/journal/*.journal 2>/dev/null | wc -l)"
+expect_eq "nothing journaled by the refused runs" 0 "$(find "$T/var" -name "*.journal" 2>/dev/null | wc -l)"
 
 # ---- the qualified certificate --------------------------------------------------------------
 run_ok "qualified-sign Redo of 9c" "$RATERM" update -c "$CONF" -r "$RQ" --officer-reader "$OFF" \
