@@ -390,7 +390,7 @@ void
 rt_plan_print_request(const rt_plan_step *st, FILE *f)
 {
 	char qc[200];
-	const char *ind = "                       ";
+	const char *ind = "                         ";
 	if (st->subject[0])
 		fprintf(f, "%ssubject %s (%s)\n", ind, st->subject,
 		    rt_source_name(st->subject_src));
