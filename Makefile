@@ -168,6 +168,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tools/cmp_load
 	@sh tests/bench/bench.sh
 	@sh tests/bench/bench_cmhost.sh
+	@sh tests/bench/bench_update.sh
 
 # the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto)
 $(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBRATERM)
