@@ -100,6 +100,12 @@ typedef struct {
 	char *path;			/* default /cmp */
 	unsigned threads;		/* default 4 */
 	char *tls_cert, *tls_key;	/* both or neither: HTTPS */
+	/* listen.mgmt_keys_over_http: whether card management keys (which
+	 * travel in clear inside the signed genp) are handed out over plain
+	 * HTTP: only to loopback clients (default), to anyone, or never.
+	 * Over HTTPS they always are (to officers with management_keys). */
+	enum { CMH_MGMT_HTTP_LOOPBACK, CMH_MGMT_HTTP_ANY,
+	    CMH_MGMT_HTTP_NEVER } mgmt_over_http;
 	unsigned max_request;		/* bytes, default 256 KiB */
 	char *pidfile;			/* may be NULL */
 	char *default_profile;		/* for requests without certProfile */
@@ -227,18 +233,22 @@ void cmh_service_free(cmh_service *s);
  * made at all (NOMEM, the signer failing). */
 rt_err *cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
     const char *station, time_t now, uint8_t **rsp, size_t *rsp_len) RT_MUST;
-/* cmh_service_handle at time(NULL), as a cmh_handler_fn. */
+/* cmh_service_handle at time(NULL), as a cmh_handler_fn: when
+ * `confidential` is false (plain HTTP that listen.mgmt_keys_over_http does
+ * not allow), requests for card management keys are refused. */
 rt_err *cmh_service_http(void *svc, const uint8_t *req, size_t len,
-    const char *station, uint8_t **rsp, size_t *rsp_len) RT_MUST;
+    const char *station, bool confidential, uint8_t **rsp,
+    size_t *rsp_len) RT_MUST;
 
 /* ---- the HTTP server ----------------------------------------------------------- */
 
 /* Handles one CMP request body (DER) from `station` (the client's
- * address); *rsp (malloc'ed) is the DER answer, which is also what a
+ * address); `confidential`: it came over HTTPS, or over plain HTTP that
+ * listen.mgmt_keys_over_http allows for secrets; *rsp (malloc'ed) is the DER answer, which is also what a
  * refusal produces (a CMP error message). An error return means no CMP
  * answer could be made: the client gets HTTP 500. */
 typedef rt_err *(*cmh_handler_fn)(void *ctx, const uint8_t *req, size_t len,
-    const char *station, uint8_t **rsp, size_t *rsp_len);
+    const char *station, bool confidential, uint8_t **rsp, size_t *rsp_len);
 
 typedef struct cmh_server cmh_server;
 

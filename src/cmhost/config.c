@@ -254,6 +254,19 @@ listen_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		c->tls_cert = get_path(x, v, f);
 	else if (!strcmp(k, "tls_key"))
 		c->tls_key = get_path(x, v, f);
+	else if (!strcmp(k, "mgmt_keys_over_http")) {
+		const char *s = scalar(x, v, f);
+		if (s == NULL)
+			return;
+		if (!strcmp(s, "loopback"))
+			c->mgmt_over_http = CMH_MGMT_HTTP_LOOPBACK;
+		else if (!strcmp(s, "true") || !strcmp(s, "yes"))
+			c->mgmt_over_http = CMH_MGMT_HTTP_ANY;
+		else if (!strcmp(s, "false") || !strcmp(s, "no"))
+			c->mgmt_over_http = CMH_MGMT_HTTP_NEVER;
+		else
+			cfail(x, v, f, "'%s' is not loopback, yes or no", s);
+	}
 }
 
 static void
@@ -581,7 +594,8 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	yaml_node_t *kn = x->cur_key;	/* "missing" errors point at the key */
 	if (!strcmp(k, "listen")) {
 		static const char *const keys[] = { "address", "port", "path",
-			"threads", "max_request", "tls_cert", "tls_key", NULL };
+			"threads", "max_request", "tls_cert", "tls_key",
+			"mgmt_keys_over_http", NULL };
 		walk_map(x, v, f, keys, listen_pair, c);
 		if (x->err == NULL && (c->tls_cert == NULL) != (c->tls_key == NULL))
 			cfail(x, kn, f, "tls_cert and tls_key go together");

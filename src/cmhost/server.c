@@ -61,25 +61,32 @@ reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
 	    MHD_RESPMEM_PERSISTENT);
 }
 
-static void
+/* The client's address as text into out; returns whether it is a
+ * loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
+static bool
 station_of(struct MHD_Connection *conn, char *out, size_t cap)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	snprintf(out, cap, "?");
 	if (ci == NULL || ci->client_addr == NULL)
-		return;
+		return false;
 	const struct sockaddr *sa = ci->client_addr;
 	char a[INET6_ADDRSTRLEN];
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)sa;
 		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
 		snprintf(out, cap, "%s:%u", a, ntohs(s4->sin_port));
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
+		const uint8_t *b = s6->sin6_addr.s6_addr;
 		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
 		snprintf(out, cap, "[%s]:%u", a, ntohs(s6->sin6_port));
+		return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127);
 	}
+	return false;
 }
 
 static MHD_Result_t
@@ -146,8 +153,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	char station[80];
 	uint8_t *rsp = NULL;
 	size_t rlen = 0;
-	station_of(conn, station, sizeof(station));
-	rt_err *e = s->fn(s->ctx, u->buf, u->len, station, &rsp, &rlen);
+	bool loopback = station_of(conn, station, sizeof(station));
+	/* card management keys travel in clear inside the genp: only over
+	 * TLS, or plain HTTP where listen.mgmt_keys_over_http allows it */
+	bool confidential = s->cfg->tls_cert != NULL ||
+	    s->cfg->mgmt_over_http == CMH_MGMT_HTTP_ANY ||
+	    (s->cfg->mgmt_over_http == CMH_MGMT_HTTP_LOOPBACK && loopback);
+	rt_err *e = s->fn(s->ctx, u->buf, u->len, station, confidential, &rsp,
+	    &rlen);
 	if (e != NULL) {
 		char msg[300];
 		rt_err_format(e, msg, sizeof(msg));
@@ -180,8 +193,13 @@ static void
 on_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
-	fprintf(stderr, "cmhost: libmicrohttpd: ");
-	vfprintf(stderr, fmt, ap);
+	char m[512];
+	vsnprintf(m, sizeof(m), fmt, ap);
+	size_t n = strlen(m);
+	while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == '\r'))
+		m[--n] = '\0';
+	/* its messages do not all end with a newline */
+	fprintf(stderr, "cmhost: libmicrohttpd: %s\n", m);
 }
 
 static rt_err *

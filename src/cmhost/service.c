@@ -101,6 +101,7 @@ cmh_service_free(cmh_service *s)
 typedef struct {
 	cmh_service *s;
 	const char *station;
+	bool confidential;	/* card management keys may be sent */
 	time_t now;
 	cmp_msg *req;		/* NULL if it did not decode */
 	cmp_msg *rsp;
@@ -673,6 +674,13 @@ genm(reqctx *x)
 			hex(k.card_id.p, k.card_id.len, card, sizeof(card));
 			snprintf(x->detail + dl, sizeof(x->detail) - dl,
 			    "cardMgmtKey %s ", card);
+			if (!x->confidential) {
+				/* the key would travel in clear */
+				refuse(x, CMP_FI_NOT_AUTHORIZED, "card management "
+				    "keys are sent over HTTPS only (see "
+				    "listen.mgmt_keys_over_http)");
+				return;
+			}
 			if ((e = cmh_db_mgmt_key_get(x->s->db, card, alg, sizeof(alg),
 			    &key, &klen)) != NULL) {
 				if (rt_err_kind_of(e) != RT_E_NOT_FOUND) {
@@ -819,9 +827,9 @@ answer(reqctx *x, uint8_t **out, size_t *len)
 	return cmp_msg_encode(r, cmh_ca_cmp_signer(x->s->ca), NULL, out, len);
 }
 
-rt_err *
-cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
-    const char *station, time_t now, uint8_t **rsp, size_t *rsp_len)
+static rt_err *
+handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
+    bool confidential, time_t now, uint8_t **rsp, size_t *rsp_len)
 {
 	reqctx *x;
 	rt_err *e;
@@ -831,6 +839,7 @@ cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
 		return rt_err_new(RT_E_NOMEM, NULL, "request");
 	x->s = s;
 	x->station = station;
+	x->confidential = confidential;
 	x->now = now;
 	snprintf(x->who, sizeof(x->who), "-");
 	snprintf(x->action, sizeof(x->action), "?");
@@ -916,9 +925,17 @@ out:
 }
 
 rt_err *
-cmh_service_http(void *svc, const uint8_t *req, size_t len,
-    const char *station, uint8_t **rsp, size_t *rsp_len)
+cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
+    const char *station, time_t now, uint8_t **rsp, size_t *rsp_len)
 {
-	return cmh_service_handle(svc, req, len, station, time(NULL), rsp,
+	/* in-process: no transport to protect */
+	return handle(s, req, len, station, true, now, rsp, rsp_len);
+}
+
+rt_err *
+cmh_service_http(void *svc, const uint8_t *req, size_t len,
+    const char *station, bool confidential, uint8_t **rsp, size_t *rsp_len)
+{
+	return handle(svc, req, len, station, confidential, time(NULL), rsp,
 	    rsp_len);
 }

@@ -190,6 +190,17 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	if (b.too_big)
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: response larger than %d "
 		    "bytes", c->url, MAX_RESPONSE);
+	else if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		/* the server's certificate is not from a CA of the bundle, or
+		 * not for the host name of the URL */
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: TLS server certificate "
+		    "not accepted (trusted CAs: %s): %s", c->url, c->tls_ca ?
+		    c->tls_ca : "the system store", errbuf[0] ? errbuf :
+		    curl_easy_strerror(rc));
+	else if (rc == CURLE_GOT_NOTHING && strncasecmp(c->url, "http:", 5) == 0)
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s (an HTTPS server? "
+		    "then https://)", c->url, errbuf[0] ? errbuf :
+		    curl_easy_strerror(rc));
 	else if (rc != CURLE_OK)
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s", c->url, errbuf[0] ?
 		    errbuf : curl_easy_strerror(rc));

@@ -388,6 +388,25 @@ test_mgmt_key(void **state)
 	m.nitav = 1;
 	expect_error(send(&m), CMP_FI_NOT_AUTHORIZED, "management keys");
 	((cmh_officer *)&cfg->officers[0])->mgmt_keys = true;
+	/* plain HTTP that listen.mgmt_keys_over_http does not allow: refused,
+	 * and the answer does not carry the key */
+	fresh(&m, &id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CARD_MGMT_KEY));
+	m.itav[0].value = (cmp_buf){ val, vlen };
+	m.nitav = 1;
+	{
+		uint8_t *der, *rsp;
+		size_t len, rlen;
+		assert_null(cmp_msg_encode(&m, officer, NULL, &der, &len));
+		assert_null(cmh_service_http(svc, der, len, "test", false, &rsp,
+		    &rlen));
+		free(der);
+		for (size_t i = 0; i + sizeof(key) <= rlen; i++)
+			assert_false(memcmp(rsp + i, key, sizeof(key)) == 0);
+		assert_null(cmp_msg_decode(rsp, rlen, &r));
+		free(rsp);
+		expect_error(r, CMP_FI_NOT_AUTHORIZED, "HTTPS only");
+	}
 	/* caCerts: the chain */
 	fresh(&m, &id, CMP_BODY_GENM);
 	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
