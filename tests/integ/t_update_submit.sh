@@ -13,126 +13,24 @@
 #   cmhost stopped: a clear error, the card unchanged.
 . "$(dirname "$0")/lib.sh"
 need openssl
-CMHOST=${CMHOST:-$BUILD/cmhost}
-[ -x "$CMHOST" ] || skip_all "cmhost not built"
 PKI=$T/pki
 D=$T/cm
-SRV_PID=
 
-stop_server() {
-	if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-		kill -TERM "$SRV_PID" 2>/dev/null
-		_i=0
-		while kill -0 "$SRV_PID" 2>/dev/null && [ $_i -lt 50 ]; do
-			sleep 0.1
-			_i=$((_i + 1))
-		done
-		kill -KILL "$SRV_PID" 2>/dev/null
-	fi
-	SRV_PID=
-}
-trap 'stop_server; _lib_cleanup' EXIT
-
-run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
-PORT=$((20000 + ($$ + 7919) % 20000))
-run_ok "cmhost init" "$CMHOST" init "$D" --port $PORT
-# the PIV profiles of the shipped procedures (newer `cmhost init` writes them)
-grep -q "name: piv-auth" "$D/cmhost.yaml" || cat >> "$D/cmhost.yaml" <<'EOF2'
-  - name: piv-auth
-    validity_days: 365
-    key_types: [rsa, p256, p384]
-    subject:
-      required: [CN]
-    key_usage: [digitalSignature]
-    extended_key_usage: [clientAuth, smartcardLogon]
-  - name: piv-sign
-    validity_days: 365
-    key_types: [rsa, p256, p384]
-    subject:
-      required: [CN]
-    key_usage: [digitalSignature, nonRepudiation]
-    extended_key_usage: [emailProtection]
-  - name: piv-keymgmt
-    validity_days: 365
-    key_types: [rsa, p256, p384]
-    subject:
-      required: [CN]
-    key_usage: [keyEncipherment]
-  - name: piv-cardauth
-    validity_days: 365
-    key_types: [rsa, p256, p384]
-    subject:
-      required: [CN]
-    key_usage: [digitalSignature]
-EOF2
-run_ok "cmhost check" "$CMHOST" check -c "$D/cmhost.yaml"
-
-start_server() {
-	_try=0
-	while [ $_try -lt 10 ]; do
-		sed -i "s/^  port: [0-9]*/  port: $PORT/" "$D/cmhost.yaml"
-		rm -f "$T/cmhost.pid"
-		timeout -k 5 300 "$CMHOST" -c "$D/cmhost.yaml" --pidfile "$T/cmhost.pid" \
-		    >>"$T/server.log" 2>&1 &
-		_w=0
-		while [ ! -s "$T/cmhost.pid" ] && [ $_w -lt 100 ]; do
-			grep -q "cannot listen" "$T/server.log" 2>/dev/null && break
-			sleep 0.1
-			_w=$((_w + 1))
-		done
-		if [ -s "$T/cmhost.pid" ]; then
-			SRV_PID=$(cat "$T/cmhost.pid")
-			return 0
-		fi
-		wait 2>/dev/null
-		: >"$T/server.log"
-		PORT=$((PORT + 1))
-		_try=$((_try + 1))
-	done
-	return 1
-}
-if start_server; then ok "cmhost serves on port $PORT"; else
+test_pki
+cmhost_init "$D" 7919
+if cmhost_start "$D"; then ok "cmhost serves on port $PORT"; else
 	fail "cmhost start" "$(tail -n 3 "$T/server.log")"
 	finish
 fi
 
 # ---- cards ------------------------------------------------------------------------
-run_ok "init officer card" "$VPIV" init "$T/officer.state" --serial 40000009
-run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 9c \
-    --ca-cert "$D/officer-ca.pem" --ca-key "$D/officer-ca.key" \
-    --subject "CN=raterm Demo Officer,O=raterm demo" --bind none
-TCA="--ca-cert $PKI/transport-ca.pem --ca-key $PKI/transport-ca.key"
-tc_card() {	# STATE SERIAL
-	"$VPIV" init "$1" --serial "$2" >/dev/null &&
-	# shellcheck disable=SC2086
-	"$VPIV" personalize "$1" $TCA \
-	    --slot 9a --subject "CN=Card $2 Auth,O=raterm tests" \
-	    --slot 9c --subject "CN=Card $2 Sign,O=raterm tests" \
-	    --slot 9d --alg rsa2048 --subject "CN=Card $2 KeyMgmt,O=raterm tests" \
-	    --slot 9e --subject "CN=Card $2 CardAuth,O=raterm tests" >/dev/null
-}
+officer_card "$T/officer.state" 40000009
 run_ok "TC card A" tc_card "$T/a.state" 40000001
 run_ok "TC card B" tc_card "$T/b.state" 40000002
 run_ok "TC card C" tc_card "$T/c.state" 40000003
 
 CONF=$T/raterm.yaml
-cat > "$CONF" <<EOF2
-readers:
-  officer: auto
-  target: auto
-officer:
-  token: card
-  slot: 9c
-  officer_cas: $D/officer-ca.pem
-cmhost:
-  url: http://127.0.0.1:$PORT/cmp
-  trust: $D/root.pem
-transport_cas: $PKI/transport-ca.pem
-journal: $T/var/journal
-audit: $T/var/audit.log
-procedures: $REPO/conf/procedures.d
-EOF2
-mkdir -p "$T/var"
+station_conf "$CONF"
 PINS=$T/pins
 printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' > "$PINS"
 
@@ -180,7 +78,7 @@ expect_eq "cmhost: card A's GUID in the CARD column" 4 \
 expect_eq "cmhost: CARD column aligned" \
     "$(awk 'NR == 1 { print index($0, " CARD ") + 1 }' "$T/certs.txt")" \
     "$(awk -v g="${GUID_A:-nx}" 'index($0, g) { print index($0, g); exit }' "$T/certs.txt")"
-"$CMHOST" certs -c "$D/cmhost.yaml" --json >"$T/certs.json" 2>&1
+cmhost_certs "$T/certs.json" --json
 expect_eq "cmhost --json: the card" 4 "$(grep -c "\"card\": \"${GUID_A:-nx}\"" "$T/certs.json")"
 if command -v sqlite3 >/dev/null 2>&1; then
 	sqlite3 "$D/cmhost.db" "SELECT detail FROM audit" >"$T/cmaudit.txt" 2>&1
@@ -199,7 +97,7 @@ run_ok "issue: the saved certificate verifies" openssl verify -CAfile "$D/root.p
     -untrusted "$D/ca-chain.pem" "$F"
 run_ok "show after Issue" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
 expect_match "issue: the TC is still on the card" "^9a +ECCP256 +Card 40000002 Auth .* TC\$" "$OUT"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs.txt" 2>&1
+cmhost_certs "$T/certs.txt"
 expect_eq "issue: confirmed at the CM host" 5 "$(grep -c "confirmed" "$T/certs.txt")"
 
 # ---- a card without TCs (renew): possession proven by the card's keys ----------------
@@ -213,7 +111,7 @@ J=$(grep -l "card=serial%2040000005" "$T"/var/journal/*.journal | head -n 1)
 expect_match "renew: POPO signed by the card's keys" "step=request .*POPO%20signature" "$J"
 run_ok "show after renew" "$RATERM" show -r "$VPIV_READER3"
 expect_match "renew: issued by the CM host's CA" "^9a +ECCP256 +Erin Example 9a +raterm Demo Issuin" "$OUT"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs.txt" 2>&1
+cmhost_certs "$T/certs.txt"
 expect_eq "renew: confirmed at the CM host" 2 "$(grep -c "confirmed.*Erin Example" "$T/certs.txt")"
 
 # ---- a wrong card PIN: nothing issued -----------------------------------------------
@@ -221,7 +119,7 @@ printf 'signature=123456\ncard=123456\ncard2=000000\noperator=default\n' > "$T/b
 run_rc "wrong second card PIN" 5 "$RATERM" update -c "$CONF" -r "$RB" --officer-reader "$OFF" \
     --procedure tc-redo --action 9c=redo --yes --pin-fd 3 3<"$T/badpins"
 expect_match "wrong PIN: named" "second PIN of the card: .*\[PIN_WRONG" "$OUT"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs2.txt" 2>&1
+cmhost_certs "$T/certs2.txt"
 expect_eq "wrong PIN: nothing issued" "$(wc -l <"$T/certs.txt")" "$(wc -l <"$T/certs2.txt")"
 run_ok "show after the wrong PIN" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
 expect_match "wrong PIN: the TC stays" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
@@ -254,7 +152,7 @@ expect_match "batch: 9d of B from the CM host" "^9d +RSA2048 +Card 40000002 KeyM
 expect_match "batch: 9c of B still a TC" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
 expect_match "batch: audit card B" 'card="serial 40000002" slot=9d action=redo procedure="tc-redo" serial=[0-9a-f]* result="ok' "$T/var/audit.log"
 expect_match "batch: audit card E" 'card="serial 40000005" slot=9c action=redo procedure="renew" serial=[0-9a-f]* result="ok' "$T/var/audit.log"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs-batch.txt" 2>&1
+cmhost_certs "$T/certs-batch.txt"
 expect_match "batch: 9d of B confirmed at the CM host" "confirmed .*CN=Card 40000002 KeyMgmt" "$T/certs-batch.txt"
 stack_stop
 
@@ -287,7 +185,7 @@ J=$(grep -l "card=serial%2040000003" "$T"/var/journal/*.journal | sort | tail -n
 expect_match "journal: the write of 9c was announced" "step=write .*slot=9c" "$J"
 expect_match "journal: certConf accepted 9a, rejected 9c and 9d" "step=confirm .*9a%3Daccept%209c%3Dreject%209d%3Dreject" "$J"
 expect_match "journal: ended" "step=end" "$J"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs3.txt" 2>&1
+cmhost_certs "$T/certs3.txt"
 expect_match "cmhost: 9a of card C confirmed" "confirmed .*CN=Card 40000003 Auth" "$T/certs3.txt"
 expect_match "cmhost: 9c of card C rejected" "(rejected|revoked) .*CN=Card 40000003 Sign" "$T/certs3.txt"
 expect_match "cmhost: 9d of card C rejected" "(rejected|revoked) .*CN=Card 40000003 KeyMgmt" "$T/certs3.txt"
@@ -319,7 +217,7 @@ expect_match "not confirmed: 9a on the card" "^  9a +Redo +FAILED +not confirmed
 stack_stop
 run_rc "recover --list" 1 "$RATERM" recover -c "$CONF" --list
 expect_match "recover lists the operation" "card \"serial 40000004\", procedure tc-redo, last step confirm" "$OUT"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs4.txt" 2>&1
+cmhost_certs "$T/certs4.txt"
 expect_match "before recover: waiting at the CM host" "waiting .*CN=Card 40000004 Auth" "$T/certs4.txt"
 stack_start --mode connect --card "$T/officer.state" --card "$T/d.state" || finish
 run_ok "recover" "$RATERM" recover -c "$CONF" -r "$VPIV_READER1" \
@@ -328,7 +226,7 @@ cp "$OUT" "$T/recover.txt"
 expect_match "recover: 9a accepted" "^  9a redo serial [0-9a-f]+: accept \(on the card\)" "$T/recover.txt"
 expect_match "recover: 9c accepted" "^  9c redo serial [0-9a-f]+: accept \(on the card\)" "$T/recover.txt"
 expect_match "recover: closed" "confirmed to the CM host: 2 accepted, 0 rejected; closed \(END\)" "$T/recover.txt"
-"$CMHOST" certs -c "$D/cmhost.yaml" >"$T/certs5.txt" 2>&1
+cmhost_certs "$T/certs5.txt"
 expect_match "after recover: 9a confirmed" "confirmed .*CN=Card 40000004 Auth" "$T/certs5.txt"
 expect_match "after recover: 9c confirmed" "confirmed .*CN=Card 40000004 Sign" "$T/certs5.txt"
 expect_match "audit: recovered" 'card="serial 40000004" slot=9a action=redo .*result="recovered: accepted' "$T/var/audit.log"
@@ -337,7 +235,7 @@ expect_match "nothing left: said" "No incomplete operations" "$OUT"
 stack_stop
 
 # ---- cmhost stopped: a clear error, the card unchanged ---------------------------------
-stop_server
+cmhost_stop
 stack_start --mode connect --card "$T/b.state" --card "$T/officer.state" || finish
 run_rc "cmhost stopped" 8 "$RATERM" update -c "$CONF" -r "$VPIV_READER0" \
     --officer-reader "$VPIV_READER1" --procedure tc-redo --action 9c=redo --yes \
