@@ -14,67 +14,20 @@
 #   a job file gives the SAN per card (san: {9c: [...]}).
 . "$(dirname "$0")/lib.sh"
 need openssl
-CMHOST=${CMHOST:-$BUILD/cmhost}
-[ -x "$CMHOST" ] || skip_all "cmhost not built"
 PKI=$T/pki
 D=$T/cm
-SRV_PID=
 
-stop_server() {
-	if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-		kill -TERM "$SRV_PID" 2>/dev/null
-		_i=0
-		while kill -0 "$SRV_PID" 2>/dev/null && [ $_i -lt 50 ]; do
-			sleep 0.1
-			_i=$((_i + 1))
-		done
-		kill -KILL "$SRV_PID" 2>/dev/null
-	fi
-	SRV_PID=
-}
-trap 'stop_server; _lib_cleanup' EXIT
-
-run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
-PORT=$((20000 + ($$ + 4099) % 20000))
-run_ok "cmhost init" "$CMHOST" init "$D" --port $PORT
+test_pki
+cmhost_init "$D" 4099
 expect_match "cmhost init: piv-sign-qualified takes an email SAN" \
     "subject_alt_names: \[email\]" "$D/cmhost.yaml"
-run_ok "cmhost check" "$CMHOST" check -c "$D/cmhost.yaml"
-
-start_server() {
-	_try=0
-	while [ $_try -lt 10 ]; do
-		sed -i "s/^  port: [0-9]*/  port: $PORT/" "$D/cmhost.yaml"
-		rm -f "$T/cmhost.pid"
-		timeout -k 5 300 "$CMHOST" -c "$D/cmhost.yaml" --pidfile "$T/cmhost.pid" \
-		    >>"$T/server.log" 2>&1 &
-		_w=0
-		while [ ! -s "$T/cmhost.pid" ] && [ $_w -lt 100 ]; do
-			grep -q "cannot listen" "$T/server.log" 2>/dev/null && break
-			sleep 0.1
-			_w=$((_w + 1))
-		done
-		if [ -s "$T/cmhost.pid" ]; then
-			SRV_PID=$(cat "$T/cmhost.pid")
-			return 0
-		fi
-		wait 2>/dev/null
-		: >"$T/server.log"
-		PORT=$((PORT + 1))
-		_try=$((_try + 1))
-	done
-	return 1
-}
-if start_server; then ok "cmhost serves on port $PORT"; else
+if cmhost_start "$D"; then ok "cmhost serves on port $PORT"; else
 	fail "cmhost start" "$(tail -n 3 "$T/server.log")"
 	finish
 fi
 
 # ---- cards ------------------------------------------------------------------------
-run_ok "init officer card" "$VPIV" init "$T/officer.state" --serial 40000019
-run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 9c \
-    --ca-cert "$D/officer-ca.pem" --ca-key "$D/officer-ca.key" \
-    --subject "CN=raterm Demo Officer,O=raterm demo" --bind none
+officer_card "$T/officer.state" 40000019
 # a TC card whose attestation key chains to the test root
 qc_card() {	# STATE SERIAL
 	"$VPIV" init "$1" --serial "$2" >/dev/null &&
@@ -88,24 +41,7 @@ run_ok "TC card Q" qc_card "$T/q.state" 40000021
 run_ok "TC card J" qc_card "$T/j.state" 40000022
 
 CONF=$T/raterm.yaml
-cat > "$CONF" <<EOF2
-readers:
-  officer: auto
-  target: auto
-officer:
-  token: card
-  slot: 9c
-  officer_cas: $D/officer-ca.pem
-cmhost:
-  url: http://127.0.0.1:$PORT/cmp
-  trust: $D/root.pem
-transport_cas: $PKI/transport-ca.pem
-attestation_roots: $PKI/root.pem
-journal: $T/var/journal
-audit: $T/var/audit.log
-procedures: $REPO/conf/procedures.d
-EOF2
-mkdir -p "$T/var"
+station_conf "$CONF" "attestation_roots: $PKI/root.pem"
 PINS=$T/pins
 printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' > "$PINS"
 
@@ -116,7 +52,8 @@ RQ=$VPIV_READER1
 RJ=$VPIV_READER2
 
 certs_count() {
-	"$CMHOST" certs -c "$D/cmhost.yaml" 2>/dev/null | grep -c "piv-"
+	cmhost_certs "$T/certs.txt"
+	grep -c "piv-" "$T/certs.txt"
 }
 
 # ---- the plan -------------------------------------------------------------------------
