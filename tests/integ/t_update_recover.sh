@@ -21,25 +21,10 @@
 # states (cmhost certs), the journal / recover output and the audit log.
 . "$(dirname "$0")/lib.sh"
 need openssl
-CMHOST=${CMHOST:-$BUILD/cmhost}
-[ -x "$CMHOST" ] || skip_all "cmhost not built"
 PKI=$T/pki
 D=$T/cm
-SRV_PID=
 BG_PID=
 
-stop_server() {	# [SIGNAL]
-	if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-		kill "-${1:-TERM}" "$SRV_PID" 2>/dev/null
-		_i=0
-		while kill -0 "$SRV_PID" 2>/dev/null && [ $_i -lt 50 ]; do
-			sleep 0.1
-			_i=$((_i + 1))
-		done
-		kill -KILL "$SRV_PID" 2>/dev/null
-	fi
-	SRV_PID=
-}
 stop_bg() {
 	if [ -n "$BG_PID" ]; then
 		kill -KILL "$BG_PID" 2>/dev/null
@@ -47,101 +32,29 @@ stop_bg() {
 	fi
 	BG_PID=
 }
-trap 'stop_bg; stop_server; _lib_cleanup' EXIT
+trap 'stop_bg; _lib_cleanup' EXIT
 
-run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
-PORT=$((20000 + ($$ + 4271) % 20000))
-run_ok "cmhost init" "$CMHOST" init "$D" --port $PORT
-grep -q "name: piv-auth" "$D/cmhost.yaml" || skip_all "cmhost init without the PIV profiles"
-run_ok "cmhost check" "$CMHOST" check -c "$D/cmhost.yaml"
-
-CONF=$T/raterm.yaml
-start_server() {
-	_try=0
-	while [ $_try -lt 10 ]; do
-		sed -i "s/^  port: [0-9]*/  port: $PORT/" "$D/cmhost.yaml"
-		[ -f "$CONF" ] && sed -i "s|http://127.0.0.1:[0-9]*/cmp|http://127.0.0.1:$PORT/cmp|" "$CONF"
-		rm -f "$T/cmhost.pid"
-		timeout -k 5 300 "$CMHOST" -c "$D/cmhost.yaml" --pidfile "$T/cmhost.pid" \
-		    >>"$T/server.log" 2>&1 &
-		_w=0
-		while [ ! -s "$T/cmhost.pid" ] && [ $_w -lt 100 ]; do
-			grep -q "cannot listen" "$T/server.log" 2>/dev/null && break
-			sleep 0.1
-			_w=$((_w + 1))
-		done
-		if [ -s "$T/cmhost.pid" ]; then
-			SRV_PID=$(cat "$T/cmhost.pid")
-			return 0
-		fi
-		wait 2>/dev/null
-		: >"$T/server.log"
-		PORT=$((PORT + 1))
-		_try=$((_try + 1))
-	done
-	return 1
-}
-if start_server; then ok "cmhost serves on port $PORT"; else
+test_pki
+cmhost_init "$D" 4271
+if cmhost_start "$D"; then ok "cmhost serves on port $PORT"; else
 	fail "cmhost start" "$(tail -n 3 "$T/server.log")"
 	finish
 fi
 
-# certs FILE: the CM host's certificates
-certs() {
-	"$CMHOST" certs -c "$D/cmhost.yaml" >"$1" 2>&1
-}
 # retries READER: the PIN retries raterm show reports
 retries() {
 	"$RATERM" show -r "$1" 2>/dev/null | sed -n 's/^PIN: *\([0-9]*\) retr.*/\1/p'
 }
-# wait_log FILE PATTERN [TENTHS]: until PATTERN is in FILE
-wait_log() {
-	_w=0
-	while ! grep -E -q -- "$2" "$1" 2>/dev/null; do
-		[ $_w -ge "${3:-200}" ] && return 1
-		sleep 0.1
-		_w=$((_w + 1))
-	done
-	return 0
-}
 
 # ---- cards ------------------------------------------------------------------------
-run_ok "init officer card" "$VPIV" init "$T/officer.state" --serial 40000009
-run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 9c \
-    --ca-cert "$D/officer-ca.pem" --ca-key "$D/officer-ca.key" \
-    --subject "CN=raterm Demo Officer,O=raterm demo" --bind none
-TCA="--ca-cert $PKI/transport-ca.pem --ca-key $PKI/transport-ca.key"
-# shellcheck disable=SC2086
-tc_card() {	# STATE SERIAL
-	"$VPIV" init "$1" --serial "$2" >/dev/null &&
-	"$VPIV" personalize "$1" $TCA \
-	    --slot 9a --subject "CN=Card $2 Auth,O=raterm tests" \
-	    --slot 9c --subject "CN=Card $2 Sign,O=raterm tests" \
-	    --slot 9d --alg rsa2048 --subject "CN=Card $2 KeyMgmt,O=raterm tests" \
-	    --slot 9e --subject "CN=Card $2 CardAuth,O=raterm tests" >/dev/null
-}
+officer_card "$T/officer.state" 40000009
 for c in a:40000011 c:40000013 d:40000014 e:40000015 f:40000016 g:40000017 h:40000018 \
     i:40000021; do
 	run_ok "TC card ${c%%:*}" tc_card "$T/${c%%:*}.state" "${c#*:}"
 done
 
-cat > "$CONF" <<EOF2
-readers:
-  officer: auto
-  target: auto
-officer:
-  token: card
-  slot: 9c
-  officer_cas: $D/officer-ca.pem
-cmhost:
-  url: http://127.0.0.1:$PORT/cmp
-  trust: $D/root.pem
-transport_cas: $PKI/transport-ca.pem
-journal: $T/var/journal
-audit: $T/var/audit.log
-procedures: $REPO/conf/procedures.d
-EOF2
-mkdir -p "$T/var"
+CONF=$T/raterm.yaml
+station_conf "$CONF"
 PINS=$T/pins
 printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' > "$PINS"
 UPD="update -c $CONF --procedure tc-redo --yes --pin-fd 3"
@@ -152,7 +65,7 @@ RA=$VPIV_READER1
 run_ok "show card A" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
 cp "$OUT" "$T/a-before.txt"
 expect_eq "card A: four TCs" 4 "$(grep -c ' TC$' "$T/a-before.txt")"
-certs "$T/certs0.txt"
+cmhost_certs "$T/certs0.txt"
 
 # ---- 1. a wrong officer (Signature) PIN ---------------------------------------------
 printf 'signature=999999\ncard=123456\ncard2=123456\noperator=default\n' > "$T/badsig"
@@ -163,7 +76,7 @@ run_fail "wrong officer PIN" "$RATERM" $UPD -r "$RA" --officer-reader "$OFF" \
 cp "$OUT" "$T/badsig.txt"
 expect_match "wrong officer PIN: the officer's card named" "officer's card.*PIN_WRONG" "$T/badsig.txt"
 expect_eq "wrong officer PIN: retries down by exactly one" 2 "$(retries "$OFF")"
-certs "$T/certs1.txt"
+cmhost_certs "$T/certs1.txt"
 expect_eq "wrong officer PIN: nothing issued" "$(cat "$T/certs0.txt")" "$(cat "$T/certs1.txt")"
 run_ok "show card A after the wrong officer PIN" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
 expect_eq "wrong officer PIN: card A unchanged" "$(grep '^9' "$T/a-before.txt")" "$(grep '^9' "$OUT")"
@@ -177,16 +90,16 @@ run_fail "wrong card PIN" "$RATERM" $UPD -r "$RA" --officer-reader "$OFF" \
 cp "$OUT" "$T/badcard.txt"
 expect_match "wrong card PIN: said" "PIN_WRONG" "$T/badcard.txt"
 expect_eq "wrong card PIN: retries down by exactly one" 2 "$(retries "$RA")"
-certs "$T/certs1.txt"
+cmhost_certs "$T/certs1.txt"
 expect_eq "wrong card PIN: nothing issued" "$(cat "$T/certs0.txt")" "$(cat "$T/certs1.txt")"
 run_ok "show card A after the wrong card PIN" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
 expect_eq "wrong card PIN: card A unchanged" "$(grep '^9' "$T/a-before.txt")" "$(grep '^9' "$OUT")"
 
 # ---- 2. an officer the CM host does not allow the profile ------------------------------
-stop_server
+cmhost_stop
 cp "$D/cmhost.yaml" "$T/cmhost.yaml.all"
 sed -i "s/^    profiles: \['\*'\]/    profiles: [user]/" "$D/cmhost.yaml"
-if grep -q "profiles: \[user\]" "$D/cmhost.yaml" && start_server; then
+if grep -q "profiles: \[user\]" "$D/cmhost.yaml" && cmhost_start; then
 	ok "cmhost: the officer may use profile 'user' only"
 else
 	fail "cmhost with a narrower role" "$(tail -n 3 "$T/server.log")"
@@ -197,7 +110,7 @@ run_fail "officer not authorized" "$RATERM" $UPD -r "$RA" --officer-reader "$OFF
 cp "$OUT" "$T/unauth.txt"
 expect_match "not authorized: the CMP failure reason" "rejection \\(notAuthorized\\): officer demo-officer may not use profile 'piv-(auth|sign)'" "$T/unauth.txt"
 expect_match "not authorized: nothing issued" "^Nothing was issued" "$T/unauth.txt"
-certs "$T/certs1.txt"
+cmhost_certs "$T/certs1.txt"
 expect_eq "not authorized: nothing at the CM host" "$(cat "$T/certs0.txt")" "$(cat "$T/certs1.txt")"
 run_ok "show card A after the refusal" "$RATERM" show -r "$RA" --transport-ca "$PKI/transport-ca.pem"
 expect_eq "not authorized: card A unchanged" "$(grep '^9' "$T/a-before.txt")" "$(grep '^9' "$OUT")"
@@ -209,9 +122,9 @@ if [ -n "$J" ]; then
 else
 	ok "not authorized: refused before anything was journaled"
 fi
-stop_server
+cmhost_stop
 cp "$T/cmhost.yaml.all" "$D/cmhost.yaml"
-if start_server; then ok "cmhost back with the full role"; else
+if cmhost_start; then ok "cmhost back with the full role"; else
 	fail "cmhost restart" "$(tail -n 3 "$T/server.log")"
 	finish
 fi
@@ -232,7 +145,7 @@ run_ok "show card A after Redo" "$RATERM" show -r "$RA" --transport-ca "$PKI/tra
 cp "$OUT" "$T/a-after.txt"
 expect_no_match "card A: no TC left" " TC\$" "$T/a-after.txt"
 expect_eq "card A: four certificates from the CM host's CA" 4 "$(grep -c '^9[acde] .*raterm Demo Issuin' "$T/a-after.txt")"
-certs "$T/certs1.txt"
+cmhost_certs "$T/certs1.txt"
 expect_eq "cmhost: card A's four confirmed" 4 "$(grep -c "confirmed.*Card 40000011" "$T/certs1.txt")"
 expect_eq "audit: four lines for card A" 4 "$(grep -c 'card="serial 40000011" slot=9[acde] action=redo procedure="tc-redo" serial=[0-9a-f]* result="ok' "$T/var/audit.log")"
 if command -v yubico-piv-tool >/dev/null 2>&1; then
@@ -286,7 +199,7 @@ expect_match "pulled: journal: certConf rejected all three" "step=confirm .*9a%3
 expect_match "pulled: journal ended" "step=end" "$J"
 run_ok "recover after the pull: nothing left" "$RATERM" recover -c "$CONF" --list
 expect_match "pulled: no incomplete operation" "No incomplete operations" "$OUT"
-certs "$T/certs5.txt"
+cmhost_certs "$T/certs5.txt"
 expect_eq "pulled: card C's three rejected at the CM host" 3 "$(grep -E -c "(rejected|revoked).*Card 40000013" "$T/certs5.txt")"
 expect_eq "pulled: none of card C's confirmed or waiting" 0 "$(grep -E -c "(confirmed|waiting).*Card 40000013" "$T/certs5.txt")"
 expect_eq "pulled: audit: three rejections" 3 "$(grep -c 'card="serial 40000013" slot=9[acd] action=redo .*result="rejected' "$T/var/audit.log")"
@@ -308,7 +221,7 @@ OFF=$VPIV_READER2
 BG_PID=$!
 if wait_log "$VPIV_STACK_DIR/serve0.log" "stalling .* at APDU $W1"; then
 	ok "card D stalls at its first write"
-	stop_server KILL
+	cmhost_stop KILL
 	ok "cmhost killed"
 else
 	fail "card D never stalled" "$(tail -n 3 "$VPIV_STACK_DIR/serve0.log")"
@@ -322,18 +235,18 @@ expect_match "lost: recover asked for" "NOT confirmed to the CM host: run 'rater
 expect_match "lost: 9a on the card, not confirmed" "^  9a +Redo +FAILED +not confirmed" "$T/lost.txt"
 run_rc "lost: recover --list shows it" 1 "$RATERM" recover -c "$CONF" --list
 expect_match "lost: the operation listed" "card \"serial 40000014\", procedure tc-redo, last step confirm" "$OUT"
-if start_server; then ok "cmhost restarted (port $PORT)"; else
+if cmhost_start; then ok "cmhost restarted (port $PORT)"; else
 	fail "cmhost restart" "$(tail -n 3 "$T/server.log")"
 	finish
 fi
-certs "$T/certs6.txt"
+cmhost_certs "$T/certs6.txt"
 expect_eq "lost: card D's three waiting at the CM host" 3 "$(grep -c "waiting.*Card 40000014" "$T/certs6.txt")"
 run_fail "recover with a wrong officer PIN" "$RATERM" recover -c "$CONF" -r "$RD" \
     --officer-reader "$OFF" --pin-fd 3 3<"$T/badsig"
 cp "$OUT" "$T/recover6bad.txt"
 expect_match "recover, wrong PIN: the officer's card named" "not finished: .*officer's card.*PIN_WRONG" "$T/recover6bad.txt"
 expect_eq "recover, wrong PIN: officer retries down by exactly one" 2 "$(retries "$OFF")"
-certs "$T/certs6b.txt"
+cmhost_certs "$T/certs6b.txt"
 expect_eq "recover, wrong PIN: still waiting at the CM host" 3 "$(grep -c "waiting.*Card 40000014" "$T/certs6b.txt")"
 run_ok "recover with cmhost back" "$RATERM" recover -c "$CONF" -r "$RD" --officer-reader "$OFF" \
     --pin-fd 3 3<"$PINS"
@@ -342,7 +255,7 @@ for s in 9a 9c 9d; do
 	expect_match "recover: $s accepted (on the card)" "^  $s redo serial [0-9a-f]+: accept \(on the card\)" "$T/recover6.txt"
 done
 expect_match "recover: closed" "confirmed to the CM host: 3 accepted, 0 rejected; closed \(END\)" "$T/recover6.txt"
-certs "$T/certs6.txt"
+cmhost_certs "$T/certs6.txt"
 expect_eq "recover: card D's three confirmed" 3 "$(grep -c "confirmed.*Card 40000014" "$T/certs6.txt")"
 expect_eq "recover: audit" 3 "$(grep -c 'card="serial 40000014" slot=9[acd] action=redo .*result="recovered: accepted' "$T/var/audit.log")"
 run_ok "show card D" "$RATERM" show -r "$RD" --transport-ca "$PKI/transport-ca.pem"
@@ -390,7 +303,7 @@ run_ok "show card E" "$RATERM" show -r "$RE" --transport-ca "$PKI/transport-ca.p
 cp "$OUT" "$T/e-after.txt"
 expect_match "card E: 9a new" "^9a .*raterm Demo Issuin" "$T/e-after.txt"
 expect_match "card E: 9d keeps its TC" "^9d .* TC\$" "$T/e-after.txt"
-certs "$T/certs7.txt"
+cmhost_certs "$T/certs7.txt"
 expect_match "cmhost: card E's 9a confirmed" "confirmed.*Card 40000015 Auth" "$T/certs7.txt"
 expect_match "cmhost: card E's 9d rejected" "(rejected|revoked).*Card 40000015 KeyMgmt" "$T/certs7.txt"
 # 9c: on the card and confirmed, or not on the card and rejected
@@ -435,7 +348,7 @@ sleep 2.2
 run_rc "recover without the card: left open" 1 "$RATERM" recover -c "$CONF" \
     -r "$VPIV_READER1" --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
 expect_match "without the card: the card asked for" "the card \\(serial 40000016\\) is needed" "$OUT"
-certs "$T/certs7b.txt"
+cmhost_certs "$T/certs7b.txt"
 expect_eq "without the card: card F's three still waiting" 3 "$(grep -c "waiting.*Card 40000016" "$T/certs7b.txt")"
 run_ok "recover after the second kill" "$RATERM" recover -c "$CONF" -r "$RF" \
     --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
@@ -449,7 +362,7 @@ cp "$OUT" "$T/f-after.txt"
 expect_match "card F: 9a new" "^9a .*raterm Demo Issuin" "$T/f-after.txt"
 expect_match "card F: 9c keeps its TC" "^9c .* TC\$" "$T/f-after.txt"
 expect_match "card F: 9d keeps its TC" "^9d .* TC\$" "$T/f-after.txt"
-certs "$T/certs7b.txt"
+cmhost_certs "$T/certs7b.txt"
 expect_match "cmhost: F 9a confirmed" "confirmed.*Card 40000016 Auth" "$T/certs7b.txt"
 expect_match "cmhost: F 9c rejected" "(rejected|revoked).*Card 40000016 Sign" "$T/certs7b.txt"
 expect_match "cmhost: F 9d rejected" "(rejected|revoked).*Card 40000016 KeyMgmt" "$T/certs7b.txt"
@@ -476,7 +389,7 @@ stack_start --mode connect --readers 4 --card "$T/officer.state" --card "$T/h.st
 run_ok "both readers found automatically" timeout 60 "$RATERM" $UPD --action 9a=redo \
     --action 9c=redo 3<"$PINS"
 expect_match "auto readers: 9c done" "^  9c +Redo +done" "$OUT"
-certs "$T/certs8.txt"
+cmhost_certs "$T/certs8.txt"
 expect_eq "auto readers: G and H confirmed" 3 \
     "$(grep -c "confirmed.*Card 4000001[78] \(Auth\|Sign\)" "$T/certs8.txt")"
 stack_stop
