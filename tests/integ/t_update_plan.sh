@@ -15,7 +15,7 @@ PKI=$T/pki
 PINS=$T/pins
 echo "card=123456" > "$PINS"
 
-run_ok "test PKI" sh "$REPO/scripts/mkpki.sh" "$PKI"
+test_pki
 TCA="--ca-cert $PKI/transport-ca.pem --ca-key $PKI/transport-ca.key"
 run_ok "init TC card" "$VPIV" init "$T/tc.state" --serial 30000001
 # shellcheck disable=SC2086
@@ -38,22 +38,7 @@ run_ok "personalize expired-TC card" "$VPIV" personalize "$T/old.state" $TCA \
 
 # ---- configuration ---------------------------------------------------------
 CONF=$T/raterm.yaml
-cat > "$CONF" <<EOF2
-readers:
-  officer: auto
-  target: auto
-officer:
-  token: card
-  slot: 9c
-  officer_cas: $PKI/officer-ca.pem
-cmhost:
-  url: http://127.0.0.1:1/cmp
-  trust: $PKI/root.pem
-transport_cas: $PKI/transport-ca.pem
-journal: $T/journal
-audit: $T/audit.log
-procedures: $REPO/conf/procedures.d
-EOF2
+station_conf "$CONF"	# (no CM host: nothing listens at its URL)
 run_ok "check-config: test config" "$RATERM" check-config -c "$CONF" --strict
 expect_match "check-config: valid" "raterm.yaml: valid; [0-9]+ procedures" "$OUT"
 run_ok "check-config: shipped conf/" "$RATERM" check-config -c "$REPO/conf/raterm.yaml"
@@ -272,10 +257,7 @@ expect_match "TC still there" "^9a +ECCP256 +TC 9a .* TC\$" "$OUT"
 stack_stop
 
 # ---- readers from the configuration: the officer card and a TC card ------------
-run_ok "init officer card" "$VPIV" init "$T/officer.state" --serial 30000009
-run_ok "personalize officer card" "$VPIV" personalize "$T/officer.state" --slot 9c \
-    --ca-cert "$PKI/officer-ca.pem" --ca-key "$PKI/officer-ca.key" \
-    --subject "CN=Olivia Officer,O=raterm tests" --bind none
+officer_card "$T/officer.state" 30000009 "$PKI/officer-ca" "CN=Olivia Officer,O=raterm tests"
 stack_start --card "$T/officer.state" --card "$T/tc.state" || finish
 run_ok "target reader auto: the card that is not the officer's" "$RATERM" update \
     -c "$CONF" --procedure tc-redo --action 9a=redo --dry-run --pin-fd 3 3<"$PINS"
