@@ -32,6 +32,10 @@
 #   cmhost_certs "$T/certs.txt"     # `cmhost certs` into a file
 #   cmhost_stop [SIGNAL]            # (also done at exit)
 #   wait_log FILE REGEX [SECONDS]   # until REGEX is in FILE
+#
+# (each is described at its definition below; officer_card records the
+# checks "init officer card" and "personalize officer card").
+
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
