@@ -92,6 +92,16 @@ run_rc "--subject where the subject comes from the TC" 9 "$RATERM" update -c "$C
     -r "$RQ" --procedure qualified-sign --action 9c=redo --subject "9c=CN=Other" \
     --san 9c=email:jane@example.org --yes --pin-fd 3 3<"$PINS"
 expect_match "subject: the rule" "slot 9c: subject: procedure 'qualified-sign' takes the subject from the transport certificate" "$OUT"
+# at a terminal the missing SAN is asked (echoed), shown in the plan; Submit
+# answered no: nothing is sent
+run_rc "at a terminal: SAN asked, Submit declined" 2 python3 "$REPO/tests/tools/pty_answer.py" \
+    --answer 'subjectAltName email for slot 9c.*: *$=jane.typed@example.org' \
+    --answer 'PIN.*: *$=123456' --answer 'Submit .*\[y/N\] *$=n' -- \
+    "$RATERM" update -c "$CONF" -r "$RQ" --officer-reader "$OFF" \
+    --procedure qualified-sign --action 9c=redo
+expect_match "terminal: the SAN asked" "^subjectAltName email for slot 9c" "$OUT"
+expect_match "terminal: the typed SAN in the plan" "subjectAltName email:jane.typed@example.org \(officer\)" "$OUT"
+expect_match "terminal: declined" "not confirmed: nothing was sent and the card is unchanged" "$OUT"
 expect_eq "nothing issued by the refused runs" 0 "$(certs_count)"
 expect_eq "nothing journaled by the refused runs" 0 "$(find "$T/var" -name "*.journal" 2>/dev/null | wc -l)"
 
