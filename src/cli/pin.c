@@ -224,6 +224,8 @@ rt_err *
 cli_secret_get(cli_secrets *s, const char *name, const char *prompt,
     char *buf, size_t cap, size_t *len)
 {
+	if (s == NULL)
+		return rt_err_new(RT_E_ARG, NULL, "%s: no secrets at hand", prompt);
 	if (!s->from_fd)
 		return typed_get(s, name, prompt, buf, cap, len);
 	size_t nl = strlen(name);

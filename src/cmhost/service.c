@@ -172,14 +172,15 @@ fi_name(uint32_t fi)
 	return "?";
 }
 
-static void *
+/* Keeps p until the request ends (freed, and wiped where it says so,
+ * then). False when there is no room: p stays the caller's. */
+static bool
 keep(reqctx *x, void *p)
 {
-	if (p != NULL && x->nbufs < sizeof(x->bufs) / sizeof(x->bufs[0]))
-		x->bufs[x->nbufs++] = p;
-	else
-		free(p);
-	return p;
+	if (p == NULL || x->nbufs >= sizeof(x->bufs) / sizeof(x->bufs[0]))
+		return false;
+	x->bufs[x->nbufs++] = p;
+	return true;
 }
 
 /* ---- bodies ------------------------------------------------------------------ */
@@ -410,7 +411,12 @@ enroll(reqctx *x)
 			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "issuance", e);
 			break;
 		}
-		keep(x, der);
+		if (!keep(x, der)) {
+			free(der);
+			refuse(x, CMP_FI_SYSTEM_FAILURE, "issuance: too many "
+			    "certificates in one request");
+			break;
+		}
 		snprintf(rec.subject, sizeof(rec.subject), "%s",
 		    rq[i].ck.subject_str);
 		snprintf(rec.profile, sizeof(rec.profile), "%s", rq[i].profile);
@@ -642,7 +648,12 @@ genm(reqctx *x)
 				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "caCerts", e);
 				return;
 			}
-			keep(x, der);
+			if (!keep(x, der)) {
+				free(der);
+				refuse(x, CMP_FI_SYSTEM_FAILURE, "caCerts: too many "
+				    "items in one request");
+				return;
+			}
 			o->oid = it->oid;
 			o->value = (cmp_buf){ der, len };
 			r->nitav++;
@@ -709,7 +720,13 @@ genm(reqctx *x)
 				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey", e);
 				return;
 			}
-			keep(x, der);	/* wiped when the request ends */
+			if (!keep(x, der)) {	/* wiped when the request ends */
+				rt_wipe(der, len);
+				free(der);
+				refuse(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey: too "
+				    "many items in one request");
+				return;
+			}
 			o->oid = it->oid;
 			o->value = (cmp_buf){ der, len };
 			r->nitav++;

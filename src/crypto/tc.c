@@ -320,9 +320,11 @@ attested_serial(const mbedtls_x509_crt *crt, uint32_t *serial)
 	}
 	/* walk the extensions: [3] { SEQ OF Extension } */
 	unsigned char *p = crt->v3_ext.p;
+	if (p == NULL)
+		return false;
 	const unsigned char *end = p + crt->v3_ext.len;
 	size_t l;
-	if (p == NULL || mbedtls_asn1_get_tag(&p, end, &l,
+	if (mbedtls_asn1_get_tag(&p, end, &l,
 	    MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 3) != 0 ||
 	    mbedtls_asn1_get_tag(&p, end, &l, 0x30) != 0)
 		return false;
