@@ -310,6 +310,19 @@ typedef struct rt_update_dialogs {
 	rt_err *(*replace_ca_certs)(void *ctx, const rt_plan *p, bool *replace);
 	/* Progress of a step (may be NULL): "sending", "written", ... */
 	void (*progress)(void *ctx, const rt_plan_step *s, const char *what);
+	/* ---- asked by the station (station.h) ---- */
+	/* The officer's Signature PIN (officer card) or the software
+	 * token's passphrase; the prompt names the card and the tries
+	 * left. */
+	rt_err *(*signature_pin)(void *ctx, const char *prompt, char *buf,
+	    size_t cap, size_t *len);
+	/* The plan, before anything is sent: *yes to go on. */
+	rt_err *(*confirm)(void *ctx, const rt_plan *p, bool *yes);
+	/* Polled between steps (may be NULL): true asks to cancel. Never
+	 * honoured in the middle of a card write or between issuance and
+	 * the journal; after issuance a cancel rejects what is not yet on
+	 * the card in the certConf. */
+	bool (*cancel)(void *ctx);
 } rt_update_dialogs;
 
 typedef struct {

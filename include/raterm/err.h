@@ -38,6 +38,7 @@
 	X(NO_READER,     3, "reader not found")                             \
 	X(NO_CARD,       3, "no card in reader")                            \
 	X(CARD_REMOVED,  3, "card removed")                                 \
+	X(CARD_CHANGED,  3, "not the card that was read")                   \
 	X(SHARING,       3, "card in use by another application")           \
 	X(TRANSPORT,     4, "card transport error")                         \
 	X(PROTOCOL,      4, "card protocol error")                          \
@@ -76,6 +77,7 @@
 	X(CMP_HTTP,      8, "CM host not reachable or HTTP error")          \
 	X(CONFIG,        2, "configuration error")                          \
 	X(RULE,          9, "refused by the update rules")                  \
+	X(CANCELLED,    10, "cancelled by the officer")                     \
 	X(UNAVAILABLE,   1, "not available in this version")
 
 typedef enum {

@@ -1,0 +1,229 @@
+/*
+ * station.h - the officer's station, in the engine: one object that owns
+ * the readers (officer and target), the officer's token, the CM host
+ * client, the journal and the audit log, and runs the update of the card
+ * in the target reader. The command line (src/cli) and the screen
+ * (src/ui) are thin adapters over it: they ask the officer through the
+ * one dialog table (rt_update_dialogs, engine.h) and show what the
+ * station returns. Nothing here prints or reads a terminal.
+ *
+ * Flow of one card:
+ *   rt_station_open(cfg, &opts, &st)
+ *   rt_station_reload(st)              target card -> Contents + update model
+ *   rt_station_update(st)              engine.h setters: procedure, actions,
+ *                                      subject / SAN / QC per key
+ *   rt_station_plan(st, d, &plan)      typed values, TC controls (card PIN
+ *                                      through d->card_pin), the plan
+ *   rt_station_submit(st, d, 0, &plan, &res)
+ *       d->confirm(plan) -> d->signature_pin (verified on the officer card
+ *       before anything is sent) -> second card PIN / operator credential
+ *       -> cr -> write, read back, test -> certConf; progress and cancel
+ *       between steps
+ *   rt_station_close(st)
+ *
+ * PC/SC: the target card is connected only during an operation (reload,
+ * plan's TC controls, submit): the reader is free while the officer
+ * thinks. Every operation after reload checks that the card in the
+ * reader is still the card that was read (GUID, else serial) and refuses
+ * with NO_CARD / CARD_CHANGED-style errors naming both cards otherwise.
+ *
+ * Secrets: the Signature PIN and the card PINs live for one submit at
+ * most (a card PIN typed for the TC controls serves the submit that
+ * follows); they are kept in locked memory and wiped when the submit
+ * ends, with rt_station_forget_secrets, and at close.
+ */
+#ifndef RATERM_STATION_H
+#define RATERM_STATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "raterm/config.h"
+#include "raterm/contents.h"
+#include "raterm/engine.h"
+#include "raterm/err.h"
+#include "raterm/journal.h"
+#include "raterm/transport.h"
+
+typedef struct rt_station rt_station;
+
+/* Opens a reader by name (a PC/SC reader as rt_pcsc_open takes it, or
+ * what the adapter understands, e.g. "vpiv:PATH"). NULL: rt_pcsc_open. */
+typedef rt_err *(*rt_reader_open_fn)(void *ctx, const char *name,
+    rt_transport **out);
+
+typedef struct {
+	/* Overrides of the configuration; NULL / 0: the configuration's. */
+	const char *target_reader;	/* -r */
+	const char *officer_reader;	/* --officer-reader */
+	const char *officer_token;	/* --officer-token (software) */
+	const char *officer_cert;	/* --officer-cert */
+	uint8_t officer_slot;		/* --officer-slot */
+	const char *server;		/* --server (cmhost.url) */
+	const char *trust;		/* --trust (cmhost.trust) */
+	const char *tls_ca;		/* --tls-ca */
+	const char *transport_ca;	/* --transport-ca (transport_cas) */
+	const char *attestation_root;	/* --attestation-root */
+	long timeout;			/* seconds per HTTP exchange; 0: 60 */
+	FILE *cmp_log;			/* each CMP message exchanged; NULL */
+	rt_reader_open_fn open_reader;	/* NULL: rt_pcsc_open */
+	void *open_ctx;
+	/* Journal and audit only: no CM host, no officer (e.g. listing
+	 * open operations). */
+	bool no_cmhost;
+} rt_station_opts;
+
+/* Opens the station: loads the transport CAs, attestation roots and the
+ * CM host trust, opens the journal and the audit log. The officer's token
+ * and the CM host client are opened on first need (rt_station_officer,
+ * plan/submit), readers are found by rt_station_find_readers (called by
+ * reload when not done yet). cfg must outlive the station.
+ * Errors: CONFIG (journal/audit missing), CERT, IO. */
+rt_err *rt_station_open(const rt_config *cfg, const rt_station_opts *o,
+    rt_station **out) RT_MUST;
+/* Closes everything and wipes every secret. NULL is allowed. */
+void rt_station_close(rt_station *st);
+
+const rt_config *rt_station_config(const rt_station *st);
+
+/* ---- readers -------------------------------------------------------------- */
+
+typedef struct {
+	char officer[256];	/* "" none found / not needed (software token) */
+	char target[256];	/* "" none found */
+	bool officer_present;	/* a card in the officer's reader */
+	bool target_present;	/* a card in the target reader */
+	char target_why[240];	/* why there is no target ("" when there is) */
+} rt_station_readers_info;
+
+/* Chooses the officer's and the target reader as the options and the
+ * configuration say (name, pattern, auto). Not finding a target is not an
+ * error here: info->target stays "" and target_why says why (the screen
+ * shows it); the CLI turns it into its error with
+ * rt_station_require_target. Errors: NO_SERVICE, PCSC. */
+rt_err *rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
+    RT_MUST;
+/* The NO_READER error for the state of the last find (NULL if a target
+ * reader is chosen). */
+rt_err *rt_station_require_target(const rt_station *st) RT_MUST;
+/* Sets the target / officer reader explicitly (a reader picker). */
+rt_err *rt_station_set_target(rt_station *st, const char *reader) RT_MUST;
+rt_err *rt_station_set_officer_reader(rt_station *st, const char *reader)
+    RT_MUST;
+/* Every PC/SC reader with its card state and whether it holds an officer
+ * card (for a picker). out[] gets up to cap; returns the count via *n. */
+rt_err *rt_station_list_readers(rt_station *st, rt_reader_cand *out,
+    size_t cap, size_t *n) RT_MUST;
+
+/* ---- reader events -------------------------------------------------------- */
+
+typedef enum {
+	RT_EV_NONE = 0,		/* timeout */
+	RT_EV_CARD_INSERTED,
+	RT_EV_CARD_REMOVED,
+	RT_EV_READER_ADDED,
+	RT_EV_READER_REMOVED,
+} rt_event_kind;
+
+typedef struct {
+	rt_event_kind kind;
+	char reader[256];
+	bool is_target;		/* the event concerns the target reader */
+	bool is_officer;	/* ... the officer's reader */
+} rt_station_event;
+
+/* Waits up to timeout_ms (0: just look) for a change in the readers or
+ * their cards and reports one (several changes come in several calls).
+ * A removed target card clears nothing by itself: the adapter reloads
+ * (rt_station_reload answers NO_CARD) or keeps showing the old Contents
+ * marked as gone. Errors: NO_SERVICE, PCSC. */
+rt_err *rt_station_wait_event(rt_station *st, int timeout_ms,
+    rt_station_event *ev) RT_MUST;
+
+/* ---- the officer ---------------------------------------------------------- */
+
+typedef struct {
+	bool software;		/* a software token (not recommended) */
+	char name[256];		/* the officer certificate's CN ("" unknown) */
+	char subject[512];	/* its subject DN */
+	char reader[256];	/* the officer card's reader ("" software) */
+	char warning[240];	/* shown all the time when not "" */
+	int pin_retries;	/* Signature PIN tries left, -1 unknown */
+} rt_station_officer_info;
+
+/* Opens the officer's token if not open yet (card: connects and reads the
+ * certificate, no PIN; software: nothing is decrypted before the submit)
+ * and describes it. Errors: NO_READER (no officer card), CERT, card
+ * errors. */
+rt_err *rt_station_officer(rt_station *st, rt_station_officer_info *out)
+    RT_MUST;
+
+/* ---- the target card ------------------------------------------------------ */
+
+/* Reads the card in the target reader into the Contents and starts a new
+ * update model on it (procedure preselected when exactly one fits; the
+ * actions Blank). A previous Contents and everything typed are dropped.
+ * Errors: NO_READER, NO_CARD, NOT_PIV, card errors. */
+rt_err *rt_station_reload(rt_station *st) RT_MUST;
+
+/* The Contents read last; NULL before a successful reload. */
+const rt_contents *rt_station_contents(const rt_station *st);
+/* The update model on it (set procedure, actions, subject, SAN, QC with
+ * engine.h); NULL before a successful reload. */
+rt_update *rt_station_update(rt_station *st);
+/* "serial 10000001" / "GUID ..." of the card read last ("" none). */
+const char *rt_station_card_id(const rt_station *st);
+
+/* The procedures offered for the card read last (engine rules), in
+ * configuration order; returns the count. */
+size_t rt_station_procedures(const rt_station *st, const rt_procedure **out,
+    size_t cap);
+
+/* ---- plan and submit ------------------------------------------------------ */
+
+/* Asks what is still to be typed (d->typed), runs the procedure's TC
+ * controls when the card holds a TC and they have not run (the card PIN
+ * through d->card_pin(1), kept for the submit that follows; the results
+ * stay in the update model even when they fail) and builds the plan.
+ * dry: nothing is asked (missing values and PINs are reported in the
+ * plan / as USAGE naming the PIN it needs). Errors: RULE, USAGE (a dialog
+ * cancelled or absent), PIN_WRONG, card errors. */
+rt_err *rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
+    rt_plan *out) RT_MUST;
+
+/* Flags of rt_station_submit. */
+#define RT_SUBMIT_YES 0x01	/* no d->confirm: the caller has confirmed */
+
+/* Submits the plan made by rt_station_plan: d->confirm (unless
+ * RT_SUBMIT_YES; a no is RT_E_CANCELLED-like USAGE, nothing sent), the
+ * Signature PIN (d->signature_pin; verified on the officer card at once,
+ * a wrong one stops here with PIN_WRONG and the tries left), then the
+ * engine's submit (rt_update_submit) on the same card. The secrets of
+ * this submit are wiped when it ends, whatever the outcome. res is filled
+ * as rt_update_submit fills it. Errors: those of rt_update_submit, and
+ * CARD_CHANGED-style NO_CARD when the card is not the one read. */
+rt_err *rt_station_submit(rt_station *st, const rt_update_dialogs *d,
+    unsigned flags, const rt_plan *plan, rt_submit_result *res) RT_MUST;
+
+/* Wipes the kept PINs (the adapter calls it when the officer leaves the
+ * card, e.g. after a failed plan). */
+void rt_station_forget_secrets(rt_station *st);
+
+/* The journal operation of a submit in progress ("" none): a signal
+ * handler of the adapter names it in its message. Async-signal-safe read
+ * of a fixed buffer. */
+const char *rt_station_busy_op(const rt_station *st);
+
+/* ---- the journal: open operations and recovery ---------------------------- */
+
+/* The operations without END / ABORT (rt_journal_incomplete). */
+rt_err *rt_station_open_ops(rt_station *st, rt_jop **ops, size_t *n) RT_MUST;
+
+/* Recovers one (rt_recover_op) with the card now in the target reader
+ * when there is one. Errors: those of rt_recover_op. */
+rt_err *rt_station_recover(rt_station *st, const rt_jop *op,
+    rt_recover_result *res) RT_MUST;
+
+#endif
