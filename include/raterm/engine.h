@@ -334,6 +334,9 @@ typedef struct {
 	const char *officer_name;	/* for the journal and the audit */
 	const char *issued_dir;		/* Issue: certificates saved here as
 					 * PEM (created 0700 when missing) */
+	char *busy_op;			/* may be NULL: gets the journal
+					 * operation's id while it is open */
+	size_t busy_cap;
 } rt_submit_env;
 
 typedef enum {

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "raterm/cmp.h"
 #include "raterm/config.h"
 #include "raterm/contents.h"
 #include "raterm/engine.h"
@@ -73,6 +74,13 @@ typedef struct {
 	/* Journal and audit only: no CM host, no officer (e.g. listing
 	 * open operations). */
 	bool no_cmhost;
+	/* Submit even when the journal holds an incomplete operation of
+	 * the card (--ignore-open); otherwise that is refused (RULE). */
+	bool ignore_open;
+	/* Adjusts the CM host client's options before it is made (tests:
+	 * an in-process transport). */
+	void (*cmp_hook)(void *ctx, cmp_client_opts *co);
+	void *cmp_hook_ctx;
 } rt_station_opts;
 
 /* Opens the station: loads the transport CAs, attestation roots and the
@@ -222,8 +230,14 @@ const char *rt_station_busy_op(const rt_station *st);
 rt_err *rt_station_open_ops(rt_station *st, rt_jop **ops, size_t *n) RT_MUST;
 
 /* Recovers one (rt_recover_op) with the card now in the target reader
- * when there is one. Errors: those of rt_recover_op. */
+ * when there is one; the certConf is signed by the officer (the
+ * Signature PIN through d->signature_pin, asked once for all the
+ * operations of one recovery). Errors: those of rt_recover_op, and of
+ * the officer's token. */
 rt_err *rt_station_recover(rt_station *st, const rt_jop *op,
-    rt_recover_result *res) RT_MUST;
+    const rt_update_dialogs *d, rt_recover_result *res) RT_MUST;
+/* Ends a recovery: the Signature PIN is wiped and the officer's card
+ * released. */
+void rt_station_recover_done(rt_station *st);
 
 #endif

@@ -83,6 +83,11 @@ rt_err *rt_pcsc_list(rt_reader_info **out, size_t *n) RT_MUST;
  * NO_READER, NO_CARD, SHARING, PCSC. */
 rt_err *rt_pcsc_open(const char *reader, rt_transport **out) RT_MUST;
 
+/* Waits up to timeout_ms for a card to come or go or a reader to be
+ * added or removed (returns at once for 0); callers compare
+ * rt_pcsc_list() before and after. Errors: NO_SERVICE, PCSC. */
+rt_err *rt_pcsc_wait_change(int timeout_ms) RT_MUST;
+
 /* ---- scripted (unit tests) ---------------------------------------------- */
 
 /* `script` is a NULL-terminated array of lines: "> HEX" an expected command

@@ -5,6 +5,7 @@
 #include "raterm/transport.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,15 +211,30 @@ pick_reader(const rt_reader_info *r, size_t n, const char *want, size_t *idx)
 			*idx = i;
 			return NULL;
 		}
-	char *end;
-	unsigned long num = strtoul(want, &end, 10);
-	if (*want != '\0' && *end == '\0') {
-		if (num < n) {
+	/* A number: digits only (strtoul would take "-1" as ULONG_MAX and
+	 * " 1" or "+1" as 1). A negative one is a usage error. */
+	const char *d = want[0] == '-' ? want + 1 : want;
+	size_t nd = strspn(d, "0123456789");
+	if (nd > 0 && d[nd] == '\0') {
+		if (d != want)
+			return rt_err_new(RT_E_USAGE, NULL, "reader number %s: "
+			    "a reader number is 0 or more (see 'raterm readers')",
+			    want);
+		size_t num = 0;
+		bool big = false;
+		for (size_t i = 0; i < nd; i++) {
+			if (num > (SIZE_MAX - 9) / 10)
+				big = true;
+			else
+				num = num * 10 + (size_t)(d[i] - '0');
+		}
+		if (!big && num < n) {
 			*idx = num;
 			return NULL;
 		}
 		return rt_err_new(RT_E_NO_READER, NULL,
-		    "no reader number %lu (%zu reader(s) present)", num, n);
+		    "no reader number %s (%zu reader(s) present, numbered 0 "
+		    "to %zu)", want, n, n - 1);
 	}
 	size_t hits = 0;
 	for (size_t i = 0; i < n; i++)
@@ -386,4 +402,55 @@ fail:
 	free(r);
 	pcsc_close(t);
 	return e;
+}
+
+/* ---- waiting for a change ----------------------------------------------- */
+
+rt_err *
+rt_pcsc_wait_change(int timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return NULL;
+	SCARDCONTEXT ctx;
+	rt_err *e = establish(&ctx);
+	if (e != NULL)
+		return e;
+	char *names = NULL;
+	if ((e = list_names(ctx, &names)) != NULL) {
+		SCardReleaseContext(ctx);
+		return e;
+	}
+	size_t count = 0;
+	for (char *p = names; p != NULL && *p; p += strlen(p) + 1)
+		count++;
+	/* the readers, and pcsc-lite's notification of readers coming and
+	 * going (its current state: the number of readers in the high word) */
+	SCARD_READERSTATE *st = calloc(count + 1, sizeof(*st));
+	if (st == NULL) {
+		free(names);
+		SCardReleaseContext(ctx);
+		return rt_err_new(RT_E_NOMEM, NULL, "reader states");
+	}
+	size_t i = 0;
+	for (char *p = names; p != NULL && *p; p += strlen(p) + 1, i++) {
+		st[i].szReader = p;
+		st[i].dwCurrentState = SCARD_STATE_UNAWARE;
+	}
+	st[count].szReader = "\\\\?PnP?\\Notification";
+	st[count].dwCurrentState = (DWORD)count << 16;
+	LONG rv = SCardGetStatusChange(ctx, 0, st, (DWORD)count);
+	if (rv == SCARD_S_SUCCESS || rv == SCARD_E_TIMEOUT) {
+		for (i = 0; i < count; i++)
+			st[i].dwCurrentState = st[i].dwEventState &
+			    ~(DWORD)SCARD_STATE_CHANGED;
+		rv = SCardGetStatusChange(ctx, (DWORD)timeout_ms, st,
+		    (DWORD)count + 1);
+	}
+	free(st);
+	free(names);
+	SCardReleaseContext(ctx);
+	if (rv != SCARD_S_SUCCESS && rv != SCARD_E_TIMEOUT &&
+	    rv != SCARD_E_UNKNOWN_READER)
+		return pcsc_err(rv, "cannot wait for reader changes", NULL);
+	return NULL;
 }

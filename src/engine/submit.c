@@ -513,6 +513,8 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	if ((e = rt_journal_begin(env->journal, &info, res->op_id,
 	    sizeof(res->op_id), &jf)) != NULL)
 		goto out;
+	if (env->busy_op != NULL && env->busy_cap > 0)
+		snprintf(env->busy_op, env->busy_cap, "%s", res->op_id);
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const rt_plan_step *st = &p->steps[i];
 		if ((e = jappend(jf, RT_J_PLAN, st->slot, rt_action_name(

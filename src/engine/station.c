@@ -1,0 +1,1175 @@
+/* station.c - the officer's station: readers, officer token, CM host
+ * client, journal and audit around the update engine; see
+ * include/raterm/station.h. */
+#include "raterm/station.h"
+
+#include "engine_int.h"
+#include "raterm/cmp.h"
+#include "raterm/piv.h"
+#include "raterm/signer.h"
+#include "raterm/softtoken.h"
+#include "raterm/util.h"
+#include "raterm/x509.h"
+
+#include <libgen.h>
+#include <mbedtls/oid.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define PIN_CAP 256		/* PINs and passphrases */
+
+/* The secrets of one submit, in one locked page. */
+typedef struct {
+	char sig[PIN_CAP];		/* Signature PIN / token passphrase */
+	size_t sig_len;
+	bool sig_set;
+	char card[2][PIN_CAP];		/* target card PIN 1, 2 */
+	size_t card_len[2];
+	bool card_set[2];
+} secrets;
+
+struct rt_station {
+	const rt_config *cfg;
+	rt_station_opts o;
+	rt_castore *tcas, *roots, *ocas;
+	mbedtls_x509_crt trust;
+	bool trust_loaded;
+	rt_journal *journal;
+	rt_audit *audit;
+	char idir[RT_PATH_MAX + 16];
+
+	/* readers */
+	bool readers_found;
+	char officer_reader[256], target_reader[256];
+	char target_why[240];
+	rt_err_kind target_kind;
+
+	/* the officer */
+	bool officer_known;
+	rt_station_officer_info oinfo;
+
+	/* what is open during an operation */
+	rt_transport *ot, *tt;
+	piv_card *ocard, *tcard;
+	rt_signer *signer;
+	cmp_client *client;
+
+	/* the target card read last */
+	bool have_ct;
+	rt_contents ct;
+	rt_update u;
+	char card_id[96];
+
+	secrets *sec;
+	const rt_update_dialogs *outer;	/* the adapter's dialogs, in submit */
+	char busy[64];
+
+	/* reader events: the last seen states */
+	rt_reader_info *seen;
+	size_t nseen;
+	bool seen_init;
+};
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static rt_err *
+open_reader(rt_station *st, const char *name, rt_transport **out)
+{
+	if (st->o.open_reader != NULL)
+		return st->o.open_reader(st->o.open_ctx, name, out);
+	return rt_pcsc_open(name, out);
+}
+
+static void
+close_card(rt_transport **t, piv_card **c)
+{
+	piv_close(*c);
+	*c = NULL;
+	rt_transport_close(*t);
+	*t = NULL;
+}
+
+static void
+wipe_secrets(rt_station *st)
+{
+	if (st->sec != NULL)
+		rt_wipe(st->sec, sizeof(*st->sec));
+}
+
+void
+rt_station_forget_secrets(rt_station *st)
+{
+	if (st != NULL)
+		wipe_secrets(st);
+}
+
+static void
+close_officer(rt_station *st)
+{
+	cmp_client_free(st->client);
+	st->client = NULL;
+	rt_signer_free(st->signer);
+	st->signer = NULL;
+	close_card(&st->ot, &st->ocard);
+}
+
+const rt_config *
+rt_station_config(const rt_station *st)
+{
+	return st->cfg;
+}
+
+rt_err *
+rt_station_open(const rt_config *cfg, const rt_station_opts *o,
+    rt_station **out)
+{
+	rt_err *e;
+	*out = NULL;
+	rt_station *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "station");
+	st->cfg = cfg;
+	if (o != NULL)
+		st->o = *o;
+	mbedtls_x509_crt_init(&st->trust);
+	/* the secrets' page stays in memory (no swap) and is wiped */
+	st->sec = mmap(NULL, sizeof(secrets), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (st->sec == MAP_FAILED) {
+		st->sec = NULL;
+		rt_station_close(st);
+		return rt_err_new(RT_E_NOMEM, NULL, "station secrets");
+	}
+	(void)mlock(st->sec, sizeof(secrets));
+#ifdef MADV_DONTDUMP
+	(void)madvise(st->sec, sizeof(secrets), MADV_DONTDUMP);
+#endif
+	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0') {
+		rt_station_close(st);
+		return rt_err_new(RT_E_CONFIG, NULL, "journal and audit are "
+		    "needed in the configuration");
+	}
+	if ((e = rt_journal_open(cfg->journal, &st->journal)) != NULL ||
+	    (e = rt_audit_open(cfg->audit, &st->audit)) != NULL) {
+		rt_station_close(st);
+		return e;
+	}
+	char jcopy[RT_PATH_MAX];
+	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
+	snprintf(st->idir, sizeof(st->idir), "%s/issued", dirname(jcopy));
+	if (st->o.no_cmhost) {
+		*out = st;
+		return NULL;
+	}
+	const char *tca = st->o.transport_ca ? st->o.transport_ca :
+	    cfg->transport_cas;
+	if (tca[0] && (e = rt_castore_load(tca, &st->tcas)) != NULL) {
+		rt_station_close(st);
+		return rt_err_wrap(e, "transport CAs");
+	}
+	const char *roots = st->o.attestation_root ? st->o.attestation_root :
+	    cfg->attestation_roots;
+	if (roots[0] && (e = rt_castore_load(roots, &st->roots)) != NULL) {
+		rt_station_close(st);
+		return rt_err_wrap(e, "attestation roots");
+	}
+	if (cfg->officer.officer_cas[0] &&
+	    (e = rt_castore_load(cfg->officer.officer_cas, &st->ocas)) != NULL) {
+		rt_station_close(st);
+		return rt_err_wrap(e, "officer.officer_cas");
+	}
+	*out = st;
+	return NULL;
+}
+
+void
+rt_station_close(rt_station *st)
+{
+	if (st == NULL)
+		return;
+	close_officer(st);
+	close_card(&st->tt, &st->tcard);
+	if (st->have_ct)
+		rt_contents_free(&st->ct);
+	rt_audit_close(st->audit);
+	rt_journal_close(st->journal);
+	rt_castore_free(st->tcas);
+	rt_castore_free(st->roots);
+	rt_castore_free(st->ocas);
+	mbedtls_x509_crt_free(&st->trust);
+	if (st->sec != NULL) {
+		wipe_secrets(st);
+		munlock(st->sec, sizeof(secrets));
+		munmap(st->sec, sizeof(secrets));
+	}
+	free(st->seen);
+	free(st);
+}
+
+/* ---- readers -------------------------------------------------------------- */
+
+static bool
+is_pcsc_name(const char *name)
+{
+	return strncmp(name, "vpiv:", 5) != 0;
+}
+
+rt_err *
+rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
+{
+	const rt_config *cfg = st->cfg;
+	bool software = st->o.officer_token != NULL ||
+	    (st->o.officer_reader == NULL &&
+	    cfg->officer.kind == RT_OFFICER_SOFTWARE);
+	st->target_why[0] = '\0';
+	st->target_kind = RT_E_OK;
+	if (st->o.target_reader != NULL)
+		snprintf(st->target_reader, sizeof(st->target_reader), "%s",
+		    st->o.target_reader);
+	if (st->o.officer_reader != NULL)
+		snprintf(st->officer_reader, sizeof(st->officer_reader), "%s",
+		    st->o.officer_reader);
+	bool need_target = st->o.target_reader == NULL;
+	bool need_officer = st->o.officer_reader == NULL && !software;
+	if (need_target && cfg->target_reader.match == RT_READER_NAME) {
+		snprintf(st->target_reader, sizeof(st->target_reader), "%s",
+		    cfg->target_reader.value);
+		need_target = false;
+	}
+	if (need_officer && cfg->officer_reader.match == RT_READER_NAME) {
+		snprintf(st->officer_reader, sizeof(st->officer_reader), "%s",
+		    cfg->officer_reader.value);
+		need_officer = false;
+	}
+	if (need_target || need_officer) {
+		rt_station_readers sr;
+		const char *held_o = !need_officer && st->officer_reader[0] ?
+		    st->officer_reader : NULL;
+		const char *held_t = !need_target && st->target_reader[0] ?
+		    st->target_reader : NULL;
+		rt_err *e = rt_station_readers_find(cfg,
+		    cfg->officer_reader.match == RT_READER_AUTO ? st->ocas : NULL,
+		    held_t, held_o, &sr);
+		if (e != NULL && rt_err_kind_of(e) != RT_E_NO_READER)
+			return e;
+		if (e != NULL) {
+			if (need_target) {
+				st->target_reader[0] = '\0';
+				st->target_kind = RT_E_NO_READER;
+				rt_err_format(e, st->target_why,
+				    sizeof(st->target_why));
+			}
+			rt_err_free(e);
+		} else if (need_target)
+			snprintf(st->target_reader, sizeof(st->target_reader),
+			    "%s", sr.target);
+		if (need_officer)
+			snprintf(st->officer_reader, sizeof(st->officer_reader),
+			    "%s", sr.officer);
+	}
+	st->readers_found = true;
+	if (info != NULL) {
+		memset(info, 0, sizeof(*info));
+		snprintf(info->officer, sizeof(info->officer), "%s",
+		    st->officer_reader);
+		snprintf(info->target, sizeof(info->target), "%s",
+		    st->target_reader);
+		snprintf(info->target_why, sizeof(info->target_why), "%s",
+		    st->target_why);
+		rt_reader_info *r = NULL;
+		size_t n = 0;
+		rt_err *e = rt_pcsc_list(&r, &n);
+		rt_err_free(e);
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(r[i].name, info->target) == 0)
+				info->target_present = r[i].card_present;
+			if (strcmp(r[i].name, info->officer) == 0)
+				info->officer_present = r[i].card_present;
+		}
+		if (!is_pcsc_name(info->target))
+			info->target_present = true;
+		free(r);
+	}
+	return NULL;
+}
+
+rt_err *
+rt_station_require_target(const rt_station *st)
+{
+	if (st->target_reader[0] != '\0')
+		return NULL;
+	return rt_err_new(RT_E_NO_READER, NULL, "%s", st->target_why[0] ?
+	    st->target_why : "no target reader (readers.target, or -r)");
+}
+
+rt_err *
+rt_station_set_target(rt_station *st, const char *reader)
+{
+	if (reader == NULL || reader[0] == '\0')
+		return rt_err_new(RT_E_ARG, NULL, "no reader name");
+	if (strcmp(reader, st->officer_reader) == 0)
+		return rt_err_new(RT_E_ARG, NULL, "\"%s\" is the officer's reader",
+		    reader);
+	snprintf(st->target_reader, sizeof(st->target_reader), "%s", reader);
+	st->target_why[0] = '\0';
+	st->readers_found = true;
+	return NULL;
+}
+
+rt_err *
+rt_station_set_officer_reader(rt_station *st, const char *reader)
+{
+	if (reader == NULL || reader[0] == '\0')
+		return rt_err_new(RT_E_ARG, NULL, "no reader name");
+	if (strcmp(reader, st->target_reader) == 0)
+		return rt_err_new(RT_E_ARG, NULL, "\"%s\" is the target reader",
+		    reader);
+	snprintf(st->officer_reader, sizeof(st->officer_reader), "%s", reader);
+	st->officer_known = false;
+	close_officer(st);
+	return NULL;
+}
+
+static bool
+holds_officer_cert(rt_station *st, const char *name)
+{
+	rt_transport *t = NULL;
+	piv_card *c = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	bool yes = false;
+	if (st->ocas == NULL)
+		return false;
+	rt_err *e = open_reader(st, name, &t);
+	if (e == NULL)
+		e = piv_open(t, &c);
+	if (e == NULL)
+		e = piv_read_cert(c, st->cfg->officer.slot ? st->cfg->officer.slot
+		    : PIV_SLOT_SIGN, &der, &len);
+	if (e == NULL)
+		yes = rt_castore_issued(st->ocas, der, len);
+	rt_err_free(e);
+	free(der);
+	close_card(&t, &c);
+	return yes;
+}
+
+rt_err *
+rt_station_list_readers(rt_station *st, rt_reader_cand *out, size_t cap,
+    size_t *n)
+{
+	rt_reader_info *r = NULL;
+	size_t nr = 0;
+	*n = 0;
+	rt_err *e = rt_pcsc_list(&r, &nr);
+	if (e != NULL)
+		return e;
+	for (size_t i = 0; i < nr && *n < cap; i++) {
+		rt_reader_cand *c = &out[(*n)++];
+		memset(c, 0, sizeof(*c));
+		snprintf(c->name, sizeof(c->name), "%s", r[i].name);
+		c->card_present = r[i].card_present;
+		if (c->card_present && !r[i].in_use)
+			c->officer_card = holds_officer_cert(st, r[i].name);
+	}
+	free(r);
+	return NULL;
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+static const rt_reader_info *
+find_info(const rt_reader_info *r, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(r[i].name, name) == 0)
+			return &r[i];
+	return NULL;
+}
+
+/* The first difference between the states seen and now (NONE if none). */
+static void
+diff_states(const rt_reader_info *a, size_t na, const rt_reader_info *b,
+    size_t nb, rt_station_event *ev)
+{
+	for (size_t i = 0; i < nb; i++) {
+		const rt_reader_info *old = find_info(a, na, b[i].name);
+		snprintf(ev->reader, sizeof(ev->reader), "%s", b[i].name);
+		if (old == NULL) {
+			ev->kind = RT_EV_READER_ADDED;
+			return;
+		}
+		if (old->card_present != b[i].card_present) {
+			ev->kind = b[i].card_present ? RT_EV_CARD_INSERTED :
+			    RT_EV_CARD_REMOVED;
+			return;
+		}
+		if (b[i].card_present && (old->atr_len != b[i].atr_len ||
+		    memcmp(old->atr, b[i].atr, b[i].atr_len) != 0)) {
+			/* another card within one poll: reported as inserted */
+			ev->kind = RT_EV_CARD_INSERTED;
+			return;
+		}
+	}
+	for (size_t i = 0; i < na; i++)
+		if (find_info(b, nb, a[i].name) == NULL) {
+			snprintf(ev->reader, sizeof(ev->reader), "%s", a[i].name);
+			ev->kind = RT_EV_READER_REMOVED;
+			return;
+		}
+	ev->kind = RT_EV_NONE;
+	ev->reader[0] = '\0';
+}
+
+rt_err *
+rt_station_wait_event(rt_station *st, int timeout_ms, rt_station_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (!st->seen_init) {
+		rt_err *e = rt_pcsc_list(&st->seen, &st->nseen);
+		if (e != NULL)
+			return e;
+		st->seen_init = true;
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		rt_reader_info *now = NULL;
+		size_t nnow = 0;
+		rt_err *e = rt_pcsc_wait_change(timeout_ms);
+		if (e == NULL)
+			e = rt_pcsc_list(&now, &nnow);
+		if (e != NULL)
+			return e;
+		diff_states(st->seen, st->nseen, now, nnow, ev);
+		if (ev->kind != RT_EV_NONE) {
+			/* one change at a time: take only that one over */
+			rt_reader_info *o = (rt_reader_info *)find_info(st->seen,
+			    st->nseen, ev->reader);
+			const rt_reader_info *nw = find_info(now, nnow,
+			    ev->reader);
+			if (ev->kind == RT_EV_READER_ADDED ||
+			    ev->kind == RT_EV_READER_REMOVED) {
+				free(st->seen);
+				st->seen = now;
+				st->nseen = nnow;
+			} else {
+				*o = *nw;
+				free(now);
+			}
+			ev->is_target = strcmp(ev->reader, st->target_reader) == 0;
+			ev->is_officer = strcmp(ev->reader,
+			    st->officer_reader) == 0;
+			return NULL;
+		}
+		free(now);
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= timeout_ms)
+			return NULL;
+		timeout_ms -= (int)ms;
+		t0 = t1;
+	}
+}
+
+/* ---- the officer ---------------------------------------------------------- */
+
+static bool
+officer_software(const rt_station *st)
+{
+	return st->o.officer_token != NULL || (st->o.officer_reader == NULL &&
+	    st->cfg->officer.kind == RT_OFFICER_SOFTWARE);
+}
+
+static const char *
+token_path(const rt_station *st)
+{
+	return st->o.officer_token ? st->o.officer_token :
+	    st->cfg->officer.key_file;
+}
+
+static const char *
+token_cert(const rt_station *st)
+{
+	if (st->o.officer_cert != NULL)
+		return st->o.officer_cert;
+	if (st->o.officer_token == NULL && st->cfg->officer.cert_file[0])
+		return st->cfg->officer.cert_file;
+	return NULL;
+}
+
+static uint8_t
+officer_slot(const rt_station *st)
+{
+	return st->o.officer_slot ? st->o.officer_slot :
+	    st->cfg->officer.slot ? st->cfg->officer.slot : PIV_SLOT_SIGN;
+}
+
+static void
+name_from_crt(const mbedtls_x509_crt *c, rt_station_officer_info *oi)
+{
+	if (mbedtls_x509_dn_gets(oi->subject, sizeof(oi->subject),
+	    &c->subject) < 0)
+		snprintf(oi->subject, sizeof(oi->subject), "(officer)");
+	for (const mbedtls_x509_name *n = &c->subject; n != NULL; n = n->next)
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
+			size_t l = n->val.len < sizeof(oi->name) - 1 ? n->val.len :
+			    sizeof(oi->name) - 1;
+			memcpy(oi->name, n->val.p, l);
+			oi->name[l] = '\0';
+		}
+	if (oi->name[0] == '\0')
+		snprintf(oi->name, sizeof(oi->name), "%.*s",
+		    (int)sizeof(oi->name) - 1, oi->subject);
+}
+
+/* The Signature PIN callback of the officer's card signer: the PIN of
+ * this submit, from the station's locked store. */
+static rt_err *
+sig_pin_cb(void *ctx, const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	rt_station *st = ctx;
+	(void)prompt;
+	if (!st->sec->sig_set)
+		return rt_err_new(RT_E_PERMISSION, NULL, "the Signature PIN was "
+		    "not given");
+	if (st->sec->sig_len > cap)
+		return rt_err_new(RT_E_ARG, NULL, "PIN too long");
+	memcpy(buf, st->sec->sig, st->sec->sig_len);
+	*len = st->sec->sig_len;
+	return NULL;
+}
+
+/* Connects the officer's card and makes its signer (no PIN yet). */
+static rt_err *
+open_officer_card(rt_station *st)
+{
+	rt_err *e;
+	if (st->signer != NULL)
+		return NULL;
+	if (!st->readers_found &&
+	    (e = rt_station_find_readers(st, NULL)) != NULL)
+		return e;
+	if (st->officer_reader[0] == '\0')
+		return rt_err_new(RT_E_NO_READER, NULL, "no officer card found "
+		    "(readers.officer: a card with a certificate from "
+		    "officer.officer_cas); use --officer-reader");
+	rt_card_signer_opts so = {
+		.slot = officer_slot(st), .pin_cb = sig_pin_cb, .pin_ctx = st,
+		.keep_pin = false, .label = "the officer's card",
+	};
+	if ((e = open_reader(st, st->officer_reader, &st->ot)) != NULL ||
+	    (e = piv_open(st->ot, &st->ocard)) != NULL ||
+	    (e = rt_signer_card(st->ocard, &so, &st->signer)) != NULL) {
+		close_officer(st);
+		return rt_err_wrap(e, "the officer's card");
+	}
+	return NULL;
+}
+
+static rt_err *
+add_chain_file(rt_signer *sg, const char *path)
+{
+	mbedtls_x509_crt chain;
+	mbedtls_x509_crt_init(&chain);
+	if (mbedtls_x509_crt_parse_file(&chain, path) != 0) {
+		mbedtls_x509_crt_free(&chain);
+		return rt_err_new(RT_E_CERT, NULL, "%s: certificates do not parse",
+		    path);
+	}
+	rt_err *e = NULL;
+	for (mbedtls_x509_crt *c = &chain; c != NULL && c->raw.p != NULL &&
+	    e == NULL; c = c->next)
+		e = rt_signer_add_cert(sg, c->raw.p, c->raw.len);
+	mbedtls_x509_crt_free(&chain);
+	return e;
+}
+
+/* The software token's signer, with the passphrase of this submit. */
+static rt_err *
+open_officer_soft(rt_station *st)
+{
+	if (st->signer != NULL)
+		return NULL;
+	char wbuf[512] = "";
+	FILE *warn = fmemopen(wbuf, sizeof(wbuf), "w");
+	rt_err *e = rt_signer_soft(token_path(st), token_cert(st),
+	    st->sec->sig, st->sec->sig_len, warn, &st->signer);
+	if (warn != NULL)
+		fclose(warn);
+	if (e != NULL)
+		return e;
+	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
+	if (oc != NULL && st->cfg->officer.officer_cas[0] && oc->next == NULL) {
+		/* send the officer CA along when the token holds only the leaf */
+		rt_err *ce = add_chain_file(st->signer,
+		    st->cfg->officer.officer_cas);
+		rt_err_free(ce);
+	}
+	return NULL;
+}
+
+rt_err *
+rt_station_officer(rt_station *st, rt_station_officer_info *out)
+{
+	rt_err *e = NULL;
+	rt_station_officer_info *oi = &st->oinfo;
+	if (!st->officer_known) {
+		memset(oi, 0, sizeof(*oi));
+		oi->pin_retries = -1;
+		if (officer_software(st)) {
+			oi->software = true;
+			snprintf(oi->warning, sizeof(oi->warning), "software "
+			    "officer token %.150s: not recommended (use an "
+			    "officer card)", token_path(st));
+			const char *cp = token_cert(st);
+			mbedtls_x509_crt c;
+			mbedtls_x509_crt_init(&c);
+			if (cp != NULL && mbedtls_x509_crt_parse_file(&c, cp) == 0)
+				name_from_crt(&c, oi);
+			mbedtls_x509_crt_free(&c);
+		} else {
+			if ((e = open_officer_card(st)) != NULL)
+				return e;
+			const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
+			if (oc != NULL)
+				name_from_crt(oc, oi);
+			snprintf(oi->reader, sizeof(oi->reader), "%s",
+			    st->officer_reader);
+			int r = -1;
+			rt_err *re = piv_pin_retries(st->ocard, &r);
+			rt_err_free(re);
+			oi->pin_retries = r;
+			/* the reader is free while the officer thinks */
+			close_officer(st);
+		}
+		st->officer_known = true;
+	}
+	if (out != NULL)
+		*out = *oi;
+	return NULL;
+}
+
+/* ---- the target card ------------------------------------------------------ */
+
+static rt_err *
+open_target(rt_station *st)
+{
+	rt_err *e;
+	if (st->tcard != NULL)
+		return NULL;
+	if (!st->readers_found &&
+	    (e = rt_station_find_readers(st, NULL)) != NULL)
+		return e;
+	if ((e = rt_station_require_target(st)) != NULL)
+		return e;
+	if ((e = open_reader(st, st->target_reader, &st->tt)) != NULL ||
+	    (e = piv_open(st->tt, &st->tcard)) != NULL) {
+		close_card(&st->tt, &st->tcard);
+		return e;
+	}
+	return NULL;
+}
+
+/* True when both Contents hold the same certificates in the same slots. */
+static bool
+same_contents(const rt_contents *a, const rt_contents *b)
+{
+	if (a->nrows != b->nrows)
+		return false;
+	for (size_t i = 0; i < a->nrows; i++) {
+		const rt_key_row *x = &a->rows[i], *y = &b->rows[i];
+		if (x->slot != y->slot || x->has_cert != y->has_cert ||
+		    x->der_len != y->der_len ||
+		    (x->der_len && memcmp(x->der, y->der, x->der_len) != 0))
+			return false;
+	}
+	return true;
+}
+
+/* Connects the target card again and checks it is the card read last and
+ * holds what it held. */
+static rt_err *
+reopen_target(rt_station *st)
+{
+	rt_err *e;
+	if (!st->have_ct)
+		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
+	if ((e = open_target(st)) != NULL)
+		return e;
+	rt_contents now;
+	if ((e = rt_contents_read(st->tcard, st->tcas, time(NULL), 0, &now)) !=
+	    NULL) {
+		close_card(&st->tt, &st->tcard);
+		return rt_err_wrap(e, "reading the card in \"%s\" again",
+		    st->target_reader);
+	}
+	char id[96];
+	eng_card_name(&now, id, sizeof(id));
+	bool same = strcmp(id, st->card_id) == 0;
+	bool unchanged = same && same_contents(&now, &st->ct);
+	rt_contents_free(&now);
+	if (!same) {
+		close_card(&st->tt, &st->tcard);
+		return rt_err_new(RT_E_CARD_CHANGED, NULL, "the card in \"%s\" "
+		    "is %s, not %s that was read: reload", st->target_reader, id,
+		    st->card_id);
+	}
+	if (!unchanged) {
+		close_card(&st->tt, &st->tcard);
+		return rt_err_new(RT_E_CARD_CHANGED, NULL, "the certificates on "
+		    "the card in \"%s\" (%s) changed since it was read: reload",
+		    st->target_reader, id);
+	}
+	return NULL;
+}
+
+rt_err *
+rt_station_reload(rt_station *st)
+{
+	rt_err *e;
+	close_card(&st->tt, &st->tcard);
+	if (st->have_ct) {
+		rt_contents_free(&st->ct);
+		st->have_ct = false;
+	}
+	st->card_id[0] = '\0';
+	wipe_secrets(st);
+	if ((e = open_target(st)) != NULL)
+		return e;
+	e = rt_contents_read(st->tcard, st->tcas, time(NULL), 0, &st->ct);
+	close_card(&st->tt, &st->tcard);
+	if (e != NULL)
+		return rt_err_wrap(e, "reading the card in \"%s\"",
+		    st->target_reader);
+	st->have_ct = true;
+	eng_card_name(&st->ct, st->card_id, sizeof(st->card_id));
+	rt_update_init(&st->u, &st->ct);
+	const rt_procedure *p[2];
+	if (rt_station_procedures(st, p, 2) == 1) {
+		rt_err *pe = rt_update_set_procedure(&st->u, p[0]);
+		rt_err_free(pe);
+	}
+	return NULL;
+}
+
+const rt_contents *
+rt_station_contents(const rt_station *st)
+{
+	return st->have_ct ? &st->ct : NULL;
+}
+
+rt_update *
+rt_station_update(rt_station *st)
+{
+	return st->have_ct ? &st->u : NULL;
+}
+
+const char *
+rt_station_card_id(const rt_station *st)
+{
+	return st->card_id;
+}
+
+size_t
+rt_station_procedures(const rt_station *st, const rt_procedure **out,
+    size_t cap)
+{
+	if (!st->have_ct)
+		return 0;
+	return rt_update_offered(&st->u, st->cfg, out, cap);
+}
+
+/* ---- the dialogs the engine sees: PINs kept for one submit ---------------- */
+
+static void
+with_tries(char *out, size_t cap, const char *prompt, int tries)
+{
+	if (tries >= 0)
+		snprintf(out, cap, "%s, %d tr%s left", prompt, tries, tries == 1 ?
+		    "y" : "ies");
+	else
+		snprintf(out, cap, "%s", prompt);
+}
+
+static rt_err *
+kept_card_pin(rt_station *st, unsigned which, const char *prompt, char *buf,
+    size_t cap, size_t *len)
+{
+	const rt_update_dialogs *d = st->outer;
+	unsigned w = which == 2 ? 1 : 0;
+	if (!st->sec->card_set[w]) {
+		char p[600];
+		int tries = -1;
+		if (st->tcard != NULL) {
+			rt_err *re = piv_pin_retries(st->tcard, &tries);
+			rt_err_free(re);
+		}
+		with_tries(p, sizeof(p), prompt, tries);
+		if (d == NULL || d->card_pin == NULL)
+			return rt_err_new(RT_E_USAGE, NULL, "%s: needed and there "
+			    "is no dialog to ask for it", which == 2 ?
+			    "the card's second PIN" : "the card's PIN");
+		size_t l = 0;
+		rt_err *e = d->card_pin(d->ctx, which, p, st->sec->card[w],
+		    PIN_CAP, &l);
+		if (e != NULL) {
+			rt_wipe(st->sec->card[w], PIN_CAP);
+			return e;
+		}
+		st->sec->card_len[w] = l;
+		st->sec->card_set[w] = true;
+	}
+	if (st->sec->card_len[w] > cap)
+		return rt_err_new(RT_E_ARG, NULL, "PIN too long");
+	memcpy(buf, st->sec->card[w], st->sec->card_len[w]);
+	*len = st->sec->card_len[w];
+	return NULL;
+}
+
+static rt_err *
+dl_card_pin(void *ctx, unsigned which, const char *prompt, char *buf,
+    size_t cap, size_t *len)
+{
+	return kept_card_pin(ctx, which, prompt, buf, cap, len);
+}
+
+/* rt_pin_cb of the TC controls: the card's first PIN. */
+static rt_err *
+tc_pin_cb(void *ctx, const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	return kept_card_pin(ctx, 1, prompt, buf, cap, len);
+}
+
+static rt_err *
+dl_typed(void *ctx, uint8_t slot, const char *field, const char *prompt,
+    char *buf, size_t cap, size_t *len)
+{
+	rt_station *st = ctx;
+	const rt_update_dialogs *d = st->outer;
+	if (d == NULL || d->typed == NULL) {
+		char s[4];
+		return rt_err_new(RT_E_USAGE, NULL, "slot %s: %s: not given and "
+		    "there is no dialog to ask for it",
+		    piv_slot_name(slot, s, sizeof(s)), field);
+	}
+	return d->typed(d->ctx, slot, field, prompt, buf, cap, len);
+}
+
+static rt_err *
+dl_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
+    size_t *len)
+{
+	rt_station *st = ctx;
+	const rt_update_dialogs *d = st->outer;
+	if (d == NULL || d->operator_credential == NULL)
+		return rt_err_new(RT_E_PERMISSION, NULL, "the operator credential "
+		    "is needed and there is no dialog to ask for it");
+	return d->operator_credential(d->ctx, prompt, buf, cap, len);
+}
+
+static rt_err *
+dl_replace(void *ctx, const rt_plan *p, bool *replace)
+{
+	rt_station *st = ctx;
+	const rt_update_dialogs *d = st->outer;
+	*replace = false;
+	if (d == NULL || d->replace_ca_certs == NULL)
+		return NULL;
+	return d->replace_ca_certs(d->ctx, p, replace);
+}
+
+static void
+dl_progress(void *ctx, const rt_plan_step *s, const char *what)
+{
+	rt_station *st = ctx;
+	const rt_update_dialogs *d = st->outer;
+	if (d != NULL && d->progress != NULL)
+		d->progress(d->ctx, s, what);
+}
+
+static bool
+dl_cancel(void *ctx)
+{
+	rt_station *st = ctx;
+	const rt_update_dialogs *d = st->outer;
+	return d != NULL && d->cancel != NULL && d->cancel(d->ctx);
+}
+
+static void
+inner_dialogs(rt_station *st, const rt_update_dialogs *outer,
+    rt_update_dialogs *in)
+{
+	memset(in, 0, sizeof(*in));
+	st->outer = outer;
+	in->ctx = st;
+	in->typed = dl_typed;
+	in->card_pin = dl_card_pin;
+	in->operator_credential = dl_operator;
+	in->replace_ca_certs = dl_replace;
+	in->progress = dl_progress;
+	in->cancel = dl_cancel;
+}
+
+/* ---- plan and submit ------------------------------------------------------ */
+
+/* An operation of this card still open in the journal. */
+static rt_err *
+check_open_ops(rt_station *st)
+{
+	if (st->o.ignore_open)
+		return NULL;
+	rt_jop *ops = NULL;
+	size_t n = 0;
+	rt_err *e = rt_journal_incomplete(st->journal, &ops, &n);
+	if (e != NULL)
+		return e;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ops[i].info.card, st->card_id) == 0) {
+			e = rt_err_new(RT_E_RULE, NULL, "the card (%s) has an "
+			    "incomplete update in the journal (%s, last step "
+			    "%s): run 'raterm recover' first", st->card_id,
+			    ops[i].id, rt_jstep_name(ops[i].last));
+			break;
+		}
+	rt_jops_free(ops, n);
+	return e;
+}
+
+rt_err *
+rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
+    rt_plan *out)
+{
+	rt_err *e = NULL;
+	rt_update_dialogs in;
+	if (!st->have_ct)
+		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
+	rt_update *u = &st->u;
+	inner_dialogs(st, d, &in);
+	if (!dry && (e = rt_update_ask_typed(u, &in)) != NULL)
+		goto out;
+	if (rt_update_tc_needed(u)) {
+		if (dry && (d == NULL || d->card_pin == NULL) &&
+		    !st->sec->card_set[0]) {
+			e = rt_err_new(RT_E_USAGE, NULL, "the card holds transport "
+			    "certificates: their controls need the card's PIN "
+			    "(at a terminal, or 'card=PIN' on --pin-fd)");
+			goto out;
+		}
+		if ((e = reopen_target(st)) != NULL)
+			goto out;
+		rt_tc_config base = {
+			.transport_cas = st->tcas, .attest_roots = st->roots,
+			.pin_cb = tc_pin_cb, .pin_ctx = st,
+		};
+		e = rt_update_run_tc(u, st->tcard, &base);
+		close_card(&st->tt, &st->tcard);
+		if (e != NULL)
+			goto out;
+	}
+	e = rt_update_plan(u, out);
+out:
+	st->outer = NULL;
+	if (e != NULL && rt_err_has(e, RT_E_PIN_WRONG))
+		wipe_secrets(st);	/* a refused PIN is never given again */
+	return e;
+}
+
+/* The Signature PIN (or passphrase), asked once and checked at once. */
+static rt_err *
+signature_ready(rt_station *st, const rt_update_dialogs *d)
+{
+	rt_err *e;
+	bool soft = officer_software(st);
+	if (!soft && (e = open_officer_card(st)) != NULL)
+		return e;
+	if (!st->sec->sig_set) {
+		char prompt[400], p[450];
+		int tries = -1;
+		if (soft)
+			snprintf(prompt, sizeof(prompt), "Passphrase of the officer "
+			    "token %.300s", token_path(st));
+		else {
+			rt_err *re = piv_pin_retries(st->ocard, &tries);
+			rt_err_free(re);
+			snprintf(prompt, sizeof(prompt), "Signature PIN (the "
+			    "officer's card in \"%s\"", st->officer_reader);
+		}
+		with_tries(p, sizeof(p), prompt, tries);
+		if (!soft)
+			strncat(p, ")", sizeof(p) - strlen(p) - 1);
+		if (d == NULL || d->signature_pin == NULL)
+			return rt_err_new(RT_E_USAGE, NULL, "the Signature PIN is "
+			    "needed and there is no dialog to ask for it");
+		size_t l = 0;
+		if ((e = d->signature_pin(d->ctx, p, st->sec->sig, PIN_CAP,
+		    &l)) != NULL) {
+			rt_wipe(st->sec->sig, PIN_CAP);
+			return e;
+		}
+		st->sec->sig_len = l;
+		st->sec->sig_set = true;
+	}
+	if (soft)
+		return open_officer_soft(st);
+	/* verified now, before anything is sent: a wrong PIN stops here */
+	if ((e = piv_verify_pin(st->ocard, st->sec->sig, st->sec->sig_len)) !=
+	    NULL)
+		return rt_err_wrap(e, "Signature PIN (the officer's card in "
+		    "\"%s\")", st->officer_reader);
+	return NULL;
+}
+
+static rt_err *
+open_cmhost(rt_station *st)
+{
+	const rt_config *cfg = st->cfg;
+	if (st->client != NULL)
+		return NULL;
+	const char *server = st->o.server ? st->o.server : cfg->cmhost_url;
+	const char *trust = st->o.trust ? st->o.trust : cfg->cmhost_trust;
+	if (server[0] == '\0')
+		return rt_err_new(RT_E_USAGE, NULL, "no CM host: cmhost.url in the "
+		    "configuration or --server");
+	if (trust[0] == '\0')
+		return rt_err_new(RT_E_USAGE, NULL, "no trust anchor for the CM "
+		    "host's responses: cmhost.trust or --trust");
+	if (!st->trust_loaded) {
+		if (mbedtls_x509_crt_parse_file(&st->trust, trust) != 0)
+			return rt_err_new(RT_E_CERT, NULL, "%s: no trust anchor "
+			    "certificate that parses", trust);
+		st->trust_loaded = true;
+	}
+	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
+	if (oc == NULL)
+		return rt_err_new(RT_E_CERT, NULL, "the officer key has no "
+		    "certificate (CMP protection needs one)");
+	if (!st->officer_known || st->oinfo.subject[0] == '\0') {
+		name_from_crt(oc, &st->oinfo);
+	}
+	cmp_client_opts co = {
+		.url = server, .tls_ca = st->o.tls_ca,
+		.total_timeout = st->o.timeout, .trust = &st->trust,
+		.signer = st->signer, .log = st->o.cmp_log,
+	};
+	if (st->o.cmp_hook != NULL)
+		st->o.cmp_hook(st->o.cmp_hook_ctx, &co);
+	return cmp_client_new(&co, &st->client);
+}
+
+rt_err *
+rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
+    const rt_plan *plan, rt_submit_result *res)
+{
+	rt_err *e = NULL;
+	rt_update_dialogs in;
+	memset(res, 0, sizeof(*res));
+	if (!st->have_ct)
+		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
+	if (plan->nsteps == 0)
+		return NULL;
+	if ((e = check_open_ops(st)) != NULL)
+		goto out;
+	if (!(flags & RT_SUBMIT_YES)) {
+		bool yes = false;
+		if (d == NULL || d->confirm == NULL) {
+			e = rt_err_new(RT_E_USAGE, NULL, "no one to confirm the "
+			    "plan: nothing was sent");
+			goto out;
+		}
+		if ((e = d->confirm(d->ctx, plan, &yes)) != NULL)
+			goto out;
+		if (!yes) {
+			e = rt_err_new(RT_E_CANCELLED, NULL, "not confirmed: nothing "
+			    "was sent and the card is unchanged");
+			goto out;
+		}
+	}
+	if ((e = signature_ready(st, d)) != NULL)
+		goto out;
+	if (d != NULL && d->cancel != NULL && d->cancel(d->ctx)) {
+		e = rt_err_new(RT_E_CANCELLED, NULL, "cancelled: nothing was sent "
+		    "and the card is unchanged");
+		goto out;
+	}
+	if ((e = open_cmhost(st)) != NULL)
+		goto out;
+	if ((e = reopen_target(st)) != NULL)
+		goto out;
+	inner_dialogs(st, d, &in);
+	rt_submit_env env = {
+		.card = st->tcard, .officer = st->signer, .cmp = st->client,
+		.journal = st->journal, .audit = st->audit,
+		.officer_name = st->oinfo.subject, .issued_dir = st->idir,
+		.busy_op = st->busy, .busy_cap = sizeof(st->busy),
+	};
+	e = rt_update_submit(&st->u, plan, &env, &in, res);
+out:
+	st->outer = NULL;
+	st->busy[0] = '\0';
+	wipe_secrets(st);
+	close_officer(st);
+	close_card(&st->tt, &st->tcard);
+	return e;
+}
+
+const char *
+rt_station_busy_op(const rt_station *st)
+{
+	return st->busy;
+}
+
+/* ---- the journal ---------------------------------------------------------- */
+
+rt_err *
+rt_station_open_ops(rt_station *st, rt_jop **ops, size_t *n)
+{
+	return rt_journal_incomplete(st->journal, ops, n);
+}
+
+rt_err *
+rt_station_recover(rt_station *st, const rt_jop *op,
+    const rt_update_dialogs *d, rt_recover_result *res)
+{
+	rt_err *e;
+	rt_contents ct;
+	bool have_ct = false;
+	memset(res, 0, sizeof(*res));
+	/* the card now in the target reader decides what was written */
+	if (!st->readers_found) {
+		e = rt_station_find_readers(st, NULL);
+		rt_err_free(e);
+	}
+	if (st->target_reader[0] != '\0' && open_target(st) == NULL) {
+		rt_err *re = rt_contents_read(st->tcard, NULL, time(NULL), 0, &ct);
+		if (re == NULL)
+			have_ct = true;
+		rt_err_free(re);
+		close_card(&st->tt, &st->tcard);
+	}
+	if ((e = signature_ready(st, d)) == NULL &&
+	    (e = open_cmhost(st)) == NULL) {
+		rt_submit_env env = {
+			.cmp = st->client, .journal = st->journal,
+			.audit = st->audit, .officer_name = st->oinfo.subject,
+		};
+		e = rt_recover_op(op, have_ct ? &ct : NULL, &env, res);
+	}
+	if (have_ct)
+		rt_contents_free(&ct);
+	return e;
+}
+
+/* Ends a recovery session: the secrets are wiped and the officer's card
+ * is free again. */
+void
+rt_station_recover_done(rt_station *st)
+{
+	wipe_secrets(st);
+	close_officer(st);
+}
