@@ -170,6 +170,7 @@ typedef struct {
 	int retries_total, retries_left;	/* -1 if not given */
 	bool has_pubkey;
 	piv_pubkey pub;
+	bool has_default;	/* the reply had the default-value tag 05 */
 } piv_metadata;
 
 /* Parses a GET METADATA reply (buffer parser). Errors: TLV. */
@@ -178,6 +179,18 @@ rt_err *piv_metadata_parse(const uint8_t *buf, size_t len, piv_metadata *out)
 /* YubiKey GET METADATA for a key slot, 80 (PIN), 81 (PUK) or 9B.
  * Errors: NOT_SUPPORTED (card has no metadata), NOT_FOUND (empty slot). */
 rt_err *piv_get_metadata(piv_card *c, uint8_t slot, piv_metadata *out) RT_MUST;
+
+/* Credentials still at their factory default, as the card tells without
+ * spending a try: YubiKey 5.3+ (and vpiv) GET METADATA on 80 (PIN), 81
+ * (PUK) and 9B (management key), tag 05 "default value". Never found by
+ * trying a default. *defaults gets the PIV_DEFAULT_* bits of those still
+ * default, *known (may be NULL) those the card could tell about.
+ * Errors: NOT_SUPPORTED (the card offers no such metadata: nothing known). */
+#define PIV_DEFAULT_PIN 0x01
+#define PIV_DEFAULT_PUK 0x02
+#define PIV_DEFAULT_MGMT 0x04
+rt_err *piv_default_creds(piv_card *c, unsigned *defaults, unsigned *known)
+    RT_MUST;
 
 /* Retries left for the PIV PIN without trying one (VERIFY with no data).
  * *retries is -1 when the PIN is already verified in this session and the

@@ -212,21 +212,16 @@ pick_reader(const rt_reader_info *r, size_t n, const char *want, size_t *idx)
 			return NULL;
 		}
 	/* A number: digits only (strtoul would take "-1" as ULONG_MAX and
-	 * " 1" or "+1" as 1). A negative one is a usage error. */
-	const char *d = want[0] == '-' ? want + 1 : want;
-	size_t nd = strspn(d, "0123456789");
-	if (nd > 0 && d[nd] == '\0') {
-		if (d != want)
-			return rt_err_new(RT_E_USAGE, NULL, "reader number %s: "
-			    "a reader number is 0 or more (see 'raterm readers')",
-			    want);
+	 * " 1" or "+1" as 1); negative ones are refused by rt_pcsc_open. */
+	size_t nd = strspn(want, "0123456789");
+	if (nd > 0 && want[nd] == '\0') {
 		size_t num = 0;
 		bool big = false;
 		for (size_t i = 0; i < nd; i++) {
 			if (num > (SIZE_MAX - 9) / 10)
 				big = true;
 			else
-				num = num * 10 + (size_t)(d[i] - '0');
+				num = num * 10 + (size_t)(want[i] - '0');
 		}
 		if (!big && num < n) {
 			*idx = num;
@@ -360,6 +355,14 @@ rt_pcsc_open(const char *want, rt_transport **out)
 		free(t);
 		free(p);
 		return rt_err_new(RT_E_NOMEM, NULL, "PC/SC transport");
+	}
+	/* "-1": a negative reader number, a usage error before any PC/SC */
+	if (want != NULL && want[0] == '-' && want[1] != '\0' &&
+	    want[1 + strspn(want + 1, "0123456789")] == '\0') {
+		free(t);
+		free(p);
+		return rt_err_new(RT_E_USAGE, NULL, "reader number %s: reader "
+		    "numbers start at 0 (see 'raterm readers')", want);
 	}
 	t->ops = &pcsc_ops;
 	t->impl = p;

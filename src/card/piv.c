@@ -694,6 +694,7 @@ piv_metadata_parse(const uint8_t *buf, size_t len, piv_metadata *out)
 			break;
 		case 0x05:
 			out->is_default = vl == 1 && v[0] != 0;
+			out->has_default = vl == 1;
 			break;
 		case 0x06:
 			if (vl != 2)
@@ -737,6 +738,45 @@ piv_get_metadata(piv_card *c, uint8_t slot, piv_metadata *out)
 		return e;
 	}
 	return piv_metadata_parse(c->buf, len, out);
+}
+
+rt_err *
+piv_default_creds(piv_card *c, unsigned *defaults, unsigned *known)
+{
+	static const struct { uint8_t ref; unsigned bit; } refs[] = {
+		{ 0x80, PIV_DEFAULT_PIN }, { 0x81, PIV_DEFAULT_PUK },
+		{ PIV_SLOT_MGMT, PIV_DEFAULT_MGMT },
+	};
+	unsigned def = 0, got = 0;
+	*defaults = 0;
+	if (known != NULL)
+		*known = 0;
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		piv_metadata md;
+		rt_err *e = piv_get_metadata(c, refs[i].ref, &md);
+		if (e != NULL && (rt_err_kind_of(e) == RT_E_NOT_SUPPORTED ||
+		    rt_err_kind_of(e) == RT_E_NOT_FOUND ||
+		    rt_err_kind_of(e) == RT_E_CARD_STATUS)) {
+			/* this reference has no metadata on this card */
+			rt_err_free(e);
+			continue;
+		}
+		if (e != NULL)
+			return rt_err_wrap(e, "asking the card for default "
+			    "credentials");
+		if (!md.has_default)
+			continue;
+		got |= refs[i].bit;
+		if (md.is_default)
+			def |= refs[i].bit;
+	}
+	if (got == 0)
+		return rt_err_new(RT_E_NOT_SUPPORTED, NULL, "the card does not "
+		    "tell whether its PIN, PUK or management key are default");
+	*defaults = def;
+	if (known != NULL)
+		*known = got;
+	return NULL;
 }
 
 /* ---- PIN --------------------------------------------------------------- */

@@ -30,6 +30,8 @@ void json_hex(FILE *f, const unsigned char *b, size_t n);
 
 int cmd_readers(cli_global *g, int argc, char **argv);
 int cmd_show(cli_global *g, int argc, char **argv);
+/* the target card's PIN and PUK (cmd_pin.c) */
+int cmd_pin(cli_global *g, int argc, char **argv);
 /* crypto commands (cmd_crypto.c) */
 int cmd_csr(cli_global *g, int argc, char **argv);
 int cmd_verify_tc(cli_global *g, int argc, char **argv);

@@ -54,6 +54,12 @@ rt_err *cli_pin_cb(void *ctx, const char *prompt, char *buf, size_t cap,
 /* Parses the value of --pin-fd. Returns -1 (and prints) when bad. */
 int cli_parse_fd(const char *cmd, const char *s);
 
+/* Default credentials (piv_default_creds' PIV_DEFAULT_* bits) for people:
+ * "PIN, PUK and management key" into buf; and for JSON: ["pin", "puk",
+ * "management_key"], or null when the card cannot tell (!known). */
+const char *cli_default_creds_words(unsigned defaults, char *buf, size_t cap);
+void cli_default_creds_json(FILE *f, bool known, unsigned defaults);
+
 /* ---- TC verification (cmd_crypto.c) -------------------------------------- */
 typedef struct {
 	const char *transport_ca;	/* NULL: RT_DEFAULT_TRANSPORT_CA */

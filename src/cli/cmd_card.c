@@ -313,10 +313,33 @@ cmd_show(cli_global *g, int argc, char **argv)
 		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
 		goto out;
 	}
-	if (json)
-		print_json(&ct, verify_tc);
-	else
+	/* default PIN / PUK / management key, where the card tells it
+	 * without a try (GET METADATA); a card that cannot tell: nothing */
+	unsigned defaults = 0;
+	bool defaults_known = false;
+	rt_err *de = piv_default_creds(card, &defaults, NULL);
+	if (de == NULL)
+		defaults_known = true;
+	else if (rt_err_kind_of(de) == RT_E_NOT_SUPPORTED)
+		rt_err_free(de);
+	else {
+		rt_contents_free(&ct);
+		e = rt_err_wrap(de, "reading the card in \"%s\"", t->reader);
+		goto out;
+	}
+	if (json) {
+		print_json(&ct, true);
+		printf(", \"default_credentials\": ");
+		cli_default_creds_json(stdout, defaults_known, defaults);
+		if (!verify_tc)
+			printf("}\n");
+	} else {
 		print_text(&ct);
+		char words[64];
+		if (defaults != 0)
+			printf("\nWarning: the card still has the default %s\n",
+			    cli_default_creds_words(defaults, words, sizeof(words)));
+	}
 	if (verify_tc) {
 		tco.transport_ca = tca_path;
 		tc_rc = cli_show_verify_tc(card, &ct, tcas, &tco, json);

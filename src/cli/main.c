@@ -22,6 +22,8 @@ static const char usage_text[] =
 "                     card\n"
 "  verify-tc          verify the card's transport certificates (chain,\n"
 "                     possession, binding, attestation)\n"
+"  pin                the target card's PIN and PUK: change, unblock,\n"
+"                     retries\n"
 "  request            enroll a CSR at the CM host (CMP), signed by the\n"
 "                     officer's card or software token\n"
 "  revoke             revoke a certificate at the CM host\n"
@@ -38,11 +40,20 @@ static const char usage_text[] =
 "  -h, --help         this help; 'raterm COMMAND --help' for a command\n"
 "  -V, --version      print the version\n"
 "\n"
-"Exit status: 0 success, 1 general error, 2 usage, 3 reader or card absent,\n"
-"4 card protocol error, 5 PIN or authentication, 6 malformed data,\n"
-"7 verification failed (a transport certificate control or a CM host\n"
-"response), 8 CM host refused or unreachable, 9 refused by the update\n"
-"rules (a procedure or card does not allow the action).\n"
+"Exit status (the same for every command):\n"
+"  0  success\n"
+"  1  general error (memory, input/output, cryptography)\n"
+"  2  usage or configuration error\n"
+"  3  reader or card absent, card removed or in use, not the card that\n"
+"     was read\n"
+"  4  card protocol error (not PIV, unsupported, card full)\n"
+"  5  wrong or blocked PIN, PUK or passphrase; authentication failed\n"
+"  6  malformed data (card object, certificate, CMP message, file)\n"
+"  7  verification failed (a transport certificate control, a CM host\n"
+"     response's protection or trust)\n"
+"  8  CM host refused the request or could not be reached\n"
+"  9  refused by the update rules (procedure or card)\n"
+"  10 cancelled by the officer (the confirmation declined)\n"
 "PCSCLITE_CSOCK_NAME selects a pcscd socket other than the system one.\n"
 "See raterm(1).\n";
 
@@ -171,6 +182,8 @@ main(int argc, char **argv)
 		rc = cmd_csr(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "verify-tc") == 0)
 		rc = cmd_verify_tc(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "pin") == 0)
+		rc = cmd_pin(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "request") == 0)
 		rc = cmd_request(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "revoke") == 0)

@@ -251,3 +251,41 @@ cli_pin_cb(void *ctx, const char *prompt, char *buf, size_t cap, size_t *len)
 	cli_pin_ctx *pc = ctx;
 	return cli_secret_get(pc->secrets, pc->name, prompt, buf, cap, len);
 }
+
+const char *
+cli_default_creds_words(unsigned defaults, char *buf, size_t cap)
+{
+	const char *w[3];
+	size_t n = 0, o = 0;
+	if (defaults & PIV_DEFAULT_PIN) w[n++] = "PIN";
+	if (defaults & PIV_DEFAULT_PUK) w[n++] = "PUK";
+	if (defaults & PIV_DEFAULT_MGMT) w[n++] = "management key";
+	if (cap > 0)
+		buf[0] = '\0';
+	for (size_t i = 0; i < n && o < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%s%s",
+		    i == 0 ? "" : i + 1 == n ? " and " : ", ", w[i]);
+	return buf;
+}
+
+void
+cli_default_creds_json(FILE *f, bool known, unsigned defaults)
+{
+	const char *sep = "";
+	if (!known) {
+		fputs("null", f);
+		return;
+	}
+	fputc('[', f);
+	if (defaults & PIV_DEFAULT_PIN) {
+		fprintf(f, "%s\"pin\"", sep);
+		sep = ", ";
+	}
+	if (defaults & PIV_DEFAULT_PUK) {
+		fprintf(f, "%s\"puk\"", sep);
+		sep = ", ";
+	}
+	if (defaults & PIV_DEFAULT_MGMT)
+		fprintf(f, "%s\"management_key\"", sep);
+	fputc(']', f);
+}

@@ -312,6 +312,62 @@ test_metadata(void **state)
 	rt_err_free(e);
 }
 
+/* Default PIN / PUK / management key from GET METADATA, as a YubiKey
+ * 5.3+ answers it; an older card (INS not supported) cannot tell. */
+static void
+test_default_creds(void **state)
+{
+	(void)state;
+	const char *const yk[] = { SELECT, APT,
+		"> 00F70080 00", "< 0101FF 050101 06020303 9000",
+		"> 00F70081 00", "< 0101FF 050100 06020303 9000",
+		"> 00F7009B 00", "< 010103 02020001 050101 9000",
+		NULL };
+	rt_transport *t;
+	piv_card *c = open_piv(yk, &t, false);
+	unsigned def, known;
+	assert_null(piv_default_creds(c, &def, &known));
+	assert_int_equal(def, PIV_DEFAULT_PIN | PIV_DEFAULT_MGMT);
+	assert_int_equal(known, PIV_DEFAULT_PIN | PIV_DEFAULT_PUK |
+	    PIV_DEFAULT_MGMT);
+	done(c, t);
+
+	const char *const old[] = { SELECT, APT,
+		"> 00F70080 00", "< 6D00",
+		"> 00F70081 00", "< 6D00",
+		"> 00F7009B 00", "< 6D00",
+		NULL };
+	c = open_piv(old, &t, false);
+	rt_err *e = piv_default_creds(c, &def, &known);
+	assert_int_equal(rt_err_kind_of(e), RT_E_NOT_SUPPORTED);
+	assert_int_equal(def, 0);
+	assert_int_equal(known, 0);
+	rt_err_free(e);
+	done(c, t);
+
+	/* metadata without the default-value tag tells nothing */
+	const char *const notag[] = { SELECT, APT,
+		"> 00F70080 00", "< 0101FF 06020303 9000",
+		"> 00F70081 00", "< 6A88",
+		"> 00F7009B 00", "< 010103 02020001 050100 9000",
+		NULL };
+	c = open_piv(notag, &t, false);
+	assert_null(piv_default_creds(c, &def, &known));
+	assert_int_equal(def, 0);
+	assert_int_equal(known, PIV_DEFAULT_MGMT);
+	done(c, t);
+
+	/* a card pulled in the middle is an error, not "unknown" */
+	const char *const pulled[] = { SELECT, APT,
+		"! removed",
+		NULL };
+	c = open_piv(pulled, &t, false);
+	e = piv_default_creds(c, &def, &known);
+	assert_true(rt_err_has(e, RT_E_CARD_REMOVED));
+	rt_err_free(e);
+	done(c, t);
+}
+
 static void
 test_sw_table(void **state)
 {
@@ -364,6 +420,7 @@ main(void)
 		cmocka_unit_test(test_change_unblock),
 		cmocka_unit_test(test_generate_and_sign),
 		cmocka_unit_test(test_metadata),
+		cmocka_unit_test(test_default_creds),
 		cmocka_unit_test(test_sw_table),
 		cmocka_unit_test(test_slots),
 	};

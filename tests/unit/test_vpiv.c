@@ -22,8 +22,10 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include "raterm/piv.h"
 #include "raterm/tlv.h"
 #include "raterm/vpiv.h"
+#include "raterm/vpiv_transport.h"
 
 static const uint8_t default_mgmt[24] = {
 	1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
@@ -640,6 +642,75 @@ test_mgmt_auth(void **state)
 	rt_err_free(e);
 }
 
+/* GET METADATA on 80 / 81 / 9B answers like a YubiKey 5.3+: the PIN and
+ * PUK with algorithm FF, "default value" (05) and retries (06); the
+ * management key with its algorithm, policy and 05. The card layer's
+ * piv_default_creds reads it without spending a try. */
+static void
+test_default_creds(void **state)
+{
+	(void)state;
+	vpiv *v = new_card();
+	uint8_t r[64];
+	size_t n;
+	uint8_t ypin[] = { 0x01, 0x01, 0xFF, 0x05, 0x01, 0x01, 0x06, 0x02, 0x03, 0x03 };
+	assert_int_equal(txh(v, "00F7008000", r, &n), 0x9000);
+	assert_int_equal(n, sizeof(ypin));
+	assert_memory_equal(r, ypin, n);
+	assert_int_equal(txh(v, "00F7008100", r, &n), 0x9000);
+	assert_memory_equal(r, ypin, n);
+	uint8_t ymgm[] = { 0x01, 0x01, 0x03, 0x02, 0x02, 0x00, 0x01, 0x05, 0x01, 0x01 };
+	assert_int_equal(txh(v, "00F7009B00", r, &n), 0x9000);
+	assert_int_equal(n, sizeof(ymgm));
+	assert_memory_equal(r, ymgm, n);
+
+	/* through the card layer */
+	rt_transport *t;
+	piv_card *c;
+	unsigned def, known;
+	assert_null(rt_vpiv_transport(v, false, "inproc", &t));
+	assert_null(piv_open(t, &c));
+	assert_null(piv_default_creds(c, &def, &known));
+	assert_int_equal(known, PIV_DEFAULT_PIN | PIV_DEFAULT_PUK | PIV_DEFAULT_MGMT);
+	assert_int_equal(def, PIV_DEFAULT_PIN | PIV_DEFAULT_PUK | PIV_DEFAULT_MGMT);
+	int left;
+	assert_null(piv_pin_retries(c, &left));
+	assert_int_equal(left, 3);	/* no try spent */
+	/* a new PIN: only the PUK and the management key stay default */
+	assert_null(piv_change_ref(c, false, "123456", 6, "24681357", 8));
+	assert_null(piv_default_creds(c, &def, NULL));
+	assert_int_equal(def, PIV_DEFAULT_PUK | PIV_DEFAULT_MGMT);
+	assert_null(piv_change_ref(c, true, "12345678", 8, "87654321", 8));
+	/* the PIN set back to the default value with the PUK is default again */
+	assert_null(piv_unblock_pin(c, "87654321", 8, "123456", 6));
+	assert_null(piv_default_creds(c, &def, NULL));
+	assert_int_equal(def, PIV_DEFAULT_PIN | PIV_DEFAULT_MGMT);
+	assert_null(piv_change_ref(c, false, "123456", 6, "135791", 6));
+	/* a new management key */
+	assert_null(piv_auth_mgmt(c, PIV_ALG_3DES, default_mgmt, 24));
+	uint8_t sm[32] = { 0x00, 0xFF, 0xFF, 0xFF, 27, 0x03, 0x9B, 24 };
+	for (int i = 0; i < 24; i++)
+		sm[8 + i] = (uint8_t)(0x30 + i);
+	assert_int_equal(tx(v, sm, 32, NULL, NULL), 0x9000);
+	assert_null(piv_default_creds(c, &def, &known));
+	assert_int_equal(def, 0);
+	assert_int_equal(known, PIV_DEFAULT_PIN | PIV_DEFAULT_PUK | PIV_DEFAULT_MGMT);
+	piv_close(c);
+	rt_transport_close(t);
+	vpiv_free(v);
+
+	/* a card created with its own PIN and PUK */
+	vpiv_params p = { .serial = 7, .pin = "13572468", .puk = "24681357" };
+	assert_null(vpiv_create(NULL, &p, false, &v));
+	assert_null(rt_vpiv_transport(v, false, "inproc", &t));
+	assert_null(piv_open(t, &c));
+	assert_null(piv_default_creds(c, &def, NULL));
+	assert_int_equal(def, PIV_DEFAULT_MGMT);
+	piv_close(c);
+	rt_transport_close(t);
+	vpiv_free(v);
+}
+
 static void
 test_generate_sign_ec(void **state)
 {
@@ -1226,6 +1297,7 @@ main(void)
 		cmocka_unit_test(test_put_get_chaining),
 		cmocka_unit_test(test_pin),
 		cmocka_unit_test(test_mgmt_auth),
+		cmocka_unit_test(test_default_creds),
 		cmocka_unit_test(test_generate_sign_ec),
 		cmocka_unit_test(test_policies_and_ecdh),
 		cmocka_unit_test(test_rsa),
