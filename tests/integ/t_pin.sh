@@ -98,7 +98,7 @@ expect_match "differ: nothing changed" "the two new PINs differ; nothing changed
 run_ok "PIN unchanged" "$YPT" -r "$RB" -a verify-pin -P 97531864
 
 # ---- blocked, unblock with the PUK -------------------------------------------------
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	"$YPT" -r "$RB" -a verify-pin -P 000000 >/dev/null 2>&1
 done
 expect_eq "blocked (yubico-piv-tool)" 0 "$(ypt_tries "$RB")"
