@@ -69,6 +69,9 @@ typedef struct {
 	const char *attestation_root;	/* --attestation-root */
 	long timeout;			/* seconds per HTTP exchange; 0: 60 */
 	FILE *cmp_log;			/* each CMP message exchanged; NULL */
+	/* The software token's warning at each signature; NULL: dropped
+	 * (rt_station_officer_info.warning says it for a screen). */
+	FILE *warn;
 	rt_reader_open_fn open_reader;	/* NULL: rt_pcsc_open */
 	void *open_ctx;
 	/* Journal and audit only: no CM host, no officer (e.g. listing
@@ -116,7 +119,9 @@ rt_err *rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
 /* The NO_READER error for the state of the last find (NULL if a target
  * reader is chosen). */
 rt_err *rt_station_require_target(const rt_station *st) RT_MUST;
-/* Sets the target / officer reader explicitly (a reader picker). */
+/* Sets the target / officer reader explicitly (a reader picker);
+ * rt_station_set_target(st, NULL) returns to the configuration's
+ * choice (found again at the next find or reload). */
 rt_err *rt_station_set_target(rt_station *st, const char *reader) RT_MUST;
 rt_err *rt_station_set_officer_reader(rt_station *st, const char *reader)
     RT_MUST;

@@ -12,6 +12,7 @@
 #include "raterm/journal.h"
 #include "raterm/job.h"
 #include "raterm/softtoken.h"
+#include "raterm/station.h"
 #include "raterm/util.h"
 #include "raterm/x509.h"
 
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <libgen.h>
+#include <signal.h>
 
 static const char update_help[] =
 "usage: raterm update [-c FILE] [-r READER] --procedure NAME\n"
@@ -83,6 +85,9 @@ static const char update_help[] =
 "  --dry-run               print the plan and stop (exit 0 if it is valid)\n"
 "  --json                  the plan as JSON\n"
 "  -y, --yes               submit without asking\n"
+"  --ignore-open           submit even though the journal holds an\n"
+"                          incomplete update of this card (else refused:\n"
+"                          run 'raterm recover' first)\n"
 "  --transport-ca FILE     overrides transport_cas of the configuration\n"
 "  --attestation-root FILE overrides attestation_roots\n"
 "  --server URL            overrides cmhost.url\n"
@@ -238,68 +243,23 @@ print_tc_results(const rt_update *u)
 	}
 }
 
-/* Picks the readers from the configuration where the command line does
- * not name them: a name is used as it is; a pattern must match exactly one
- * reader holding a card; auto: the target is the one reader holding a
- * card that is not the officer's (a card with an officer certificate from
- * officer.officer_cas), the officer's is that card. want_officer: the
- * officer reader is needed too (it may stay "" otherwise). */
-static rt_err *
-station_readers(const rt_config *cfg, bool want_target, char *target,
-    bool want_officer, char *officer, size_t cap, const char *target_held,
-    const char *officer_held)
-{
-	if ((!want_target || cfg->target_reader.match == RT_READER_NAME) &&
-	    (!want_officer || cfg->officer_reader.match == RT_READER_NAME)) {
-		if (want_target)
-			snprintf(target, cap, "%s", cfg->target_reader.value);
-		if (want_officer)
-			snprintf(officer, cap, "%s", cfg->officer_reader.value);
-		return NULL;
-	}
-	rt_castore *ocas = NULL;
-	rt_err *e;
-	if (cfg->officer_reader.match == RT_READER_AUTO &&
-	    cfg->officer.officer_cas[0] &&
-	    (e = rt_castore_load(cfg->officer.officer_cas, &ocas)) != NULL)
-		return rt_err_wrap(e, "officer.officer_cas");
-	rt_station_readers sr;
-	e = rt_station_readers_find(cfg, ocas, target_held, officer_held, &sr);
-	rt_castore_free(ocas);
-	if (e != NULL && !want_target && rt_err_kind_of(e) == RT_E_NO_READER) {
-		/* only the officer is wanted: several target cards (a job of
-		 * several cards), or none, are no error here */
-		rt_err_free(e);
-		e = NULL;
-	}
-	if (e != NULL)
-		return e;
-	if (want_target)
-		snprintf(target, cap, "%s", sr.target);
-	if (want_officer) {
-		if (sr.officer[0] == '\0')
-			return rt_err_new(RT_E_NO_READER, NULL, "no officer card "
-			    "found (readers.officer: a card with a certificate "
-			    "from officer.officer_cas); use --officer-reader");
-		snprintf(officer, cap, "%s", sr.officer);
-	}
-	return NULL;
-}
+/* ---- the station's dialogs at a terminal --------------------------------------------- */
 
-/* ---- submit ------------------------------------------------------------------------ */
-
+/* The command line's options that reach the station. */
 typedef struct {
 	const char *server, *trust, *tls_ca;
 	const char *officer_reader, *officer_token, *officer_cert;
-	const char *held_target;	/* the target card's reader, open here */
+	const char *transport_ca, *attestation_root;
 	uint8_t officer_slot;
 	long timeout;
-	bool yes, verbose;
+	bool yes, verbose, ignore_open;
 } submit_opts;
 
+/* The terminal (or --pin-fd) side of the station's dialog table. */
 typedef struct {
 	cli_secrets *sec;
-	bool json;
+	bool no_tty;			/* --pin-fd given */
+	const char *job;		/* NULL: the command line */
 } dialog_ctx;
 
 static rt_err *
@@ -311,16 +271,12 @@ dlg_card_pin(void *ctx, unsigned which, const char *prompt, char *buf,
 	    buf, cap, len);
 }
 
-static int
-hexval(char c)
+static rt_err *
+dlg_signature(void *ctx, const char *prompt, char *buf, size_t cap,
+    size_t *len)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	dialog_ctx *dc = ctx;
+	return cli_secret_get(dc->sec, "signature", prompt, buf, cap, len);
 }
 
 static rt_err *
@@ -338,25 +294,19 @@ dlg_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 	*len = 0;
 	if (strcmp(hex, "default") == 0) {
 		rt_wipe(hex, sizeof(hex));
+		fprintf(stderr, "raterm update: operator credential: the card's "
+		    "default management key, as given\n");
 		return NULL;	/* the card's default management key */
 	}
-	if (hl == 0 || hl % 2 != 0 || hl / 2 > cap) {
+	if (hl == 0 || hl % 2 != 0 || hl / 2 > cap ||
+	    rt_unhex(hex, buf, cap, len) != NULL) {
 		rt_wipe(hex, sizeof(hex));
+		rt_wipe(buf, cap);
+		*len = 0;
 		return rt_err_new(RT_E_ARG, NULL, "operator credential: expected "
 		    "the management key in hex (48 digits for 3DES/AES-192) or "
 		    "'default'");
 	}
-	for (size_t i = 0; i < hl / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			rt_wipe(hex, sizeof(hex));
-			rt_wipe(buf, cap);
-			return rt_err_new(RT_E_ARG, NULL, "operator credential: "
-			    "not hex");
-		}
-		buf[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = hl / 2;
 	rt_wipe(hex, sizeof(hex));
 	return NULL;
 }
@@ -374,8 +324,10 @@ dlg_progress(void *ctx, const rt_plan_step *st, const char *what)
 }
 
 static rt_err *
-confirm_tty(bool *yes)
+dlg_confirm(void *ctx, const rt_plan *p, bool *yes)
 {
+	(void)ctx;
+	(void)p;		/* printed before */
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	*yes = false;
 	if (fd < 0)
@@ -394,289 +346,53 @@ confirm_tty(bool *yes)
 	return NULL;
 }
 
-static rt_err *
-add_chain_file(rt_signer *sg, const char *path)
-{
-	mbedtls_x509_crt chain;
-	mbedtls_x509_crt_init(&chain);
-	if (mbedtls_x509_crt_parse_file(&chain, path) != 0) {
-		mbedtls_x509_crt_free(&chain);
-		return rt_err_new(RT_E_CERT, NULL, "%s: certificates do not parse",
-		    path);
-	}
-	rt_err *e = NULL;
-	for (mbedtls_x509_crt *c = &chain; c != NULL && c->raw.p != NULL &&
-	    e == NULL; c = c->next)
-		e = rt_signer_add_cert(sg, c->raw.p, c->raw.len);
-	mbedtls_x509_crt_free(&chain);
-	return e;
-}
+/* Ctrl-C: the first asks to cancel between steps; a second one, or a
+ * SIGTERM, ends raterm at once, saying what the journal holds open. */
+static volatile sig_atomic_t interrupted;
+static rt_station *busy_station;
 
-static const char *
-state_name(rt_step_state st)
+static bool
+dlg_cancel(void *ctx)
 {
-	switch (st) {
-	case RT_STEP_DONE: return "done";
-	case RT_STEP_FAILED: return "FAILED";
-	case RT_STEP_ROLLED_BACK: return "rejected";
-	default: return "not run";
-	}
+	(void)ctx;
+	return interrupted != 0;
 }
-
-/* The station's side of a submission or a recovery: the officer's
- * signer, the CM host, the journal and the audit log. */
-typedef struct {
-	rt_transport *ot;
-	piv_card *ocard;
-	rt_signer *signer;
-	cmp_client *client;
-	rt_journal *journal;
-	rt_audit *audit;
-	mbedtls_x509_crt trust;
-	char officer[RT_PATH_MAX + 16];
-	char idir[RT_PATH_MAX + 16];
-	cli_pin_ctx opc;
-} station;
 
 static void
-station_close(station *st)
+on_signal(int sig)
 {
-	rt_audit_close(st->audit);
-	rt_journal_close(st->journal);
-	cmp_client_free(st->client);
-	rt_signer_free(st->signer);
-	piv_close(st->ocard);
-	rt_transport_close(st->ot);
-	mbedtls_x509_crt_free(&st->trust);
+	if (sig == SIGINT && interrupted == 0) {
+		interrupted = 1;
+		static const char m[] = "\nraterm: cancelling after the current "
+		    "step (Ctrl-C again to stop at once)\n";
+		ssize_t w = write(2, m, sizeof(m) - 1);
+		(void)w;
+		return;
+	}
+	const char *op = busy_station ? rt_station_busy_op(busy_station) : "";
+	static const char a[] = "\nraterm: interrupted";
+	static const char b[] = "; the update is open in the journal (";
+	static const char c[] = "): run 'raterm recover'\n";
+	ssize_t w = write(2, a, sizeof(a) - 1);
+	if (op[0]) {
+		w = write(2, b, sizeof(b) - 1);
+		w = write(2, op, strlen(op));
+		w = write(2, c, sizeof(c) - 1);
+	} else
+		w = write(2, "\n", 1);
+	(void)w;
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
-
-/* Journal and audit only (need_cmp false), or everything. */
-static rt_err *
-station_open(const cli_global *g, const rt_config *cfg, const submit_opts *o,
-    cli_secrets *sec, bool need_cmp, station *st)
-{
-	rt_err *e;
-	char oreader[256];
-	memset(st, 0, sizeof(*st));
-	mbedtls_x509_crt_init(&st->trust);
-	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0')
-		return rt_err_new(RT_E_CONFIG, NULL, "journal and audit are "
-		    "needed in the configuration");
-	if ((e = rt_journal_open(cfg->journal, &st->journal)) != NULL ||
-	    (e = rt_audit_open(cfg->audit, &st->audit)) != NULL)
-		return e;
-	char jcopy[RT_PATH_MAX];
-	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
-	snprintf(st->idir, sizeof(st->idir), "%s/issued", dirname(jcopy));
-	if (!need_cmp)
-		return NULL;
-	const char *server = o->server ? o->server : cfg->cmhost_url;
-	const char *trust_path = o->trust ? o->trust : cfg->cmhost_trust;
-	if (server[0] == '\0')
-		return rt_err_new(RT_E_USAGE, NULL, "no CM host: cmhost.url in the "
-		    "configuration or --server");
-	if (trust_path[0] == '\0')
-		return rt_err_new(RT_E_USAGE, NULL, "no trust anchor for the CM "
-		    "host's responses: cmhost.trust or --trust");
-	if (mbedtls_x509_crt_parse_file(&st->trust, trust_path) != 0)
-		return rt_err_new(RT_E_CERT, NULL, "%s: no trust anchor "
-		    "certificate that parses", trust_path);
-	/* the officer */
-	const char *token = o->officer_token;
-	const char *token_cert = o->officer_cert;
-	if (token == NULL && o->officer_reader == NULL &&
-	    cfg->officer.kind == RT_OFFICER_SOFTWARE) {
-		token = cfg->officer.key_file;
-		if (token_cert == NULL && cfg->officer.cert_file[0])
-			token_cert = cfg->officer.cert_file;
-	}
-	if (token != NULL) {
-		char pass[256], prompt[RT_PATH_MAX + 64];
-		size_t plen = 0;
-		snprintf(prompt, sizeof(prompt), "Passphrase of the officer token "
-		    "%s", token);
-		if ((e = cli_secret_get(sec, "signature", prompt, pass,
-		    sizeof(pass), &plen)) != NULL)
-			return e;
-		e = rt_signer_soft(token, token_cert, pass, plen, NULL,
-		    &st->signer);
-		rt_wipe(pass, sizeof(pass));
-		if (e != NULL)
-			return e;
-	} else {
-		const char *r = o->officer_reader;
-		if (r == NULL) {
-			if ((e = station_readers(cfg, false, NULL, true, oreader,
-			    sizeof(oreader), o->held_target, NULL)) != NULL)
-				return e;
-			r = oreader;
-		}
-		st->opc.secrets = sec;
-		st->opc.name = "signature";
-		rt_card_signer_opts so = { .slot = o->officer_slot ?
-		    o->officer_slot : (cfg->officer.slot ? cfg->officer.slot :
-		    PIV_SLOT_SIGN), .pin_cb = cli_pin_cb, .pin_ctx = &st->opc,
-		    .keep_pin = true, .label = "the officer's card" };
-		if ((e = cli_open_reader(g, r, &st->ot)) != NULL ||
-		    (e = piv_open(st->ot, &st->ocard)) != NULL ||
-		    (e = rt_signer_card(st->ocard, &so, &st->signer)) != NULL)
-			return rt_err_wrap(e, "the officer's card");
-	}
-	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
-	if (oc == NULL)
-		return rt_err_new(RT_E_CERT, NULL, "the officer key has no "
-		    "certificate (CMP protection needs one)");
-	if (token != NULL && cfg->officer.officer_cas[0] && oc->next == NULL) {
-		/* send the officer CA along when the token holds only the leaf */
-		rt_err *ce = add_chain_file(st->signer, cfg->officer.officer_cas);
-		rt_err_free(ce);
-	}
-	if (mbedtls_x509_dn_gets(st->officer, sizeof(st->officer),
-	    &oc->subject) < 0)
-		snprintf(st->officer, sizeof(st->officer), "(officer)");
-	cmp_client_opts co = {
-		.url = server, .tls_ca = o->tls_ca, .total_timeout = o->timeout,
-		.trust = &st->trust, .signer = st->signer,
-		.log = o->verbose ? stderr : NULL,
-	};
-	return cmp_client_new(&co, &st->client);
-}
-
-/* One `raterm update`: the station settings shared by every card of a
- * job, and what is opened once and kept for the next cards (the secrets
- * of --pin-fd are read once; the officer's signer, the CM host client,
- * the journal and the audit log are opened on the first submission). */
-typedef struct {
-	const cli_global *g;
-	const rt_config *cfg;
-	submit_opts so;
-	bool dry_run, json;
-	int pin_fd;
-	const char *root_path;
-	rt_castore *tcas, *roots;
-	bool roots_loaded;
-	cli_secrets *sec;
-	station st;
-	bool st_open;
-} update_run;
-
-static void
-run_station_close(update_run *r)
-{
-	station_close(&r->st);
-	memset(&r->st, 0, sizeof(r->st));
-	mbedtls_x509_crt_init(&r->st.trust);
-	r->st_open = false;
-}
-
-/* Everything after the plan: officer signer, CM host, journal, submit. */
-static rt_err *
-run_submit(update_run *r, rt_update *u, const rt_plan *plan, piv_card *card)
-{
-	rt_err *e = NULL;
-	if (!r->so.yes) {
-		/* nothing is opened when there is nobody to confirm */
-		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (fd < 0)
-			return rt_err_new(RT_E_USAGE, NULL, "no terminal to "
-			    "confirm the update on; give --yes");
-		close(fd);
-	}
-	/* the officer's flow: the Signature PIN (or the software token's
-	 * passphrase, when it is loaded), then Submit, then what the target
-	 * card needs */
-	if (!r->st_open) {
-		run_station_close(r);
-		if ((e = station_open(r->g, r->cfg, &r->so, r->sec, true,
-		    &r->st)) != NULL) {
-			run_station_close(r);
-			return e;
-		}
-		r->st_open = true;
-	}
-	station *st = &r->st;
-	if (st->ocard != NULL && !cli_secret_known(r->sec, "signature")) {
-		char pin[16], prompt[320];
-		size_t pl = 0;
-		snprintf(prompt, sizeof(prompt), "Signature PIN (the officer's "
-		    "card in \"%s\")", st->ot->reader);
-		e = cli_secret_get(r->sec, "signature", prompt, pin, sizeof(pin),
-		    &pl);
-		rt_wipe(pin, sizeof(pin));
-		if (e != NULL)
-			return e;
-	}
-	if (!r->so.yes) {
-		bool yes;
-		if ((e = confirm_tty(&yes)) != NULL)
-			return e;
-		if (!yes)
-			return rt_err_new(RT_E_USAGE, NULL, "not confirmed: nothing "
-			    "was sent and the card is unchanged");
-	}
-	dialog_ctx dc = { r->sec, false };
-	rt_update_dialogs d = {
-		.ctx = &dc, .card_pin = dlg_card_pin,
-		.operator_credential = dlg_operator, .progress = dlg_progress,
-	};
-	rt_submit_env env = {
-		.card = card, .officer = st->signer, .cmp = st->client,
-		.journal = st->journal, .audit = st->audit,
-		.officer_name = st->officer, .issued_dir = st->idir,
-	};
-	rt_submit_result res;
-	e = rt_update_submit(u, plan, &env, &d, &res);
-	if (res.sent) {
-		char s[4];
-		printf("Result%s%s%s:\n", res.op_id[0] ? " (journal " : "",
-		    res.op_id, res.op_id[0] ? ")" : "");
-		for (size_t i = 0; i < plan->nsteps; i++) {
-			const rt_plan_step *ps = &plan->steps[i];
-			printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
-			    piv_slot_name(ps->slot, s, sizeof(s)),
-			    rt_action_title(ps->action), state_name(res.state[i]),
-			    res.message[i], res.serial[i][0] ? " (serial " : "",
-			    res.serial[i], res.serial[i][0] ? ")" : "",
-			    res.state[i] == RT_STEP_DONE && !res.confirmed ?
-			    " [not confirmed]" : "");
-		}
-		printf("%s\n", res.confirmed ? "Confirmed to the CM host "
-		    "(certConf, pkiConf)." : res.issued ? "NOT confirmed to the "
-		    "CM host: run 'raterm recover'." : "Nothing was issued.");
-	}
-	/* after a failure the next card starts with a fresh officer session
-	 * and CM host client */
-	if (e != NULL)
-		run_station_close(r);
-	return e;
-}
-
-/* What one card gets: from the command line or from a job file (then
- * job/field name where an action came from, for the rules' refusals). */
-typedef struct {
-	const char *reader;		/* NULL: readers.target */
-	const rt_procedure *proc;
-	slot_action acts[MAX_ACTIONS];
-	size_t nacts;
-	rt_job_req reqs[RT_JOB_MAX_REQS];	/* --subject, --san, --qc */
-	size_t nreqs;
-	const char *job;		/* NULL: the command line */
-	const char *field;		/* "" or "cards[2]" */
-} card_args;
 
 /* The typed-value dialog of the command line: the terminal, unless
  * --pin-fd is given or there is none; then the error says which option
  * (or job key) gives the value. */
-typedef struct {
-	bool no_tty;			/* --pin-fd given */
-	const char *job;		/* NULL: the command line */
-} typed_ctx;
-
 static rt_err *
 dlg_typed(void *ctx, uint8_t slot, const char *field, const char *prompt,
     char *buf, size_t cap, size_t *len)
 {
-	typed_ctx *tc = ctx;
+	dialog_ctx *tc = ctx;
 	char s[4], hint[200];
 	bool subj = strcmp(field, "subject") == 0;
 	piv_slot_name(slot, s, sizeof(s));
@@ -698,6 +414,89 @@ dlg_typed(void *ctx, uint8_t slot, const char *field, const char *prompt,
 	}
 	return e;
 }
+
+static const char *
+state_name(rt_step_state st)
+{
+	switch (st) {
+	case RT_STEP_DONE: return "done";
+	case RT_STEP_FAILED: return "FAILED";
+	case RT_STEP_ROLLED_BACK: return "rejected";
+	default: return "not run";
+	}
+}
+
+static rt_err *
+open_reader_cb(void *ctx, const char *name, rt_transport **out)
+{
+	return cli_open_reader(ctx, name, out);
+}
+
+/* The station of one command, from the options. */
+static rt_err *
+station_from_opts(const cli_global *g, const rt_config *cfg,
+    const submit_opts *o, const char *reader, bool no_cmhost,
+    rt_station **out)
+{
+	rt_station_opts so = {
+		.target_reader = reader, .officer_reader = o->officer_reader,
+		.officer_token = o->officer_token,
+		.officer_cert = o->officer_cert, .officer_slot = o->officer_slot,
+		.server = o->server, .trust = o->trust, .tls_ca = o->tls_ca,
+		.transport_ca = o->transport_ca,
+		.attestation_root = o->attestation_root, .timeout = o->timeout,
+		.cmp_log = o->verbose ? stderr : NULL, .warn = stderr,
+		.open_reader = open_reader_cb, .open_ctx = (void *)g,
+		.no_cmhost = no_cmhost, .ignore_open = o->ignore_open,
+	};
+	return rt_station_open(cfg, &so, out);
+}
+
+/* One `raterm update`: the station (opened once for every card of a
+ * job) and the secrets of --pin-fd (read once). */
+typedef struct {
+	const cli_global *g;
+	const rt_config *cfg;
+	submit_opts so;
+	bool dry_run, json;
+	int pin_fd;
+	cli_secrets *sec;
+	rt_station *st;
+} update_run;
+
+static void
+print_result(const rt_plan *plan, const rt_submit_result *res)
+{
+	char s[4];
+	printf("Result%s%s%s:\n", res->op_id[0] ? " (journal " : "",
+	    res->op_id, res->op_id[0] ? ")" : "");
+	for (size_t i = 0; i < plan->nsteps; i++) {
+		const rt_plan_step *ps = &plan->steps[i];
+		printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
+		    piv_slot_name(ps->slot, s, sizeof(s)),
+		    rt_action_title(ps->action), state_name(res->state[i]),
+		    res->message[i], res->serial[i][0] ? " (serial " : "",
+		    res->serial[i], res->serial[i][0] ? ")" : "",
+		    res->state[i] == RT_STEP_DONE && !res->confirmed ?
+		    " [not confirmed]" : "");
+	}
+	printf("%s\n", res->confirmed ? "Confirmed to the CM host "
+	    "(certConf, pkiConf)." : res->issued ? "NOT confirmed to the "
+	    "CM host: run 'raterm recover'." : "Nothing was issued.");
+}
+
+/* What one card gets: from the command line or from a job file (then
+ * job/field name where an action came from, for the rules' refusals). */
+typedef struct {
+	const char *reader;		/* NULL: readers.target */
+	const rt_procedure *proc;
+	slot_action acts[MAX_ACTIONS];
+	size_t nacts;
+	rt_job_req reqs[RT_JOB_MAX_REQS];	/* --subject, --san, --qc */
+	size_t nreqs;
+	const char *job;		/* NULL: the command line */
+	const char *field;		/* "" or "cards[2]" */
+} card_args;
 
 /* --subject/--san/--qc (or the job's subject/san/qc) on the update. */
 static rt_err *
@@ -744,37 +543,21 @@ apply_reqs(rt_update *u, const card_args *a)
 static rt_err *
 update_card(update_run *r, const card_args *a, bool *nothing)
 {
-	rt_transport *t = NULL;
-	piv_card *card = NULL;
-	rt_contents ct;
-	bool have_ct = false;
-	char rbuf[256];
-	const char *reader = a->reader;
 	rt_err *e = NULL;
+	rt_station *st = r->st;
 	*nothing = false;
-	if (reader == NULL) {
-		if ((e = station_readers(r->cfg, true, rbuf, false, NULL,
-		    sizeof(rbuf), NULL, r->st_open && r->st.ot != NULL ?
-		    r->st.ot->reader : NULL)) != NULL)
-			goto out;
-		reader = rbuf;
-	}
-	if ((e = cli_open_reader(r->g, reader, &t)) != NULL)
+	if (a->reader != NULL)
+		e = rt_station_set_target(st, a->reader);
+	else if ((e = rt_station_set_target(st, NULL)) == NULL &&
+	    (e = rt_station_find_readers(st, NULL)) == NULL)
+		e = rt_station_require_target(st);
+	if (e != NULL || (e = rt_station_reload(st)) != NULL)
 		goto out;
-	if ((e = piv_open(t, &card)) != NULL)
-		goto out;
-	if ((e = rt_contents_read(card, r->tcas, time(NULL), 0, &ct)) != NULL) {
-		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
-		goto out;
-	}
-	have_ct = true;
-
-	rt_update u;
-	rt_update_init(&u, &ct);
-	if ((e = rt_update_set_procedure(&u, a->proc)) != NULL)
+	rt_update *u = rt_station_update(st);
+	if ((e = rt_update_set_procedure(u, a->proc)) != NULL)
 		goto out;
 	for (size_t i = 0; i < a->nacts; i++)
-		if ((e = rt_update_set_action(&u, a->acts[i].slot,
+		if ((e = rt_update_set_action(u, a->acts[i].slot,
 		    a->acts[i].action)) != NULL) {
 			if (a->job != NULL) {
 				char s[4], f[64];
@@ -786,65 +569,47 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 			}
 			goto out;
 		}
-	if ((e = apply_reqs(&u, a)) != NULL)
+	if ((e = apply_reqs(u, a)) != NULL)
 		goto out;
-	if (!r->dry_run) {
-		/* what the officer still has to type, before any PIN is asked
-		 * and anything is sent (a dry run shows it as missing) */
-		typed_ctx tcx = { r->pin_fd >= 0, a->job };
-		rt_update_dialogs td = { .ctx = &tcx, .typed = dlg_typed };
-		if ((e = rt_update_ask_typed(&u, &td)) != NULL)
-			goto out;
-	}
-	if (rt_update_tc_needed(&u)) {
-		if (!r->roots_loaded && r->root_path != NULL) {
-			if ((e = rt_castore_load(r->root_path, &r->roots)) != NULL) {
-				e = rt_err_wrap(e, "attestation roots");
-				goto out;
-			}
-			r->roots_loaded = true;
-		}
-		if (r->sec == NULL &&
-		    (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
-			goto out;
-		cli_pin_ctx pc = { r->sec, "card" };
-		rt_tc_config base = {
-			.transport_cas = r->tcas, .attest_roots = r->roots,
-			.pin_cb = cli_pin_cb, .pin_ctx = &pc,
-		};
-		if ((e = rt_update_run_tc(&u, card, &base)) != NULL)
-			goto out;
-	}
+	if (r->sec == NULL && (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
+		goto out;
+	dialog_ctx dc = { r->sec, r->pin_fd >= 0, a->job };
+	rt_update_dialogs d = {
+		.ctx = &dc, .typed = dlg_typed, .card_pin = dlg_card_pin,
+		.operator_credential = dlg_operator, .progress = dlg_progress,
+		.signature_pin = dlg_signature, .confirm = dlg_confirm,
+		.cancel = dlg_cancel,
+	};
 	rt_plan plan;
-	if ((e = rt_update_plan(&u, &plan)) != NULL) {
-		if (u.tc_ran)
-			print_tc_results(&u);
+	if ((e = rt_station_plan(st, &d, r->dry_run, &plan)) != NULL) {
+		if (u->tc_ran)
+			print_tc_results(u);
 		goto out;
 	}
 	if (r->json)
-		print_plan_json(&plan, &u);
+		print_plan_json(&plan, u);
 	else
 		rt_plan_print(&plan, stdout);
 	fflush(stdout);
 	*nothing = plan.nsteps == 0;
 	if (r->dry_run || plan.nsteps == 0)
 		goto out;
-	if (r->sec == NULL && (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
-		goto out;
-	r->so.held_target = t->reader;
-	e = run_submit(r, &u, &plan, card);
-	r->so.held_target = NULL;
+	rt_submit_result res;
+	busy_station = st;
+	e = rt_station_submit(st, &d, r->so.yes ? RT_SUBMIT_YES : 0, &plan,
+	    &res);
+	busy_station = NULL;
+	if (res.sent)
+		print_result(&plan, &res);
 	fflush(stdout);
 out:
-	if (have_ct)
-		rt_contents_free(&ct);
-	piv_close(card);
-	rt_transport_close(t);
+	rt_station_forget_secrets(st);
 	if (r->sec != NULL) {
 		/* what this card needed is asked again for the next one */
 		cli_secret_forget(r->sec, "card");
 		cli_secret_forget(r->sec, "card2");
 		cli_secret_forget(r->sec, "operator");
+		cli_secret_forget(r->sec, "signature");
 	}
 	return e;
 }
@@ -977,18 +742,18 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ "subject", required_argument, NULL, 1010 },
 		{ "san", required_argument, NULL, 1011 },
 		{ "qc", required_argument, NULL, 1012 },
+		{ "ignore-open", no_argument, NULL, 1013 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL, *reader = NULL, *proc_name = NULL;
 	static rt_job_req reqs[RT_JOB_MAX_REQS];
 	size_t nreqs = 0;
-	const char *tca_path = NULL, *root_path = NULL, *batch = NULL;
+	const char *batch = NULL;
 	slot_action acts[MAX_ACTIONS];
 	size_t nacts = 0;
 	update_run r;
 	int c;
 	memset(&r, 0, sizeof(r));
-	mbedtls_x509_crt_init(&r.st.trust);
 	r.g = g;
 	r.pin_fd = -1;
 
@@ -1017,8 +782,8 @@ cmd_update(cli_global *g, int argc, char **argv)
 		case 'j': r.json = true; break;
 		case 'y': r.so.yes = true; break;
 		case 'v': r.so.verbose = true; break;
-		case 'T': tca_path = optarg; break;
-		case 'R': root_path = optarg; break;
+		case 'T': r.so.transport_ca = optarg; break;
+		case 'R': r.so.attestation_root = optarg; break;
 		case 'f':
 			if ((r.pin_fd = cli_parse_fd("update", optarg)) < 0)
 				return 2;
@@ -1040,6 +805,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 				return cli_usage_error("update", "bad --timeout "
 				    "'%s'", optarg);
 			break;
+		case 1013: r.so.ignore_open = true; break;
 		case 1010:
 		case 1011:
 		case 1012: {
@@ -1105,9 +871,10 @@ cmd_update(cli_global *g, int argc, char **argv)
 		    !merge_opt(&r.so.trust, &job->trust, "--trust", "trust", f) ||
 		    !merge_opt(&r.so.tls_ca, &job->tls_ca, "--tls-ca", "tls_ca",
 		    f) ||
-		    !merge_opt(&tca_path, &job->transport_ca, "--transport-ca",
+		    !merge_opt(&r.so.transport_ca, &job->transport_ca,
+		    "--transport-ca",
 		    "transport_ca", f) ||
-		    !merge_opt(&root_path, &job->attestation_root,
+		    !merge_opt(&r.so.attestation_root, &job->attestation_root,
 		    "--attestation-root", "attestation_root", f) ||
 		    !merge_opt(&r.so.officer_reader, &job->officer_reader,
 		    "--officer-reader", "officer.reader", f) ||
@@ -1144,15 +911,11 @@ cmd_update(cli_global *g, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (tca_path == NULL)
-		tca_path = cfg->transport_cas;
-	if (root_path == NULL && cfg->attestation_roots[0])
-		root_path = cfg->attestation_roots;
-	r.root_path = root_path;
-	if ((e = rt_castore_load(tca_path, &r.tcas)) != NULL) {
-		e = rt_err_wrap(e, "transport CAs");
+	if ((e = station_from_opts(g, cfg, &r.so, NULL, false, &r.st)) != NULL)
 		goto out;
-	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 
 	card_args ca;
 	bool nothing;
@@ -1226,10 +989,8 @@ cmd_update(cli_global *g, int argc, char **argv)
 	}
 out:
 	fflush(stdout);
-	run_station_close(&r);
+	rt_station_close(r.st);
 	cli_secrets_free(r.sec);
-	rt_castore_free(r.tcas);
-	rt_castore_free(r.roots);
 	rt_job_free(job);
 	free(res);
 	rt_config_free(cfg);
@@ -1324,20 +1085,14 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	cli_secrets *sec = NULL;
 	rt_jop *ops = NULL;
 	size_t nops = 0;
-	station st;
-	rt_transport *t = NULL;
-	piv_card *card = NULL;
-	rt_contents ct;
-	bool have_ct = false, left = false;
-	char rbuf[256];
-	memset(&st, 0, sizeof(st));
-	mbedtls_x509_crt_init(&st.trust);
+	rt_station *st = NULL;
+	bool left = false;
 	rt_err *e = rt_config_load(rt_config_path(cfg_path), &cfg);
 	if (e != NULL)
 		goto out;
-	if ((e = station_open(g, cfg, &so, NULL, false, &st)) != NULL)
+	if ((e = station_from_opts(g, cfg, &so, reader, list, &st)) != NULL)
 		goto out;
-	if ((e = rt_journal_incomplete(st.journal, &ops, &nops)) != NULL)
+	if ((e = rt_station_open_ops(st, &ops, &nops)) != NULL)
 		goto out;
 	if (nops == 0) {
 		printf("No incomplete operations in %s.\n", cfg->journal);
@@ -1354,43 +1109,16 @@ cmd_recover(cli_global *g, int argc, char **argv)
 		left = true;
 		goto out;
 	}
-	/* the card: where a write was started, it decides */
-	if (reader == NULL) {
-		rt_err *re = station_readers(cfg, true, rbuf, false, NULL,
-		    sizeof(rbuf), NULL, NULL);
-		if (re == NULL)
-			reader = rbuf;
-		rt_err_free(re);
-	}
-	if (reader != NULL) {
-		rt_err *re = cli_open_reader(g, reader, &t);
-		if (re == NULL)
-			re = piv_open(t, &card);
-		if (re == NULL)
-			re = rt_contents_read(card, NULL, time(NULL), 0, &ct);
-		if (re == NULL)
-			have_ct = true;
-		else {
-			char m[300];
-			rt_err_format(re, m, sizeof(m));
-			fprintf(stderr, "raterm recover: no card to check (%s)\n", m);
-			rt_err_free(re);
-		}
-	}
 	if ((e = cli_secrets_open(pin_fd, &sec)) != NULL)
 		goto out;
-	station_close(&st);
-	so.held_target = t != NULL ? t->reader : NULL;
-	if ((e = station_open(g, cfg, &so, sec, true, &st)) != NULL)
-		goto out;
-	rt_submit_env env = {
-		.cmp = st.client, .journal = st.journal, .audit = st.audit,
-		.officer_name = st.officer,
+	dialog_ctx dc = { sec, pin_fd >= 0, NULL };
+	rt_update_dialogs d = {
+		.ctx = &dc, .signature_pin = dlg_signature,
+		.progress = dlg_progress,
 	};
 	for (size_t i = 0; i < nops; i++) {
 		rt_recover_result rr;
-		rt_err *oe = rt_recover_op(&ops[i], have_ct ? &ct : NULL, &env,
-		    &rr);
+		rt_err *oe = rt_station_recover(st, &ops[i], &d, &rr);
 		printf("%s:\n", ops[i].id);
 		for (size_t j = 0; j < rr.nlines; j++)
 			printf("  %s\n", rr.line[j]);
@@ -1408,14 +1136,11 @@ cmd_recover(cli_global *g, int argc, char **argv)
 		if (!rr.finished)
 			left = true;
 	}
+	rt_station_recover_done(st);
 out:
 	fflush(stdout);
-	if (have_ct)
-		rt_contents_free(&ct);
-	piv_close(card);
-	rt_transport_close(t);
 	rt_jops_free(ops, nops);
-	station_close(&st);
+	rt_station_close(st);
 	cli_secrets_free(sec);
 	rt_config_free(cfg);
 	if (e != NULL)

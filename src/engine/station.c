@@ -43,6 +43,7 @@ struct rt_station {
 
 	/* readers */
 	bool readers_found;
+	bool target_fixed;		/* set_target / -r: not searched */
 	char officer_reader[256], target_reader[256];
 	char target_why[240];
 	rt_err_kind target_kind;
@@ -64,6 +65,7 @@ struct rt_station {
 	char card_id[96];
 
 	secrets *sec;
+	FILE *warn, *devnull;		/* the software token's warnings */
 	const rt_update_dialogs *outer;	/* the adapter's dialogs, in submit */
 	char busy[64];
 
@@ -205,6 +207,8 @@ rt_station_close(rt_station *st)
 		munlock(st->sec, sizeof(secrets));
 		munmap(st->sec, sizeof(secrets));
 	}
+	if (st->devnull != NULL)
+		fclose(st->devnull);
 	free(st->seen);
 	free(st);
 }
@@ -226,13 +230,15 @@ rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
 	    cfg->officer.kind == RT_OFFICER_SOFTWARE);
 	st->target_why[0] = '\0';
 	st->target_kind = RT_E_OK;
-	if (st->o.target_reader != NULL)
+	if (st->o.target_reader != NULL && !st->target_fixed) {
 		snprintf(st->target_reader, sizeof(st->target_reader), "%s",
 		    st->o.target_reader);
+		st->target_fixed = true;
+	}
 	if (st->o.officer_reader != NULL)
 		snprintf(st->officer_reader, sizeof(st->officer_reader), "%s",
 		    st->o.officer_reader);
-	bool need_target = st->o.target_reader == NULL;
+	bool need_target = !st->target_fixed;
 	bool need_officer = st->o.officer_reader == NULL && !software;
 	if (need_target && cfg->target_reader.match == RT_READER_NAME) {
 		snprintf(st->target_reader, sizeof(st->target_reader), "%s",
@@ -308,14 +314,22 @@ rt_station_require_target(const rt_station *st)
 rt_err *
 rt_station_set_target(rt_station *st, const char *reader)
 {
-	if (reader == NULL || reader[0] == '\0')
+	if (reader == NULL) {
+		/* back to the configuration's choice */
+		st->target_fixed = false;
+		st->o.target_reader = NULL;
+		st->target_reader[0] = '\0';
+		st->readers_found = false;
+		return NULL;
+	}
+	if (reader[0] == '\0')
 		return rt_err_new(RT_E_ARG, NULL, "no reader name");
 	if (strcmp(reader, st->officer_reader) == 0)
 		return rt_err_new(RT_E_ARG, NULL, "\"%s\" is the officer's reader",
 		    reader);
 	snprintf(st->target_reader, sizeof(st->target_reader), "%s", reader);
 	st->target_why[0] = '\0';
-	st->readers_found = true;
+	st->target_fixed = true;
 	return NULL;
 }
 
@@ -552,7 +566,7 @@ open_officer_card(rt_station *st)
 	rt_err *e;
 	if (st->signer != NULL)
 		return NULL;
-	if (!st->readers_found &&
+	if ((!st->readers_found || st->officer_reader[0] == '\0') &&
 	    (e = rt_station_find_readers(st, NULL)) != NULL)
 		return e;
 	if (st->officer_reader[0] == '\0')
@@ -596,12 +610,11 @@ open_officer_soft(rt_station *st)
 {
 	if (st->signer != NULL)
 		return NULL;
-	char wbuf[512] = "";
-	FILE *warn = fmemopen(wbuf, sizeof(wbuf), "w");
+	if (st->warn == NULL && (st->warn = st->o.warn) == NULL &&
+	    (st->warn = st->devnull = fopen("/dev/null", "w")) == NULL)
+		return rt_err_new(RT_E_IO, NULL, "/dev/null");
 	rt_err *e = rt_signer_soft(token_path(st), token_cert(st),
-	    st->sec->sig, st->sec->sig_len, warn, &st->signer);
-	if (warn != NULL)
-		fclose(warn);
+	    st->sec->sig, st->sec->sig_len, st->warn, &st->signer);
 	if (e != NULL)
 		return e;
 	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
@@ -663,7 +676,7 @@ open_target(rt_station *st)
 	rt_err *e;
 	if (st->tcard != NULL)
 		return NULL;
-	if (!st->readers_found &&
+	if ((!st->readers_found && !st->target_fixed) &&
 	    (e = rt_station_find_readers(st, NULL)) != NULL)
 		return e;
 	if ((e = rt_station_require_target(st)) != NULL)

@@ -94,7 +94,7 @@ run_rc "--subject where the subject comes from the TC" 9 "$RATERM" update -c "$C
 expect_match "subject: the rule" "slot 9c: subject: procedure 'qualified-sign' takes the subject from the transport certificate" "$OUT"
 # at a terminal the missing SAN is asked (echoed), shown in the plan; Submit
 # answered no: nothing is sent
-run_rc "at a terminal: SAN asked, Submit declined" 2 python3 "$REPO/tests/tools/pty_answer.py" \
+run_rc "at a terminal: SAN asked, Submit declined" 10 python3 "$REPO/tests/tools/pty_answer.py" \
     --answer 'subjectAltName email for slot 9c.*: *$=jane.typed@example.org' \
     --answer 'PIN.*: *$=123456' --answer 'Submit .*\[y/N\] *$=n' -- \
     "$RATERM" update -c "$CONF" -r "$RQ" --officer-reader "$OFF" \

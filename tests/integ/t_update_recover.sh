@@ -410,7 +410,7 @@ expect_eq "terminal: the Signature PIN asked once" 1 "$(grep -c "^Signature PIN"
 expect_eq "terminal: the second PIN asked once" 1 "$(grep -c "^Second PIN" "$T/tty.txt")"
 order=$(grep -n "^PIN of the card\|^Plan for\|^Signature PIN\|^Submit \|^Second PIN\|^Result" \
     "$T/tty.txt" | cut -d: -f2 | cut -c1-6 | tr '\n' ' ')
-expect_eq "terminal: the officer's order" "PIN of Plan f Signat Submit Second Result " "$order"
+expect_eq "terminal: the officer's order" "PIN of Plan f Submit Signat Second Result " "$order"
 expect_match "terminal: 9c done" "^  9c +Redo +done" "$T/tty.txt"
 expect_no_match "terminal: no PIN echoed" "123456" "$T/tty.txt"
 run_ok "recover: nothing left at the end" "$RATERM" recover -c "$CONF" --list
