@@ -110,7 +110,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBRATERM)
 CHECK_BUILD := build/check
 
 check: deps
-	$(MAKE) --no-print-directory BUILD=$(CHECK_BUILD) SAN=1 unit fuzz-smoke integ
+	$(MAKE) --no-print-directory BUILD=$(CHECK_BUILD) SAN=1 CI_REQUIRED=$${CI_REQUIRED:-1} unit fuzz-smoke integ
 
 # Fuzzing. fuzz-smoke (in `make check`): the fuzz targets under ASan+UBSan
 # with a deterministic mutation driver over the seed corpus. fuzz: libFuzzer
@@ -178,18 +178,45 @@ $(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBRATERM)
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
-# The configuration is installed only where none exists: a station's own
-# settings are never overwritten.
+LOCALSTATEDIR ?= /var
+# The officer's account on the station, which runs raterm: it owns the
+# journal, the issued certificates and the audit log, and its group may
+# read /etc/raterm/pki. Empty: those stay root's (chown them; see
+# docs/station.md). vpiv is a test tool and is not installed; cmhost is a
+# server (sbin). The configuration is installed only where none exists: a
+# station's own settings are never overwritten.
+STATION_USER ?=
+STATION_GROUP ?= $(STATION_USER)
+RT_ETC := $(DESTDIR)$(SYSCONFDIR)/raterm
+RT_LIB := $(DESTDIR)$(LOCALSTATEDIR)/lib/raterm
+RT_LOG := $(DESTDIR)$(LOCALSTATEDIR)/log/raterm
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/raterm $(DESTDIR)$(PREFIX)/bin/
+	$(if $(wildcard src/cmhost/main.c),install -d $(DESTDIR)$(PREFIX)/sbin && \
+	    install -m 755 $(BUILD)/cmhost $(DESTDIR)$(PREFIX)/sbin/)
 	install -m 644 man/raterm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -d $(DESTDIR)$(SYSCONFDIR)/raterm/procedures.d
-	[ -e $(DESTDIR)$(SYSCONFDIR)/raterm/raterm.yaml ] || \
-	    install -m 644 conf/raterm.yaml $(DESTDIR)$(SYSCONFDIR)/raterm/
+	install -d -m 755 $(RT_ETC) $(RT_ETC)/procedures.d
+	install -d -m 750 $(RT_ETC)/pki
+	install -d -m 755 $(RT_LIB)
+	install -d -m 700 $(RT_LIB)/journal $(RT_LIB)/issued
+	install -d -m 750 $(RT_LOG)
+	[ -e $(RT_ETC)/raterm.yaml ] || install -m 644 conf/raterm.yaml $(RT_ETC)/
 	for f in conf/procedures.d/*.yaml; do \
-	    [ -e $(DESTDIR)$(SYSCONFDIR)/raterm/procedures.d/$${f##*/} ] || \
-	    install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/raterm/procedures.d/; done
+	    [ -e $(RT_ETC)/procedures.d/$${f##*/} ] || \
+	    install -m 644 $$f $(RT_ETC)/procedures.d/; done
+	@if [ -n "$(STATION_USER)" ]; then \
+	    chgrp $(STATION_GROUP) $(RT_ETC)/pki && \
+	    chown $(STATION_USER):$(STATION_GROUP) $(RT_LIB)/journal \
+	        $(RT_LIB)/issued $(RT_LOG) && \
+	    echo "install: journal, issued and audit directories owned by $(STATION_USER);" \
+	        "$(SYSCONFDIR)/raterm/pki readable by group $(STATION_GROUP)"; \
+	else \
+	    echo "install: no STATION_USER: $(LOCALSTATEDIR)/lib/raterm/journal," \
+	        "$(LOCALSTATEDIR)/lib/raterm/issued, $(LOCALSTATEDIR)/log/raterm and" \
+	        "$(SYSCONFDIR)/raterm/pki are root's; give them to the officer's account" \
+	        "(make install STATION_USER=NAME, or see docs/station.md)"; \
+	fi
 
 clean:
 	rm -rf build
