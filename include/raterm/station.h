@@ -61,6 +61,7 @@ typedef struct {
 	const char *officer_reader;	/* --officer-reader */
 	const char *officer_token;	/* --officer-token (software) */
 	const char *officer_cert;	/* --officer-cert */
+	const char *officer_chain;	/* CA certificates sent along */
 	uint8_t officer_slot;		/* --officer-slot */
 	const char *server;		/* --server (cmhost.url) */
 	const char *trust;		/* --trust (cmhost.trust) */
@@ -74,9 +75,6 @@ typedef struct {
 	FILE *warn;
 	rt_reader_open_fn open_reader;	/* NULL: rt_pcsc_open */
 	void *open_ctx;
-	/* Journal and audit only: no CM host, no officer (e.g. listing
-	 * open operations). */
-	bool no_cmhost;
 	/* Submit even when the journal holds an incomplete operation of
 	 * the card (--ignore-open); otherwise that is refused (RULE). */
 	bool ignore_open;
@@ -87,11 +85,12 @@ typedef struct {
 } rt_station_opts;
 
 /* Opens the station: loads the transport CAs, attestation roots and the
- * CM host trust, opens the journal and the audit log. The officer's token
+ * officer CAs, opens the journal and the audit log when configured (an
+ * update needs both: CONFIG otherwise). The officer's token
  * and the CM host client are opened on first need (rt_station_officer,
- * plan/submit), readers are found by rt_station_find_readers (called by
- * reload when not done yet). cfg must outlive the station.
- * Errors: CONFIG (journal/audit missing), CERT, IO. */
+ * plan/submit), the CA sets of the configuration too, readers are found
+ * by rt_station_find_readers (called by reload when not done yet). cfg
+ * must outlive the station. Errors: IO (journal, audit). */
 rt_err *rt_station_open(const rt_config *cfg, const rt_station_opts *o,
     rt_station **out) RT_MUST;
 /* Closes everything and wipes every secret. NULL is allowed. */
@@ -228,6 +227,16 @@ void rt_station_forget_secrets(rt_station *st);
  * handler of the adapter names it in its message. Async-signal-safe read
  * of a fixed buffer. */
 const char *rt_station_busy_op(const rt_station *st);
+
+/* ---- the CM host outside an update ----------------------------------------- */
+
+/* The CM host client, its requests protected by the officer's signature
+ * (the Signature PIN through d->signature_pin, verified at once), for
+ * `raterm request` and `revoke`. Valid until rt_station_cmhost_done,
+ * which wipes the PIN and releases the officer's card. */
+rt_err *rt_station_cmhost(rt_station *st, const rt_update_dialogs *d,
+    cmp_client **out) RT_MUST;
+void rt_station_cmhost_done(rt_station *st);
 
 /* ---- the journal: open operations and recovery ---------------------------- */
 

@@ -3,6 +3,7 @@
  * submission to the CM host plugs in through rt_update_submit(). */
 #include "cli.h"
 #include "cli_crypto.h"
+#include "cli_station.h"
 #include "raterm/config.h"
 #include "raterm/contents.h"
 #include "raterm/engine.h"
@@ -243,223 +244,13 @@ print_tc_results(const rt_update *u)
 	}
 }
 
-/* ---- the station's dialogs at a terminal --------------------------------------------- */
-
-/* The command line's options that reach the station. */
-typedef struct {
-	const char *server, *trust, *tls_ca;
-	const char *officer_reader, *officer_token, *officer_cert;
-	const char *transport_ca, *attestation_root;
-	uint8_t officer_slot;
-	long timeout;
-	bool yes, verbose, ignore_open;
-} submit_opts;
-
-/* The terminal (or --pin-fd) side of the station's dialog table. */
-typedef struct {
-	cli_secrets *sec;
-	bool no_tty;			/* --pin-fd given */
-	const char *job;		/* NULL: the command line */
-} dialog_ctx;
-
-static rt_err *
-dlg_card_pin(void *ctx, unsigned which, const char *prompt, char *buf,
-    size_t cap, size_t *len)
-{
-	dialog_ctx *dc = ctx;
-	return cli_secret_get(dc->sec, which == 2 ? "card2" : "card", prompt,
-	    buf, cap, len);
-}
-
-static rt_err *
-dlg_signature(void *ctx, const char *prompt, char *buf, size_t cap,
-    size_t *len)
-{
-	dialog_ctx *dc = ctx;
-	return cli_secret_get(dc->sec, "signature", prompt, buf, cap, len);
-}
-
-static rt_err *
-dlg_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
-    size_t *len)
-{
-	dialog_ctx *dc = ctx;
-	char hex[130];
-	size_t hl = 0;
-	rt_err *e = cli_secret_get(dc->sec, "operator", prompt, hex,
-	    sizeof(hex) - 1, &hl);
-	if (e != NULL)
-		return e;
-	hex[hl] = '\0';
-	*len = 0;
-	if (strcmp(hex, "default") == 0) {
-		rt_wipe(hex, sizeof(hex));
-		fprintf(stderr, "raterm update: operator credential: the card's "
-		    "default management key, as given\n");
-		return NULL;	/* the card's default management key */
-	}
-	if (hl == 0 || hl % 2 != 0 || hl / 2 > cap ||
-	    rt_unhex(hex, buf, cap, len) != NULL) {
-		rt_wipe(hex, sizeof(hex));
-		rt_wipe(buf, cap);
-		*len = 0;
-		return rt_err_new(RT_E_ARG, NULL, "operator credential: expected "
-		    "the management key in hex (48 digits for 3DES/AES-192) or "
-		    "'default'");
-	}
-	rt_wipe(hex, sizeof(hex));
-	return NULL;
-}
-
-static void
-dlg_progress(void *ctx, const rt_plan_step *st, const char *what)
-{
-	char s[4];
-	(void)ctx;
-	if (st != NULL)
-		fprintf(stderr, "raterm update: %s: %s\n",
-		    piv_slot_name(st->slot, s, sizeof(s)), what);
-	else
-		fprintf(stderr, "raterm update: %s\n", what);
-}
-
-static rt_err *
-dlg_confirm(void *ctx, const rt_plan *p, bool *yes)
-{
-	(void)ctx;
-	(void)p;		/* printed before */
-	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	*yes = false;
-	if (fd < 0)
-		return rt_err_new(RT_E_USAGE, NULL, "no terminal to confirm the "
-		    "update on; give --yes");
-	const char q[] = "Submit this plan to the CM host and write the card? "
-	    "[y/N] ";
-	ssize_t w = write(fd, q, sizeof(q) - 1);
-	(void)w;
-	char c = 0, first = 0;
-	while (read(fd, &c, 1) == 1 && c != '\n')
-		if (first == 0)
-			first = c;
-	close(fd);
-	*yes = first == 'y' || first == 'Y';
-	return NULL;
-}
-
-/* Ctrl-C: the first asks to cancel between steps; a second one, or a
- * SIGTERM, ends raterm at once, saying what the journal holds open. */
-static volatile sig_atomic_t interrupted;
-static rt_station *busy_station;
-
-static bool
-dlg_cancel(void *ctx)
-{
-	(void)ctx;
-	return interrupted != 0;
-}
-
-static void
-on_signal(int sig)
-{
-	if (sig == SIGINT && interrupted == 0) {
-		interrupted = 1;
-		static const char m[] = "\nraterm: cancelling after the current "
-		    "step (Ctrl-C again to stop at once)\n";
-		ssize_t w = write(2, m, sizeof(m) - 1);
-		(void)w;
-		return;
-	}
-	const char *op = busy_station ? rt_station_busy_op(busy_station) : "";
-	static const char a[] = "\nraterm: interrupted";
-	static const char b[] = "; the update is open in the journal (";
-	static const char c[] = "): run 'raterm recover'\n";
-	ssize_t w = write(2, a, sizeof(a) - 1);
-	if (op[0]) {
-		w = write(2, b, sizeof(b) - 1);
-		w = write(2, op, strlen(op));
-		w = write(2, c, sizeof(c) - 1);
-	} else
-		w = write(2, "\n", 1);
-	(void)w;
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* The typed-value dialog of the command line: the terminal, unless
- * --pin-fd is given or there is none; then the error says which option
- * (or job key) gives the value. */
-static rt_err *
-dlg_typed(void *ctx, uint8_t slot, const char *field, const char *prompt,
-    char *buf, size_t cap, size_t *len)
-{
-	dialog_ctx *tc = ctx;
-	char s[4], hint[200];
-	bool subj = strcmp(field, "subject") == 0;
-	piv_slot_name(slot, s, sizeof(s));
-	if (tc->job != NULL)
-		snprintf(hint, sizeof(hint), "give %s: {%s: %s} in %s", subj ?
-		    "subject" : "san", s, subj ? "\"CN=...\"" : field, tc->job);
-	else if (subj)
-		snprintf(hint, sizeof(hint), "give --subject %s=DN", s);
-	else
-		snprintf(hint, sizeof(hint), "give --san %s=%s:VALUE", s, field);
-	if (tc->no_tty)
-		return rt_err_new(RT_E_USAGE, NULL, "slot %s: %s: not given and "
-		    "not asked with --pin-fd; %s", s, field, hint);
-	rt_err *e = cli_ask_text(prompt, buf, cap, len);
-	if (e != NULL && rt_err_kind_of(e) == RT_E_USAGE) {
-		rt_err_free(e);
-		return rt_err_new(RT_E_USAGE, NULL, "slot %s: %s: not given and "
-		    "no terminal to ask for it; %s", s, field, hint);
-	}
-	return e;
-}
-
-static const char *
-state_name(rt_step_state st)
-{
-	switch (st) {
-	case RT_STEP_DONE: return "done";
-	case RT_STEP_FAILED: return "FAILED";
-	case RT_STEP_ROLLED_BACK: return "rejected";
-	default: return "not run";
-	}
-}
-
-static rt_err *
-open_reader_cb(void *ctx, const char *name, rt_transport **out)
-{
-	return cli_open_reader(ctx, name, out);
-}
-
-/* The station of one command, from the options. */
-static rt_err *
-station_from_opts(const cli_global *g, const rt_config *cfg,
-    const submit_opts *o, const char *reader, bool no_cmhost,
-    rt_station **out)
-{
-	rt_station_opts so = {
-		.target_reader = reader, .officer_reader = o->officer_reader,
-		.officer_token = o->officer_token,
-		.officer_cert = o->officer_cert, .officer_slot = o->officer_slot,
-		.server = o->server, .trust = o->trust, .tls_ca = o->tls_ca,
-		.transport_ca = o->transport_ca,
-		.attestation_root = o->attestation_root, .timeout = o->timeout,
-		.cmp_log = o->verbose ? stderr : NULL, .warn = stderr,
-		.open_reader = open_reader_cb, .open_ctx = (void *)g,
-		.no_cmhost = no_cmhost, .ignore_open = o->ignore_open,
-	};
-	return rt_station_open(cfg, &so, out);
-}
-
 /* One `raterm update`: the station (opened once for every card of a
  * job) and the secrets of --pin-fd (read once). */
 typedef struct {
 	const cli_global *g;
 	const rt_config *cfg;
-	submit_opts so;
+	cli_station_opts so;
 	bool dry_run, json;
-	int pin_fd;
 	cli_secrets *sec;
 	rt_station *st;
 } update_run;
@@ -474,7 +265,7 @@ print_result(const rt_plan *plan, const rt_submit_result *res)
 		const rt_plan_step *ps = &plan->steps[i];
 		printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
 		    piv_slot_name(ps->slot, s, sizeof(s)),
-		    rt_action_title(ps->action), state_name(res->state[i]),
+		    rt_action_title(ps->action), cli_step_state(res->state[i]),
 		    res->message[i], res->serial[i][0] ? " (serial " : "",
 		    res->serial[i], res->serial[i][0] ? ")" : "",
 		    res->state[i] == RT_STEP_DONE && !res->confirmed ?
@@ -571,15 +362,12 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 		}
 	if ((e = apply_reqs(u, a)) != NULL)
 		goto out;
-	if (r->sec == NULL && (e = cli_secrets_open(r->pin_fd, &r->sec)) != NULL)
+	if (r->sec == NULL &&
+	    (e = cli_secrets_open(r->so.pin_fd, &r->sec)) != NULL)
 		goto out;
-	dialog_ctx dc = { r->sec, r->pin_fd >= 0, a->job };
-	rt_update_dialogs d = {
-		.ctx = &dc, .typed = dlg_typed, .card_pin = dlg_card_pin,
-		.operator_credential = dlg_operator, .progress = dlg_progress,
-		.signature_pin = dlg_signature, .confirm = dlg_confirm,
-		.cancel = dlg_cancel,
-	};
+	cli_dialog_ctx dc = { "update", r->sec, r->so.pin_fd >= 0, a->job };
+	rt_update_dialogs d;
+	cli_dialogs(&dc, &d);
 	rt_plan plan;
 	if ((e = rt_station_plan(st, &d, r->dry_run, &plan)) != NULL) {
 		if (u->tc_ran)
@@ -595,10 +383,10 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 	if (r->dry_run || plan.nsteps == 0)
 		goto out;
 	rt_submit_result res;
-	busy_station = st;
+	cli_station_signals(st);
 	e = rt_station_submit(st, &d, r->so.yes ? RT_SUBMIT_YES : 0, &plan,
 	    &res);
-	busy_station = NULL;
+	cli_station_signals(NULL);
 	if (res.sent)
 		print_result(&plan, &res);
 	fflush(stdout);
@@ -718,8 +506,8 @@ int
 cmd_update(cli_global *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
+		CLI_STATION_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
-		{ "config", required_argument, NULL, 'c' },
 		{ "reader", required_argument, NULL, 'r' },
 		{ "procedure", required_argument, NULL, 'P' },
 		{ "action", required_argument, NULL, 'a' },
@@ -727,40 +515,31 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "yes", no_argument, NULL, 'y' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "transport-ca", required_argument, NULL, 'T' },
-		{ "attestation-root", required_argument, NULL, 'R' },
-		{ "pin-fd", required_argument, NULL, 'f' },
-		{ "server", required_argument, NULL, 1001 },
-		{ "trust", required_argument, NULL, 1002 },
-		{ "tls-ca", required_argument, NULL, 1003 },
-		{ "officer-reader", required_argument, NULL, 1004 },
-		{ "officer-slot", required_argument, NULL, 1005 },
-		{ "officer-token", required_argument, NULL, 1006 },
-		{ "officer-cert", required_argument, NULL, 1007 },
-		{ "timeout", required_argument, NULL, 1009 },
 		{ "subject", required_argument, NULL, 1010 },
 		{ "san", required_argument, NULL, 1011 },
 		{ "qc", required_argument, NULL, 1012 },
 		{ "ignore-open", no_argument, NULL, 1013 },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg_path = NULL, *reader = NULL, *proc_name = NULL;
+	const char *reader = NULL, *proc_name = NULL;
 	static rt_job_req reqs[RT_JOB_MAX_REQS];
 	size_t nreqs = 0;
 	const char *batch = NULL;
 	slot_action acts[MAX_ACTIONS];
 	size_t nacts = 0;
 	update_run r;
-	int c;
+	int c, sr;
 	memset(&r, 0, sizeof(r));
 	r.g = g;
-	r.pin_fd = -1;
+	r.so.pin_fd = -1;
 
 	while ((c = getopt_long(argc, argv, "hc:r:jyv", opts, NULL)) != -1) {
+		if ((sr = cli_station_opt("update", c, optarg, &r.so)) < 0)
+			return 2;
+		if (sr == 1)
+			continue;
 		switch (c) {
 		case 'h': fputs(update_help, stdout); return 0;
-		case 'c': cfg_path = optarg; break;
 		case 'r': reader = optarg; break;
 		case 'P': proc_name = optarg; break;
 		case 'b': batch = optarg; break;
@@ -781,30 +560,6 @@ cmd_update(cli_global *g, int argc, char **argv)
 		case 'n': r.dry_run = true; break;
 		case 'j': r.json = true; break;
 		case 'y': r.so.yes = true; break;
-		case 'v': r.so.verbose = true; break;
-		case 'T': r.so.transport_ca = optarg; break;
-		case 'R': r.so.attestation_root = optarg; break;
-		case 'f':
-			if ((r.pin_fd = cli_parse_fd("update", optarg)) < 0)
-				return 2;
-			break;
-		case 1001: r.so.server = optarg; break;
-		case 1002: r.so.trust = optarg; break;
-		case 1003: r.so.tls_ca = optarg; break;
-		case 1004: r.so.officer_reader = optarg; break;
-		case 1005:
-			if (!piv_slot_parse(optarg, &r.so.officer_slot))
-				return cli_usage_error("update", "bad slot '%s'",
-				    optarg);
-			break;
-		case 1006: r.so.officer_token = optarg; break;
-		case 1007: r.so.officer_cert = optarg; break;
-		case 1009:
-			r.so.timeout = atol(optarg);
-			if (r.so.timeout <= 0)
-				return cli_usage_error("update", "bad --timeout "
-				    "'%s'", optarg);
-			break;
 		case 1013: r.so.ignore_open = true; break;
 		case 1010:
 		case 1011:
@@ -847,16 +602,14 @@ cmd_update(cli_global *g, int argc, char **argv)
 	if (batch == NULL && proc_name == NULL)
 		return cli_usage_error("update", "--procedure NAME is required "
 		    "('raterm procedures' lists them), or --batch JOB.yaml");
-	if (batch == NULL && r.so.officer_reader != NULL &&
-	    r.so.officer_token != NULL)
-		return cli_usage_error("update", "give --officer-reader or "
-		    "--officer-token, not both");
+	if (batch == NULL && (sr = cli_station_check("update", &r.so)) != 0)
+		return sr;
 
 	rt_config *cfg = NULL;
 	rt_job *job = NULL;
 	card_result *res = NULL;
 	int rc = 0;
-	rt_err *e = rt_config_load(rt_config_path(cfg_path), &cfg);
+	rt_err *e = cli_config_load(&r.so, true, &cfg);
 	if (e != NULL)
 		goto out;
 	r.cfg = cfg;
@@ -911,11 +664,8 @@ cmd_update(cli_global *g, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((e = station_from_opts(g, cfg, &r.so, NULL, false, &r.st)) != NULL)
+	if ((e = cli_station_open(g, cfg, &r.so, NULL, &r.st)) != NULL)
 		goto out;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
 
 	card_args ca;
 	bool nothing;
@@ -1026,57 +776,30 @@ int
 cmd_recover(cli_global *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
+		CLI_STATION_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
-		{ "config", required_argument, NULL, 'c' },
 		{ "reader", required_argument, NULL, 'r' },
 		{ "list", no_argument, NULL, 'l' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "pin-fd", required_argument, NULL, 'f' },
-		{ "server", required_argument, NULL, 1001 },
-		{ "trust", required_argument, NULL, 1002 },
-		{ "tls-ca", required_argument, NULL, 1003 },
-		{ "officer-reader", required_argument, NULL, 1004 },
-		{ "officer-slot", required_argument, NULL, 1005 },
-		{ "officer-token", required_argument, NULL, 1006 },
-		{ "officer-cert", required_argument, NULL, 1007 },
-		{ "timeout", required_argument, NULL, 1009 },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg_path = NULL, *reader = NULL;
+	const char *reader = NULL;
 	bool list = false;
-	int pin_fd = -1, c;
-	submit_opts so = { 0 };
+	int c, sr;
+	cli_station_opts so = { .pin_fd = -1 };
 	while ((c = getopt_long(argc, argv, "hc:r:lv", opts, NULL)) != -1) {
+		if ((sr = cli_station_opt("recover", c, optarg, &so)) < 0)
+			return 2;
+		if (sr == 1)
+			continue;
 		switch (c) {
 		case 'h': fputs(recover_help, stdout); return 0;
-		case 'c': cfg_path = optarg; break;
 		case 'r': reader = optarg; break;
 		case 'l': list = true; break;
-		case 'v': so.verbose = true; break;
-		case 'f':
-			if ((pin_fd = cli_parse_fd("recover", optarg)) < 0)
-				return 2;
-			break;
-		case 1001: so.server = optarg; break;
-		case 1002: so.trust = optarg; break;
-		case 1003: so.tls_ca = optarg; break;
-		case 1004: so.officer_reader = optarg; break;
-		case 1005:
-			if (!piv_slot_parse(optarg, &so.officer_slot))
-				return cli_usage_error("recover", "bad slot '%s'",
-				    optarg);
-			break;
-		case 1006: so.officer_token = optarg; break;
-		case 1007: so.officer_cert = optarg; break;
-		case 1009:
-			so.timeout = atol(optarg);
-			if (so.timeout <= 0)
-				return cli_usage_error("recover", "bad --timeout "
-				    "'%s'", optarg);
-			break;
 		default: return cli_usage_error("recover", "invalid option");
 		}
 	}
+	if ((sr = cli_station_check("recover", &so)) != 0)
+		return sr;
 	if (optind < argc)
 		return cli_usage_error("recover", "unexpected argument '%s'",
 		    argv[optind]);
@@ -1087,10 +810,10 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	size_t nops = 0;
 	rt_station *st = NULL;
 	bool left = false;
-	rt_err *e = rt_config_load(rt_config_path(cfg_path), &cfg);
+	rt_err *e = cli_config_load(&so, true, &cfg);
 	if (e != NULL)
 		goto out;
-	if ((e = station_from_opts(g, cfg, &so, reader, list, &st)) != NULL)
+	if ((e = cli_station_open(g, cfg, &so, reader, &st)) != NULL)
 		goto out;
 	if ((e = rt_station_open_ops(st, &ops, &nops)) != NULL)
 		goto out;
@@ -1109,13 +832,11 @@ cmd_recover(cli_global *g, int argc, char **argv)
 		left = true;
 		goto out;
 	}
-	if ((e = cli_secrets_open(pin_fd, &sec)) != NULL)
+	if ((e = cli_secrets_open(so.pin_fd, &sec)) != NULL)
 		goto out;
-	dialog_ctx dc = { sec, pin_fd >= 0, NULL };
-	rt_update_dialogs d = {
-		.ctx = &dc, .signature_pin = dlg_signature,
-		.progress = dlg_progress,
-	};
+	cli_dialog_ctx dc = { "recover", sec, so.pin_fd >= 0, NULL };
+	rt_update_dialogs d;
+	cli_dialogs(&dc, &d);
 	for (size_t i = 0; i < nops; i++) {
 		rt_recover_result rr;
 		rt_err *oe = rt_station_recover(st, &ops[i], &d, &rr);

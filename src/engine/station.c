@@ -35,6 +35,7 @@ struct rt_station {
 	const rt_config *cfg;
 	rt_station_opts o;
 	rt_castore *tcas, *roots, *ocas;
+	bool cas_loaded, ocas_loaded;
 	mbedtls_x509_crt trust;
 	bool trust_loaded;
 	rt_journal *journal;
@@ -149,40 +150,18 @@ rt_station_open(const rt_config *cfg, const rt_station_opts *o,
 #ifdef MADV_DONTDUMP
 	(void)madvise(st->sec, sizeof(secrets), MADV_DONTDUMP);
 #endif
-	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0') {
-		rt_station_close(st);
-		return rt_err_new(RT_E_CONFIG, NULL, "journal and audit are "
-		    "needed in the configuration");
-	}
-	if ((e = rt_journal_open(cfg->journal, &st->journal)) != NULL ||
-	    (e = rt_audit_open(cfg->audit, &st->audit)) != NULL) {
+	/* without them the station can still read cards and talk to the
+	 * CM host; an update needs both (need_journal) */
+	if ((cfg->journal[0] &&
+	    (e = rt_journal_open(cfg->journal, &st->journal)) != NULL) ||
+	    (cfg->audit[0] && (e = rt_audit_open(cfg->audit, &st->audit)) !=
+	    NULL)) {
 		rt_station_close(st);
 		return e;
 	}
 	char jcopy[RT_PATH_MAX];
 	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
 	snprintf(st->idir, sizeof(st->idir), "%s/issued", dirname(jcopy));
-	if (st->o.no_cmhost) {
-		*out = st;
-		return NULL;
-	}
-	const char *tca = st->o.transport_ca ? st->o.transport_ca :
-	    cfg->transport_cas;
-	if (tca[0] && (e = rt_castore_load(tca, &st->tcas)) != NULL) {
-		rt_station_close(st);
-		return rt_err_wrap(e, "transport CAs");
-	}
-	const char *roots = st->o.attestation_root ? st->o.attestation_root :
-	    cfg->attestation_roots;
-	if (roots[0] && (e = rt_castore_load(roots, &st->roots)) != NULL) {
-		rt_station_close(st);
-		return rt_err_wrap(e, "attestation roots");
-	}
-	if (cfg->officer.officer_cas[0] &&
-	    (e = rt_castore_load(cfg->officer.officer_cas, &st->ocas)) != NULL) {
-		rt_station_close(st);
-		return rt_err_wrap(e, "officer.officer_cas");
-	}
 	*out = st;
 	return NULL;
 }
@@ -211,6 +190,39 @@ rt_station_close(rt_station *st)
 		fclose(st->devnull);
 	free(st->seen);
 	free(st);
+}
+
+/* The CA sets of the configuration, loaded on first need. */
+static rt_err *
+load_cas(rt_station *st)
+{
+	const rt_config *cfg = st->cfg;
+	rt_err *e;
+	if (st->cas_loaded)
+		return NULL;
+	const char *tca = st->o.transport_ca ? st->o.transport_ca :
+	    cfg->transport_cas;
+	if (tca[0] && (e = rt_castore_load(tca, &st->tcas)) != NULL)
+		return rt_err_wrap(e, "transport CAs");
+	const char *roots = st->o.attestation_root ? st->o.attestation_root :
+	    cfg->attestation_roots;
+	if (roots[0] && (e = rt_castore_load(roots, &st->roots)) != NULL)
+		return rt_err_wrap(e, "attestation roots");
+	st->cas_loaded = true;
+	return NULL;
+}
+
+static rt_err *
+load_officer_cas(rt_station *st)
+{
+	rt_err *e;
+	if (st->ocas_loaded)
+		return NULL;
+	if (st->cfg->officer.officer_cas[0] && (e = rt_castore_load(
+	    st->cfg->officer.officer_cas, &st->ocas)) != NULL)
+		return rt_err_wrap(e, "officer.officer_cas");
+	st->ocas_loaded = true;
+	return NULL;
 }
 
 /* ---- readers -------------------------------------------------------------- */
@@ -252,6 +264,9 @@ rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
 	}
 	if (need_target || need_officer) {
 		rt_station_readers sr;
+		rt_err *le = load_officer_cas(st);
+		if (le != NULL)
+			return le;
 		const char *held_o = !need_officer && st->officer_reader[0] ?
 		    st->officer_reader : NULL;
 		const char *held_t = !need_target && st->target_reader[0] ?
@@ -355,6 +370,8 @@ holds_officer_cert(rt_station *st, const char *name)
 	uint8_t *der = NULL;
 	size_t len = 0;
 	bool yes = false;
+	rt_err *le = load_officer_cas(st);
+	rt_err_free(le);
 	if (st->ocas == NULL)
 		return false;
 	rt_err *e = open_reader(st, name, &t);
@@ -713,7 +730,7 @@ reopen_target(rt_station *st)
 	rt_err *e;
 	if (!st->have_ct)
 		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
-	if ((e = open_target(st)) != NULL)
+	if ((e = load_cas(st)) != NULL || (e = open_target(st)) != NULL)
 		return e;
 	rt_contents now;
 	if ((e = rt_contents_read(st->tcard, st->tcas, time(NULL), 0, &now)) !=
@@ -753,7 +770,7 @@ rt_station_reload(rt_station *st)
 	}
 	st->card_id[0] = '\0';
 	wipe_secrets(st);
-	if ((e = open_target(st)) != NULL)
+	if ((e = load_cas(st)) != NULL || (e = open_target(st)) != NULL)
 		return e;
 	e = rt_contents_read(st->tcard, st->tcas, time(NULL), 0, &st->ct);
 	close_card(&st->tt, &st->tcard);
@@ -931,6 +948,16 @@ inner_dialogs(rt_station *st, const rt_update_dialogs *outer,
 
 /* ---- plan and submit ------------------------------------------------------ */
 
+static rt_err *
+need_journal(const rt_station *st)
+{
+	if (st->journal == NULL || st->audit == NULL)
+		return rt_err_new(RT_E_CONFIG, NULL, "journal and audit are "
+		    "needed in the configuration (%s)", st->cfg->file[0] ?
+		    st->cfg->file : "no configuration file");
+	return NULL;
+}
+
 /* An operation of this card still open in the journal. */
 static rt_err *
 check_open_ops(rt_station *st)
@@ -1059,9 +1086,13 @@ open_cmhost(rt_station *st)
 		st->trust_loaded = true;
 	}
 	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
+	rt_err *e;
 	if (oc == NULL)
 		return rt_err_new(RT_E_CERT, NULL, "the officer key has no "
 		    "certificate (CMP protection needs one)");
+	if (st->o.officer_chain != NULL &&
+	    (e = add_chain_file(st->signer, st->o.officer_chain)) != NULL)
+		return e;
 	if (!st->officer_known || st->oinfo.subject[0] == '\0') {
 		name_from_crt(oc, &st->oinfo);
 	}
@@ -1086,7 +1117,7 @@ rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
 		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
 	if (plan->nsteps == 0)
 		return NULL;
-	if ((e = check_open_ops(st)) != NULL)
+	if ((e = need_journal(st)) != NULL || (e = check_open_ops(st)) != NULL)
 		goto out;
 	if (!(flags & RT_SUBMIT_YES)) {
 		bool yes = false;
@@ -1131,6 +1162,28 @@ out:
 	return e;
 }
 
+rt_err *
+rt_station_cmhost(rt_station *st, const rt_update_dialogs *d,
+    cmp_client **out)
+{
+	rt_err *e;
+	*out = NULL;
+	if ((e = signature_ready(st, d)) != NULL ||
+	    (e = open_cmhost(st)) != NULL) {
+		rt_station_cmhost_done(st);
+		return e;
+	}
+	*out = st->client;
+	return NULL;
+}
+
+void
+rt_station_cmhost_done(rt_station *st)
+{
+	wipe_secrets(st);
+	close_officer(st);
+}
+
 const char *
 rt_station_busy_op(const rt_station *st)
 {
@@ -1142,6 +1195,11 @@ rt_station_busy_op(const rt_station *st)
 rt_err *
 rt_station_open_ops(rt_station *st, rt_jop **ops, size_t *n)
 {
+	*ops = NULL;
+	*n = 0;
+	rt_err *e = need_journal(st);
+	if (e != NULL)
+		return e;
 	return rt_journal_incomplete(st->journal, ops, n);
 }
 
@@ -1178,11 +1236,8 @@ rt_station_recover(rt_station *st, const rt_jop *op,
 	return e;
 }
 
-/* Ends a recovery session: the secrets are wiped and the officer's card
- * is free again. */
 void
 rt_station_recover_done(rt_station *st)
 {
-	wipe_secrets(st);
-	close_officer(st);
+	rt_station_cmhost_done(st);
 }
