@@ -45,15 +45,20 @@ CMP_SRC   := $(wildcard src/cmp/*.c)
 CMHOST_SRC:= $(filter-out src/cmhost/main.c,$(wildcard src/cmhost/*.c))
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
 CLI_SRC   := $(wildcard src/cli/*.c)
+# the officer's screen: the only curses code; linked into raterm only
+UI_SRC    := $(wildcard src/ui/*.c)
+LDLIBS_UI := $(shell pkg-config --libs formw menuw panelw ncursesw 2>/dev/null || echo -lformw -lmenuw -lpanelw -lncursesw -ltinfo)
 
 LIBRATERM := $(BUILD)/libraterm.a
 LIBVPIV   := $(BUILD)/libvpiv.a
 LIBCMHOST := $(BUILD)/libcmhost.a
+LIBUI     := $(BUILD)/libui.a
 
 LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC))
 VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
 CMHOST_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(CMHOST_SRC))
 CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
+UI_OBJS   := $(patsubst src/%.c,$(OBJ)/%.o,$(UI_SRC))
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -82,9 +87,13 @@ $(LIBCMHOST): $(CMHOST_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/raterm: $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) \
-	    $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
+$(LIBUI): $(UI_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/raterm: $(CLI_OBJS) $(LIBUI) $(LIBVPIV) $(LIBRATERM)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBUI) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) \
+	    $(LDLIBS_CRYPTO) -lyaml $(LDLIBS_UI) $(LDLIBS)
 
 $(BUILD)/cmhost: $(OBJ)/cmhost/main.o $(LIBCMHOST) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_NET) $(LDLIBS_PCSC) \
@@ -98,6 +107,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-unused-parameter -o $@ $< \
 	    $(LDFLAGS) $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_SERVER) \
 	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
+
+# the screen's view model (src/ui/view.c, keys.c: no curses calls)
+$(BUILD)/tests/test_ui_%: tests/unit/test_ui_%.c $(LIBUI) $(LIBRATERM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-unused-parameter -o $@ $< \
+	    $(LDFLAGS) $(LIBUI) $(LIBRATERM) -lcmocka $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) \
+	    -lyaml $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIBRATERM)
 	@mkdir -p $(dir $@)

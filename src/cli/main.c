@@ -8,13 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* cmd_ui.c: the officer's screen */
+int cmd_ui(cli_global *g, int argc, char **argv);
 
 static const char usage_text[] =
-"usage: raterm [--trace FILE] COMMAND [OPTIONS]\n"
+"usage: raterm [--trace FILE] [COMMAND [OPTIONS]]\n"
 "\n"
 "raterm updates the certificates on smart cards from a terminal.\n"
 "\n"
 "Commands:\n"
+"  ui                 the officer's screen (full-screen, ncurses); also\n"
+"                     'raterm' without a command on a terminal\n"
 "  readers            list smart-card readers and whether a card is present\n"
 "  show               print a card's header and its Contents (keys and\n"
 "                     certificates)\n"
@@ -158,7 +164,11 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
+		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+			return cmd_ui(&g, 0, argv + optind);
 		fputs(usage_text, stderr);
+		fputs("raterm: the screen needs a terminal; without one give a "
+		    "command\n", stderr);
 		return 2;
 	}
 	if (g.trace_path != NULL) {
@@ -174,7 +184,9 @@ main(int argc, char **argv)
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
 	optind = 0;	/* reset getopt for the command */
-	if (strcmp(cmd, "readers") == 0)
+	if (strcmp(cmd, "ui") == 0)
+		rc = cmd_ui(&g, sub_argc, sub_argv);
+	else if (strcmp(cmd, "readers") == 0)
 		rc = cmd_readers(&g, sub_argc, sub_argv);
 	else if (strcmp(cmd, "show") == 0)
 		rc = cmd_show(&g, sub_argc, sub_argv);

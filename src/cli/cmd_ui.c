@@ -1,0 +1,145 @@
+/* cmd_ui.c - `raterm ui` (and `raterm` alone on a terminal): the officer's
+ * screen (src/ui) on the station of the configuration. */
+#include "cli.h"
+#include "raterm/config.h"
+#include "raterm/piv.h"
+#include "raterm/station.h"
+#include "raterm/ui.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char ui_help[] =
+"usage: raterm [ui] [-c FILE] [-r READER] [--officer-reader R |\n"
+"                   --officer-token FILE [--officer-cert FILE]]\n"
+"                   [--server URL] [--trust FILE] [--tls-ca FILE]\n"
+"                   [--transport-ca FILE] [--pin-echo star|none]\n"
+"                   [--ascii] [--no-mouse]\n"
+"\n"
+"Opens the officer's screen on the terminal: the Contents of the card in\n"
+"the target reader with an action per key, the procedure, the Signature\n"
+"PIN, Reload and Submit (docs/ui.md; F1 in the screen is its help).\n"
+"'raterm' without a command does the same on a terminal.\n"
+"\n"
+"  -c, --config FILE       the station configuration\n"
+"  -r, --reader READER     the target card's reader (default readers.target)\n"
+"  --officer-reader R      the officer's card (default readers.officer)\n"
+"  --officer-slot SLOT     its signing key (default officer.slot, 9c)\n"
+"  --officer-token FILE    a software officer token (not recommended);\n"
+"                          --officer-cert FILE its certificate\n"
+"  --server URL            overrides cmhost.url\n"
+"  --trust FILE            overrides cmhost.trust\n"
+"  --tls-ca FILE           HTTPS: trust only this CA bundle for TLS\n"
+"  --transport-ca FILE     overrides transport_cas\n"
+"  --attestation-root FILE overrides attestation_roots\n"
+"  --pin-echo star|none    PIN fields show one '*' per character (default)\n"
+"                          or nothing\n"
+"  --ascii                 ASCII line drawing (default in a non-UTF-8 locale)\n"
+"  --no-mouse              leave the mouse to the terminal\n"
+"\n"
+"The screen needs a terminal of at least 80x24. NO_COLOR=1 turns colour\n"
+"off.\n";
+
+static const cli_global *ui_g;
+
+static rt_err *
+ui_open_reader(void *ctx, const char *name, rt_transport **out)
+{
+	(void)ctx;
+	return cli_open_reader(ui_g, name, out);
+}
+
+int
+cmd_ui(cli_global *g, int argc, char **argv)
+{
+	enum { O_OREADER = 256, O_OTOKEN, O_OCERT, O_OSLOT, O_SERVER, O_TRUST,
+		O_TLSCA, O_TCA, O_AROOT, O_PINECHO, O_ASCII, O_NOMOUSE };
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "reader", required_argument, NULL, 'r' },
+		{ "officer-reader", required_argument, NULL, O_OREADER },
+		{ "officer-token", required_argument, NULL, O_OTOKEN },
+		{ "officer-cert", required_argument, NULL, O_OCERT },
+		{ "officer-slot", required_argument, NULL, O_OSLOT },
+		{ "server", required_argument, NULL, O_SERVER },
+		{ "trust", required_argument, NULL, O_TRUST },
+		{ "tls-ca", required_argument, NULL, O_TLSCA },
+		{ "transport-ca", required_argument, NULL, O_TCA },
+		{ "attestation-root", required_argument, NULL, O_AROOT },
+		{ "pin-echo", required_argument, NULL, O_PINECHO },
+		{ "ascii", no_argument, NULL, O_ASCII },
+		{ "no-mouse", no_argument, NULL, O_NOMOUSE },
+		{ NULL, 0, NULL, 0 },
+	};
+	rt_station_opts so = { 0 };
+	rt_ui_opts uo = { .pin_stars = true };
+	const char *conf = NULL;
+	int c;
+	while (argc > 0 &&
+	    (c = getopt_long(argc, argv, "hc:r:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(ui_help, stdout);
+			return 0;
+		case 'c': conf = optarg; break;
+		case 'r': so.target_reader = optarg; break;
+		case O_OREADER: so.officer_reader = optarg; break;
+		case O_OTOKEN: so.officer_token = optarg; break;
+		case O_OCERT: so.officer_cert = optarg; break;
+		case O_OSLOT:
+			if (!piv_slot_parse(optarg, &so.officer_slot))
+				return cli_usage_error("ui", "--officer-slot: "
+				    "not a slot: %s", optarg);
+			break;
+		case O_SERVER: so.server = optarg; break;
+		case O_TRUST: so.trust = optarg; break;
+		case O_TLSCA: so.tls_ca = optarg; break;
+		case O_TCA: so.transport_ca = optarg; break;
+		case O_AROOT: so.attestation_root = optarg; break;
+		case O_PINECHO:
+			if (strcmp(optarg, "star") == 0)
+				uo.pin_stars = true;
+			else if (strcmp(optarg, "none") == 0)
+				uo.pin_stars = false;
+			else
+				return cli_usage_error("ui", "--pin-echo: star or "
+				    "none, not '%s'", optarg);
+			break;
+		case O_ASCII: uo.ascii = true; break;
+		case O_NOMOUSE: uo.no_mouse = true; break;
+		default:
+			fputs(ui_help, stderr);
+			return 2;
+		}
+	}
+	if (argc > 0 && optind < argc)
+		return cli_usage_error("ui", "unexpected argument '%s'",
+		    argv[optind]);
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fputs(ui_help, stderr);
+		fprintf(stderr, "raterm: the screen needs a terminal (stdin and "
+		    "stdout); without one use the commands ('raterm --help')\n");
+		return 2;
+	}
+	rt_config *cfg = NULL;
+	const char *path = rt_config_path(conf);
+	rt_err *e = rt_config_load(path, &cfg);
+	if (e != NULL) {
+		for (size_t i = 0; cfg != NULL && i < cfg->ndiags; i++) {
+			char line[1200];
+			rt_cfg_diag_format(&cfg->diags[i], line, sizeof(line));
+			fprintf(stderr, "%s\n", line);
+		}
+		rt_config_free(cfg);
+		return cli_fail(e);
+	}
+	ui_g = g;
+	so.open_reader = ui_open_reader;
+	int rc = rt_ui_run(cfg, &so, &uo);
+	rt_config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,572 @@
+/* view.c - the screen's view model, without curses (see view.h). */
+#include "view.h"
+
+#include "raterm/piv.h"
+#include "raterm/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- text ------------------------------------------------------------------- */
+
+/* Length in bytes of the UTF-8 sequence starting at p (1 for a bad one). */
+static size_t
+u8_len(const unsigned char *p)
+{
+	size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
+	    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 1;
+	for (size_t k = 1; k < n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 1;
+	return n;
+}
+
+int
+ui_text_width(const char *src, bool utf8)
+{
+	int w = 0;
+	const unsigned char *p = (const unsigned char *)src;
+	while (*p) {
+		p += utf8 ? u8_len(p) : 1;
+		w++;
+	}
+	return w;
+}
+
+char *
+ui_fit(char *dst, size_t cap, const char *src, int width, bool utf8)
+{
+	size_t o = 0;
+	int col = 0;
+	const unsigned char *p = (const unsigned char *)(src ? src : "");
+	if (cap == 0)
+		return dst;
+	int total = ui_text_width((const char *)p, utf8);
+	int room = total > width ? width - 1 : width;
+	while (*p && col < room) {
+		size_t n = utf8 ? u8_len(p) : 1;
+		if (n == 1 && (*p < 0x20 || *p == 0x7f || (*p >= 0x80))) {
+			if (o + 1 >= cap)
+				break;
+			dst[o++] = '?';
+		} else {
+			if (o + n >= cap)
+				break;
+			memcpy(dst + o, p, n);
+			o += n;
+		}
+		p += n;
+		col++;
+	}
+	if (total > width && width > 0 && o + 1 < cap) {
+		dst[o++] = '~';
+		col++;
+	}
+	while (col < width && o + 1 < cap) {
+		dst[o++] = ' ';
+		col++;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+size_t
+ui_wrap(const char *text, int width, bool utf8,
+    void (*emit)(void *ctx, const char *line), void *ctx)
+{
+	size_t count = 0;
+	char line[1024];
+	const char *p = text;
+	if (width < 8)
+		width = 8;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+		size_t ind = 0;
+		while (ind < ll && p[ind] == ' ')
+			ind++;
+		if (ind > (size_t)width / 2)
+			ind = (size_t)width / 2;
+		size_t pos = 0;
+		bool first = true;
+		while (pos < ll || first) {
+			size_t lead = first ? 0 : ind;
+			size_t room = (size_t)width - lead;
+			/* bytes of the next `room` columns */
+			size_t take = 0;
+			int cols = 0;
+			while (pos + take < ll && cols < (int)room) {
+				take += utf8 ? u8_len((const unsigned char *)
+				    p + pos + take) : 1;
+				cols++;
+			}
+			if (pos + take > ll)
+				take = ll - pos;
+			if (pos + take < ll) {
+				/* break at the last space */
+				size_t b = take;
+				while (b > 0 && p[pos + b] != ' ')
+					b--;
+				if (b > 0)
+					take = b;
+			}
+			size_t n = take < sizeof(line) - lead - 1 ? take :
+			    sizeof(line) - lead - 1;
+			memset(line, ' ', lead);
+			memcpy(line + lead, p + pos, n);
+			line[lead + n] = '\0';
+			emit(ctx, line);
+			count++;
+			pos += take;
+			while (pos < ll && p[pos] == ' ')
+				pos++;
+			first = false;
+		}
+		p += ll;
+		if (*p == '\n')
+			p++;
+	}
+	return count;
+}
+
+/* ---- the Contents table -------------------------------------------------------- */
+
+static const rt_tc_result *
+tc_result_of(const rt_update *u, uint8_t slot)
+{
+	if (u == NULL || !u->tc_ran)
+		return NULL;
+	for (size_t k = 0; k < u->ntc; k++)
+		if (u->tc[k].slot == slot)
+			return &u->tc[k];
+	return NULL;
+}
+
+/* The control that failed, by name. */
+static const char *
+failed_control(const rt_tc_result *r)
+{
+	if (r->chain == RT_TC_FAILED)
+		return "chain";
+	if (r->possession == RT_TC_FAILED)
+		return "possession";
+	if (r->binding == RT_TC_FAILED)
+		return "binding";
+	if (r->attestation == RT_TC_FAILED)
+		return "attestation";
+	switch (r->failed) {
+	case RT_E_TC_POSSESSION: return "possession";
+	case RT_E_TC_BINDING: return "binding";
+	case RT_E_TC_ATTESTATION: return "attestation";
+	case RT_E_TC_EXPIRED: return "expired";
+	case RT_E_OK: return "not run";
+	default: return "chain";
+	}
+}
+
+void
+ui_view_tc_status(const rt_contents *ct, const rt_update *u, size_t i,
+    char *buf, size_t cap, bool *bad)
+{
+	const rt_key_row *r = &ct->rows[i];
+	const rt_tc_result *res = tc_result_of(u, r->slot);
+	*bad = false;
+	buf[0] = '\0';
+	if (!r->tc && res == NULL)
+		return;
+	if (res != NULL && res->verified)
+		snprintf(buf, cap, "TC verified");
+	else if (res != NULL) {
+		snprintf(buf, cap, "TC failed: %s", failed_control(res));
+		*bad = true;
+	} else if (r->expired) {
+		snprintf(buf, cap, "TC expired");
+		*bad = true;
+	} else
+		snprintf(buf, cap, "TC not checked");
+}
+
+void
+ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
+    ui_row_view *out)
+{
+	const rt_key_row *r = &ct->rows[i];
+	memset(out, 0, sizeof(*out));
+	piv_slot_name(r->slot, out->slot, sizeof(out->slot));
+	const char *alg = r->alg[0] ? r->alg : r->has_cert ?
+	    r->cert.key_alg : "";
+	snprintf(out->alg, sizeof(out->alg), "%s", alg[0] ? alg : "?");
+	out->tc = r->tc;
+	if (r->error[0]) {
+		snprintf(out->cert, sizeof(out->cert), "(unreadable: %s)",
+		    r->error);
+		out->status_bad = true;
+	} else if (r->has_cert) {
+		snprintf(out->cert, sizeof(out->cert), "%s",
+		    r->cert.subject_cn[0] ? r->cert.subject_cn : r->cert.subject);
+		snprintf(out->until, sizeof(out->until), "%.10s",
+		    r->cert.not_after);
+	} else
+		snprintf(out->cert, sizeof(out->cert),
+		    "(key without certificate)");
+	bool bad = false;
+	ui_view_tc_status(ct, u, i, out->status, sizeof(out->status), &bad);
+	out->status_bad = out->status_bad || bad;
+	if (!r->tc && out->status[0] == '\0' && r->has_cert && r->expired) {
+		snprintf(out->status, sizeof(out->status), "expired");
+		out->status_bad = true;
+	}
+	rt_action a = (u != NULL && i < PIV_NUM_CERT_SLOTS) ? u->action[i] :
+	    RT_ACT_BLANK;
+	snprintf(out->action, sizeof(out->action), "%s", rt_action_title(a));
+	out->blank = a == RT_ACT_BLANK;
+}
+
+size_t
+ui_view_actions(const rt_update *u, size_t i,
+    ui_action_entry out[RT_ACT__COUNT])
+{
+	size_t cur = 0;
+	for (int a = 0; a < RT_ACT__COUNT; a++) {
+		ui_action_entry *en = &out[a];
+		memset(en, 0, sizeof(*en));
+		en->action = (rt_action)a;
+		en->title = rt_action_title((rt_action)a);
+		if (u == NULL || i >= u->ct->nrows) {
+			en->enabled = a == RT_ACT_BLANK;
+			if (!en->enabled)
+				snprintf(en->reason, sizeof(en->reason),
+				    "no card read: Reload (F5) first");
+			continue;
+		}
+		rt_err *e = rt_update_check_action(u, u->ct->rows[i].slot,
+		    (rt_action)a, 0);
+		en->enabled = e == NULL;
+		if (e != NULL) {
+			snprintf(en->reason, sizeof(en->reason), "%s",
+			    rt_err_msg(e));
+			rt_err_free(e);
+		}
+		if (u->action[i] == (rt_action)a)
+			cur = (size_t)a;
+	}
+	return cur;
+}
+
+bool
+ui_action_of_letter(int ch, rt_action *a)
+{
+	switch (ch) {
+	case 'b': *a = RT_ACT_BLANK; return true;
+	case 'i': *a = RT_ACT_ISSUE; return true;
+	case 'r': *a = RT_ACT_REDO; return true;
+	case 'a': *a = RT_ACT_ADD; return true;
+	default: return false;
+	}
+}
+
+size_t
+ui_view_proc_resets(const rt_update *u, const rt_procedure *p, char *buf,
+    size_t cap)
+{
+	size_t n = 0, o = 0;
+	if (cap)
+		buf[0] = '\0';
+	if (u == NULL || p == NULL)
+		return 0;
+	/* what set_procedure keeps: try it on a copy */
+	rt_update tmp = *u;
+	rt_err *e = rt_update_set_procedure(&tmp, p);
+	if (e != NULL) {
+		rt_err_free(e);
+		return 0;
+	}
+	for (size_t i = 0; i < u->ct->nrows && i < PIV_NUM_CERT_SLOTS; i++) {
+		if (u->action[i] == RT_ACT_BLANK || tmp.action[i] == u->action[i])
+			continue;
+		char s[4];
+		int k = snprintf(buf + o, cap > o ? cap - o : 0, "%s%s %s",
+		    n ? ", " : "", piv_slot_name(u->ct->rows[i].slot, s,
+		    sizeof(s)), rt_action_title(u->action[i]));
+		if (k > 0 && o + (size_t)k < cap)
+			o += (size_t)k;
+		n++;
+	}
+	return n;
+}
+
+/* ---- submit ------------------------------------------------------------------- */
+
+size_t
+ui_view_asks(const rt_plan *p, const rt_card_caps *caps, bool card_pin_kept,
+    char lines[][160], size_t cap)
+{
+	size_t n = 0;
+#define ASK(...) do { if (n < cap) snprintf(lines[n++], 160, __VA_ARGS__); } while (0)
+	if (p == NULL || p->nsteps == 0)
+		return 0;
+	if (p->card_pins >= 1 && !card_pin_kept)
+		ASK("the PIN of the card");
+	if (p->card_pins >= 2)
+		ASK("the card's second PIN (its signature key asks again)");
+	if (p->operator_credential)
+		ASK("the operator credential (the card's management key), "
+		    "unless the CM host holds it");
+	if (p->write_ca_certs)
+		ASK("whether CA certificates on the card are replaced");
+	else if (caps != NULL && !caps->ca_certs_on_card) {
+		bool ca = false;
+		for (size_t i = 0; i < p->nnotes; i++)
+			if (strstr(p->notes[i], "CA certificate") != NULL)
+				ca = true;
+		if (ca)
+			ASK("Replace CA certificate(s): not possible on %s",
+			    caps->name ? caps->name : "this card");
+	}
+#undef ASK
+	return n;
+}
+
+const char *
+ui_step_state_name(rt_step_state s)
+{
+	switch (s) {
+	case RT_STEP_DONE: return "done";
+	case RT_STEP_FAILED: return "FAILED";
+	case RT_STEP_ROLLED_BACK: return "rejected";
+	default: return "not run";
+	}
+}
+
+void
+ui_view_result(const rt_plan *p, const rt_submit_result *res, size_t i,
+    char *buf, size_t cap)
+{
+	char s[4];
+	const rt_plan_step *ps = &p->steps[i];
+	snprintf(buf, cap, "%-3s %-6s %-8s %s%s%s%s%s",
+	    piv_slot_name(ps->slot, s, sizeof(s)), rt_action_title(ps->action),
+	    ui_step_state_name(res->state[i]), res->message[i],
+	    res->serial[i][0] ? " (serial " : "", res->serial[i],
+	    res->serial[i][0] ? ")" : "",
+	    res->state[i] == RT_STEP_DONE && !res->confirmed ?
+	    " [not confirmed]" : "");
+}
+
+const char *
+ui_view_result_end(const rt_submit_result *res)
+{
+	if (res->confirmed)
+		return "Confirmed to the CM host (certConf, pkiConf).";
+	if (res->issued)
+		return "NOT confirmed to the CM host: the operation stays in "
+		    "the journal (R recovers it).";
+	if (res->sent)
+		return "Nothing was issued; the card is unchanged.";
+	return "Nothing was sent; the card is unchanged.";
+}
+
+void
+ui_view_error(const char *what, const rt_err *e, char *buf, size_t cap)
+{
+	char msg[700];
+	rt_err_format(e, msg, sizeof(msg));
+	const char *pre = what && what[0] ? what : "";
+	const char *sep = what && what[0] ? ": " : "";
+	if (rt_err_has(e, RT_E_PIN_WRONG)) {
+		int left = -1;
+		for (const rt_err *c = e; c != NULL; c = rt_err_cause(c))
+			if (rt_err_detail(c) >= 0) {
+				left = rt_err_detail(c);
+				break;
+			}
+		if (left >= 0)
+			snprintf(buf, cap, "%s%swrong PIN: %d %s left, nothing "
+			    "retried (%s)", pre, sep, left, left == 1 ? "try" :
+			    "tries", msg);
+		else
+			snprintf(buf, cap, "%s%swrong PIN, nothing retried (%s)",
+			    pre, sep, msg);
+	} else if (rt_err_has(e, RT_E_PIN_BLOCKED))
+		snprintf(buf, cap, "%s%sthe PIN is blocked (%s)", pre, sep, msg);
+	else
+		snprintf(buf, cap, "%s%s%s", pre, sep, msg);
+}
+
+/* ---- layout ---------------------------------------------------------------------- */
+
+void
+ui_layout_of(int w, int h, ui_layout *L)
+{
+	memset(L, 0, sizeof(*L));
+	L->w = w;
+	L->h = h;
+	L->too_small = w < UI_MIN_W || h < UI_MIN_H;
+	if (L->too_small)
+		return;
+	L->y_head = 0;			/* two header lines */
+	L->y_warn = 2;
+	L->y_box = 3;
+	L->y_colhead = 4;
+	L->y_rows = 5;
+	L->y_keys = h - 1;
+	L->y_status = h - 2;
+	L->y_pin = h - 4;
+	L->y_buttons = h - 4;
+	L->y_proc = h - 6;		/* and its description below */
+	L->y_boxend = h - 7;
+	L->nrows_vis = L->y_boxend - L->y_rows;
+	/* columns inside the box: 1 .. w-2 */
+	L->x_slot = 2;
+	L->w_slot = 4;
+	L->x_alg = L->x_slot + L->w_slot + 1;
+	L->w_alg = 7;
+	L->x_cert = L->x_alg + L->w_alg + 1;
+	L->w_action = 7;
+	L->x_action = w - 2 - L->w_action;
+	int rest = L->x_action - 1 - L->x_cert;	/* cert, until, status */
+	L->w_until = 10;
+	rest -= L->w_until + 2;
+	L->w_status = 18;
+	L->w_cert = rest - L->w_status;
+	if (L->w_cert > 48) {
+		L->w_status += L->w_cert - 48;
+		L->w_cert = 48;
+	}
+	L->x_until = L->x_cert + L->w_cert + 1;
+	L->x_status = L->x_until + L->w_until + 1;
+	/* procedure: "Procedure: [name      v]  description" */
+	L->x_proc = 13;
+	L->w_proc = 24;
+	/* PIN and buttons */
+	L->x_pin = 17;
+	L->w_pin = 20;
+	L->x_reload = L->x_pin + L->w_pin + 4;
+	L->x_submit = L->x_reload + 11;
+	L->x_quit = L->x_submit + 11;
+	L->x_help = L->x_quit + 9;
+}
+
+/* ---- fields ---------------------------------------------------------------------- */
+
+rt_err *
+ui_field_init(ui_field *f, size_t cap, bool secret)
+{
+	memset(f, 0, sizeof(*f));
+	if (cap < 2)
+		cap = 2;
+	f->secret = secret;
+	if (secret) {
+		long pg = sysconf(_SC_PAGESIZE);
+		size_t sz = pg > 0 ? (size_t)pg : 4096;
+		if (cap > sz)
+			cap = sz;
+		void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return rt_err_new(RT_E_NOMEM, NULL, "PIN field");
+		f->locked = mlock(m, sz) == 0;
+#ifdef MADV_DONTDUMP
+		(void)madvise(m, sz, MADV_DONTDUMP);
+#endif
+		f->buf = m;
+	} else {
+		f->buf = calloc(1, cap);
+		if (f->buf == NULL)
+			return rt_err_new(RT_E_NOMEM, NULL, "text field");
+	}
+	f->cap = cap;
+	return NULL;
+}
+
+void
+ui_field_free(ui_field *f)
+{
+	if (f->buf == NULL)
+		return;
+	rt_wipe(f->buf, f->cap);
+	if (f->secret) {
+		long pg = sysconf(_SC_PAGESIZE);
+		size_t sz = pg > 0 ? (size_t)pg : 4096;
+		if (f->locked)
+			munlock(f->buf, sz);
+		munmap(f->buf, sz);
+	} else
+		free(f->buf);
+	memset(f, 0, sizeof(*f));
+}
+
+bool
+ui_field_put(ui_field *f, int ch)
+{
+	if (f->buf == NULL || f->len + 1 >= f->cap)
+		return false;
+	if (ch < 0x20 || ch == 0x7f || ch > 0xff)
+		return false;
+	if (f->secret && ch > 0x7e)
+		return false;	/* PINs: printable ASCII */
+	f->buf[f->len++] = (char)ch;
+	f->buf[f->len] = '\0';
+	return true;
+}
+
+void
+ui_field_back(ui_field *f)
+{
+	if (f->buf == NULL || f->len == 0)
+		return;
+	size_t n = f->len - 1;
+	/* a whole UTF-8 sequence */
+	while (n > 0 && ((unsigned char)f->buf[n] & 0xc0) == 0x80)
+		n--;
+	rt_wipe(f->buf + n, f->len - n);
+	f->len = n;
+}
+
+void
+ui_field_clear(ui_field *f)
+{
+	if (f->buf != NULL)
+		rt_wipe(f->buf, f->cap);
+	f->len = 0;
+}
+
+bool
+ui_field_copy(const ui_field *f, char *out, size_t cap, size_t *len)
+{
+	if (f->buf == NULL || f->len + 1 > cap)
+		return false;
+	memcpy(out, f->buf, f->len);
+	out[f->len] = '\0';
+	*len = f->len;
+	return true;
+}
+
+void
+ui_field_show(const ui_field *f, bool stars, char *out, size_t cap,
+    int width)
+{
+	if (f->secret) {
+		size_t n = stars ? f->len : 0;
+		if (n > (size_t)width)
+			n = (size_t)width;
+		size_t o = 0;
+		for (; o < n && o + 1 < cap; o++)
+			out[o] = '*';
+		for (; o < (size_t)width && o + 1 < cap; o++)
+			out[o] = ' ';
+		out[o] = '\0';
+		return;
+	}
+	/* the end of a long text stays visible */
+	const char *s = f->buf ? f->buf : "";
+	int tw = ui_text_width(s, true);
+	while (tw > width - 1 && *s) {
+		s += u8_len((const unsigned char *)s);
+		tw--;
+	}
+	ui_fit(out, cap, s, width, true);
+}
