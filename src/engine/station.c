@@ -274,14 +274,19 @@ rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
 		rt_err *e = rt_station_readers_find(cfg,
 		    cfg->officer_reader.match == RT_READER_AUTO ? st->ocas : NULL,
 		    held_t, held_o, &sr);
-		if (e != NULL && rt_err_kind_of(e) != RT_E_NO_READER)
-			return e;
+		if (e != NULL && rt_err_kind_of(e) != RT_E_NO_READER &&
+		    need_officer)
+			return e;	/* no PC/SC: fatal when the officer needs it */
 		if (e != NULL) {
 			if (need_target) {
 				st->target_reader[0] = '\0';
-				st->target_kind = RT_E_NO_READER;
+				st->target_kind = rt_err_kind_of(e);
 				rt_err_format(e, st->target_why,
 				    sizeof(st->target_why));
+				/* the kind is given again by require_target */
+				char *k = strrchr(st->target_why, '[');
+				if (k != NULL && k > st->target_why)
+					k[-1] = '\0';
 			}
 			rt_err_free(e);
 		} else if (need_target)
@@ -322,8 +327,9 @@ rt_station_require_target(const rt_station *st)
 {
 	if (st->target_reader[0] != '\0')
 		return NULL;
-	return rt_err_new(RT_E_NO_READER, NULL, "%s", st->target_why[0] ?
-	    st->target_why : "no target reader (readers.target, or -r)");
+	return rt_err_new(st->target_kind != RT_E_OK ? st->target_kind :
+	    RT_E_NO_READER, NULL, "%s", st->target_why[0] ? st->target_why :
+	    "no target reader (readers.target, or -r)");
 }
 
 rt_err *
@@ -583,7 +589,10 @@ open_officer_card(rt_station *st)
 	rt_err *e;
 	if (st->signer != NULL)
 		return NULL;
-	if ((!st->readers_found || st->officer_reader[0] == '\0') &&
+	if (st->officer_reader[0] == '\0' && st->o.officer_reader != NULL)
+		snprintf(st->officer_reader, sizeof(st->officer_reader), "%s",
+		    st->o.officer_reader);
+	if (st->officer_reader[0] == '\0' &&
 	    (e = rt_station_find_readers(st, NULL)) != NULL)
 		return e;
 	if (st->officer_reader[0] == '\0')
