@@ -72,6 +72,9 @@ establish(SCARDCONTEXT *ctx)
 			    s ? " (PCSCLITE_CSOCK_NAME=" : "", s ? s : "",
 			    s ? ")" : "");
 		}
+		if (rv == SCARD_W_SECURITY_VIOLATION)
+			return rt_err_wrap(e, "pcscd refused this account (a "
+			    "polkit rule must allow it: see docs/station.md)");
 		return e;
 	}
 	return NULL;
@@ -200,7 +203,7 @@ pick_reader(const rt_reader_info *r, size_t n, const char *want, size_t *idx)
 			return rt_err_new(RT_E_NO_CARD, NULL,
 			    "no card in any of the %zu reader(s)", n);
 		if (with_card > 1)
-			return rt_err_new(RT_E_USAGE, NULL,
+			return rt_err_new(RT_E_NO_READER, NULL,
 			    "%zu readers hold a card; choose one with -r "
 			    "(see 'raterm readers')", with_card);
 		*idx = found;
@@ -240,7 +243,7 @@ pick_reader(const rt_reader_info *r, size_t n, const char *want, size_t *idx)
 	if (hits == 1)
 		return NULL;
 	if (hits > 1)
-		return rt_err_new(RT_E_USAGE, NULL,
+		return rt_err_new(RT_E_NO_READER, NULL,
 		    "\"%s\" matches %zu readers; give the full name", want, hits);
 	return rt_err_new(RT_E_NO_READER, NULL, "no reader matches \"%s\"", want);
 }

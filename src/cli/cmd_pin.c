@@ -5,18 +5,14 @@
  * never presented again. */
 #include "cli.h"
 #include "cli_crypto.h"
-#include "raterm/config.h"
-#include "raterm/engine.h"
+#include "cli_station.h"
 #include "raterm/piv.h"
 #include "raterm/util.h"
-#include "raterm/x509.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char pin_help[] =
 "usage: raterm pin change [--puk] [-r READER] [-c FILE] [--pin-fd N]\n"
@@ -50,48 +46,27 @@ static const char pin_help[] =
 
 typedef enum { PIN_CHANGE, PIN_UNBLOCK, PIN_RETRIES } pin_op;
 
-/* The target reader: -r, else readers.target of the configuration (a
- * name as it is; a pattern or auto chosen among the readers holding a
- * card). Without a configuration file where none was asked for (no -c,
- * no RATERM_CONFIG, no /etc/raterm/raterm.yaml): NULL, the only reader
- * holding a card, as `raterm show` does. */
+/* The target reader: -r, else the station's (readers.target of the
+ * configuration; without a configuration file, the one reader holding a
+ * card). The station is closed again: only the name is kept. */
 static rt_err *
-target_reader(const char *cfg_path, const char *reader, char *buf,
-    size_t cap, const char **out)
+target_reader(const cli_global *g, const char *cfg_path, char *buf,
+    size_t cap)
 {
-	struct stat sb;
-	*out = reader;
-	if (reader != NULL)
-		return NULL;
-	const char *path = rt_config_path(cfg_path);
-	if ((cfg_path == NULL || cfg_path[0] == '\0') &&
-	    strcmp(path, RT_CONFIG_DEFAULT) == 0 && stat(path, &sb) != 0 &&
-	    errno == ENOENT)
-		return NULL;
+	cli_station_opts so = { .config = cfg_path, .pin_fd = -1 };
 	rt_config *cfg = NULL;
-	rt_castore *ocas = NULL;
-	rt_station_readers sr;
-	rt_err *e = rt_config_load(path, &cfg);
-	if (e != NULL)
-		return e;
-	if (cfg->target_reader.match == RT_READER_NAME) {
-		snprintf(buf, cap, "%s", cfg->target_reader.value);
-		*out = buf;
-		rt_config_free(cfg);
-		return NULL;
-	}
-	/* auto: the card that is not the officer's */
-	if (cfg->officer_reader.match == RT_READER_AUTO &&
-	    cfg->officer.officer_cas[0] &&
-	    (e = rt_castore_load(cfg->officer.officer_cas, &ocas)) != NULL)
-		e = rt_err_wrap(e, "officer.officer_cas");
+	rt_station *st = NULL;
+	rt_station_readers_info info;
+	rt_err *e = cli_config_load(&so, false, &cfg);
 	if (e == NULL)
-		e = rt_station_readers_find(cfg, ocas, NULL, NULL, &sr);
-	if (e == NULL) {
-		snprintf(buf, cap, "%s", sr.target);
-		*out = buf;
-	}
-	rt_castore_free(ocas);
+		e = cli_station_open(g, cfg, &so, NULL, &st);
+	if (e == NULL)
+		e = rt_station_find_readers(st, &info);
+	if (e == NULL && info.target[0] == '\0')
+		e = rt_station_require_target(st);
+	if (e == NULL)
+		snprintf(buf, cap, "%s", info.target);
+	rt_station_close(st);
 	rt_config_free(cfg);
 	return e;
 }
@@ -347,7 +322,7 @@ cmd_pin(cli_global *g, int argc, char **argv)
 		return cli_usage_error("pin", "'retries' asks no PIN: no --pin-fd");
 
 	char rbuf[256];
-	const char *r = NULL;
+	const char *r = reader;
 	rt_transport *t = NULL;
 	piv_card *card = NULL;
 	cli_secrets *sec = NULL;
@@ -356,8 +331,11 @@ cmd_pin(cli_global *g, int argc, char **argv)
 	/* the PINs first: nothing is read from the card without them */
 	if (op != PIN_RETRIES && (e = cli_secrets_open(pin_fd, &sec)) != NULL)
 		goto out;
-	if ((e = target_reader(cfg_path, reader, rbuf, sizeof(rbuf), &r)) != NULL)
-		goto out;
+	if (r == NULL) {
+		if ((e = target_reader(g, cfg_path, rbuf, sizeof(rbuf))) != NULL)
+			goto out;
+		r = rbuf;
+	}
 	if ((e = cli_open_reader(g, r, &t)) != NULL)
 		goto out;
 	if (op == PIN_RETRIES) {

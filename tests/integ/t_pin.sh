@@ -20,6 +20,7 @@ RA=$VPIV_READER0
 RB=$VPIV_READER1
 
 # the station's target reader is B's: `raterm pin` works on it without -r
+mkdir -p "$T/var"
 cat >"$T/raterm.yaml" <<EOF
 readers:
   officer: auto
