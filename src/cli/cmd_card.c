@@ -1,6 +1,7 @@
 /* cmd_card.c - `raterm readers` and `raterm show`. */
 #include "cli.h"
 #include "cli_crypto.h"
+#include "cli_station.h"
 #include "raterm/contents.h"
 #include "raterm/piv.h"
 #include "raterm/x509.h"
@@ -78,12 +79,17 @@ cmd_readers(cli_global *g, int argc, char **argv)
 /* ---- show --------------------------------------------------------------- */
 
 static const char show_help[] =
-"usage: raterm show [-r READER] [--json] [--transport-ca FILE] [--all-slots]\n"
+"usage: raterm show [-c FILE] [-r READER] [--json] [--transport-ca FILE]\n"
+"                   [--all-slots]\n"
 "                   [--verify-tc [--attestation-root FILE] [--pin-fd N]]\n"
 "\n"
 "Reads a card and prints its header (reader, profile, GUID, serial, PIN\n"
 "retries) and its Contents: one line per key with its certificate.\n"
 "\n"
+"  -c, --config FILE     the station configuration (default $RATERM_CONFIG\n"
+"                        or /etc/raterm/raterm.yaml, if it exists): its\n"
+"                        transport_cas mark TCs, attestation_roots serve\n"
+"                        --verify-tc\n"
 "  -r, --reader READER   reader name, its number from 'raterm readers', or a\n"
 "                        unique part of its name; default: the only reader\n"
 "                        holding a card. vpiv:STATE opens a virtual card\n"
@@ -91,6 +97,7 @@ static const char show_help[] =
 "  --json                machine-readable output (see docs/cli.md)\n"
 "  --transport-ca FILE   transport CA certificate(s) (PEM/DER file or a\n"
 "                        directory); certificates they issued are marked TC\n"
+"                        (default: transport_cas of the configuration)\n"
 "  --all-slots           also ask the card's metadata for keys without a\n"
 "                        certificate in the retired slots 82-95\n"
 "  --verify-tc           verify each transport certificate (as 'raterm\n"
@@ -265,8 +272,10 @@ cmd_show(cli_global *g, int argc, char **argv)
 		{ "verify-tc", no_argument, NULL, 'V' },
 		{ "attestation-root", required_argument, NULL, 'R' },
 		{ "pin-fd", required_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
+	cli_station_opts so = { .pin_fd = -1 };
 	cli_tc_opts tco = { .pin_fd = -1 };
 	bool verify_tc = false;
 	int tc_rc = 0;
@@ -275,9 +284,10 @@ cmd_show(cli_global *g, int argc, char **argv)
 	unsigned flags = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hr:j", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hc:r:j", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(show_help, stdout); return 0;
+		case 'c': so.config = optarg; break;
 		case 'r': reader = optarg; break;
 		case 'j': json = true; break;
 		case 'T': tca_path = optarg; break;
@@ -302,9 +312,26 @@ cmd_show(cli_global *g, int argc, char **argv)
 	int bad_rows = 0;
 	rt_err *e;
 
+	/* the station configuration's transport CAs and attestation roots
+	 * unless the options name them (no configuration: none) */
+	rt_config *cfg = NULL;
+	if ((e = cli_config_load(&so, false, &cfg)) != NULL)
+		return cli_fail(e);
+	if (tco.attest_root == NULL && cfg->attestation_roots[0])
+		tco.attest_root = cfg->attestation_roots;
 	if (tca_path != NULL &&
-	    (e = rt_castore_load(tca_path, &tcas)) != NULL)
+	    (e = rt_castore_load(tca_path, &tcas)) != NULL) {
+		rt_config_free(cfg);
 		return cli_fail(rt_err_wrap(e, "--transport-ca"));
+	}
+	if (tca_path == NULL && cfg->transport_cas[0]) {
+		if ((e = rt_castore_load(cfg->transport_cas, &tcas)) != NULL) {
+			rt_config_free(cfg);
+			return cli_fail(rt_err_wrap(e, "%s: transport_cas",
+			    cfg->file));
+		}
+		tca_path = cfg->transport_cas;
+	}
 	if ((e = cli_open_reader(g, reader, &t)) != NULL)
 		goto out;
 	if ((e = piv_open(t, &card)) != NULL)
@@ -360,6 +387,7 @@ out:
 	piv_close(card);
 	rt_transport_close(t);
 	rt_castore_free(tcas);
+	rt_config_free(cfg);
 	if (e != NULL)
 		return cli_fail(e);
 	if (tc_rc != 0)

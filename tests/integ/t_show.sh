@@ -124,7 +124,8 @@ run_rc "no such reader" 3 "$RATERM" show -r "no such reader"
 expect_match "no such reader: message" "^raterm: no reader matches \"no such reader\" \[NO_READER\]\$" "$OUT"
 run_rc "empty reader" 3 "$RATERM" show -r "$R2"
 expect_match "empty reader: message" "no card in reader \"$R2\" \[NO_CARD\]" "$OUT"
-run_rc "several cards, no -r" 2 "$RATERM" show
+# an ambiguous reader is NO_READER (exit 3), as in raterm update
+run_rc "several cards, no -r" 3 "$RATERM" show
 expect_match "several cards: asks for -r" "choose one with -r" "$OUT"
 PCSCLITE_CSOCK_NAME=$T/no-pcscd.sock run_rc "no pcscd" 3 "$RATERM" readers
 expect_match "no pcscd: message" "is pcscd running.*\[NO_SERVICE\]" "$OUT"
