@@ -2,6 +2,7 @@
  * that `raterm show --verify-tc` prints. */
 #include "cli.h"
 #include "cli_crypto.h"
+#include "cli_station.h"
 #include "raterm/contents.h"
 #include "raterm/csr.h"
 #include "raterm/piv.h"
@@ -422,7 +423,8 @@ fail:
 /* ---- verify-tc ------------------------------------------------------------ */
 
 static const char verify_tc_help[] =
-"usage: raterm verify-tc [-r READER] [--transport-ca FILE] [--json] [options]\n"
+"usage: raterm verify-tc [-c FILE] [-r READER] [--transport-ca FILE] [--json]\n"
+"                        [options]\n"
 "\n"
 "Verifies every transport certificate (TC) on the card: chain to a\n"
 "transport CA (signature, validity, CA constraints, key usage), possession\n"
@@ -432,9 +434,12 @@ static const char verify_tc_help[] =
 "every certificate on the card is checked (and fails TC_UNKNOWN_CA).\n"
 "The card PIN is asked only where a slot's PIN policy requires it.\n"
 "\n"
+"  -c, --config FILE         the station configuration (as for 'raterm\n"
+"                            show'): transport_cas, attestation_roots\n"
 "  -r, --reader READER       reader (as for 'raterm show')\n"
 "  --transport-ca FILE       transport CA certificate(s): PEM/DER file or\n"
-"                            directory (default " RT_DEFAULT_TRANSPORT_CA ")\n"
+"                            directory (default: transport_cas of the\n"
+"                            configuration, else " RT_DEFAULT_TRANSPORT_CA ")\n"
 "  --attestation-root FILE   attestation root certificate(s); without it\n"
 "                            attestation is skipped\n"
 "  --require-attestation     fail when the card cannot attest a TC key\n"
@@ -477,17 +482,20 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 		{ "bind-attr", required_argument, NULL, 'B' },
 		{ "slot", required_argument, NULL, 's' },
 		{ "pin-fd", required_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	cli_tc_opts o = { .pin_fd = -1 };
+	cli_station_opts so = { .pin_fd = -1 };
 	const char *reader = NULL;
 	bool json = false, have_slot = false;
 	uint8_t slot = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hr:j", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hc:r:j", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': fputs(verify_tc_help, stdout); return 0;
+		case 'c': so.config = optarg; break;
 		case 'r': reader = optarg; break;
 		case 'j': json = true; break;
 		case 'T': o.transport_ca = optarg; break;
@@ -528,7 +536,17 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 	int rc = 0;
 	rt_err *e;
 
-	if ((e = tc_setup(&o, NULL, &tcas, &roots, &cfg)) != NULL)
+	/* the station configuration's transport CAs and attestation roots
+	 * where no option names them */
+	rt_config *scfg = NULL;
+	if ((e = cli_config_load(&so, false, &scfg)) != NULL)
+		goto out;
+	if (o.transport_ca == NULL && scfg->transport_cas[0])
+		o.transport_ca = scfg->transport_cas;
+	if (o.attest_root == NULL && scfg->attestation_roots[0])
+		o.attest_root = scfg->attestation_roots;
+	e = tc_setup(&o, NULL, &tcas, &roots, &cfg);
+	if (e != NULL)
 		goto out;
 	if ((e = cli_secrets_open(o.pin_fd, &sec)) != NULL)
 		goto out;
@@ -583,5 +601,6 @@ out:
 	cli_secrets_free(sec);
 	rt_castore_free(tcas);
 	rt_castore_free(roots);
+	rt_config_free(scfg);
 	return e ? cli_fail(e) : rc;
 }
