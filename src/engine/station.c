@@ -1128,6 +1128,11 @@ rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
 		return NULL;
 	if ((e = need_journal(st)) != NULL || (e = check_open_ops(st)) != NULL)
 		goto out;
+	/* the card shown is the card in the reader (checked again when it
+	 * is used; the reader stays free while the officer answers) */
+	if ((e = reopen_target(st)) != NULL)
+		goto out;
+	close_card(&st->tt, &st->tcard);
 	if (!(flags & RT_SUBMIT_YES)) {
 		bool yes = false;
 		if (d == NULL || d->confirm == NULL) {
