@@ -21,6 +21,7 @@
 
 #include "raterm/err.h"
 #include "raterm/piv.h"
+#include "raterm/tc.h"
 #include "raterm/x509.h"
 
 typedef struct {
@@ -62,5 +63,23 @@ typedef struct {
 rt_err *rt_contents_read(piv_card *c, const rt_castore *tcas, time_t now,
     unsigned flags, rt_contents *out) RT_MUST;
 void rt_contents_free(rt_contents *ct);
+
+/* ---- TC verification ------------------------------------------------------ */
+
+/* Flags of rt_contents_verify_tc. */
+#define RT_TC_ALL_CERTS 0x01	/* treat every certificate as a claimed TC */
+#define RT_TC_ALL_IF_NONE 0x02	/* ... when none is issued by a transport CA
+				 * (so a card from an unknown transport CA
+				 * fails with TC_UNKNOWN_CA, not silence) */
+
+/* Verifies every TC of a Contents model (tc.h, rt_tc_verify_slot): rows
+ * with tc set, and rows whose issuer name is a transport CA's (a forged TC
+ * is still verified, and fails). res holds up to cap results; *n their
+ * number. Stops early only when the card is gone (CARD_REMOVED etc.
+ * returned) or a PIN was refused or cannot be asked (never tried again on
+ * the next slot). Errors: ARG (no transport CAs), card errors. */
+rt_err *rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
+    const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
+    size_t *n) RT_MUST;
 
 #endif

@@ -228,4 +228,11 @@ rt_err *piv_sign(piv_card *c, uint8_t slot, piv_alg alg, const uint8_t *in,
  * that the table can be tested; only the card layer calls it. */
 rt_err *piv_sw_error(uint16_t sw, const char *op) RT_MUST;
 
+
+/* YubiKey ATTEST (INS F9) of `slot`: the attestation certificate in a
+ * malloc'ed buffer. Errors: NOT_SUPPORTED (card does not offer it),
+ * NOT_FOUND (empty slot), CARD_STATUS (refused, e.g. imported key). */
+rt_err *piv_attest(piv_card *c, uint8_t slot, uint8_t **der, size_t *len)
+    RT_MUST;
+
 #endif

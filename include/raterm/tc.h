@@ -38,7 +38,6 @@
 
 #include <mbedtls/pk.h>
 
-#include "raterm/contents.h"
 #include "raterm/err.h"
 #include "raterm/piv.h"
 #include "raterm/signer.h"
@@ -111,12 +110,6 @@ rt_err *rt_tc_check_binding(const rt_tc_config *cfg, const rt_card_id *id,
 rt_err *rt_pop_challenge(rt_signer *s, const mbedtls_pk_context *expected)
     RT_MUST;
 
-/* YubiKey ATTEST (INS F9) of `slot`: the attestation certificate in a
- * malloc'ed buffer. Errors: NOT_SUPPORTED (card does not offer it),
- * NOT_FOUND (empty slot), CARD_STATUS (refused, e.g. imported key). */
-rt_err *rt_piv_attest(piv_card *c, uint8_t slot, uint8_t **der, size_t *len)
-    RT_MUST;
-
 /* Verifies the TC in `slot` (DER `der`) on card `c`, filling *res.
  * Returns NULL when verified; otherwise the failure (its kind is also in
  * res->failed, its text in res->error). Card errors that stop a control
@@ -125,19 +118,8 @@ rt_err *rt_tc_verify_slot(piv_card *c, const rt_card_id *id, uint8_t slot,
     const uint8_t *der, size_t len, const rt_tc_config *cfg,
     rt_tc_result *res) RT_MUST;
 
-/* Flags of rt_tc_verify_contents. */
-#define RT_TC_ALL_CERTS 0x01	/* treat every certificate as a claimed TC */
-#define RT_TC_ALL_IF_NONE 0x02	/* ... when none is issued by a transport CA
-				 * (so a card from an unknown transport CA
-				 * fails with TC_UNKNOWN_CA, not silence) */
-
-/* Verifies every TC of a Contents model: rows with tc set, and rows whose
- * issuer name is a transport CA's (a forged TC is still verified, and
- * fails). res holds up to cap results; *n their number. Stops early only
- * when the card is gone (CARD_REMOVED etc. returned). Errors: ARG (no
- * transport CAs), card errors. */
-rt_err *rt_tc_verify_contents(piv_card *c, const rt_contents *ct,
-    const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
-    size_t *n) RT_MUST;
+/* True when the certificate's issuer name is a transport CA's: it claims
+ * to be a TC (a forged one is still verified, and fails). */
+bool rt_tc_claimed(const rt_tc_config *cfg, const uint8_t *der, size_t len);
 
 #endif

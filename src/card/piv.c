@@ -1063,3 +1063,45 @@ piv_sign(piv_card *c, uint8_t slot, piv_alg alg, const uint8_t *in,
 	*sig_len = sl;
 	return NULL;
 }
+
+/* ---- attestation ---------------------------------------------------------- */
+
+rt_err *
+piv_attest(piv_card *c, uint8_t slot, uint8_t **der, size_t *len)
+{
+	apdu_cmd cmd = { .cla = 0x00, .ins = 0xF9, .p1 = slot, .p2 = 0x00,
+	    .le = 256 };
+	uint8_t *buf = malloc(8192);
+	size_t n = 0;
+	uint16_t sw;
+	char op[48];
+	rt_err *e;
+
+	*der = NULL;
+	if (buf == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "attestation");
+	snprintf(op, sizeof(op), "ATTEST slot %02x", slot);
+	if ((e = apdu_exchange(piv_transport(c), &cmd, buf, 8192, &n, &sw))) {
+		free(buf);
+		return rt_err_wrap(e, "%s", op);
+	}
+	if ((e = piv_sw_error(sw, op)) != NULL) {
+		free(buf);
+		return e;
+	}
+	/* YubiKeys answer the bare certificate; accept a 70 wrapper too */
+	if (n > 4 && buf[0] == 0x70) {
+		uint8_t *d;
+		size_t dl;
+		e = piv_cert_parse(buf, n, &d, &dl);
+		free(buf);
+		if (e != NULL)
+			return rt_err_wrap(e, "%s reply", op);
+		*der = d;
+		*len = dl;
+		return NULL;
+	}
+	*der = buf;
+	*len = n;
+	return NULL;
+}

@@ -395,7 +395,7 @@ cli_show_verify_tc(piv_card *card, const rt_contents *ct,
 	cli_pin_ctx pc = { sec, "card" };
 	cfg.pin_cb = cli_pin_cb;
 	cfg.pin_ctx = &pc;
-	if ((e = rt_tc_verify_contents(card, ct, &cfg, RT_TC_ALL_IF_NONE, res,
+	if ((e = rt_contents_verify_tc(card, ct, &cfg, RT_TC_ALL_IF_NONE, res,
 	    PIV_NUM_CERT_SLOTS, &n)) != NULL)
 		goto fail;
 	if (json) {
@@ -584,7 +584,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 		}
 		rt_err_free(e);
 		e = NULL;
-	} else if ((e = rt_tc_verify_contents(card, &ct, &cfg, RT_TC_ALL_IF_NONE,
+	} else if ((e = rt_contents_verify_tc(card, &ct, &cfg, RT_TC_ALL_IF_NONE,
 	    res, PIV_NUM_CERT_SLOTS, &n)) != NULL)
 		goto out;
 	if (json) {

@@ -1,7 +1,6 @@
 /* tc.c - transport-certificate verification and proof of possession; see
  * include/raterm/tc.h */
 #include "raterm/tc.h"
-#include "raterm/apdu.h"
 #include "der.h"
 
 #include <ctype.h>
@@ -255,46 +254,6 @@ rt_pop_challenge(rt_signer *s, const mbedtls_pk_context *expected)
 	return NULL;
 }
 
-rt_err *
-rt_piv_attest(piv_card *c, uint8_t slot, uint8_t **der, size_t *len)
-{
-	apdu_cmd cmd = { .cla = 0x00, .ins = 0xF9, .p1 = slot, .p2 = 0x00,
-	    .le = 256 };
-	uint8_t *buf = malloc(8192);
-	size_t n = 0;
-	uint16_t sw;
-	char op[48];
-	rt_err *e;
-
-	*der = NULL;
-	if (buf == NULL)
-		return rt_err_new(RT_E_NOMEM, NULL, "attestation");
-	snprintf(op, sizeof(op), "ATTEST slot %02x", slot);
-	if ((e = apdu_exchange(piv_transport(c), &cmd, buf, 8192, &n, &sw))) {
-		free(buf);
-		return rt_err_wrap(e, "%s", op);
-	}
-	if ((e = piv_sw_error(sw, op)) != NULL) {
-		free(buf);
-		return e;
-	}
-	/* YubiKeys answer the bare certificate; accept a 70 wrapper too */
-	if (n > 4 && buf[0] == 0x70) {
-		uint8_t *d;
-		size_t dl;
-		e = piv_cert_parse(buf, n, &d, &dl);
-		free(buf);
-		if (e != NULL)
-			return rt_err_wrap(e, "%s reply", op);
-		*der = d;
-		*len = dl;
-		return NULL;
-	}
-	*der = buf;
-	*len = n;
-	return NULL;
-}
-
 static bool
 pk_equal(const mbedtls_pk_context *a, const mbedtls_pk_context *b)
 {
@@ -384,7 +343,7 @@ check_attestation(piv_card *c, const rt_card_id *id, uint8_t slot,
 		    "root configured)");
 		return NULL;
 	}
-	if ((e = rt_piv_attest(c, slot, &der, &len)) != NULL) {
+	if ((e = piv_attest(c, slot, &der, &len)) != NULL) {
 		if (rt_err_kind_of(e) == RT_E_NOT_SUPPORTED &&
 		    cfg->attest != RT_TC_ATTEST_REQUIRED) {
 			rt_err_free(e);
@@ -531,72 +490,17 @@ rt_tc_verify_slot(piv_card *c, const rt_card_id *id, uint8_t slot,
 	return NULL;
 }
 
-static bool
-card_gone(const rt_err *e)
-{
-	return rt_err_has(e, RT_E_CARD_REMOVED) || rt_err_has(e, RT_E_NO_CARD) ||
-	    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC);
-}
-
-static bool
-claimed_tc(const rt_key_row *r, const rt_tc_config *cfg)
+bool
+rt_tc_claimed(const rt_tc_config *cfg, const uint8_t *der, size_t len)
 {
 	mbedtls_x509_crt crt;
-	bool tc = r->tc;
-	if (tc)
-		return true;
+	bool tc = false;
 	mbedtls_x509_crt_init(&crt);
-	if (mbedtls_x509_crt_parse_der(&crt, r->der, r->der_len) == 0)
+	if (mbedtls_x509_crt_parse_der(&crt, der, len) == 0)
 		for (const mbedtls_x509_crt *ca = rt_castore_crts(cfg->transport_cas);
 		    ca != NULL && ca->raw.len; ca = ca->next)
 			if (issued_by_name(&crt, ca))
 				tc = true;
 	mbedtls_x509_crt_free(&crt);
 	return tc;
-}
-
-rt_err *
-rt_tc_verify_contents(piv_card *c, const rt_contents *ct,
-    const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
-    size_t *n)
-{
-	rt_card_id id = { .has_serial = ct->has_serial, .serial = ct->serial,
-	    .has_guid = ct->has_guid };
-	bool pick[PIV_NUM_CERT_SLOTS] = { false }, any = false;
-	memcpy(id.guid, ct->guid, sizeof(id.guid));
-	*n = 0;
-	if (rt_castore_count(cfg->transport_cas) == 0)
-		return rt_err_new(RT_E_ARG, NULL, "no transport CA configured");
-	for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS; i++) {
-		const rt_key_row *r = &ct->rows[i];
-		if (!r->has_cert || r->der == NULL)
-			continue;
-		pick[i] = (flags & RT_TC_ALL_CERTS) || claimed_tc(r, cfg);
-		any |= pick[i];
-	}
-	if (!any && (flags & RT_TC_ALL_IF_NONE))
-		for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS; i++)
-			pick[i] = ct->rows[i].has_cert && ct->rows[i].der != NULL;
-	for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS && *n < cap;
-	    i++) {
-		const rt_key_row *r = &ct->rows[i];
-		if (!pick[i])
-			continue;
-		rt_err *e = rt_tc_verify_slot(c, &id, r->slot, r->der, r->der_len,
-		    cfg, &res[*n]);
-		(*n)++;
-		if (e != NULL && card_gone(e))
-			return e;
-		bool pin_failed = rt_err_has(e, RT_E_PIN_WRONG) ||
-		    rt_err_has(e, RT_E_PIN_BLOCKED) ||
-		    res[*n - 1].failed == RT_E_PIN_WRONG ||
-		    res[*n - 1].failed == RT_E_PIN_BLOCKED;
-		/* no way to ask for the PIN: the next slot cannot do better */
-		bool no_pin = rt_err_has(e, RT_E_USAGE) ||
-		    res[*n - 1].failed == RT_E_USAGE;
-		rt_err_free(e);
-		if (pin_failed || no_pin)
-			break;	/* never try a wrong PIN again on the next slot */
-	}
-	return NULL;
 }

@@ -140,3 +140,59 @@ rt_contents_free(rt_contents *ct)
 	}
 	ct->nrows = 0;
 }
+
+/* ---- TC verification of a Contents ------------------------------------------ */
+
+static bool
+card_gone(const rt_err *e)
+{
+	return rt_err_has(e, RT_E_CARD_REMOVED) || rt_err_has(e, RT_E_NO_CARD) ||
+	    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC);
+}
+
+rt_err *
+rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
+    const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
+    size_t *n)
+{
+	rt_card_id id = { .has_serial = ct->has_serial, .serial = ct->serial,
+	    .has_guid = ct->has_guid };
+	bool pick[PIV_NUM_CERT_SLOTS] = { false }, any = false;
+	memcpy(id.guid, ct->guid, sizeof(id.guid));
+	*n = 0;
+	if (rt_castore_count(cfg->transport_cas) == 0)
+		return rt_err_new(RT_E_ARG, NULL, "no transport CA configured");
+	for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS; i++) {
+		const rt_key_row *r = &ct->rows[i];
+		if (!r->has_cert || r->der == NULL)
+			continue;
+		pick[i] = (flags & RT_TC_ALL_CERTS) || r->tc ||
+		    rt_tc_claimed(cfg, r->der, r->der_len);
+		any |= pick[i];
+	}
+	if (!any && (flags & RT_TC_ALL_IF_NONE))
+		for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS; i++)
+			pick[i] = ct->rows[i].has_cert && ct->rows[i].der != NULL;
+	for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS && *n < cap;
+	    i++) {
+		const rt_key_row *r = &ct->rows[i];
+		if (!pick[i])
+			continue;
+		rt_err *e = rt_tc_verify_slot(c, &id, r->slot, r->der, r->der_len,
+		    cfg, &res[*n]);
+		(*n)++;
+		if (e != NULL && card_gone(e))
+			return e;
+		bool pin_failed = rt_err_has(e, RT_E_PIN_WRONG) ||
+		    rt_err_has(e, RT_E_PIN_BLOCKED) ||
+		    res[*n - 1].failed == RT_E_PIN_WRONG ||
+		    res[*n - 1].failed == RT_E_PIN_BLOCKED;
+		/* no way to ask for the PIN: the next slot cannot do better */
+		bool no_pin = rt_err_has(e, RT_E_USAGE) ||
+		    res[*n - 1].failed == RT_E_USAGE;
+		rt_err_free(e);
+		if (pin_failed || no_pin)
+			break;	/* never try a wrong PIN again on the next slot */
+	}
+	return NULL;
+}

@@ -275,7 +275,7 @@ rt_update_run_tc(rt_update *u, piv_card *card, const rt_tc_config *base)
 	size_t n = 0;
 	u->tc_ran = false;
 	u->ntc = 0;
-	rt_err *e = rt_tc_verify_contents(card, u->ct, &cfg, 0, u->tc,
+	rt_err *e = rt_contents_verify_tc(card, u->ct, &cfg, 0, u->tc,
 	    PIV_NUM_CERT_SLOTS, &n);
 	if (e != NULL)
 		return e;

@@ -213,10 +213,10 @@ test_attest_in_process(void **state)
 	fix *f = *state;
 	uint8_t *der;
 	size_t len;
-	assert_null(rt_piv_attest(f->c, 0x9A, &der, &len));
+	assert_null(piv_attest(f->c, 0x9A, &der, &len));
 	assert_true(len > 100 && der[0] == 0x30);
 	free(der);
-	rt_err *e = rt_piv_attest(f->c, 0x83, &der, &len);	/* empty slot */
+	rt_err *e = piv_attest(f->c, 0x83, &der, &len);	/* empty slot */
 	assert_non_null(e);
 	rt_err_free(e);
 }
