@@ -38,6 +38,9 @@ typedef struct {
 	char error[240];	/* the object exists but could not be read */
 } rt_key_row;
 
+/* Most keys a card of any profile shows (PIV: 24 certificate slots). */
+#define RT_MAX_KEYS 32
+
 typedef struct {
 	char reader[256];
 	char profile[8];	/* "piv" */
@@ -49,7 +52,7 @@ typedef struct {
 	uint32_t serial;
 	int pin_retries;	/* -1: unknown (already verified) */
 	bool has_metadata;	/* the card offers key metadata */
-	rt_key_row rows[PIV_NUM_CERT_SLOTS];
+	rt_key_row rows[RT_MAX_KEYS];
 	size_t nrows;
 	uint64_t apdus;		/* APDUs spent reading */
 } rt_contents;

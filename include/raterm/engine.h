@@ -124,10 +124,10 @@ typedef struct {
 	const rt_contents *ct;
 	const rt_card_caps *caps;
 	const rt_procedure *proc;	/* NULL: none chosen yet */
-	rt_action action[PIV_NUM_CERT_SLOTS];	/* per row of ct */
-	rt_key_req req[PIV_NUM_CERT_SLOTS];	/* per row of ct */
+	rt_action action[RT_MAX_KEYS];	/* per row of ct */
+	rt_key_req req[RT_MAX_KEYS];	/* per row of ct */
 	bool tc_ran;			/* rt_update_run_tc / set_tc_results */
-	rt_tc_result tc[PIV_NUM_CERT_SLOTS];
+	rt_tc_result tc[RT_MAX_KEYS];
 	size_t ntc;
 } rt_update;
 
@@ -254,7 +254,7 @@ typedef struct {
 	char procedure[RT_NAME_MAX];
 	char card[96];			/* "serial 10000001" / "GUID ..." */
 	char reader[256];
-	rt_plan_step steps[PIV_NUM_CERT_SLOTS];	/* non-Blank keys only */
+	rt_plan_step steps[RT_MAX_KEYS];	/* non-Blank keys only */
 	size_t nsteps;
 	bool tc_verified;		/* TC controls ran and passed */
 	unsigned card_pins;		/* target card PINs needed (0: none) */
@@ -347,10 +347,10 @@ typedef enum {
 } rt_step_state;
 
 typedef struct {
-	rt_step_state state[PIV_NUM_CERT_SLOTS];	/* per plan step */
-	char serial[PIV_NUM_CERT_SLOTS][132];	/* issued certificate serial */
-	char message[PIV_NUM_CERT_SLOTS][240];
-	char saved[PIV_NUM_CERT_SLOTS][RT_PATH_MAX];	/* Issue: the file */
+	rt_step_state state[RT_MAX_KEYS];	/* per plan step */
+	char serial[RT_MAX_KEYS][132];	/* issued certificate serial */
+	char message[RT_MAX_KEYS][240];
+	char saved[RT_MAX_KEYS][RT_PATH_MAX];	/* Issue: the file */
 	bool sent;			/* anything reached the CM host */
 	bool issued;			/* the CM host issued certificates */
 	bool confirmed;			/* certConf answered by pkiConf */
@@ -394,7 +394,7 @@ typedef struct {
 	size_t naccepted, nrejected;
 	bool skipped;			/* the card is needed and not here */
 	bool finished;			/* END or ABORT appended */
-	char line[PIV_NUM_CERT_SLOTS][300];	/* per issued certificate */
+	char line[RT_MAX_KEYS][300];	/* per issued certificate */
 	size_t nlines;
 	char summary[300];
 } rt_recover_result;

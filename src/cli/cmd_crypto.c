@@ -383,7 +383,7 @@ cli_show_verify_tc(piv_card *card, const rt_contents *ct,
 	rt_castore *own = NULL, *roots = NULL;
 	cli_secrets *sec = NULL;
 	rt_tc_config cfg;
-	rt_tc_result res[PIV_NUM_CERT_SLOTS];
+	rt_tc_result res[RT_MAX_KEYS];
 	size_t n = 0;
 	rt_err *e;
 	int rc;
@@ -396,7 +396,7 @@ cli_show_verify_tc(piv_card *card, const rt_contents *ct,
 	cfg.pin_cb = cli_pin_cb;
 	cfg.pin_ctx = &pc;
 	if ((e = rt_contents_verify_tc(card, ct, &cfg, RT_TC_ALL_IF_NONE, res,
-	    PIV_NUM_CERT_SLOTS, &n)) != NULL)
+	    RT_MAX_KEYS, &n)) != NULL)
 		goto fail;
 	if (json) {
 		printf(", \"tc_verification\": ");
@@ -531,7 +531,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 	rt_contents ct;
 	bool have_ct = false;
 	rt_tc_config cfg;
-	rt_tc_result res[PIV_NUM_CERT_SLOTS];
+	rt_tc_result res[RT_MAX_KEYS];
 	size_t n = 0;
 	int rc = 0;
 	rt_err *e;
@@ -585,7 +585,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 		rt_err_free(e);
 		e = NULL;
 	} else if ((e = rt_contents_verify_tc(card, &ct, &cfg, RT_TC_ALL_IF_NONE,
-	    res, PIV_NUM_CERT_SLOTS, &n)) != NULL)
+	    res, RT_MAX_KEYS, &n)) != NULL)
 		goto out;
 	if (json) {
 		print_results_json(res, n);

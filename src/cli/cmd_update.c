@@ -105,7 +105,7 @@ static const char update_help[] =
 "                          operator= (management key in hex, or 'default')\n"
 "  -v, --verbose           print each CMP message exchanged\n";
 
-#define MAX_ACTIONS PIV_NUM_CERT_SLOTS
+#define MAX_ACTIONS RT_MAX_KEYS
 
 typedef struct {
 	uint8_t slot;

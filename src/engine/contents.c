@@ -157,12 +157,12 @@ rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
 {
 	rt_card_id id = { .has_serial = ct->has_serial, .serial = ct->serial,
 	    .has_guid = ct->has_guid };
-	bool pick[PIV_NUM_CERT_SLOTS] = { false }, any = false;
+	bool pick[RT_MAX_KEYS] = { false }, any = false;
 	memcpy(id.guid, ct->guid, sizeof(id.guid));
 	*n = 0;
 	if (rt_castore_count(cfg->transport_cas) == 0)
 		return rt_err_new(RT_E_ARG, NULL, "no transport CA configured");
-	for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS; i++) {
+	for (size_t i = 0; i < ct->nrows && i < RT_MAX_KEYS; i++) {
 		const rt_key_row *r = &ct->rows[i];
 		if (!r->has_cert || r->der == NULL)
 			continue;
@@ -171,9 +171,9 @@ rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
 		any |= pick[i];
 	}
 	if (!any && (flags & RT_TC_ALL_IF_NONE))
-		for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS; i++)
+		for (size_t i = 0; i < ct->nrows && i < RT_MAX_KEYS; i++)
 			pick[i] = ct->rows[i].has_cert && ct->rows[i].der != NULL;
-	for (size_t i = 0; i < ct->nrows && i < PIV_NUM_CERT_SLOTS && *n < cap;
+	for (size_t i = 0; i < ct->nrows && i < RT_MAX_KEYS && *n < cap;
 	    i++) {
 		const rt_key_row *r = &ct->rows[i];
 		if (!pick[i])

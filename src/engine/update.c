@@ -276,7 +276,7 @@ rt_update_run_tc(rt_update *u, piv_card *card, const rt_tc_config *base)
 	u->tc_ran = false;
 	u->ntc = 0;
 	rt_err *e = rt_contents_verify_tc(card, u->ct, &cfg, 0, u->tc,
-	    PIV_NUM_CERT_SLOTS, &n);
+	    RT_MAX_KEYS, &n);
 	if (e != NULL)
 		return e;
 	u->ntc = n;
@@ -287,8 +287,8 @@ rt_update_run_tc(rt_update *u, piv_card *card, const rt_tc_config *base)
 void
 rt_update_set_tc_results(rt_update *u, const rt_tc_result *res, size_t n)
 {
-	if (n > PIV_NUM_CERT_SLOTS)
-		n = PIV_NUM_CERT_SLOTS;
+	if (n > RT_MAX_KEYS)
+		n = RT_MAX_KEYS;
 	memcpy(u->tc, res, n * sizeof(*res));
 	u->ntc = n;
 	u->tc_ran = true;
