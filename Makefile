@@ -39,6 +39,7 @@ OBJ := $(BUILD)/obj
 UTIL_SRC  := $(wildcard src/util/*.c)
 CARD_SRC  := $(wildcard src/card/*.c)
 CRYPTO_SRC:= $(wildcard src/crypto/*.c)
+PROFILE_SRC:= $(wildcard src/profile/*.c)
 ENGINE_SRC:= $(wildcard src/engine/*.c)
 CONFIG_SRC:= $(wildcard src/config/*.c)
 CMP_SRC   := $(wildcard src/cmp/*.c)
@@ -54,7 +55,7 @@ LIBVPIV   := $(BUILD)/libvpiv.a
 LIBCMHOST := $(BUILD)/libcmhost.a
 LIBUI     := $(BUILD)/libui.a
 
-LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC))
+LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(PROFILE_SRC) $(ENGINE_SRC) $(CONFIG_SRC))
 VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
 CMHOST_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(CMHOST_SRC))
 CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
@@ -159,7 +160,7 @@ fuzz:
 	    mkdir -p build/libfuzzer/corpus-$$t && \
 	    clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -o build/libfuzzer/fuzz_$$t tests/fuzz/fuzz_$$t.c \
-	        $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(ENGINE_SRC) $(CONFIG_SRC) \
+	        $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(PROFILE_SRC) $(ENGINE_SRC) $(CONFIG_SRC) \
 	        $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS) && \
 	    build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
 	        build/libfuzzer/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \

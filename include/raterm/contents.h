@@ -1,11 +1,11 @@
 /*
  * contents.h - the Contents model: what a card holds, one row per key.
  *
- * Read from a card through the card profile (piv.h); the UI and the CLI
+ * Read from a card through its card profile (card.h); the UI and the CLI
  * only read this model. A row exists for every slot with a certificate,
  * and for every slot where the card's metadata shows a key without one.
  *
- * APDU budget of rt_contents_read(): SELECT (done by piv_open), one GET
+ * APDU budget of rt_contents_read() on PIV: SELECT (done by rt_card_open), one GET
  * DATA per object (CHUID, 24 certificate objects), GET SERIAL, one VERIFY
  * without data (PIN retries), and GET METADATA only for the primary slots
  * (9A 9C 9D 9E) that hold no certificate — or for every empty slot with
@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "raterm/err.h"
-#include "raterm/piv.h"
+#include "raterm/card.h"
 #include "raterm/tc.h"
 #include "raterm/x509.h"
 
@@ -62,8 +62,8 @@ typedef struct {
 /* Reads the card's contents. tcas may be NULL (no TC marking). `now` is the
  * time against which validity is judged. A certificate that does not parse
  * becomes a row with `error` set, not a failure of the whole read.
- * Errors: those of piv.h (CARD_REMOVED, TLV, ...). */
-rt_err *rt_contents_read(piv_card *c, const rt_castore *tcas, time_t now,
+ * Errors: those of the card (CARD_REMOVED, TLV, ...). */
+rt_err *rt_contents_read(rt_card *c, const rt_castore *tcas, time_t now,
     unsigned flags, rt_contents *out) RT_MUST;
 void rt_contents_free(rt_contents *ct);
 
@@ -81,7 +81,7 @@ void rt_contents_free(rt_contents *ct);
  * number. Stops early only when the card is gone (CARD_REMOVED etc.
  * returned) or a PIN was refused or cannot be asked (never tried again on
  * the next slot). Errors: ARG (no transport CAs), card errors. */
-rt_err *rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
+rt_err *rt_contents_verify_tc(rt_card *c, const rt_contents *ct,
     const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
     size_t *n) RT_MUST;
 

@@ -51,13 +51,6 @@
 
 /* ---- card profile capabilities ----------------------------------------------- */
 
-typedef struct {
-	const char *name;		/* "PIV" */
-	bool multi_cert_per_key;	/* Add possible */
-	bool ca_certs_on_card;		/* CA certificates can be written */
-	const char *one_cert_reason;	/* why Add is not possible */
-} rt_card_caps;
-
 /* Capabilities of the Contents' card profile ("piv"); unknown profiles
  * get the most restrictive set. */
 const rt_card_caps *rt_card_caps_of(const rt_contents *ct);
@@ -177,7 +170,7 @@ void rt_update_tc_config(const rt_update *u, const rt_tc_config *base,
  * results (also when some fail: the failure is reported by plan/check).
  * Errors: ARG (no procedure or no TC controls), card errors (CARD_REMOVED,
  * PIN_WRONG, ...) that stop the controls. */
-rt_err *rt_update_run_tc(rt_update *u, piv_card *card,
+rt_err *rt_update_run_tc(rt_update *u, rt_card *card,
     const rt_tc_config *base) RT_MUST;
 
 /* Records TC results obtained elsewhere (tests, the UI's own run). */

@@ -78,7 +78,7 @@ typedef struct {
  * tcas: already loaded transport CAs (NULL: load from o->transport_ca).
  * Returns the exit status: 0 all verified, else that of the first
  * failure (7 for a TC control, 5 PIN, ...). */
-int cli_show_verify_tc(piv_card *card, const rt_contents *ct,
+int cli_show_verify_tc(rt_card *card, const rt_contents *ct,
     const rt_castore *tcas, const cli_tc_opts *o, bool json);
 
 #endif

@@ -307,7 +307,7 @@ cmd_show(cli_global *g, int argc, char **argv)
 
 	rt_castore *tcas = NULL;
 	rt_transport *t = NULL;
-	piv_card *card = NULL;
+	rt_card *card = NULL;
 	rt_contents ct;
 	int bad_rows = 0;
 	rt_err *e;
@@ -334,7 +334,7 @@ cmd_show(cli_global *g, int argc, char **argv)
 	}
 	if ((e = cli_open_reader(g, reader, &t)) != NULL)
 		goto out;
-	if ((e = piv_open(t, &card)) != NULL)
+	if ((e = rt_card_open(t, &card)) != NULL)
 		goto out;
 	if ((e = rt_contents_read(card, tcas, time(NULL), flags, &ct)) != NULL) {
 		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
@@ -344,7 +344,9 @@ cmd_show(cli_global *g, int argc, char **argv)
 	 * without a try (GET METADATA); a card that cannot tell: nothing */
 	unsigned defaults = 0;
 	bool defaults_known = false;
-	rt_err *de = piv_default_creds(card, &defaults, NULL);
+	rt_err *de = rt_card_piv(card) != NULL ? piv_default_creds(
+	    rt_card_piv(card), &defaults, NULL) : rt_err_new(RT_E_NOT_SUPPORTED,
+	    NULL, "default credentials");
 	if (de == NULL)
 		defaults_known = true;
 	else if (rt_err_kind_of(de) == RT_E_NOT_SUPPORTED)
@@ -384,7 +386,7 @@ cmd_show(cli_global *g, int argc, char **argv)
 		}
 	rt_contents_free(&ct);
 out:
-	piv_close(card);
+	rt_card_close(card);
 	rt_transport_close(t);
 	rt_castore_free(tcas);
 	rt_config_free(cfg);

@@ -377,7 +377,7 @@ tc_setup(const cli_tc_opts *o, const rt_castore *given, rt_castore **tcas,
 }
 
 int
-cli_show_verify_tc(piv_card *card, const rt_contents *ct,
+cli_show_verify_tc(rt_card *card, const rt_contents *ct,
     const rt_castore *tcas, const cli_tc_opts *o, bool json)
 {
 	rt_castore *own = NULL, *roots = NULL;
@@ -526,7 +526,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 
 	rt_castore *tcas = NULL, *roots = NULL;
 	rt_transport *t = NULL;
-	piv_card *card = NULL;
+	rt_card *card = NULL;
 	cli_secrets *sec = NULL;
 	rt_contents ct;
 	bool have_ct = false;
@@ -555,7 +555,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 	cfg.pin_ctx = &pc;
 	if ((e = cli_open_reader(g, reader, &t)) != NULL)
 		goto out;
-	if ((e = piv_open(t, &card)) != NULL)
+	if ((e = rt_card_open(t, &card)) != NULL)
 		goto out;
 	if ((e = rt_contents_read(card, tcas, time(NULL), 0, &ct)) != NULL) {
 		e = rt_err_wrap(e, "reading the card in \"%s\"", t->reader);
@@ -575,7 +575,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 		rt_card_id id = { .has_serial = ct.has_serial, .serial = ct.serial,
 		    .has_guid = ct.has_guid };
 		memcpy(id.guid, ct.guid, 16);
-		e = rt_tc_verify_slot(card, &id, slot, row->der, row->der_len, &cfg,
+		e = rt_card_verify_tc(card, &id, slot, row->der, row->der_len, &cfg,
 		    &res[0]);
 		n = 1;
 		if (e != NULL && res[0].failed == RT_E_OK) {
@@ -596,7 +596,7 @@ cmd_verify_tc(cli_global *g, int argc, char **argv)
 out:
 	if (have_ct)
 		rt_contents_free(&ct);
-	piv_close(card);
+	rt_card_close(card);
 	rt_transport_close(t);
 	cli_secrets_free(sec);
 	rt_castore_free(tcas);

@@ -5,12 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool
-is_primary(uint8_t slot)
-{
-	return slot == 0x9A || slot == 0x9C || slot == 0x9D || slot == 0x9E;
-}
-
 static void
 fill_cert(rt_key_row *r, uint8_t *der, size_t len, const rt_castore *tcas,
     time_t now)
@@ -33,42 +27,30 @@ fill_cert(rt_key_row *r, uint8_t *der, size_t len, const rt_castore *tcas,
 }
 
 rt_err *
-rt_contents_read(piv_card *c, const rt_castore *tcas, time_t now,
+rt_contents_read(rt_card *c, const rt_castore *tcas, time_t now,
     unsigned flags, rt_contents *out)
 {
-	rt_transport *t = piv_transport(c);
+	rt_transport *t = rt_card_transport(c);
 	uint64_t start = t->apdu_count;
-	bool try_meta = true;
 	rt_err *e;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->reader, sizeof(out->reader), "%s", t->reader);
-	snprintf(out->profile, sizeof(out->profile), "piv");
+	snprintf(out->profile, sizeof(out->profile), "%s",
+	    rt_card_caps_get(c)->id);
 	out->pin_retries = -1;
 
-	piv_chuid ch;
-	e = piv_read_chuid(c, &ch);
-	if (e == NULL) {
-		out->has_guid = ch.has_guid;
-		memcpy(out->guid, ch.guid, sizeof(out->guid));
-		out->has_chuid_expiry = ch.has_expiry;
-		memcpy(out->chuid_expiry, ch.expiry, sizeof(out->chuid_expiry));
-	} else if (rt_err_kind_of(e) == RT_E_NOT_FOUND)
-		rt_err_free(e);
-	else
+	rt_card_ident id;
+	if ((e = rt_card_ident_read(c, &id)) != NULL)
 		goto fail;
+	out->has_guid = id.has_guid;
+	memcpy(out->guid, id.guid, sizeof(out->guid));
+	out->has_chuid_expiry = id.has_expiry;
+	memcpy(out->chuid_expiry, id.expiry, sizeof(out->chuid_expiry));
+	out->has_serial = id.has_serial;
+	out->serial = id.serial;
 
-	e = piv_get_serial(c, &out->serial);
-	if (e == NULL)
-		out->has_serial = true;
-	else if (rt_err_kind_of(e) == RT_E_NOT_SUPPORTED ||
-	    rt_err_kind_of(e) == RT_E_NOT_FOUND ||
-	    rt_err_kind_of(e) == RT_E_CARD_STATUS)
-		rt_err_free(e);
-	else
-		goto fail;
-
-	if ((e = piv_pin_retries(c, &out->pin_retries)) != NULL) {
+	if ((e = rt_card_pin_retries(c, &out->pin_retries)) != NULL) {
 		if (rt_err_has(e, RT_E_CARD_REMOVED) ||
 		    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC))
 			goto fail;
@@ -76,53 +58,26 @@ rt_contents_read(piv_card *c, const rt_castore *tcas, time_t now,
 		out->pin_retries = -1;
 	}
 
-	for (size_t i = 0; i < PIV_NUM_CERT_SLOTS; i++) {
-		uint8_t slot = piv_cert_slots[i];
-		rt_key_row *r = &out->rows[out->nrows];
-		uint8_t *der = NULL;
-		size_t len = 0;
-
+	rt_card_key keys[RT_MAX_KEYS];
+	size_t nk = 0;
+	if ((e = rt_card_keys(c, (flags & RT_CONTENTS_ALL_SLOTS) ?
+	    RT_CARD_KEYS_ALL : 0, keys, RT_MAX_KEYS, &nk,
+	    &out->has_metadata)) != NULL)
+		goto fail;
+	for (size_t i = 0; i < nk; i++) {
+		rt_key_row *r = &out->rows[out->nrows++];
 		memset(r, 0, sizeof(*r));
-		r->slot = slot;
-		e = piv_read_cert(c, slot, &der, &len);
-		if (e == NULL) {
-			fill_cert(r, der, len, tcas, now);
-			out->nrows++;
-			continue;
+		r->slot = keys[i].key;
+		memcpy(r->alg, keys[i].alg, sizeof(r->alg));
+		r->key_known = keys[i].key_known;
+		r->pin_policy = keys[i].pin_policy;
+		r->touch_policy = keys[i].touch_policy;
+		r->origin = keys[i].origin;
+		memcpy(r->error, keys[i].error, sizeof(r->error));
+		if (keys[i].der != NULL) {
+			fill_cert(r, keys[i].der, keys[i].der_len, tcas, now);
+			keys[i].der = NULL;	/* the row owns it now */
 		}
-		if (rt_err_has(e, RT_E_CARD_REMOVED) ||
-		    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC) ||
-		    rt_err_has(e, RT_E_NOMEM))
-			goto fail;
-		if (rt_err_kind_of(e) != RT_E_NOT_FOUND) {
-			/* the object is there but broken: show it as such */
-			rt_err_format(e, r->error, sizeof(r->error));
-			rt_err_free(e);
-			out->nrows++;
-			continue;
-		}
-		rt_err_free(e);
-		if (!try_meta || (!is_primary(slot) &&
-		    !(flags & RT_CONTENTS_ALL_SLOTS)))
-			continue;
-		piv_metadata md;
-		e = piv_get_metadata(c, slot, &md);
-		if (e != NULL) {
-			if (rt_err_kind_of(e) == RT_E_NOT_SUPPORTED)
-				try_meta = false;
-			else if (rt_err_has(e, RT_E_CARD_REMOVED) ||
-			    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC))
-				goto fail;
-			rt_err_free(e);
-			continue;
-		}
-		out->has_metadata = true;
-		r->key_known = true;
-		snprintf(r->alg, sizeof(r->alg), "%s", piv_alg_name(md.alg));
-		r->pin_policy = md.pin_policy;
-		r->touch_policy = md.touch_policy;
-		r->origin = md.origin;
-		out->nrows++;
 	}
 	out->apdus = t->apdu_count - start;
 	return NULL;
@@ -151,7 +106,7 @@ card_gone(const rt_err *e)
 }
 
 rt_err *
-rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
+rt_contents_verify_tc(rt_card *c, const rt_contents *ct,
     const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
     size_t *n)
 {
@@ -178,7 +133,7 @@ rt_contents_verify_tc(piv_card *c, const rt_contents *ct,
 		const rt_key_row *r = &ct->rows[i];
 		if (!pick[i])
 			continue;
-		rt_err *e = rt_tc_verify_slot(c, &id, r->slot, r->der, r->der_len,
+		rt_err *e = rt_card_verify_tc(c, &id, r->slot, r->der, r->der_len,
 		    cfg, &res[*n]);
 		(*n)++;
 		if (e != NULL && card_gone(e))

@@ -58,20 +58,20 @@ static bool
 probe_officer(const char *name, uint8_t slot, const rt_castore *cas)
 {
 	rt_transport *t = NULL;
-	piv_card *c = NULL;
+	rt_card *c = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	bool yes = false;
 	rt_err *e = rt_pcsc_open(name, &t);
 	if (e == NULL)
-		e = piv_open(t, &c);
+		e = rt_card_open(t, &c);
 	if (e == NULL)
-		e = piv_read_cert(c, slot, &der, &len);
+		e = rt_card_read_cert(c, slot, &der, &len);
 	if (e == NULL)
 		yes = rt_castore_issued(cas, der, len);
 	rt_err_free(e);
 	free(der);
-	piv_close(c);
+	rt_card_close(c);
 	rt_transport_close(t);
 	return yes;
 }

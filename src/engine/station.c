@@ -55,7 +55,7 @@ struct rt_station {
 
 	/* what is open during an operation */
 	rt_transport *ot, *tt;
-	piv_card *ocard, *tcard;
+	rt_card *ocard, *tcard;
 	rt_signer *signer;
 	cmp_client *client;
 
@@ -87,9 +87,9 @@ open_reader(rt_station *st, const char *name, rt_transport **out)
 }
 
 static void
-close_card(rt_transport **t, piv_card **c)
+close_card(rt_transport **t, rt_card **c)
 {
-	piv_close(*c);
+	rt_card_close(*c);
 	*c = NULL;
 	rt_transport_close(*t);
 	*t = NULL;
@@ -372,7 +372,7 @@ static bool
 holds_officer_cert(rt_station *st, const char *name)
 {
 	rt_transport *t = NULL;
-	piv_card *c = NULL;
+	rt_card *c = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	bool yes = false;
@@ -382,9 +382,9 @@ holds_officer_cert(rt_station *st, const char *name)
 		return false;
 	rt_err *e = open_reader(st, name, &t);
 	if (e == NULL)
-		e = piv_open(t, &c);
+		e = rt_card_open(t, &c);
 	if (e == NULL)
-		e = piv_read_cert(c, st->cfg->officer.slot ? st->cfg->officer.slot
+		e = rt_card_read_cert(c, st->cfg->officer.slot ? st->cfg->officer.slot
 		    : PIV_SLOT_SIGN, &der, &len);
 	if (e == NULL)
 		yes = rt_castore_issued(st->ocas, der, len);
@@ -599,13 +599,13 @@ open_officer_card(rt_station *st)
 		return rt_err_new(RT_E_NO_READER, NULL, "no officer card found "
 		    "(readers.officer: a card with a certificate from "
 		    "officer.officer_cas); use --officer-reader");
-	rt_card_signer_opts so = {
-		.slot = officer_slot(st), .pin_cb = sig_pin_cb, .pin_ctx = st,
-		.keep_pin = false, .label = "the officer's card",
+	rt_card_signer_spec so = {
+		.key = officer_slot(st), .pin_cb = sig_pin_cb, .pin_ctx = st,
+		.label = "the officer's card",
 	};
 	if ((e = open_reader(st, st->officer_reader, &st->ot)) != NULL ||
-	    (e = piv_open(st->ot, &st->ocard)) != NULL ||
-	    (e = rt_signer_card(st->ocard, &so, &st->signer)) != NULL) {
+	    (e = rt_card_open(st->ot, &st->ocard)) != NULL ||
+	    (e = rt_card_signer(st->ocard, &so, &st->signer)) != NULL) {
 		close_officer(st);
 		return rt_err_wrap(e, "the officer's card");
 	}
@@ -681,7 +681,7 @@ rt_station_officer(rt_station *st, rt_station_officer_info *out)
 			snprintf(oi->reader, sizeof(oi->reader), "%s",
 			    st->officer_reader);
 			int r = -1;
-			rt_err *re = piv_pin_retries(st->ocard, &r);
+			rt_err *re = rt_card_pin_retries(st->ocard, &r);
 			rt_err_free(re);
 			oi->pin_retries = r;
 			/* the reader is free while the officer thinks */
@@ -708,7 +708,7 @@ open_target(rt_station *st)
 	if ((e = rt_station_require_target(st)) != NULL)
 		return e;
 	if ((e = open_reader(st, st->target_reader, &st->tt)) != NULL ||
-	    (e = piv_open(st->tt, &st->tcard)) != NULL) {
+	    (e = rt_card_open(st->tt, &st->tcard)) != NULL) {
 		close_card(&st->tt, &st->tcard);
 		return e;
 	}
@@ -846,7 +846,7 @@ kept_card_pin(rt_station *st, unsigned which, const char *prompt, char *buf,
 		char p[600];
 		int tries = -1;
 		if (st->tcard != NULL) {
-			rt_err *re = piv_pin_retries(st->tcard, &tries);
+			rt_err *re = rt_card_pin_retries(st->tcard, &tries);
 			rt_err_free(re);
 		}
 		with_tries(p, sizeof(p), prompt, tries);
@@ -1044,7 +1044,7 @@ signature_ready(rt_station *st, const rt_update_dialogs *d)
 			snprintf(prompt, sizeof(prompt), "Passphrase of the officer "
 			    "token %.300s", token_path(st));
 		else {
-			rt_err *re = piv_pin_retries(st->ocard, &tries);
+			rt_err *re = rt_card_pin_retries(st->ocard, &tries);
 			rt_err_free(re);
 			snprintf(prompt, sizeof(prompt), "Signature PIN (the "
 			    "officer's card in \"%s\"", st->officer_reader);
@@ -1067,7 +1067,7 @@ signature_ready(rt_station *st, const rt_update_dialogs *d)
 	if (soft)
 		return open_officer_soft(st);
 	/* verified now, before anything is sent: a wrong PIN stops here */
-	if ((e = piv_verify_pin(st->ocard, st->sec->sig, st->sec->sig_len)) !=
+	if ((e = rt_card_verify_pin(st->ocard, st->sec->sig, st->sec->sig_len)) !=
 	    NULL)
 		return rt_err_wrap(e, "Signature PIN (the officer's card in "
 		    "\"%s\")", st->officer_reader);
@@ -1161,7 +1161,8 @@ rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
 		goto out;
 	inner_dialogs(st, d, &in);
 	rt_submit_env env = {
-		.card = st->tcard, .officer = st->signer, .cmp = st->client,
+		.card = rt_card_piv(st->tcard), .officer = st->signer,
+		.cmp = st->client,
 		.journal = st->journal, .audit = st->audit,
 		.officer_name = st->oinfo.subject, .issued_dir = st->idir,
 		.busy_op = st->busy, .busy_cap = sizeof(st->busy),

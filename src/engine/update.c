@@ -6,27 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static const rt_card_caps caps_piv = {
-	.name = "PIV",
-	.multi_cert_per_key = false,
-	.ca_certs_on_card = false,
-	.one_cert_reason = "a PIV card holds one certificate per key",
-};
-
-static const rt_card_caps caps_unknown = {
-	.name = "unknown",
-	.multi_cert_per_key = false,
-	.ca_certs_on_card = false,
-	.one_cert_reason = "the card profile is not known to hold more than "
-	    "one certificate per key",
-};
-
 const rt_card_caps *
 rt_card_caps_of(const rt_contents *ct)
 {
-	if (ct != NULL && strcmp(ct->profile, "piv") == 0)
-		return &caps_piv;
-	return &caps_unknown;
+	return rt_card_caps_of_profile(ct != NULL ? ct->profile : NULL);
 }
 
 bool
@@ -265,7 +248,7 @@ rt_update_tc_config(const rt_update *u, const rt_tc_config *base,
 }
 
 rt_err *
-rt_update_run_tc(rt_update *u, piv_card *card, const rt_tc_config *base)
+rt_update_run_tc(rt_update *u, rt_card *card, const rt_tc_config *base)
 {
 	if (u->proc == NULL || u->proc->tc_controls == 0)
 		return rt_err_new(RT_E_ARG, NULL, "no procedure with TC controls "

@@ -113,8 +113,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t.ops = &feed_ops;
 	t.impl = &f;
 	t.ext_len = size & 1;	/* both APDU paths */
-	piv_card *card;
-	rt_err *e = piv_open(&t, &card);
+	rt_card *card;
+	rt_err *e = rt_card_open(&t, &card);
 	if (e != NULL) {
 		rt_err_free(e);
 		return 0;
@@ -125,6 +125,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (e == NULL)
 		rt_contents_free(&ct);
 	rt_err_free(e);
-	piv_close(card);
+	rt_card_close(card);
 	return 0;
 }

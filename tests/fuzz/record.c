@@ -55,13 +55,13 @@ main(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	t.ops = &rec_ops;
 	t.ext_len = inner->ext_len;
-	piv_card *c;
+	rt_card *c;
 	rt_contents ct;
-	if ((e = piv_open(&t, &c)) == NULL) {
+	if ((e = rt_card_open(&t, &c)) == NULL) {
 		if ((e = rt_contents_read(c, NULL, time(NULL),
 		    RT_CONTENTS_ALL_SLOTS, &ct)) == NULL)
 			rt_contents_free(&ct);
-		piv_close(c);
+		rt_card_close(c);
 	}
 	rt_err_free(e);
 	fclose(out);

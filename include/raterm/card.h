@@ -1,0 +1,158 @@
+/*
+ * card.h - a card, whatever its application: the card-profile interface
+ * the engine and the station talk to (src/profile, between the card and
+ * crypto layers below and the engine above). A profile (PIV today, in
+ * src/profile/card_piv.c over src/card/piv.c; a PKCS#15 profile next)
+ * answers with its keys and their certificates, its PIN, its operator
+ * credential, signers on its keys, the TC controls, and what it can hold
+ * (capabilities: several certificates per key, CA certificates).
+ *
+ * Key references are one byte (PIV: the slot, 9a 9c 9d 9e 82..95). A
+ * card is opened on a transport inside one PC/SC transaction, which
+ * rt_card_close ends (the transport stays open).
+ */
+#ifndef RATERM_CARD_H
+#define RATERM_CARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/pk.h>
+
+#include "raterm/err.h"
+#include "raterm/signer.h"
+#include "raterm/tc.h"
+#include "raterm/transport.h"
+
+typedef struct rt_card rt_card;
+
+/* What a profile can hold and do; the update rules read it. */
+typedef struct {
+	const char *name;		/* "PIV" */
+	const char *id;			/* "piv" (Contents.profile) */
+	bool multi_cert_per_key;	/* Add possible */
+	bool ca_certs_on_card;		/* CA certificates can be written */
+	const char *one_cert_reason;	/* why Add is not possible */
+	const char *no_ca_reason;	/* why CA certificates are not */
+	const char *operator_name;	/* "management key" */
+} rt_card_caps;
+
+/* The card's identity (binding control, same-card check). */
+typedef struct {
+	bool has_guid;
+	uint8_t guid[16];
+	bool has_expiry;
+	char expiry[9];			/* YYYYMMDD */
+	bool has_serial;
+	uint32_t serial;
+} rt_card_ident;
+
+/* One key of the card as the profile lists it. */
+typedef struct {
+	uint8_t key;			/* key reference (PIV slot) */
+	char alg[16];			/* "ECCP256", ... "" unknown */
+	bool key_known;			/* the card's metadata reports a key */
+	uint8_t pin_policy, touch_policy, origin;	/* 0: unknown */
+	uint8_t *der;			/* its certificate (malloc'ed), NULL */
+	size_t der_len;
+	char error[240];		/* a certificate object that is there
+					 * but does not read */
+} rt_card_key;
+
+/* A signer on a key of the card (rt_card_signer). */
+typedef struct {
+	uint8_t key;
+	const uint8_t *cert;		/* its certificate; NULL: from the card */
+	size_t cert_len;
+	rt_pin_cb pin_cb;		/* NULL: signatures needing a PIN fail */
+	void *pin_ctx;
+	const char *label;		/* "the officer's card" (messages) */
+} rt_card_signer_spec;
+
+/* Flags of rt_card_keys. */
+#define RT_CARD_KEYS_ALL 0x01	/* ask the metadata of every empty key
+				 * reference too (PIV: retired slots) */
+
+typedef struct {
+	const rt_card_caps *caps;
+	rt_err *(*ident)(void *impl, rt_card_ident *out);
+	rt_err *(*keys)(void *impl, unsigned flags, rt_card_key *out,
+	    size_t cap, size_t *n, bool *has_metadata);
+	rt_err *(*pin_retries)(void *impl, int *retries);
+	rt_err *(*verify_pin)(void *impl, const char *pin, size_t len);
+	rt_err *(*read_cert)(void *impl, uint8_t key, uint8_t **der,
+	    size_t *len);
+	rt_err *(*write_cert)(void *impl, uint8_t key, const uint8_t *der,
+	    size_t len);
+	rt_err *(*public_key)(void *impl, uint8_t key, mbedtls_pk_context *pk);
+	rt_err *(*operator_auth)(void *impl, int alg, const uint8_t *cred,
+	    size_t len);
+	rt_err *(*signer)(void *impl, const rt_card_signer_spec *sp,
+	    rt_signer **out);
+	rt_err *(*verify_tc)(void *impl, const rt_card_id *id, uint8_t key,
+	    const uint8_t *der, size_t len, const rt_tc_config *cfg,
+	    rt_tc_result *res);
+	void (*close)(void *impl);
+} rt_card_ops;
+
+/* Opens the card's application on t: each profile in turn (PIV).
+ * Errors: NOT_PIV (no application raterm knows), NOMEM, transport. */
+rt_err *rt_card_open(rt_transport *t, rt_card **out) RT_MUST;
+/* The card interface over a PIV application already open (tools and
+ * tests that hold one); rt_card_close then leaves it open. */
+rt_err *rt_card_from_piv(struct piv_card *piv, rt_card **out) RT_MUST;
+/* Ends the transaction; the transport stays open. NULL allowed. */
+void rt_card_close(rt_card *c);
+
+const rt_card_caps *rt_card_caps_get(const rt_card *c);
+rt_transport *rt_card_transport(const rt_card *c);
+/* The PIV application behind the card, NULL for other profiles (for the
+ * PIV-only parts: the card signer, the TC controls, `raterm pin`). */
+struct piv_card *rt_card_piv(rt_card *c);
+
+/* The capabilities of the profile named id ("piv"); unknown profiles get
+ * the most restrictive set. */
+const rt_card_caps *rt_card_caps_of_profile(const char *id);
+
+/* Identity. Errors: card errors. */
+rt_err *rt_card_ident_read(rt_card *c, rt_card_ident *out) RT_MUST;
+/* The keys: every key with a certificate, and the keys the card's
+ * metadata reports without one. out[] up to cap; free with
+ * rt_card_keys_free. Errors: card errors (an unreadable certificate is
+ * a key with `error`, not a failure). */
+rt_err *rt_card_keys(rt_card *c, unsigned flags, rt_card_key *out,
+    size_t cap, size_t *n, bool *has_metadata) RT_MUST;
+void rt_card_keys_free(rt_card_key *k, size_t n);
+/* Tries left of the card's (first) PIN without spending one; -1 when
+ * the card does not say. Errors: PIN_BLOCKED, card errors. */
+rt_err *rt_card_pin_retries(rt_card *c, int *retries) RT_MUST;
+/* Errors: PIN_WRONG (detail: tries left), PIN_BLOCKED, PIN_FORMAT. */
+rt_err *rt_card_verify_pin(rt_card *c, const char *pin, size_t len) RT_MUST;
+/* Errors: NOT_FOUND (no certificate). */
+rt_err *rt_card_read_cert(rt_card *c, uint8_t key, uint8_t **der,
+    size_t *len) RT_MUST;
+/* Needs the operator credential. Errors: PERMISSION, CARD_FULL. */
+rt_err *rt_card_write_cert(rt_card *c, uint8_t key, const uint8_t *der,
+    size_t len) RT_MUST;
+/* The public key of a key without a certificate (card metadata).
+ * pk must be initialised. Errors: NOT_FOUND, NOT_SUPPORTED. */
+rt_err *rt_card_public_key(rt_card *c, uint8_t key, mbedtls_pk_context *pk)
+    RT_MUST;
+/* Authenticates with the operator credential (PIV: the management key).
+ * alg: the profile's algorithm number as the CM host gives it, 0: the
+ * card's (metadata) or from the length; cred NULL: the card's documented
+ * default credential, named explicitly by the officer. Errors: AUTH,
+ * ARG, NOT_SUPPORTED. */
+rt_err *rt_card_operator_auth(rt_card *c, int alg, const uint8_t *cred,
+    size_t len) RT_MUST;
+/* A signer on a key of the card (signer.h): PIN handling as the key's
+ * policy says, a refused PIN never presented again. */
+rt_err *rt_card_signer(rt_card *c, const rt_card_signer_spec *sp,
+    rt_signer **out) RT_MUST;
+/* The TC controls (tc.h) of the certificate der on key. */
+rt_err *rt_card_verify_tc(rt_card *c, const rt_card_id *id, uint8_t key,
+    const uint8_t *der, size_t len, const rt_tc_config *cfg,
+    rt_tc_result *res) RT_MUST;
+
+#endif

@@ -1,0 +1,172 @@
+/* card.c - the card-profile interface: opening a card with the profile
+ * that answers, and the dispatch to it; see include/raterm/card.h. */
+#include "raterm/card.h"
+#include "profile_int.h"
+#include "raterm/piv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const rt_card_caps caps_unknown = {
+	.name = "unknown", .id = "",
+	.multi_cert_per_key = false, .ca_certs_on_card = false,
+	.one_cert_reason = "the card profile is not known to hold more than "
+	    "one certificate per key",
+	.no_ca_reason = "the card profile is not known to hold CA "
+	    "certificates",
+	.operator_name = "operator credential",
+};
+
+const rt_card_caps *
+rt_card_caps_of_profile(const char *id)
+{
+	if (id != NULL && strcmp(id, prof_piv_ops.caps->id) == 0)
+		return prof_piv_ops.caps;
+	return &caps_unknown;
+}
+
+rt_err *
+rt_card_open(rt_transport *t, rt_card **out)
+{
+	*out = NULL;
+	rt_card *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "card");
+	c->t = t;
+	rt_err *e = prof_piv_open(t, &c->impl);
+	if (e != NULL) {
+		free(c);
+		return e;
+	}
+	c->ops = &prof_piv_ops;
+	*out = c;
+	return NULL;
+}
+
+rt_err *
+rt_card_from_piv(struct piv_card *piv, rt_card **out)
+{
+	*out = NULL;
+	rt_card *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "card");
+	c->ops = &prof_piv_ops;
+	c->impl = piv;
+	c->t = piv_transport(piv);
+	c->borrowed = true;
+	*out = c;
+	return NULL;
+}
+
+void
+rt_card_close(rt_card *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ops != NULL && c->ops->close != NULL && !c->borrowed)
+		c->ops->close(c->impl);
+	free(c);
+}
+
+const rt_card_caps *
+rt_card_caps_get(const rt_card *c)
+{
+	return c->ops->caps;
+}
+
+rt_transport *
+rt_card_transport(const rt_card *c)
+{
+	return c->t;
+}
+
+struct piv_card *
+rt_card_piv(rt_card *c)
+{
+	return c->ops == &prof_piv_ops ? c->impl : NULL;
+}
+
+rt_err *
+rt_card_ident_read(rt_card *c, rt_card_ident *out)
+{
+	memset(out, 0, sizeof(*out));
+	return c->ops->ident(c->impl, out);
+}
+
+rt_err *
+rt_card_keys(rt_card *c, unsigned flags, rt_card_key *out, size_t cap,
+    size_t *n, bool *has_metadata)
+{
+	*n = 0;
+	if (has_metadata != NULL)
+		*has_metadata = false;
+	rt_err *e = c->ops->keys(c->impl, flags, out, cap, n, has_metadata);
+	if (e != NULL) {
+		rt_card_keys_free(out, *n);
+		*n = 0;
+	}
+	return e;
+}
+
+void
+rt_card_keys_free(rt_card_key *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(k[i].der);
+		k[i].der = NULL;
+	}
+}
+
+rt_err *
+rt_card_pin_retries(rt_card *c, int *retries)
+{
+	*retries = -1;
+	return c->ops->pin_retries(c->impl, retries);
+}
+
+rt_err *
+rt_card_verify_pin(rt_card *c, const char *pin, size_t len)
+{
+	return c->ops->verify_pin(c->impl, pin, len);
+}
+
+rt_err *
+rt_card_read_cert(rt_card *c, uint8_t key, uint8_t **der, size_t *len)
+{
+	*der = NULL;
+	*len = 0;
+	return c->ops->read_cert(c->impl, key, der, len);
+}
+
+rt_err *
+rt_card_write_cert(rt_card *c, uint8_t key, const uint8_t *der, size_t len)
+{
+	return c->ops->write_cert(c->impl, key, der, len);
+}
+
+rt_err *
+rt_card_public_key(rt_card *c, uint8_t key, mbedtls_pk_context *pk)
+{
+	return c->ops->public_key(c->impl, key, pk);
+}
+
+rt_err *
+rt_card_operator_auth(rt_card *c, int alg, const uint8_t *cred, size_t len)
+{
+	return c->ops->operator_auth(c->impl, alg, cred, len);
+}
+
+rt_err *
+rt_card_signer(rt_card *c, const rt_card_signer_spec *sp, rt_signer **out)
+{
+	*out = NULL;
+	return c->ops->signer(c->impl, sp, out);
+}
+
+rt_err *
+rt_card_verify_tc(rt_card *c, const rt_card_id *id, uint8_t key,
+    const uint8_t *der, size_t len, const rt_tc_config *cfg,
+    rt_tc_result *res)
+{
+	return c->ops->verify_tc(c->impl, id, key, der, len, cfg, res);
+}

@@ -1,0 +1,19 @@
+/* profile_int.h - inside src/profile: the card handle and the profiles
+ * (not installed). */
+#ifndef RATERM_PROFILE_INT_H
+#define RATERM_PROFILE_INT_H
+
+#include "raterm/card.h"
+
+struct rt_card {
+	const rt_card_ops *ops;
+	void *impl;
+	rt_transport *t;
+	bool borrowed;		/* rt_card_from_piv: impl is not ours */
+};
+
+/* PIV (card_piv.c): opens the application (NOT_PIV when absent). */
+extern const rt_card_ops prof_piv_ops;
+rt_err *prof_piv_open(rt_transport *t, void **impl) RT_MUST;
+
+#endif
