@@ -84,13 +84,13 @@ typedef struct {
 	void *cmp_hook_ctx;
 } rt_station_opts;
 
-/* Opens the station: loads the transport CAs, attestation roots and the
- * officer CAs, opens the journal and the audit log when configured (an
- * update needs both: CONFIG otherwise). The officer's token
- * and the CM host client are opened on first need (rt_station_officer,
- * plan/submit), the CA sets of the configuration too, readers are found
- * by rt_station_find_readers (called by reload when not done yet). cfg
- * must outlive the station. Errors: IO (journal, audit). */
+/* Opens the station. Everything is opened on first need: the CA sets of
+ * the configuration, the readers (rt_station_find_readers, called by
+ * reload when not done yet), the officer's token (rt_station_officer,
+ * submit), the CM host client, and the journal and the audit log (an
+ * update or a recovery needs both: CONFIG when the configuration names
+ * none, IO when they cannot be opened). cfg must outlive the station.
+ * Errors: NOMEM. */
 rt_err *rt_station_open(const rt_config *cfg, const rt_station_opts *o,
     rt_station **out) RT_MUST;
 /* Closes everything and wipes every secret. NULL is allowed. */

@@ -129,7 +129,6 @@ rt_err *
 rt_station_open(const rt_config *cfg, const rt_station_opts *o,
     rt_station **out)
 {
-	rt_err *e;
 	*out = NULL;
 	rt_station *st = calloc(1, sizeof(*st));
 	if (st == NULL)
@@ -150,15 +149,9 @@ rt_station_open(const rt_config *cfg, const rt_station_opts *o,
 #ifdef MADV_DONTDUMP
 	(void)madvise(st->sec, sizeof(secrets), MADV_DONTDUMP);
 #endif
-	/* without them the station can still read cards and talk to the
-	 * CM host; an update needs both (need_journal) */
-	if ((cfg->journal[0] &&
-	    (e = rt_journal_open(cfg->journal, &st->journal)) != NULL) ||
-	    (cfg->audit[0] && (e = rt_audit_open(cfg->audit, &st->audit)) !=
-	    NULL)) {
-		rt_station_close(st);
-		return e;
-	}
+	/* the journal and the audit log are opened when an update or a
+	 * recovery needs them (need_journal): reading cards and talking to
+	 * the CM host work without them */
 	char jcopy[RT_PATH_MAX];
 	snprintf(jcopy, sizeof(jcopy), "%s", cfg->journal);
 	snprintf(st->idir, sizeof(st->idir), "%s/issued", dirname(jcopy));
@@ -958,12 +951,20 @@ inner_dialogs(rt_station *st, const rt_update_dialogs *outer,
 /* ---- plan and submit ------------------------------------------------------ */
 
 static rt_err *
-need_journal(const rt_station *st)
+need_journal(rt_station *st)
 {
-	if (st->journal == NULL || st->audit == NULL)
+	const rt_config *cfg = st->cfg;
+	rt_err *e;
+	if (cfg->journal[0] == '\0' || cfg->audit[0] == '\0')
 		return rt_err_new(RT_E_CONFIG, NULL, "journal and audit are "
-		    "needed in the configuration (%s)", st->cfg->file[0] ?
-		    st->cfg->file : "no configuration file");
+		    "needed in the configuration (%s)", cfg->file[0] ?
+		    cfg->file : "no configuration file");
+	if (st->journal == NULL &&
+	    (e = rt_journal_open(cfg->journal, &st->journal)) != NULL)
+		return e;
+	if (st->audit == NULL &&
+	    (e = rt_audit_open(cfg->audit, &st->audit)) != NULL)
+		return e;
 	return NULL;
 }
 
@@ -1226,6 +1227,8 @@ rt_station_recover(rt_station *st, const rt_jop *op,
 	rt_contents ct;
 	bool have_ct = false;
 	memset(res, 0, sizeof(*res));
+	if ((e = need_journal(st)) != NULL)
+		return e;
 	/* the card now in the target reader decides what was written */
 	if (!st->readers_found) {
 		e = rt_station_find_readers(st, NULL);
