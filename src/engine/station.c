@@ -1021,6 +1021,21 @@ rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
 		close_card(&st->tt, &st->tcard);
 		if (e != NULL)
 			goto out;
+		/* a control that could not run for want of the PIN, or on a
+		 * refused PIN, is that error, not a failed control */
+		for (size_t i = 0; i < u->ntc; i++) {
+			rt_err_kind k = u->tc[i].failed;
+			char sl[4];
+			if (k != RT_E_USAGE && k != RT_E_PIN_WRONG &&
+			    k != RT_E_PIN_BLOCKED)
+				continue;
+			e = rt_err_new(k, NULL, "the transport certificates' "
+			    "controls need the card's PIN (possession is a "
+			    "signature on the card), slot %s: %s",
+			    piv_slot_name(u->tc[i].slot, sl, sizeof(sl)),
+			    u->tc[i].error);
+			goto out;
+		}
 	}
 	e = rt_update_plan(u, out);
 out:

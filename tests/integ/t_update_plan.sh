@@ -98,6 +98,12 @@ run_ok "tc-redo dry run --json" "$RATERM" update -c "$CONF" -r "$RT" --procedure
     --action 9a=redo --dry-run --json --pin-fd 3 3<"$PINS"
 expect_match "json plan" '"procedure": "tc-redo", "tc_card": true, "tc_verified": true, "steps": \[' "$OUT"
 expect_match "json step" '"slot": "9a", "action": "redo", "algorithm": "ECCP256", "profile": "piv-auth", "tc": true, "writes_card": true' "$OUT"
+# without a terminal and without --pin-fd the TC controls cannot run: the
+# error names the PIN they need (a usage error), not a rule
+run_rc "dry run of a TC card, no PIN source" 2 "$RATERM" update -c "$CONF" -r "$RT" \
+    --procedure tc-redo --action 9a=redo --dry-run
+expect_match "dry run: names the PIN" "PIN.*(terminal|--pin-fd)" "$OUT"
+expect_no_match "dry run: not a rule" "\[RULE\]" "$OUT"
 run_ok "nothing to do" "$RATERM" update -c "$CONF" -r "$RT" --procedure tc-redo --dry-run
 expect_match "nothing to do: said" "Nothing to do: every key is Blank; nothing will be sent" "$OUT"
 
