@@ -320,7 +320,7 @@ J=$(grep -l "card=serial%2040000015" "$T"/var/journal/*.journal | tail -n 1)
 expect_match "killed: journal closed" "step=end" "$J"
 stack_stop
 
-# ---- 7b. raterm killed while a write of the card fails; then recover ----------------------
+# ---- 7b. raterm stopped while a write of the card fails; then recover ---------------------
 # Card F stalls at the write of 9c and then refuses it (6A84, not executed):
 # the journal announced the write, the card does not hold the certificate.
 stack_start --mode connect --readers 4 --card "$T/f.state" --card - \
@@ -336,14 +336,20 @@ if wait_log "$VPIV_STACK_DIR/serve0.log" "stalling .* at APDU $W2"; then
 	# holding PINs and the card session: no core dump, not dumpable
 	expect_match "no core dumps of raterm" "^Max core file size +0 +0 " \
 	    "/proc/$BG_PID/limits"
-	kill -KILL "$BG_PID"
-	ok "raterm killed (SIGKILL) while card F refuses the write of 9c"
+	kill -TERM "$BG_PID"
+	ok "raterm stopped (SIGTERM) while card F refuses the write of 9c"
 else
 	fail "card F never stalled" "$(tail -n 3 "$VPIV_STACK_DIR/serve0.log")"
 fi
 wait "$BG_PID" 2>/dev/null
 BG_PID=
 sleep 2.2
+expect_match "stopped: says what is left open" "interrupted; the update is open in the journal \([0-9A-Za-z-]+\): run 'raterm recover'" "$T/killed2.txt"
+# the next update of that card is refused until the operation is recovered
+# shellcheck disable=SC2086
+run_rc "stopped: the next update of card F refused" 9 "$RATERM" $UPD -r "$RF" \
+    --officer-reader "$OFF" --action 9d=redo 3<"$PINS"
+expect_match "stopped: the refusal names the operation" "incomplete update in the journal .*run 'raterm recover' first" "$OUT"
 # without the card nothing is decided: what it holds is unknown
 run_rc "recover without the card: left open" 1 "$RATERM" recover -c "$CONF" \
     -r "$VPIV_READER1" --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
