@@ -317,7 +317,7 @@ dlg_list(ui *u, const char *title, const char *const *items,
 				    "");
 		}
 		if (disabled && disabled[sel] && reason && reason[sel])
-			ui_set_status(u, R_BAD, "%s: %s", items[sel], reason[sel]);
+			ui_set_status(u, R_BAD, "%s", reason[sel]);
 		else if (desc && desc[sel])
 			ui_set_status(u, R_NORMAL, "%s: %s", items[sel], desc[sel]);
 		else
@@ -552,6 +552,11 @@ d_progress(void *ctx, const rt_plan_step *s, const char *what)
 {
 	ui *u = ctx;
 	char sl[4];
+	if (s == NULL) {	/* a step of the whole card */
+		ui_set_status(u, R_NORMAL, "%s", what);
+		ui_draw(u);
+		return;
+	}
 	piv_slot_name(s->slot, sl, sizeof(sl));
 	rt_update *up = rt_station_update(u->st);
 	int row = up ? rt_update_row(up, s->slot) : -1;
@@ -587,17 +592,17 @@ d_confirm(void *ctx, const rt_plan *p, bool *yes)
 	FILE *f = open_memstream(&text, &tl);
 	if (f == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "plan");
-	rt_plan_print(p, f);
 	char asks[6][160];
 	rt_update *up = rt_station_update(u->st);
 	size_t na = ui_view_asks(p, up ? up->caps : NULL, u->card_pin_kept,
 	    asks, 6);
-	if (na) {
-		fprintf(f, "After y, asked: ");
-		for (size_t i = 0; i < na; i++)
-			fprintf(f, "%s%s", i ? "; " : "", asks[i]);
-		fprintf(f, ".\n");
-	}
+	/* what comes after y first: the plan may need scrolling */
+	fprintf(f, "%zu key%s. After y, asked: ", p->nsteps, p->nsteps == 1 ?
+	    "" : "s");
+	for (size_t i = 0; i < na; i++)
+		fprintf(f, "%s%s", i ? "; " : "", asks[i]);
+	fprintf(f, "%s.\n", na ? "" : "nothing more");
+	rt_plan_print(p, f);
 	fclose(f);
 	ui_set_status(u, R_NORMAL, "The plan: y submits it, n or Esc sends "
 	    "nothing.");

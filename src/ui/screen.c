@@ -224,7 +224,7 @@ draw_contents(ui *u)
 	ui_put(u, stdscr, y, L->x_slot, L->w_slot, R_TITLE, "Slot");
 	ui_put(u, stdscr, y, L->x_alg, L->w_alg, R_TITLE, "Alg");
 	ui_put(u, stdscr, y, L->x_cert, L->w_cert, R_TITLE, "Certificate");
-	ui_put(u, stdscr, y, L->x_until, L->w_until, R_TITLE, "Valid until");
+	ui_put(u, stdscr, y, L->x_until, L->w_until, R_TITLE, "Until");
 	ui_put(u, stdscr, y, L->x_status, L->w_status, R_TITLE, "TC status");
 	ui_put(u, stdscr, y, L->x_action, L->w_action, R_TITLE, "Action");
 	size_t n = ct ? ct->nrows : 0;
@@ -354,13 +354,35 @@ draw_pin(ui *u)
 	    R_NORMAL, "[ Help ]");
 }
 
+typedef struct {
+	ui *u;
+	int n;
+} status_lines;
+
+static void
+status_line(void *ctx, const char *line)
+{
+	status_lines *sl = ctx;
+	const ui_layout *L = &sl->u->L;
+	if (sl->n < 2)
+		ui_put(sl->u, stdscr, L->y_status - 1 + sl->n, 1, L->w - 2,
+		    sl->u->status_role, line);
+	sl->n++;
+}
+
+/* The status line; a long message takes the line above it too. */
 static void
 draw_status(ui *u)
 {
 	const ui_layout *L = &u->L;
+	move(L->y_status - 1, 0);
+	clrtoeol();
 	move(L->y_status, 0);
 	clrtoeol();
-	ui_put(u, stdscr, L->y_status, 1, L->w - 2, u->status_role, u->status);
+	status_lines sl = { u, 0 };
+	if (ui_text_width(u->status, u->utf8) <= L->w - 2)
+		sl.n = 1;	/* one line: the lower one */
+	ui_wrap(u->status, L->w - 2, u->utf8, status_line, &sl);
 }
 
 static void
@@ -542,8 +564,7 @@ set_action(ui *u, rt_action a)
 	piv_slot_name(ct->rows[u->row].slot, s, sizeof(s));
 	rt_err *e = rt_update_set_action(up, ct->rows[u->row].slot, a);
 	if (e != NULL) {
-		ui_set_status(u, R_BAD, "%s not possible: %s", rt_action_title(a),
-		    rt_err_msg(e));
+		ui_set_status(u, R_BAD, "%s", rt_err_msg(e));
 		rt_err_free(e);
 		return;
 	}
@@ -652,6 +673,13 @@ show_row_info(ui *u)
 }
 
 static void
+set_focus_quiet(ui *u, int f)
+{
+	u->focus = f;
+	u->dirty |= D_CONTENTS | D_PROC | D_PIN | D_KEYS;
+}
+
+static void
 do_submit(ui *u)
 {
 	rt_update *up = rt_station_update(u->st);
@@ -673,8 +701,7 @@ do_submit(ui *u)
 		return;
 	}
 	if (u->pin.len == 0) {
-		u->focus = F_PIN;
-		u->dirty |= D_PIN | D_CONTENTS | D_PROC | D_KEYS;
+		set_focus_quiet(u, F_PIN);
 		ui_set_status(u, R_BAD, "Type the %s first (it is asked before "
 		    "Submit), then F2.", u->have_officer && u->oinfo.software ?
 		    "passphrase of the officer token" : "Signature PIN");
@@ -736,10 +763,6 @@ do_submit(ui *u)
 			    R_GOOD : R_BAD;
 		}
 		u->dirty |= D_CONTENTS;
-		ui_draw(u);
-		if (text != NULL)
-			(void)dlg_text(u, "Result", text, false, NULL);
-		free(text);
 		if (e != NULL)
 			ui_status_err(u, "Submit", e);
 		else
@@ -747,6 +770,10 @@ do_submit(ui *u)
 			    "%s", ndone, plan.nsteps, plan.nsteps == 1 ? "" :
 			    "s", ui_view_result_end(&res));
 		rt_err_free(e);
+		ui_draw(u);
+		if (text != NULL)
+			(void)dlg_text(u, "Result", text, false, NULL);
+		free(text);
 		char keep[UI_STATUS_MAX];
 		int keep_role = u->status_role;
 		snprintf(keep, sizeof(keep), "%s", u->status);
@@ -770,12 +797,23 @@ do_submit(ui *u)
 		u->dirty |= D_STATUS;
 		return;
 	}
+	refresh_officer(u);
 	if (e != NULL) {
 		ui_status_err(u, "Submit", e);
+		/* the station keeps the officer's card as it was read: the
+		 * tries left come with the error */
+		int left = rt_err_detail(e);
+		for (const rt_err *c = e; left < 0 && c != NULL;
+		    c = rt_err_cause(c))
+			left = rt_err_detail(c);
+		if (rt_err_has(e, RT_E_PIN_WRONG) && left >= 0 &&
+		    strstr(u->status, "Signature PIN") != NULL)
+			u->oinfo.pin_retries = left;
 		rt_err_free(e);
 	} else
 		ui_set_status(u, R_NORMAL, "Nothing was sent.");
-	refresh_officer(u);
+	/* the Signature PIN field is empty again: type it there */
+	set_focus_quiet(u, F_PIN);
 }
 
 /* The journal's incomplete operations: recover now or later. */
@@ -1291,20 +1329,21 @@ rt_ui_run(const rt_config *cfg, const rt_station_opts *so,
 		int r = poll(&pfd, 1, POLL_MS);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (r != 0) {
-			if (pfd.revents & (POLLHUP | POLLERR) &&
-			    !(pfd.revents & POLLIN))
-				break;	/* the terminal went away */
-			timeout(0);
-			int ch;
-			while (!u->quit && (ch = getch()) != ERR) {
-				timeout(-1);
-				on_key(u, ch);
-				ui_draw(u);
-				timeout(0);
-			}
+		if (r > 0 && pfd.revents & (POLLHUP | POLLERR) &&
+		    !(pfd.revents & POLLIN))
+			break;	/* the terminal went away */
+		/* keys, and a resize curses noticed (SIGWINCH may come
+		 * just before poll and not interrupt it) */
+		timeout(0);
+		int ch;
+		while (!u->quit && (ch = getch()) != ERR) {
 			timeout(-1);
-		} else
+			on_key(u, ch);
+			ui_draw(u);
+			timeout(0);
+		}
+		timeout(-1);
+		if (r == 0)
 			poll_events(u);
 	}
 	curs_set(1);
