@@ -466,10 +466,11 @@ rt_station_wait_event(rt_station *st, int timeout_ms, rt_station_event *ev)
 	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
+	for (bool waited = false;; waited = true) {
 		rt_reader_info *now = NULL;
 		size_t nnow = 0;
-		rt_err *e = rt_pcsc_wait_change(timeout_ms);
+		/* a change since the last call is reported before any wait */
+		rt_err *e = waited ? rt_pcsc_wait_change(timeout_ms) : NULL;
 		if (e == NULL)
 			e = rt_pcsc_list(&now, &nnow);
 		if (e != NULL)
@@ -496,6 +497,11 @@ rt_station_wait_event(rt_station *st, int timeout_ms, rt_station_event *ev)
 			return NULL;
 		}
 		free(now);
+		if (!waited) {
+			if (timeout_ms <= 0)
+				return NULL;
+			continue;
+		}
 		struct timespec t1;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
