@@ -123,3 +123,8 @@ tmux_exited() {
 	done
 	return 1
 }
+
+# tmux_snap_e FILE: the screen with its attributes (escape sequences)
+tmux_snap_e() {
+	_tm capture-pane -e -p -t ui >"$1" 2>/dev/null
+}
