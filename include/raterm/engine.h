@@ -45,7 +45,6 @@
 #include "raterm/contents.h"
 #include "raterm/err.h"
 #include "raterm/journal.h"
-#include "raterm/piv.h"
 #include "raterm/signer.h"
 #include "raterm/tc.h"
 
@@ -319,7 +318,7 @@ typedef struct rt_update_dialogs {
 } rt_update_dialogs;
 
 typedef struct {
-	piv_card *card;			/* the target card, open */
+	rt_card *card;			/* the target card, open */
 	rt_signer *officer;		/* protects the CMP request */
 	struct cmp_client *cmp;		/* the CM host */
 	struct rt_journal *journal;	/* durable steps (journal.h) */

@@ -1183,8 +1183,7 @@ rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
 		goto out;
 	inner_dialogs(st, d, &in);
 	rt_submit_env env = {
-		.card = rt_card_piv(st->tcard), .officer = st->signer,
-		.cmp = st->client,
+		.card = st->tcard, .officer = st->signer, .cmp = st->client,
 		.journal = st->journal, .audit = st->audit,
 		.officer_name = st->oinfo.subject, .issued_dir = st->idir,
 		.busy_op = st->busy, .busy_cap = sizeof(st->busy),

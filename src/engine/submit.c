@@ -24,9 +24,6 @@
 #define MGMT_CAP 32
 
 /* The PIV default management key (SP 800-73-4 test cards, YubiKey). */
-static const uint8_t default_mgmt[24] = {
-	1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
-};
 
 typedef struct pins pins;
 
@@ -93,7 +90,7 @@ slot_str(uint8_t slot, char *buf)
 
 /* The public key (SPKI) and subject of a step's request. */
 static rt_err *
-fill_template(piv_card *card, const rt_update *u, int row, step_ctx *sc)
+fill_template(rt_card *card, const rt_update *u, int row, step_ctx *sc)
 {
 	const rt_procedure *proc = u->proc;
 	char s[4];
@@ -114,19 +111,13 @@ fill_template(piv_card *card, const rt_update *u, int row, step_ctx *sc)
 		sc->subject = (cmp_buf){ sc->crt.subject_raw.p,
 		    sc->crt.subject_raw.len };
 	} else {
-		piv_metadata md;
 		mbedtls_pk_context pk;
-		rt_err *e = piv_get_metadata(card, r->slot, &md);
-		if (e != NULL)
+		mbedtls_pk_init(&pk);
+		rt_err *e = rt_card_public_key(card, r->slot, &pk);
+		if (e != NULL) {
+			mbedtls_pk_free(&pk);
 			return rt_err_wrap(e, "slot %s: public key", slot_str(
 			    r->slot, s));
-		if (!md.has_pubkey)
-			return rt_err_new(RT_E_NOT_FOUND, NULL, "slot %s: the card "
-			    "does not give the public key", s);
-		mbedtls_pk_init(&pk);
-		if ((e = rt_pk_from_piv(md.alg, &md.pub, &pk)) != NULL) {
-			mbedtls_pk_free(&pk);
-			return e;
 		}
 		int n = mbedtls_pk_write_pubkey_der(&pk, sc->spki_buf,
 		    sizeof(sc->spki_buf));
@@ -183,21 +174,6 @@ card_id(const rt_contents *ct, uint8_t out[16])
 	return 0;
 }
 
-static piv_alg
-mgmt_alg_for(piv_card *card, size_t len)
-{
-	piv_metadata md;
-	rt_err *e = piv_get_metadata(card, PIV_SLOT_MGMT, &md);
-	if (e == NULL && md.alg != PIV_ALG_NONE)
-		return md.alg;
-	rt_err_free(e);
-	switch (len) {
-	case 16: return PIV_ALG_AES128;
-	case 32: return PIV_ALG_AES256;
-	default: return PIV_ALG_3DES;
-	}
-}
-
 /* Management-key authentication: the key the CM host holds for the card,
  * else the operator credential from the dialog. */
 static rt_err *
@@ -232,14 +208,11 @@ auth_mgmt(const rt_update *u, const rt_submit_env *env,
 		    "(the card's management key, hex, or 'default')", key,
 		    sizeof(key), &kl)) != NULL)
 			return e;
-		if (kl == 0) {	/* the dialog said: the default key */
-			memcpy(key, default_mgmt, sizeof(default_mgmt));
-			kl = sizeof(default_mgmt);
+		if (kl == 0)	/* the dialog said: the card's default key */
 			src = "the default";
-		}
-		alg = (int)mgmt_alg_for(env->card, kl);
+		alg = 0;	/* the card's algorithm */
 	}
-	e = piv_auth_mgmt(env->card, (piv_alg)alg, key, kl);
+	e = rt_card_operator_auth(env->card, alg, kl ? key : NULL, kl);
 	rt_wipe(key, sizeof(key));
 	if (e != NULL)
 		return rt_err_wrap(e, "management-key authentication with %s key",
@@ -265,7 +238,7 @@ ask_pins(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		    &pn->pin_len[i])) != NULL)
 			return e;
 		pn->npins = i + 1;
-		if ((e = piv_verify_pin(env->card, pn->pin[i], pn->pin_len[i])) !=
+		if ((e = rt_card_verify_pin(env->card, pn->pin[i], pn->pin_len[i])) !=
 		    NULL)
 			return rt_err_wrap(e, "%s of the card", i == 0 ? "PIN" :
 			    "second PIN");
@@ -312,11 +285,11 @@ save_issued(const char *dir, const rt_plan *p, uint8_t slot,
 /* Reads the slot's certificate back, compares it and makes a test
  * signature with the card's key checked against the certificate. */
 static rt_err *
-check_on_card(piv_card *card, step_ctx *sc, pins *pn)
+check_on_card(rt_card *card, step_ctx *sc, pins *pn)
 {
 	uint8_t *back = NULL;
 	size_t blen = 0;
-	rt_err *e = piv_read_cert(card, sc->st->slot, &back, &blen);
+	rt_err *e = rt_card_read_cert(card, sc->st->slot, &back, &blen);
 	if (e != NULL)
 		return rt_err_wrap(e, "reading the certificate back");
 	bool same = blen == sc->cert_len && memcmp(back, sc->cert, blen) == 0;
@@ -325,12 +298,12 @@ check_on_card(piv_card *card, step_ctx *sc, pins *pn)
 		return rt_err_new(RT_E_CARD_STATUS, NULL, "the certificate read "
 		    "back differs from the one written");
 	pin_pick pp = { pn, sc->st->slot == PIV_SLOT_SIGN ? 1 : 0 };
-	rt_card_signer_opts so = {
-		.slot = sc->st->slot, .cert = sc->cert, .cert_len = sc->cert_len,
+	rt_card_signer_spec so = {
+		.key = sc->st->slot, .cert = sc->cert, .cert_len = sc->cert_len,
 		.pin_cb = pin_from_store, .pin_ctx = &pp,
 	};
 	rt_signer *sg = NULL;
-	if ((e = rt_signer_card(card, &so, &sg)) != NULL)
+	if ((e = rt_card_signer(card, &so, &sg)) != NULL)
 		return rt_err_wrap(e, "test signature");
 	uint8_t dig[32], sig[1024];
 	size_t sl = 0;
@@ -492,12 +465,12 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		for (size_t i = 0; i < p->nsteps; i++) {
 			sc[i].pp.p = &pn;
 			sc[i].pp.which = p->steps[i].slot == PIV_SLOT_SIGN ? 1 : 0;
-			rt_card_signer_opts so = {
-				.slot = p->steps[i].slot, .cert = sc[i].row->der,
+			rt_card_signer_spec so = {
+				.key = p->steps[i].slot, .cert = sc[i].row->der,
 				.cert_len = sc[i].row->der_len,
 				.pin_cb = pin_from_store, .pin_ctx = &sc[i].pp,
 			};
-			if ((e = rt_signer_card(env->card, &so, &popo[i])) != NULL)
+			if ((e = rt_card_signer(env->card, &so, &popo[i])) != NULL)
 				goto out;
 		}
 	}
@@ -596,7 +569,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 			    "replacing the slot's certificate")) != NULL)
 				goto out;
 			progress(d, st, "writing");
-			se = piv_write_cert(env->card, st->slot, sc[i].cert,
+			se = rt_card_write_cert(env->card, st->slot, sc[i].cert,
 			    sc[i].cert_len);
 			if (se != NULL)
 				se = rt_err_wrap(se, "writing the certificate");
