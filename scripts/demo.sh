@@ -7,8 +7,10 @@
 # request on the user card's key and have the CM host issue it, signed by
 # the officer's card; then the officer's whole flow: the plan of a tc-redo
 # update (Redo on every key of the pre-personalized card), the update
-# itself, the card afterwards and the CM host's records. Everything it
-# starts is stopped when it ends.
+# itself, the card afterwards and the CM host's records. On a terminal it
+# opens the officer's screen (raterm ui) on that stack instead of the
+# walk-through (DEMO_SCRIPTED=1 keeps the walk-through). Everything it
+# starts is stopped when it ends (when the screen is quit).
 #
 # Files stay in build/demo/ (PKI, cmhost, the station configuration
 # raterm.yaml, card state files, journal and audit log); a second run
@@ -115,6 +117,27 @@ audit: $D/var/audit.log
 procedures: $REPO/conf/procedures.d
 EOF
 
+CONF=$D/raterm.yaml
+# On a terminal: the officer's screen on this stack (quitting it stops
+# everything); without one (CI, a pipe) or with DEMO_SCRIPTED=1: the
+# scripted walk-through below.
+if [ -t 0 ] && [ -t 1 ] && [ "${DEMO_SCRIPTED:-0}" != 1 ]; then
+	GUID=$("$RATERM" show -r "$USR" --json | sed -n 's/.*"guid": *"\([0-9a-f]*\)".*/\1/p')
+	# the CM host holds the card's management key: no operator credential
+	printf '%s\n' 010203040506070801020304050607080102030405060708 |
+	    "$CMHOST" mgmt-key -c "$CM/cmhost.yaml" --card "$GUID" --alg 3des \
+	    --key-fd 0 >/dev/null || die "cmhost mgmt-key"
+	echo "private pcscd on $PCSCLITE_CSOCK_NAME; CM host at $URL"
+	echo "Opening the officer's screen: the demo PINs are 123456 (officer card"
+	echo "and user card). Tab to Procedure, Enter, choose tc-redo; r on each TC"
+	echo "row; Tab to the Signature PIN, type it, F2. F1 is the help, F10 quits."
+	sleep 1
+	"$RATERM" ui -c "$CONF"
+	rc=$?
+	echo "(the private pcscd, the virtual cards and cmhost stop now)"
+	exit $rc
+fi
+
 echo "private pcscd on $PCSCLITE_CSOCK_NAME; CM host at $URL"
 step raterm readers
 "$RATERM" readers
@@ -139,7 +162,6 @@ signature=123456
 EOF
 openssl x509 -in "$D/9a.pem" -noout -subject -issuer -enddate | sed 's/^/  /'
 
-CONF=$D/raterm.yaml
 step raterm procedures -c raterm.yaml
 "$RATERM" procedures -c "$CONF"
 step raterm update -c raterm.yaml --procedure tc-redo --action 9a=redo --action 9c=redo \

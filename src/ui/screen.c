@@ -275,7 +275,7 @@ draw_contents(ui *u)
 		}
 		ui_put(u, stdscr, y, L->x_status, L->w_status, srole, status);
 		char act[16];
-		snprintf(act, sizeof(act), "%-5s %s", rv.action,
+		snprintf(act, sizeof(act), "%-5s%s", rv.action,
 		    sel ? (u->utf8 && !u->o.ascii ? "\xe2\x96\xbe" : "v") : " ");
 		ui_put(u, stdscr, y, L->x_action, L->w_action, sel ? R_SEL :
 		    rv.blank ? R_DIM : R_NORMAL, act);
@@ -792,6 +792,7 @@ do_submit(ui *u)
 				}
 		count_open_ops(u);
 		refresh_officer(u);
+		set_focus_quiet(u, F_CONTENTS);
 		snprintf(u->status, sizeof(u->status), "%s", keep);
 		u->status_role = keep_role;
 		u->dirty |= D_STATUS;

@@ -425,12 +425,12 @@ ui_layout_of(int w, int h, ui_layout *L)
 	L->x_alg = L->x_slot + L->w_slot + 1;
 	L->w_alg = 7;
 	L->x_cert = L->x_alg + L->w_alg + 1;
-	L->w_action = 7;
+	L->w_action = 6;
 	L->x_action = w - 2 - L->w_action;
 	int rest = L->x_action - 1 - L->x_cert;	/* cert, until, status */
 	L->w_until = 10;
 	rest -= L->w_until + 2;
-	L->w_status = 18;
+	L->w_status = 16;
 	L->w_cert = rest - L->w_status;
 	if (L->w_cert > 48) {
 		L->w_status += L->w_cert - 48;
