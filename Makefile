@@ -186,6 +186,7 @@ bench: deps
 	@sh tests/bench/bench.sh
 	@sh tests/bench/bench_cmhost.sh
 	@sh tests/bench/bench_update.sh
+	@sh tests/bench/bench_ui.sh
 
 # the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto)
 $(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBRATERM)
