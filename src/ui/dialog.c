@@ -383,6 +383,8 @@ static const char help_text[] =
 "  Enter, Space     open the row's Action dropdown (Up/Down, Enter "
 "chooses, Esc closes); open the procedure list; press a button\n"
 "  b i r a          set Blank / Issue / Redo / Add on the row\n"
+"  c                the QC statements the procedure lets the officer add "
+"to the row's certificate (a checklist: Enter adds or removes)\n"
 "  F2 or s          Submit: the plan, then what the card needs\n"
 "  F5 or l          Reload: read the card again\n"
 "  F10 or q         Quit\n"

@@ -43,6 +43,8 @@ ui_cmd_of(int ch, bool text, bool in_contents, rt_action *act)
 	default:
 		break;
 	}
+	if (in_contents && ch == 'c')
+		return UI_CMD_QC;
 	if (in_contents && act != NULL && ui_action_of_letter(ch, act))
 		return UI_CMD_SET_ACTION;
 	return UI_CMD_NONE;

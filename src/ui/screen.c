@@ -645,6 +645,96 @@ proc_menu(ui *u)
 		ui_set_status(u, R_NORMAL, "Procedure %s.", u->procs[k]->name);
 }
 
+/* The QC statements the procedure lets the officer add, as a checklist
+ * for the selected key (Enter adds or removes one, Esc closes); the
+ * procedure's fixed statements are shown with it. */
+static void
+qc_menu(ui *u)
+{
+	static const struct {
+		unsigned bit;
+		const char *name, *title;
+	} q[] = {
+		{ RT_QCO_COMPLIANCE, "compliance", "QcCompliance" },
+		{ RT_QCO_SSCD, "sscd", "QcSSCD" },
+		{ RT_QCO_ESIGN, "esign", "QcType eSign" },
+		{ RT_QCO_ESEAL, "eseal", "QcType eSeal" },
+		{ RT_QCO_WEB, "web", "QcType web" },
+	};
+	rt_update *up = rt_station_update(u->st);
+	const rt_contents *ct = contents(u);
+	if (up == NULL || ct == NULL || u->row >= ct->nrows) {
+		ui_set_status(u, R_BAD, "No card read: F5 reads it.");
+		return;
+	}
+	const rt_procedure *p = up->proc;
+	char fixed[240] = "", s[4];
+	piv_slot_name(ct->rows[u->row].slot, s, sizeof(s));
+	if (p == NULL) {
+		ui_set_status(u, R_BAD, "QC statements: choose a procedure first.");
+		return;
+	}
+	if (p->has_qc_fixed)
+		rt_qc_describe(&p->qc_fixed, fixed, sizeof(fixed));
+	if (p->qc_optional == 0) {
+		ui_set_status(u, R_NORMAL, "Procedure %s lets the officer add no "
+		    "QC statements%s%s.", p->name, fixed[0] ? "; every "
+		    "certificate gets " : "", fixed);
+		return;
+	}
+	size_t sel = 0;
+	for (;;) {
+		char lines[5][64];
+		const char *items[5];
+		unsigned bits[5];
+		size_t n = 0;
+		for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+			if (!(p->qc_optional & q[i].bit))
+				continue;
+			snprintf(lines[n], sizeof(lines[n]), "[%c] %s",
+			    up->req[u->row].qc_add & q[i].bit ? 'x' : ' ',
+			    q[i].title);
+			items[n] = lines[n];
+			bits[n] = q[i].bit;
+			n++;
+		}
+		char title[320];
+		snprintf(title, sizeof(title), "QC statements of %s%s%s", s,
+		    fixed[0] ? " (fixed: " : "", fixed[0] ? fixed : "");
+		if (fixed[0])
+			strncat(title, ")", sizeof(title) - strlen(title) - 1);
+		int k = dlg_list(u, title, items, NULL, NULL, NULL, n, sel, -1,
+		    -1);
+		if (k < 0)
+			break;
+		sel = (size_t)k;
+		if (up->req[u->row].qc_add & bits[k]) {
+			up->req[u->row].qc_add &= ~bits[k];
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+			if (q[i].bit != bits[k])
+				continue;
+			rt_err *e = rt_update_add_qc(up, ct->rows[u->row].slot,
+			    q[i].name);
+			if (e != NULL) {
+				ui_status_err(u, "QC statements", e);
+				rt_err_free(e);
+				return;
+			}
+		}
+	}
+	char added[120] = "";
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		if (up->req[u->row].qc_add & q[i].bit) {
+			size_t o = strlen(added);
+			snprintf(added + o, sizeof(added) - o, "%s%s", o ? ", " :
+			    "", q[i].title);
+		}
+	ui_set_status(u, R_NORMAL, "%s: QC statements added: %s%s%s.", s,
+	    added[0] ? added : "none", fixed[0] ? "; fixed: " : "", fixed);
+}
+
 static void
 show_row_info(ui *u)
 {
@@ -1199,6 +1289,7 @@ on_key(ui *u, int ch)
 	case UI_CMD_SET_ACTION: set_action(u, act); break;
 	case UI_CMD_TARGET: pick_target(u); break;
 	case UI_CMD_RECOVER: do_recover(u, false); break;
+	case UI_CMD_QC: qc_menu(u); break;
 	case UI_CMD_REDRAW:
 		clearok(curscr, TRUE);
 		u->dirty = D_ALL;

@@ -185,6 +185,7 @@ typedef enum {
 	UI_CMD_TARGET,		/* t: choose the target reader */
 	UI_CMD_RECOVER,		/* R: open journal operations */
 	UI_CMD_REDRAW,		/* ^L */
+	UI_CMD_QC,		/* c in Contents: the QC statements of the row */
 } ui_cmd;
 
 /* The command of key ch (a curses key code or a byte) where a text field

@@ -61,6 +61,13 @@ tmux_wait "tc-redo chosen" "Procedure: +\[tc-redo"
 tmux_wait "its description" "verify the TCs, then replace them"
 tmux_keys BTab
 tmux_wait "Shift-Tab: back in the Contents" "EnterAction"
+# the QC statements tc-redo lets the officer add: a checklist per key
+tmux_keys c
+tmux_wait "QC checklist of 9a" "\[ \] QcCompliance"
+tmux_keys Enter
+tmux_wait "QcCompliance added" "\[x\] QcCompliance"
+tmux_keys Enter Escape
+tmux_wait "QC: none left on 9a" "9a: QC statements added: none"
 tmux_keys a
 tmux_wait "Add on 9a refused, with the reason" "Add refused on slot 9a: the key holds a transport certificate"
 tmux_keys Enter

@@ -412,6 +412,8 @@ test_keys(void **state)
 	assert_int_equal(ui_cmd_of(127, true, false, &a), UI_CMD_BACKSPACE);
 	assert_int_equal(ui_cmd_of(27, true, false, &a), UI_CMD_ESC);
 	assert_int_equal(ui_cmd_of(' ', false, true, &a), UI_CMD_ENTER);
+	assert_int_equal(ui_cmd_of('c', false, true, &a), UI_CMD_QC);
+	assert_int_equal(ui_cmd_of('c', false, false, &a), UI_CMD_NONE);
 }
 
 int
