@@ -10,6 +10,7 @@
 #include "ui_int.h"
 
 #include "raterm/piv.h"
+#include "raterm/transport.h"
 #include "raterm/util.h"
 
 #include <stdio.h>
@@ -17,12 +18,18 @@
 #include <string.h>
 
 static void
-restore(ui *u, WINDOW **w)
+drop_win(WINDOW **w)
 {
 	if (*w != NULL) {
 		delwin(*w);
 		*w = NULL;
 	}
+}
+
+static void
+restore(ui *u, WINDOW **w)
+{
+	drop_win(w);
 	touchwin(stdscr);
 	wnoutrefresh(stdscr);
 	u->dirty |= D_STATUS;
@@ -33,10 +40,7 @@ restore(ui *u, WINDOW **w)
 static void
 on_resize(ui *u, WINDOW **w)
 {
-	if (*w != NULL) {
-		delwin(*w);
-		*w = NULL;
-	}
+	drop_win(w);
 	ui_relayout(u);
 	ui_draw(u);
 }
@@ -484,13 +488,8 @@ d_card_pin(void *ctx, unsigned which, const char *prompt, char *buf,
 	    "PIN of the card", prompt, buf, cap, len);
 }
 
-static int
-hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
-	    c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
+/* The management key in hex, or 'default': the card profile's default
+ * key, named explicitly (*len 0 tells the engine so). */
 static rt_err *
 d_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
     size_t *len)
@@ -499,39 +498,27 @@ d_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 	char hex[130], p[700];
 	size_t hl = 0;
 	snprintf(p, sizeof(p), "%s: the management key in hex (48 digits for "
-	    "3DES, 32/48/64 for AES), or 'default' for the PIV default key",
-	    prompt);
+	    "3DES/AES-192), or 'default' for the card's default key", prompt);
 	for (;;) {
 		rt_err *e = ask_secret(u, "Operator credential", p, hex,
-		    sizeof(hex), &hl);
+		    sizeof(hex) - 1, &hl);
 		if (e != NULL)
 			return e;
-		bool ok = true;
-		if (hl == 7 && memcmp(hex, "default", 7) == 0) {
-			static const uint8_t def[24] = { 1, 2, 3, 4, 5, 6, 7, 8,
-			    1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
-			if (cap < sizeof(def))
-				ok = false;
-			else {
-				memcpy(buf, def, sizeof(def));
-				*len = sizeof(def);
-			}
-		} else if (hl % 2 != 0 || hl / 2 > cap || hl == 0)
-			ok = false;
-		else {
-			for (size_t i = 0; i < hl / 2 && ok; i++) {
-				int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
-				if (a < 0 || b < 0)
-					ok = false;
-				else
-					buf[i] = (uint8_t)(a << 4 | b);
-			}
-			*len = hl / 2;
+		hex[hl] = '\0';
+		*len = 0;
+		if (strcmp(hex, "default") == 0) {
+			rt_wipe(hex, sizeof(hex));
+			return NULL;
 		}
+		rt_err *he = NULL;
+		bool ok = hl > 0 && hl % 2 == 0 && hl / 2 <= cap &&
+		    (he = rt_unhex(hex, buf, cap, len)) == NULL;
+		rt_err_free(he);
 		rt_wipe(hex, sizeof(hex));
 		if (ok)
 			return NULL;
 		rt_wipe(buf, cap);
+		*len = 0;
 		snprintf(p, sizeof(p), "%s: not a key in hex nor 'default'; "
 		    "again (Esc cancels)", prompt);
 	}
