@@ -3,7 +3,8 @@
 # 80x24: LANG=C (ASCII line drawing, no UTF-8), NO_COLOR (no colour, only
 # bold/reverse), TERM=vt100 (no Shift-Tab in its terminfo: the screen maps
 # ESC [ Z itself), TERM=linux (other F-key sequences: the xterm ones are
-# mapped too); with colours allowed the screen does use them.
+# mapped too); with colours allowed the screen does use them; the mouse
+# (xterm's SGR reports): a click selects a row, a click on Quit quits.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tmux.sh"
 
@@ -55,4 +56,14 @@ tmux_keys F5
 tmux_wait "linux: F5 reloads" "Read the card in"
 tmux_keys F10
 if tmux_exited 10; then ok "linux: F10 quits"; else fail "linux: F10 quits" "still running"; fi
+
+# ---- the mouse (xterm's SGR reports) ------------------------------------------------------
+tmux_start LANG=C.UTF-8 TERM=xterm -- "$RATERM" ui -c "$T/raterm.yaml"
+tmux_wait "xterm: the rows" "9a +ECCP256 +Card 40000021 Auth" 20
+# a click (press, release) on row 9d (screen line 8, column 10)
+tmux_type "$(printf '\033[<0;10;8M\033[<0;10;8m')"
+tmux_wait "mouse: a click on 9d selects it" "9d: CN=Card 40000021 KeyMgmt"
+# a click on the [ Quit ] button (line 21)
+tmux_type "$(printf '\033[<0;65;21M\033[<0;65;21m')"
+if tmux_exited 10; then ok "mouse: Quit clicked"; else fail "mouse: Quit clicked" "still running"; fi
 finish
