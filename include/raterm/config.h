@@ -175,6 +175,13 @@ typedef struct {
 	char journal[RT_PATH_MAX];	/* directory */
 	char audit[RT_PATH_MAX];	/* file */
 	char procedures_dir[RT_PATH_MAX];
+	/* ui: the screen's defaults (raterm ui options override them) */
+	bool ui_pin_none;		/* pin_echo: none (default star) */
+	bool ui_ascii;			/* ascii: true */
+	/* printer: shell commands run by the station before a Reload
+	 * (feed) and after an update (eject); "" none */
+	char printer_feed[RT_PATH_MAX];
+	char printer_eject[RT_PATH_MAX];
 	struct {		/* where path fields were given */
 		char field[32];
 		unsigned line;

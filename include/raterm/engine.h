@@ -338,6 +338,9 @@ typedef enum {
 	RT_STEP_ROLLED_BACK,
 } rt_step_state;
 
+/* "done", "FAILED", "rejected", "not run". */
+const char *rt_step_state_name(rt_step_state s);
+
 typedef struct {
 	rt_step_state state[RT_MAX_KEYS];	/* per plan step */
 	char serial[RT_MAX_KEYS][132];	/* issued certificate serial */

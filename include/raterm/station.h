@@ -172,6 +172,10 @@ typedef struct {
 rt_err *rt_station_officer(rt_station *st, rt_station_officer_info *out)
     RT_MUST;
 
+/* The same, read again (the Signature PIN's tries left after a submit). */
+rt_err *rt_station_officer_refresh(rt_station *st,
+    rt_station_officer_info *out) RT_MUST;
+
 /* ---- the target card ------------------------------------------------------ */
 
 /* Reads the card in the target reader into the Contents and starts a new
@@ -219,6 +223,10 @@ rt_err *rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
 rt_err *rt_station_submit(rt_station *st, const rt_update_dialogs *d,
     unsigned flags, const rt_plan *plan, rt_submit_result *res) RT_MUST;
 
+/* True while the card PIN typed for the TC controls is kept for the
+ * submit that follows (the screen then does not announce it again). */
+bool rt_station_card_pin_kept(const rt_station *st);
+
 /* Wipes the kept PINs (the adapter calls it when the officer leaves the
  * card, e.g. after a failed plan). */
 void rt_station_forget_secrets(rt_station *st);
@@ -253,5 +261,17 @@ rt_err *rt_station_recover(rt_station *st, const rt_jop *op,
 /* Ends a recovery: the Signature PIN is wiped and the officer's card
  * released. */
 void rt_station_recover_done(rt_station *st);
+
+/* ---- the card printer ------------------------------------------------------ */
+
+typedef enum { RT_PRINTER_FEED, RT_PRINTER_EJECT } rt_printer_step;
+
+/* Runs the configured printer command (printer.feed before a Reload,
+ * printer.eject after an update) with /bin/sh, for at most 120 s; *status
+ * gets its exit status (-1: none configured, nothing run) and out (may be
+ * NULL) the first line it printed. Errors: IO naming the command and its
+ * exit status when it fails. */
+rt_err *rt_station_printer(rt_station *st, rt_printer_step step, int *status,
+    char *out, size_t cap) RT_MUST;
 
 #endif

@@ -289,14 +289,3 @@ cli_dialogs(cli_dialog_ctx *dc, rt_update_dialogs *d)
 	d->confirm = dlg_confirm;
 	d->cancel = dlg_cancel;
 }
-
-const char *
-cli_step_state(rt_step_state st)
-{
-	switch (st) {
-	case RT_STEP_DONE: return "done";
-	case RT_STEP_FAILED: return "FAILED";
-	case RT_STEP_ROLLED_BACK: return "rejected";
-	default: return "not run";
-	}
-}

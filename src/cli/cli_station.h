@@ -82,7 +82,4 @@ void cli_dialogs(cli_dialog_ctx *dc, rt_update_dialogs *d);
  * operation left open (st's busy operation). st NULL: back to defaults. */
 void cli_station_signals(rt_station *st);
 
-/* "done", "FAILED", "rejected", "not run". */
-const char *cli_step_state(rt_step_state s);
-
 #endif

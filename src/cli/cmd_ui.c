@@ -35,9 +35,10 @@ static const char ui_help[] =
 "  --tls-ca FILE           HTTPS: trust only this CA bundle for TLS\n"
 "  --transport-ca FILE     overrides transport_cas\n"
 "  --attestation-root FILE overrides attestation_roots\n"
-"  --pin-echo star|none    PIN fields show one '*' per character (default)\n"
-"                          or nothing\n"
-"  --ascii                 ASCII line drawing (default in a non-UTF-8 locale)\n"
+"  --pin-echo star|none    PIN fields show one '*' per character or\n"
+"                          nothing (default: ui.pin_echo, else star)\n"
+"  --ascii                 ASCII line drawing (default in a non-UTF-8 locale,\n"
+"                          or with ui.ascii: true)\n"
 "  --no-mouse              leave the mouse to the terminal\n"
 "\n"
 "The screen needs a terminal of at least 80x24. NO_COLOR=1 turns colour\n"
@@ -78,6 +79,7 @@ cmd_ui(cli_global *g, int argc, char **argv)
 	rt_station_opts so = { 0 };
 	rt_ui_opts uo = { .pin_stars = true };
 	const char *conf = NULL;
+	bool echo_given = false;
 	int c;
 	while (argc > 0 &&
 	    (c = getopt_long(argc, argv, "hc:r:", opts, NULL)) != -1) {
@@ -101,6 +103,7 @@ cmd_ui(cli_global *g, int argc, char **argv)
 		case O_TCA: so.transport_ca = optarg; break;
 		case O_AROOT: so.attestation_root = optarg; break;
 		case O_PINECHO:
+			echo_given = true;
 			if (strcmp(optarg, "star") == 0)
 				uo.pin_stars = true;
 			else if (strcmp(optarg, "none") == 0)
@@ -137,6 +140,11 @@ cmd_ui(cli_global *g, int argc, char **argv)
 		rt_config_free(cfg);
 		return cli_fail(e);
 	}
+	/* the configuration's ui: defaults, where no option says */
+	if (!echo_given)
+		uo.pin_stars = !cfg->ui_pin_none;
+	if (cfg->ui_ascii)
+		uo.ascii = true;
 	ui_g = g;
 	so.open_reader = ui_open_reader;
 	int rc = rt_ui_run(cfg, &so, &uo);

@@ -265,7 +265,7 @@ print_result(const rt_plan *plan, const rt_submit_result *res)
 		const rt_plan_step *ps = &plan->steps[i];
 		printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
 		    piv_slot_name(ps->slot, s, sizeof(s)),
-		    rt_action_title(ps->action), cli_step_state(res->state[i]),
+		    rt_action_title(ps->action), rt_step_state_name(res->state[i]),
 		    res->message[i], res->serial[i][0] ? " (serial " : "",
 		    res->serial[i], res->serial[i][0] ? ")" : "",
 		    res->state[i] == RT_STEP_DONE && !res->confirmed ?
@@ -329,6 +329,21 @@ apply_reqs(rt_update *u, const card_args *a)
 	return NULL;
 }
 
+/* The card printer's feed or eject (printer: in raterm.yaml), said on
+ * stderr. */
+static rt_err *
+run_printer(rt_station *st, rt_printer_step step)
+{
+	int status = -1;
+	char out[200];
+	rt_err *e = rt_station_printer(st, step, &status, out, sizeof(out));
+	if (e == NULL && status >= 0)
+		fprintf(stderr, "raterm update: printer %s: done%s%s\n",
+		    step == RT_PRINTER_FEED ? "feed" : "eject", out[0] ? ": " :
+		    "", out);
+	return e;
+}
+
 /* Reads the card, plans, prints the plan and (without --dry-run)
  * submits. *nothing: the plan was empty. */
 static rt_err *
@@ -336,12 +351,15 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 {
 	rt_err *e = NULL;
 	rt_station *st = r->st;
+	bool fed = false;
 	*nothing = false;
 	if (a->reader != NULL)
 		e = rt_station_set_target(st, a->reader);
 	else if ((e = rt_station_set_target(st, NULL)) == NULL &&
 	    (e = rt_station_find_readers(st, NULL)) == NULL)
 		e = rt_station_require_target(st);
+	if (e == NULL && (e = run_printer(st, RT_PRINTER_FEED)) == NULL)
+		fed = true;
 	if (e != NULL || (e = rt_station_reload(st)) != NULL)
 		goto out;
 	rt_update *u = rt_station_update(st);
@@ -391,6 +409,14 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 		print_result(&plan, &res);
 	fflush(stdout);
 out:
+	if (fed) {
+		/* the printer ejects the card, whatever became of it */
+		rt_err *pe = run_printer(st, RT_PRINTER_EJECT);
+		if (pe != NULL && e == NULL)
+			e = pe;
+		else
+			rt_err_free(pe);
+	}
 	rt_station_forget_secrets(st);
 	if (r->sec != NULL) {
 		/* what this card needed is asked again for the next one */

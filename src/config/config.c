@@ -621,6 +621,44 @@ k_cmhost(pctx *p, const yaml_node_t *v, const char *f, void *o)
 		    "the CM host's CMP URL, http:// or https://");
 }
 
+static void
+u_echo(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	static const char *const names[] = { "star", "none", NULL };
+	int i = cy_get_enum(p, v, f, names);
+	if (i >= 0)
+		((rt_config *)o)->ui_pin_none = i == 1;
+}
+static void u_ascii(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ (void)cy_get_bool(p, v, f, &((rt_config *)o)->ui_ascii); }
+
+static const key_handler ui_keys[] = {
+	{ "pin_echo", u_echo }, { "ascii", u_ascii }, { NULL, NULL },
+};
+
+static void
+k_ui(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	unsigned seen = 0;
+	cy_walk_map(p, v, f, ui_keys, o, &seen);
+}
+
+static void pr_feed(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ rt_config *c = o; (void)cy_get_str(p, v, f, c->printer_feed, sizeof(c->printer_feed)); }
+static void pr_eject(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ rt_config *c = o; (void)cy_get_str(p, v, f, c->printer_eject, sizeof(c->printer_eject)); }
+
+static const key_handler printer_keys[] = {
+	{ "feed", pr_feed }, { "eject", pr_eject }, { NULL, NULL },
+};
+
+static void
+k_printer(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	unsigned seen = 0;
+	cy_walk_map(p, v, f, printer_keys, o, &seen);
+}
+
 #define PATH_KEY(fn, member) \
 static void fn(pctx *p, const yaml_node_t *v, const char *f, void *o) \
 { rt_config *c = o; (void)cy_get_path(p, v, f, c->member, sizeof(c->member)); }
@@ -639,6 +677,8 @@ static const key_handler station_keys[] = {
 	{ "journal", k_journal },
 	{ "audit", k_audit },
 	{ "procedures", k_procs },
+	{ "ui", k_ui },
+	{ "printer", k_printer },
 	{ NULL, NULL },
 };
 

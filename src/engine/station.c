@@ -18,6 +18,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PIN_CAP 256		/* PINs and passphrases */
 
@@ -653,6 +659,19 @@ open_officer_soft(rt_station *st)
 }
 
 rt_err *
+rt_station_officer_refresh(rt_station *st, rt_station_officer_info *out)
+{
+	st->officer_known = false;
+	return rt_station_officer(st, out);
+}
+
+bool
+rt_station_card_pin_kept(const rt_station *st)
+{
+	return st->sec != NULL && st->sec->card_set[0];
+}
+
+rt_err *
 rt_station_officer(rt_station *st, rt_station_officer_info *out)
 {
 	rt_err *e = NULL;
@@ -1278,4 +1297,81 @@ void
 rt_station_recover_done(rt_station *st)
 {
 	rt_station_cmhost_done(st);
+}
+
+/* ---- the card printer ------------------------------------------------------ */
+
+rt_err *
+rt_station_printer(rt_station *st, rt_printer_step step, int *status,
+    char *out, size_t cap)
+{
+	const char *cmd = step == RT_PRINTER_FEED ? st->cfg->printer_feed :
+	    st->cfg->printer_eject;
+	const char *what = step == RT_PRINTER_FEED ? "feed" : "eject";
+	*status = -1;
+	if (out != NULL && cap > 0)
+		out[0] = '\0';
+	if (cmd[0] == '\0')
+		return NULL;
+	int pfd[2];
+	if (pipe(pfd) != 0)
+		return rt_err_new(RT_E_IO, NULL, "printer %s: pipe", what);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return rt_err_new(RT_E_IO, NULL, "printer %s: fork", what);
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	/* its output (the first line is shown), for at most 120 s */
+	char buf[512];
+	size_t got = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+		int r = poll(&pf, 1, 500);
+		if (r > 0) {
+			char tmp[256];
+			ssize_t n = read(pfd[0], tmp, sizeof(tmp));
+			if (n <= 0)
+				break;
+			for (ssize_t i = 0; i < n && got + 1 < sizeof(buf); i++)
+				buf[got++] = tmp[i];
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > 120) {
+			kill(pid, SIGKILL);
+			break;
+		}
+	}
+	close(pfd[0]);
+	buf[got] = '\0';
+	char *nl = strchr(buf, '\n');
+	if (nl != NULL)
+		*nl = '\0';
+	if (out != NULL && cap > 0)
+		snprintf(out, cap, "%s", buf);
+	int ws = 0;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(ws))
+		*status = WEXITSTATUS(ws);
+	else
+		*status = 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+	if (*status != 0)
+		return rt_err_new(RT_E_IO, NULL, "printer %s (%s): exit status "
+		    "%d%s%s", what, cmd, *status, buf[0] ? ": " : "", buf);
+	return NULL;
 }

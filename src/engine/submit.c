@@ -656,3 +656,14 @@ out:
 	rt_wipe(&pn, sizeof(pn));
 	return e;
 }
+
+const char *
+rt_step_state_name(rt_step_state st)
+{
+	switch (st) {
+	case RT_STEP_DONE: return "done";
+	case RT_STEP_FAILED: return "FAILED";
+	case RT_STEP_ROLLED_BACK: return "rejected";
+	default: return "not run";
+	}
+}

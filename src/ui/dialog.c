@@ -549,7 +549,7 @@ d_progress(void *ctx, const rt_plan_step *s, const char *what)
 	piv_slot_name(s->slot, sl, sizeof(sl));
 	rt_update *up = rt_station_update(u->st);
 	int row = up ? rt_update_row(up, s->slot) : -1;
-	if (row >= 0 && row < PIV_NUM_CERT_SLOTS) {
+	if (row >= 0 && row < RT_MAX_KEYS) {
 		snprintf(u->note[row], sizeof(u->note[row]), "%s", what);
 		u->note_role[row] = R_NORMAL;
 		u->dirty |= D_CONTENTS;

@@ -269,7 +269,7 @@ draw_contents(ui *u)
 		ui_put(u, stdscr, y, L->x_until, L->w_until, base, rv.until);
 		const char *status = rv.status;
 		int srole = sel ? R_SEL : rv.status_bad ? R_BAD : base;
-		if (i < PIV_NUM_CERT_SLOTS && u->note[i][0]) {
+		if (i < RT_MAX_KEYS && u->note[i][0]) {
 			status = u->note[i];
 			srole = sel ? R_SEL : u->note_role[i];
 		}
@@ -481,7 +481,8 @@ ui_relayout(ui *u)
 static void
 refresh_officer(ui *u)
 {
-	rt_err *e = rt_station_officer(u->st, &u->oinfo);
+	/* read again: the Signature PIN's tries left change with a submit */
+	rt_err *e = rt_station_officer_refresh(u->st, &u->oinfo);
 	u->have_officer = e == NULL;
 	u->officer_err[0] = '\0';
 	if (e != NULL) {
@@ -549,6 +550,36 @@ reload(ui *u, bool quiet)
 		    ct->nrows, ct->nrows == 1 ? "" : "s", p ? "; procedure " :
 		    "", p ? p->name : "");
 	}
+}
+
+/* The card printer (printer: in raterm.yaml): its command's result on
+ * the status line; false when it failed. */
+static bool
+printer(ui *u, rt_printer_step step)
+{
+	int status = -1;
+	char out[200];
+	const char *what = step == RT_PRINTER_FEED ? "feed" : "eject";
+	rt_err *e = rt_station_printer(u->st, step, &status, out, sizeof(out));
+	if (e != NULL) {
+		ui_status_err(u, "Printer", e);
+		rt_err_free(e);
+		return false;
+	}
+	if (status >= 0)
+		ui_set_status(u, R_NORMAL, "Printer %s: done (exit status 0)%s%s",
+		    what, out[0] ? ": " : "", out);
+	return true;
+}
+
+/* Reload asked by the officer: the printer feeds a card first (when one
+ * is configured). */
+static void
+feed_and_reload(ui *u)
+{
+	if (!printer(u, RT_PRINTER_FEED))
+		return;
+	reload(u, false);
 }
 
 static void
@@ -800,7 +831,8 @@ do_submit(ui *u)
 	rt_update_dialogs d;
 	ui_dialogs(u, &d);
 	rt_plan plan;
-	u->card_pin_kept = rt_update_tc_needed(up);
+	u->card_pin_kept = rt_update_tc_needed(up) ||
+	    rt_station_card_pin_kept(u->st);
 	clear_notes(u);
 	ui_set_status(u, R_NORMAL, "Preparing the plan%s...",
 	    u->card_pin_kept ? " (TC controls on the card)" : "");
@@ -845,10 +877,10 @@ do_submit(ui *u)
 		}
 		for (size_t i = 0; i < plan.nsteps; i++) {
 			int row = rt_update_row(up, plan.steps[i].slot);
-			if (row < 0 || row >= PIV_NUM_CERT_SLOTS)
+			if (row < 0 || row >= RT_MAX_KEYS)
 				continue;
 			snprintf(u->note[row], sizeof(u->note[row]), "%s",
-			    ui_step_state_name(res.state[i]));
+			    rt_step_state_name(res.state[i]));
 			u->note_role[row] = res.state[i] == RT_STEP_DONE ?
 			    R_GOOD : R_BAD;
 		}
@@ -875,7 +907,7 @@ do_submit(ui *u)
 			for (size_t r = 0; r < ct->nrows; r++)
 				if (ct->rows[r].slot == plan.steps[i].slot) {
 					snprintf(u->note[r], sizeof(u->note[r]),
-					    "%s", ui_step_state_name(
+					    "%s", rt_step_state_name(
 					    res.state[i]));
 					u->note_role[r] = res.state[i] ==
 					    RT_STEP_DONE ? R_GOOD : R_BAD;
@@ -886,6 +918,9 @@ do_submit(ui *u)
 		snprintf(u->status, sizeof(u->status), "%s", keep);
 		u->status_role = keep_role;
 		u->dirty |= D_STATUS;
+		/* the printer ejects the card it encoded (when configured) */
+		if (u->st != NULL && rt_station_config(u->st)->printer_eject[0])
+			(void)printer(u, RT_PRINTER_EJECT);
 		return;
 	}
 	refresh_officer(u);
@@ -1163,7 +1198,7 @@ static void
 press(ui *u, int what)
 {
 	switch (what) {
-	case F_RELOAD: reload(u, false); break;
+	case F_RELOAD: feed_and_reload(u); break;
 	case F_SUBMIT: do_submit(u); break;
 	case F_QUIT: u->quit = true; break;
 	default: break;
@@ -1246,7 +1281,7 @@ on_key(ui *u, int ch)
 		break;
 	case UI_CMD_HELP: dlg_help(u); break;
 	case UI_CMD_SUBMIT: do_submit(u); break;
-	case UI_CMD_RELOAD: reload(u, false); break;
+	case UI_CMD_RELOAD: feed_and_reload(u); break;
 	case UI_CMD_QUIT: u->quit = true; break;
 	case UI_CMD_NEXT: set_focus(u, (u->focus + 1) % F__COUNT); break;
 	case UI_CMD_PREV:

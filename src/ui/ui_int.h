@@ -70,8 +70,8 @@ typedef struct ui {
 	char target_err[400];		/* why no Contents */
 	bool card_gone;			/* the target card was removed */
 	size_t open_ops;		/* incomplete journal operations */
-	char note[PIV_NUM_CERT_SLOTS][24];	/* progress / result per row */
-	int note_role[PIV_NUM_CERT_SLOTS];
+	char note[RT_MAX_KEYS][24];	/* progress / result per row */
+	int note_role[RT_MAX_KEYS];
 	bool quit;
 	bool events_broken;		/* PC/SC events failed: retry later */
 	long events_retry_ms;

@@ -219,7 +219,7 @@ ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
 		snprintf(out->status, sizeof(out->status), "expired");
 		out->status_bad = true;
 	}
-	rt_action a = (u != NULL && i < PIV_NUM_CERT_SLOTS) ? u->action[i] :
+	rt_action a = (u != NULL && i < RT_MAX_KEYS) ? u->action[i] :
 	    RT_ACT_BLANK;
 	snprintf(out->action, sizeof(out->action), "%s", rt_action_title(a));
 	out->blank = a == RT_ACT_BLANK;
@@ -284,7 +284,7 @@ ui_view_proc_resets(const rt_update *u, const rt_procedure *p, char *buf,
 		rt_err_free(e);
 		return 0;
 	}
-	for (size_t i = 0; i < u->ct->nrows && i < PIV_NUM_CERT_SLOTS; i++) {
+	for (size_t i = 0; i < u->ct->nrows && i < RT_MAX_KEYS; i++) {
 		if (u->action[i] == RT_ACT_BLANK || tmp.action[i] == u->action[i])
 			continue;
 		char s[4];
@@ -330,17 +330,6 @@ ui_view_asks(const rt_plan *p, const rt_card_caps *caps, bool card_pin_kept,
 	return n;
 }
 
-const char *
-ui_step_state_name(rt_step_state s)
-{
-	switch (s) {
-	case RT_STEP_DONE: return "done";
-	case RT_STEP_FAILED: return "FAILED";
-	case RT_STEP_ROLLED_BACK: return "rejected";
-	default: return "not run";
-	}
-}
-
 void
 ui_view_result(const rt_plan *p, const rt_submit_result *res, size_t i,
     char *buf, size_t cap)
@@ -349,7 +338,7 @@ ui_view_result(const rt_plan *p, const rt_submit_result *res, size_t i,
 	const rt_plan_step *ps = &p->steps[i];
 	snprintf(buf, cap, "%-3s %-6s %-8s %s%s%s%s%s",
 	    piv_slot_name(ps->slot, s, sizeof(s)), rt_action_title(ps->action),
-	    ui_step_state_name(res->state[i]), res->message[i],
+	    rt_step_state_name(res->state[i]), res->message[i],
 	    res->serial[i][0] ? " (serial " : "", res->serial[i],
 	    res->serial[i][0] ? ")" : "",
 	    res->state[i] == RT_STEP_DONE && !res->confirmed ?

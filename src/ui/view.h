@@ -105,7 +105,6 @@ void ui_view_result(const rt_plan *p, const rt_submit_result *res, size_t i,
 /* The closing line: confirmed / not confirmed (recover) / nothing issued. */
 const char *ui_view_result_end(const rt_submit_result *res);
 /* "done", "FAILED", "rejected", "not run". */
-const char *ui_step_state_name(rt_step_state s);
 
 /* An error for the status line, one line: a wrong PIN says the tries
  * left ("wrong PIN: 2 tries left"), a blocked one says so. what: the

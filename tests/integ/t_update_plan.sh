@@ -104,6 +104,22 @@ run_rc "dry run of a TC card, no PIN source" 2 "$RATERM" update -c "$CONF" -r "$
     --procedure tc-redo --action 9a=redo --dry-run
 expect_match "dry run: names the PIN" "PIN.*(terminal|--pin-fd)" "$OUT"
 expect_no_match "dry run: not a rule" "\[RULE\]" "$OUT"
+# a card printer's encoder: feed before the card is read, eject after
+cp "$CONF" "$T/printer.yaml"
+cat >> "$T/printer.yaml" <<EOF2
+printer:
+  feed: "echo fed >> $T/printer.log; echo card 1 in"
+  eject: "echo ejected >> $T/printer.log"
+EOF2
+run_ok "printer: feed and eject around a dry run" "$RATERM" update -c "$T/printer.yaml" \
+    -r "$RT" --procedure tc-redo --action 9a=redo --dry-run --pin-fd 3 3<"$PINS"
+expect_match "printer: feed said" "printer feed: done: card 1 in" "$OUT"
+expect_eq "printer: fed, then ejected" "fed ejected" "$(tr '\n' ' ' < "$T/printer.log" | sed 's/ $//')"
+sed 's/echo card 1 in/exit 3/' "$T/printer.yaml" > "$T/printer-bad.yaml"
+run_rc "printer: a failing feed stops before the card is read" 1 "$RATERM" update \
+    -c "$T/printer-bad.yaml" -r "$RT" --procedure tc-redo --action 9a=redo --dry-run \
+    --pin-fd 3 3<"$PINS"
+expect_match "printer: the failure named" "printer feed \(.*exit 3\): exit status 3 \[IO\]" "$OUT"
 run_ok "nothing to do" "$RATERM" update -c "$CONF" -r "$RT" --procedure tc-redo --dry-run
 expect_match "nothing to do: said" "Nothing to do: every key is Blank; nothing will be sent" "$OUT"
 
