@@ -1105,14 +1105,21 @@ signature_ready(rt_station *st, const rt_update_dialogs *d)
 		st->sec->sig_len = l;
 		st->sec->sig_set = true;
 	}
+	/* verified now, before anything is sent: a wrong PIN stops here
+	 * and is forgotten at once (a recovery keeps the PIN for its next
+	 * operation: a refused one is asked again, never presented again) */
 	if (soft)
-		return open_officer_soft(st);
-	/* verified now, before anything is sent: a wrong PIN stops here */
-	if ((e = rt_card_verify_pin(st->ocard, st->sec->sig, st->sec->sig_len)) !=
-	    NULL)
-		return rt_err_wrap(e, "Signature PIN (the officer's card in "
+		e = open_officer_soft(st);
+	else if ((e = rt_card_verify_pin(st->ocard, st->sec->sig,
+	    st->sec->sig_len)) != NULL)
+		e = rt_err_wrap(e, "Signature PIN (the officer's card in "
 		    "\"%s\")", st->officer_reader);
-	return NULL;
+	if (e != NULL) {
+		rt_wipe(st->sec->sig, PIN_CAP);
+		st->sec->sig_len = 0;
+		st->sec->sig_set = false;
+	}
+	return e;
 }
 
 static rt_err *
@@ -1273,10 +1280,12 @@ rt_station_recover(rt_station *st, const rt_jop *op,
 		e = rt_station_find_readers(st, NULL);
 		rt_err_free(e);
 	}
-	if (st->target_reader[0] != '\0' && open_target(st) == NULL) {
-		rt_err *re = rt_contents_read(st->tcard, NULL, time(NULL), 0, &ct);
-		if (re == NULL)
-			have_ct = true;
+	if (st->target_reader[0] != '\0') {
+		rt_err *re = open_target(st);	/* no card: none to look at */
+		if (re == NULL) {
+			re = rt_contents_read(st->tcard, NULL, time(NULL), 0, &ct);
+			have_ct = re == NULL;
+		}
 		rt_err_free(re);
 		close_card(&st->tt, &st->tcard);
 	}

@@ -995,6 +995,48 @@ test_open_ops(void **state)
 	assert_int_equal(journal_files(f), 2);	/* none added */
 }
 
+/* Recovery of operations that issued nothing: no CM host exchange. The
+ * Signature PIN is asked once for all the operations of one recovery; a
+ * refused one is asked again, never presented again. */
+static void
+test_recover_nothing_issued(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = "999999", .pin = CARD_PIN };
+	rt_update_dialogs d = dialogs(&a);
+	rt_recover_result rr;
+	char id1[64], id2[64];
+	rt_jop *ops;
+	size_t n;
+	open_op(f, "serial 10000003", id1, sizeof(id1));
+	open_op(f, "serial 10000003", id2, sizeof(id2));
+	ok(rt_station_open_ops(f->st, &ops, &n));
+	assert_int_equal(n, 2);
+	/* no card in the target reader: not needed when nothing was issued */
+	rt_err *e = rt_station_recover(f->st, &ops[0], &d, &rr);
+	assert_int_equal(rt_err_detail(e), 2);
+	expect(e, RT_E_PIN_WRONG, "Signature PIN", NULL);
+	assert_int_equal(a.nsig, 1);
+	assert_int_equal(pin_left(f->officer), 2);
+	assert_false(rr.finished);
+	a.sig = OFFICER_PIN;
+	ok(rt_station_recover(f->st, &ops[0], &d, &rr));
+	assert_int_equal(a.nsig, 2);	/* asked again */
+	assert_int_equal(pin_left(f->officer), 3);
+	assert_true(rr.finished);
+	assert_int_equal(rr.nissued, 0);
+	assert_non_null(strstr(rr.summary, "nothing was issued"));
+	ok(rt_station_recover(f->st, &ops[1], &d, &rr));
+	assert_int_equal(a.nsig, 2);	/* once for the whole recovery */
+	assert_true(rr.finished);
+	rt_station_recover_done(f->st);
+	rt_jops_free(ops, n);
+	ok(rt_station_open_ops(f->st, &ops, &n));
+	assert_int_equal(n, 0);
+	rt_jops_free(ops, n);
+	assert_int_equal(journal_files(f), 2);
+}
+
 int
 main(void)
 {
@@ -1010,6 +1052,7 @@ main(void)
 		T(test_signature_pin_wrong),
 		T(test_secrets),
 		T(test_open_ops),
+		T(test_recover_nothing_issued),
 	};
 #undef T
 	return cmocka_run_group_tests_name("station", tests, group_setup,
