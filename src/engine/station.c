@@ -1059,6 +1059,11 @@ rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
 			    "signature on the card), slot %s: %s",
 			    piv_slot_name(u->tc[i].slot, sl, sizeof(sl)),
 			    u->tc[i].error);
+			/* no verdict on the TCs: they run again at the next
+			 * plan, the PIN asked again (not a failed control
+			 * that only a reload would clear) */
+			u->tc_ran = false;
+			u->ntc = 0;
 			goto out;
 		}
 	}
@@ -1172,8 +1177,10 @@ rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
 	memset(res, 0, sizeof(*res));
 	if (!st->have_ct)
 		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
-	if (plan->nsteps == 0)
+	if (plan->nsteps == 0) {
+		wipe_secrets(st);	/* nothing to do; a kept PIN ends here too */
 		return NULL;
+	}
 	if ((e = need_journal(st)) != NULL || (e = check_open_ops(st)) != NULL)
 		goto out;
 	/* the card shown is the card in the reader (checked again when it

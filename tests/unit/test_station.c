@@ -917,6 +917,48 @@ test_secrets(void **state)
 	    NULL);
 	assert_false(rt_station_card_pin_kept(f->st));
 	assert_int_equal(pin_left(f->target), 2);
+	/* typed again, the controls run again */
+	a.pin = CARD_PIN;
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	assert_true(plan.tc_verified);
+	assert_int_equal(pin_left(f->target), 3);
+}
+
+/* The card PIN dialog of the TC controls cancelled: USAGE, nothing kept,
+ * and the next plan asks again and runs the controls. An empty plan
+ * submitted after a plan that kept the PIN forgets it too. */
+static void
+test_plan_pin_cancelled(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = NULL };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan, empty;
+	rt_submit_result res;
+	f->target = keep(f, tc_card(TC_SERIAL));
+	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
+	expect(rt_station_plan(f->st, &d, false, &plan), RT_E_USAGE, NULL,
+	    NULL);
+	assert_int_equal(a.npin[1], 1);
+	assert_false(rt_station_card_pin_kept(f->st));
+	assert_int_equal(pin_left(f->target), 3);
+	/* without a PIN dialog, a dry plan says which PIN it needs */
+	expect(rt_station_plan(f->st, NULL, true, &plan), RT_E_USAGE,
+	    "card's PIN", NULL);
+	a.pin = CARD_PIN;
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	assert_int_equal(a.npin[1], 2);
+	assert_true(plan.tc_verified);
+	assert_true(rt_station_card_pin_kept(f->st));
+	/* the action set back to Blank: an empty plan, nothing sent, and
+	 * the PIN kept for a submit is forgotten when the submit ends */
+	ok(rt_update_set_action(rt_station_update(f->st), 0x9a, RT_ACT_BLANK));
+	ok(rt_station_plan(f->st, &d, false, &empty));
+	assert_int_equal(empty.nsteps, 0);
+	ok(rt_station_submit(f->st, &d, 0, &empty, &res));
+	assert_false(res.sent);
+	assert_int_equal(a.nsig + a.nconfirm, 0);
+	assert_false(rt_station_card_pin_kept(f->st));
 }
 
 /* ---- open operations ------------------------------------------------------- */
@@ -1051,6 +1093,7 @@ main(void)
 		T(test_cancel_after_signature_pin),
 		T(test_signature_pin_wrong),
 		T(test_secrets),
+		T(test_plan_pin_cancelled),
 		T(test_open_ops),
 		T(test_recover_nothing_issued),
 	};
