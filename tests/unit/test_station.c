@@ -27,6 +27,9 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include <mbedtls/ecp.h>
@@ -34,6 +37,8 @@
 #include <mbedtls/x509_crt.h>
 
 #include "raterm/cmhost.h"
+#include "raterm/cmhost_db.h"
+#include "raterm/cmp.h"
 #include "raterm/config.h"
 #include "raterm/engine.h"
 #include "raterm/journal.h"
@@ -68,6 +73,33 @@ put_file(const char *path, const void *data, size_t len)
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
+}
+
+/* Asserts an error of kind with every part in its message; frees e. */
+static void
+expect(rt_err *e, rt_err_kind kind, const char *part1, const char *part2)
+{
+	char m[1200];
+	if (e == NULL)
+		fail_msg("expected %s, got success", rt_err_kind_name(kind));
+	rt_err_format(e, m, sizeof(m));
+	if (!rt_err_has(e, kind) || (part1 && strstr(m, part1) == NULL) ||
+	    (part2 && strstr(m, part2) == NULL))
+		fail_msg("expected %s with \"%s\" \"%s\", got: %s",
+		    rt_err_kind_name(kind), part1 ? part1 : "",
+		    part2 ? part2 : "", m);
+	rt_err_free(e);
+}
+
+static void
+ok(rt_err *e)
+{
+	if (e != NULL) {
+		char m[1200];
+		rt_err_format(e, m, sizeof(m));
+		rt_err_free(e);
+		fail_msg("unexpected error: %s", m);
+	}
 }
 
 /* A self-signed P-256 CA (certificate and key as PEM files). */
@@ -231,6 +263,7 @@ typedef struct {
 	rt_station *st;
 	rt_station_opts o;
 	unsigned opens;		/* readers opened */
+	struct cmhost_fx *cm;	/* the CM host in process; NULL none */
 } fx;
 
 static vpiv *
@@ -342,6 +375,139 @@ open_station(fx *f)
 	assert_null(rt_station_open(f->cfg, &f->o, &f->st));
 }
 
+/* ---- the CM host in process ------------------------------------------------- */
+
+/* cmhost's service code over a temporary SQLite database, behind its HTTP
+ * server on a loopback port of its own; the station's CM host client is
+ * pointed at it by the cmp_hook. A request of body type fail_type is
+ * answered with HTTP 500 without reaching the service: the CM host lost
+ * at that exchange. */
+typedef struct cmhost_fx {
+	cmh_config *cfg;
+	cmh_ca *ca;
+	cmh_db *db;
+	cmh_service *svc;
+	cmh_server *srv;
+	char url[80];
+	int nreq[32];		/* requests seen, per body type */
+	int fail_type;		/* -1: none */
+} cmhost_fx;
+
+static rt_err *
+cm_handle(void *ctx, const uint8_t *req, size_t len, const char *station,
+    bool confidential, uint8_t **rsp, size_t *rsp_len)
+{
+	cmhost_fx *cm = ctx;
+	cmp_msg *m = NULL;
+	int type = -1;
+	rt_err *e = cmp_msg_decode(req, len, &m);
+	if (e == NULL) {
+		type = m->type;
+		cmp_msg_free(m);
+	}
+	rt_err_free(e);
+	if (type >= 0 && type < 32)
+		cm->nreq[type]++;
+	if (type == cm->fail_type)
+		return rt_err_new(RT_E_IO, NULL, "the CM host is lost");
+	return cmh_service_http(cm->svc, req, len, station, confidential, rsp,
+	    rsp_len);
+}
+
+static unsigned
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void
+cmp_hook(void *ctx, cmp_client_opts *co)
+{
+	fx *f = ctx;
+	co->url = f->cm->url;
+	co->total_timeout = 10;
+}
+
+/* Starts the CM host of this test (its database in the test's
+ * directory) and points the station at it. */
+static void
+cmhost_start(fx *f)
+{
+	char path[300];
+	cmhost_fx *cm = calloc(1, sizeof(*cm));
+	assert_non_null(cm);
+	cm->fail_type = -1;
+	pathf(path, sizeof(path), pki, "cmhost.yaml");
+	ok(cmh_config_load(path, &cm->cfg));
+	pathf(path, sizeof(path), f->dir, "cmhost.db");
+	free(cm->cfg->db_path);
+	cm->cfg->db_path = strdup(path);
+	assert_non_null(cm->cfg->db_path);
+	cm->cfg->port = free_port();
+	cm->cfg->threads = 2;
+	ok(cmh_ca_load(cm->cfg, &cm->ca));
+	ok(cmh_db_open(cm->cfg->db_path, &cm->db));
+	ok(cmh_service_new(cm->cfg, cm->ca, cm->db, &cm->svc));
+	ok(cmh_server_start(cm->cfg, cm_handle, cm, &cm->srv));
+	snprintf(cm->url, sizeof(cm->url), "http://127.0.0.1:%u/cmp",
+	    cm->cfg->port);
+	f->cm = cm;
+	f->o.cmp_hook = cmp_hook;
+	f->o.cmp_hook_ctx = f;
+	open_station(f);
+}
+
+static void
+cmhost_stop(fx *f)
+{
+	cmhost_fx *cm = f->cm;
+	if (cm == NULL)
+		return;
+	cmh_server_stop(cm->srv);
+	cmh_service_free(cm->svc);
+	cmh_db_close(cm->db);
+	cmh_ca_free(cm->ca);
+	cmh_config_free(cm->cfg);
+	free(cm);
+	f->cm = NULL;
+}
+
+typedef struct {
+	unsigned n, waiting, confirmed, rejected;
+	char card[80];
+} cert_states;
+
+static void
+count_state(void *ctx, const cmh_cert_rec *r)
+{
+	cert_states *cs = ctx;
+	cs->n++;
+	cs->waiting += r->state == CMH_CERT_WAITING;
+	cs->confirmed += r->state == CMH_CERT_CONFIRMED;
+	cs->rejected += r->state == CMH_CERT_REJECTED;
+	snprintf(cs->card, sizeof(cs->card), "%s", r->card);
+}
+
+/* What the CM host's database holds. */
+static cert_states
+cm_certs(fx *f)
+{
+	cert_states cs;
+	memset(&cs, 0, sizeof(cs));
+	ok(cmh_db_certs_each(f->cm->db, count_state, &cs));
+	return cs;
+}
+
 static int
 setup(void **state)
 {
@@ -365,6 +531,7 @@ teardown(void **state)
 {
 	fx *f = *state;
 	rt_station_close(f->st);
+	cmhost_stop(f);
 	rt_config_free(f->cfg);
 	for (size_t i = 0; i < f->ncards; i++)
 		vpiv_free(f->cards[i]);
@@ -385,33 +552,6 @@ journal_files(const fx *f)
 			n++;
 	closedir(d);
 	return n;
-}
-
-/* Asserts an error of kind with every part in its message; frees e. */
-static void
-expect(rt_err *e, rt_err_kind kind, const char *part1, const char *part2)
-{
-	char m[1200];
-	if (e == NULL)
-		fail_msg("expected %s, got success", rt_err_kind_name(kind));
-	rt_err_format(e, m, sizeof(m));
-	if (!rt_err_has(e, kind) || (part1 && strstr(m, part1) == NULL) ||
-	    (part2 && strstr(m, part2) == NULL))
-		fail_msg("expected %s with \"%s\" \"%s\", got: %s",
-		    rt_err_kind_name(kind), part1 ? part1 : "",
-		    part2 ? part2 : "", m);
-	rt_err_free(e);
-}
-
-static void
-ok(rt_err *e)
-{
-	if (e != NULL) {
-		char m[1200];
-		rt_err_format(e, m, sizeof(m));
-		rt_err_free(e);
-		fail_msg("unexpected error: %s", m);
-	}
 }
 
 /* ---- the dialogs, answered from a table -------------------------------------- */
@@ -1079,6 +1219,277 @@ test_recover_nothing_issued(void **state)
 	assert_int_equal(journal_files(f), 2);
 }
 
+/* ---- with the CM host -------------------------------------------------------- */
+
+/* The journal's record of operation id. */
+static void
+read_op(fx *f, const char *id, rt_jop *op)
+{
+	rt_journal *j;
+	ok(rt_journal_open(f->journal, &j));
+	ok(rt_journal_read(j, id, op));
+	rt_journal_close(j);
+}
+
+/* The certificate in slot, as the card holds it (DER, malloc'ed). */
+static uint8_t *
+slot_cert(vpiv *v, uint8_t slot, size_t *len)
+{
+	const uint8_t *obj;
+	size_t ol;
+	ok(vpiv_get_object(v, vpiv_cert_object(slot), &obj, &ol));
+	uint8_t *c = malloc(ol);
+	assert_non_null(c);
+	memcpy(c, obj, ol);
+	*len = ol;
+	return c;
+}
+
+/* Redo of every TC key of a pre-personalized card, end to end. */
+static void
+test_cm_redo_tc(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan;
+	rt_submit_result res;
+	rt_jop op;
+	cmhost_start(f);
+	f->target = keep(f, tc_card(TC_SERIAL));
+	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
+	ok(rt_update_set_action(rt_station_update(f->st), 0x9c, RT_ACT_REDO));
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	assert_int_equal(plan.nsteps, 2);
+	assert_true(plan.tc_verified);
+	ok(rt_station_submit(f->st, &d, 0, &plan, &res));
+	for (size_t i = 0; i < plan.nsteps; i++) {
+		assert_int_equal(res.state[i], RT_STEP_DONE);
+		assert_true(res.serial[i][0] != '\0');
+	}
+	assert_true(res.sent);
+	assert_true(res.issued);
+	assert_true(res.confirmed);
+	/* asked once each: the officer signed more than one message */
+	assert_int_equal(a.nconfirm, 1);
+	assert_int_equal(a.nsig, 1);
+	assert_int_equal(a.npin[1], 1);		/* typed for the TC controls */
+	assert_int_equal(a.npin[2], 1);
+	assert_int_equal(a.nop, 1);		/* the CM host holds no key */
+	assert_int_equal(f->cm->nreq[CMP_BODY_CR], 1);
+	assert_int_equal(f->cm->nreq[CMP_BODY_CERTCONF], 1);
+	assert_int_equal(pin_left(f->officer), 3);
+	assert_int_equal(pin_left(f->target), 3);
+	assert_false(rt_station_card_pin_kept(f->st));
+	assert_string_equal(rt_station_busy_op(f->st), "");
+	/* the journal: one operation, complete */
+	assert_int_equal(journal_files(f), 1);
+	read_op(f, res.op_id, &op);
+	assert_true(op.complete);
+	assert_int_equal(op.last, RT_J_END);
+	assert_string_equal(op.info.card, "serial 10000001");
+	assert_string_equal(op.info.procedure, "tc-redo");
+	rt_jop_free(&op);
+	/* the CM host: both confirmed, for this card */
+	cert_states cs = cm_certs(f);
+	assert_int_equal(cs.n, 2);
+	assert_int_equal(cs.confirmed, 2);
+	/* the card: no TC left, the CM host's certificates, same subjects */
+	ok(rt_station_reload(f->st));
+	const rt_contents *ct = rt_station_contents(f->st);
+	assert_int_equal(ct->nrows, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_false(ct->rows[i].tc);
+		assert_string_equal(ct->rows[i].cert.issuer_cn,
+		    "raterm Demo Issuing CA");
+	}
+	assert_string_equal(ct->rows[0].cert.subject_cn, "Card 9a");
+	assert_string_equal(ct->rows[1].cert.subject_cn, "Card 9c");
+	/* nothing kept: the next submit asks everything again */
+	rt_update *u = rt_station_update(f->st);
+	ok(rt_update_set_procedure(u, rt_config_procedure(f->cfg, "renew")));
+	ok(rt_update_set_action(u, 0x9a, RT_ACT_ISSUE));
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	ok(rt_station_submit(f->st, &d, 0, &plan, &res));
+	assert_int_equal(a.nsig, 2);
+	assert_int_equal(a.npin[1], 2);
+	assert_int_equal(journal_files(f), 2);
+}
+
+/* Issue: the certificate is saved on the station, the card unchanged. */
+static void
+test_cm_issue(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan;
+	rt_submit_result res;
+	size_t l0, l1;
+	cmhost_start(f);
+	f->target = keep(f, plain_card(PLAIN_SERIAL));
+	uint8_t *before = slot_cert(f->target, 0x9a, &l0);
+	choose(f, "renew", 0x9a, RT_ACT_ISSUE);
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	assert_false(plan.steps[0].writes_card);
+	ok(rt_station_submit(f->st, &d, 0, &plan, &res));
+	assert_int_equal(res.state[0], RT_STEP_DONE);
+	assert_true(res.confirmed);
+	assert_int_equal(a.nsig, 1);
+	assert_int_equal(a.npin[1], 1);	/* the card's key signs the POPO */
+	assert_int_equal(a.nop, 0);	/* nothing written: no credential */
+	/* saved beside the journal, as PEM */
+	char want[300];
+	pathf(want, sizeof(want), f->dir, "issued/");
+	assert_memory_equal(res.saved[0], want, strlen(want));
+	FILE *fp = fopen(res.saved[0], "r");
+	assert_non_null(fp);
+	char line[64] = "";
+	assert_non_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	assert_string_equal(line, "-----BEGIN CERTIFICATE-----\n");
+	/* the card holds what it held */
+	uint8_t *after = slot_cert(f->target, 0x9a, &l1);
+	assert_int_equal(l0, l1);
+	assert_memory_equal(before, after, l0);
+	free(before);
+	free(after);
+	cert_states cs = cm_certs(f);
+	assert_int_equal(cs.n, 1);
+	assert_int_equal(cs.confirmed, 1);
+	rt_jop *ops;
+	size_t n;
+	ok(rt_station_open_ops(f->st, &ops, &n));
+	assert_int_equal(n, 0);
+	rt_jops_free(ops, n);
+	/* the reload sees the same card: nothing changed behind its back */
+	ok(rt_station_submit(f->st, &d, 0, &plan, &res));
+	assert_int_equal(a.nsig, 2);
+}
+
+/* The CM host lost before the certConf: the certificate is on the card,
+ * the operation stays open (and stops the next update of the card);
+ * rt_station_recover confirms it later. */
+static void
+test_cm_lost_before_certconf(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan;
+	rt_submit_result res;
+	rt_recover_result rr;
+	rt_jop *ops;
+	size_t n;
+	cmhost_start(f);
+	f->cm->fail_type = CMP_BODY_CERTCONF;
+	f->target = keep(f, tc_card(TC_SERIAL));
+	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CMP_HTTP,
+	    "stays open", res.op_id);
+	assert_true(res.issued);
+	assert_false(res.confirmed);
+	assert_int_equal(res.state[0], RT_STEP_FAILED);
+	assert_non_null(strstr(res.message[0], "recover"));
+	assert_int_equal(f->cm->nreq[CMP_BODY_CERTCONF], 1);
+	assert_string_equal(rt_station_busy_op(f->st), "");
+	cert_states cs = cm_certs(f);
+	assert_int_equal(cs.n, 1);
+	assert_int_equal(cs.waiting, 1);
+	/* on the card already */
+	ok(rt_station_reload(f->st));
+	const rt_contents *ct = rt_station_contents(f->st);
+	assert_false(ct->rows[0].tc);
+	assert_string_equal(ct->rows[0].cert.issuer_cn, "raterm Demo Issuing CA");
+	assert_true(ct->rows[1].tc);
+	/* open in the journal: the next update of this card is refused */
+	ok(rt_station_open_ops(f->st, &ops, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(ops[0].id, res.op_id);
+	assert_int_equal(ops[0].last, RT_J_CONFIRM);
+	ok(rt_update_set_action(rt_station_update(f->st), 0x9c, RT_ACT_REDO));
+	int nsig = a.nsig;
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_RULE,
+	    ops[0].id, "recover");
+	assert_int_equal(a.nsig, nsig);
+	/* the CM host is back: recover confirms what is on the card */
+	f->cm->fail_type = -1;
+	ok(rt_station_recover(f->st, &ops[0], &d, &rr));
+	rt_station_recover_done(f->st);
+	assert_true(rr.finished);
+	assert_false(rr.skipped);
+	assert_int_equal(rr.nissued, 1);
+	assert_int_equal(rr.naccepted, 1);
+	assert_int_equal(rr.nrejected, 0);
+	assert_int_equal(a.nsig, nsig + 1);
+	assert_int_equal(f->cm->nreq[CMP_BODY_CERTCONF], 2);
+	rt_jops_free(ops, n);
+	ok(rt_station_open_ops(f->st, &ops, &n));
+	assert_int_equal(n, 0);
+	rt_jops_free(ops, n);
+	cs = cm_certs(f);
+	assert_int_equal(cs.confirmed, 1);
+	assert_int_equal(pin_left(f->officer), 3);
+}
+
+/* A procedure whose CM host profile refuses the card's subject. */
+static const char proc_qualified[] =
+"name: qualified-test\n"
+"description: a profile that needs C in the subject\n"
+"actions: [issue]\n"
+"tc_controls: none\n"
+"profiles: {9a: qualified}\n"
+"subject: card\n"
+"san: none\n"
+"card_pins: 1\n";
+
+/* Rejected by the CM host: nothing issued, the card unchanged, the
+ * journal operation closed. */
+static void
+test_cm_rejected(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan;
+	rt_submit_result res;
+	rt_jop op;
+	char path[300];
+	size_t l0, l1;
+	pathf(path, sizeof(path), f->dir, "procedures.d/z-qualified.yaml");
+	put_file(path, proc_qualified, strlen(proc_qualified));
+	rt_station_close(f->st);
+	f->st = NULL;
+	rt_config_free(f->cfg);
+	f->cfg = NULL;
+	write_config(f, "{name: target}");
+	cmhost_start(f);
+	f->target = keep(f, plain_card(PLAIN_SERIAL));
+	uint8_t *before = slot_cert(f->target, 0x9a, &l0);
+	choose(f, "qualified-test", 0x9a, RT_ACT_ISSUE);
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CMP_STATUS,
+	    "requires subject attribute C", NULL);
+	assert_true(res.sent);
+	assert_false(res.issued);
+	assert_int_equal(res.state[0], RT_STEP_FAILED);
+	assert_int_equal(f->cm->nreq[CMP_BODY_CERTCONF], 0);
+	read_op(f, res.op_id, &op);
+	assert_true(op.complete);
+	assert_int_equal(op.last, RT_J_ABORT);
+	rt_jop_free(&op);
+	assert_int_equal(cm_certs(f).n, 0);
+	uint8_t *after = slot_cert(f->target, 0x9a, &l1);
+	assert_int_equal(l0, l1);
+	assert_memory_equal(before, after, l0);
+	free(before);
+	free(after);
+	assert_false(rt_station_card_pin_kept(f->st));
+	assert_int_equal(pin_left(f->officer), 3);
+}
+
 int
 main(void)
 {
@@ -1096,6 +1507,10 @@ main(void)
 		T(test_plan_pin_cancelled),
 		T(test_open_ops),
 		T(test_recover_nothing_issued),
+		T(test_cm_redo_tc),
+		T(test_cm_issue),
+		T(test_cm_lost_before_certconf),
+		T(test_cm_rejected),
 	};
 #undef T
 	return cmocka_run_group_tests_name("station", tests, group_setup,
