@@ -572,6 +572,8 @@ typedef struct {
 	bool no;		/* confirm answers no */
 	bool cancel;		/* cancel answers true */
 	int nsig, npin[3], nconfirm, ncancel, nop;
+	vpiv **swap;		/* at the confirmation: *swap = swap_to (a card */
+	vpiv *swap_to;		/* swapped while the officer reads the plan) */
 	int nsig_at_cancel;	/* Signature PINs asked when cancel first ran */
 	int npin_at_sig;	/* card PINs asked when the Signature PIN was */
 	char sig_prompt[400];
@@ -615,6 +617,8 @@ a_confirm(void *ctx, const rt_plan *p, bool *yes)
 	answers *a = ctx;
 	assert_true(p->nsteps > 0);
 	a->nconfirm++;
+	if (a->swap != NULL)
+		*a->swap = a->swap_to;
 	*yes = !a->no;
 	return NULL;
 }
@@ -793,6 +797,25 @@ test_card_swapped(void **state)
 	    "serial 10000001", "changed since it was read");
 	assert_int_equal(a.nconfirm + a.nsig, 0);
 	assert_int_equal(journal_files(f), 0);
+	/* swapped while the officer reads the plan and types the PIN: the
+	 * card is checked again before anything is sent */
+	f->target = first;
+	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
+	a.npin[1] = 0;
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	a.swap = &f->target;
+	a.swap_to = f->cards[2];
+	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CARD_CHANGED,
+	    "serial 10000002", "serial 10000001");
+	assert_int_equal(a.nconfirm, 1);
+	assert_int_equal(a.nsig, 1);
+	assert_int_equal(a.npin[2], 0);
+	assert_false(res.sent);
+	assert_int_equal(journal_files(f), 0);
+	assert_int_equal(pin_left(f->cards[2]), 3);
+	a.swap = NULL;
+	a.nconfirm = a.nsig = 0;
+	f->target = first;
 	/* the TC controls run again after a reload see the new card */
 	a.npin[1] = 0;
 	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
