@@ -666,6 +666,15 @@ choose(fx *f, const char *proc, uint8_t slot, rt_action a)
 	ok(rt_update_set_action(u, slot, a));
 }
 
+/* choose, then the plan (the dialogs answering what it asks). */
+static void
+planned(fx *f, const char *proc, uint8_t slot, rt_action a,
+    const rt_update_dialogs *d, rt_plan *plan)
+{
+	choose(f, proc, slot, a);
+	ok(rt_station_plan(f->st, d, false, plan));
+}
+
 /* ---- reload and procedures ------------------------------------------------- */
 
 static void
@@ -818,8 +827,7 @@ test_card_swapped(void **state)
 	f->target = first;
 	/* the TC controls run again after a reload see the new card */
 	a.npin[1] = 0;
-	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "tc-redo", 0x9a, RT_ACT_REDO, &d, &plan);
 	assert_int_equal(a.npin[1], 1);
 	assert_true(plan.tc_verified);
 	/* and the TC controls themselves refuse a swapped card */
@@ -918,8 +926,7 @@ test_confirm_declined(void **state)
 	rt_submit_result res;
 	cmhost_start(f);
 	f->target = keep(f, plain_card(PLAIN_SERIAL));
-	choose(f, "renew", 0x9a, RT_ACT_ISSUE);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "renew", 0x9a, RT_ACT_ISSUE, &d, &plan);
 	assert_int_equal(plan.nsteps, 1);
 	assert_int_equal(a.npin[1], 0);	/* no TC: nothing asked yet */
 	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CANCELLED,
@@ -966,8 +973,7 @@ test_cancel_after_signature_pin(void **state)
 	rt_submit_result res;
 	cmhost_start(f);
 	f->target = keep(f, tc_card(TC_SERIAL));
-	choose(f, "tc-redo", 0x9c, RT_ACT_REDO);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "tc-redo", 0x9c, RT_ACT_REDO, &d, &plan);
 	assert_int_equal(a.npin[1], 1);
 	assert_true(rt_station_card_pin_kept(f->st));
 	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CANCELLED,
@@ -996,8 +1002,7 @@ test_signature_pin_wrong(void **state)
 	rt_submit_result res;
 	cmhost_start(f);
 	f->target = keep(f, plain_card(PLAIN_SERIAL));
-	choose(f, "renew", 0x9a, RT_ACT_ISSUE);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "renew", 0x9a, RT_ACT_ISSUE, &d, &plan);
 	rt_err *e = rt_station_submit(f->st, &d, 0, &plan, &res);
 	assert_int_equal(rt_err_detail(e), 2);	/* tries left */
 	expect(e, RT_E_PIN_WRONG, "Signature PIN", "\"officer\"");
@@ -1076,8 +1081,7 @@ test_secrets(void **state)
 	assert_false(rt_station_card_pin_kept(f->st));
 
 	/* a reload forgets a PIN kept by the plan */
-	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "tc-redo", 0x9a, RT_ACT_REDO, &d, &plan);
 	assert_int_equal(a.npin[1], 3);
 	assert_true(rt_station_card_pin_kept(f->st));
 	ok(rt_station_reload(f->st));
@@ -1183,8 +1187,7 @@ test_open_ops(void **state)
 	rt_jops_free(ops, n);
 	/* another card's open operation does not stop this one */
 	open_op(f, "serial 99999999", other, sizeof(other));
-	choose(f, "renew", 0x9a, RT_ACT_ISSUE);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "renew", 0x9a, RT_ACT_ISSUE, &d, &plan);
 	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CANCELLED,
 	    NULL, NULL);
 	assert_int_equal(a.nconfirm, 1);
@@ -1209,8 +1212,7 @@ test_open_ops(void **state)
 	/* --ignore-open: on to the confirmation */
 	f->o.ignore_open = true;
 	open_station(f);
-	choose(f, "renew", 0x9a, RT_ACT_ISSUE);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "renew", 0x9a, RT_ACT_ISSUE, &d, &plan);
 	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CANCELLED,
 	    NULL, NULL);
 	assert_int_equal(a.nconfirm, 2);
@@ -1369,8 +1371,7 @@ test_cm_issue(void **state)
 	cmhost_start(f);
 	f->target = keep(f, plain_card(PLAIN_SERIAL));
 	uint8_t *before = slot_cert(f->target, 0x9a, &l0);
-	choose(f, "renew", 0x9a, RT_ACT_ISSUE);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "renew", 0x9a, RT_ACT_ISSUE, &d, &plan);
 	assert_false(plan.steps[0].writes_card);
 	ok(rt_station_submit(f->st, &d, 0, &plan, &res));
 	assert_int_equal(res.state[0], RT_STEP_DONE);
@@ -1424,8 +1425,7 @@ test_cm_lost_before_certconf(void **state)
 	cmhost_start(f);
 	f->cm->fail_type = CMP_BODY_CERTCONF;
 	f->target = keep(f, tc_card(TC_SERIAL));
-	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "tc-redo", 0x9a, RT_ACT_REDO, &d, &plan);
 	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CMP_HTTP,
 	    "stays open", res.op_id);
 	assert_true(res.issued);
@@ -1508,8 +1508,7 @@ test_cm_rejected(void **state)
 	cmhost_start(f);
 	f->target = keep(f, plain_card(PLAIN_SERIAL));
 	uint8_t *before = slot_cert(f->target, 0x9a, &l0);
-	choose(f, "qualified-test", 0x9a, RT_ACT_ISSUE);
-	ok(rt_station_plan(f->st, &d, false, &plan));
+	planned(f, "qualified-test", 0x9a, RT_ACT_ISSUE, &d, &plan);
 	expect(rt_station_submit(f->st, &d, 0, &plan, &res), RT_E_CMP_STATUS,
 	    "requires subject attribute C", NULL);
 	assert_true(res.sent);
