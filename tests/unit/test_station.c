@@ -14,8 +14,12 @@
  * no card / no reader, the dialog table (confirm declined or absent,
  * cancel after the Signature PIN, the Signature PIN asked once and
  * verified on the officer card before anything is sent, a wrong one
- * stopping with the tries left), the secrets of one submit, and
- * incomplete journal operations. */
+ * stopping with the tries left), the secrets of one submit, incomplete
+ * journal operations and their recovery; with the CM host in process
+ * (cmhost's service code over a temporary SQLite database, behind its
+ * HTTP server on a loopback port, the client pointed at it by cmp_hook):
+ * Redo of the TC keys end to end, Issue, the CM host lost before the
+ * certConf then recovered, a rejection. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
