@@ -25,7 +25,7 @@
  * plan's TC controls, submit): the reader is free while the officer
  * thinks. Every operation after reload checks that the card in the
  * reader is still the card that was read (GUID, else serial) and refuses
- * with NO_CARD / CARD_CHANGED-style errors naming both cards otherwise.
+ * with NO_CARD / CARD_CHANGED naming both cards otherwise.
  *
  * Secrets: the Signature PIN and the card PINs live for one submit at
  * most (a card PIN typed for the TC controls serves the submit that
@@ -213,13 +213,13 @@ rt_err *rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
 #define RT_SUBMIT_YES 0x01	/* no d->confirm: the caller has confirmed */
 
 /* Submits the plan made by rt_station_plan: d->confirm (unless
- * RT_SUBMIT_YES; a no is RT_E_CANCELLED-like USAGE, nothing sent), the
+ * RT_SUBMIT_YES; a no is CANCELLED, nothing sent), the
  * Signature PIN (d->signature_pin; verified on the officer card at once,
  * a wrong one stops here with PIN_WRONG and the tries left), then the
  * engine's submit (rt_update_submit) on the same card. The secrets of
  * this submit are wiped when it ends, whatever the outcome. res is filled
  * as rt_update_submit fills it. Errors: those of rt_update_submit, and
- * CARD_CHANGED-style NO_CARD when the card is not the one read. */
+ * CARD_CHANGED (NO_CARD when none) when the card is not the one read. */
 rt_err *rt_station_submit(rt_station *st, const rt_update_dialogs *d,
     unsigned flags, const rt_plan *plan, rt_submit_result *res) RT_MUST;
 

@@ -82,6 +82,13 @@ progress(const rt_update_dialogs *d, const rt_plan_step *st, const char *what)
 		d->progress(d->ctx, st, what);
 }
 
+/* The officer asked to cancel (polled between steps only). */
+static bool
+cancelled(const rt_update_dialogs *d)
+{
+	return d != NULL && d->cancel != NULL && d->cancel(d->ctx);
+}
+
 static const char *
 slot_str(uint8_t slot, char *buf)
 {
@@ -475,6 +482,12 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		}
 	}
 
+	if (cancelled(d)) {
+		e = rt_err_new(RT_E_CANCELLED, NULL, "cancelled: nothing was sent "
+		    "and the card is unchanged");
+		goto out;
+	}
+
 	/* 3. the journal, then one request for all keys */
 	rt_jop_info info;
 	memset(&info, 0, sizeof(info));
@@ -524,8 +537,8 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		cmp_txn_state ts;
 		char tx[40], nn[260];
 		cmp_txn_get_state(txn, &ts);
-		eng_hex(ts.txid, ts.txid_len, tx, sizeof(tx));
-		eng_hex(ts.peer_nonce, ts.peer_nonce_len, nn, sizeof(nn));
+		rt_hex_encode(ts.txid, ts.txid_len, tx, sizeof(tx), 0);
+		rt_hex_encode(ts.peer_nonce, ts.peer_nonce_len, nn, sizeof(nn), 0);
 		if ((e = jappend(jf, RT_J_ISSUED, 0, NULL, NULL, NULL, NULL, 0,
 		    "transaction %s server-nonce %s", tx, nn)) != NULL)
 			goto out;
@@ -548,7 +561,12 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const rt_plan_step *st = &p->steps[i];
 		rt_err *se = NULL;
-		if (st->action == RT_ACT_ISSUE) {
+		if (st->writes_card && cancelled(d)) {
+			/* between two writes: what is not on the card yet is
+			 * rejected in the certConf below */
+			se = rt_err_new(RT_E_CANCELLED, NULL, "cancelled before "
+			    "the write: not on the card, rejected");
+		} else if (st->action == RT_ACT_ISSUE) {
 			se = save_issued(env->issued_dir, p, st->slot, sc[i].cert,
 			    sc[i].cert_len, res->serial[i], res->saved[i],
 			    sizeof(res->saved[i]));

@@ -579,6 +579,7 @@ typedef struct {
 	const char *pin;	/* the target card's PIN (1 and 2) */
 	bool no;		/* confirm answers no */
 	bool cancel;		/* cancel answers true */
+	int cancel_from;	/* ... from its cancel_from-th poll on (1..) */
 	int nsig, npin[3], nconfirm, ncancel, nop;
 	vpiv **swap;		/* at the confirmation: *swap = swap_to (a card */
 	vpiv *swap_to;		/* swapped while the officer reads the plan) */
@@ -637,6 +638,8 @@ a_cancel(void *ctx)
 	answers *a = ctx;
 	if (a->ncancel++ == 0)
 		a->nsig_at_cancel = a->nsig;
+	if (a->cancel_from > 0 && a->ncancel >= a->cancel_from)
+		return true;
 	return a->cancel;
 }
 
@@ -1366,6 +1369,71 @@ test_cm_redo_tc(void **state)
 	assert_int_equal(journal_files(f), 2);
 }
 
+/* Cancel between two writes: the first certificate is on the card and
+ * accepted, the second is not written and is rejected in the certConf;
+ * the operation is complete (nothing left for recover). The polls: after
+ * the Signature PIN (1), before the request (2), before each write (3,
+ * 4). */
+static void
+test_cm_cancel_between_writes(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN, .cancel_from = 4 };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan;
+	rt_submit_result res;
+	rt_jop op;
+	cmhost_start(f);
+	f->target = keep(f, tc_card(TC_SERIAL));
+	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
+	ok(rt_update_set_action(rt_station_update(f->st), 0x9c, RT_ACT_REDO));
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	assert_int_equal(plan.nsteps, 2);
+	rt_err *e = rt_station_submit(f->st, &d, 0, &plan, &res);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CANCELLED));
+	rt_err_free(e);
+	assert_int_equal(res.state[0], RT_STEP_DONE);
+	assert_int_equal(res.state[1], RT_STEP_ROLLED_BACK);
+	assert_true(res.confirmed);
+	cert_states cs = cm_certs(f);
+	assert_int_equal(cs.n, 2);
+	assert_int_equal(cs.confirmed, 1);
+	assert_int_equal(cs.waiting, 0);
+	read_op(f, res.op_id, &op);
+	assert_true(op.complete);
+	rt_jop_free(&op);
+	/* the card: 9a the CM host's, 9c still its TC */
+	ok(rt_station_reload(f->st));
+	const rt_contents *ct = rt_station_contents(f->st);
+	assert_false(ct->rows[0].tc);
+	assert_true(ct->rows[1].tc);
+}
+
+/* Cancel after the Signature PIN is checked, before the request: nothing
+ * is sent, nothing journaled. */
+static void
+test_cm_cancel_before_request(void **state)
+{
+	fx *f = *state;
+	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN, .cancel_from = 2 };
+	rt_update_dialogs d = dialogs(&a);
+	rt_plan plan;
+	rt_submit_result res;
+	cmhost_start(f);
+	f->target = keep(f, tc_card(TC_SERIAL));
+	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
+	ok(rt_station_plan(f->st, &d, false, &plan));
+	rt_err *e = rt_station_submit(f->st, &d, 0, &plan, &res);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CANCELLED));
+	rt_err_free(e);
+	assert_false(res.sent);
+	assert_int_equal(f->cm->nreq[CMP_BODY_CR], 0);
+	assert_int_equal(journal_files(f), 0);
+	assert_int_equal(cm_certs(f).n, 0);
+}
+
 /* Issue: the certificate is saved on the station, the card unchanged. */
 static void
 test_cm_issue(void **state)
@@ -1556,6 +1624,8 @@ main(void)
 		T(test_recover_nothing_issued),
 		T(test_cm_redo_tc),
 		T(test_cm_issue),
+		T(test_cm_cancel_between_writes),
+		T(test_cm_cancel_before_request),
 		T(test_cm_lost_before_certconf),
 		T(test_cm_rejected),
 	};
