@@ -22,6 +22,7 @@
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
+case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac	# the config's paths
 export BUILD
 RATERM=$BUILD/raterm
 VPIV=$BUILD/vpiv
