@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "raterm/err.h"
+#include "raterm/util.h"	/* the hex codec (rt_hex_encode) moved there */
 
 /* Largest response APDU: 65536 data bytes + SW. */
 #define RT_APDU_MAX_RSP (65536 + 2)
@@ -98,12 +99,5 @@ rt_err *rt_pcsc_wait_change(int timeout_ms) RT_MUST;
 rt_err *rt_script_open(const char *const *script, rt_transport **out) RT_MUST;
 /* Number of script lines not yet consumed. */
 size_t rt_script_left(const rt_transport *t);
-
-/* ---- helpers ------------------------------------------------------------- */
-
-/* Lowercase hex of buf into out (NUL-terminated, truncated to cap). */
-void rt_hex(const uint8_t *buf, size_t len, char *out, size_t cap);
-/* Parses hex (spaces allowed) into out. Errors: FORMAT, TOO_BIG. */
-rt_err *rt_unhex(const char *hex, uint8_t *out, size_t cap, size_t *len) RT_MUST;
 
 #endif

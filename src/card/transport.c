@@ -29,8 +29,7 @@ trace_line(FILE *f, char dir, const uint8_t *b, size_t n, bool redact)
 {
 	fputc(dir, f);
 	fputc(' ', f);
-	for (size_t i = 0; i < (redact && n > 4 ? 4 : n); i++)
-		fprintf(f, "%02X", b[i]);
+	rt_hex_write(f, b, redact && n > 4 ? 4 : n, RT_HEX_UPPER);
 	if (redact && n > 4)
 		fprintf(f, " <%zu bytes withheld>", n - 4);
 	fputc('\n', f);
@@ -118,58 +117,6 @@ rt_transport_atr_caps(rt_transport *t)
 			t->ext_len = (h[j + 3] & 0x40) != 0;
 		j += 1 + len;
 	}
-}
-
-void
-rt_hex(const uint8_t *buf, size_t len, char *out, size_t cap)
-{
-	static const char d[] = "0123456789abcdef";
-	size_t o = 0;
-	if (cap == 0)
-		return;
-	for (size_t i = 0; i < len && o + 2 < cap; i++) {
-		out[o++] = d[buf[i] >> 4];
-		out[o++] = d[buf[i] & 15];
-	}
-	out[o] = '\0';
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-rt_err *
-rt_unhex(const char *hex, uint8_t *out, size_t cap, size_t *len)
-{
-	size_t n = 0;
-	int hi = -1;
-	for (const char *p = hex; *p; p++) {
-		if (isspace((unsigned char)*p) || *p == ':')
-			continue;
-		int v = hexval((unsigned char)*p);
-		if (v < 0)
-			return rt_err_new(RT_E_FORMAT, NULL,
-			    "invalid hex character '%c' at position %zu",
-			    *p, (size_t)(p - hex));
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		if (n >= cap)
-			return rt_err_new(RT_E_TOO_BIG, NULL,
-			    "hex string longer than %zu bytes", cap);
-		out[n++] = (uint8_t)(hi << 4 | v);
-		hi = -1;
-	}
-	if (hi >= 0)
-		return rt_err_new(RT_E_FORMAT, NULL, "odd number of hex digits");
-	*len = n;
-	return NULL;
 }
 
 /* ---- scripted transport ------------------------------------------------- */

@@ -7,6 +7,7 @@
 
 #include "raterm/err.h"
 #include "raterm/transport.h"
+#include "raterm/util.h"
 
 typedef struct {
 	const char *trace_path;	/* --trace FILE */
@@ -24,9 +25,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) RT_PRINTF(2, 3);
 rt_err *cli_open_reader(const cli_global *g, const char *spec,
     rt_transport **out) RT_MUST;
 
-/* JSON output helpers. */
-void json_str(FILE *f, const char *s);
+/* JSON output: strings with rt_json_str() (raterm/util.h); bytes as a
+ * hex string. */
 void json_hex(FILE *f, const unsigned char *b, size_t n);
+/* The former name of rt_json_str, kept while cmd_update.c moves to it. */
+static inline void
+json_str(FILE *f, const char *s)
+{
+	rt_json_str(f, s);
+}
 
 int cmd_readers(cli_global *g, int argc, char **argv);
 int cmd_show(cli_global *g, int argc, char **argv);

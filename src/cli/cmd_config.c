@@ -148,11 +148,11 @@ print_procs_json(const rt_config *cfg)
 	for (size_t i = 0; i < cfg->nprocs; i++) {
 		const rt_procedure *p = &cfg->procs[i];
 		printf("%s\n  {\"name\": ", i ? "," : "");
-		json_str(stdout, p->name);
+		rt_json_str(stdout, p->name);
 		printf(", \"description\": ");
-		json_str(stdout, p->description);
+		rt_json_str(stdout, p->description);
 		printf(", \"file\": ");
-		json_str(stdout, p->file);
+		rt_json_str(stdout, p->file);
 		printf(", \"actions\": [");
 		int k = 0;
 		for (unsigned a = RT_ACT_ISSUE; a < RT_ACT__COUNT; a++)
@@ -171,7 +171,7 @@ print_procs_json(const rt_config *cfg)
 		for (size_t j = 0; j < p->nprofiles; j++) {
 			printf("%s\"%s\": ", j ? ", " : "",
 			    piv_slot_name(p->profiles[j].slot, slot, sizeof(slot)));
-			json_str(stdout, p->profiles[j].profile);
+			rt_json_str(stdout, p->profiles[j].profile);
 		}
 		printf("}, \"subject\": \"%s\", \"san\": \"%s\", "
 		    "\"key_algorithms\": [", rt_source_name(p->subject),
@@ -182,7 +182,7 @@ print_procs_json(const rt_config *cfg)
 		printf("], \"qc_fixed\": ");
 		if (p->has_qc_fixed) {
 			rt_qc_describe(&p->qc_fixed, buf, sizeof(buf));
-			json_str(stdout, buf);
+			rt_json_str(stdout, buf);
 		} else
 			printf("null");
 		printf(", \"card_pins\": %u, \"operator_credential\": %s, "

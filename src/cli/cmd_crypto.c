@@ -312,16 +312,16 @@ print_results_json(const rt_tc_result *r, size_t n)
 		printf("%s\n  {\"slot\": \"%s\", \"verified\": %s, \"error\": ",
 		    i ? "," : "", piv_slot_name(r[i].slot, slot, sizeof(slot)),
 		    r[i].verified ? "true" : "false");
-		json_str(stdout, r[i].verified ? NULL :
+		rt_json_str(stdout, r[i].verified ? NULL :
 		    rt_err_kind_name(r[i].failed));
 		printf(", \"message\": ");
-		json_str(stdout, r[i].verified ? NULL : r[i].error);
+		rt_json_str(stdout, r[i].verified ? NULL : r[i].error);
 		printf(", \"checks\": {\"chain\": \"%s\", \"possession\": \"%s\", "
 		    "\"binding\": \"%s\", \"attestation\": \"%s\"}, \"note\": ",
 		    rt_tc_state_name(r[i].chain), rt_tc_state_name(r[i].possession),
 		    rt_tc_state_name(r[i].binding),
 		    rt_tc_state_name(r[i].attestation));
-		json_str(stdout, r[i].skip_note[0] ? r[i].skip_note : NULL);
+		rt_json_str(stdout, r[i].skip_note[0] ? r[i].skip_note : NULL);
 		printf("}");
 	}
 	printf("%s]", n ? "\n" : "");

@@ -173,7 +173,7 @@ op_retries(piv_card *card, const char *reader, bool json)
 		return e;
 	if (json) {
 		printf("{\"reader\": ");
-		json_str(stdout, reader);
+		rt_json_str(stdout, reader);
 		json_tries("pin", pl, pt);
 		json_tries("puk", ul, ut);
 		printf(", \"default_credentials\": ");

@@ -101,36 +101,10 @@ cli_open_reader(const cli_global *g, const char *spec, rt_transport **out)
 }
 
 void
-json_str(FILE *f, const char *s)
-{
-	if (s == NULL) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
-}
-
-void
 json_hex(FILE *f, const unsigned char *b, size_t n)
 {
 	fputc('"', f);
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%02x", b[i]);
+	rt_hex_write(f, b, n, 0);
 	fputc('"', f);
 }
 

@@ -6,6 +6,7 @@
  * ("profiles[1].subject.required[0]"). Unknown keys are errors. */
 #include "raterm/cmhost.h"
 #include "raterm/csr.h"
+#include "raterm/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -837,41 +838,14 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 rt_err *
 cmh_config_load(const char *path, cmh_config **out)
 {
-	FILE *f;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	uint8_t *buf;
+	size_t len;
 
 	*out = NULL;
-	if ((f = fopen(path, "rb")) == NULL)
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
-	for (;;) {
-		if (len == cap) {
-			if (cap > (4u << 20)) {
-				fclose(f);
-				free(buf);
-				return rt_err_new(RT_E_TOO_BIG, NULL, "%s: too large",
-				    path);
-			}
-			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-			if (nb == NULL) {
-				fclose(f);
-				free(buf);
-				return rt_err_new(RT_E_NOMEM, NULL, "%s", path);
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		return rt_err_new(RT_E_IO, NULL, "%s: read error", path);
-	}
-	rt_err *e = cmh_config_parse(path, buf, len, out);
+	rt_err *e = rt_file_read(path, 4u << 20, &buf, &len);
+	if (e != NULL)
+		return e;
+	e = cmh_config_parse(path, (char *)buf, len, out);
 	free(buf);
 	return e;
 }

@@ -28,36 +28,6 @@ struct cmh_ca {
 	rt_signer *signer;
 };
 
-static rt_err *
-read_all(const char *path, uint8_t **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
-	uint8_t *b = NULL;
-	size_t n = 0, cap = 0;
-	for (;;) {
-		if (n + 1 >= cap) {
-			uint8_t *nb = realloc(b, cap = cap ? cap * 2 : 4096);
-			if (nb == NULL || cap > (1u << 22)) {
-				free(nb ? nb : b);
-				fclose(f);
-				return rt_err_new(RT_E_NOMEM, NULL, "%s", path);
-			}
-			b = nb;
-		}
-		size_t r = fread(b + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	fclose(f);
-	b[n] = '\0';		/* mbedTLS wants PEM NUL-terminated, len + 1 */
-	*buf = b;
-	*len = n;
-	return NULL;
-}
-
 /* Loads a private key: unencrypted PEM/DER, or encrypted with the first
  * line of pass_file (any form softtoken.h reads). */
 static rt_err *
@@ -68,10 +38,11 @@ load_key(const char *path, const char *pass_file, mbedtls_pk_context *key)
 	rt_err *e;
 	int rc;
 
-	if ((e = read_all(path, &buf, &len)) != NULL)
+	if ((e = rt_file_read(path, 4u << 20, &buf, &len)) != NULL)
 		return e;
 	if (pass_file != NULL) {
-		if ((e = read_all(pass_file, &pass, &plen)) != NULL) {
+		if ((e = rt_file_read(pass_file, 4u << 20, &pass,
+		    &plen)) != NULL) {
 			rt_wipe(buf, len);
 			free(buf);
 			return e;
@@ -450,8 +421,7 @@ cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c, time_t now,
 	if ((e = rt_random(snb, sizeof(snb))) != NULL)
 		goto out;
 	snb[0] = (snb[0] & 0x7f) | 0x40;	/* positive, 16 bytes, no 00 */
-	for (size_t i = 0; i < sizeof(snb); i++)
-		snprintf(serial + 2 * i, 3, "%02x", snb[i]);
+	rt_hex_encode(snb, sizeof(snb), serial, 2 * sizeof(snb) + 1, 0);
 	time_t nbt = now - 60;
 	time_t nat = now + (time_t)p->validity_days * 86400;
 	time_t ca_na = x509_epoch(&ca->cert.valid_to);

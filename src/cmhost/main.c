@@ -225,22 +225,6 @@ typedef struct {
 } lister;
 
 static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static void
 iso(int64_t t, char *out, size_t cap)
 {
 	time_t tt = (time_t)t;
@@ -259,15 +243,15 @@ list_one(void *ctx, const cmh_cert_rec *r)
 	iso(r->state_at, st, sizeof(st));
 	if (l->json) {
 		printf("%s\n  {\"serial\": ", l->n ? "," : "");
-		json_str(r->serial);
+		rt_json_str(stdout, r->serial);
 		printf(", \"subject\": ");
-		json_str(r->subject);
+		rt_json_str(stdout, r->subject);
 		printf(", \"profile\": ");
-		json_str(r->profile);
+		rt_json_str(stdout, r->profile);
 		printf(", \"officer\": ");
-		json_str(r->officer);
+		rt_json_str(stdout, r->officer);
 		printf(", \"card\": ");
-		json_str(r->card);
+		rt_json_str(stdout, r->card);
 		printf(", \"state\": \"%s\", \"issued\": \"%s\", \"not_after\": "
 		    "\"%s\", \"state_since\": \"%s\"", cmh_cert_state_name(r->state),
 		    issued, na, st);
@@ -351,22 +335,6 @@ cmd_certs(const char *file, bool json)
 /* ---- mgmt-key ------------------------------------------------------------------------ */
 
 static int
-unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-	size_t n = strlen(s);
-	if (n % 2 != 0 || n / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return 0;
-}
-
-static int
 cmd_mgmt_key(const char *file, const char *card, const char *alg, int fd)
 {
 	static const struct { const char *name; size_t len; } algs[] = {
@@ -374,7 +342,7 @@ cmd_mgmt_key(const char *file, const char *card, const char *alg, int fd)
 	};
 	uint8_t cid[32], key[32];
 	char line[80], card_hex[80];
-	size_t cl, kl = 0, want = 0;
+	size_t cl = 0, kl = 0, want = 0;
 	host h;
 	rt_err *e;
 
@@ -383,10 +351,13 @@ cmd_mgmt_key(const char *file, const char *card, const char *alg, int fd)
 			want = algs[i].len;
 	if (want == 0)
 		return usage("--alg: 3des, aes128, aes192 or aes256");
-	if (unhex(card, cid, sizeof(cid), &cl) != 0 || cl == 0)
+	rt_err *he = rt_hex_decode(card, strlen(card), cid, sizeof(cid), &cl,
+	    0);
+	bool bad = he != NULL;
+	rt_err_free(he);
+	if (bad || cl == 0)
 		return usage("--card: the card's GUID or serial in hex");
-	for (size_t i = 0; i < cl; i++)
-		snprintf(card_hex + 2 * i, 3, "%02x", cid[i]);
+	rt_hex_encode(cid, cl, card_hex, sizeof(card_hex), 0);
 	/* the key comes from a file descriptor, never from argv */
 	FILE *f = fdopen(fd, "r");
 	if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
@@ -396,7 +367,9 @@ cmd_mgmt_key(const char *file, const char *card, const char *alg, int fd)
 	}
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
-	int bad = unhex(line, key, sizeof(key), &kl);
+	he = rt_hex_decode(line, strlen(line), key, sizeof(key), &kl, 0);
+	bad = he != NULL;
+	rt_err_free(he);
 	rt_wipe(line, sizeof(line));
 	if (bad || kl != want) {
 		rt_wipe(key, sizeof(key));

@@ -2,6 +2,7 @@
  * include/raterm/cmhost.h. The server knows nothing of CMP: it hands
  * request bodies to a handler and sends back what it returns. */
 #include "raterm/cmhost.h"
+#include "raterm/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -205,17 +206,11 @@ on_log(void *cls, const char *fmt, va_list ap)
 static rt_err *
 slurp(const char *path, char **out)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
-	char *b = malloc(1 << 16);
-	size_t n = b ? fread(b, 1, (1 << 16) - 1, f) : 0;
-	fclose(f);
-	if (b == NULL)
-		return rt_err_new(RT_E_NOMEM, NULL, "%s", path);
-	b[n] = '\0';
-	*out = b;
-	return NULL;
+	uint8_t *b;
+	size_t n;
+	rt_err *e = rt_file_read(path, (1 << 16) - 1, &b, &n);
+	*out = e == NULL ? (char *)b : NULL;
+	return e;
 }
 
 rt_err *

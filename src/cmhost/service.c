@@ -124,17 +124,6 @@ typedef struct {
 } reqctx;
 
 static void
-hex(const uint8_t *p, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-	if (cap == 0)
-		return;
-	for (size_t i = 0; i < n && o + 3 <= cap; i++)
-		o += (size_t)snprintf(out + o, cap - o, "%02x", p[i]);
-	out[o] = '\0';
-}
-
-static void
 refuse(reqctx *x, uint32_t fi, const char *fmt, ...) RT_PRINTF(3, 4);
 
 static void
@@ -238,7 +227,7 @@ serial_hex(cmp_buf v, char *out, size_t cap)
 		v.p++;
 		v.len--;
 	}
-	hex(v.p, v.len, out, cap);
+	rt_hex_encode(v.p, v.len, out, cap, 0);
 }
 
 /* kur: the serial of oldCertID (CertId ::= SEQUENCE { issuer GeneralName,
@@ -288,7 +277,8 @@ enroll(reqctx *x)
 	 * hex like the keys of the mgmt_keys table */
 	if (m->hdr.card_id.len > 0) {
 		char card[2 * CMP_CARD_ID_MAX + 1];
-		hex(m->hdr.card_id.p, m->hdr.card_id.len, card, sizeof(card));
+		rt_hex_encode(m->hdr.card_id.p, m->hdr.card_id.len, card,
+		    sizeof(card), 0);
 		for (size_t i = 0; i < n; i++)
 			memcpy(rq[i].card, card, sizeof(card));
 		snprintf(x->detail, sizeof(x->detail), "card %s: ", card);
@@ -477,7 +467,8 @@ cert_conf(reqctx *x)
 		    "recipNonce");
 		return;
 	}
-	hex(m->hdr.recip_nonce.p, m->hdr.recip_nonce.len, rn, sizeof(rn));
+	rt_hex_encode(m->hdr.recip_nonce.p, m->hdr.recip_nonce.len, rn,
+	    sizeof(rn), 0);
 	if ((e = cmh_db_txn_continue(x->s->db, x->tid_hex, x->officer->name, rn,
 	    NULL, (int64_t)x->now)) != NULL) {
 		uint32_t fi = CMP_FI_BAD_REQUEST;
@@ -682,7 +673,8 @@ genm(reqctx *x)
 				refuse(x, CMP_FI_BAD_REQUEST, "cardMgmtKey: bad cardId");
 				return;
 			}
-			hex(k.card_id.p, k.card_id.len, card, sizeof(card));
+			rt_hex_encode(k.card_id.p, k.card_id.len, card,
+			    sizeof(card), 0);
 			snprintf(x->detail + dl, sizeof(x->detail) - dl,
 			    "cardMgmtKey %s ", card);
 			if (!x->confidential) {
@@ -734,7 +726,8 @@ genm(reqctx *x)
 			x->card_key_len = len;
 		} else {
 			char oid[80];
-			hex(it->oid.p, it->oid.len, oid, sizeof(oid));
+			rt_hex_encode(it->oid.p, it->oid.len, oid, sizeof(oid),
+			    0);
 			snprintf(x->detail + dl, sizeof(x->detail) - dl,
 			    "(unsupported InfoType %s) ", oid);
 		}
@@ -808,7 +801,8 @@ verify_and_identify(reqctx *x)
 		    "bad length");
 		return;
 	}
-	hex(m->hdr.sender_nonce.p, m->hdr.sender_nonce.len, sn, sizeof(sn));
+	rt_hex_encode(m->hdr.sender_nonce.p, m->hdr.sender_nonce.len, sn,
+	    sizeof(sn), 0);
 	if ((e = cmh_db_nonce_use(x->s->db, sn, (int64_t)x->now)) != NULL)
 		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
 		    CMP_FI_BAD_SENDER_NONCE : CMP_FI_SYSTEM_FAILURE, "replay", e);
@@ -864,7 +858,8 @@ handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
 	    (e = rt_random(x->nonce, sizeof(x->nonce))) != NULL ||
 	    (e = rt_random(x->tid_rand, sizeof(x->tid_rand))) != NULL)
 		goto out;
-	hex(x->nonce, sizeof(x->nonce), x->nonce_hex, sizeof(x->nonce_hex));
+	rt_hex_encode(x->nonce, sizeof(x->nonce), x->nonce_hex,
+	    sizeof(x->nonce_hex), 0);
 
 	if ((e = cmp_msg_decode(req, len, &x->req)) != NULL) {
 		x->req = NULL;
@@ -879,8 +874,9 @@ handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
 			refuse(x, CMP_FI_BAD_REQUEST, "transactionID missing or of "
 			    "a bad length");
 		else
-			hex(m->hdr.transaction_id.p, m->hdr.transaction_id.len,
-			    x->tid_hex, sizeof(x->tid_hex));
+			rt_hex_encode(m->hdr.transaction_id.p,
+			    m->hdr.transaction_id.len,
+			    x->tid_hex, sizeof(x->tid_hex), 0);
 		if (x->fail_info == 0)
 			verify_and_identify(x);
 		if (x->fail_info == 0) {

@@ -3,6 +3,7 @@
 #include "raterm/cmp.h"
 #include "raterm/engine.h"
 #include "raterm/journal.h"
+#include "raterm/util.h"
 #include "engine_int.h"
 
 #include <stdarg.h>
@@ -102,12 +103,18 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 			char tx[64], nn[300];
 			if (sscanf(r->text, "transaction %63s server-nonce %299s",
 			    tx, nn) == 2) {
-				ts.txid_len = eng_unhex(tx, strlen(tx), ts.txid,
-				    sizeof(ts.txid));
-				ts.peer_nonce_len = eng_unhex(nn, strlen(nn),
-				    ts.peer_nonce, sizeof(ts.peer_nonce));
-				have_state = ts.txid_len > 0 &&
-				    ts.peer_nonce_len > 0;
+				size_t tl = 0, nl = 0;
+				rt_err *he = rt_hex_decode(tx, strlen(tx),
+				    ts.txid, sizeof(ts.txid), &tl, 0);
+				if (he == NULL)
+					he = rt_hex_decode(nn, strlen(nn),
+					    ts.peer_nonce,
+					    sizeof(ts.peer_nonce),
+					    &nl, 0);
+				have_state = he == NULL && tl > 0 && nl > 0;
+				ts.txid_len = he == NULL ? tl : 0;
+				ts.peer_nonce_len = he == NULL ? nl : 0;
+				rt_err_free(he);
 			}
 		} else if (r->step == RT_J_ISSUED && r->cert != NULL &&
 		    n < CMP_MAX_REQS) {

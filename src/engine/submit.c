@@ -538,7 +538,8 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		char tx[40], nn[260];
 		cmp_txn_get_state(txn, &ts);
 		rt_hex_encode(ts.txid, ts.txid_len, tx, sizeof(tx), 0);
-		rt_hex_encode(ts.peer_nonce, ts.peer_nonce_len, nn, sizeof(nn), 0);
+		rt_hex_encode(ts.peer_nonce, ts.peer_nonce_len, nn,
+		    sizeof(nn), 0);
 		if ((e = jappend(jf, RT_J_ISSUED, 0, NULL, NULL, NULL, NULL, 0,
 		    "transaction %s server-nonce %s", tx, nn)) != NULL)
 			goto out;

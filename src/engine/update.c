@@ -1,6 +1,7 @@
 /* update.c - per-key actions, the rules on them, and the plan; see
  * include/raterm/engine.h. */
 #include "raterm/engine.h"
+#include "raterm/util.h"
 #include "engine_int.h"
 
 #include <stdio.h>
@@ -439,47 +440,9 @@ eng_card_name(const rt_contents *ct, char *out, size_t cap)
 		snprintf(out, cap, "serial %u", ct->serial);
 	else if (ct->has_guid) {
 		char g[33];
-		eng_hex(ct->guid, 16, g, sizeof(g));
+		rt_hex_encode(ct->guid, 16, g, sizeof(g), 0);
 		snprintf(out, cap, "GUID %s", g);
 	} else
 		snprintf(out, cap, "(no serial or GUID)");
 }
 
-void
-eng_hex(const uint8_t *b, size_t n, char *out, size_t cap)
-{
-	static const char d[] = "0123456789abcdef";
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 2 < cap; i++) {
-		out[o++] = d[b[i] >> 4];
-		out[o++] = d[b[i] & 15];
-	}
-	if (cap > 0)
-		out[o] = '\0';
-}
-
-static int
-hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-size_t
-eng_unhex(const char *hex, size_t len, uint8_t *out, size_t cap)
-{
-	if (len == 0 || len % 2 != 0 || len / 2 > cap)
-		return 0;
-	for (size_t i = 0; i < len / 2; i++) {
-		int hi = hexdig(hex[2 * i]), lo = hexdig(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return len / 2;
-}

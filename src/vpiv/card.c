@@ -936,14 +936,9 @@ trace_hex(FILE *f, char dir, const uint8_t *b, size_t n, bool redact)
 {
 	fputc(dir, f);
 	fputc(' ', f);
-	if (redact) {
-		for (size_t i = 0; i < 4; i++)
-			fprintf(f, "%02X", b[i]);
-		fprintf(f, " [%zu bytes redacted]\n", n - 4);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%02X", b[i]);
+	rt_hex_write(f, b, redact ? 4 : n, RT_HEX_UPPER);
+	if (redact)
+		fprintf(f, " [%zu bytes redacted]", n - 4);
 	fputc('\n', f);
 }
 

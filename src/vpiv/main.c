@@ -130,69 +130,6 @@ is_help(const char *s)
 	return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
 }
 
-static int
-hexnib(char c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-static int
-parse_hex(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s);
-	if (len % 2 != 0 || len / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < len / 2; i++) {
-		int a = hexnib(s[2 * i]), b = hexnib(s[2 * i + 1]);
-		if (a < 0 || b < 0)
-			return -1;
-		out[i] = (uint8_t)(a << 4 | b);
-	}
-	*n = len / 2;
-	return 0;
-}
-
-static void
-hexstr(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02X", b[i]);
-	out[2 * n] = '\0';
-}
-
-/* Reads a whole file. Errors: IO, TOO_BIG, NOMEM. */
-static rt_err *
-read_file(const char *path, uint8_t **data, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
-	size_t cap = 65536, n = 0;
-	uint8_t *buf = malloc(cap + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return rt_err_new(RT_E_NOMEM, NULL, "%s", path);
-	}
-	n = fread(buf, 1, cap + 1, f);
-	bool err = ferror(f) != 0;
-	fclose(f);
-	if (err) {
-		free(buf);
-		return rt_err_new(RT_E_IO, NULL, "%s: read error", path);
-	}
-	if (n > cap) {
-		free(buf);
-		return rt_err_new(RT_E_TOO_BIG, NULL, "%s: larger than %zu bytes", path, cap);
-	}
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
-	return NULL;
-}
-
 /* ---- init ---- */
 
 struct secrets {
@@ -207,7 +144,7 @@ read_secrets(const char *path, struct secrets *s)
 {
 	uint8_t *data;
 	size_t len;
-	rt_err *e = read_file(path, &data, &len);
+	rt_err *e = rt_file_read(path, 65536, &data, &len);
 	if (e != NULL)
 		return e;
 	char *save = NULL;
@@ -240,8 +177,10 @@ read_secrets(const char *path, struct secrets *s)
 			else
 				s->has_puk = true;
 		} else if (strcmp(line, "mgmt") == 0) {
-			if (parse_hex(val, s->mgmt, sizeof(s->mgmt), &s->mgmt_len) != 0 ||
-			    s->mgmt_len == 0) {
+			rt_err *he = rt_hex_decode(val, strlen(val), s->mgmt,
+			    sizeof(s->mgmt), &s->mgmt_len, 0);
+			if (he != NULL || s->mgmt_len == 0) {
+				rt_err_free(he);
 				e = rt_err_new(RT_E_FORMAT, NULL,
 				    "%s:%u: mgmt must be a key in hex", path, ln);
 				break;
@@ -287,8 +226,13 @@ cmd_init(int argc, char **argv)
 				return usage_error("init", "bad serial '%s'", argv[i]);
 			p.serial = (uint32_t)x;
 		} else if (strcmp(a, "--guid") == 0) {
-			size_t n;
-			if (parse_hex(argv[++i], guid, 16, &n) != 0 || n != 16)
+			const char *gs = argv[++i];
+			size_t n = 0;
+			rt_err *he = rt_hex_decode(gs, strlen(gs), guid, 16, &n,
+			    0);
+			bool bad = he != NULL;
+			rt_err_free(he);
+			if (bad || n != 16)
 				return usage_error("init",
 				    "bad GUID '%s' (32 hex digits)", argv[i]);
 			p.guid = guid;
@@ -337,7 +281,7 @@ cmd_init(int argc, char **argv)
 	uint8_t g[16];
 	char gh[33];
 	vpiv_guid(v, g);
-	hexstr(g, 16, gh);
+	rt_hex_encode(g, 16, gh, sizeof(gh), RT_HEX_UPPER);
 	printf("created %s: serial %u, GUID %s\n", state, vpiv_serial(v), gh);
 	vpiv_free(v);
 	return 0;
@@ -456,7 +400,7 @@ read_pass(const char *path, rt_err **err)
 {
 	uint8_t *data;
 	size_t len;
-	*err = read_file(path, &data, &len);
+	*err = rt_file_read(path, 65536, &data, &len);
 	if (*err != NULL)
 		return NULL;
 	char *s = (char *)data;
@@ -469,7 +413,7 @@ store_cert_file(vpiv *v, uint8_t slot, const char *path)
 {
 	uint8_t *data;
 	size_t len;
-	rt_err *e = read_file(path, &data, &len);
+	rt_err *e = rt_file_read(path, 65536, &data, &len);
 	if (e != NULL)
 		return e;
 	if (strstr((char *)data, "-----BEGIN CERTIFICATE-----") != NULL) {
@@ -665,22 +609,6 @@ touch_policy_name(uint8_t p)
 	return p < 4 ? n[p] : "?";
 }
 
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 struct cert_facts {
 	bool present, parsed;
 	char subject[512], issuer[512], not_before[48], not_after[48];
@@ -761,7 +689,7 @@ cmd_info(int argc, char **argv)
 	int pt, pl, ut, ul;
 	bool mdef;
 	vpiv_guid(v, g);
-	hexstr(g, 16, gh);
+	rt_hex_encode(g, 16, gh, sizeof(gh), RT_HEX_UPPER);
 	vpiv_retries(v, &pt, &pl, &ut, &ul);
 	uint8_t malg = vpiv_mgmt_alg(v, &mdef);
 	const uint8_t *slots;
@@ -792,9 +720,9 @@ cmd_info(int argc, char **argv)
 				    si.origin == VPIV_ORIGIN_IMPORTED ? "imported" : "generated");
 			if (cf.parsed) {
 				printf(",\"certificate\":{\"subject\":");
-				json_str(cf.subject);
+				rt_json_str(stdout, cf.subject);
 				printf(",\"issuer\":");
-				json_str(cf.issuer);
+				rt_json_str(stdout, cf.issuer);
 				printf(",\"not_before\":\"%s\",\"not_after\":\"%s\"}",
 				    cf.not_before, cf.not_after);
 			} else if (cf.present) {

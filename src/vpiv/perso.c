@@ -221,10 +221,7 @@ vpiv_issue_cert(vpiv *v, uint8_t slot, const vpiv_issue_req *r)
 		    r->subject, v->serial);
 	else if (r->bind == VPIV_BIND_GUID) {
 		char g[33];
-		vpiv_hex_encode(v->guid, 16, g);
-		for (char *p = g; *p; p++)
-			if (*p >= 'a' && *p <= 'f')
-				*p = (char)(*p - 'a' + 'A');
+		rt_hex_encode(v->guid, 16, g, sizeof(g), RT_HEX_UPPER);
 		n = snprintf(subject, sizeof(subject), "%s,serialNumber=%s", r->subject, g);
 	} else
 		n = snprintf(subject, sizeof(subject), "%s", r->subject);

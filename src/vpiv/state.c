@@ -71,43 +71,14 @@ vpiv_cert_object(uint8_t slot)
 
 /* ---- hex ---- */
 
-size_t
-vpiv_hex_encode(const uint8_t *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-	return 2 * n;
-}
-
+/* Hex of exactly the field's characters; 0 or -1. */
 static int
-hexval(char c)
+unhex(const char *s, uint8_t *out, size_t cap, size_t *n)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int
-vpiv_hex_decode(const char *s, size_t slen, uint8_t *out, size_t cap, size_t *n)
-{
-	if (slen % 2 != 0 || slen / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < slen / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*n = slen / 2;
-	return 0;
+	rt_err *e = rt_hex_decode(s, strlen(s), out, cap, n, 0);
+	int rc = e != NULL ? -1 : 0;
+	rt_err_free(e);
+	return rc;
 }
 
 /* ---- data objects ---- */
@@ -446,16 +417,6 @@ vpiv_open(const char *state_path, vpiv **out)
  */
 
 static int
-write_hex_field(FILE *f, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++)
-		if (putc(digits[b[i] >> 4], f) == EOF || putc(digits[b[i] & 15], f) == EOF)
-			return -1;
-	return 0;
-}
-
-static int
 write_state(vpiv *v, FILE *f)
 {
 	uint8_t *der = malloc(8192);
@@ -466,14 +427,14 @@ write_state(vpiv *v, FILE *f)
 	fprintf(f, "# virtual PIV card (raterm vpiv): TEST MATERIAL, keys in clear\n");
 	fprintf(f, "serial %u\n", v->serial);
 	fprintf(f, "guid ");
-	write_hex_field(f, v->guid, 16);
+	rt_hex_write(f, v->guid, 16, 0);
 	fprintf(f, "\npin ");
-	write_hex_field(f, v->pin, 8);
+	rt_hex_write(f, v->pin, 8, 0);
 	fprintf(f, " %u %u %d\npuk ", v->pin_total, v->pin_left, v->pin_default);
-	write_hex_field(f, v->puk, 8);
+	rt_hex_write(f, v->puk, 8, 0);
 	fprintf(f, " %u %u %d\n", v->puk_total, v->puk_left, v->puk_default);
 	fprintf(f, "mgmt %02x ", v->mgmt_alg);
-	write_hex_field(f, v->mgmt_key, v->mgmt_len);
+	rt_hex_write(f, v->mgmt_key, v->mgmt_len, 0);
 	fprintf(f, " %u %d\n", v->mgmt_touch, v->mgmt_default);
 	for (int i = 0; i < VPIV_NSLOTS; i++) {
 		struct vpiv_key *k = &v->keys[i];
@@ -484,12 +445,12 @@ write_state(vpiv *v, FILE *f)
 			goto out;
 		fprintf(f, "key %02x %02x %u %u %u ", vpiv_slot_at(i), k->alg,
 		    k->pin_policy, k->touch_policy, k->origin);
-		write_hex_field(f, der + 8192 - n, (size_t)n);
+		rt_hex_write(f, der + 8192 - n, (size_t)n, 0);
 		putc('\n', f);
 	}
 	for (size_t i = 0; i < v->nobjs; i++) {
 		fprintf(f, "obj %x ", v->objs[i].tag);
-		write_hex_field(f, v->objs[i].data, v->objs[i].len);
+		rt_hex_write(f, v->objs[i].data, v->objs[i].len, 0);
 		putc('\n', f);
 	}
 	fprintf(f, "end\n");
@@ -623,13 +584,13 @@ load_line(vpiv *v, const char *path, unsigned ln, char *line, uint8_t *bin,
 		v->serial = (uint32_t)a;
 		*have |= 1;
 	} else if (strcmp(f[0], "guid") == 0 && n == 2) {
-		if (vpiv_hex_decode(f[1], strlen(f[1]), v->guid, 16, &blen) != 0 || blen != 16)
+		if (unhex(f[1], v->guid, 16, &blen) != 0 || blen != 16)
 			return perr(path, ln, "bad guid");
 		*have |= 2;
 	} else if ((strcmp(f[0], "pin") == 0 || strcmp(f[0], "puk") == 0) && n == 5) {
 		bool is_pin = f[0][1] == 'i';
 		uint8_t *dst = is_pin ? v->pin : v->puk;
-		if (vpiv_hex_decode(f[1], strlen(f[1]), dst, 8, &blen) != 0 || blen != 8 ||
+		if (unhex(f[1], dst, 8, &blen) != 0 || blen != 8 ||
 		    parse_uint(f[2], 10, 255, &a) != 0 || a == 0 ||
 		    parse_uint(f[3], 10, a, &b) != 0 ||
 		    parse_uint(f[4], 10, 1, &c) != 0)
@@ -645,7 +606,7 @@ load_line(vpiv *v, const char *path, unsigned ln, char *line, uint8_t *bin,
 		}
 	} else if (strcmp(f[0], "mgmt") == 0 && n == 5) {
 		if (parse_uint(f[1], 16, 255, &a) != 0 || vk_mgmt_keylen((uint8_t)a) == 0 ||
-		    vpiv_hex_decode(f[2], strlen(f[2]), v->mgmt_key, 32, &blen) != 0 ||
+		    unhex(f[2], v->mgmt_key, 32, &blen) != 0 ||
 		    blen != vk_mgmt_keylen((uint8_t)a) ||
 		    parse_uint(f[3], 10, 1, &b) != 0 || parse_uint(f[4], 10, 1, &c) != 0)
 			return perr(path, ln, "bad mgmt record");
@@ -666,7 +627,7 @@ load_line(vpiv *v, const char *path, unsigned ln, char *line, uint8_t *bin,
 		unsigned long origin;
 		if (parse_uint(f[5], 10, 2, &origin) != 0 || origin == 0)
 			return perr(path, ln, "bad key origin");
-		if (vpiv_hex_decode(f[6], strlen(f[6]), bin, bincap, &blen) != 0)
+		if (unhex(f[6], bin, bincap, &blen) != 0)
 			return perr(path, ln, "bad key hex");
 		struct vpiv_key *k = &v->keys[idx];
 		vpiv_key_clear(k);
@@ -694,7 +655,7 @@ load_line(vpiv *v, const char *path, unsigned ln, char *line, uint8_t *bin,
 	} else if (strcmp(f[0], "obj") == 0 && n == 3) {
 		if (parse_uint(f[1], 16, 0xFFFFFF, &a) != 0 || a == 0)
 			return perr(path, ln, "bad object tag");
-		if (vpiv_hex_decode(f[2], strlen(f[2]), bin, bincap, &blen) != 0 || blen == 0)
+		if (unhex(f[2], bin, bincap, &blen) != 0 || blen == 0)
 			return perr(path, ln, "bad object data");
 		rt_err *e = vpiv_obj_set(v, (uint32_t)a, bin, blen);
 		if (e != NULL)

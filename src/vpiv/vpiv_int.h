@@ -19,6 +19,7 @@
 
 #include "raterm/err.h"
 #include "raterm/tlv.h"
+#include "raterm/util.h"
 #include "raterm/vpiv.h"
 
 /* Status words the card answers. */
@@ -127,8 +128,6 @@ rt_err *vpiv_obj_set(vpiv *v, uint32_t tag, const uint8_t *data, size_t len) RT_
 void vpiv_key_clear(struct vpiv_key *k);
 void vpiv_factory_objects_reset(vpiv *v);   /* drops objects, rebuilds CHUID+CCC */
 rt_err *vpiv_make_chuid(vpiv *v) RT_MUST;
-size_t vpiv_hex_encode(const uint8_t *b, size_t n, char *out);
-int vpiv_hex_decode(const char *s, size_t slen, uint8_t *out, size_t cap, size_t *n);
 
 /* ---- keys.c ---- */
 rt_err *vk_rng_init(vpiv *v) RT_MUST;
