@@ -41,9 +41,6 @@ void der_retag(rt_der *d, uint8_t tag, cmp_buf b);
 /* Appends [tag] EXPLICIT wrapping of the DER TLV b. */
 void der_explicit(rt_der *d, uint8_t tag, cmp_buf b);
 
-/* AlgorithmIdentifier of a signature. Errors: ARG. */
-rt_err *cmp_sig_alg_der(rt_der *d, rt_keytype kt, rt_hash h, rt_scheme s)
-    RT_MUST;
 /* AlgorithmIdentifier -> hash and scheme. Errors: CMP_UNSUPPORTED. */
 rt_err *cmp_sig_alg_parse(cmp_buf alg, rt_hash *h, rt_scheme *s) RT_MUST;
 

@@ -499,7 +499,7 @@ cmp_msg_encode(cmp_msg *m, rt_signer *signer, const cmp_protect_opts *o,
 		const mbedtls_x509_crt *chain = rt_signer_chain(signer);
 		if (hash == RT_HASH_NONE)
 			hash = rt_pk_default_hash(rt_signer_pk(signer));
-		if ((e = cmp_sig_alg_der(&alg, rt_signer_keytype(signer), hash,
+		if ((e = rt_sig_alg_der(&alg, rt_signer_keytype(signer), hash,
 		    o->scheme)) != NULL)
 			goto out;
 		if ((e = der_check(&alg)) != NULL)
@@ -590,7 +590,7 @@ cmp_popo_sign(cmp_cert_req *req, rt_signer *s, uint8_t **buf)
 	rt_hash h = rt_pk_default_hash(rt_signer_pk(s));
 	enc_cert_request(&cr, req);
 	if ((e = der_check(&cr)) != NULL ||
-	    (e = cmp_sig_alg_der(&alg, rt_signer_keytype(s), h,
+	    (e = rt_sig_alg_der(&alg, rt_signer_keytype(s), h,
 	    RT_SCHEME_DEFAULT)) != NULL || (e = der_check(&alg)) != NULL)
 		goto out;
 	size_t cap = rt_signer_max_sig(s);

@@ -1,6 +1,7 @@
 /* config.c - raterm.yaml and procedures.d/NAME.yaml with libyaml; see
  * include/raterm/config.h and docs/configuration.md. */
 #include "raterm/config.h"
+#include "raterm/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1098,30 +1099,20 @@ out:
 char *
 cy_read_file(rt_config *c, const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
+	uint8_t *buf;
+	rt_err *e = rt_file_read(path, MAX_FILE_BYTES, &buf, len);
+	if (e == NULL)
+		return (char *)buf;
+	if (rt_err_has(e, RT_E_TOO_BIG))
+		rt_config_diag_add(c, path, 0, "", false, "larger than %d bytes",
+		    MAX_FILE_BYTES);
+	else if (rt_err_has(e, RT_E_IO))
 		rt_config_diag_add(c, path, 0, "", false, "cannot read: %s",
-		    strerror(errno));
-		return NULL;
-	}
-	char *buf = malloc(MAX_FILE_BYTES + 1);
-	if (buf == NULL) {
-		fclose(f);
+		    strerror(rt_err_detail(e)));
+	else
 		rt_config_diag_add(c, path, 0, "", false, "out of memory");
-		return NULL;
-	}
-	size_t n = fread(buf, 1, MAX_FILE_BYTES + 1, f);
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad || n > MAX_FILE_BYTES) {
-		rt_config_diag_add(c, path, 0, "", false, bad ? "read error" :
-		    "larger than %d bytes", MAX_FILE_BYTES);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	rt_err_free(e);
+	return NULL;
 }
 
 static int

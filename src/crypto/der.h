@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "raterm/err.h"
+#include "raterm/signer.h"
 
 typedef struct {
 	uint8_t *p;
@@ -31,6 +32,15 @@ void der_bool(rt_der *d, bool v);
 void der_str(rt_der *d, uint8_t tag, const char *s);
 /* Errors: NOMEM, ARG (with the reason). */
 rt_err *der_check(const rt_der *d) RT_MUST;
+
+/* The AlgorithmIdentifier of a signature by a key of type kt with hash
+ * h and scheme sch (DEFAULT: PKCS#1 v1.5 for RSA, ECDSA for EC):
+ * ecdsa-with-SHAxxx, shaxxxWithRSAEncryption (NULL parameters) or
+ * RSASSA-PSS with its parameters. The one encoder for CSRs, CMP
+ * protection and POPO. Errors: ARG (no OID, a scheme not fitting the
+ * key). */
+rt_err *rt_sig_alg_der(rt_der *d, rt_keytype kt, rt_hash h, rt_scheme sch)
+    RT_MUST;
 
 /* Dotted OID -> DER content bytes. Errors: ARG. */
 rt_err *rt_oid_encode(const char *dotted, uint8_t *out, size_t cap,

@@ -883,46 +883,6 @@ static const rt_signer_ops soft_ops = {
 	.free = soft_free,
 };
 
-static rt_err *
-read_file(const char *path, uint8_t **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b = NULL;
-	size_t n = 0, cap = 0;
-	if (f == NULL)
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
-	for (;;) {
-		if (n == cap) {
-			if (cap >= (1u << 24)) {
-				fclose(f);
-				free(b);
-				return rt_err_new(RT_E_TOO_BIG, NULL, "%s: too large", path);
-			}
-			cap = cap ? cap * 2 : 8192;
-			uint8_t *nb = realloc(b, cap);
-			if (nb == NULL) {
-				fclose(f);
-				free(b);
-				return rt_err_new(RT_E_NOMEM, NULL, "%s", path);
-			}
-			b = nb;
-		}
-		size_t r = fread(b + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(b);
-		return rt_err_new(RT_E_IO, NULL, "%s: read error", path);
-	}
-	*buf = b;
-	*len = n;
-	return NULL;
-}
-
 rt_err *
 rt_signer_soft(const char *key_path, const char *cert_path, const char *pass,
     size_t pass_len, FILE *warn, rt_signer **out)
@@ -935,7 +895,7 @@ rt_signer_soft(const char *key_path, const char *cert_path, const char *pass,
 	int rc;
 
 	*out = NULL;
-	if ((e = read_file(key_path, &buf, &len)) != NULL)
+	if ((e = rt_file_read(key_path, 1u << 24, &buf, &len)) != NULL)
 		return e;
 	if ((si = calloc(1, sizeof(*si))) == NULL) {
 		free(buf);

@@ -3,6 +3,7 @@
 #include "raterm/journal.h"
 #include "raterm/piv.h"
 #include "raterm/signer.h"
+#include "raterm/util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -500,23 +501,14 @@ read_path(const char *path, const char *id, rt_jop *op)
 	memset(op, 0, sizeof(*op));
 	snprintf(op->id, sizeof(op->id), "%s", id);
 	snprintf(op->path, sizeof(op->path), "%s", path);
-	FILE *fp = fopen(path, "rb");
-	if (fp == NULL)
-		return rt_err_new(errno == ENOENT ? RT_E_NOT_FOUND : RT_E_IO,
-		    NULL, "journal %s: %s", path, strerror(errno));
-	char *buf = malloc(JOURNAL_MAX_FILE + 1);
-	if (buf == NULL) {
-		fclose(fp);
-		return rt_err_new(RT_E_NOMEM, NULL, "journal");
-	}
-	size_t n = fread(buf, 1, JOURNAL_MAX_FILE + 1, fp);
-	fclose(fp);
-	if (n > JOURNAL_MAX_FILE) {
-		free(buf);
-		return rt_err_new(RT_E_TOO_BIG, NULL, "journal %s: too large",
-		    path);
-	}
-	buf[n] = '\0';
+	uint8_t *raw;
+	size_t n;
+	rt_err *e = rt_file_read(path, JOURNAL_MAX_FILE, &raw, &n);
+	if (e != NULL && rt_err_has(e, RT_E_IO) && rt_err_detail(e) == ENOENT)
+		return rt_err_new(RT_E_NOT_FOUND, e, "journal");
+	if (e != NULL)
+		return rt_err_wrap(e, "journal");
+	char *buf = (char *)raw;
 	bool have_begin = false;
 	char *p = buf;
 	while (*p != '\0') {

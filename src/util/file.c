@@ -61,7 +61,7 @@ rt_file_read(const char *path, size_t max, uint8_t **data, size_t *len)
 			break;
 	}
 	bool bad = ferror(f) != 0;
-	int err = errno;
+	int err = errno ? errno : EIO;
 	fclose(f);
 	if (bad) {
 		wipe_free(b, cap);
