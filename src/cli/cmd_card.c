@@ -4,6 +4,7 @@
 #include "cli_station.h"
 #include "raterm/contents.h"
 #include "raterm/piv.h"
+#include "raterm/text.h"
 #include "raterm/x509.h"
 
 #include <getopt.h>
@@ -66,11 +67,18 @@ cmd_readers(cli_global *g, int argc, char **argv)
 	} else if (n == 0) {
 		printf("No smart-card reader found.\n");
 	} else {
+		/* 80 columns: a long reader name is cut (its number or a
+		 * part of it still selects it with -r) */
+		bool utf8 = rt_text_utf8_locale();
+		char name[300];
 		printf("%-3s %-5s %s\n", "#", "CARD", "READER");
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			const char *use = r[i].in_use ? "  (in exclusive use)" : "";
+			rt_text_fit(name, sizeof(name), r[i].name,
+			    80 - 10 - strlen(use), utf8);
 			printf("%-3zu %-5s %s%s\n", i,
-			    r[i].card_present ? "yes" : "no", r[i].name,
-			    r[i].in_use ? "  (in exclusive use)" : "");
+			    r[i].card_present ? "yes" : "no", name, use);
+		}
 	}
 	free(r);
 	return 0;
@@ -127,6 +135,42 @@ flags_str(const rt_key_row *r, char *out, size_t cap)
 #undef ADD
 }
 
+/* One row of the Contents table in 80 columns: names cut to their
+ * column with an ellipsis and aligned by display width (UTF-8); flags
+ * that do not fit the last 8 columns go on under the FLAGS column,
+ * split at commas. */
+static void
+print_row(const char *slot, const char *alg, const char *cert,
+    const char *issuer, const char *date, const char *flags, bool utf8)
+{
+	enum { FLAGS_COL = 72, FLAGS_W = 80 - FLAGS_COL };
+	printf("%-4s %-9s ", slot, alg);
+	rt_text_pad(stdout, cert, 28, utf8);
+	putchar(' ');
+	rt_text_pad(stdout, issuer, 16, utf8);
+	printf(" %-10s", date);
+	const char *p = flags;
+	bool first = true;
+	while (*p) {
+		/* as many whole flags as fit */
+		size_t take = strlen(p);
+		while (take > FLAGS_W) {
+			size_t c = take - 1;
+			while (c > 0 && p[c - 1] != ',')
+				c--;
+			if (c == 0)
+				break;
+			take = c;
+		}
+		if (!first)
+			printf("\n%*s", FLAGS_COL - 1, "");
+		printf(" %.*s", (int)take, p);
+		p += take;
+		first = false;
+	}
+	putchar('\n');
+}
+
 static void
 print_text(const rt_contents *ct)
 {
@@ -155,28 +199,21 @@ print_text(const rt_contents *ct)
 		printf("No keys or certificates on the card.\n");
 		return;
 	}
-	printf("%-4s %-9s %-28s %-18s %-10s %s\n", "SLOT", "ALGORITHM",
+	bool utf8 = rt_text_utf8_locale();
+	printf("%-4s %-9s %-28s %-16s %-10s %s\n", "SLOT", "ALGORITHM",
 	    "CERTIFICATE", "ISSUER", "NOT AFTER", "FLAGS");
 	for (size_t i = 0; i < ct->nrows; i++) {
 		const rt_key_row *r = &ct->rows[i];
 		piv_slot_name(r->slot, slot, sizeof(slot));
 		flags_str(r, flags, sizeof(flags));
-		if (r->has_cert) {
+		date[0] = '\0';
+		if (r->has_cert)
 			fmt_date(r->cert.not_after, date, sizeof(date));
-			printf("%-4s %-9s %-28.28s %-18.18s %-10s%s%s\n", slot,
-			    r->alg[0] ? r->alg : "?",
-			    r->cert.subject_cn[0] ? r->cert.subject_cn :
-			    r->cert.subject, r->cert.issuer_cn, date,
-			    flags[0] ? " " : "", flags);
-		} else if (r->error[0]) {
-			printf("%-4s %-9s %-28s %-18s %-10s %s\n", slot,
-			    r->alg[0] ? r->alg : "?", "(unreadable certificate)",
-			    "", "", flags);
-		} else {
-			printf("%-4s %-9s %-28s %-18s %-10s %s\n", slot,
-			    r->alg[0] ? r->alg : "?", "(key without certificate)",
-			    "", "", flags);
-		}
+		print_row(slot, r->alg[0] ? r->alg : "?", !r->has_cert ?
+		    (r->error[0] ? "(unreadable certificate)" :
+		    "(key without certificate)") : r->cert.subject_cn[0] ?
+		    r->cert.subject_cn : r->cert.subject,
+		    r->has_cert ? r->cert.issuer_cn : "", date, flags, utf8);
 	}
 }
 

@@ -1,9 +1,11 @@
 /* update.c - per-key actions, the rules on them, and the plan; see
  * include/raterm/engine.h. */
 #include "raterm/engine.h"
+#include "raterm/text.h"
 #include "raterm/util.h"
 #include "engine_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -370,29 +372,80 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 	return NULL;
 }
 
+/* ---- printing the plan in 80 columns ---------------------------------- */
+
+typedef struct {
+	FILE *f;
+	size_t indent;
+	bool first;
+} wrap_out;
+
+static void
+wrap_line(void *ctx, const char *line)
+{
+	wrap_out *w = ctx;
+	if (!w->first)
+		fprintf(w->f, "%*s", (int)w->indent, "");
+	fprintf(w->f, "%s\n", line);
+	w->first = false;
+}
+
+/* Prints text on a line where `used` columns are taken, wrapped at 80
+ * columns (display width, text.h); continuation lines start at column
+ * `indent`. */
+static void
+print_wrapped(FILE *f, size_t used, size_t indent, const char *fmt, ...)
+    RT_PRINTF(4, 5);
+
+static void
+print_wrapped(FILE *f, size_t used, size_t indent, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	wrap_out w = { f, indent, true };
+	(void)rt_text_wrap(text, 80 - indent, 80 - used, wrap_line, &w);
+}
+
+/* Detail lines start at column DETAIL, their continuations two further;
+ * a step's row holds slot, action and algorithm in its first ROW
+ * columns. */
+enum { ROW = 22, DETAIL = 25 };
+
 void
 rt_plan_print_request(const rt_plan_step *st, FILE *f)
 {
 	char qc[200];
-	const char *ind = "                         ";
-	if (st->subject[0])
-		fprintf(f, "%ssubject %s (%s)\n", ind, st->subject,
-		    rt_source_name(st->subject_src));
-	else
-		fprintf(f, "%ssubject: %s\n", ind, st->subject_src ==
-		    RT_SRC_OFFICER ? "to be typed by the officer" :
+	if (st->subject[0]) {
+		fprintf(f, "%*s", DETAIL, "");
+		print_wrapped(f, DETAIL, DETAIL + 2, "subject %s (%s)",
+		    st->subject, rt_source_name(st->subject_src));
+	} else {
+		fprintf(f, "%*s", DETAIL, "");
+		print_wrapped(f, DETAIL, DETAIL + 2, "subject: %s",
+		    st->subject_src == RT_SRC_OFFICER ?
+		    "to be typed by the officer" :
 		    "(none: the slot has no certificate)");
-	if (st->san[0])
-		fprintf(f, "%ssubjectAltName %s (%s)\n", ind, st->san,
-		    rt_source_name(st->san_src));
-	else if (st->san_src == RT_SRC_OFFICER)
-		fprintf(f, "%ssubjectAltName: to be typed by the officer\n", ind);
-	else if (st->san_src != RT_SRC_NONE)
-		fprintf(f, "%ssubjectAltName: none (the certificate has "
-		    "none)\n", ind);
+	}
+	if (st->san[0]) {
+		fprintf(f, "%*s", DETAIL, "");
+		print_wrapped(f, DETAIL, DETAIL + 2, "subjectAltName %s (%s)",
+		    st->san, rt_source_name(st->san_src));
+	} else if (st->san_src == RT_SRC_OFFICER) {
+		fprintf(f, "%*s", DETAIL, "");
+		print_wrapped(f, DETAIL, DETAIL + 2,
+		    "subjectAltName: to be typed by the officer");
+	} else if (st->san_src != RT_SRC_NONE) {
+		fprintf(f, "%*s", DETAIL, "");
+		print_wrapped(f, DETAIL, DETAIL + 2,
+		    "subjectAltName: none (the certificate has none)");
+	}
 	if (st->has_qc) {
 		rt_qc_describe(&st->qc, qc, sizeof(qc));
-		fprintf(f, "%sQC statements %s\n", ind, qc);
+		fprintf(f, "%*s", DETAIL, "");
+		print_wrapped(f, DETAIL, DETAIL + 2, "QC statements %s", qc);
 	}
 }
 
@@ -400,10 +453,9 @@ void
 rt_plan_print(const rt_plan *p, FILE *f)
 {
 	char s[4], qc[200];
-	fprintf(f, "Plan for the card in \"%s\" (%s)", p->reader, p->card);
-	if (p->procedure[0])
-		fprintf(f, ", procedure %s", p->procedure);
-	fprintf(f, ":\n");
+	print_wrapped(f, 0, 2, "Plan for the card in \"%s\" (%s)%s%s:",
+	    p->reader, p->card, p->procedure[0] ? ", procedure " : "",
+	    p->procedure);
 	if (p->nsteps == 0) {
 		fprintf(f, "Nothing to do: every key is Blank; nothing will be "
 		    "sent.\n");
@@ -411,26 +463,30 @@ rt_plan_print(const rt_plan *p, FILE *f)
 	}
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const rt_plan_step *st = &p->steps[i];
-		fprintf(f, "  %-3s %-6s %-8s %s\n  %-3s %-6s %-8s -> %s\n",
-		    piv_slot_name(st->slot, s, sizeof(s)),
-		    rt_action_title(st->action), st->alg[0] ? st->alg : "?",
-		    st->before, "", "", "", st->after);
+		/* the row, then what the slot will hold under it; the long
+		 * texts wrap under their column */
+		fprintf(f, "  %-3s %-6s %-8s ", piv_slot_name(st->slot, s,
+		    sizeof(s)), rt_action_title(st->action),
+		    st->alg[0] ? st->alg : "?");
+		print_wrapped(f, ROW, DETAIL, "%s", st->before);
+		fprintf(f, "%*s", ROW, "");
+		print_wrapped(f, ROW, DETAIL, "-> %s", st->after);
 		rt_plan_print_request(st, f);
 	}
 	if (p->tc_verified)
-		fprintf(f, "Transport certificates: verified (every control of "
-		    "the procedure passed).\n");
-	fprintf(f, "Card PINs needed: %u%s\n", p->card_pins,
+		print_wrapped(f, 0, 2, "Transport certificates: verified (every "
+		    "control of the procedure passed).");
+	print_wrapped(f, 0, 2, "Card PINs needed: %u%s", p->card_pins,
 	    p->card_pins == 2 ? " (the signature key asks again)" : "");
 	if (p->operator_credential)
-		fprintf(f, "Operator credential: needed to write the card, "
-		    "unless the CM host holds it for this card\n");
+		print_wrapped(f, 0, 2, "Operator credential: needed to write "
+		    "the card, unless the CM host holds it for this card");
 	if (p->has_qc) {
 		rt_qc_describe(&p->qc, qc, sizeof(qc));
-		fprintf(f, "QC statements: %s\n", qc);
+		print_wrapped(f, 0, 2, "QC statements: %s", qc);
 	}
 	for (size_t i = 0; i < p->nnotes; i++)
-		fprintf(f, "Note: %s\n", p->notes[i]);
+		print_wrapped(f, 0, 2, "Note: %s", p->notes[i]);
 }
 
 void

@@ -60,9 +60,12 @@ certs_count() {
 run_ok "qualified-sign dry run" "$RATERM" update -c "$CONF" -r "$RQ" \
     --procedure qualified-sign --action 9c=redo --san 9c=email:jane@example.org \
     --dry-run --pin-fd 3 3<"$PINS"
-expect_match "plan: subject from the TC" "subject CN=Jane Doe, ?O=raterm tests.*\(tc\)" "$OUT"
+# the plan fits 80 columns: the subject's source wraps under it
+expect_match "plan: subject from the TC" "subject CN=Jane Doe, ?O=raterm tests" "$OUT"
+expect_match "plan: subject from the TC (source)" "^ {27}.*\(tc\)\$" "$OUT"
 expect_match "plan: the SAN typed" "subjectAltName email:jane@example.org \(officer\)" "$OUT"
-expect_match "plan: the QC statements" "QC statements QcCompliance, QcSSCD, QcType=eSign, QcRetentionPeriod=10" "$OUT"
+expect_match "plan: the QC statements" "QC statements QcCompliance, QcSSCD, QcType=eSign," "$OUT"
+expect_match "plan: the QC statements (wrapped)" "^ {27}QcRetentionPeriod=10" "$OUT"
 run_ok "qualified-sign dry run --json" "$RATERM" update -c "$CONF" -r "$RQ" \
     --procedure qualified-sign --action 9c=redo --san 9c=email:jane@example.org \
     --dry-run --json --pin-fd 3 3<"$PINS"
