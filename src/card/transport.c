@@ -152,12 +152,13 @@ script_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
 	char *star = strchr(buf, '*');
 	if (star != NULL)
 		*star = '\0';
-	if ((e = rt_unhex(buf, exp, sizeof(exp), &elen)) != NULL)
+	if ((e = rt_hex_decode(buf, strlen(buf), exp, sizeof(exp), &elen,
+	    RT_HEX_LOOSE)) != NULL)
 		return rt_err_wrap(e, "script line %zu", s->pos + 1);
 	if ((star == NULL && clen != elen) || clen < elen ||
 	    memcmp(cmd, exp, elen) != 0) {
 		char got[96];
-		rt_hex(cmd, clen < 40 ? clen : 40, got, sizeof(got));
+		rt_hex_encode(cmd, clen < 40 ? clen : 40, got, sizeof(got), 0);
 		return rt_err_new(RT_E_PROTOCOL, NULL,
 		    "script line %zu: command %s does not match '%s'",
 		    s->pos + 1, got, line + 1);
@@ -166,7 +167,8 @@ script_transmit(rt_transport *t, const uint8_t *cmd, size_t clen,
 	if (s->pos >= s->count || s->script[s->pos][0] != '<')
 		return rt_err_new(RT_E_INTERNAL, NULL,
 		    "script line %zu: expected '<'", s->pos + 1);
-	e = rt_unhex(s->script[s->pos] + 1, rsp, cap, rlen);
+	const char *r = s->script[s->pos] + 1;
+	e = rt_hex_decode(r, strlen(r), rsp, cap, rlen, RT_HEX_LOOSE);
 	s->pos++;
 	return e;
 }
