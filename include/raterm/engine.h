@@ -269,6 +269,9 @@ rt_err *rt_update_plan(const rt_update *u, rt_plan *out) RT_MUST;
  * "9a  Redo   TC "Card 1 9a" (transport CA) -> new certificate, profile
  * piv-auth, written to the card". */
 void rt_plan_print(const rt_plan *p, FILE *f);
+/* The same, wrapped at cols columns (display width) instead of 80 (a
+ * dialog of the screen). */
+void rt_plan_print_cols(const rt_plan *p, FILE *f, size_t cols);
 /* The request lines of one step (rt_plan_print prints them under the
  * step): "subject CN=... (tc)", "subjectAltName email:... (officer)",
  * "QC statements QcCompliance, ..."; values still to be typed say so. */

@@ -46,19 +46,6 @@ int rt_hex_write(FILE *f, const uint8_t *b, size_t n, unsigned flags);
 rt_err *rt_hex_decode(const char *hex, size_t len, uint8_t *out, size_t cap,
     size_t *outlen, unsigned flags) RT_MUST;
 
-/* Former names, kept while src/cli/cmd_update.c, src/cli/cmd_cmp.c and
- * src/engine/station.c move to rt_hex_encode / rt_hex_decode. */
-static inline void
-rt_hex(const uint8_t *buf, size_t len, char *out, size_t cap)
-{
-	(void)rt_hex_encode(buf, len, out, cap, 0);
-}
-static inline RT_MUST rt_err *
-rt_unhex(const char *hex, uint8_t *out, size_t cap, size_t *len)
-{
-	return rt_hex_decode(hex, strlen(hex), out, cap, len, RT_HEX_LOOSE);
-}
-
 /* ---- JSON (json.c) ------------------------------------------------------- */
 
 /* Writes s as a JSON string ("null" for NULL): '"', '\\' and control

@@ -28,12 +28,6 @@ rt_err *cli_open_reader(const cli_global *g, const char *spec,
 /* JSON output: strings with rt_json_str() (raterm/util.h); bytes as a
  * hex string. */
 void json_hex(FILE *f, const unsigned char *b, size_t n);
-/* The former name of rt_json_str, kept while cmd_update.c moves to it. */
-static inline void
-json_str(FILE *f, const char *s)
-{
-	rt_json_str(f, s);
-}
 
 int cmd_readers(cli_global *g, int argc, char **argv);
 int cmd_show(cli_global *g, int argc, char **argv);

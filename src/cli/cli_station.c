@@ -150,7 +150,7 @@ dlg_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 	}
 	rt_err *he = NULL;
 	if (hl == 0 || hl % 2 != 0 || hl / 2 > cap ||
-	    (he = rt_unhex(hex, buf, cap, len)) != NULL) {
+	    (he = rt_hex_decode(hex, hl, buf, cap, len, 0)) != NULL) {
 		rt_err_free(he);
 		rt_wipe(hex, sizeof(hex));
 		rt_wipe(buf, cap);

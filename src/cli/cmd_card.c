@@ -54,7 +54,7 @@ cmd_readers(cli_global *g, int argc, char **argv)
 		printf("[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s{\"index\": %zu, \"name\": ", i ? ", " : "", i);
-			json_str(stdout, r[i].name);
+			rt_json_str(stdout, r[i].name);
 			printf(", \"card\": %s, \"atr\": ",
 			    r[i].card_present ? "true" : "false");
 			if (r[i].card_present)
@@ -232,7 +232,7 @@ print_json(const rt_contents *ct, bool keep_open)
 {
 	char slot[4];
 	printf("{\"reader\": ");
-	json_str(stdout, ct->reader);
+	rt_json_str(stdout, ct->reader);
 	printf(", \"profile\": \"piv\", \"guid\": ");
 	if (ct->has_guid)
 		json_hex(stdout, ct->guid, 16);
@@ -249,44 +249,44 @@ print_json(const rt_contents *ct, bool keep_open)
 	else
 		printf("null");
 	printf(", \"chuid_expiry\": ");
-	json_str(stdout, ct->has_chuid_expiry ? ct->chuid_expiry : NULL);
+	rt_json_str(stdout, ct->has_chuid_expiry ? ct->chuid_expiry : NULL);
 	printf(", \"keys\": [");
 	for (size_t i = 0; i < ct->nrows; i++) {
 		const rt_key_row *r = &ct->rows[i];
 		printf("%s\n  {\"slot\": \"%s\", \"algorithm\": ", i ? "," : "",
 		    piv_slot_name(r->slot, slot, sizeof(slot)));
-		json_str(stdout, r->alg[0] ? r->alg : NULL);
+		rt_json_str(stdout, r->alg[0] ? r->alg : NULL);
 		printf(", \"tc\": %s, \"expired\": %s, \"not_yet_valid\": %s",
 		    r->tc ? "true" : "false", r->expired ? "true" : "false",
 		    r->not_yet_valid ? "true" : "false");
 		printf(", \"pin_policy\": ");
-		json_str(stdout, policy_name(r->pin_policy, false));
+		rt_json_str(stdout, policy_name(r->pin_policy, false));
 		printf(", \"touch_policy\": ");
-		json_str(stdout, policy_name(r->touch_policy, true));
+		rt_json_str(stdout, policy_name(r->touch_policy, true));
 		printf(", \"origin\": ");
-		json_str(stdout, r->origin == 1 ? "generated" :
+		rt_json_str(stdout, r->origin == 1 ? "generated" :
 		    r->origin == 2 ? "imported" : NULL);
 		printf(", \"error\": ");
-		json_str(stdout, r->error[0] ? r->error : NULL);
+		rt_json_str(stdout, r->error[0] ? r->error : NULL);
 		printf(", \"certificate\": ");
 		if (!r->has_cert) {
 			printf("null}");
 			continue;
 		}
 		printf("{\"subject\": ");
-		json_str(stdout, r->cert.subject);
+		rt_json_str(stdout, r->cert.subject);
 		printf(", \"subject_cn\": ");
-		json_str(stdout, r->cert.subject_cn);
+		rt_json_str(stdout, r->cert.subject_cn);
 		printf(", \"issuer\": ");
-		json_str(stdout, r->cert.issuer);
+		rt_json_str(stdout, r->cert.issuer);
 		printf(", \"issuer_cn\": ");
-		json_str(stdout, r->cert.issuer_cn);
+		rt_json_str(stdout, r->cert.issuer_cn);
 		printf(", \"serial\": ");
-		json_str(stdout, r->cert.serial);
+		rt_json_str(stdout, r->cert.serial);
 		printf(", \"not_before\": ");
-		json_str(stdout, r->cert.not_before);
+		rt_json_str(stdout, r->cert.not_before);
 		printf(", \"not_after\": ");
-		json_str(stdout, r->cert.not_after);
+		rt_json_str(stdout, r->cert.not_after);
 		printf(", \"sha256\": ");
 		json_hex(stdout, r->cert.sha256, 32);
 		printf("}}");

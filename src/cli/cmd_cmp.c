@@ -205,7 +205,8 @@ cmd_request(cli_global *g, int argc, char **argv)
 		case 'I': implicit = true; break;
 		case 'o': out_path = optarg; break;
 		case 'D':
-			if ((he = rt_unhex(optarg, card, sizeof(card), &card_len))
+			if ((he = rt_hex_decode(optarg, strlen(optarg), card,
+			    sizeof(card), &card_len, RT_HEX_LOOSE))
 			    != NULL || card_len == 0) {
 				rt_err_free(he);
 				return cli_usage_error("request", "--card: the card's "

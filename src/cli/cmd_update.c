@@ -159,11 +159,11 @@ print_plan_json(const rt_plan *p, const rt_update *u)
 {
 	char s[4], qc[200];
 	printf("{\"reader\": ");
-	json_str(stdout, p->reader);
+	rt_json_str(stdout, p->reader);
 	printf(", \"card\": ");
-	json_str(stdout, p->card);
+	rt_json_str(stdout, p->card);
 	printf(", \"procedure\": ");
-	json_str(stdout, p->procedure[0] ? p->procedure : NULL);
+	rt_json_str(stdout, p->procedure[0] ? p->procedure : NULL);
 	printf(", \"tc_card\": %s, \"tc_verified\": %s, \"steps\": [",
 	    rt_contents_has_tc(u->ct) ? "true" : "false",
 	    p->tc_verified ? "true" : "false");
@@ -173,24 +173,24 @@ print_plan_json(const rt_plan *p, const rt_update *u)
 		    "\"algorithm\": ", i ? "," : "",
 		    piv_slot_name(st->slot, s, sizeof(s)),
 		    rt_action_name(st->action));
-		json_str(stdout, st->alg[0] ? st->alg : NULL);
+		rt_json_str(stdout, st->alg[0] ? st->alg : NULL);
 		printf(", \"profile\": ");
-		json_str(stdout, st->profile);
+		rt_json_str(stdout, st->profile);
 		printf(", \"tc\": %s, \"writes_card\": %s, \"before\": ",
 		    st->tc ? "true" : "false", st->writes_card ? "true" : "false");
-		json_str(stdout, st->before);
+		rt_json_str(stdout, st->before);
 		printf(", \"after\": ");
-		json_str(stdout, st->after);
+		rt_json_str(stdout, st->after);
 		printf(", \"subject\": ");
-		json_str(stdout, st->subject[0] ? st->subject : NULL);
+		rt_json_str(stdout, st->subject[0] ? st->subject : NULL);
 		printf(", \"subject_source\": \"%s\", \"san\": ",
 		    rt_source_name(st->subject_src));
-		json_str(stdout, st->san[0] ? st->san : NULL);
+		rt_json_str(stdout, st->san[0] ? st->san : NULL);
 		printf(", \"san_source\": \"%s\", \"qc\": ",
 		    rt_source_name(st->san_src));
 		if (st->has_qc) {
 			rt_qc_describe(&st->qc, qc, sizeof(qc));
-			json_str(stdout, qc);
+			rt_json_str(stdout, qc);
 		} else
 			printf("null");
 		printf(", \"to_be_typed\": [");
@@ -213,13 +213,13 @@ print_plan_json(const rt_plan *p, const rt_update *u)
 	    p->write_ca_certs ? "true" : "false");
 	if (p->has_qc) {
 		rt_qc_describe(&p->qc, qc, sizeof(qc));
-		json_str(stdout, qc);
+		rt_json_str(stdout, qc);
 	} else
 		printf("null");
 	printf(", \"notes\": [");
 	for (size_t i = 0; i < p->nnotes; i++) {
 		printf("%s", i ? ", " : "");
-		json_str(stdout, p->notes[i]);
+		rt_json_str(stdout, p->notes[i]);
 	}
 	printf("]}\n");
 }
@@ -474,19 +474,19 @@ print_job_summary(const rt_job *job, const card_result *res, bool dry_run,
 	const char *done = dry_run ? "planned" : "done";
 	if (json) {
 		printf("{\"job\": ");
-		json_str(stdout, job->file);
+		rt_json_str(stdout, job->file);
 		printf(", \"dry_run\": %s, \"cards\": [", dry_run ? "true" :
 		    "false");
 		for (size_t i = 0; i < job->ncards; i++) {
 			const card_result *cr = &res[i];
 			printf("%s\n  {\"card\": %zu, \"line\": %u, \"reader\": ",
 			    i ? "," : "", i + 1, job->cards[i].line);
-			json_str(stdout, cr->reader[0] ? cr->reader : NULL);
+			rt_json_str(stdout, cr->reader[0] ? cr->reader : NULL);
 			printf(", \"result\": \"%s\", \"exit\": %d, \"error\": ",
 			    cr->state == CARD_DONE ? (cr->nothing ? "nothing to do"
 			    : done) : cr->state == CARD_FAILED ? "failed" :
 			    "not run", cr->rc);
-			json_str(stdout, cr->state == CARD_FAILED ? cr->error :
+			rt_json_str(stdout, cr->state == CARD_FAILED ? cr->error :
 			    NULL);
 			printf("}");
 		}

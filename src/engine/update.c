@@ -394,11 +394,12 @@ wrap_line(void *ctx, const char *line)
  * columns (display width, text.h); continuation lines start at column
  * `indent`. */
 static void
-print_wrapped(FILE *f, size_t used, size_t indent, const char *fmt, ...)
-    RT_PRINTF(4, 5);
+print_wrapped(FILE *f, size_t cols, size_t used, size_t indent,
+    const char *fmt, ...) RT_PRINTF(5, 6);
 
 static void
-print_wrapped(FILE *f, size_t used, size_t indent, const char *fmt, ...)
+print_wrapped(FILE *f, size_t cols, size_t used, size_t indent,
+    const char *fmt, ...)
 {
 	char text[1024];
 	va_list ap;
@@ -406,7 +407,11 @@ print_wrapped(FILE *f, size_t used, size_t indent, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	wrap_out w = { f, indent, true };
-	(void)rt_text_wrap(text, 80 - indent, 80 - used, wrap_line, &w);
+	if (cols < indent + 20)
+		cols = indent + 20;	/* never narrower than 20 per line */
+	if (cols < used + 10)
+		cols = used + 10;
+	(void)rt_text_wrap(text, cols - indent, cols - used, wrap_line, &w);
 }
 
 /* Detail lines start at column DETAIL, their continuations two further;
@@ -414,46 +419,58 @@ print_wrapped(FILE *f, size_t used, size_t indent, const char *fmt, ...)
  * columns. */
 enum { ROW = 22, DETAIL = 25 };
 
-void
-rt_plan_print_request(const rt_plan_step *st, FILE *f)
+static void
+plan_request(const rt_plan_step *st, FILE *f, size_t cols)
 {
 	char qc[200];
 	if (st->subject[0]) {
 		fprintf(f, "%*s", DETAIL, "");
-		print_wrapped(f, DETAIL, DETAIL + 2, "subject %s (%s)",
+		print_wrapped(f, cols, DETAIL, DETAIL + 2, "subject %s (%s)",
 		    st->subject, rt_source_name(st->subject_src));
 	} else {
 		fprintf(f, "%*s", DETAIL, "");
-		print_wrapped(f, DETAIL, DETAIL + 2, "subject: %s",
+		print_wrapped(f, cols, DETAIL, DETAIL + 2, "subject: %s",
 		    st->subject_src == RT_SRC_OFFICER ?
 		    "to be typed by the officer" :
 		    "(none: the slot has no certificate)");
 	}
 	if (st->san[0]) {
 		fprintf(f, "%*s", DETAIL, "");
-		print_wrapped(f, DETAIL, DETAIL + 2, "subjectAltName %s (%s)",
+		print_wrapped(f, cols, DETAIL, DETAIL + 2, "subjectAltName %s (%s)",
 		    st->san, rt_source_name(st->san_src));
 	} else if (st->san_src == RT_SRC_OFFICER) {
 		fprintf(f, "%*s", DETAIL, "");
-		print_wrapped(f, DETAIL, DETAIL + 2,
+		print_wrapped(f, cols, DETAIL, DETAIL + 2,
 		    "subjectAltName: to be typed by the officer");
 	} else if (st->san_src != RT_SRC_NONE) {
 		fprintf(f, "%*s", DETAIL, "");
-		print_wrapped(f, DETAIL, DETAIL + 2,
+		print_wrapped(f, cols, DETAIL, DETAIL + 2,
 		    "subjectAltName: none (the certificate has none)");
 	}
 	if (st->has_qc) {
 		rt_qc_describe(&st->qc, qc, sizeof(qc));
 		fprintf(f, "%*s", DETAIL, "");
-		print_wrapped(f, DETAIL, DETAIL + 2, "QC statements %s", qc);
+		print_wrapped(f, cols, DETAIL, DETAIL + 2, "QC statements %s", qc);
 	}
+}
+
+void
+rt_plan_print_request(const rt_plan_step *st, FILE *f)
+{
+	plan_request(st, f, 80);
 }
 
 void
 rt_plan_print(const rt_plan *p, FILE *f)
 {
+	rt_plan_print_cols(p, f, 80);
+}
+
+void
+rt_plan_print_cols(const rt_plan *p, FILE *f, size_t cols)
+{
 	char s[4], qc[200];
-	print_wrapped(f, 0, 2, "Plan for the card in \"%s\" (%s)%s%s:",
+	print_wrapped(f, cols, 0, 2, "Plan for the card in \"%s\" (%s)%s%s:",
 	    p->reader, p->card, p->procedure[0] ? ", procedure " : "",
 	    p->procedure);
 	if (p->nsteps == 0) {
@@ -468,25 +485,25 @@ rt_plan_print(const rt_plan *p, FILE *f)
 		fprintf(f, "  %-3s %-6s %-8s ", piv_slot_name(st->slot, s,
 		    sizeof(s)), rt_action_title(st->action),
 		    st->alg[0] ? st->alg : "?");
-		print_wrapped(f, ROW, DETAIL, "%s", st->before);
+		print_wrapped(f, cols, ROW, DETAIL, "%s", st->before);
 		fprintf(f, "%*s", ROW, "");
-		print_wrapped(f, ROW, DETAIL, "-> %s", st->after);
-		rt_plan_print_request(st, f);
+		print_wrapped(f, cols, ROW, DETAIL, "-> %s", st->after);
+		plan_request(st, f, cols);
 	}
 	if (p->tc_verified)
-		print_wrapped(f, 0, 2, "Transport certificates: verified (every "
+		print_wrapped(f, cols, 0, 2, "Transport certificates: verified (every "
 		    "control of the procedure passed).");
-	print_wrapped(f, 0, 2, "Card PINs needed: %u%s", p->card_pins,
+	print_wrapped(f, cols, 0, 2, "Card PINs needed: %u%s", p->card_pins,
 	    p->card_pins == 2 ? " (the signature key asks again)" : "");
 	if (p->operator_credential)
-		print_wrapped(f, 0, 2, "Operator credential: needed to write "
+		print_wrapped(f, cols, 0, 2, "Operator credential: needed to write "
 		    "the card, unless the CM host holds it for this card");
 	if (p->has_qc) {
 		rt_qc_describe(&p->qc, qc, sizeof(qc));
-		print_wrapped(f, 0, 2, "QC statements: %s", qc);
+		print_wrapped(f, cols, 0, 2, "QC statements: %s", qc);
 	}
 	for (size_t i = 0; i < p->nnotes; i++)
-		print_wrapped(f, 0, 2, "Note: %s", p->notes[i]);
+		print_wrapped(f, cols, 0, 2, "Note: %s", p->notes[i]);
 }
 
 void

@@ -512,7 +512,7 @@ d_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 		}
 		rt_err *he = NULL;
 		bool ok = hl > 0 && hl % 2 == 0 && hl / 2 <= cap &&
-		    (he = rt_unhex(hex, buf, cap, len)) == NULL;
+		    (he = rt_hex_decode(hex, hl, buf, cap, len, 0)) == NULL;
 		rt_err_free(he);
 		rt_wipe(hex, sizeof(hex));
 		if (ok)
@@ -591,7 +591,8 @@ d_confirm(void *ctx, const rt_plan *p, bool *yes)
 	for (size_t i = 0; i < na; i++)
 		fprintf(f, "%s%s", i ? "; " : "", asks[i]);
 	fprintf(f, "%s.\n", na ? "" : "nothing more");
-	rt_plan_print(p, f);
+	/* the plan laid out for the dialog's width (as dlg_text sizes it) */
+	rt_plan_print_cols(p, f, (size_t)clampi(u->L.w - 4, 40, 96) - 4);
 	fclose(f);
 	ui_set_status(u, R_NORMAL, "The plan: y submits it, n or Esc sends "
 	    "nothing.");

@@ -2,6 +2,7 @@
 #include "view.h"
 
 #include "raterm/piv.h"
+#include "raterm/text.h"
 #include "raterm/util.h"
 
 #include <stdio.h>
@@ -27,6 +28,8 @@ u8_len(const unsigned char *p)
 int
 ui_text_width(const char *src, bool utf8)
 {
+	if (utf8)
+		return (int)rt_text_width(src);	/* display columns */
 	int w = 0;
 	const unsigned char *p = (const unsigned char *)src;
 	while (*p) {
@@ -44,6 +47,19 @@ ui_fit(char *dst, size_t cap, const char *src, int width, bool utf8)
 	const unsigned char *p = (const unsigned char *)(src ? src : "");
 	if (cap == 0)
 		return dst;
+	if (utf8) {
+		/* display width, cut with "…", padded to the column */
+		col = width > 0 ? (int)rt_text_fit(dst, cap, (const char *)p,
+		    (size_t)width, true) : 0;
+		o = strlen(dst);
+		while (col < width && o + 1 < cap) {
+			dst[o++] = ' ';
+			col++;
+		}
+		dst[o] = '\0';
+		return dst;
+	}
+	/* a terminal without UTF-8: one '?' per byte it cannot show */
 	int total = ui_text_width((const char *)p, utf8);
 	int room = total > width ? width - 1 : width;
 	while (*p && col < room) {

@@ -29,6 +29,7 @@
 #include "raterm/piv.h"
 #include "raterm/transport.h"
 #include "raterm/util.h"
+#include "raterm/util.h"
 
 static const uint8_t default_mgmt[24] = {
 	1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
@@ -124,7 +125,8 @@ load_mgmt(const char *spec)
 		hex[0] = '\0';
 	fclose(f);
 	hex[strcspn(hex, "\r\n")] = '\0';
-	rt_err *e = rt_unhex(hex, mgmt_key, sizeof(mgmt_key), &mgmt_len);
+	rt_err *e = rt_hex_decode(hex, strlen(hex), mgmt_key, sizeof(mgmt_key),
+	    &mgmt_len, RT_HEX_LOOSE);
 	rt_wipe(hex, sizeof(hex));
 	return e;
 }

@@ -64,9 +64,10 @@ test_hex_decode(void **state)
 	rt_err_free(e);
 	assert_null(rt_hex_decode("", 0, out, sizeof(out), &n, 0));
 	assert_int_equal(n, 0);
-	/* the former name */
-	assert_null(rt_unhex("de ad", out, sizeof(out), &n));
-	assert_int_equal(n, 2);
+	/* loose: spaces and colons between the digits */
+	assert_null(rt_hex_decode("de ad:be", 8, out, sizeof(out), &n,
+	    RT_HEX_LOOSE));
+	assert_int_equal(n, 3);
 }
 
 static void
