@@ -14,6 +14,7 @@
 #include "raterm/job.h"
 #include "raterm/softtoken.h"
 #include "raterm/station.h"
+#include "raterm/text.h"
 #include "raterm/util.h"
 #include "raterm/x509.h"
 
@@ -458,6 +459,14 @@ typedef struct {
 	char error[600];
 } card_result;
 
+/* The reader a job's card was read in (or would have been). */
+static const char *
+job_reader(const rt_job *job, const card_result *res, size_t i)
+{
+	return res[i].reader[0] ? res[i].reader : job->cards[i].reader[0] ?
+	    job->cards[i].reader : "readers.target";
+}
+
 static void
 print_job_summary(const rt_job *job, const card_result *res, bool dry_run,
     bool json)
@@ -497,13 +506,25 @@ print_job_summary(const rt_job *job, const card_result *res, bool dry_run,
 	printf("Job %s: %zu card%s, %zu %s, %zu failed, %zu not run\n",
 	    job->file, job->ncards, job->ncards == 1 ? "" : "s", ndone, done,
 	    nfailed, nnot);
+	/* the readers' column as wide as its widest name (at most 34) */
+	size_t rw = 0;
+	bool utf8 = rt_text_utf8_locale();
 	for (size_t i = 0; i < job->ncards; i++) {
+		size_t w = rt_text_width(job_reader(job, res, i)) + 2;
+		if (w > rw)
+			rw = w;
+	}
+	if (rw > 34)
+		rw = 34;
+	for (size_t i = 0; i < job->ncards; i++) {
+		char where[32], quoted[300];
 		const card_result *cr = &res[i];
-		char where[32];
 		snprintf(where, sizeof(where), "(line %u)", job->cards[i].line);
-		printf("  card %-2zu %-10s \"%s\"  ", i + 1, where,
-		    cr->reader[0] ? cr->reader : job->cards[i].reader[0] ?
-		    job->cards[i].reader : "readers.target");
+		snprintf(quoted, sizeof(quoted), "\"%s\"", job_reader(job, res,
+		    i));
+		printf("  card %-2zu %-10s ", i + 1, where);
+		rt_text_pad(stdout, quoted, rw, utf8);
+		printf("  ");
 		if (cr->state == CARD_DONE)
 			printf("%s%s\n", done, cr->nothing ? " (nothing to do)" :
 			    "");

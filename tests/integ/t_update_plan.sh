@@ -187,7 +187,7 @@ expect_match "two cards: header 1" "^== Card 1 of 2 \($T/jobs.yaml:3\): reader \
 expect_match "two cards: plan 1" "^Plan for the card in \"$RT\" \(serial 30000001\), procedure tc-redo:" "$T/jobs.txt"
 expect_match "two cards: plan 2" "^Plan for the card in \"$RU\" \(serial 30000002\), procedure renew:" "$T/jobs.txt"
 expect_match "two cards: summary" "^Job $T/jobs.yaml: 2 cards, 2 planned, 0 failed, 0 not run" "$T/jobs.txt"
-expect_match "two cards: card 2 planned" "^  card 2 +\(line 5\) +\"$RU\"  planned\$" "$T/jobs.txt"
+expect_match "two cards: card 2 planned" "^  card 2 +\(line 5\) +\"$RU\" +planned\$" "$T/jobs.txt"
 run_ok "--batch: two cards --json" "$RATERM" update -c "$CONF" --batch "$T/jobs.yaml" \
     --dry-run --json --pin-fd 3 3<"$PINS"
 expect_match "two cards json: summary" '"card": 2, "line": 5, "reader": ".*", "result": "planned", "exit": 0, "error": null' "$OUT"
@@ -211,14 +211,16 @@ run_rc "--batch: card 2 fails, stop" 9 "$RATERM" update -c "$CONF" --batch "$T/j
 cp "$OUT" "$T/stop.txt"
 expect_match "stop: card 2 reason" "TC control failed on slot 9a \(TC_EXPIRED" "$T/stop.txt"
 expect_match "stop: summary" "^Job .*: 3 cards, 1 planned, 1 failed, 1 not run" "$T/stop.txt"
-expect_match "stop: card 1 planned" "^  card 1 +\(line 3\) +\"$RT\"  planned\$" "$T/stop.txt"
-expect_match "stop: card 2 failed" "^  card 2 +\(line 5\) +\"$RO\"  FAILED \(exit 9\): .*TC_EXPIRED" "$T/stop.txt"
-expect_match "stop: card 3 not run" "^  card 3 +\(line 7\) +\"$RU\"  not run" "$T/stop.txt"
+expect_match "stop: card 1 planned" "^  card 1 +\(line 3\) +\"$RT\" +planned\$" "$T/stop.txt"
+expect_match "stop: card 2 failed" "^  card 2 +\(line 5\) +\"$RO\" +FAILED \(exit 9\): .*TC_EXPIRED" "$T/stop.txt"
+expect_match "stop: card 3 not run" "^  card 3 +\(line 7\) +\"$RU\" +not run" "$T/stop.txt"
+# the summary's columns line up whatever the readers' names
+expect_eq "summary aligned" 1 "$(grep '^  card [0-9]' "$T/stop.txt" | awk 'match($0, /(planned|FAILED|not run)/) { print RSTART }' | sort -u | wc -l)"
 expect_no_match "stop: card 3 not read" "serial 30000002" "$T/stop.txt"
 sed -i '1i on_failure: continue' "$T/jobs-stop.yaml"
 run_rc "--batch: card 2 fails, continue" 9 "$RATERM" update -c "$CONF" \
     --batch "$T/jobs-stop.yaml" --dry-run --pin-fd 3 3<"$PINS"
-expect_match "continue: card 3 planned" "^  card 3 +\(line 8\) +\"$RU\"  planned" "$OUT"
+expect_match "continue: card 3 planned" "^  card 3 +\(line 8\) +\"$RU\" +planned" "$OUT"
 expect_match "continue: summary" "^Job .*: 3 cards, 2 planned, 1 failed, 0 not run" "$OUT"
 
 # a rule's refusal names the job line of the action

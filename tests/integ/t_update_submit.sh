@@ -146,7 +146,7 @@ expect_match "batch: card 1 9d done" "^  9d +Redo +done +written to the card, re
 expect_match "batch: card 2 9c done" "^  9c +Redo +done +written to the card, read back and tested" "$T/batch.txt"
 expect_eq "batch: both confirmed" 2 "$(grep -c '^Confirmed to the CM host' "$T/batch.txt")"
 expect_match "batch: summary" "^Job $T/job.yaml: 2 cards, 2 done, 0 failed, 0 not run" "$T/batch.txt"
-expect_match "batch: card 2 done" "^  card 2 +\(line 8\) +\"$VPIV_READER3\"  done\$" "$T/batch.txt"
+expect_match "batch: card 2 done" "^  card 2 +\(line 8\) +\"$VPIV_READER3\" +done\$" "$T/batch.txt"
 run_ok "batch: show card B" "$RATERM" show -r "$RB" --transport-ca "$PKI/transport-ca.pem"
 expect_match "batch: 9d of B from the CM host" "^9d +RSA2048 +Card 40000002 KeyMgmt +raterm Demo Is" "$OUT"
 expect_match "batch: 9c of B still a TC" "^9c +ECCP256 +Card 40000002 Sign .* TC\$" "$OUT"
