@@ -1,5 +1,6 @@
 /* cmd_config.c - `raterm check-config` and `raterm procedures`. */
 #include "cli.h"
+#include "raterm/text.h"
 #include "raterm/config.h"
 #include "raterm/job.h"
 
@@ -193,6 +194,14 @@ print_procs_json(const rt_config *cfg)
 	printf("%s]\n", cfg->nprocs ? "\n" : "");
 }
 
+/* A line of the procedures table under the ACTIONS column. */
+static void
+indent17(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%17s%s\n", "", line);
+}
+
 int
 cmd_procedures(cli_global *g, int argc, char **argv)
 {
@@ -229,17 +238,25 @@ cmd_procedures(cli_global *g, int argc, char **argv)
 		return 0;
 	}
 	char acts[64], tcc[64], slot[4];
-	printf("%-16s %-16s %-40s %s\n", "PROCEDURE", "ACTIONS", "TC CONTROLS",
-	    "PROFILES");
+	/* 80 columns: the row, then the profiles and the description
+	 * wrapped under the ACTIONS column */
+	printf("%-16s %-15s %s\n", "PROCEDURE", "ACTIONS", "TC CONTROLS");
 	for (size_t i = 0; i < cfg->nprocs; i++) {
 		const rt_procedure *p = &cfg->procs[i];
+		char profs[600];
+		size_t po = 0;
 		actions_str(p, acts, sizeof(acts));
 		tcc_str(p->tc_controls, tcc, sizeof(tcc));
-		printf("%-16s %-16s %-40s", p->name, acts, tcc);
-		for (size_t j = 0; j < p->nprofiles; j++)
-			printf(" %s=%s", piv_slot_name(p->profiles[j].slot, slot,
-			    sizeof(slot)), p->profiles[j].profile);
-		printf("\n%-16s %s\n", "", p->description);
+		printf("%-16s %-15s %s\n", p->name, acts, tcc);
+		profs[0] = '\0';
+		for (size_t j = 0; j < p->nprofiles && po < sizeof(profs); j++)
+			po += (size_t)snprintf(profs + po, sizeof(profs) - po,
+			    "%s%s=%s", j ? " " : "profiles: ",
+			    piv_slot_name(p->profiles[j].slot, slot, sizeof(slot)),
+			    p->profiles[j].profile);
+		if (profs[0])
+			(void)rt_text_wrap(profs, 80 - 17, 0, indent17, NULL);
+		(void)rt_text_wrap(p->description, 80 - 17, 0, indent17, NULL);
 	}
 	rt_config_free(cfg);
 	return 0;

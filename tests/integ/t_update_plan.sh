@@ -71,7 +71,9 @@ run_rc "update refuses a broken config" 2 "$RATERM" update -c "$T/broken/raterm.
 expect_match "update: config error named" "raterm.yaml:2: YAML syntax error.*\[CONFIG\]" "$OUT"
 
 run_ok "procedures" "$RATERM" procedures -c "$CONF"
-expect_match "procedures: tc-redo" "^tc-redo +issue,redo +chain,possession,binding,attestation +9a=piv-auth" "$OUT"
+expect_match "procedures: tc-redo" "^tc-redo +issue,redo +chain,possession,binding,attestation\$" "$OUT"
+expect_match "procedures: tc-redo's profiles" "^ {17}profiles: 9a=piv-auth " "$OUT"
+expect_eq "procedures: 80 columns" 0 "$(awk 'length > 80' "$OUT" | wc -l)"
 expect_match "procedures: renew" "^renew +issue,redo,add +none" "$OUT"
 run_ok "procedures --json" "$RATERM" procedures -c "$CONF" --json
 expect_match "procedures json" '"name": "tc-redo", .*"actions": \["issue", "redo"\], "tc_controls": \["chain", "possession", "binding", "attestation"\]' "$OUT"
