@@ -110,6 +110,11 @@ typedef struct {
 	char *pidfile;			/* may be NULL */
 	char *default_profile;		/* for requests without certProfile */
 	unsigned max_skew;		/* messageTime tolerance (s), 0: off */
+	/* unprotected_cacerts: an unprotected genm asking for id-it-caCerts
+	 * only is answered (the CA certificates are public; a station asks
+	 * them without an officer); every other unprotected request is
+	 * refused. Default true. */
+	bool unprotected_cacerts;
 	/* database */
 	char *db_path;
 	unsigned grace_seconds;		/* confirmation grace time, default 600 */

@@ -186,6 +186,15 @@ typedef struct {
 	 * bytes big-endian). Absent: len 0. Decode: empty, longer than
 	 * CMP_CARD_ID_MAX or not an OCTET STRING -> CMP_FORMAT. */
 	cmp_buf card_id;
+	/* id-it-raterm-cardMgmtKey in generalInfo (the card's management
+	 * key asked in the enrollment itself, answered in its ip/cp/kup):
+	 * has_mgmt_key says the entry is there; mgmt_key is the DER of its
+	 * value: CardMgmtKeyReq in a request, CardMgmtKey in an answer,
+	 * absent (len 0) in an answer that gives no key (none held, or not
+	 * to this officer or over this transport). Decode: a second entry
+	 * or a value that is not a SEQUENCE -> CMP_FORMAT. */
+	bool has_mgmt_key;
+	cmp_buf mgmt_key;
 } cmp_header;
 
 /* ---- bodies ---------------------------------------------------------------- */
@@ -446,8 +455,19 @@ rt_err *cmp_mgmt_key_encode(const cmp_mgmt_key *k, bool response,
     uint8_t **der, size_t *len) RT_MUST;
 
 /* ---- client -------------------------------------------------------------------- */
+
+/* A transport other than HTTP (tests: cmhost's service in process,
+ * cmhost_inproc.h): one DER request in, one DER response out (*rsp
+ * malloc'ed, freed by the client). An error means no answer: use
+ * CMP_HTTP, and say in the message whether the request may have reached
+ * the CM host. */
+typedef rt_err *(*cmp_transport_fn)(void *ctx, const uint8_t *req,
+    size_t len, uint8_t **rsp, size_t *rsp_len);
+
 typedef struct {
-	const char *url;		/* http:// or https:// */
+	const char *url;		/* http:// or https:// (with a
+					 * transport: any name, for messages;
+					 * NULL: "in-process") */
 	const char *tls_ca;		/* HTTPS: pinned CA bundle (PEM file);
 					 * NULL: the system trust store */
 	long connect_timeout;		/* seconds; 0: 10 */
@@ -457,19 +477,37 @@ typedef struct {
 	cmp_buf server_name;		/* DER Name: the expected sender of
 					 * responses and our recipient;
 					 * absent: any trusted sender, NULL-DN */
-	rt_signer *signer;		/* protects requests (officer) */
+	rt_signer *signer;		/* protects requests (officer); NULL:
+					 * the client sends only what needs
+					 * no protection (cmp_client_cacerts) */
 	cmp_protect_opts prot;
 	long max_poll_time;		/* seconds in total; 0: 300 */
 	FILE *log;			/* NULL: quiet; else a line per message */
+	cmp_transport_fn transport;	/* NULL: HTTP(S) to url (libcurl) */
+	void *transport_ctx;
 } cmp_client_opts;
 
 typedef struct cmp_client cmp_client;
 
 /* Copies opts (the pointed-to objects are borrowed: trust, signer,
- * server_name must outlive the client). Errors: ARG (url), NOMEM, IO
- * (libcurl initialisation). */
+ * server_name, transport_ctx must outlive the client). Over HTTP the
+ * client keeps one libcurl handle for its life, so that the exchanges of
+ * a transaction (cr, certConf) share one kept-alive connection; libcurl
+ * never sends a request again by itself when a reused connection turns
+ * out dead (the request may have reached the CM host: the exchange fails
+ * with CMP_HTTP instead). Errors: ARG (url, trust), NOMEM, IO (libcurl
+ * initialisation). */
 rt_err *cmp_client_new(const cmp_client_opts *o, cmp_client **out) RT_MUST;
 void cmp_client_free(cmp_client *c);
+
+/* What the client did since it was made: HTTP exchanges (or transport
+ * calls) and the TCP connections libcurl opened for them (0 with a
+ * transport). */
+typedef struct {
+	unsigned long exchanges;
+	unsigned long connections;
+} cmp_client_stats;
+void cmp_client_get_stats(const cmp_client *c, cmp_client_stats *st);
 
 /* One request/response exchange: fills pvno (if 0), recipient (if
  * absent: the server name), messageTime, a fresh senderNonce, the
@@ -519,6 +557,11 @@ typedef struct {
 	 * generalInfo; see cmp_header.card_id); card_id_len 0: none. */
 	const uint8_t *card_id;
 	size_t card_id_len;
+	/* Ask for the card's management key in the same request
+	 * (id-it-raterm-cardMgmtKey in generalInfo; card_id required); the
+	 * answer's key is then read with cmp_txn_mgmt_key. A CM host that
+	 * does not know the InfoType ignores it: no key. */
+	bool mgmt_key;
 } cmp_enroll_req;
 
 /* Sends the request, polls while the server says waiting (pollReq /
@@ -539,6 +582,17 @@ cmp_buf cmp_txn_cert(const cmp_txn *t, size_t i);
 size_t cmp_txn_ca_pubs(const cmp_txn *t, const cmp_buf **certs);
 /* True if the server granted implicit confirmation. */
 bool cmp_txn_implicit(const cmp_txn *t);
+/* The card management key the CM host sent with the issued certificates
+ * (cmp_enroll_req.mgmt_key): *alg the PIV algorithm (3, 8, 10, 12), the
+ * key into key (cap >= 32; the caller wipes it). The transaction keeps
+ * its copy until cmp_txn_wipe_mgmt_key or cmp_txn_free, which wipe it.
+ * Errors: NOT_FOUND (not asked, or the CM host gave none: it holds none,
+ * may not give it to this officer or over this transport, or does not
+ * know the InfoType), CMP_FORMAT (a malformed value), CMP_MISMATCH (the
+ * key of another card), TOO_BIG (cap). */
+rt_err *cmp_txn_mgmt_key(const cmp_txn *t, int *alg, uint8_t *key,
+    size_t cap, size_t *key_len) RT_MUST;
+void cmp_txn_wipe_mgmt_key(cmp_txn *t);
 void cmp_txn_free(cmp_txn *t);
 
 /* What it takes to finish a transaction later, e.g. after a crash: the
@@ -575,14 +629,19 @@ rt_err *cmp_client_revoke(cmp_client *c, const uint8_t *cert, size_t len,
     int reason) RT_MUST;
 
 /* genm id-it-caCerts -> genp. *certs: a malloc'ed array of DER
- * certificates, each malloc'ed; free with cmp_certs_free.
+ * certificates, each malloc'ed; free with cmp_certs_free. The genm is
+ * protected with the client's signer, unprotected when it has none (the
+ * CA certificates are public; cmhost answers it, as
+ * `unprotected_cacerts` allows); the genp must be protected and chain to
+ * the client's trust either way.
  * Errors: as cmp_client_exchange, CMP_FORMAT. */
 rt_err *cmp_client_cacerts(cmp_client *c, uint8_t ***certs, size_t **lens,
     size_t *n) RT_MUST;
 void cmp_certs_free(uint8_t **certs, size_t *lens, size_t n);
 
 /* genm id-it-raterm-cardMgmtKey -> genp: the management key the CM host
- * holds for a card. key (cap >= 32) is wiped by the caller.
+ * holds for a card, on its own (`raterm update` asks for it in its cr:
+ * cmp_enroll_req.mgmt_key). key (cap >= 32) is wiped by the caller.
  * Errors: as cmp_client_exchange, NOT_FOUND (no key for this card),
  * CMP_FORMAT. */
 rt_err *cmp_client_mgmt_key(cmp_client *c, const uint8_t *card_id,

@@ -609,6 +609,8 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	}
 	else if (!strcmp(k, "max_clock_skew"))
 		c->max_skew = get_uint(x, v, f, 0, 86400);
+	else if (!strcmp(k, "unprotected_cacerts"))
+		c->unprotected_cacerts = get_bool(x, v, f);
 	else if (!strcmp(k, "database")) {
 		static const char *const keys[] = { "path", "confirm_grace", NULL };
 		walk_map(x, v, f, keys, db_pair, c);
@@ -771,7 +773,7 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 {
 	static const char *const top_keys[] = { "listen", "pidfile", "database",
 		"ca", "officer_cas", "officers", "profiles", "default_profile",
-		"max_clock_skew", NULL };
+		"max_clock_skew", "unprotected_cacerts", NULL };
 	yaml_parser_t parser;
 	cfgctx x;
 	cmh_config *c;
@@ -798,6 +800,7 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 	c->threads = 4;
 	c->max_request = 256u << 10;
 	c->grace_seconds = 600;
+	c->unprotected_cacerts = true;
 	c->max_skew = 600;
 	if (c->file == NULL || c->address == NULL || c->path == NULL) {
 		cmh_config_free(c);

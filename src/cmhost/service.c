@@ -251,6 +251,99 @@ old_cert_serial(cmp_buf cid, char *out, size_t cap)
 	return true;
 }
 
+static const struct {
+	int id;
+	const char *name;
+} mgmt_algs[] = { { 3, "3des" }, { 8, "aes128" }, { 10, "aes192" },
+	{ 12, "aes256" } };
+
+/* What becomes of a request for a card's management key. */
+typedef enum {
+	MK_GIVEN,		/* *der: the CardMgmtKey value */
+	MK_NONE_HELD,		/* no key for the card */
+	MK_NOT_OFFICER,		/* the officer may not fetch keys */
+	MK_NOT_CONFIDENTIAL,	/* plain HTTP that may not carry keys */
+	MK_REFUSED,		/* the request refused (x->fail_info) */
+} mk_result;
+
+/* The answer to a CardMgmtKeyReq (genm, or generalInfo of a cr): the
+ * officer's role and the transport are checked, then the database. The
+ * value is kept by x and wiped when the request ends; the audit detail
+ * names the card. */
+static mk_result
+mgmt_key_answer(reqctx *x, cmp_buf reqv, uint8_t **der, size_t *len)
+{
+	cmp_mgmt_key k;
+	char card[80], alg[16];
+	uint8_t *key;
+	size_t klen, dl = strlen(x->detail);
+	rt_err *e;
+
+	*der = NULL;
+	*len = 0;
+	if ((e = cmp_mgmt_key_parse(reqv, false, &k)) != NULL) {
+		refuse_err(x, CMP_FI_BAD_DATA_FORMAT, "cardMgmtKey", e);
+		return MK_REFUSED;
+	}
+	if (k.card_id.len == 0 || k.card_id.len > CMP_CARD_ID_MAX) {
+		refuse(x, CMP_FI_BAD_REQUEST, "cardMgmtKey: bad cardId");
+		return MK_REFUSED;
+	}
+	rt_hex_encode(k.card_id.p, k.card_id.len, card, sizeof(card), 0);
+	snprintf(x->detail + dl, sizeof(x->detail) - dl, "%scardMgmtKey %s ",
+	    dl && x->detail[dl - 1] != ' ' ? "; " : "", card);
+	if (!x->officer->mgmt_keys)
+		return MK_NOT_OFFICER;
+	if (!x->confidential)	/* the key would travel in clear */
+		return MK_NOT_CONFIDENTIAL;
+	if ((e = cmh_db_mgmt_key_get(x->s->db, card, alg, sizeof(alg), &key,
+	    &klen)) != NULL) {
+		if (rt_err_kind_of(e) != RT_E_NOT_FOUND) {
+			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey", e);
+			return MK_REFUSED;
+		}
+		rt_err_free(e);
+		return MK_NONE_HELD;
+	}
+	k.alg = 0;
+	for (size_t j = 0; j < sizeof(mgmt_algs) / sizeof(mgmt_algs[0]); j++)
+		if (!strcmp(alg, mgmt_algs[j].name))
+			k.alg = mgmt_algs[j].id;
+	k.key = (cmp_buf){ key, klen };
+	e = cmp_mgmt_key_encode(&k, true, der, len);
+	rt_wipe(key, klen);
+	free(key);
+	if (e != NULL) {
+		refuse_err(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey", e);
+		return MK_REFUSED;
+	}
+	if (!keep(x, *der)) {
+		rt_wipe(*der, *len);
+		free(*der);
+		*der = NULL;
+		refuse(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey: too many items in "
+		    "one request");
+		return MK_REFUSED;
+	}
+	x->card_key = *der;
+	x->card_key_len = *len;
+	return MK_GIVEN;
+}
+
+static const char *
+mk_note(mk_result r)
+{
+	switch (r) {
+	case MK_GIVEN: return "(given) ";
+	case MK_NONE_HELD: return "(none held) ";
+	case MK_NOT_OFFICER: return "(not given: the officer may not fetch "
+	    "card management keys) ";
+	case MK_NOT_CONFIDENTIAL: return "(not given: plain HTTP, see "
+	    "listen.mgmt_keys_over_http) ";
+	default: return "";
+	}
+}
+
 typedef struct {
 	const cmh_profile *p;
 	char profile[64];
@@ -381,7 +474,34 @@ enroll(reqctx *x)
 		    m->hdr.card_id.len == 0 && rq[i].card[0] ? " on card " : "",
 		    m->hdr.card_id.len == 0 ? rq[i].card : "");
 	}
-	/* 2. the transaction (replay of its ID is refused before issuing) */
+	/* 2. the card's management key asked in generalInfo: answered in
+	 * the ip's generalInfo, without a value when none is given (the
+	 * certificates are issued all the same; the station then asks the
+	 * officer for the operator credential) */
+	if (x->fail_info == 0 && m->hdr.has_mgmt_key) {
+		uint8_t *der = NULL;
+		size_t len = 0;
+		mk_result mr;
+		cmp_mgmt_key k;
+		rt_err *pe = cmp_mgmt_key_parse(m->hdr.mgmt_key, false, &k);
+		if (pe == NULL && m->hdr.card_id.len > 0 &&
+		    !cmp_buf_eq(k.card_id, m->hdr.card_id)) {
+			refuse(x, CMP_FI_BAD_REQUEST, "cardMgmtKey: another card "
+			    "than the request's cardId");
+			mr = MK_REFUSED;
+		} else {
+			rt_err_free(pe);
+			mr = mgmt_key_answer(x, m->hdr.mgmt_key, &der, &len);
+		}
+		if (mr != MK_REFUSED) {	/* refused: nothing is issued */
+			size_t dl = strlen(x->detail);
+			snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s",
+			    mk_note(mr));
+			r->hdr.has_mgmt_key = true;
+			r->hdr.mgmt_key = (cmp_buf){ der, len };
+		}
+	}
+	/* 3. the transaction (replay of its ID is refused before issuing) */
 	bool implicit = m->hdr.implicit_confirm;
 	if (x->fail_info == 0 && (e = cmh_db_txn_begin(x->s->db, x->tid_hex,
 	    x->officer->name, x->action, implicit ? NULL : x->nonce_hex,
@@ -390,7 +510,7 @@ enroll(reqctx *x)
 		    CMP_FI_TRANSACTION_ID_IN_USE : CMP_FI_SYSTEM_FAILURE,
 		    "transaction", e);
 	}
-	/* 3. issue and record */
+	/* 4. issue and record */
 	for (size_t i = 0; i < n && x->fail_info == 0; i++) {
 		uint8_t *der;
 		size_t len;
@@ -603,20 +723,16 @@ revoke(reqctx *x)
 	r->type = CMP_BODY_RP;
 }
 
-static const struct {
-	int id;
-	const char *name;
-} mgmt_algs[] = { { 3, "3des" }, { 8, "aes128" }, { 10, "aes192" },
-	{ 12, "aes256" } };
-
 static void
 genm(reqctx *x)
 {
 	cmp_msg *m = x->req, *r = x->rsp;
 	rt_err *e;
 
-	if ((e = cmh_db_txn_begin(x->s->db, x->tid_hex, x->officer->name,
-	    x->action, NULL, (int64_t)x->now)) != NULL) {
+	/* an anonymous caCerts request (unprotected_cacerts) records no
+	 * transaction: it changes nothing */
+	if (x->officer != NULL && (e = cmh_db_txn_begin(x->s->db, x->tid_hex,
+	    x->officer->name, x->action, NULL, (int64_t)x->now)) != NULL) {
 		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
 		    CMP_FI_TRANSACTION_ID_IN_USE : CMP_FI_SYSTEM_FAILURE,
 		    "transaction", e);
@@ -656,74 +772,31 @@ genm(reqctx *x)
 			snprintf(x->detail + dl, sizeof(x->detail) - dl,
 			    "rootCaKeyUpdate ");
 		} else if (cmp_itav_is(it, CMP_OID_IT_CARD_MGMT_KEY)) {
-			cmp_mgmt_key k;
-			char card[80], alg[16];
-			uint8_t *key, *der;
-			size_t klen, len;
-			if (!x->officer->mgmt_keys) {
+			uint8_t *der;
+			size_t len;
+			mk_result mr = mgmt_key_answer(x, it->value, &der, &len);
+			if (mr == MK_REFUSED)
+				return;
+			if (mr == MK_NOT_OFFICER) {
 				refuse(x, CMP_FI_NOT_AUTHORIZED, "officer %s may not "
 				    "fetch card management keys", x->officer->name);
 				return;
 			}
-			if ((e = cmp_mgmt_key_parse(it->value, false, &k)) != NULL) {
-				refuse_err(x, CMP_FI_BAD_DATA_FORMAT, "cardMgmtKey", e);
-				return;
-			}
-			if (k.card_id.len == 0 || k.card_id.len > CMP_CARD_ID_MAX) {
-				refuse(x, CMP_FI_BAD_REQUEST, "cardMgmtKey: bad cardId");
-				return;
-			}
-			rt_hex_encode(k.card_id.p, k.card_id.len, card,
-			    sizeof(card), 0);
-			snprintf(x->detail + dl, sizeof(x->detail) - dl,
-			    "cardMgmtKey %s ", card);
-			if (!x->confidential) {
-				/* the key would travel in clear */
+			if (mr == MK_NOT_CONFIDENTIAL) {
 				refuse(x, CMP_FI_NOT_AUTHORIZED, "card management "
 				    "keys are sent over HTTPS only (see "
 				    "listen.mgmt_keys_over_http)");
 				return;
 			}
-			if ((e = cmh_db_mgmt_key_get(x->s->db, card, alg, sizeof(alg),
-			    &key, &klen)) != NULL) {
-				if (rt_err_kind_of(e) != RT_E_NOT_FOUND) {
-					refuse_err(x, CMP_FI_SYSTEM_FAILURE,
-					    "cardMgmtKey", e);
-					return;
-				}
-				/* no key held: the InfoType without a value */
-				rt_err_free(e);
-				o->oid = it->oid;
-				r->nitav++;
-				dl = strlen(x->detail);
-				snprintf(x->detail + dl, sizeof(x->detail) - dl,
-				    "(none held) ");
-				continue;
-			}
-			k.alg = 0;
-			for (size_t j = 0; j < 4; j++)
-				if (!strcmp(alg, mgmt_algs[j].name))
-					k.alg = mgmt_algs[j].id;
-			k.key = (cmp_buf){ key, klen };
-			e = cmp_mgmt_key_encode(&k, true, &der, &len);
-			rt_wipe(key, klen);
-			free(key);
-			if (e != NULL) {
-				refuse_err(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey", e);
-				return;
-			}
-			if (!keep(x, der)) {	/* wiped when the request ends */
-				rt_wipe(der, len);
-				free(der);
-				refuse(x, CMP_FI_SYSTEM_FAILURE, "cardMgmtKey: too "
-				    "many items in one request");
-				return;
-			}
+			/* none held: the InfoType without a value */
 			o->oid = it->oid;
 			o->value = (cmp_buf){ der, len };
 			r->nitav++;
-			x->card_key = der;
-			x->card_key_len = len;
+			if (mr == MK_NONE_HELD) {
+				dl = strlen(x->detail);
+				snprintf(x->detail + dl, sizeof(x->detail) - dl,
+				    "(none held) ");
+			}
 		} else {
 			char oid[80];
 			rt_hex_encode(it->oid.p, it->oid.len, oid, sizeof(oid),
@@ -817,6 +890,8 @@ answer(reqctx *x, uint8_t **out, size_t *len)
 		r->type = CMP_BODY_ERROR;
 		r->nresp = r->nrev_status = r->nitav = 0;
 		r->hdr.implicit_confirm = false;
+		r->hdr.has_mgmt_key = false;
+		r->hdr.mgmt_key = (cmp_buf){ NULL, 0 };
 		r->error.status = CMP_STATUS_REJECTION;
 		r->error.fail_info = x->fail_info;
 		text = cmp_buf_str(x->why);
@@ -877,8 +952,14 @@ handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
 			rt_hex_encode(m->hdr.transaction_id.p,
 			    m->hdr.transaction_id.len,
 			    x->tid_hex, sizeof(x->tid_hex), 0);
-		if (x->fail_info == 0)
+		bool anonymous = m->protection.len == 0 &&
+		    m->type == CMP_BODY_GENM && m->nitav == 1 &&
+		    cmp_itav_is(&m->itav[0], CMP_OID_IT_CA_CERTS) &&
+		    s->cfg->unprotected_cacerts;
+		if (x->fail_info == 0 && !anonymous)
 			verify_and_identify(x);
+		if (x->fail_info == 0 && anonymous)
+			snprintf(x->detail, sizeof(x->detail), "unprotected: ");
 		if (x->fail_info == 0) {
 			switch (m->type) {
 			case CMP_BODY_IR:

@@ -1,5 +1,6 @@
-/* client.c - the CMP client over HTTP(S) with libcurl (RFC 6712):
- * transactions, response verification, polling, confirmation; see cmp.h */
+/* client.c - the CMP client over HTTP(S) with libcurl (RFC 6712), or over
+ * a caller's transport (cmp_client_opts.transport): transactions, response
+ * verification, polling, confirmation; see cmp.h */
 #include "cmp_int.h"
 #include "raterm/util.h"
 
@@ -27,7 +28,13 @@ struct cmp_client {
 	rt_signer *signer;
 	cmp_protect_opts prot;
 	FILE *log;
+	cmp_transport_fn transport;
+	void *transport_ctx;
+	/* HTTP: one easy handle for the client's life, so that libcurl's
+	 * connection cache keeps the connection alive between exchanges */
 	CURL *curl;
+	struct curl_slist *hdrs;
+	cmp_client_stats stats;
 };
 
 /* The state of one transaction. */
@@ -42,6 +49,7 @@ typedef struct {
 	uint8_t *prev[CMP_MAX_CERTS];
 	cmp_buf prevb[CMP_MAX_CERTS];
 	size_t nprev;
+	bool unprotected_ok;	/* the request may go without protection */
 } txstate;
 
 static void
@@ -64,6 +72,12 @@ struct cmp_txn {
 	size_t nca_pubs;
 	bool implicit;
 	bool done;
+	/* id-it-raterm-cardMgmtKey of the answer (wiped when done with) */
+	bool mgmt_asked;
+	uint8_t mgmt_card[CMP_CARD_ID_MAX];
+	size_t mgmt_card_len;
+	uint8_t *mgmt_der;	/* the CardMgmtKey value, NULL: none given */
+	size_t mgmt_der_len;
 };
 
 static bool curl_ready;
@@ -71,13 +85,14 @@ static bool curl_ready;
 rt_err *
 cmp_client_new(const cmp_client_opts *o, cmp_client **out)
 {
-	if (o->url == NULL || (strncmp(o->url, "http://", 7) != 0 &&
-	    strncmp(o->url, "https://", 8) != 0))
+	if (o->transport == NULL && (o->url == NULL ||
+	    (strncmp(o->url, "http://", 7) != 0 &&
+	    strncmp(o->url, "https://", 8) != 0)))
 		return rt_err_new(RT_E_ARG, NULL, "CM host URL must be http:// or "
 		    "https://, not \"%s\"", o->url ? o->url : "");
 	if (o->trust == NULL)
 		return rt_err_new(RT_E_ARG, NULL, "no CM host trust anchor");
-	if (!curl_ready) {
+	if (o->transport == NULL && !curl_ready) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return rt_err_new(RT_E_IO, NULL, "libcurl initialisation");
 		curl_ready = true;
@@ -85,10 +100,22 @@ cmp_client_new(const cmp_client_opts *o, cmp_client **out)
 	cmp_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "CMP client");
-	c->url = strdup(o->url);
+	c->url = strdup(o->url ? o->url : "in-process");
 	c->tls_ca = o->tls_ca ? strdup(o->tls_ca) : NULL;
-	c->curl = curl_easy_init();
-	if (c->url == NULL || (o->tls_ca && c->tls_ca == NULL) || c->curl == NULL) {
+	c->transport = o->transport;
+	c->transport_ctx = o->transport_ctx;
+	if (c->transport == NULL) {
+		c->curl = curl_easy_init();
+		c->hdrs = curl_slist_append(NULL, "Content-Type: "
+		    "application/pkixcmp");
+		if (c->hdrs != NULL)
+			c->hdrs = curl_slist_append(c->hdrs, "Accept: "
+			    "application/pkixcmp");
+		if (c->hdrs != NULL)
+			c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+	}
+	if (c->url == NULL || (o->tls_ca && c->tls_ca == NULL) ||
+	    (c->transport == NULL && (c->curl == NULL || c->hdrs == NULL))) {
 		cmp_client_free(c);
 		return rt_err_new(RT_E_NOMEM, NULL, "CMP client");
 	}
@@ -110,10 +137,18 @@ cmp_client_free(cmp_client *c)
 	if (c == NULL)
 		return;
 	if (c->curl != NULL)
-		curl_easy_cleanup(c->curl);
+		curl_easy_cleanup(c->curl);	/* closes the connection */
+	if (c->hdrs != NULL)
+		curl_slist_free_all(c->hdrs);
 	free(c->url);
 	free(c->tls_ca);
 	free(c);
+}
+
+void
+cmp_client_get_stats(const cmp_client *c, cmp_client_stats *st)
+{
+	*st = c->stats;
 }
 
 /* ---- HTTP ------------------------------------------------------------------- */
@@ -142,32 +177,63 @@ on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* The request body, handed to libcurl by on_read. */
+typedef struct {
+	const uint8_t *p;
+	size_t len, off;
+} wbuf;
+
+static size_t
+on_read(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	wbuf *w = ud;
+	size_t n = size * nmemb;
+	if (n > w->len - w->off)
+		n = w->len - w->off;
+	memcpy(ptr, w->p + w->off, n);
+	w->off += n;
+	return n;
+}
+
+/* libcurl would rewind the body to send the request again on a fresh
+ * connection when a reused one turns out dead after (part of) the request
+ * went out: refused, since the CM host may have received and acted on it
+ * (a cr issued twice). The exchange fails with CURLE_SEND_FAIL_REWIND. */
+static int
+on_seek(void *ud, curl_off_t offset, int origin)
+{
+	(void)ud;
+	(void)offset;
+	(void)origin;
+	return CURL_SEEKFUNC_FAIL;
+}
+
 static rt_err *
 http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
     size_t *rsp_len)
 {
 	CURL *h = c->curl;
-	struct curl_slist *hdrs = NULL;
 	rbuf b = { 0 };
+	wbuf w = { req, len, 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	rt_err *e = NULL;
 
-	curl_easy_reset(h);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/pkixcmp");
-	hdrs = curl_slist_append(hdrs, "Accept: application/pkixcmp");
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	if (hdrs == NULL)
-		return rt_err_new(RT_E_NOMEM, NULL, "HTTP headers");
+	/* no curl_easy_reset: the same options every time, and the handle
+	 * keeps its connection */
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)req);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, &w);
+	curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+	curl_easy_setopt(h, CURLOPT_SEEKDATA, &w);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, c->total_timeout);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -180,10 +246,17 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	}
 	CURLcode rc = curl_easy_perform(h);
-	long status = 0;
+	long status = 0, nconn = 0;
 	char *ctype = NULL;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
+	c->stats.exchanges++;
+	if (nconn > 0)
+		c->stats.connections += (unsigned long)nconn;
+	if (c->log != NULL)
+		fprintf(c->log, "cmp: HTTP %ld on %s connection\n", status,
+		    nconn > 0 ? "a new" : "the kept-alive");
 	bool pkix = ctype != NULL && strncasecmp(ctype, "application/pkixcmp",
 	    19) == 0 && (ctype[19] == '\0' || ctype[19] == ';' ||
 	    ctype[19] == ' ');
@@ -197,6 +270,11 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 		    "not accepted (trusted CAs: %s): %s", c->url, c->tls_ca ?
 		    c->tls_ca : "the system store", errbuf[0] ? errbuf :
 		    curl_easy_strerror(rc));
+	else if (rc == CURLE_SEND_FAIL_REWIND)
+		/* on_seek: not sent again by libcurl */
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: the connection was lost "
+		    "while the request was sent (it may have reached the CM "
+		    "host; not sent again)", c->url);
 	else if (rc == CURLE_GOT_NOTHING && strncasecmp(c->url, "http:", 5) == 0)
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s (an HTTPS server? "
 		    "then https://)", c->url, errbuf[0] ? errbuf :
@@ -216,7 +294,10 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 		    ctype ? ctype : "(none)");
 	/* a PKIMessage with another HTTP status (some servers send errors
 	 * with 4xx/5xx) is decoded all the same */
-	curl_slist_free_all(hdrs);
+	/* the handle keeps pointers to these until the next exchange */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_READDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	if (e != NULL) {
 		free(b.p);
 		return e;
@@ -224,6 +305,28 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	*rsp = b.p;
 	*rsp_len = b.len;
 	return NULL;
+}
+
+/* One request out, one response in: the caller's transport or HTTP. */
+static rt_err *
+post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
+    size_t *rsp_len)
+{
+	if (c->transport == NULL)
+		return http_post(c, req, len, rsp, rsp_len);
+	*rsp = NULL;
+	*rsp_len = 0;
+	c->stats.exchanges++;
+	rt_err *e = c->transport(c->transport_ctx, req, len, rsp, rsp_len);
+	if (e == NULL && (*rsp == NULL || *rsp_len == 0)) {
+		free(*rsp);
+		*rsp = NULL;
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: empty response",
+		    c->url);
+	}
+	if (e != NULL && !rt_err_has(e, RT_E_CMP_HTTP))
+		e = rt_err_new(RT_E_CMP_HTTP, e, "%s", c->url);
+	return e;
 }
 
 /* ---- one exchange ------------------------------------------------------------- */
@@ -271,16 +374,20 @@ xchg(cmp_client *c, cmp_msg *req, txstate *ts, cmp_msg **rsp)
 	if (req->hdr.recipient.len == 0)
 		req->hdr.recipient = c->server_name;
 	req->hdr.message_time = time(NULL);
+	if (c->signer == NULL && !ts->unprotected_ok)
+		return rt_err_new(RT_E_ARG, NULL, "a CMP %s must be protected and "
+		    "the client has no officer signer", cmp_body_name(req->type));
 	if ((e = cmp_msg_encode(req, c->signer, &c->prot, &der, &len)) != NULL)
 		return e;
 	if (c->log != NULL)
 		fprintf(c->log, "cmp: -> %s (%zu bytes) to %s\n",
 		    cmp_body_name(req->type), len, c->url);
-	e = http_post(c, der, len, &rder, &rlen);
+	e = post(c, der, len, &rder, &rlen);
 	free(der);
 	if (e != NULL)
 		return e;
 	e = cmp_msg_decode(rder, rlen, &r);
+	rt_wipe(rder, rlen);	/* it may carry a card management key */
 	free(rder);
 	if (e != NULL)
 		return rt_err_wrap(e, "response to %s", cmp_body_name(req->type));
@@ -415,8 +522,48 @@ cmp_txn_free(cmp_txn *t)
 		free(t->cert[i]);
 	for (size_t i = 0; i < t->nca_pubs; i++)
 		free(t->ca_pub[i]);
+	cmp_txn_wipe_mgmt_key(t);
 	ts_free(&t->ts);
 	free(t);
+}
+
+void
+cmp_txn_wipe_mgmt_key(cmp_txn *t)
+{
+	if (t == NULL || t->mgmt_der == NULL)
+		return;
+	rt_wipe(t->mgmt_der, t->mgmt_der_len);
+	free(t->mgmt_der);
+	t->mgmt_der = NULL;
+	t->mgmt_der_len = 0;
+}
+
+rt_err *
+cmp_txn_mgmt_key(const cmp_txn *t, int *alg, uint8_t *key, size_t cap,
+    size_t *key_len)
+{
+	cmp_mgmt_key got;
+	rt_err *e;
+	if (!t->mgmt_asked)
+		return rt_err_new(RT_E_NOT_FOUND, NULL, "the card's management "
+		    "key was not asked for");
+	if (t->mgmt_der == NULL)
+		return rt_err_new(RT_E_NOT_FOUND, NULL, "the CM host gave no "
+		    "management key for this card");
+	if ((e = cmp_mgmt_key_parse((cmp_buf){ t->mgmt_der, t->mgmt_der_len },
+	    true, &got)) != NULL)
+		return rt_err_wrap(e, "the CM host's answer of the card's "
+		    "management key");
+	if (!cmp_buf_eq(got.card_id, (cmp_buf){ t->mgmt_card,
+	    t->mgmt_card_len }))
+		return rt_err_new(RT_E_CMP_MISMATCH, NULL, "the CM host sent the "
+		    "management key of another card");
+	if (got.key.len > cap)
+		return rt_err_new(RT_E_TOO_BIG, NULL, "management key");
+	memcpy(key, got.key.p, got.key.len);
+	*key_len = got.key.len;
+	*alg = got.alg;
+	return NULL;
 }
 
 size_t
@@ -562,6 +709,8 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 	cmp_txn *t = NULL;
 	rt_err *e;
 	uint8_t *popo_bufs[CMP_MAX_REQS] = { 0 };
+	uint8_t *mk_req = NULL;
+	size_t mk_req_len = 0;
 	rt_der oid;
 	int want;
 	der_init(&oid);
@@ -599,6 +748,23 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 		goto out;
 	}
 	m->hdr.card_id = (cmp_buf){ q->card_id, q->card_id_len };
+	if (q->mgmt_key) {
+		/* the card's management key, asked in the request itself */
+		cmp_mgmt_key mk = { { q->card_id, q->card_id_len }, 0, { 0 } };
+		if (q->card_id_len == 0) {
+			e = rt_err_new(RT_E_ARG, NULL, "the management key is "
+			    "asked for a card: card_id needed");
+			goto out;
+		}
+		if ((e = cmp_mgmt_key_encode(&mk, false, &mk_req, &mk_req_len)) !=
+		    NULL)
+			goto out;
+		m->hdr.has_mgmt_key = true;
+		m->hdr.mgmt_key = (cmp_buf){ mk_req, mk_req_len };
+		t->mgmt_asked = true;
+		memcpy(t->mgmt_card, q->card_id, q->card_id_len);
+		t->mgmt_card_len = q->card_id_len;
+	}
 	if (q->profiles != NULL) {
 		for (size_t i = 0; i < nreq; i++)
 			m->hdr.cert_profile[i] = cmp_buf_str(q->profiles[i]);
@@ -702,6 +868,20 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 		t->ca_pubs[i] = (cmp_buf){ t->ca_pub[i], t->ca_pub_len[i] };
 		t->nca_pubs++;
 	}
+	if (t->mgmt_asked && r->hdr.has_mgmt_key && r->hdr.mgmt_key.len > 0) {
+		/* checked when taken (cmp_txn_mgmt_key): a bad value must not
+		 * lose the issued certificates */
+		if ((t->mgmt_der = malloc(r->hdr.mgmt_key.len)) == NULL) {
+			e = rt_err_new(RT_E_NOMEM, NULL, "management key");
+			goto out;
+		}
+		memcpy(t->mgmt_der, r->hdr.mgmt_key.p, r->hdr.mgmt_key.len);
+		t->mgmt_der_len = r->hdr.mgmt_key.len;
+	}
+	if (c->log != NULL && t->mgmt_asked)
+		fprintf(c->log, "cmp: card management key %s\n", t->mgmt_der ?
+		    "received" : r->hdr.has_mgmt_key ? "not given by the CM host" :
+		    "not answered (the CM host does not know the InfoType)");
 	t->implicit = q->implicit_confirm && r->hdr.implicit_confirm;
 	t->done = t->implicit;
 	if (c->log != NULL && t->implicit)
@@ -710,7 +890,10 @@ out:
 	for (size_t i = 0; i < CMP_MAX_REQS; i++)
 		free(popo_bufs[i]);
 	der_free(&oid);
+	free(mk_req);
 	cmp_msg_free(m);
+	if (r != NULL && r->hdr.mgmt_key.len > 0)
+		rt_wipe(r->raw, r->raw_len);	/* the key is in there */
 	cmp_msg_free(r);
 	if (e != NULL) {
 		cmp_txn_free(t);
@@ -804,6 +987,9 @@ genm(cmp_client *c, const char *oid, cmp_buf value, cmp_msg **rsp,
 {
 	cmp_msg m;
 	txstate ts = { 0 };
+	/* the CA certificates are public: asked without protection when
+	 * there is no officer */
+	ts.unprotected_ok = strcmp(oid, CMP_OID_IT_CA_CERTS) == 0;
 	rt_err *e;
 	cmp_msg_init(&m);
 	m.type = CMP_BODY_GENM;

@@ -208,6 +208,19 @@ dec_general_info(cmp_msg *m, cmp_buf v)
 			if (m->hdr.card_id.len != 0)
 				return cmp_fmt("cardId: more than once");
 			m->hdr.card_id = id;
+		} else if (cmp_itav_is(&it, CMP_OID_IT_CARD_MGMT_KEY)) {
+			/* CardMgmtKeyReq / CardMgmtKey, or no value: the
+			 * CM host gives no key */
+			if (m->hdr.has_mgmt_key)
+				return cmp_fmt("cardMgmtKey: more than once");
+			m->hdr.has_mgmt_key = true;
+			if (!rd_at_end(&ir)) {
+				if (rd_peek(&ir) != 0x30)
+					return cmp_fmt("cardMgmtKey: not a "
+					    "SEQUENCE");
+				TRY(rd_get(&ir, 0x30, "cardMgmtKey", NULL,
+				    &m->hdr.mgmt_key));
+			}
 		} else {
 			/* unknown: ignored, but must be well-formed */
 			int t;

@@ -163,6 +163,11 @@ enc_header(rt_der *d, const cmp_header *h)
 		der_wrap(&gi, 0x30, &s);
 		der_free(&s);
 	}
+	if (h->has_mgmt_key) {
+		cmp_itav it = { .value = h->mgmt_key };
+		(void)cmp_oid_lookup(CMP_OID_IT_CARD_MGMT_KEY, &it.oid);
+		enc_itav(&gi, &it);
+	}
 	if (gi.len > 0) {
 		rt_der seq;
 		der_init(&seq);
