@@ -459,10 +459,19 @@ rt_err *cmp_mgmt_key_encode(const cmp_mgmt_key *k, bool response,
 /* A transport other than HTTP (tests: cmhost's service in process,
  * cmhost_inproc.h): one DER request in, one DER response out (*rsp
  * malloc'ed, freed by the client). An error means no answer: use
- * CMP_HTTP, and say in the message whether the request may have reached
- * the CM host. */
+ * CMP_HTTP, with rt_err_set_detail(e, CMP_NOT_SENT) when the request
+ * certainly did not reach the CM host. */
 typedef rt_err *(*cmp_transport_fn)(void *ctx, const uint8_t *req,
     size_t len, uint8_t **rsp, size_t *rsp_len);
+
+/* The rt_err_detail of a CMP_HTTP error whose request certainly did not
+ * reach the CM host (no connection could be made, nothing was sent).
+ * Every other CMP_HTTP error may come after the CM host received the
+ * request: its outcome is unknown (an enrollment may have been issued;
+ * left unconfirmed, the CM host revokes it after its grace time). */
+#define CMP_NOT_SENT 0
+/* True if e or one of its causes is a CMP_HTTP error with CMP_NOT_SENT. */
+bool cmp_err_not_sent(const rt_err *e);
 
 typedef struct {
 	const char *url;		/* http:// or https:// (with a

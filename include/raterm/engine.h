@@ -359,15 +359,18 @@ typedef struct {
  *   1. the rules again (RULE if the plan no longer matches them);
  *   2. before anything is sent, when a key is written or possession must
  *      be proven: the card PIN(s) through d->card_pin, verified on the
- *      card (a wrong PIN stops here: nothing issued); when the card is
- *      written, management-key authentication with the key the CM host
- *      holds for this card (genm id-it-raterm-cardMgmtKey), else the one
- *      d->operator_credential gives;
+ *      card (a wrong PIN stops here: nothing issued);
  *   3. journal BEGIN, PLAN per key, REQUEST; one cr for all keys of the
  *      card in one protected message, each request with its slot's
  *      certificate profile (id-it-certProfile carries one per request),
  *      the subject and key from the card, POPO raVerified after passed TC
- *      controls, else a signature by the card's key; ISSUED per key;
+ *      controls, else a signature by the card's key; when the card is
+ *      written, the card's management key asked in the same cr
+ *      (generalInfo id-it-raterm-cardMgmtKey); ISSUED per key; then,
+ *      before the first write, management-key authentication with the
+ *      key the CM host sent in the ip, else the one
+ *      d->operator_credential gives (asked only then; failing or
+ *      cancelled, nothing is written and everything is rejected in 5.);
  *   4. per key: Issue saves the certificate as PEM in env->issued_dir and
  *      leaves the card; Redo journals WRITE, replaces the slot's
  *      certificate, reads it back (same bytes) and makes a test signature

@@ -160,9 +160,12 @@ transport(void *ctx, const uint8_t *req, size_t len, uint8_t **rsp,
 	cmp_msg_free(m);
 	cmh_inproc_fault f = type >= 0 && type < NTYPES ? ip->fault[type] :
 	    CMH_INPROC_DELIVER;
-	if (f == CMH_INPROC_DROP)
-		return rt_err_new(RT_E_CMP_HTTP, NULL, "in-process CM host: "
+	if (f == CMH_INPROC_DROP) {
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "in-process CM host: "
 		    "unreachable (%s not delivered)", cmp_body_name(type));
+		rt_err_set_detail(e, CMP_NOT_SENT);
+		return e;
+	}
 	if (type >= 0 && type < NTYPES)
 		ip->handled[type]++;
 	e = cmh_service_http(ip->svc, req, len, "inproc", !ip->plain_http,

@@ -247,7 +247,9 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	}
 	CURLcode rc = curl_easy_perform(h);
 	long status = 0, nconn = 0;
+	curl_off_t sent = 0;
 	char *ctype = NULL;
+	curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
@@ -294,6 +296,10 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 		    ctype ? ctype : "(none)");
 	/* a PKIMessage with another HTTP status (some servers send errors
 	 * with 4xx/5xx) is decoded all the same */
+	/* nothing of the request went out (no connection, TLS refused):
+	 * certainly not delivered */
+	if (e != NULL && rc != CURLE_OK && sent == 0)
+		rt_err_set_detail(e, CMP_NOT_SENT);
 	/* the handle keeps pointers to these until the next exchange */
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(h, CURLOPT_READDATA, NULL);
@@ -327,6 +333,16 @@ post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	if (e != NULL && !rt_err_has(e, RT_E_CMP_HTTP))
 		e = rt_err_new(RT_E_CMP_HTTP, e, "%s", c->url);
 	return e;
+}
+
+bool
+cmp_err_not_sent(const rt_err *e)
+{
+	for (; e != NULL; e = rt_err_cause(e))
+		if (rt_err_kind_of(e) == RT_E_CMP_HTTP &&
+		    rt_err_detail(e) == CMP_NOT_SENT)
+			return true;
+	return false;
 }
 
 /* ---- one exchange ------------------------------------------------------------- */

@@ -181,30 +181,28 @@ card_id(const rt_contents *ct, uint8_t out[16])
 	return 0;
 }
 
-/* Management-key authentication: the key the CM host holds for the card,
- * else the operator credential from the dialog. */
+/* Management-key authentication, after the ip and before the first
+ * write: the key the CM host sent with the certificates (asked in the cr,
+ * cmp_enroll_req.mgmt_key), else the operator credential from the dialog.
+ * The transaction's copy of the key is wiped here. */
 static rt_err *
-auth_mgmt(const rt_update *u, const rt_submit_env *env,
-    const rt_update_dialogs *d)
+auth_mgmt(const rt_submit_env *env, const rt_update_dialogs *d,
+    cmp_txn *txn)
 {
-	uint8_t id[16], key[MGMT_CAP];
-	size_t idl = card_id(u->ct, id), kl = 0;
+	uint8_t key[MGMT_CAP];
+	size_t kl = 0;
 	int alg = 0;
-	rt_err *e = NULL;
 	const char *src = "the CM host's";
-	if (idl > 0)
-		e = cmp_client_mgmt_key(env->cmp, id, idl, &alg, key, sizeof(key),
-		    &kl);
-	else
-		e = rt_err_new(RT_E_NOT_FOUND, NULL, "the card has no GUID or "
-		    "serial");
+	rt_err *e = cmp_txn_mgmt_key(txn, &alg, key, sizeof(key), &kl);
+	cmp_txn_wipe_mgmt_key(txn);
 	if (e != NULL) {
-		/* the CM host does not hold it (or may not give it to this
-		 * officer): ask; unreachable: stop */
-		if (!rt_err_has(e, RT_E_NOT_FOUND) &&
-		    !rt_err_has(e, RT_E_CMP_STATUS))
-			return rt_err_wrap(e, "asking the CM host for the card's "
-			    "management key");
+		/* not held, not given to this officer or over this transport,
+		 * or a CM host that does not know the InfoType: ask. A key
+		 * that is malformed or of another card: stop. */
+		if (!rt_err_has(e, RT_E_NOT_FOUND)) {
+			rt_wipe(key, sizeof(key));
+			return rt_err_wrap(e, "the card's management key");
+		}
 		rt_err_free(e);
 		if (d == NULL || d->operator_credential == NULL)
 			return rt_err_new(RT_E_PERMISSION, NULL, "the CM host holds "
@@ -213,8 +211,10 @@ auth_mgmt(const rt_update *u, const rt_submit_env *env,
 		src = "the operator's";
 		if ((e = d->operator_credential(d->ctx, "Operator credential "
 		    "(the card's management key, hex, or 'default')", key,
-		    sizeof(key), &kl)) != NULL)
+		    sizeof(key), &kl)) != NULL) {
+			rt_wipe(key, sizeof(key));
 			return e;
+		}
 		if (kl == 0)	/* the dialog said: the card's default key */
 			src = "the default";
 		alg = 0;	/* the card's algorithm */
@@ -458,14 +458,10 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	 * the card's key signs the request (POPO) */
 	popo_sig = !(rt_contents_has_tc(u->ct) && u->tc_ran);
 
-	/* 2. PINs and the management key, before anything is issued */
+	/* 2. the card PINs, before anything is issued (the management key
+	 * comes with the certificates: 4.) */
 	if (writes || popo_sig) {
 		if ((e = ask_pins(u, p, env, d, &pn)) != NULL)
-			goto out;
-	}
-	if (writes) {
-		progress(d, NULL, "authenticating to the card");
-		if ((e = auth_mgmt(u, env, d)) != NULL)
 			goto out;
 	}
 	if (popo_sig) {
@@ -521,13 +517,29 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		/* the CM host records which card the certificates are for,
 		 * by the identity it keeps management keys under */
 		.card_id = cid, .card_id_len = card_id(u->ct, cid),
+		/* the card will be written: its management key, asked in
+		 * the same request, comes back with the certificates */
+		.mgmt_key = writes,
 	};
+	if (q.card_id_len == 0)
+		q.mgmt_key = false;	/* no identity to ask it for */
 	res->sent = true;
 	if ((e = cmp_client_enroll(env->cmp, &q, &txn)) != NULL) {
+		/* not issued when the CM host refused or the request never
+		 * reached it; an answer lost or unusable leaves it unknown */
+		bool unknown = !cmp_err_not_sent(e) && (rt_err_has(e,
+		    RT_E_CMP_HTTP) || rt_err_has(e, RT_E_CMP_PROTECTION) ||
+		    rt_err_has(e, RT_E_CMP_TRUST) || rt_err_has(e,
+		    RT_E_CMP_MISMATCH) || rt_err_has(e, RT_E_CMP_FORMAT));
 		for (size_t i = 0; i < p->nsteps; i++)
-			set_msg(res, i, RT_STEP_FAILED, "not issued");
+			set_msg(res, i, RT_STEP_FAILED, "%s", unknown ? "outcome "
+			    "unknown: no usable answer; nothing is confirmed, so "
+			    "the CM host revokes what it may have issued" :
+			    "not issued");
 		rt_err *je = jappend(jf, RT_J_ABORT, 0, NULL, NULL, NULL, NULL, 0,
-		    "request failed: nothing issued");
+		    "%s", unknown ? "request sent, no usable answer: nothing "
+		    "confirmed (the CM host revokes unconfirmed certificates "
+		    "after its grace time)" : "request failed: nothing issued");
 		rt_err_free(je);
 		goto out;
 	}
@@ -558,8 +570,29 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 			goto out;	/* open in the journal: recover rejects */
 	}
 
-	/* 4. the card (Redo) or the station (Issue) */
-	for (size_t i = 0; i < p->nsteps; i++) {
+	/* 4. management-key authentication before the first write: the key
+	 * the CM host sent in the ip, else the operator credential dialog.
+	 * Failing or cancelled, nothing is written or kept: every
+	 * certificate is rejected in the certConf below. */
+	bool card_auth_ok = true;
+	if (writes) {
+		progress(d, NULL, "authenticating to the card");
+		rt_err *ae = auth_mgmt(env, d, txn);
+		if (ae != NULL) {
+			char m[200];
+			card_auth_ok = false;
+			rt_err_format(ae, m, sizeof(m));
+			for (size_t i = 0; i < p->nsteps; i++)
+				set_msg(res, i, RT_STEP_FAILED, "not stored (%s): "
+				    "rejected", m);
+			/* the CONFIRM record below says what is rejected */
+			first = rt_err_wrap(ae, "management-key authentication: "
+			    "nothing written, the certificates are rejected");
+		}
+	}
+
+	/* 5. the card (Redo) or the station (Issue) */
+	for (size_t i = 0; i < p->nsteps && card_auth_ok; i++) {
 		const rt_plan_step *st = &p->steps[i];
 		rt_err *se = NULL;
 		if (st->writes_card && cancelled(d)) {
@@ -618,7 +651,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		}
 	}
 
-	/* 5. certConf: accept what is kept, reject the rest */
+	/* 6. certConf: accept what is kept, reject the rest */
 	bool acc[CMP_MAX_REQS];
 	const char *why[CMP_MAX_REQS];
 	char list[200];
