@@ -364,6 +364,78 @@ test_card_id(void **state)
 	free(der);
 }
 
+/* id-it-raterm-cardMgmtKey in generalInfo: the request (CardMgmtKeyReq)
+ * in a cr, the answer (CardMgmtKey, or no value) in an ip; a second entry
+ * or a value that is not a SEQUENCE refused. */
+static void
+test_mgmt_key_general_info(void **state)
+{
+	(void)state;
+	static const uint8_t guid[16] = { 0x1d, 0xb8, 0xbc, 0xaf, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0x7a, 0x01 };
+	static const uint8_t key[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
+	    5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	cmp_mgmt_key k = { { guid, sizeof(guid) }, 0, { 0 } }, got;
+	cmp_msg m, *d;
+	uint8_t *v, *der;
+	size_t vl, len;
+
+	/* the request rides in a genm's header here (any body carries it) */
+	expect_ok(cmp_mgmt_key_encode(&k, false, &v, &vl));
+	base(&m, CMP_BODY_GENM);
+	m.hdr.card_id = (cmp_buf){ guid, sizeof(guid) };
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ v, vl };
+	d = roundtrip(&m, NULL, NULL, NULL, NULL);
+	assert_true(d->hdr.has_mgmt_key);
+	assert_true(cmp_buf_eq(d->hdr.mgmt_key, m.hdr.mgmt_key));
+	expect_ok(cmp_mgmt_key_parse(d->hdr.mgmt_key, false, &got));
+	assert_true(cmp_buf_eq(got.card_id, k.card_id));
+	cmp_msg_free(d);
+	free(v);
+
+	/* the answer with a key, and without a value (none given) */
+	k.alg = 3;
+	k.key = (cmp_buf){ key, sizeof(key) };
+	expect_ok(cmp_mgmt_key_encode(&k, true, &v, &vl));
+	base(&m, CMP_BODY_PKICONF);
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ v, vl };
+	d = roundtrip(&m, NULL, NULL, NULL, NULL);
+	expect_ok(cmp_mgmt_key_parse(d->hdr.mgmt_key, true, &got));
+	assert_int_equal(got.alg, 3);
+	assert_true(cmp_buf_eq(got.key, k.key));
+	cmp_msg_free(d);
+	free(v);
+	base(&m, CMP_BODY_PKICONF);
+	m.hdr.has_mgmt_key = true;
+	d = roundtrip(&m, NULL, NULL, NULL, NULL);
+	assert_true(d->hdr.has_mgmt_key);
+	assert_int_equal(d->hdr.mgmt_key.len, 0);
+	cmp_msg_free(d);
+	/* absent */
+	base(&m, CMP_BODY_PKICONF);
+	d = roundtrip(&m, NULL, NULL, NULL, NULL);
+	assert_false(d->hdr.has_mgmt_key);
+	cmp_msg_free(d);
+
+	/* a value that is not a SEQUENCE: an OCTET STRING in its place
+	 * (same length, so only the tag changes) */
+	static const uint8_t seq[] = { 0x30, 0x03, 0x04, 0x01, 0x07 };
+	base(&m, CMP_BODY_PKICONF);
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ seq, sizeof(seq) };
+	expect_ok(cmp_msg_encode(&m, NULL, NULL, &der, &len));
+	size_t o = 0;
+	for (size_t i = 0; i + sizeof(seq) <= len; i++)
+		if (memcmp(der + i, seq, sizeof(seq)) == 0)
+			o = i;
+	assert_true(o > 0);
+	der[o] = 0x04;
+	expect_kind(cmp_msg_decode(der, len, &d), RT_E_CMP_FORMAT);
+	free(der);
+}
+
 static void
 test_popo_signature(void **state)
 {
@@ -831,6 +903,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cr_roundtrip),
 		cmocka_unit_test(test_card_id),
+		cmocka_unit_test(test_mgmt_key_general_info),
 		cmocka_unit_test(test_popo_signature),
 		cmocka_unit_test(test_rep_roundtrip),
 		cmocka_unit_test(test_protection),
