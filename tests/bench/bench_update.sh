@@ -7,7 +7,9 @@
 # test-signed, certConf), then BENCH_UPDATE_RUNS (default 10) updates of
 # the same four keys with the `renew` procedure. Prints the wall time
 # (median, min), peak RSS and the APDUs the target card received per
-# update, and by instruction.
+# update, and by instruction, and the CM host traffic of one card: HTTP
+# exchanges (CMP messages) and the TCP connections they took (raterm -v
+# logs each exchange and whether libcurl opened a connection for it).
 #
 # There is no peer tool that runs this flow; as a yardstick the same card
 # work done with yubico-piv-tool is timed beside it: for each of the four
@@ -115,8 +117,14 @@ first_apdus=$(count "$mark")
 first_break=$(breakdown "$mark")
 
 mark=$(wc -l <"$B/trace.log")
-sh -c "exec $UPD --procedure renew 3<'$B/pins'" >/dev/null 2>&1 || die "renew failed"
+sh -c "exec $UPD --procedure renew -v 3<'$B/pins'" >"$B/renew-v.log" 2>&1 ||
+	die "renew failed (see $B/renew-v.log)"
 renew_apdus=$(count "$mark")
+# one card's CM host traffic: one line per CMP message sent, one per HTTP
+# exchange saying whether it opened a connection
+http_xchg=$(grep -c '^cmp: HTTP ' "$B/renew-v.log")
+http_conn=$(grep -c '^cmp: HTTP .* on a new connection' "$B/renew-v.log")
+cmp_msgs=$(grep '^cmp: -> ' "$B/renew-v.log" | awk '{ printf "%s%s", sep, $3; sep = ", " }')
 renew_break=$(breakdown "$mark")
 st_renew=$("$RUNSTAT" "$RUNS" renew -- sh -c "exec $UPD --procedure renew 3<'$B/pins'")
 
@@ -154,6 +162,7 @@ printf '%-44s %6s %10s %8s %12s %6s\n' "yubico-piv-tool: 4 x (PIN + import)" \
 echo
 echo "user card APDUs, tc-redo: $first_break"
 echo "user card APDUs, renew:   $renew_break"
+echo "CM host per card (renew): $http_xchg HTTP exchanges ($cmp_msgs) on $http_conn TCP connection(s)"
 awk -v a="$(field "$st_renew" median_ms)" -v b="$(field "$st_ypt" median_ms)" 'BEGIN {
 	if (b > 0) printf "time  raterm update (whole flow) / yubico-piv-tool (card writes only) = %.2f\n", a / b }'
 echo "certificates confirmed at cmhost: $certs (expected $((4 * (RUNS + 2))))"
