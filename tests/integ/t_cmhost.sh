@@ -5,7 +5,7 @@
 # lifetime, stopped by pid): p10cr, cr, kur, rr, genm signed by the
 # officer's software token; the certificates verify with `openssl verify`;
 # refused: an untrusted signer, an officer not configured, an unprotected
-# request, a replayed request, a request that breaks the profile; a
+# request (but an unprotected genm for caCerts is answered), a replayed request, a request that breaks the profile; a
 # rejected and a never-confirmed certificate are revoked after the grace
 # time; `cmhost certs` shows every state; HTTP errors; SIGTERM stops it.
 . "$(dirname "$0")/lib.sh"
@@ -188,6 +188,16 @@ expect_match "names notAuthorized" "notAuthorized.*Mallory.*not a configured off
 # shellcheck disable=SC2086
 run_fail "unprotected request refused" $CMP -unprotected_requests -subject /CN=x \
     -cmd p10cr -csr u.csr -certout z.pem
+expect_match "names badMessageCheck" "badMessageCheck.*not protected" "$OUT"
+# the CA certificates are public: an unprotected genm for caCerts alone is
+# answered (unprotected_cacerts, default on), any other genm is not
+# shellcheck disable=SC2086
+run_ok "unprotected caCerts genm answered" $CMP -unprotected_requests -subject /CN=x \
+    -cmd genm -infotype caCerts
+expect_match "genp with caCerts" "genp contains ITAV of type: id-it-caCerts" "$OUT"
+# shellcheck disable=SC2086
+run_fail "other unprotected genm refused" $CMP -unprotected_requests -subject /CN=x \
+    -cmd genm -infotype rootCaKeyUpdate
 expect_match "names badMessageCheck" "badMessageCheck.*not protected" "$OUT"
 # shellcheck disable=SC2086
 run_ok "request saved for replay" $CMP $OFFICER -cmd p10cr -csr u.csr \
