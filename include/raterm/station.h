@@ -245,6 +245,11 @@ const char *rt_station_busy_op(const rt_station *st);
 rt_err *rt_station_cmhost(rt_station *st, const rt_update_dialogs *d,
     cmp_client **out) RT_MUST;
 void rt_station_cmhost_done(rt_station *st);
+/* A CM host client without the officer, for the one request a CM host
+ * answers unprotected: the CA certificates (cmp_client_cacerts; the
+ * answer is still verified against the trust anchors). No card, no PIN.
+ * Released by rt_station_cmhost_done. */
+rt_err *rt_station_cmhost_public(rt_station *st, cmp_client **out) RT_MUST;
 
 /* ---- the journal: open operations and recovery ---------------------------- */
 

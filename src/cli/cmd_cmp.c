@@ -90,7 +90,11 @@ static const char cacerts_help[] =
 "                      [options]\n"
 "\n"
 "Fetches the CA certificates from the CM host (genm id-it-caCerts) and\n"
-"writes them as PEM to -o FILE (default stdout).\n"
+"writes them as PEM to -o FILE (default stdout). They are public: the\n"
+"request is sent unprotected, with no officer card or PIN, unless\n"
+"--officer-reader or --officer-token is given (for a CM host that wants\n"
+"every request signed); the answer must be signed by a certificate that\n"
+"chains to the CM host's trust anchor (cmhost.trust or --trust).\n"
 "\n"
 "  -o, --out FILE         write the certificates there\n"
 "\n";
@@ -431,7 +435,17 @@ cmd_cacerts(cli_global *g, int argc, char **argv)
 	cmp_client *client = NULL;
 	uint8_t **certs = NULL;
 	size_t *lens = NULL, n = 0;
-	rt_err *e = cmd_open(g, "cacerts", &cc, false, &client);
+	/* the CA certificates are public: without an officer named on the
+	 * command line no card and no PIN (an unprotected genm, which cmhost
+	 * answers; the answer is verified against the trust). A CM host that
+	 * wants every request protected gets the officer's signature when
+	 * --officer-reader or --officer-token is given. */
+	rt_err *e;
+	if (cc.o.officer_reader != NULL || cc.o.officer_token != NULL)
+		e = cmd_open(g, "cacerts", &cc, false, &client);
+	else if ((e = cli_config_load(&cc.o, false, &cc.cfg)) == NULL &&
+	    (e = cli_station_open(g, cc.cfg, &cc.o, NULL, &cc.st)) == NULL)
+		e = rt_station_cmhost_public(cc.st, &client);
 	if (e == NULL)
 		e = cmp_client_cacerts(client, &certs, &lens, &n);
 	if (e == NULL) {

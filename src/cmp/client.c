@@ -277,7 +277,10 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: the connection was lost "
 		    "while the request was sent (it may have reached the CM "
 		    "host; not sent again)", c->url);
-	else if (rc == CURLE_GOT_NOTHING && strncasecmp(c->url, "http:", 5) == 0)
+	else if ((rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||
+	    rc == CURLE_RECV_ERROR) && strncasecmp(c->url, "http:", 5) == 0)
+		/* a TLS server drops a plain request before or while it is
+		 * sent, depending on its size */
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s (an HTTPS server? "
 		    "then https://)", c->url, errbuf[0] ? errbuf :
 		    curl_easy_strerror(rc));

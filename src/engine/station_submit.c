@@ -300,8 +300,11 @@ signature_ready(rt_station *st, const rt_update_dialogs *d)
 	return e;
 }
 
+/* The CM host client; signed: protected by the officer's signer (open
+ * already), else a client for the one request a CM host answers
+ * unprotected (caCerts). */
 static rt_err *
-open_cmhost(rt_station *st)
+open_cmhost_as(rt_station *st, bool signed_)
 {
 	const rt_config *cfg = st->cfg;
 	if (st->client != NULL)
@@ -320,25 +323,32 @@ open_cmhost(rt_station *st)
 			    "certificate that parses", trust);
 		st->trust_loaded = true;
 	}
-	const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
-	rt_err *e;
-	if (oc == NULL)
-		return rt_err_new(RT_E_CERT, NULL, "the officer key has no "
-		    "certificate (CMP protection needs one)");
-	if (st->o.officer_chain != NULL &&
-	    (e = sta_add_chain_file(st->signer, st->o.officer_chain)) != NULL)
-		return e;
-	if (!st->officer_known || st->oinfo.subject[0] == '\0') {
-		sta_name_from_crt(oc, &st->oinfo);
+	if (signed_) {
+		const mbedtls_x509_crt *oc = rt_signer_chain(st->signer);
+		rt_err *e;
+		if (oc == NULL)
+			return rt_err_new(RT_E_CERT, NULL, "the officer key has no "
+			    "certificate (CMP protection needs one)");
+		if (st->o.officer_chain != NULL && (e = sta_add_chain_file(
+		    st->signer, st->o.officer_chain)) != NULL)
+			return e;
+		if (!st->officer_known || st->oinfo.subject[0] == '\0')
+			sta_name_from_crt(oc, &st->oinfo);
 	}
 	cmp_client_opts co = {
 		.url = server, .tls_ca = st->o.tls_ca,
 		.total_timeout = st->o.timeout, .trust = &st->trust,
-		.signer = st->signer, .log = st->o.cmp_log,
+		.signer = signed_ ? st->signer : NULL, .log = st->o.cmp_log,
 	};
 	if (st->o.cmp_hook != NULL)
 		st->o.cmp_hook(st->o.cmp_hook_ctx, &co);
 	return cmp_client_new(&co, &st->client);
+}
+
+static rt_err *
+open_cmhost(rt_station *st)
+{
+	return open_cmhost_as(st, true);
 }
 
 rt_err *
@@ -417,6 +427,17 @@ rt_station_cmhost(rt_station *st, const rt_update_dialogs *d,
 	}
 	*out = st->client;
 	return NULL;
+}
+
+rt_err *
+rt_station_cmhost_public(rt_station *st, cmp_client **out)
+{
+	*out = NULL;
+	sta_close_officer(st);
+	rt_err *e = open_cmhost_as(st, false);
+	if (e == NULL)
+		*out = st->client;
+	return e;
 }
 
 void

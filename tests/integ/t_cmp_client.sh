@@ -148,6 +148,12 @@ expect_match "revoked" "^Revoked: .*CN=Card User, reason keyCompromise" "$OUT"
 srv_start 1 || finish
 run_ok "genm caCerts" rat cacerts --server "$URL" --trust "$TRUST" -o "$T/ca.pem"
 expect_match "cacerts answered" "CA certificates? written" "$OUT"
+# without an officer the genm goes unprotected: a server that wants every
+# request protected (openssl cmp's) refuses it, and says so
+srv_start 1 || finish
+run_rc "caCerts unprotected, refused by this server" 8 "$RATERM" cacerts --server "$URL" \
+    --trust "$TRUST" </dev/null
+expect_match "refused: missing protection" "missing protection.*\[CMP_STATUS\]" "$OUT"
 
 # ---- refusals -------------------------------------------------------------------------
 srv_start 1 -send_unprotected || finish
@@ -304,7 +310,8 @@ run_rc "no PIN on the command line" 2 "$RATERM" request --csr "$T/ee.csr" --prof
     --server http://127.0.0.1:9/ --trust "$TRUST" --officer-token "$T/officer.key" \
     --pin "$PASS"
 printf 'signature=wrong\n' >"$T/badpin"
-run_rc "wrong passphrase" 5 "$RATERM" cacerts --officer-token "$T/officer.key" \
+run_rc "wrong passphrase (before anything is sent)" 5 "$RATERM" request --csr "$T/ee.csr" \
+    --profile p --officer-token "$T/officer.key" \
     --officer-cert "$T/officer-chain.pem" --pin-fd 3 --server http://127.0.0.1:9/ \
     --trust "$TRUST" 3<"$T/badpin"
 run_rc "unreachable CM host" 8 rat cacerts --server http://127.0.0.1:9/ --trust "$TRUST"

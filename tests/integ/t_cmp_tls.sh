@@ -136,6 +136,10 @@ LURL=https://localhost:$PORT/cmp
 # ---- raterm over HTTPS ------------------------------------------------------------
 run_ok "cacerts over HTTPS" rat cacerts --server "$URL" --tls-ca "$T/tlsca.pem" -o "$T/cacerts.pem"
 expect_match "CA certificates received" "BEGIN CERTIFICATE" "$T/cacerts.pem"
+# the CA certificates are public: no officer token, no PIN, no terminal
+run_ok "cacerts without an officer" "$RATERM" cacerts --server "$URL" --tls-ca "$T/tlsca.pem" \
+    --trust "$D/root.pem" -o "$T/cacerts-public.pem" </dev/null
+expect_eq "the same certificates" "$(cat "$T/cacerts.pem")" "$(cat "$T/cacerts-public.pem")"
 run_ok "request over HTTPS" rat request --csr "$T/u.csr" --profile user \
     --server "$URL" --tls-ca "$T/tlsca.pem" -o "$T/u.pem"
 expect_match "issued and confirmed" "^Issued: .*confirmed$" "$OUT"
