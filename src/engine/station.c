@@ -677,20 +677,28 @@ sta_open_target(rt_station *st)
 	return NULL;
 }
 
-/* True when both Contents hold the same certificates in the same slots. */
-static bool
-same_contents(const rt_contents *a, const rt_contents *b)
+/* *same: the card still holds the certificates the Contents show (one GET
+ * DATA per certificate; empty slots are not read again). Errors: the
+ * card's (removed, ...). */
+static rt_err *
+certs_unchanged(rt_card *c, const rt_contents *ct, bool *same)
 {
-	if (a->nrows != b->nrows)
-		return false;
-	for (size_t i = 0; i < a->nrows; i++) {
-		const rt_key_row *x = &a->rows[i], *y = &b->rows[i];
-		if (x->slot != y->slot || x->has_cert != y->has_cert ||
-		    x->der_len != y->der_len ||
-		    (x->der_len && memcmp(x->der, y->der, x->der_len) != 0))
-			return false;
+	*same = true;
+	for (size_t i = 0; i < ct->nrows && *same; i++) {
+		const rt_key_row *r = &ct->rows[i];
+		if (!r->has_cert)
+			continue;
+		uint8_t *der = NULL;
+		size_t len = 0;
+		rt_err *e = rt_card_read_cert(c, r->slot, &der, &len);
+		if (e != NULL && rt_err_kind_of(e) != RT_E_NOT_FOUND)
+			return e;
+		*same = e == NULL && len == r->der_len &&
+		    memcmp(der, r->der, len) == 0;
+		rt_err_free(e);
+		free(der);
 	}
-	return true;
+	return NULL;
 }
 
 /* Connects the target card again and checks it is the card read last and
@@ -703,18 +711,30 @@ sta_reopen_target(rt_station *st)
 		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
 	if ((e = sta_load_cas(st)) != NULL || (e = sta_open_target(st)) != NULL)
 		return e;
-	rt_contents now;
-	if ((e = rt_contents_read(st->tcard, st->tcas, time(NULL), 0, &now)) !=
+	/* the identity (CHUID, serial), then the certificates shown: a few
+	 * APDUs, not the whole Contents again */
+	rt_card_ident ci;
+	rt_contents idc;
+	bool unchanged = false;
+	memset(&idc, 0, sizeof(idc));
+	if ((e = rt_card_ident_read(st->tcard, &ci)) != NULL) {
+		sta_close_card(&st->tt, &st->tcard);
+		return rt_err_wrap(e, "reading the card in \"%s\" again",
+		    st->target_reader);
+	}
+	idc.has_guid = ci.has_guid;
+	memcpy(idc.guid, ci.guid, sizeof(idc.guid));
+	idc.has_serial = ci.has_serial;
+	idc.serial = ci.serial;
+	char id[96];
+	eng_card_name(&idc, id, sizeof(id));
+	bool same = strcmp(id, st->card_id) == 0;
+	if (same && (e = certs_unchanged(st->tcard, &st->ct, &unchanged)) !=
 	    NULL) {
 		sta_close_card(&st->tt, &st->tcard);
 		return rt_err_wrap(e, "reading the card in \"%s\" again",
 		    st->target_reader);
 	}
-	char id[96];
-	eng_card_name(&now, id, sizeof(id));
-	bool same = strcmp(id, st->card_id) == 0;
-	bool unchanged = same && same_contents(&now, &st->ct);
-	rt_contents_free(&now);
 	if (!same) {
 		sta_close_card(&st->tt, &st->tcard);
 		return rt_err_new(RT_E_CARD_CHANGED, NULL, "the card in \"%s\" "
