@@ -255,8 +255,7 @@ rt_journal_begin(rt_journal *j, const rt_jop_info *info, char *id,
 	rt_err *e;
 	if ((e = rt_random(rnd, sizeof(rnd))) != NULL)
 		return e;
-	snprintf(rnd_hex, sizeof(rnd_hex), "%02x%02x%02x%02x", rnd[0], rnd[1],
-	    rnd[2], rnd[3]);
+	(void)rt_hex_encode(rnd, sizeof(rnd), rnd_hex, sizeof(rnd_hex), 0);
 	gmtime_r(&now, &tm);
 	char oid[64];
 	snprintf(oid, sizeof(oid), "%04d%02d%02dT%02d%02d%02dZ-%ld-%s",

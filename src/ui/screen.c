@@ -164,9 +164,8 @@ draw_head(ui *u)
 			size_t o = strlen(id);
 			snprintf(id + o, sizeof(id) - o, "   GUID ");
 			o = strlen(id);
-			for (int i = 0; i < 16 && o + 3 < sizeof(id); i++, o += 2)
-				snprintf(id + o, sizeof(id) - o, "%02x",
-				    ct->guid[i]);
+			(void)rt_hex_encode(ct->guid, sizeof(ct->guid), id + o,
+			    sizeof(id) - o, 0);
 		}
 		if (ct->pin_retries >= 0)
 			snprintf(pin, sizeof(pin), "   PIN %d %s left",
