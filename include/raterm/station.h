@@ -12,13 +12,15 @@
  *   rt_station_reload(st)              target card -> Contents + update model
  *   rt_station_update(st)              engine.h setters: procedure, actions,
  *                                      subject / SAN / QC per key
- *   rt_station_plan(st, d, &plan)      typed values, TC controls (card PIN
- *                                      through d->card_pin), the plan
+ *   rt_station_plan(st, d, false, &plan)  typed values, TC controls (card
+ *                                      PIN through d->card_pin), the plan
  *   rt_station_submit(st, d, 0, &plan, &res)
- *       d->confirm(plan) -> d->signature_pin (verified on the officer card
- *       before anything is sent) -> second card PIN / operator credential
- *       -> cr -> write, read back, test -> certConf; progress and cancel
- *       between steps
+ *       same card? -> d->confirm(plan) -> d->signature_pin (verified on the
+ *       officer card before anything is sent) -> second card PIN -> cr
+ *       (asking the card's management key) -> ip -> management-key
+ *       authentication (d->operator_credential only when the CM host
+ *       holds no key) -> write, read back, test -> certConf; progress and
+ *       cancel between steps
  *   rt_station_close(st)
  *
  * PC/SC: the target card is connected only during an operation (reload,
