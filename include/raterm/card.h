@@ -36,6 +36,9 @@ typedef struct {
 	const char *one_cert_reason;	/* why Add is not possible */
 	const char *no_ca_reason;	/* why CA certificates are not */
 	const char *operator_name;	/* "management key" */
+	/* The key whose every signature asks the PIN again (PIV: 9C, PIN
+	 * policy always): the "second PIN" of an update; 0: none. */
+	uint8_t pin_always_key;
 } rt_card_caps;
 
 /* The card's identity (binding control, same-card check). */

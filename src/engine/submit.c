@@ -27,7 +27,8 @@
 
 typedef struct pins pins;
 
-/* PIN callback of the card signers: slot 9C with two PINs gets the second. */
+/* PIN callback of the card signers: the profile's PIN-always key (PIV
+ * 9C) gets the second PIN when there are two. */
 typedef struct {
 	pins *p;
 	unsigned which;
@@ -80,6 +81,15 @@ progress(const rt_update_dialogs *d, const rt_plan_step *st, const char *what)
 {
 	if (d != NULL && d->progress != NULL)
 		d->progress(d->ctx, st, what);
+}
+
+/* Which of the card's PINs a key's signature takes: 1 (the second) for
+ * the profile's PIN-always key, else 0. */
+static unsigned
+second_pin(const rt_card *card, uint8_t key)
+{
+	uint8_t k = rt_card_caps_get(card)->pin_always_key;
+	return k != 0 && key == k ? 1 : 0;
 }
 
 /* The officer asked to cancel (polled between steps only). */
@@ -304,7 +314,7 @@ check_on_card(rt_card *card, step_ctx *sc, pins *pn)
 	if (!same)
 		return rt_err_new(RT_E_CARD_STATUS, NULL, "the certificate read "
 		    "back differs from the one written");
-	pin_pick pp = { pn, sc->st->slot == PIV_SLOT_SIGN ? 1 : 0 };
+	pin_pick pp = { pn, second_pin(card, sc->st->slot) };
 	rt_card_signer_spec so = {
 		.key = sc->st->slot, .cert = sc->cert, .cert_len = sc->cert_len,
 		.pin_cb = pin_from_store, .pin_ctx = &pp,
@@ -467,7 +477,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	if (popo_sig) {
 		for (size_t i = 0; i < p->nsteps; i++) {
 			sc[i].pp.p = &pn;
-			sc[i].pp.which = p->steps[i].slot == PIV_SLOT_SIGN ? 1 : 0;
+			sc[i].pp.which = second_pin(env->card, p->steps[i].slot);
 			rt_card_signer_spec so = {
 				.key = p->steps[i].slot, .cert = sc[i].row->der,
 				.cert_len = sc[i].row->der_len,

@@ -17,6 +17,7 @@ static const rt_card_caps caps_piv = {
 	.one_cert_reason = "a PIV card holds one certificate per key",
 	.no_ca_reason = "a PIV card holds no CA certificates",
 	.operator_name = "management key",
+	.pin_always_key = PIV_SLOT_SIGN,
 };
 
 /* The management key of a PIV card as it leaves the factory (SP 800-78
