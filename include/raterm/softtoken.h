@@ -47,7 +47,8 @@ rt_err *rt_softkey_parse(const uint8_t *buf, size_t len, const char *pass,
  * certificate file (PEM/DER, chain leaf first) when the key file carries
  * none. The key must match the first certificate. Every signature prints
  * a warning on `warn` (NULL: stderr) that a software officer token is not
- * recommended. Errors: those of rt_softkey_parse, IO (file), CERT (does
+ * recommended: the signer keeps `warn`, which must stay open as long as
+ * the signer lives. Errors: those of rt_softkey_parse, IO (file), CERT (does
  * not parse, or key and certificate do not match). */
 rt_err *rt_signer_soft(const char *key_path, const char *cert_path,
     const char *pass, size_t pass_len, FILE *warn, rt_signer **out) RT_MUST;

@@ -31,6 +31,8 @@ struct cmh_inproc {
 	cmh_inproc_fault fault[NTYPES];
 	unsigned handled[NTYPES];
 	unsigned calls;
+	FILE *quiet;		/* the software token's warnings (the signers
+				 * of cmh_inproc_officer keep it) */
 };
 
 static int
@@ -130,6 +132,8 @@ cmh_inproc_free(cmh_inproc *ip)
 	cmh_ca_free(ip->ca);
 	cmh_config_free(ip->cfg);
 	mbedtls_x509_crt_free(&ip->root);
+	if (ip->quiet != NULL)
+		fclose(ip->quiet);
 	if (ip->db_made[0] != '\0') {
 		/* SQLite's WAL files beside it */
 		char p[PATH_MAX + 8];
@@ -212,11 +216,12 @@ cmh_inproc_officer(cmh_inproc *ip, rt_signer **out)
 	if (!got)
 		return rt_err_new(RT_E_IO, NULL, "%s: empty", pp);
 	pass[strcspn(pass, "\r\n")] = '\0';
-	FILE *quiet = fopen("/dev/null", "w");
-	e = rt_signer_soft(kp, cp, pass, strlen(pass), quiet, out);
+	if (ip->quiet == NULL && (ip->quiet = fopen("/dev/null", "w")) == NULL) {
+		rt_wipe(pass, sizeof(pass));
+		return rt_err_new(RT_E_IO, NULL, "/dev/null: %s", strerror(errno));
+	}
+	e = rt_signer_soft(kp, cp, pass, strlen(pass), ip->quiet, out);
 	rt_wipe(pass, sizeof(pass));
-	if (quiet != NULL)
-		fclose(quiet);
 	return e;
 }
 
