@@ -104,6 +104,18 @@ ui_wrap(const char *text, int width, bool utf8,
 		size_t ind = 0;
 		while (ind < ll && p[ind] == ' ')
 			ind++;
+		/* a two-column line ("  F2 or s   Submit: ..."): its
+		 * continuations start under the second column */
+		if (ind > 0) {
+			size_t k = ind;
+			while (k < ll && !(p[k] == ' ' && k + 1 < ll &&
+			    p[k + 1] == ' '))
+				k++;
+			while (k < ll && p[k] == ' ')
+				k++;
+			if (k < ll && k <= (size_t)width / 2)
+				ind = k;
+		}
 		if (ind > (size_t)width / 2)
 			ind = (size_t)width / 2;
 		size_t pos = 0;
