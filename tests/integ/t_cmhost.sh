@@ -5,7 +5,9 @@
 # lifetime, stopped by pid): p10cr, cr, kur, rr, genm signed by the
 # officer's software token; the certificates verify with `openssl verify`;
 # refused: an untrusted signer, an officer not configured, an unprotected
-# request (but an unprotected genm for caCerts is answered), a replayed request, a request that breaks the profile; a
+# request (p10cr, cr, genm; but an unprotected genm for caCerts alone is
+# answered, also to `raterm cacerts` without an officer), a replayed
+# request, a request that breaks the profile; a
 # rejected and a never-confirmed certificate are revoked after the grace
 # time; `cmhost certs` shows every state; HTTP errors; SIGTERM stops it.
 . "$(dirname "$0")/lib.sh"
@@ -189,6 +191,10 @@ expect_match "names notAuthorized" "notAuthorized.*Mallory.*not a configured off
 run_fail "unprotected request refused" $CMP -unprotected_requests -subject /CN=x \
     -cmd p10cr -csr u.csr -certout z.pem
 expect_match "names badMessageCheck" "badMessageCheck.*not protected" "$OUT"
+# shellcheck disable=SC2086
+run_fail "unprotected cr refused" $CMP -unprotected_requests -cmd cr -newkey c.key \
+    -subject "/CN=Carl Card/O=raterm demo" -certout z.pem
+expect_match "names badMessageCheck" "badMessageCheck.*not protected" "$OUT"
 # the CA certificates are public: an unprotected genm for caCerts alone is
 # answered (unprotected_cacerts, default on), any other genm is not
 # shellcheck disable=SC2086
@@ -199,6 +205,19 @@ expect_match "genp with caCerts" "genp contains ITAV of type: id-it-caCerts" "$O
 run_fail "other unprotected genm refused" $CMP -unprotected_requests -subject /CN=x \
     -cmd genm -infotype rootCaKeyUpdate
 expect_match "names badMessageCheck" "badMessageCheck.*not protected" "$OUT"
+# raterm cacerts with no officer, no PIN, no terminal: the same unprotected
+# genm, the answer verified against the root
+if [ -x "$RATERM" ]; then
+	run_ok "raterm cacerts without an officer" "$RATERM" cacerts \
+	    --server "http://127.0.0.1:$PORT/cmp" --trust "$D/root.pem" \
+	    -o "$T/cacerts.pem" </dev/null
+	expect_eq "raterm cacerts: the CA chain" \
+	    "$(openssl x509 -in "$D/ca.pem" -noout -fingerprint)" \
+	    "$(openssl x509 -in "$T/cacerts.pem" -noout -fingerprint)"
+	run_rc "raterm cacerts: the answer checked against the trust" 7 \
+	    "$RATERM" cacerts --server "http://127.0.0.1:$PORT/cmp" \
+	    --trust "$D/officer-ca.pem" -o "$T/cacerts-x.pem" </dev/null
+fi
 # shellcheck disable=SC2086
 run_ok "request saved for replay" $CMP $OFFICER -cmd p10cr -csr u.csr \
     -implicit_confirm -reqout req.der -certout z1.pem

@@ -4,7 +4,9 @@
  * wrong recipNonce and a wrong certHash, then a good one; a replayed
  * transactionID with a fresh nonce; genm for a card management key (none
  * held, held, officer without the role); the card of a certificate
- * (id-it-raterm-cardId, inherited by kur). */
+ * (id-it-raterm-cardId, inherited by kur); unprotected requests (caCerts
+ * alone answered while unprotected_cacerts is on, everything else
+ * refused); the management key asked in a cr's generalInfo. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -95,17 +97,18 @@ fresh(cmp_msg *m, ids *id, int type)
 	m->hdr.message_time = time(NULL);
 }
 
-/* Sends m; returns the decoded answer (its protection verified against the
- * demo root). */
+/* Sends m protected by `by` (NULL: unprotected), as over a transport that
+ * is confidential or not; returns the decoded answer (its protection
+ * verified against the demo root). */
 static cmp_msg *
-send(cmp_msg *m)
+send_as(cmp_msg *m, rt_signer *by, bool confidential)
 {
 	uint8_t *der, *rsp;
 	size_t len, rlen;
 	cmp_msg *r;
 	char path[160];
-	assert_null(cmp_msg_encode(m, officer, NULL, &der, &len));
-	assert_null(cmh_service_handle(svc, der, len, "test", time(NULL), &rsp,
+	assert_null(cmp_msg_encode(m, by, NULL, &der, &len));
+	assert_null(cmh_service_http(svc, der, len, "test", confidential, &rsp,
 	    &rlen));
 	free(der);
 	assert_null(cmp_msg_decode(rsp, rlen, &r));
@@ -122,6 +125,13 @@ send(cmp_msg *m)
 	assert_null(cmp_msg_verify(r, &vo, NULL));
 	mbedtls_x509_crt_free(&root);
 	return r;
+}
+
+/* Sends m signed by the officer, in process (confidential). */
+static cmp_msg *
+send(cmp_msg *m)
+{
+	return send_as(m, officer, true);
 }
 
 static void
@@ -423,6 +433,169 @@ test_mgmt_key(void **state)
 	assert_true(audits >= 4);
 }
 
+/* A cr for a new key, raVerified, for `card` (NULL: none). */
+static void
+cr_for(cmp_msg *m, ids *id, const uint8_t *card, size_t card_len,
+    uint8_t *csr, size_t cap)
+{
+	size_t csr_len = mkcsr("CN=Cr Test,O=raterm demo", csr, cap);
+	fresh(m, id, CMP_BODY_CR);
+	m->nreq = 1;
+	assert_null(cmp_req_from_csr(csr, csr_len, &m->req[0]));
+	m->req[0].cert_req_id = 0;
+	m->req[0].popo = CMP_POPO_RA_VERIFIED;
+	m->hdr.implicit_confirm = true;
+	if (card != NULL)
+		m->hdr.card_id = (cmp_buf){ card, card_len };
+}
+
+/* unprotected_cacerts: an unprotected genm for caCerts alone is answered
+ * (protected, verified by send_as) while the switch is on; every other
+ * unprotected request is refused, and so is that one with the switch
+ * off. */
+static void
+test_unprotected(void **state)
+{
+	cmp_msg m, *r;
+	ids id;
+	uint8_t csr[1024];
+	cmp_buf certs[4];
+	size_t n;
+	unsigned a0, a1;
+	(void)state;
+
+	assert_true(cfg->unprotected_cacerts);		/* the default */
+	assert_null(cmh_db_audit_count(db, &a0));
+	fresh(&m, &id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
+	m.nitav = 1;
+	r = send_as(&m, NULL, false);
+	assert_int_equal(r->type, CMP_BODY_GENP);
+	assert_true(r->protection.len > 0);
+	assert_int_equal(r->nitav, 1);
+	assert_true(cmp_itav_is(&r->itav[0], CMP_OID_IT_CA_CERTS));
+	assert_null(cmp_certs_parse(r->itav[0].value, certs, 4, &n));
+	assert_int_equal(n, 2);
+	cmp_msg_free(r);
+	assert_null(cmh_db_audit_count(db, &a1));
+	assert_int_equal(a1, a0 + 1);			/* audited all the same */
+
+	/* caCerts and another InfoType: not the public request alone */
+	fresh(&m, &id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
+	assert_null(cmp_itav_set(&m.itav[1], CMP_OID_IT_ROOT_CA_KEY_UPDATE));
+	m.nitav = 2;
+	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
+	    "not protected");
+	/* another InfoType alone */
+	fresh(&m, &id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_ROOT_CA_KEY_UPDATE));
+	m.nitav = 1;
+	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
+	    "not protected");
+	/* a cr */
+	cr_for(&m, &id, NULL, 0, csr, sizeof(csr));
+	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
+	    "not protected");
+	/* the switch off: caCerts alone refused too, signed still answered */
+	cfg->unprotected_cacerts = false;
+	fresh(&m, &id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
+	m.nitav = 1;
+	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
+	    "not protected");
+	fresh(&m, &id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
+	m.nitav = 1;
+	r = send(&m);
+	assert_int_equal(r->type, CMP_BODY_GENP);
+	cmp_msg_free(r);
+	cfg->unprotected_cacerts = true;
+}
+
+/* id-it-raterm-cardMgmtKey in a cr's generalInfo, answered in the cp's:
+ * the key when held (over a confidential transport), the InfoType
+ * without a value when none is held or the transport is plain HTTP (the
+ * certificate issued all the same, the key nowhere in the answer); a
+ * request for another card than the cr's cardId is refused. */
+static void
+test_cr_mgmt_key(void **state)
+{
+	static const uint8_t card[8] = { 0xc0, 0xff, 0xee, 0, 1, 2, 3, 4 };
+	static const uint8_t other[8] = { 0xc0, 0xff, 0xee, 0, 1, 2, 3, 5 };
+	static const uint8_t key[32] = "fedcba9876543210fedcba9876543210";
+	cmp_msg m, *r;
+	ids id;
+	uint8_t csr[1024], *val, *oval;
+	size_t vlen, ovlen;
+	cmp_mgmt_key k, got;
+	(void)state;
+
+	memset(&k, 0, sizeof(k));
+	k.card_id = (cmp_buf){ card, sizeof(card) };
+	assert_null(cmp_mgmt_key_encode(&k, false, &val, &vlen));
+	k.card_id = (cmp_buf){ other, sizeof(other) };
+	assert_null(cmp_mgmt_key_encode(&k, false, &oval, &ovlen));
+
+	/* none held */
+	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ val, vlen };
+	r = send(&m);
+	assert_int_equal(r->type, CMP_BODY_CP);
+	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
+	assert_true(r->hdr.has_mgmt_key);
+	assert_int_equal(r->hdr.mgmt_key.len, 0);
+	cmp_msg_free(r);
+
+	/* held */
+	assert_null(cmh_db_mgmt_key_set(db, "c0ffee0001020304", "aes256", key,
+	    sizeof(key), 1));
+	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ val, vlen };
+	r = send(&m);
+	assert_int_equal(r->type, CMP_BODY_CP);
+	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
+	assert_true(r->hdr.has_mgmt_key);
+	assert_null(cmp_mgmt_key_parse(r->hdr.mgmt_key, true, &got));
+	assert_int_equal(got.alg, 12);
+	assert_true(cmp_buf_eq(got.card_id, (cmp_buf){ card, sizeof(card) }));
+	assert_int_equal(got.key.len, sizeof(key));
+	assert_memory_equal(got.key.p, key, sizeof(key));
+	cmp_msg_free(r);
+
+	/* held, over plain HTTP: issued, the key not sent */
+	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ val, vlen };
+	{
+		uint8_t *der, *rsp;
+		size_t len, rlen;
+		assert_null(cmp_msg_encode(&m, officer, NULL, &der, &len));
+		assert_null(cmh_service_http(svc, der, len, "test", false, &rsp,
+		    &rlen));
+		free(der);
+		for (size_t i = 0; i + sizeof(key) <= rlen; i++)
+			assert_false(memcmp(rsp + i, key, sizeof(key)) == 0);
+		assert_null(cmp_msg_decode(rsp, rlen, &r));
+		free(rsp);
+	}
+	assert_int_equal(r->type, CMP_BODY_CP);
+	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
+	assert_true(r->hdr.has_mgmt_key);
+	assert_int_equal(r->hdr.mgmt_key.len, 0);
+	cmp_msg_free(r);
+
+	/* the key of another card than the cr's */
+	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
+	m.hdr.has_mgmt_key = true;
+	m.hdr.mgmt_key = (cmp_buf){ oval, ovlen };
+	expect_error(send(&m), CMP_FI_BAD_REQUEST, "another card");
+	free(val);
+	free(oval);
+}
+
 int
 main(void)
 {
@@ -430,6 +603,8 @@ main(void)
 		cmocka_unit_test(test_enroll_confirm),
 		cmocka_unit_test(test_mgmt_key),
 		cmocka_unit_test(test_card_id),
+		cmocka_unit_test(test_unprotected),
+		cmocka_unit_test(test_cr_mgmt_key),
 	};
 	return cmocka_run_group_tests_name("cmhost_service", tests, setup,
 	    teardown);
