@@ -16,10 +16,12 @@
  * verified on the officer card before anything is sent, a wrong one
  * stopping with the tries left), the secrets of one submit, incomplete
  * journal operations and their recovery; with the CM host in process
- * (cmhost's service code over a temporary SQLite database, behind its
- * HTTP server on a loopback port, the client pointed at it by cmp_hook):
- * Redo of the TC keys end to end, Issue, the CM host lost before the
- * certConf then recovered, a rejection. */
+ * (cmhost's service code over a temporary SQLite database, reached
+ * through the CMP client's transport hook, set by cmp_hook): Redo of the
+ * TC keys end to end (two requests: cr, certConf; once more over cmhost's
+ * HTTP server on a loopback port: the two on one kept-alive connection),
+ * Issue, the CM host lost before the certConf then recovered, a
+ * rejection. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -385,18 +387,20 @@ open_station(fx *f)
 
 /* ---- the CM host in process ------------------------------------------------- */
 
-/* cmhost's service code over a temporary SQLite database, behind its HTTP
- * server on a loopback port of its own; the station's CM host client is
- * pointed at it by the cmp_hook. A request of body type fail_type is
- * answered with HTTP 500 without reaching the service: the CM host lost
- * at that exchange. */
+/* cmhost's service code over a temporary SQLite database; the station's
+ * CM host client reaches it through its transport hook (cmp_hook sets
+ * it), or over HTTP: cmhost's server on a loopback port of its own, the
+ * client's log kept to count the exchanges and connections. A request of
+ * body type fail_type does not reach the service: the CM host lost at
+ * that exchange (over HTTP: answered with HTTP 500). */
 typedef struct cmhost_fx {
 	cmh_config *cfg;
 	cmh_ca *ca;
 	cmh_db *db;
 	cmh_service *svc;
-	cmh_server *srv;
+	cmh_server *srv;	/* NULL: in process */
 	char url[80];
+	FILE *log;		/* HTTP: the CMP client's log */
 	int nreq[32];		/* requests seen, per body type */
 	int fail_type;		/* -1: none */
 } cmhost_fx;
@@ -422,6 +426,14 @@ cm_handle(void *ctx, const uint8_t *req, size_t len, const char *station,
 	    rsp_len);
 }
 
+/* The client's transport: as over HTTPS (management keys may go). */
+static rt_err *
+cm_transport(void *ctx, const uint8_t *req, size_t len, uint8_t **rsp,
+    size_t *rsp_len)
+{
+	return cm_handle(ctx, req, len, "in-process", true, rsp, rsp_len);
+}
+
 static unsigned
 free_port(void)
 {
@@ -444,12 +456,19 @@ cmp_hook(void *ctx, cmp_client_opts *co)
 	fx *f = ctx;
 	co->url = f->cm->url;
 	co->total_timeout = 10;
+	if (f->cm->srv != NULL) {
+		co->log = f->cm->log;
+	} else {
+		co->transport = cm_transport;
+		co->transport_ctx = f->cm;
+	}
 }
 
 /* Starts the CM host of this test (its database in the test's
- * directory) and points the station at it. */
+ * directory), in process or behind its HTTP server, and points the
+ * station at it. */
 static void
-cmhost_start(fx *f)
+cmhost_start_as(fx *f, bool http)
 {
 	char path[300];
 	cmhost_fx *cm = calloc(1, sizeof(*cm));
@@ -461,18 +480,46 @@ cmhost_start(fx *f)
 	free(cm->cfg->db_path);
 	cm->cfg->db_path = strdup(path);
 	assert_non_null(cm->cfg->db_path);
-	cm->cfg->port = free_port();
 	cm->cfg->threads = 2;
 	ok(cmh_ca_load(cm->cfg, &cm->ca));
 	ok(cmh_db_open(cm->cfg->db_path, &cm->db));
 	ok(cmh_service_new(cm->cfg, cm->ca, cm->db, &cm->svc));
-	ok(cmh_server_start(cm->cfg, cm_handle, cm, &cm->srv));
-	snprintf(cm->url, sizeof(cm->url), "http://127.0.0.1:%u/cmp",
-	    cm->cfg->port);
+	if (http) {
+		cm->cfg->port = free_port();
+		ok(cmh_server_start(cm->cfg, cm_handle, cm, &cm->srv));
+		snprintf(cm->url, sizeof(cm->url), "http://127.0.0.1:%u/cmp",
+		    cm->cfg->port);
+		assert_non_null(cm->log = tmpfile());
+	} else {
+		snprintf(cm->url, sizeof(cm->url), "in-process");
+	}
 	f->cm = cm;
 	f->o.cmp_hook = cmp_hook;
 	f->o.cmp_hook_ctx = f;
 	open_station(f);
+}
+
+static void
+cmhost_start(fx *f)
+{
+	cmhost_start_as(f, false);
+}
+
+/* Lines of the CMP client's log (HTTP) that start with `prefix` and
+ * contain `part` (NULL: any). */
+static int
+cm_log_lines(const fx *f, const char *prefix, const char *part)
+{
+	char line[400];
+	int n = 0;
+	assert_non_null(f->cm->log);
+	fflush(f->cm->log);
+	rewind(f->cm->log);
+	while (fgets(line, sizeof(line), f->cm->log) != NULL)
+		if (strncmp(line, prefix, strlen(prefix)) == 0 &&
+		    (part == NULL || strstr(line, part) != NULL))
+			n++;
+	return n;
 }
 
 static void
@@ -481,7 +528,10 @@ cmhost_stop(fx *f)
 	cmhost_fx *cm = f->cm;
 	if (cm == NULL)
 		return;
-	cmh_server_stop(cm->srv);
+	if (cm->srv != NULL)
+		cmh_server_stop(cm->srv);
+	if (cm->log != NULL)
+		fclose(cm->log);
 	cmh_service_free(cm->svc);
 	cmh_db_close(cm->db);
 	cmh_ca_free(cm->ca);
@@ -1300,9 +1350,11 @@ slot_cert(vpiv *v, uint8_t slot, size_t *len)
 	return c;
 }
 
-/* Redo of every TC key of a pre-personalized card, end to end. */
+/* Redo of every TC key of a pre-personalized card, end to end: two
+ * requests (cr, certConf), the management key asked in the cr; over HTTP
+ * both on one connection. */
 static void
-test_cm_redo_tc(void **state)
+redo_tc(void **state, bool http)
 {
 	fx *f = *state;
 	answers a = { .sig = OFFICER_PIN, .pin = CARD_PIN };
@@ -1310,7 +1362,7 @@ test_cm_redo_tc(void **state)
 	rt_plan plan;
 	rt_submit_result res;
 	rt_jop op;
-	cmhost_start(f);
+	cmhost_start_as(f, http);
 	f->target = keep(f, tc_card(TC_SERIAL));
 	choose(f, "tc-redo", 0x9a, RT_ACT_REDO);
 	ok(rt_update_set_action(rt_station_update(f->st), 0x9c, RT_ACT_REDO));
@@ -1331,8 +1383,20 @@ test_cm_redo_tc(void **state)
 	assert_int_equal(a.npin[1], 1);		/* typed for the TC controls */
 	assert_int_equal(a.npin[2], 1);
 	assert_int_equal(a.nop, 1);		/* the CM host holds no key */
+	/* two requests: the management key rode in the cr (no genm) */
 	assert_int_equal(f->cm->nreq[CMP_BODY_CR], 1);
 	assert_int_equal(f->cm->nreq[CMP_BODY_CERTCONF], 1);
+	assert_int_equal(f->cm->nreq[CMP_BODY_GENM], 0);
+	assert_int_equal(cm_requests(f), 2);
+	if (http) {
+		/* two HTTP exchanges, one TCP connection */
+		assert_int_equal(cm_log_lines(f, "cmp: -> ", NULL), 2);
+		assert_int_equal(cm_log_lines(f, "cmp: HTTP 200", NULL), 2);
+		assert_int_equal(cm_log_lines(f, "cmp: HTTP ",
+		    "on a new connection"), 1);
+		assert_int_equal(cm_log_lines(f, "cmp: HTTP ",
+		    "on the kept-alive connection"), 1);
+	}
 	assert_int_equal(pin_left(f->officer), 3);
 	assert_int_equal(pin_left(f->target), 3);
 	assert_false(rt_station_card_pin_kept(f->st));
@@ -1369,6 +1433,18 @@ test_cm_redo_tc(void **state)
 	assert_int_equal(a.nsig, 2);
 	assert_int_equal(a.npin[1], 2);
 	assert_int_equal(journal_files(f), 2);
+}
+
+static void
+test_cm_redo_tc(void **state)
+{
+	redo_tc(state, false);
+}
+
+static void
+test_cm_redo_tc_http(void **state)
+{
+	redo_tc(state, true);
 }
 
 /* Cancel between two writes: the first certificate is on the card and
@@ -1625,6 +1701,7 @@ main(void)
 		T(test_open_ops),
 		T(test_recover_nothing_issued),
 		T(test_cm_redo_tc),
+		T(test_cm_redo_tc_http),
 		T(test_cm_issue),
 		T(test_cm_cancel_between_writes),
 		T(test_cm_cancel_before_request),
