@@ -134,6 +134,26 @@ send(cmp_msg *m)
 	return send_as(m, officer, true);
 }
 
+/* Sends m signed by the officer as over plain HTTP that
+ * listen.mgmt_keys_over_http does not allow; the answer must not hold
+ * `secret` anywhere. Returns it decoded. */
+static cmp_msg *
+send_plain(cmp_msg *m, const uint8_t *secret, size_t n)
+{
+	uint8_t *der, *rsp;
+	size_t len, rlen;
+	cmp_msg *r;
+	assert_null(cmp_msg_encode(m, officer, NULL, &der, &len));
+	assert_null(cmh_service_http(svc, der, len, "test", false, &rsp,
+	    &rlen));
+	free(der);
+	for (size_t i = 0; i + n <= rlen; i++)
+		assert_false(memcmp(rsp + i, secret, n) == 0);
+	assert_null(cmp_msg_decode(rsp, rlen, &r));
+	free(rsp);
+	return r;
+}
+
 static void
 expect_error(cmp_msg *r, uint32_t fi, const char *text)
 {
@@ -404,19 +424,8 @@ test_mgmt_key(void **state)
 	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CARD_MGMT_KEY));
 	m.itav[0].value = (cmp_buf){ val, vlen };
 	m.nitav = 1;
-	{
-		uint8_t *der, *rsp;
-		size_t len, rlen;
-		assert_null(cmp_msg_encode(&m, officer, NULL, &der, &len));
-		assert_null(cmh_service_http(svc, der, len, "test", false, &rsp,
-		    &rlen));
-		free(der);
-		for (size_t i = 0; i + sizeof(key) <= rlen; i++)
-			assert_false(memcmp(rsp + i, key, sizeof(key)) == 0);
-		assert_null(cmp_msg_decode(rsp, rlen, &r));
-		free(rsp);
-		expect_error(r, CMP_FI_NOT_AUTHORIZED, "HTTPS only");
-	}
+	expect_error(send_plain(&m, key, sizeof(key)), CMP_FI_NOT_AUTHORIZED,
+	    "HTTPS only");
 	/* caCerts: the chain */
 	fresh(&m, &id, CMP_BODY_GENM);
 	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
@@ -433,10 +442,11 @@ test_mgmt_key(void **state)
 	assert_true(audits >= 4);
 }
 
-/* A cr for a new key, raVerified, for `card` (NULL: none). */
+/* A cr for a new key, raVerified, for `card` (NULL: none), asking for a
+ * management key with the CardMgmtKeyReq `mk` (NULL: not). */
 static void
 cr_for(cmp_msg *m, ids *id, const uint8_t *card, size_t card_len,
-    uint8_t *csr, size_t cap)
+    const cmp_buf *mk, uint8_t *csr, size_t cap)
 {
 	size_t csr_len = mkcsr("CN=Cr Test,O=raterm demo", csr, cap);
 	fresh(m, id, CMP_BODY_CR);
@@ -447,6 +457,38 @@ cr_for(cmp_msg *m, ids *id, const uint8_t *card, size_t card_len,
 	m->hdr.implicit_confirm = true;
 	if (card != NULL)
 		m->hdr.card_id = (cmp_buf){ card, card_len };
+	if (mk != NULL) {
+		m->hdr.has_mgmt_key = true;
+		m->hdr.mgmt_key = *mk;
+	}
+}
+
+/* r is a cp that issued the certificate and answers the management key
+ * request in its generalInfo. */
+static void
+cp_with_mgmt_key(const cmp_msg *r)
+{
+	assert_int_equal(r->type, CMP_BODY_CP);
+	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
+	assert_true(r->hdr.has_mgmt_key);
+}
+
+/* A genm asking for `a` and, unless NULL, `b`. */
+static void
+genm_of(cmp_msg *m, ids *id, const char *a, const char *b)
+{
+	fresh(m, id, CMP_BODY_GENM);
+	assert_null(cmp_itav_set(&m->itav[m->nitav++], a));
+	if (b != NULL)
+		assert_null(cmp_itav_set(&m->itav[m->nitav++], b));
+}
+
+/* m sent without protection is refused. */
+static void
+refused_unprotected(cmp_msg *m)
+{
+	expect_error(send_as(m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
+	    "not protected");
 }
 
 /* unprotected_cacerts: an unprotected genm for caCerts alone is answered
@@ -466,9 +508,7 @@ test_unprotected(void **state)
 
 	assert_true(cfg->unprotected_cacerts);		/* the default */
 	assert_null(cmh_db_audit_count(db, &a0));
-	fresh(&m, &id, CMP_BODY_GENM);
-	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
-	m.nitav = 1;
+	genm_of(&m, &id, CMP_OID_IT_CA_CERTS, NULL);
 	r = send_as(&m, NULL, false);
 	assert_int_equal(r->type, CMP_BODY_GENP);
 	assert_true(r->protection.len > 0);
@@ -481,32 +521,19 @@ test_unprotected(void **state)
 	assert_int_equal(a1, a0 + 1);			/* audited all the same */
 
 	/* caCerts and another InfoType: not the public request alone */
-	fresh(&m, &id, CMP_BODY_GENM);
-	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
-	assert_null(cmp_itav_set(&m.itav[1], CMP_OID_IT_ROOT_CA_KEY_UPDATE));
-	m.nitav = 2;
-	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
-	    "not protected");
+	genm_of(&m, &id, CMP_OID_IT_CA_CERTS, CMP_OID_IT_ROOT_CA_KEY_UPDATE);
+	refused_unprotected(&m);
 	/* another InfoType alone */
-	fresh(&m, &id, CMP_BODY_GENM);
-	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_ROOT_CA_KEY_UPDATE));
-	m.nitav = 1;
-	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
-	    "not protected");
+	genm_of(&m, &id, CMP_OID_IT_ROOT_CA_KEY_UPDATE, NULL);
+	refused_unprotected(&m);
 	/* a cr */
-	cr_for(&m, &id, NULL, 0, csr, sizeof(csr));
-	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
-	    "not protected");
+	cr_for(&m, &id, NULL, 0, NULL, csr, sizeof(csr));
+	refused_unprotected(&m);
 	/* the switch off: caCerts alone refused too, signed still answered */
 	cfg->unprotected_cacerts = false;
-	fresh(&m, &id, CMP_BODY_GENM);
-	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
-	m.nitav = 1;
-	expect_error(send_as(&m, NULL, true), CMP_FI_BAD_MESSAGE_CHECK,
-	    "not protected");
-	fresh(&m, &id, CMP_BODY_GENM);
-	assert_null(cmp_itav_set(&m.itav[0], CMP_OID_IT_CA_CERTS));
-	m.nitav = 1;
+	genm_of(&m, &id, CMP_OID_IT_CA_CERTS, NULL);
+	refused_unprotected(&m);
+	genm_of(&m, &id, CMP_OID_IT_CA_CERTS, NULL);
 	r = send(&m);
 	assert_int_equal(r->type, CMP_BODY_GENP);
 	cmp_msg_free(r);
@@ -536,28 +563,21 @@ test_cr_mgmt_key(void **state)
 	assert_null(cmp_mgmt_key_encode(&k, false, &val, &vlen));
 	k.card_id = (cmp_buf){ other, sizeof(other) };
 	assert_null(cmp_mgmt_key_encode(&k, false, &oval, &ovlen));
+	cmp_buf req = { val, vlen }, oreq = { oval, ovlen };
 
 	/* none held */
-	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
-	m.hdr.has_mgmt_key = true;
-	m.hdr.mgmt_key = (cmp_buf){ val, vlen };
+	cr_for(&m, &id, card, sizeof(card), &req, csr, sizeof(csr));
 	r = send(&m);
-	assert_int_equal(r->type, CMP_BODY_CP);
-	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
-	assert_true(r->hdr.has_mgmt_key);
+	cp_with_mgmt_key(r);
 	assert_int_equal(r->hdr.mgmt_key.len, 0);
 	cmp_msg_free(r);
 
 	/* held */
 	assert_null(cmh_db_mgmt_key_set(db, "c0ffee0001020304", "aes256", key,
 	    sizeof(key), 1));
-	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
-	m.hdr.has_mgmt_key = true;
-	m.hdr.mgmt_key = (cmp_buf){ val, vlen };
+	cr_for(&m, &id, card, sizeof(card), &req, csr, sizeof(csr));
 	r = send(&m);
-	assert_int_equal(r->type, CMP_BODY_CP);
-	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
-	assert_true(r->hdr.has_mgmt_key);
+	cp_with_mgmt_key(r);
 	assert_null(cmp_mgmt_key_parse(r->hdr.mgmt_key, true, &got));
 	assert_int_equal(got.alg, 12);
 	assert_true(cmp_buf_eq(got.card_id, (cmp_buf){ card, sizeof(card) }));
@@ -566,31 +586,14 @@ test_cr_mgmt_key(void **state)
 	cmp_msg_free(r);
 
 	/* held, over plain HTTP: issued, the key not sent */
-	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
-	m.hdr.has_mgmt_key = true;
-	m.hdr.mgmt_key = (cmp_buf){ val, vlen };
-	{
-		uint8_t *der, *rsp;
-		size_t len, rlen;
-		assert_null(cmp_msg_encode(&m, officer, NULL, &der, &len));
-		assert_null(cmh_service_http(svc, der, len, "test", false, &rsp,
-		    &rlen));
-		free(der);
-		for (size_t i = 0; i + sizeof(key) <= rlen; i++)
-			assert_false(memcmp(rsp + i, key, sizeof(key)) == 0);
-		assert_null(cmp_msg_decode(rsp, rlen, &r));
-		free(rsp);
-	}
-	assert_int_equal(r->type, CMP_BODY_CP);
-	assert_int_equal(r->resp[0].status.status, CMP_STATUS_ACCEPTED);
-	assert_true(r->hdr.has_mgmt_key);
+	cr_for(&m, &id, card, sizeof(card), &req, csr, sizeof(csr));
+	r = send_plain(&m, key, sizeof(key));
+	cp_with_mgmt_key(r);
 	assert_int_equal(r->hdr.mgmt_key.len, 0);
 	cmp_msg_free(r);
 
 	/* the key of another card than the cr's */
-	cr_for(&m, &id, card, sizeof(card), csr, sizeof(csr));
-	m.hdr.has_mgmt_key = true;
-	m.hdr.mgmt_key = (cmp_buf){ oval, ovlen };
+	cr_for(&m, &id, card, sizeof(card), &oreq, csr, sizeof(csr));
 	expect_error(send(&m), CMP_FI_BAD_REQUEST, "another card");
 	free(val);
 	free(oval);
