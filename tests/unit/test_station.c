@@ -519,6 +519,7 @@ cm_log_lines(const fx *f, const char *prefix, const char *part)
 		if (strncmp(line, prefix, strlen(prefix)) == 0 &&
 		    (part == NULL || strstr(line, part) != NULL))
 			n++;
+	fseek(f->cm->log, 0, SEEK_END);	/* the client writes on at the end */
 	return n;
 }
 
