@@ -320,6 +320,13 @@ typedef struct rt_update_dialogs {
 	bool (*cancel)(void *ctx);
 } rt_update_dialogs;
 
+/* The operator credential as the officer types it (both adapters): the
+ * key in hex, or "default" for the card profile's documented default key
+ * (*out 0: what operator_credential answers for it). The text is wiped.
+ * Errors: ARG (neither, or longer than cap). */
+rt_err *rt_operator_credential_parse(char *text, size_t len, uint8_t *buf,
+    size_t cap, size_t *out) RT_MUST;
+
 typedef struct {
 	rt_card *card;			/* the target card, open */
 	rt_signer *officer;		/* protects the CMP request */
@@ -355,6 +362,12 @@ typedef struct {
 	char op_id[64];			/* the journal's operation, "" none */
 } rt_submit_result;
 
+/* Step i's result in plain words, one line for people: "9a  Redo   done
+ * written to the card, read back and tested (serial ...)", with
+ * "[not confirmed]" when the certConf did not go through. */
+void rt_submit_result_line(const rt_plan *p, const rt_submit_result *res,
+    size_t i, char *buf, size_t cap);
+
 /* Runs the plan (src/engine/submit.c):
  *   1. the rules again (RULE if the plan no longer matches them);
  *   2. before anything is sent, when a key is written or possession must
@@ -368,7 +381,7 @@ typedef struct {
  *      written, the card's management key asked in the same cr
  *      (generalInfo id-it-raterm-cardMgmtKey); ISSUED per key; then,
  *      before the first write, management-key authentication with the
- *      key the CM host sent in the ip, else the one
+ *      key the CM host sent in the cp, else the one
  *      d->operator_credential gives (asked only then; failing or
  *      cancelled, nothing is written and everything is rejected in 5.);
  *   4. per key: Issue saves the certificate as PEM in env->issued_dir and

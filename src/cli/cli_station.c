@@ -90,11 +90,11 @@ open_reader_cb(void *ctx, const char *name, rt_transport **out)
 	return cli_open_reader(ctx, name, out);
 }
 
-rt_err *
-cli_station_open(const cli_global *g, const rt_config *cfg,
-    const cli_station_opts *o, const char *reader, rt_station **out)
+void
+cli_station_fill(const cli_global *g, const cli_station_opts *o,
+    const char *reader, rt_station_opts *so)
 {
-	rt_station_opts so = {
+	*so = (rt_station_opts){
 		.target_reader = reader, .officer_reader = o->officer_reader,
 		.officer_token = o->officer_token,
 		.officer_cert = o->officer_cert,
@@ -107,6 +107,14 @@ cli_station_open(const cli_global *g, const rt_config *cfg,
 		.open_reader = open_reader_cb, .open_ctx = (void *)g,
 		.ignore_open = o->ignore_open,
 	};
+}
+
+rt_err *
+cli_station_open(const cli_global *g, const rt_config *cfg,
+    const cli_station_opts *o, const char *reader, rt_station **out)
+{
+	rt_station_opts so;
+	cli_station_fill(g, o, reader, &so);
 	return rt_station_open(cfg, &so, out);
 }
 
@@ -138,29 +146,13 @@ dlg_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 	size_t hl = 0;
 	rt_err *e = cli_secret_get(dc->sec, "operator", prompt, hex,
 	    sizeof(hex) - 1, &hl);
-	if (e != NULL)
-		return e;
-	hex[hl] = '\0';
-	*len = 0;
-	if (strcmp(hex, "default") == 0) {
-		rt_wipe(hex, sizeof(hex));
+	if (e == NULL)
+		e = rt_operator_credential_parse(hex, hl, buf, cap, len);
+	rt_wipe(hex, sizeof(hex));
+	if (e == NULL && *len == 0)
 		fprintf(stderr, "raterm %s: operator credential: the card's "
 		    "default management key, as given\n", dc->cmd);
-		return NULL;	/* the card's default management key */
-	}
-	rt_err *he = NULL;
-	if (hl == 0 || hl % 2 != 0 || hl / 2 > cap ||
-	    (he = rt_hex_decode(hex, hl, buf, cap, len, 0)) != NULL) {
-		rt_err_free(he);
-		rt_wipe(hex, sizeof(hex));
-		rt_wipe(buf, cap);
-		*len = 0;
-		return rt_err_new(RT_E_ARG, NULL, "operator credential: expected "
-		    "the management key in hex (48 digits for 3DES/AES-192) or "
-		    "'default'");
-	}
-	rt_wipe(hex, sizeof(hex));
-	return NULL;
+	return e;
 }
 
 static void

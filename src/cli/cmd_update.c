@@ -259,18 +259,12 @@ typedef struct {
 static void
 print_result(const rt_plan *plan, const rt_submit_result *res)
 {
-	char s[4];
 	printf("Result%s%s%s:\n", res->op_id[0] ? " (journal " : "",
 	    res->op_id, res->op_id[0] ? ")" : "");
 	for (size_t i = 0; i < plan->nsteps; i++) {
-		const rt_plan_step *ps = &plan->steps[i];
-		printf("  %-3s %-6s %-8s %s%s%s%s%s\n",
-		    piv_slot_name(ps->slot, s, sizeof(s)),
-		    rt_action_title(ps->action), rt_step_state_name(res->state[i]),
-		    res->message[i], res->serial[i][0] ? " (serial " : "",
-		    res->serial[i], res->serial[i][0] ? ")" : "",
-		    res->state[i] == RT_STEP_DONE && !res->confirmed ?
-		    " [not confirmed]" : "");
+		char line[700];
+		rt_submit_result_line(plan, res, i, line, sizeof(line));
+		printf("  %s\n", line);
 	}
 	printf("%s\n", res->confirmed ? "Confirmed to the CM host "
 	    "(certConf, pkiConf)." : res->issued ? "NOT confirmed to the "

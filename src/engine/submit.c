@@ -191,8 +191,8 @@ card_id(const rt_contents *ct, uint8_t out[16])
 	return 0;
 }
 
-/* Management-key authentication, after the ip and before the first
- * write: the key the CM host sent with the certificates (asked in the cr,
+/* Management-key authentication, after the cp (the cr's answer) and
+ * before the first write: the key the CM host sent with the certificates (asked in the cr,
  * cmp_enroll_req.mgmt_key), else the operator credential from the dialog.
  * The transaction's copy of the key is wiped here. */
 static rt_err *
@@ -581,7 +581,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	}
 
 	/* 4. management-key authentication before the first write: the key
-	 * the CM host sent in the ip, else the operator credential dialog.
+	 * the CM host sent in the cp, else the operator credential dialog.
 	 * Failing or cancelled, nothing is written or kept: every
 	 * certificate is rejected in the certConf below. */
 	bool card_auth_ok = true;
@@ -717,6 +717,43 @@ out:
 	free(sc);
 	rt_wipe(&pn, sizeof(pn));
 	return e;
+}
+
+rt_err *
+rt_operator_credential_parse(char *text, size_t len, uint8_t *buf,
+    size_t cap, size_t *out)
+{
+	rt_err *he = NULL;
+	*out = 0;
+	if (len == 7 && memcmp(text, "default", 7) == 0) {
+		rt_wipe(text, len);
+		return NULL;	/* the card's default key, named */
+	}
+	bool ok = len > 0 && len % 2 == 0 && len / 2 <= cap &&
+	    (he = rt_hex_decode(text, len, buf, cap, out, 0)) == NULL;
+	rt_err_free(he);
+	rt_wipe(text, len);
+	if (ok)
+		return NULL;
+	rt_wipe(buf, cap);
+	*out = 0;
+	return rt_err_new(RT_E_ARG, NULL, "operator credential: expected the "
+	    "management key in hex (48 digits for 3DES/AES-192) or 'default'");
+}
+
+void
+rt_submit_result_line(const rt_plan *p, const rt_submit_result *res,
+    size_t i, char *buf, size_t cap)
+{
+	char s[4];
+	const rt_plan_step *ps = &p->steps[i];
+	snprintf(buf, cap, "%-3s %-6s %-8s %s%s%s%s%s",
+	    piv_slot_name(ps->slot, s, sizeof(s)), rt_action_title(ps->action),
+	    rt_step_state_name(res->state[i]), res->message[i],
+	    res->serial[i][0] ? " (serial " : "", res->serial[i],
+	    res->serial[i][0] ? ")" : "",
+	    res->state[i] == RT_STEP_DONE && !res->confirmed ?
+	    " [not confirmed]" : "");
 }
 
 const char *

@@ -84,6 +84,13 @@ lb_free(linebuf *lb)
 	memset(lb, 0, sizeof(*lb));
 }
 
+/* The width of dlg_text's window at the terminal's width now. */
+static int
+text_dialog_width(const ui *u)
+{
+	return clampi(u->L.w - 4, 40, 96);
+}
+
 bool
 dlg_text(ui *u, const char *title, const char *text, bool yesno,
     const char *question)
@@ -104,7 +111,7 @@ dlg_text(ui *u, const char *title, const char *text, bool yesno,
 			}
 			continue;
 		}
-		int ww = clampi(u->L.w - 4, 40, 96);
+		int ww = text_dialog_width(u);
 		if (wrapped_at != ww) {
 			lb_free(&lb);
 			ui_wrap(text, ww - 4, u->utf8, lb_add, &lb);
@@ -504,21 +511,11 @@ d_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 		    sizeof(hex) - 1, &hl);
 		if (e != NULL)
 			return e;
-		hex[hl] = '\0';
-		*len = 0;
-		if (strcmp(hex, "default") == 0) {
-			rt_wipe(hex, sizeof(hex));
-			return NULL;
-		}
-		rt_err *he = NULL;
-		bool ok = hl > 0 && hl % 2 == 0 && hl / 2 <= cap &&
-		    (he = rt_hex_decode(hex, hl, buf, cap, len, 0)) == NULL;
-		rt_err_free(he);
+		e = rt_operator_credential_parse(hex, hl, buf, cap, len);
 		rt_wipe(hex, sizeof(hex));
-		if (ok)
+		if (e == NULL)
 			return NULL;
-		rt_wipe(buf, cap);
-		*len = 0;
+		rt_err_free(e);
 		snprintf(p, sizeof(p), "%s: not a key in hex nor 'default'; "
 		    "again (Esc cancels)", prompt);
 	}
@@ -592,7 +589,7 @@ d_confirm(void *ctx, const rt_plan *p, bool *yes)
 		fprintf(f, "%s%s", i ? "; " : "", asks[i]);
 	fprintf(f, "%s.\n", na ? "" : "nothing more");
 	/* the plan laid out for the dialog's width (as dlg_text sizes it) */
-	rt_plan_print_cols(p, f, (size_t)clampi(u->L.w - 4, 40, 96) - 4);
+	rt_plan_print_cols(p, f, (size_t)text_dialog_width(u) - 4);
 	fclose(f);
 	ui_set_status(u, R_NORMAL, "The plan: y submits it, n or Esc sends "
 	    "nothing.");

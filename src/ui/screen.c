@@ -866,7 +866,7 @@ do_submit(ui *u)
 			    "");
 			for (size_t i = 0; i < plan.nsteps; i++) {
 				char line[700];
-				ui_view_result(&plan, &res, i, line,
+				rt_submit_result_line(&plan, &res, i, line,
 				    sizeof(line));
 				fprintf(f, "  %s\n", line);
 				ndone += res.state[i] == RT_STEP_DONE;
@@ -924,16 +924,8 @@ do_submit(ui *u)
 	}
 	refresh_officer(u);
 	if (e != NULL) {
+		/* the header's tries left: refresh_officer read them again */
 		ui_status_err(u, "Submit", e);
-		/* the station keeps the officer's card as it was read: the
-		 * tries left come with the error */
-		int left = rt_err_detail(e);
-		for (const rt_err *c = e; left < 0 && c != NULL;
-		    c = rt_err_cause(c))
-			left = rt_err_detail(c);
-		if (rt_err_has(e, RT_E_PIN_WRONG) && left >= 0 &&
-		    strstr(u->status, "Signature PIN") != NULL)
-			u->oinfo.pin_retries = left;
 		rt_err_free(e);
 	} else
 		ui_set_status(u, R_NORMAL, "Nothing was sent.");

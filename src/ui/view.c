@@ -358,21 +358,6 @@ ui_view_asks(const rt_plan *p, const rt_card_caps *caps, bool card_pin_kept,
 	return n;
 }
 
-void
-ui_view_result(const rt_plan *p, const rt_submit_result *res, size_t i,
-    char *buf, size_t cap)
-{
-	char s[4];
-	const rt_plan_step *ps = &p->steps[i];
-	snprintf(buf, cap, "%-3s %-6s %-8s %s%s%s%s%s",
-	    piv_slot_name(ps->slot, s, sizeof(s)), rt_action_title(ps->action),
-	    rt_step_state_name(res->state[i]), res->message[i],
-	    res->serial[i][0] ? " (serial " : "", res->serial[i],
-	    res->serial[i][0] ? ")" : "",
-	    res->state[i] == RT_STEP_DONE && !res->confirmed ?
-	    " [not confirmed]" : "");
-}
-
 const char *
 ui_view_result_end(const rt_submit_result *res)
 {

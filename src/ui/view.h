@@ -7,7 +7,6 @@
  *   ui_view_actions    the Action dropdown of a row: entries, disabled
  *                      ones with the engine's reason
  *   ui_view_asks       what Submit will ask, in order
- *   ui_view_result     one row's result after a submit, in plain words
  *   ui_view_error      an error for the status line (tries left of a PIN)
  *   ui_layout_of       where everything goes at a terminal size
  *   ui_field           the editing of a one-line field; a secret field
@@ -100,8 +99,6 @@ size_t ui_view_asks(const rt_plan *p, const rt_card_caps *caps,
 
 /* One line of the result of plan step i: "9a  Redo   done     written to
  * the card, read back and tested (serial ...)". */
-void ui_view_result(const rt_plan *p, const rt_submit_result *res, size_t i,
-    char *buf, size_t cap);
 /* The closing line: confirmed / not confirmed (recover) / nothing issued. */
 const char *ui_view_result_end(const rt_submit_result *res);
 /* "done", "FAILED", "rejected", "not run". */

@@ -259,10 +259,10 @@ test_result(void **state)
 	res.state[1] = RT_STEP_FAILED;
 	snprintf(res.message[1], sizeof(res.message[1]), "card removed");
 	res.sent = res.issued = true;
-	ui_view_result(&p, &res, 0, line, sizeof(line));
+	rt_submit_result_line(&p, &res, 0, line, sizeof(line));
 	assert_string_equal(line, "9a  Redo   done     written to the card, "
 	    "read back and tested (serial 49963ec6) [not confirmed]");
-	ui_view_result(&p, &res, 1, line, sizeof(line));
+	rt_submit_result_line(&p, &res, 1, line, sizeof(line));
 	assert_string_equal(line, "9c  Redo   FAILED   card removed");
 	assert_non_null(strstr(ui_view_result_end(&res), "NOT confirmed"));
 	res.confirmed = true;
