@@ -17,7 +17,7 @@
  *   rt_station_submit(st, d, 0, &plan, &res)
  *       same card? -> d->confirm(plan) -> d->signature_pin (verified on the
  *       officer card before anything is sent) -> second card PIN -> cr
- *       (asking the card's management key) -> ip -> management-key
+ *       (asking the card's management key) -> cp -> management-key
  *       authentication (d->operator_credential only when the CM host
  *       holds no key) -> write, read back, test -> certConf; progress and
  *       cancel between steps
@@ -120,12 +120,10 @@ rt_err *rt_station_find_readers(rt_station *st, rt_station_readers_info *info)
 /* The NO_READER error for the state of the last find (NULL if a target
  * reader is chosen). */
 rt_err *rt_station_require_target(const rt_station *st) RT_MUST;
-/* Sets the target / officer reader explicitly (a reader picker);
+/* Sets the target reader explicitly (a reader picker);
  * rt_station_set_target(st, NULL) returns to the configuration's
  * choice (found again at the next find or reload). */
 rt_err *rt_station_set_target(rt_station *st, const char *reader) RT_MUST;
-rt_err *rt_station_set_officer_reader(rt_station *st, const char *reader)
-    RT_MUST;
 /* Every PC/SC reader with its card state and whether it holds an officer
  * card (for a picker). out[] gets up to cap; returns the count via *n. */
 rt_err *rt_station_list_readers(rt_station *st, rt_reader_cand *out,
@@ -205,9 +203,10 @@ size_t rt_station_procedures(const rt_station *st, const rt_procedure **out,
  * controls when the card holds a TC and they have not run (the card PIN
  * through d->card_pin(1), kept for the submit that follows; the results
  * stay in the update model even when they fail) and builds the plan.
- * dry: nothing is asked (missing values and PINs are reported in the
- * plan / as USAGE naming the PIN it needs). Errors: RULE, USAGE (a dialog
- * cancelled or absent), PIN_WRONG, card errors. */
+ * dry: the values still to be typed are not asked (the plan shows them
+ * missing); the TC controls still need the card PIN (no card_pin dialog:
+ * USAGE naming it). Errors: RULE, USAGE (a dialog cancelled or absent),
+ * PIN_WRONG, card errors. */
 rt_err *rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
     rt_plan *out) RT_MUST;
 

@@ -8,6 +8,7 @@
 #include "raterm/contents.h"
 #include "raterm/engine.h"
 #include "raterm/qc.h"
+#include "raterm/station.h"
 
 /* "serial 10000001" / "GUID ..." / "(no serial or GUID)": how the plan,
  * the journal and the audit name a card. */
@@ -22,5 +23,10 @@ void eng_san_describe(const uint8_t *v, size_t len, char *out, size_t cap);
 void eng_plan_request(const rt_update *u, int row, rt_plan_step *st);
 rt_err *eng_build_extensions(const rt_update *u, int row, uint8_t **der,
     size_t *len) RT_MUST;
+
+/* readers.c: true if the card in reader `name` holds a certificate in
+ * `slot` issued by one of cas (NULL: false); open NULL: rt_pcsc_open. */
+bool eng_officer_card(rt_reader_open_fn open, void *ctx, const char *name,
+    uint8_t slot, const rt_castore *cas);
 
 #endif

@@ -1,6 +1,7 @@
 /* readers.c - which reader holds the officer's card and which the target
  * card; see include/raterm/engine.h. */
 #include "raterm/engine.h"
+#include "engine_int.h"
 #include "raterm/transport.h"
 
 #include <stdio.h>
@@ -53,16 +54,18 @@ rt_station_pick(const rt_config *cfg, const rt_reader_cand *cands, size_t n,
 	return NULL;
 }
 
-/* True if the card in `name` holds an officer certificate in `slot`. */
-static bool
-probe_officer(const char *name, uint8_t slot, const rt_castore *cas)
+bool
+eng_officer_card(rt_reader_open_fn open, void *ctx, const char *name,
+    uint8_t slot, const rt_castore *cas)
 {
 	rt_transport *t = NULL;
 	rt_card *c = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	bool yes = false;
-	rt_err *e = rt_pcsc_open(name, &t);
+	if (cas == NULL)
+		return false;
+	rt_err *e = open != NULL ? open(ctx, name, &t) : rt_pcsc_open(name, &t);
 	if (e == NULL)
 		e = rt_card_open(t, &c);
 	if (e == NULL)
@@ -102,7 +105,7 @@ rt_station_readers_find(const rt_config *cfg, const rt_castore *officer_cas,
 		    strcmp(r[i].name, target_held) == 0)
 			c[i].officer_card = false;
 		else if (probe && r[i].card_present)
-			c[i].officer_card = probe_officer(r[i].name,
+			c[i].officer_card = eng_officer_card(NULL, NULL, r[i].name,
 			    cfg->officer.slot, officer_cas);
 	}
 	free(r);

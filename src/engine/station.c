@@ -13,7 +13,6 @@
 #include "raterm/x509.h"
 
 #include <libgen.h>
-#include <mbedtls/oid.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +167,8 @@ load_officer_cas(rt_station *st)
 	return NULL;
 }
 
+static uint8_t officer_slot(const rt_station *st);
+
 /* ---- readers -------------------------------------------------------------- */
 
 static bool
@@ -297,44 +298,13 @@ rt_station_set_target(rt_station *st, const char *reader)
 	return NULL;
 }
 
-rt_err *
-rt_station_set_officer_reader(rt_station *st, const char *reader)
-{
-	if (reader == NULL || reader[0] == '\0')
-		return rt_err_new(RT_E_ARG, NULL, "no reader name");
-	if (strcmp(reader, st->target_reader) == 0)
-		return rt_err_new(RT_E_ARG, NULL, "\"%s\" is the target reader",
-		    reader);
-	snprintf(st->officer_reader, sizeof(st->officer_reader), "%s", reader);
-	st->officer_known = false;
-	sta_close_officer(st);
-	return NULL;
-}
-
 static bool
 holds_officer_cert(rt_station *st, const char *name)
 {
-	rt_transport *t = NULL;
-	rt_card *c = NULL;
-	uint8_t *der = NULL;
-	size_t len = 0;
-	bool yes = false;
 	rt_err *le = load_officer_cas(st);
 	rt_err_free(le);
-	if (st->ocas == NULL)
-		return false;
-	rt_err *e = sta_open_reader(st, name, &t);
-	if (e == NULL)
-		e = rt_card_open(t, &c);
-	if (e == NULL)
-		e = rt_card_read_cert(c, st->cfg->officer.slot ? st->cfg->officer.slot
-		    : PIV_SLOT_SIGN, &der, &len);
-	if (e == NULL)
-		yes = rt_castore_issued(st->ocas, der, len);
-	rt_err_free(e);
-	free(der);
-	sta_close_card(&t, &c);
-	return yes;
+	return eng_officer_card(st->o.open_reader, st->o.open_ctx, name,
+	    officer_slot(st), st->ocas);
 }
 
 rt_err *
@@ -499,19 +469,17 @@ officer_slot(const rt_station *st)
 void
 sta_name_from_crt(const mbedtls_x509_crt *c, rt_station_officer_info *oi)
 {
-	if (mbedtls_x509_dn_gets(oi->subject, sizeof(oi->subject),
-	    &c->subject) < 0)
+	rt_cert_info ci;
+	rt_err *e = rt_cert_info_parse(c->raw.p, c->raw.len, &ci);
+	if (e != NULL) {
+		rt_err_free(e);
 		snprintf(oi->subject, sizeof(oi->subject), "(officer)");
-	for (const mbedtls_x509_name *n = &c->subject; n != NULL; n = n->next)
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
-			size_t l = n->val.len < sizeof(oi->name) - 1 ? n->val.len :
-			    sizeof(oi->name) - 1;
-			memcpy(oi->name, n->val.p, l);
-			oi->name[l] = '\0';
-		}
-	if (oi->name[0] == '\0')
-		snprintf(oi->name, sizeof(oi->name), "%.*s",
-		    (int)sizeof(oi->name) - 1, oi->subject);
+		snprintf(oi->name, sizeof(oi->name), "(officer)");
+		return;
+	}
+	snprintf(oi->subject, sizeof(oi->subject), "%s", ci.subject);
+	snprintf(oi->name, sizeof(oi->name), "%.*s", (int)sizeof(oi->name) - 1,
+	    ci.subject_cn[0] ? ci.subject_cn : ci.subject);
 }
 
 /* The Signature PIN callback of the officer's card signer: the PIN of

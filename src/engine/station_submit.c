@@ -202,13 +202,6 @@ rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
 	if (!dry && (e = rt_update_ask_typed(u, &in)) != NULL)
 		goto out;
 	if (rt_update_tc_needed(u)) {
-		if (dry && (d == NULL || d->card_pin == NULL) &&
-		    !st->sec->card_set[0]) {
-			e = rt_err_new(RT_E_USAGE, NULL, "the card holds transport "
-			    "certificates: their controls need the card's PIN "
-			    "(at a terminal, or 'card=PIN' on --pin-fd)");
-			goto out;
-		}
 		if ((e = sta_reopen_target(st)) != NULL)
 			goto out;
 		rt_tc_config base = {
