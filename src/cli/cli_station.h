@@ -59,8 +59,12 @@ int cli_station_check(const char *cmd, const cli_station_opts *o);
 rt_err *cli_config_load(const cli_station_opts *o, bool required,
     rt_config **out) RT_MUST;
 
-/* Opens the station of the command; reader: -r (NULL: the
- * configuration's). The software token's warning goes to stderr. */
+/* The station's options from the command's; reader: -r (NULL: the
+ * configuration's). Readers open as cli_open_reader opens them; the
+ * software token's warning goes to stderr, -v's CMP log too. */
+void cli_station_fill(const cli_global *g, const cli_station_opts *o,
+    const char *reader, rt_station_opts *so);
+/* Opens the station of the command (cli_station_fill). */
 rt_err *cli_station_open(const cli_global *g, const rt_config *cfg,
     const cli_station_opts *o, const char *reader, rt_station **out)
     RT_MUST;

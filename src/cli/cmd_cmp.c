@@ -111,11 +111,12 @@ typedef struct {
 } cmp_cmd;
 
 /* Loads the configuration (required with -c or when a procedure is
- * named) and opens the station; then the CM host client, protected by
- * the officer's signature (Signature PIN verified at once). */
+ * named) and opens the station; then the CM host client: protected by
+ * the officer's signature (Signature PIN verified at once), or without
+ * an officer (officer false: the unprotected caCerts genm). */
 static rt_err *
 cmd_open(const cli_global *g, const char *cmd, cmp_cmd *cc, bool need_cfg,
-    cmp_client **client)
+    bool officer, cmp_client **client)
 {
 	rt_err *e;
 	if (cc->cfg == NULL &&
@@ -123,6 +124,8 @@ cmd_open(const cli_global *g, const char *cmd, cmp_cmd *cc, bool need_cfg,
 		return e;
 	if ((e = cli_station_open(g, cc->cfg, &cc->o, NULL, &cc->st)) != NULL)
 		return e;
+	if (!officer)
+		return rt_station_cmhost_public(cc->st, client);
 	if ((e = cli_secrets_open(cc->o.pin_fd, &cc->sec)) != NULL)
 		return e;
 	cc->dc = (cli_dialog_ctx){ cmd, cc->sec, cc->o.pin_fd >= 0, NULL };
@@ -278,7 +281,8 @@ cmd_request(cli_global *g, int argc, char **argv)
 		return cli_fail(rt_err_new(RT_E_FORMAT, NULL, "%s: not a PKCS#10 "
 		    "request", csr_path));
 	}
-	if ((e = cmd_open(g, "request", &cc, procedure != NULL, &client)) != NULL)
+	if ((e = cmd_open(g, "request", &cc, procedure != NULL, true,
+	    &client)) != NULL)
 		goto out;
 	const uint8_t *csrs[1] = { csr.raw.p };
 	size_t lens[1] = { csr.raw.len };
@@ -384,7 +388,7 @@ cmd_revoke(cli_global *g, int argc, char **argv)
 		    cert_path));
 	}
 	cmp_client *client = NULL;
-	rt_err *e = cmd_open(g, "revoke", &cc, false, &client);
+	rt_err *e = cmd_open(g, "revoke", &cc, false, true, &client);
 	if (e == NULL)
 		e = cmp_client_revoke(client, crt.raw.p, crt.raw.len, reason);
 	if (e == NULL) {
@@ -440,12 +444,8 @@ cmd_cacerts(cli_global *g, int argc, char **argv)
 	 * answers; the answer is verified against the trust). A CM host that
 	 * wants every request protected gets the officer's signature when
 	 * --officer-reader or --officer-token is given. */
-	rt_err *e;
-	if (cc.o.officer_reader != NULL || cc.o.officer_token != NULL)
-		e = cmd_open(g, "cacerts", &cc, false, &client);
-	else if ((e = cli_config_load(&cc.o, false, &cc.cfg)) == NULL &&
-	    (e = cli_station_open(g, cc.cfg, &cc.o, NULL, &cc.st)) == NULL)
-		e = rt_station_cmhost_public(cc.st, &client);
+	rt_err *e = cmd_open(g, "cacerts", &cc, false,
+	    cc.o.officer_reader != NULL || cc.o.officer_token != NULL, &client);
 	if (e == NULL)
 		e = cmp_client_cacerts(client, &certs, &lens, &n);
 	if (e == NULL) {

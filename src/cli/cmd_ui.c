@@ -1,8 +1,8 @@
 /* cmd_ui.c - `raterm ui` (and `raterm` alone on a terminal): the officer's
  * screen (src/ui) on the station of the configuration. */
 #include "cli.h"
+#include "cli_station.h"
 #include "raterm/config.h"
-#include "raterm/piv.h"
 #include "raterm/station.h"
 #include "raterm/ui.h"
 
@@ -33,6 +33,8 @@ static const char ui_help[] =
 "  --server URL            overrides cmhost.url\n"
 "  --trust FILE            overrides cmhost.trust\n"
 "  --tls-ca FILE           HTTPS: trust only this CA bundle for TLS\n"
+"  --timeout SECONDS       per HTTP exchange (default 60)\n"
+"  --officer-chain FILE    CA certificates sent with the officer's certificate\n"
 "  --transport-ca FILE     overrides transport_cas\n"
 "  --attestation-root FILE overrides attestation_roots\n"
 "  --pin-echo star|none    PIN fields show one '*' per character or\n"
@@ -44,64 +46,35 @@ static const char ui_help[] =
 "The screen needs a terminal of at least 80x24. NO_COLOR=1 turns colour\n"
 "off.\n";
 
-static const cli_global *ui_g;
-
-static rt_err *
-ui_open_reader(void *ctx, const char *name, rt_transport **out)
-{
-	(void)ctx;
-	return cli_open_reader(ui_g, name, out);
-}
-
 int
 cmd_ui(cli_global *g, int argc, char **argv)
 {
-	enum { O_OREADER = 256, O_OTOKEN, O_OCERT, O_OSLOT, O_SERVER, O_TRUST,
-		O_TLSCA, O_TCA, O_AROOT, O_PINECHO, O_ASCII, O_NOMOUSE };
+	enum { O_PINECHO = 256, O_ASCII, O_NOMOUSE };
 	static const struct option opts[] = {
+		CLI_STATION_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
-		{ "config", required_argument, NULL, 'c' },
 		{ "reader", required_argument, NULL, 'r' },
-		{ "officer-reader", required_argument, NULL, O_OREADER },
-		{ "officer-token", required_argument, NULL, O_OTOKEN },
-		{ "officer-cert", required_argument, NULL, O_OCERT },
-		{ "officer-slot", required_argument, NULL, O_OSLOT },
-		{ "server", required_argument, NULL, O_SERVER },
-		{ "trust", required_argument, NULL, O_TRUST },
-		{ "tls-ca", required_argument, NULL, O_TLSCA },
-		{ "transport-ca", required_argument, NULL, O_TCA },
-		{ "attestation-root", required_argument, NULL, O_AROOT },
 		{ "pin-echo", required_argument, NULL, O_PINECHO },
 		{ "ascii", no_argument, NULL, O_ASCII },
 		{ "no-mouse", no_argument, NULL, O_NOMOUSE },
 		{ NULL, 0, NULL, 0 },
 	};
-	rt_station_opts so = { 0 };
+	cli_station_opts co = { .pin_fd = -1 };
 	rt_ui_opts uo = { .pin_stars = true };
-	const char *conf = NULL;
+	const char *reader = NULL;
 	bool echo_given = false;
-	int c;
+	int c, r;
 	while (argc > 0 &&
 	    (c = getopt_long(argc, argv, "hc:r:", opts, NULL)) != -1) {
+		if ((r = cli_station_opt("ui", c, optarg, &co)) < 0)
+			return 2;
+		if (r == 1)
+			continue;
 		switch (c) {
 		case 'h':
 			fputs(ui_help, stdout);
 			return 0;
-		case 'c': conf = optarg; break;
-		case 'r': so.target_reader = optarg; break;
-		case O_OREADER: so.officer_reader = optarg; break;
-		case O_OTOKEN: so.officer_token = optarg; break;
-		case O_OCERT: so.officer_cert = optarg; break;
-		case O_OSLOT:
-			if (!piv_slot_parse(optarg, &so.officer_slot))
-				return cli_usage_error("ui", "--officer-slot: "
-				    "not a slot: %s", optarg);
-			break;
-		case O_SERVER: so.server = optarg; break;
-		case O_TRUST: so.trust = optarg; break;
-		case O_TLSCA: so.tls_ca = optarg; break;
-		case O_TCA: so.transport_ca = optarg; break;
-		case O_AROOT: so.attestation_root = optarg; break;
+		case 'r': reader = optarg; break;
 		case O_PINECHO:
 			echo_given = true;
 			if (strcmp(optarg, "star") == 0)
@@ -119,6 +92,12 @@ cmd_ui(cli_global *g, int argc, char **argv)
 			return 2;
 		}
 	}
+	/* the screen asks its PINs itself and owns the terminal */
+	if (co.pin_fd >= 0 || co.verbose)
+		return cli_usage_error("ui", "%s is not for the screen",
+		    co.pin_fd >= 0 ? "--pin-fd" : "-v/--verbose");
+	if ((r = cli_station_check("ui", &co)) != 0)
+		return r;
 	if (argc > 0 && optind < argc)
 		return cli_usage_error("ui", "unexpected argument '%s'",
 		    argv[optind]);
@@ -129,7 +108,7 @@ cmd_ui(cli_global *g, int argc, char **argv)
 		return 2;
 	}
 	rt_config *cfg = NULL;
-	const char *path = rt_config_path(conf);
+	const char *path = rt_config_path(co.config);
 	rt_err *e = rt_config_load(path, &cfg);
 	if (e != NULL) {
 		for (size_t i = 0; cfg != NULL && i < cfg->ndiags; i++) {
@@ -145,8 +124,9 @@ cmd_ui(cli_global *g, int argc, char **argv)
 		uo.pin_stars = !cfg->ui_pin_none;
 	if (cfg->ui_ascii)
 		uo.ascii = true;
-	ui_g = g;
-	so.open_reader = ui_open_reader;
+	rt_station_opts so;
+	cli_station_fill(g, &co, reader, &so);
+	so.warn = NULL;		/* the header shows the software token's warning */
 	int rc = rt_ui_run(cfg, &so, &uo);
 	rt_config_free(cfg);
 	return rc;
