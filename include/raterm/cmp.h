@@ -61,11 +61,14 @@
  *   <arc>.1     raterm CMP InfoTypes
  *   <arc>.1.1   id-it-raterm-cardMgmtKey (see the genm/genp helpers)
  *   <arc>.1.2   id-it-raterm-cardId (generalInfo: the card a request's
- *               certificates are for; cmp_header.card_id) */
+ *               certificates are for; cmp_header.card_id)
+ *   <arc>.1.3   id-it-raterm-txStatus (genm/genp: the CM host's state of
+ *               one of the sender's own transactions, cmp_tx_status) */
 #define CMP_OID_RATERM_ARC \
 	"2.25.39506821462563387446371622678466836858"
 #define CMP_OID_IT_CARD_MGMT_KEY CMP_OID_RATERM_ARC ".1.1"
 #define CMP_OID_IT_CARD_ID       CMP_OID_RATERM_ARC ".1.2"
+#define CMP_OID_IT_TX_STATUS     CMP_OID_RATERM_ARC ".1.3"
 /* A card identity (cardMgmtKey's cardId, id-it-raterm-cardId): 1 to
  * CMP_CARD_ID_MAX bytes. */
 #define CMP_CARD_ID_MAX 32
@@ -454,6 +457,59 @@ rt_err *cmp_mgmt_key_parse(cmp_buf value, bool response, cmp_mgmt_key *out)
 rt_err *cmp_mgmt_key_encode(const cmp_mgmt_key *k, bool response,
     uint8_t **der, size_t *len) RT_MUST;
 
+/* id-it-raterm-txStatus: what the CM host knows of a transaction whose
+ * answer the client lost (a cr's cp, a certConf's pkiConf). Asked in a
+ * protected genm by the officer who sent the transaction (another
+ * officer gets status unknown, as for a transactionID never seen).
+ *   genm value:  TxStatusReq ::= SEQUENCE { transactionID OCTET STRING }
+ *   genp value:  TxStatus ::= SEQUENCE {
+ *       transactionID OCTET STRING,
+ *       status        ENUMERATED { unknown(0),  -- nothing issued under it
+ *                                  waiting(1),  -- issued, certConf awaited
+ *                                  closed(2) }, -- certConf applied, or the
+ *                                               -- grace period ran out
+ *       recipNonce    [0] OCTET STRING OPTIONAL, -- waiting: the senderNonce
+ *                                  -- of the cp, which a certConf answers
+ *       confirmBy     [1] GeneralizedTime OPTIONAL, -- waiting: the end of
+ *                                  -- the grace period (unconfirmed
+ *                                  -- certificates are revoked then)
+ *       certs         SEQUENCE OF TxCert }  -- empty when unknown
+ *   TxCert ::= SEQUENCE {
+ *       certReqId   INTEGER,
+ *       state       ENUMERATED { waiting(0), confirmed(1), rejected(2),
+ *                                revoked(3) },
+ *       certificate Certificate }   -- as issued: a certConf's certHash
+ * With status waiting the client can send the certConf it owes (accept
+ * what is on the card, reject the rest) with recipNonce; with closed it
+ * records each certificate's state as the CM host has it. */
+#define CMP_TX_MAX_CERTS 32
+typedef enum {
+	CMP_TX_UNKNOWN = 0, CMP_TX_WAITING = 1, CMP_TX_CLOSED = 2
+} cmp_tx_state;
+typedef enum {
+	CMP_TXC_WAITING = 0, CMP_TXC_CONFIRMED = 1, CMP_TXC_REJECTED = 2,
+	CMP_TXC_REVOKED = 3
+} cmp_txc_state;
+typedef struct {
+	int cert_req_id;
+	cmp_txc_state state;
+	cmp_buf cert;		/* DER certificate */
+} cmp_tx_cert;
+typedef struct {
+	cmp_buf txid;
+	cmp_tx_state status;
+	cmp_buf recip_nonce;	/* len 0: absent */
+	time_t confirm_by;	/* 0: absent */
+	cmp_tx_cert certs[CMP_TX_MAX_CERTS];
+	size_t ncerts;
+} cmp_tx_status;
+/* Request (response false: only txid) or response; slices point into
+ * value. Errors: CMP_FORMAT. */
+rt_err *cmp_tx_status_parse(cmp_buf value, bool response, cmp_tx_status *out)
+    RT_MUST;
+rt_err *cmp_tx_status_encode(const cmp_tx_status *s, bool response,
+    uint8_t **der, size_t *len) RT_MUST;
+
 /* ---- client -------------------------------------------------------------------- */
 
 /* A transport other than HTTP (tests: cmhost's service in process,
@@ -656,5 +712,12 @@ void cmp_certs_free(uint8_t **certs, size_t *lens, size_t n);
 rt_err *cmp_client_mgmt_key(cmp_client *c, const uint8_t *card_id,
     size_t card_id_len, int *alg, uint8_t *key, size_t cap, size_t *key_len)
     RT_MUST;
+
+/* genm id-it-raterm-txStatus -> genp for transaction txid (protected with
+ * the client's signer: the officer of that transaction). *out's slices
+ * point into *buf (malloc'ed, free it after use).
+ * Errors: as cmp_client_exchange, CMP_FORMAT. */
+rt_err *cmp_client_tx_status(cmp_client *c, const uint8_t *txid,
+    size_t txid_len, cmp_tx_status *out, uint8_t **buf) RT_MUST;
 
 #endif
