@@ -1,5 +1,6 @@
 /* csr.c - PKCS#10 requests with an external signer; see include/raterm/csr.h */
 #include "raterm/csr.h"
+#include "raterm/x509write.h"
 #include "der.h"
 
 #include <stdio.h>
@@ -89,30 +90,6 @@ rt_ku_parse(const char *list, unsigned *ku)
 	return NULL;
 }
 
-/* KeyUsage BIT STRING, DER named-bit-list (trailing zero bits dropped). */
-static void
-ku_value(rt_der *d, unsigned ku)
-{
-	uint8_t b[3];
-	int last = -1;
-	/* bit i of the BIT STRING: i = 0..7 in byte 0 (MSB first), 8 in byte 1 */
-	for (int i = 0; i < 9; i++) {
-		unsigned mask = i < 8 ? (0x80u >> i) : 0x8000u;
-		if (ku & mask)
-			last = i;
-	}
-	if (last < 0) {
-		b[0] = 0;
-		der_tlv(d, 0x03, b, 1);
-		return;
-	}
-	size_t nbytes = (size_t)last / 8 + 1;
-	b[1] = (uint8_t)(ku & 0xFF);
-	b[2] = (uint8_t)((ku >> 8) & 0x80);
-	b[0] = (uint8_t)(nbytes * 8 - (size_t)last - 1);
-	der_tlv(d, 0x03, b, 1 + nbytes);
-}
-
 static void
 ext_add(rt_der *exts, const char *oid, bool critical, const rt_der *val)
 {
@@ -178,8 +155,6 @@ rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
 {
 	rt_der cri, body, exts, tmp, out;
 	unsigned char spki[1200];
-	uint8_t dg[64], *sig = NULL;
-	size_t sig_len;
 	int n;
 	rt_err *e;
 
@@ -218,7 +193,7 @@ rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
 		der_init(&tmp);
 	}
 	if (r->key_usage != 0) {
-		ku_value(&tmp, r->key_usage);
+		der_key_usage(&tmp, r->key_usage);
 		ext_add(&exts, "2.5.29.15", true, &tmp);
 		der_free(&tmp);
 		der_init(&tmp);
@@ -275,34 +250,8 @@ rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
 		goto out;
 
 	/* sign the CertificationRequestInfo */
-	if ((e = rt_hash_data(h, cri.p, cri.len, dg)) != NULL)
-		goto out;
-	size_t cap = rt_signer_max_sig(s) + 1;
-	if ((sig = malloc(cap)) == NULL) {
-		e = rt_err_new(RT_E_NOMEM, NULL, "signature");
-		goto out;
-	}
-	sig[0] = 0x00;	/* BIT STRING: no unused bits */
-	if ((e = rt_signer_sign(s, h, sch, dg, rt_hash_len(h), sig + 1, cap - 1,
-	    &sig_len)) != NULL)
-		goto out;
-	der_free(&body);
-	der_init(&body);
-	der_raw(&body, cri.p, cri.len);
-	if ((e = rt_sig_alg_der(&body, kt, h, sch)) != NULL)
-		goto out;
-	der_tlv(&body, 0x03, sig, sig_len + 1);
-	der_wrap(&out, 0x30, &body);
-	if ((e = der_check(&out)) != NULL)
-		goto out;
-	if ((*der = malloc(out.len)) == NULL) {
-		e = rt_err_new(RT_E_NOMEM, NULL, "CSR");
-		goto out;
-	}
-	memcpy(*der, out.p, out.len);
-	*len = out.len;
+	e = rt_signed_write(s, h, sch, cri.p, cri.len, der, len);
 out:
-	free(sig);
 	der_free(&cri);
 	der_free(&body);
 	der_free(&exts);

@@ -212,6 +212,75 @@ der_str(rt_der *d, uint8_t tag, const char *s)
 	der_tlv(d, tag, s, strlen(s));
 }
 
+void
+der_uint(rt_der *d, const uint8_t *v, size_t len)
+{
+	uint8_t zero = 0;
+	while (len > 0 && v[0] == 0) {
+		v++;
+		len--;
+	}
+	if (len == 0) {
+		der_tlv(d, 0x02, &zero, 1);
+		return;
+	}
+	rt_der in;
+	der_init(&in);
+	if (v[0] & 0x80)
+		der_raw(&in, &zero, 1);
+	der_raw(&in, v, len);
+	der_wrap(d, 0x02, &in);
+	der_free(&in);
+}
+
+void
+der_time(rt_der *d, time_t t)
+{
+	struct tm tm;
+	char b[64];
+	if (gmtime_r(&t, &tm) == NULL) {
+		d->bad = true;
+		snprintf(d->why, sizeof(d->why), "time out of range");
+		return;
+	}
+	int y = tm.tm_year + 1900;
+	if (y >= 1950 && y < 2050) {
+		snprintf(b, sizeof(b), "%02d%02d%02d%02d%02d%02dZ", y % 100,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		der_tlv(d, 0x17, b, 13);
+	} else if (y >= 0 && y <= 9999) {
+		snprintf(b, sizeof(b), "%04d%02d%02d%02d%02d%02dZ", y,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		der_tlv(d, 0x18, b, 15);
+	} else {
+		d->bad = true;
+		snprintf(d->why, sizeof(d->why), "year %d out of range", y);
+	}
+}
+
+void
+der_key_usage(rt_der *d, unsigned ku)
+{
+	uint8_t b[3];
+	int last = -1;
+	/* bit i of the BIT STRING: i = 0..7 in byte 0 (MSB first), 8 in byte 1 */
+	for (int i = 0; i < 9; i++) {
+		unsigned mask = i < 8 ? (0x80u >> i) : 0x8000u;
+		if (ku & mask)
+			last = i;
+	}
+	if (last < 0) {
+		b[0] = 0;
+		der_tlv(d, 0x03, b, 1);
+		return;
+	}
+	size_t nbytes = (size_t)last / 8 + 1;
+	b[1] = (uint8_t)(ku & 0xFF);
+	b[2] = (uint8_t)((ku >> 8) & 0x80);
+	b[0] = (uint8_t)(nbytes * 8 - (size_t)last - 1);
+	der_tlv(d, 0x03, b, 1 + nbytes);
+}
+
 rt_err *
 der_check(const rt_der *d)
 {

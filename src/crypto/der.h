@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "raterm/err.h"
 #include "raterm/signer.h"
@@ -30,6 +31,15 @@ void der_oid(rt_der *d, const char *dotted);
 void der_int(rt_der *d, long v);
 void der_bool(rt_der *d, bool v);
 void der_str(rt_der *d, uint8_t tag, const char *s);
+/* INTEGER from an unsigned big-endian magnitude (leading zeros dropped,
+ * a zero byte added when the top bit is set; empty: 0). */
+void der_uint(rt_der *d, const uint8_t *v, size_t len);
+/* Time as RFC 5280 wants it: UTCTime for 1950..2049, GeneralizedTime
+ * otherwise, both in UTC with seconds and "Z". */
+void der_time(rt_der *d, time_t t);
+/* KeyUsage BIT STRING (RT_KU_* bits, csr.h), DER named-bit-list: trailing
+ * zero bits dropped. */
+void der_key_usage(rt_der *d, unsigned ku);
 /* Errors: NOMEM, ARG (with the reason). */
 rt_err *der_check(const rt_der *d) RT_MUST;
 
