@@ -53,4 +53,10 @@ rt_err *rt_softkey_parse(const uint8_t *buf, size_t len, const char *pass,
 rt_err *rt_signer_soft(const char *key_path, const char *cert_path,
     const char *pass, size_t pass_len, FILE *warn, rt_signer **out) RT_MUST;
 
+/* A signer over a private key held in memory (copied: the caller keeps
+ * and frees its own); no warning per signature. For test cards and
+ * keys a server loads itself. Errors: CRYPTO, NOMEM, ARG (key type). */
+rt_err *rt_signer_key(const mbedtls_pk_context *key, const char *desc,
+    rt_signer **out) RT_MUST;
+
 #endif

@@ -817,6 +817,7 @@ rt_softkey_parse(const uint8_t *buf, size_t len, const char *pass,
 typedef struct {
 	mbedtls_pk_context key;
 	FILE *warn;
+	bool quiet;		/* a key in memory (rt_signer_key): no warning */
 	char path[256];
 } soft_impl;
 
@@ -837,9 +838,10 @@ soft_sign(void *p, rt_hash h, rt_scheme scheme, const uint8_t *digest,
 	soft_impl *si = p;
 	int rc;
 
-	fprintf(si->warn ? si->warn : stderr, "raterm: warning: signing with "
-	    "the software token %s: a software officer token is not "
-	    "recommended, use an officer card\n", si->path);
+	if (!si->quiet)
+		fprintf(si->warn ? si->warn : stderr, "raterm: warning: signing "
+		    "with the software token %s: a software officer token is not "
+		    "recommended, use an officer card\n", si->path);
 	if (scheme == RT_SCHEME_PSS) {
 		mbedtls_rsa_context *rsa = mbedtls_pk_rsa(si->key);
 		size_t klen = mbedtls_rsa_get_len(rsa);
@@ -882,6 +884,39 @@ static const rt_signer_ops soft_ops = {
 	.sign = soft_sign,
 	.free = soft_free,
 };
+
+rt_err *
+rt_signer_key(const mbedtls_pk_context *key, const char *desc,
+    rt_signer **out)
+{
+	uint8_t der[5120];
+	soft_impl *si;
+	rt_err *e;
+	*out = NULL;
+	int n = mbedtls_pk_write_key_der((mbedtls_pk_context *)(uintptr_t)key,
+	    der, sizeof(der));
+	if (n <= 0)
+		return rt_err_new(RT_E_CRYPTO, NULL, "%s: the private key cannot be "
+		    "encoded (mbedTLS -0x%04x)", desc, (unsigned)-n);
+	if ((si = calloc(1, sizeof(*si))) == NULL) {
+		rt_wipe(der, sizeof(der));
+		return rt_err_new(RT_E_NOMEM, NULL, "%s", desc);
+	}
+	mbedtls_pk_init(&si->key);
+	int rc = mbedtls_pk_parse_key(&si->key, der + sizeof(der) - n,
+	    (size_t)n, NULL, 0);
+	rt_wipe(der, sizeof(der));
+	if (rc != 0) {
+		soft_free(si);
+		return rt_err_new(RT_E_CRYPTO, NULL, "%s: the private key does not "
+		    "parse back (mbedTLS -0x%04x)", desc, (unsigned)-rc);
+	}
+	si->quiet = true;
+	snprintf(si->path, sizeof(si->path), "%s", desc);
+	if ((e = rt_signer_new(&soft_ops, si, &si->key, desc, out)) != NULL)
+		return e;	/* si freed by rt_signer_new */
+	return NULL;
+}
 
 rt_err *
 rt_signer_soft(const char *key_path, const char *cert_path, const char *pass,

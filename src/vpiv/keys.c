@@ -4,6 +4,7 @@
  * operations, attestation certificates.
  */
 #include "vpiv_int.h"
+#include "raterm/softtoken.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -320,42 +321,6 @@ vk_import(vpiv *v, struct vpiv_key *k, uint8_t alg, const uint8_t *data, size_t 
 	return SW_OK;
 }
 
-int
-vk_issuer_from_crt(mbedtls_x509write_cert *w, const mbedtls_x509_crt *ca)
-{
-	/* mbedtls_x509_write_names() writes the list last-first, so build
-	 * the list reversed; values keep their string types. */
-	mbedtls_asn1_named_data *head = NULL;
-	for (const mbedtls_x509_name *n = &ca->subject; n != NULL; n = n->next) {
-		if (n->oid.p == NULL)
-			continue;
-		mbedtls_asn1_named_data *c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			w->issuer = head;
-			vk_issuer_release(w);
-			return -1;
-		}
-		c->oid = n->oid;
-		c->val = n->val;
-		c->next = head;
-		head = c;
-	}
-	w->issuer = head;
-	return 0;
-}
-
-void
-vk_issuer_release(mbedtls_x509write_cert *w)
-{
-	mbedtls_asn1_named_data *n = w->issuer;
-	while (n != NULL) {
-		mbedtls_asn1_named_data *next = n->next;
-		free(n);
-		n = next;
-	}
-	w->issuer = NULL;
-}
-
 void
 vk_now(char out[15], long offset_seconds)
 {
@@ -365,32 +330,103 @@ vk_now(char out[15], long offset_seconds)
 	strftime(out, 15, "%Y%m%d%H%M%S", &tm);
 }
 
-static int
-set_random_serial(vpiv *v, mbedtls_x509write_cert *w)
+/* YYYYMMDDhhmmss UTC -> seconds; -1 if it does not parse */
+static time_t
+vk_time(const char t[15])
 {
-	uint8_t sn[16];
-	mbedtls_mpi m;
-	int rc;
-	vk_rng(v, sn, sizeof(sn));
-	sn[0] = (uint8_t)((sn[0] & 0x7F) | 0x40);
-	mbedtls_mpi_init(&m);
-	rc = mbedtls_mpi_read_binary(&m, sn, sizeof(sn));
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_serial(w, &m);
-	mbedtls_mpi_free(&m);
-	return rc;
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(t, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	    &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return (time_t)-1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return timegm(&tm);
 }
 
-/* Writes the DER certificate at the start of out. */
-static int
-crt_der(vpiv *v, mbedtls_x509write_cert *w, uint8_t *out, size_t cap, size_t *olen)
+static rt_err *
+vk_spki(const mbedtls_pk_context *pk, uint8_t *buf, size_t cap,
+    const uint8_t **p, size_t *len)
 {
-	int n = mbedtls_x509write_crt_der(w, out, cap, vk_rng, v);
+	int n = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)(uintptr_t)pk,
+	    buf, cap);
 	if (n <= 0)
-		return n == 0 ? -1 : n;
-	memmove(out, out + cap - (size_t)n, (size_t)n);
-	*olen = (size_t)n;
-	return 0;
+		return rt_err_new(RT_E_CRYPTO, NULL, "public key: mbedTLS -0x%04x",
+		    (unsigned)-n);
+	*p = buf + cap - (size_t)n;
+	*len = (size_t)n;
+	return NULL;
+}
+
+rt_err *
+vk_exts_std(vk_exts *x, bool ca, unsigned ku, const mbedtls_pk_context *pub,
+    const mbedtls_pk_context *issuer_pub)
+{
+	uint8_t buf[1200], kid[20];
+	const uint8_t *spki = NULL;
+	size_t len = 0;
+	rt_err *e;
+	x->n = 0;
+	if ((e = rt_ext_basic_constraints(ca, ca ? 0 : -1, x->bc, sizeof(x->bc),
+	    &len)) != NULL)
+		return e;
+	x->x[x->n++] = (rt_ext){ "2.5.29.19", true, x->bc, len };
+	if ((e = rt_ext_key_usage(ku, x->ku, sizeof(x->ku), &len)) != NULL)
+		return e;
+	x->x[x->n++] = (rt_ext){ "2.5.29.15", true, x->ku, len };
+	if ((e = vk_spki(pub, buf, sizeof(buf), &spki, &len)) != NULL ||
+	    (e = rt_key_id(spki, len, kid)) != NULL ||
+	    (e = rt_ext_ski(kid, sizeof(kid), x->ski, sizeof(x->ski), &len)) !=
+	    NULL)
+		return e;
+	x->x[x->n++] = (rt_ext){ "2.5.29.14", false, x->ski, len };
+	if (issuer_pub != NULL) {
+		if ((e = vk_spki(issuer_pub, buf, sizeof(buf), &spki, &len)) !=
+		    NULL || (e = rt_key_id(spki, len, kid)) != NULL ||
+		    (e = rt_ext_aki(kid, sizeof(kid), x->aki, sizeof(x->aki),
+		    &len)) != NULL)
+			return e;
+		x->x[x->n++] = (rt_ext){ "2.5.29.35", false, x->aki, len };
+	}
+	return NULL;
+}
+
+rt_err *
+vk_cert_write(vpiv *v, const mbedtls_pk_context *signkey,
+    const uint8_t *issuer, size_t issuer_len, const char *subject,
+    const mbedtls_pk_context *pub, const char nb[15], const char na[15],
+    const rt_ext *exts, size_t nexts, uint8_t **der, size_t *len)
+{
+	uint8_t name[1024], sn[16], spkibuf[1200];
+	const uint8_t *spki = NULL;
+	size_t name_len, spki_len = 0;
+	rt_signer *s = NULL;
+	rt_err *e;
+
+	*der = NULL;
+	if ((e = rt_dn_encode(subject, name, sizeof(name), &name_len)) != NULL ||
+	    (e = vk_spki(pub, spkibuf, sizeof(spkibuf), &spki, &spki_len)) !=
+	    NULL)
+		return e;
+	vk_rng(v, sn, sizeof(sn));
+	sn[0] = (uint8_t)((sn[0] & 0x7F) | 0x40);
+	rt_cert_tmpl t = {
+		.serial = sn, .serial_len = sizeof(sn),
+		.issuer = issuer ? issuer : name,
+		.issuer_len = issuer ? issuer_len : name_len,
+		.subject = name, .subject_len = name_len,
+		.not_before = vk_time(nb), .not_after = vk_time(na),
+		.spki = spki, .spki_len = spki_len,
+		.exts = exts, .nexts = nexts,
+	};
+	if (t.not_before == (time_t)-1 || t.not_after == (time_t)-1)
+		return rt_err_new(RT_E_ARG, NULL, "validity %s..%s does not parse",
+		    nb, na);
+	if ((e = rt_signer_key(signkey, "vpiv issuing key", &s)) != NULL)
+		return e;
+	e = rt_cert_write(&t, s, der, len);
+	rt_signer_free(s);
+	return e;
 }
 
 rt_err *
@@ -428,38 +464,16 @@ vk_attestation_init(vpiv *v)
 	char name[128];
 	snprintf(name, sizeof(name), "CN=vpiv PIV Attestation %u,O=raterm test",
 	    v->serial);
-	mbedtls_x509write_cert w;
-	mbedtls_x509write_crt_init(&w);
-	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-	mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-	mbedtls_x509write_crt_set_subject_key(&w, &k->pk);
-	mbedtls_x509write_crt_set_issuer_key(&w, &k->pk);
-	uint8_t *der = malloc(4096);
+	vk_exts x;
+	uint8_t *der = NULL;
 	size_t dlen = 0;
-	int rc = der == NULL ? -1 : 0;
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_subject_name(&w, name);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_issuer_name(&w, name);
-	if (rc == 0)
-		rc = set_random_serial(v, &w);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_validity(&w, "20200101000000", "20991231235959");
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_basic_constraints(&w, 1, -1);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_key_usage(&w,
-		    MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_subject_key_identifier(&w);
-	if (rc == 0)
-		rc = crt_der(v, &w, der, 4096, &dlen);
-	mbedtls_x509write_crt_free(&w);
-	if (rc != 0) {
-		free(der);
-		return rt_err_new(RT_E_CRYPTO, NULL,
-		    "attestation certificate: -0x%04x", (unsigned)-rc);
-	}
+	e = vk_exts_std(&x, true, RT_KU_KEY_CERT_SIGN | RT_KU_CRL_SIGN, &k->pk,
+	    NULL);
+	if (e == NULL)
+		e = vk_cert_write(v, &k->pk, NULL, 0, name, &k->pk,
+		    "20200101000000", "20991231235959", x.x, x.n, &der, &dlen);
+	if (e != NULL)
+		return rt_err_wrap(e, "attestation certificate");
 	e = vk_store_cert(v, 0xF9, der, dlen);
 	free(der);
 	return e;
@@ -519,10 +533,6 @@ vk_attest(vpiv *v, uint8_t slot, uint8_t *out, size_t cap, size_t *olen)
 	fmt_time(&ca.valid_from, nb);
 	fmt_time(&ca.valid_to, na);
 
-	static const uint8_t oid_fw[] = { 0x2B, 6, 1, 4, 1, 0x82, 0xC4, 0x0A, 3, 3 };
-	static const uint8_t oid_sn[] = { 0x2B, 6, 1, 4, 1, 0x82, 0xC4, 0x0A, 3, 7 };
-	static const uint8_t oid_pol[] = { 0x2B, 6, 1, 4, 1, 0x82, 0xC4, 0x0A, 3, 8 };
-	static const uint8_t oid_ff[] = { 0x2B, 6, 1, 4, 1, 0x82, 0xC4, 0x0A, 3, 9 };
 	const uint8_t fw[3] = { VPIV_VERSION_MAJOR, VPIV_VERSION_MINOR, VPIV_VERSION_PATCH };
 	const uint8_t pol[2] = { k->pin_policy, k->touch_policy };
 	const uint8_t ff[1] = { 0x01 };
@@ -541,35 +551,24 @@ vk_attest(vpiv *v, uint8_t slot, uint8_t *out, size_t cap, size_t *olen)
 		snlen = 2 + 5 - s;
 	}
 
-	mbedtls_x509write_cert w;
-	mbedtls_x509write_crt_init(&w);
-	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-	mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-	mbedtls_x509write_crt_set_subject_key(&w, &k->pk);
-	mbedtls_x509write_crt_set_issuer_key(&w, &ak->pk);
-	int rc = vk_issuer_from_crt(&w, &ca);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_subject_name(&w, name);
-	if (rc == 0)
-		rc = set_random_serial(v, &w);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_validity(&w, nb, na);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_extension(&w, (const char *)oid_fw,
-		    sizeof(oid_fw), 0, fw, sizeof(fw));
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_extension(&w, (const char *)oid_sn,
-		    sizeof(oid_sn), 0, snbuf, snlen);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_extension(&w, (const char *)oid_pol,
-		    sizeof(oid_pol), 0, pol, sizeof(pol));
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_extension(&w, (const char *)oid_ff,
-		    sizeof(oid_ff), 0, ff, sizeof(ff));
-	if (rc == 0)
-		rc = crt_der(v, &w, out, cap, olen);
-	vk_issuer_release(&w);
-	mbedtls_x509write_crt_free(&w);
+	/* YubiKey's attestation extensions (1.3.6.1.4.1.41482.3.x) */
+	const rt_ext exts[] = {
+		{ "1.3.6.1.4.1.41482.3.3", false, fw, sizeof(fw) },
+		{ "1.3.6.1.4.1.41482.3.7", false, snbuf, snlen },
+		{ "1.3.6.1.4.1.41482.3.8", false, pol, sizeof(pol) },
+		{ "1.3.6.1.4.1.41482.3.9", false, ff, sizeof(ff) },
+	};
+	uint8_t *der = NULL;
+	size_t dlen = 0;
+	rt_err *e = vk_cert_write(v, &ak->pk, ca.subject_raw.p,
+	    ca.subject_raw.len, name, &k->pk, nb, na, exts, 4, &der, &dlen);
 	mbedtls_x509_crt_free(&ca);
+	int rc = e == NULL && dlen <= cap ? 0 : -1;
+	rt_err_free(e);
+	if (rc == 0) {
+		memcpy(out, der, dlen);
+		*olen = dlen;
+	}
+	free(der);
 	return rc == 0 ? SW_OK : SW_UNKNOWN;
 }

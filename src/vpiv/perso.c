@@ -172,12 +172,6 @@ add_days(const char *from, int days, char out[15])
 	return 0;
 }
 
-static rt_err *
-mbed_err(rt_err_kind kind, int rc, const char *what)
-{
-	return rt_err_new(kind, NULL, "%s (mbedTLS -0x%04x)", what, (unsigned)-rc);
-}
-
 rt_err *
 vpiv_issue_cert(vpiv *v, uint8_t slot, const vpiv_issue_req *r)
 {
@@ -230,14 +224,11 @@ vpiv_issue_cert(vpiv *v, uint8_t slot, const vpiv_issue_req *r)
 
 	mbedtls_x509_crt ca;
 	mbedtls_pk_context cakey;
-	mbedtls_x509write_cert w;
-	mbedtls_mpi sn;
 	uint8_t *der = NULL;
 	size_t dlen = 0;
+	vk_exts x;
 	mbedtls_x509_crt_init(&ca);
 	mbedtls_pk_init(&cakey);
-	mbedtls_x509write_crt_init(&w);
-	mbedtls_mpi_init(&sn);
 
 	if ((rc = mbedtls_x509_crt_parse_file(&ca, r->ca_cert_path)) != 0) {
 		e = rt_err_new(RT_E_CERT, NULL, "%s: cannot parse CA certificate "
@@ -254,66 +245,20 @@ vpiv_issue_cert(vpiv *v, uint8_t slot, const vpiv_issue_req *r)
 		    r->ca_key_path, r->ca_cert_path);
 		goto out;
 	}
-	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-	mbedtls_x509write_crt_set_md_alg(&w, mbedtls_pk_get_type(&cakey) == MBEDTLS_PK_ECKEY &&
-	    mbedtls_pk_get_bitlen(&cakey) > 256 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256);
-	mbedtls_x509write_crt_set_subject_key(&w, &k->pk);
-	mbedtls_x509write_crt_set_issuer_key(&w, &cakey);
-	if (vk_issuer_from_crt(&w, &ca) != 0) {
-		e = rt_err_new(RT_E_NOMEM, NULL, "issuer name");
+	if ((e = vk_exts_std(&x, r->is_ca, r->is_ca ? RT_KU_KEY_CERT_SIGN |
+	    RT_KU_CRL_SIGN : k->alg == VPIV_ALG_RSA2048 ?
+	    RT_KU_DIGITAL_SIGNATURE | RT_KU_KEY_ENCIPHERMENT :
+	    RT_KU_DIGITAL_SIGNATURE | RT_KU_KEY_AGREEMENT, &k->pk, &ca.pk)) !=
+	    NULL)
 		goto out;
-	}
-	if ((rc = mbedtls_x509write_crt_set_subject_name(&w, subject)) != 0) {
-		e = rt_err_new(RT_E_ARG, NULL, "subject '%s' is not understood "
-		    "(mbedTLS -0x%04x)", subject, (unsigned)-rc);
+	e = vk_cert_write(v, &cakey, ca.subject_raw.p, ca.subject_raw.len,
+	    subject, &k->pk, nb, na, x.x, x.n, &der, &dlen);
+	if (e != NULL)
 		goto out;
-	}
-	{
-		uint8_t b[16];
-		vk_rng(v, b, sizeof(b));
-		b[0] = (uint8_t)((b[0] & 0x7F) | 0x40);
-		rc = mbedtls_mpi_read_binary(&sn, b, sizeof(b));
-		if (rc == 0)
-			rc = mbedtls_x509write_crt_set_serial(&w, &sn);
-	}
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_validity(&w, nb, na);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_basic_constraints(&w, r->is_ca ? 1 : 0,
-		    r->is_ca ? 0 : -1);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_key_usage(&w, r->is_ca
-		    ? MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN
-		    : k->alg == VPIV_ALG_RSA2048
-		    ? MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT
-		    : MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_AGREEMENT);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_subject_key_identifier(&w);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_authority_key_identifier(&w);
-	if (rc != 0) {
-		e = mbed_err(RT_E_CERT, rc, "building the certificate");
-		goto out;
-	}
-	der = malloc(8192);
-	if (der == NULL) {
-		e = rt_err_new(RT_E_NOMEM, NULL, "certificate");
-		goto out;
-	}
-	rc = mbedtls_x509write_crt_der(&w, der, 8192, vk_rng, v);
-	if (rc <= 0) {
-		e = mbed_err(RT_E_CRYPTO, rc, "signing the certificate");
-		goto out;
-	}
-	dlen = (size_t)rc;
-	memmove(der, der + 8192 - dlen, dlen);
 	if ((e = vk_store_cert(v, slot, der, dlen)) == NULL)
 		e = vpiv_save(v);
 out:
 	free(der);
-	vk_issuer_release(&w);
-	mbedtls_x509write_crt_free(&w);
-	mbedtls_mpi_free(&sn);
 	mbedtls_pk_free(&cakey);
 	mbedtls_x509_crt_free(&ca);
 	if (e != NULL)

@@ -17,10 +17,12 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
+#include "raterm/csr.h"
 #include "raterm/err.h"
 #include "raterm/tlv.h"
 #include "raterm/util.h"
 #include "raterm/vpiv.h"
+#include "raterm/x509write.h"
 
 /* Status words the card answers. */
 enum {
@@ -146,10 +148,25 @@ uint16_t vk_ecdh(vpiv *v, struct vpiv_key *k, const uint8_t *pt, size_t ptlen,
     uint8_t *out, size_t cap, size_t *olen);
 uint16_t vk_import(vpiv *v, struct vpiv_key *k, uint8_t alg,
     const uint8_t *data, size_t len);
-/* Issuer list for x509write built from a parsed certificate's subject;
- * release with vk_issuer_release() before mbedtls_x509write_crt_free(). */
-int vk_issuer_from_crt(mbedtls_x509write_cert *w, const mbedtls_x509_crt *ca);
-void vk_issuer_release(mbedtls_x509write_cert *w);
+/* The usual extensions of a certificate vpiv makes: basicConstraints,
+ * keyUsage (RT_KU_*), subject key id of pub and, with issuer_pub, the
+ * authority key id. */
+typedef struct {
+	uint8_t bc[16], ku[8], ski[32], aki[40];
+	rt_ext x[4];
+	size_t n;
+} vk_exts;
+rt_err *vk_exts_std(vk_exts *x, bool ca, unsigned ku,
+    const mbedtls_pk_context *pub, const mbedtls_pk_context *issuer_pub)
+    RT_MUST;
+/* A certificate for pub signed with signkey through the one certificate
+ * writer (x509write.h): issuer a DER name (NULL: self-signed, the
+ * subject's), subject a DN string, validity YYYYMMDDhhmmss, a random
+ * 16-byte serial. *der malloc'ed. Errors: ARG, CRYPTO, NOMEM. */
+rt_err *vk_cert_write(vpiv *v, const mbedtls_pk_context *signkey,
+    const uint8_t *issuer, size_t issuer_len, const char *subject,
+    const mbedtls_pk_context *pub, const char nb[15], const char na[15],
+    const rt_ext *exts, size_t nexts, uint8_t **der, size_t *len) RT_MUST;
 /* Attestation statement for slot (DER into out). Returns an SW. */
 uint16_t vk_attest(vpiv *v, uint8_t slot, uint8_t *out, size_t cap, size_t *olen);
 /* Creates the attestation key (F9) and its self-signed certificate. */

@@ -1254,6 +1254,11 @@ test_personalize(void **state)
 	assert_int_equal(leaf.valid_from.year, 2024);
 	assert_int_equal(leaf.valid_to.mon, 1);
 	assert_int_equal(leaf.valid_to.day, 31);
+	/* ecdsa-with-SHA256 without parameters (RFC 5758), never NULL */
+	static const uint8_t alg_null[] = { 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE,
+	    0x3D, 0x04, 0x03, 0x02, 0x05, 0x00 };
+	for (size_t i = 0; i + sizeof(alg_null) <= dl; i++)
+		assert_memory_not_equal(der + i, alg_null, sizeof(alg_null));
 	/* the key in the certificate is the slot's key */
 	uint8_t spki[200];
 	size_t sl;
