@@ -172,6 +172,12 @@ unit: $(UNIT_BINS)
 integ: $(PROGS) tools
 	@BUILD=$(BUILD) sh tests/integ/run.sh
 
+# the fault sweep over every APDU index and HTTP exchange of a 3-key Redo
+# (tests/sweep/sweep.sh; `make check` runs its sample, t_sweep.sh)
+.PHONY: sweep
+sweep: $(PROGS) tools
+	@BUILD=$(BUILD) sh tests/sweep/sweep.sh
+
 # ---- set-up, demo, bench -------------------------------------------------
 deps:
 	@sh scripts/deps.sh
