@@ -233,8 +233,8 @@ der_uint(rt_der *d, const uint8_t *v, size_t len)
 	der_free(&in);
 }
 
-void
-der_time(rt_der *d, time_t t)
+static void
+time_str(rt_der *d, time_t t, bool utc)
 {
 	struct tm tm;
 	char b[64];
@@ -244,7 +244,7 @@ der_time(rt_der *d, time_t t)
 		return;
 	}
 	int y = tm.tm_year + 1900;
-	if (y >= 1950 && y < 2050) {
+	if (utc) {
 		snprintf(b, sizeof(b), "%02d%02d%02d%02d%02d%02dZ", y % 100,
 		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		der_tlv(d, 0x17, b, 13);
@@ -256,6 +256,20 @@ der_time(rt_der *d, time_t t)
 		d->bad = true;
 		snprintf(d->why, sizeof(d->why), "year %d out of range", y);
 	}
+}
+
+void
+der_time(rt_der *d, time_t t)
+{
+	/* UTCTime for 1950..2049: -631152000 is 1950-01-01, 2524608000 is
+	 * 2050-01-01 */
+	time_str(d, t, t >= (time_t)-631152000 && t < (time_t)2524608000LL);
+}
+
+void
+der_gtime(rt_der *d, time_t t)
+{
+	time_str(d, t, false);
 }
 
 void

@@ -37,6 +37,8 @@ void der_uint(rt_der *d, const uint8_t *v, size_t len);
 /* Time as RFC 5280 wants it: UTCTime for 1950..2049, GeneralizedTime
  * otherwise, both in UTC with seconds and "Z". */
 void der_time(rt_der *d, time_t t);
+/* GeneralizedTime YYYYMMDDhhmmssZ (OCSP, and der_time from 2050). */
+void der_gtime(rt_der *d, time_t t);
 /* KeyUsage BIT STRING (RT_KU_* bits, csr.h), DER named-bit-list: trailing
  * zero bits dropped. */
 void der_key_usage(rt_der *d, unsigned ku);
@@ -51,6 +53,14 @@ rt_err *der_check(const rt_der *d) RT_MUST;
  * key). */
 rt_err *rt_sig_alg_der(rt_der *d, rt_keytype kt, rt_hash h, rt_scheme sch)
     RT_MUST;
+
+/* SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING signature, tail }:
+ * tbs signed as is by s (hash h and scheme sch resolved already, see
+ * rt_signed_alg); tail (may be empty) appended raw inside the SEQUENCE
+ * (an OCSP response's [0] certs). *der malloc'ed. */
+rt_err *der_signed(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t *tail, size_t tail_len, uint8_t **der,
+    size_t *len) RT_MUST;
 
 /* Dotted OID -> DER content bytes. Errors: ARG. */
 rt_err *rt_oid_encode(const char *dotted, uint8_t *out, size_t cap,

@@ -53,8 +53,9 @@ rt_signed_alg(const rt_signer *s, rt_hash *h, rt_scheme *sch)
 }
 
 rt_err *
-rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
-    size_t tbs_len, uint8_t **der, size_t *len)
+der_signed(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t *tail, size_t tail_len, uint8_t **der,
+    size_t *len)
 {
 	uint8_t dg[64], *sig = NULL;
 	size_t sig_len = 0;
@@ -62,7 +63,6 @@ rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
 	rt_err *e;
 
 	*der = NULL;
-	rt_signed_alg(s, &h, &sch);
 	der_init(&body);
 	der_init(&out);
 	if ((e = rt_hash_data(h, tbs, tbs_len, dg)) != NULL)
@@ -80,6 +80,8 @@ rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
 	if ((e = rt_sig_alg_der(&body, rt_signer_keytype(s), h, sch)) != NULL)
 		goto out;
 	der_tlv(&body, 0x03, sig, sig_len + 1);
+	if (tail_len > 0)
+		der_raw(&body, tail, tail_len);
 	der_wrap(&out, 0x30, &body);
 	e = der_take(&out, der, len, "signed structure");
 out:
@@ -87,6 +89,14 @@ out:
 	der_free(&body);
 	der_free(&out);
 	return e;
+}
+
+rt_err *
+rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
+    size_t tbs_len, uint8_t **der, size_t *len)
+{
+	rt_signed_alg(s, &h, &sch);
+	return der_signed(s, h, sch, tbs, tbs_len, NULL, 0, der, len);
 }
 
 /* extensions [tag] EXPLICIT SEQUENCE OF Extension */
