@@ -22,7 +22,7 @@ LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
 LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
 # raterm does not link libcurl: src/cmp/curl_dl.c loads it on first use.
 LDLIBS_NET    := -lcurl
-LDLIBS_SERVER := -lmicrohttpd -lsqlite3 -lyaml
+LDLIBS_SERVER := -lmicrohttpd -lsqlite3 -lyaml -lcrypto
 LDLIBS  += -lz -lpthread
 
 ifeq ($(SAN),1)
