@@ -1,0 +1,43 @@
+/*
+ * cmhost_publish.h - what relying parties learn of cmhost's certificates:
+ * a CRL of the issuing CA and OCSP answers, both from the database and
+ * signed by the CA key (through the signer interface).
+ *
+ * States as relying parties see them (docs/cmhost.md):
+ *   waiting (issued, certConf awaited)  good
+ *   confirmed                           good
+ *   rejected (certConf rejected it)     revoked, reason unspecified
+ *   revoked (rr, or grace ran out)      revoked, with its reason
+ *   not issued by this CA / unknown     unknown (OCSP); absent (CRL)
+ */
+#ifndef RATERM_CMHOST_PUBLISH_H
+#define RATERM_CMHOST_PUBLISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <mbedtls/x509_crt.h>
+
+#include "raterm/cmhost_db.h"
+#include "raterm/err.h"
+#include "raterm/signer.h"
+
+/* A v2 CRL of ca_cert's certificates in db: thisUpdate now, nextUpdate
+ * now + validity seconds, CRL number `number`. *der malloc'ed. Errors:
+ * IO (database), NOMEM, those of the signer. */
+rt_err *cmh_crl_make(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
+    cmh_db *db, time_t now, int64_t validity, uint64_t number, uint8_t **der,
+    size_t *len) RT_MUST;
+
+/* The OCSP answer to request req (DER): one SingleResponse per CertID,
+ * unknown for another issuer or a serial not in db, the nonce echoed,
+ * nextUpdate now + validity; a malformed request gets the
+ * malformedRequest response (never an error). *rsp malloc'ed. Errors:
+ * NOMEM, IO, those of the signer (the caller answers HTTP 500 /
+ * internalError). */
+rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
+    rt_signer *ca_signer, cmh_db *db, const uint8_t *req, size_t len,
+    time_t now, int64_t validity, uint8_t **rsp, size_t *rsp_len) RT_MUST;
+
+#endif

@@ -1,0 +1,166 @@
+/* publish.c - the CRL and OCSP answers of cmhost's issuing CA; see
+ * include/raterm/cmhost_publish.h */
+#include "raterm/cmhost_publish.h"
+#include "raterm/ocsp.h"
+#include "raterm/util.h"
+#include "raterm/x509write.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* lowercase hex serial -> magnitude; false if it does not fit */
+static bool
+serial_bytes(const char *hex, uint8_t out[20], size_t *len)
+{
+	char buf[64];
+	size_t n = strlen(hex);
+	if (n == 0 || n > 40)
+		return false;
+	snprintf(buf, sizeof(buf), "%s%s", n % 2 ? "0" : "", hex);
+	rt_err *e = rt_hex_decode(buf, strlen(buf), out, 20, len, 0);
+	rt_err_free(e);
+	return e == NULL;
+}
+
+typedef struct {
+	rt_crl_entry *ents;
+	uint8_t (*serials)[20];
+	size_t n, cap;
+	bool oom;
+} crl_acc;
+
+static void
+crl_add(void *ctx, const cmh_cert_rec *r)
+{
+	crl_acc *a = ctx;
+	if (a->oom || (r->state != CMH_CERT_REVOKED &&
+	    r->state != CMH_CERT_REJECTED))
+		return;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		rt_crl_entry *e = realloc(a->ents, cap * sizeof(*e));
+		uint8_t (*s)[20] = e ? realloc(a->serials, cap * 20) : NULL;
+		if (e != NULL)
+			a->ents = e;
+		if (s == NULL) {
+			a->oom = true;
+			return;
+		}
+		a->serials = s;
+		a->cap = cap;
+	}
+	size_t len;
+	if (!serial_bytes(r->serial, a->serials[a->n], &len))
+		return;
+	a->ents[a->n] = (rt_crl_entry){
+		.serial = NULL, .serial_len = len, .when = (time_t)r->state_at,
+		.reason = r->state == CMH_CERT_REJECTED ? 0 :
+		    r->revocation_reason,
+	};
+	a->n++;
+}
+
+static rt_err *
+ca_key_id(const mbedtls_x509_crt *ca, uint8_t kid[20])
+{
+	return rt_key_id(ca->pk_raw.p, ca->pk_raw.len, kid);
+}
+
+rt_err *
+cmh_crl_make(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
+    cmh_db *db, time_t now, int64_t validity, uint64_t number, uint8_t **der,
+    size_t *len)
+{
+	crl_acc a;
+	uint8_t kid[20];
+	rt_err *e;
+	memset(&a, 0, sizeof(a));
+	*der = NULL;
+	if ((e = ca_key_id(ca_cert, kid)) != NULL)
+		return e;
+	if ((e = cmh_db_certs_each(db, crl_add, &a)) != NULL)
+		goto out;
+	if (a.oom) {
+		e = rt_err_new(RT_E_NOMEM, NULL, "CRL entries");
+		goto out;
+	}
+	for (size_t i = 0; i < a.n; i++)	/* the array may have moved */
+		a.ents[i].serial = a.serials[i];
+	rt_crl_tmpl t = {
+		.issuer = ca_cert->subject_raw.p,
+		.issuer_len = ca_cert->subject_raw.len,
+		.issuer_key_id = kid, .issuer_key_id_len = sizeof(kid),
+		.this_update = now, .next_update = now + (time_t)validity,
+		.number = number, .entries = a.ents, .nentries = a.n,
+	};
+	e = rt_crl_write(&t, ca_signer, der, len);
+out:
+	free(a.ents);
+	free(a.serials);
+	return e ? rt_err_wrap(e, "making the CRL") : NULL;
+}
+
+rt_err *
+cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
+    cmh_db *db, const uint8_t *req, size_t len, time_t now, int64_t validity,
+    uint8_t **rsp, size_t *rsp_len)
+{
+	rt_ocsp_req q;
+	rt_ocsp_single one[RT_OCSP_MAX];
+	uint8_t kid[20];
+	rt_err *e;
+
+	*rsp = NULL;
+	if ((e = rt_ocsp_req_parse(req, len, &q)) != NULL) {
+		rt_err_free(e);
+		return rt_ocsp_error_write(RT_OCSP_MALFORMED, rsp, rsp_len);
+	}
+	if ((e = ca_key_id(ca_cert, kid)) != NULL)
+		return e;
+	for (size_t i = 0; i < q.n; i++) {
+		rt_ocsp_certid ours;
+		cmh_cert_rec rec;
+		char hex[48];
+		memset(&one[i], 0, sizeof(one[i]));
+		one[i].id = q.ids[i];
+		one[i].status = RT_OCSP_UNKNOWN;
+		one[i].reason = -1;
+		one[i].this_update = now;
+		one[i].next_update = now + (time_t)validity;
+		/* the CertID names this CA (by its hash algorithm)? */
+		if ((e = rt_ocsp_certid_of(ca_cert->raw.p, ca_cert->raw.len,
+		    q.ids[i].serial, q.ids[i].serial_len, q.ids[i].hash, &ours))
+		    != NULL)
+			return e;
+		if (!rt_ocsp_certid_eq(&ours, &q.ids[i]))
+			continue;
+		/* serials are 16 bytes, the first 0x40..0x7f (issue.c): the
+		 * magnitude's hex is the database's key */
+		rt_hex_encode(q.ids[i].serial, q.ids[i].serial_len, hex,
+		    sizeof(hex), 0);
+		if ((e = cmh_db_cert_get(db, hex, &rec, NULL, NULL)) != NULL) {
+			bool missing = rt_err_has(e, RT_E_NOT_FOUND);
+			rt_err_free(e);
+			if (missing)
+				continue;
+			return rt_err_new(RT_E_IO, NULL, "OCSP: the database does "
+			    "not answer");
+		}
+		if (rec.state == CMH_CERT_REVOKED ||
+		    rec.state == CMH_CERT_REJECTED) {
+			one[i].status = RT_OCSP_REVOKED;
+			one[i].revoked_at = (time_t)rec.state_at;
+			one[i].reason = rec.state == CMH_CERT_REJECTED ? 0 :
+			    rec.revocation_reason;
+		} else {
+			one[i].status = RT_OCSP_GOOD;
+		}
+	}
+	rt_ocsp_resp_tmpl t = {
+		.responder_key_id = kid, .produced_at = now, .single = one,
+		.n = q.n, .nonce = q.nonce_len ? q.nonce : NULL,
+		.nonce_len = q.nonce_len, .signer_cert = ca_cert->raw.p,
+		.signer_cert_len = ca_cert->raw.len,
+	};
+	return rt_ocsp_resp_write(&t, ca_signer, rsp, rsp_len);
+}
