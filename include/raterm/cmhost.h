@@ -211,6 +211,8 @@ struct rt_signer;
 struct rt_signer *cmh_ca_cmp_signer(const cmh_ca *ca);
 /* The certificate of the CMP signer (the CA's own or the dedicated one). */
 const mbedtls_x509_crt *cmh_ca_cmp_cert(const cmh_ca *ca);
+/* The signer of the CA key (certificates, CRLs, OCSP); owned by ca. */
+struct rt_signer *cmh_ca_signer(const cmh_ca *ca);
 
 /* Issues a certificate for a checked request under a profile. `serial`
  * receives the lowercase hex serial (at least 41 bytes). *der is malloc'ed.

@@ -86,6 +86,10 @@ rt_err *rt_ext_basic_constraints(bool ca, int pathlen, uint8_t *out,
 /* KeyUsage (RT_KU_* bits). */
 rt_err *rt_ext_key_usage(unsigned ku, uint8_t *out, size_t cap, size_t *len)
     RT_MUST;
+/* ExtKeyUsageSyntax from names or dotted OIDs (rt_eku_oid). Errors: ARG
+ * (an unknown name), TOO_BIG. */
+rt_err *rt_ext_eku(const char *const *ekus, size_t n, uint8_t *out, size_t cap,
+    size_t *len) RT_MUST;
 /* The key identifier of a public key (RFC 5280 4.2.1.2 method 1: SHA-1
  * of the subjectPublicKey BIT STRING's bits), 20 bytes. Errors: ARG (not
  * a SubjectPublicKeyInfo). */

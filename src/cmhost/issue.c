@@ -1,11 +1,14 @@
 /* issue.c - the CA of cmhost: loading its certificate, key and chain, the
- * CMP signer, and issuing certificates with mbedTLS; see
+ * CMP signer, and issuing certificates through the one certificate writer
+ * (x509write.h), the keys signing on libcrypto (signer_ossl.h); see
  * include/raterm/cmhost.h. */
 #include "raterm/cmhost.h"
 #include "raterm/csr.h"
 #include "raterm/signer.h"
+#include "raterm/signer_ossl.h"
 #include "raterm/softtoken.h"
 #include "raterm/util.h"
+#include "raterm/x509write.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,7 +28,9 @@ struct cmh_ca {
 	mbedtls_x509_crt cmp_cert;	/* dedicated CMP signer (if any) */
 	mbedtls_pk_context cmp_key;
 	bool dedicated;
-	rt_signer *signer;
+	rt_signer *signer;		/* CMP protection (CA or dedicated key) */
+	rt_signer *ca_signer;		/* certificates, CRLs, OCSP: the CA key */
+	uint8_t ca_key_id[20];		/* authorityKeyIdentifier */
 };
 
 /* Loads a private key: unencrypted PEM/DER, or encrypted with the first
@@ -85,55 +90,6 @@ load_cert(const char *path, mbedtls_x509_crt *crt)
 		    rc > 0 ? "some certificates do not parse" :
 		    "no certificate could be read", (unsigned)(rc < 0 ? -rc : rc));
 	return NULL;
-}
-
-/* ---- the CMP signer: a software key held in memory ------------------------- */
-
-typedef struct {
-	mbedtls_pk_context *key;
-} ca_signer;
-
-static rt_err *
-ca_sign(void *impl, rt_hash h, rt_scheme scheme, const uint8_t *digest,
-    size_t dlen, uint8_t *sig, size_t cap, size_t *sig_len)
-{
-	ca_signer *s = impl;
-	int rc;
-	if (scheme == RT_SCHEME_PSS)
-		return rt_err_new(RT_E_ARG, NULL, "the CA signer does not do PSS");
-	if (cap < MBEDTLS_PK_SIGNATURE_MAX_SIZE &&
-	    cap < mbedtls_pk_get_len(s->key) + 16)
-		return rt_err_new(RT_E_TOO_BIG, NULL, "signature buffer");
-#if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_sign(s->key, rt_hash_md(h), digest, dlen, sig, cap,
-	    sig_len, rt_rng, NULL);
-#else
-	rc = mbedtls_pk_sign(s->key, rt_hash_md(h), digest, dlen, sig, sig_len,
-	    rt_rng, NULL);
-#endif
-	if (rc != 0)
-		return rt_err_new(RT_E_CRYPTO, NULL, "CA signature failed "
-		    "(mbedTLS -0x%04x)", (unsigned)-rc);
-	return NULL;
-}
-
-static void
-ca_signer_free(void *impl)
-{
-	free(impl);
-}
-
-static const rt_signer_ops ca_signer_ops = { "ca", ca_sign, ca_signer_free };
-
-/* One signature at load time: mbedTLS fills the EC key's precomputed
- * table on first use, which must not happen concurrently later. */
-static rt_err *
-warm_up(rt_signer *s)
-{
-	uint8_t d[32] = { 0 }, sig[1024];
-	size_t n;
-	return rt_signer_sign(s, RT_HASH_SHA256, RT_SCHEME_DEFAULT, d, sizeof(d),
-	    sig, sizeof(sig), &n);
 }
 
 rt_err *
@@ -225,31 +181,18 @@ cmh_ca_load(const cmh_config *c, cmh_ca **out)
 		}
 		mbedtls_x509_crt_free(&file);
 	}
-	ca_signer *cs = calloc(1, sizeof(*cs));
-	if (cs == NULL) {
-		e = rt_err_new(RT_E_NOMEM, NULL, "CA");
-		goto fail;
-	}
-	cs->key = skey;
-	if ((e = rt_signer_new(&ca_signer_ops, cs, &scert->pk, ca->dedicated ?
-	    "CMP signer" : "CA", &ca->signer)) != NULL)
+	/* both keys sign on libcrypto (signer_ossl.h) */
+	if ((e = rt_signer_ossl(skey, ca->dedicated ? "CMP signer" : "CA",
+	    &ca->signer)) != NULL ||
+	    (e = rt_signer_ossl(&ca->key, "CA", &ca->ca_signer)) != NULL ||
+	    (e = rt_key_id(ca->cert.pk_raw.p, ca->cert.pk_raw.len,
+	    ca->ca_key_id)) != NULL)
 		goto fail;
 	for (mbedtls_x509_crt *x = &ca->chain; x != NULL && x->raw.len;
 	    x = x->next)
 		if ((e = rt_signer_add_cert(ca->signer, x->raw.p, x->raw.len))
 		    != NULL)
 			goto fail;
-	if ((e = warm_up(ca->signer)) != NULL)
-		goto fail;
-	if (ca->dedicated) {
-		/* the CA key signs certificates: warm it up too */
-		ca_signer tmp = { &ca->key };
-		uint8_t d[32] = { 0 }, sig[1024];
-		size_t n;
-		if ((e = ca_sign(&tmp, RT_HASH_SHA256, RT_SCHEME_DEFAULT, d,
-		    sizeof(d), sig, sizeof(sig), &n)) != NULL)
-			goto fail;
-	}
 	*out = ca;
 	return NULL;
 fail:
@@ -263,6 +206,7 @@ cmh_ca_free(cmh_ca *ca)
 	if (ca == NULL)
 		return;
 	rt_signer_free(ca->signer);
+	rt_signer_free(ca->ca_signer);
 	mbedtls_x509_crt_free(&ca->cert);
 	mbedtls_x509_crt_free(&ca->chain);
 	mbedtls_x509_crt_free(&ca->cmp_cert);
@@ -295,43 +239,13 @@ cmh_ca_cmp_cert(const cmh_ca *ca)
 	return ca->dedicated ? &ca->cmp_cert : &ca->cert;
 }
 
+struct rt_signer *
+cmh_ca_signer(const cmh_ca *ca)
+{
+	return ca->ca_signer;
+}
+
 /* ---- issuance ------------------------------------------------------------------ */
-
-/* Copies a parsed name into mbedTLS's writer list, keeping string tags.
- * The writer emits the list back to front, so each entry is prepended. */
-static rt_err *
-names_copy(const mbedtls_x509_name *n, mbedtls_asn1_named_data **head)
-{
-	for (; n != NULL; n = n->next) {
-		mbedtls_asn1_named_data *d = calloc(1, sizeof(*d));
-		if (d == NULL)
-			return rt_err_new(RT_E_NOMEM, NULL, "name");
-		d->oid.p = malloc(n->oid.len);
-		d->val.p = malloc(n->val.len ? n->val.len : 1);
-		d->next = *head;
-		*head = d;
-		if (d->oid.p == NULL || d->val.p == NULL)
-			return rt_err_new(RT_E_NOMEM, NULL, "name");
-		memcpy(d->oid.p, n->oid.p, n->oid.len);
-		d->oid.len = n->oid.len;
-		d->oid.tag = MBEDTLS_ASN1_OID;
-		memcpy(d->val.p, n->val.p, n->val.len);
-		d->val.len = n->val.len;
-		d->val.tag = n->val.tag;
-	}
-	return NULL;
-}
-
-static void
-fmt_gtime(time_t t, char *out, size_t cap)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(out, cap, "%04u%02u%02u%02u%02u%02u",
-	    (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
-	    (unsigned)tm.tm_mday % 100, (unsigned)tm.tm_hour % 100,
-	    (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
-}
 
 static time_t
 x509_epoch(const mbedtls_x509_time *t)
@@ -346,151 +260,76 @@ x509_epoch(const mbedtls_x509_time *t)
 	return (time_t)days * 86400 + t->hour * 3600 + t->min * 60 + t->sec;
 }
 
-static rt_err *
-set_eku(mbedtls_x509write_cert *w, char *const *ekus, size_t n)
-{
-	unsigned char buf[512], *p = buf + sizeof(buf);
-	unsigned char oid[64];
-	int len = 0, r;
-	for (size_t i = n; i-- > 0;) {
-		mbedtls_asn1_buf ob = { 0, sizeof(oid), oid };
-		/* dotted -> DER content */
-		const char *s = ekus[i];
-		unsigned long arcs[32];
-		size_t na = 0;
-		while (*s && na < 32) {
-			arcs[na++] = strtoul(s, (char **)&s, 10);
-			if (*s == '.')
-				s++;
-		}
-		size_t ol = 0;
-		if (na < 2)
-			return rt_err_new(RT_E_ARG, NULL, "EKU %s", ekus[i]);
-		unsigned long first = arcs[0] * 40 + arcs[1];
-		for (size_t a = 1; a < na; a++) {
-			unsigned long v = a == 1 ? first : arcs[a];
-			unsigned char tmp[10];
-			size_t tl = 0;
-			do {
-				tmp[tl++] = v & 0x7f;
-				v >>= 7;
-			} while (v != 0);
-			while (tl > 0 && ol < sizeof(oid)) {
-				tl--;
-				oid[ol++] = (unsigned char)(tmp[tl] |
-				    (tl > 0 ? 0x80 : 0));
-			}
-		}
-		ob.len = ol;
-		if ((r = mbedtls_asn1_write_oid(&p, buf, (const char *)ob.p,
-		    ob.len)) < 0)
-			return rt_err_new(RT_E_CRYPTO, NULL, "EKU");
-		len += r;
-	}
-	if ((r = mbedtls_asn1_write_len(&p, buf, (size_t)len)) < 0)
-		return rt_err_new(RT_E_CRYPTO, NULL, "EKU");
-	len += r;
-	if ((r = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED |
-	    MBEDTLS_ASN1_SEQUENCE)) < 0)
-		return rt_err_new(RT_E_CRYPTO, NULL, "EKU");
-	len += r;
-	if (mbedtls_x509write_crt_set_extension(w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-	    MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0, p,
-	    (size_t)len) != 0)
-		return rt_err_new(RT_E_CRYPTO, NULL, "EKU");
-	return NULL;
-}
-
 rt_err *
 cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c, time_t now,
     uint8_t **der, size_t *len, char *serial)
 {
-	mbedtls_x509write_cert w;
-	mbedtls_mpi sn;
-	uint8_t snb[16];
-	char nb[20], na[20];
-	uint8_t *qc = NULL;
-	size_t qclen = 0;
-	unsigned char *buf = NULL;
-	rt_err *e = NULL;
-	int rc;
+	uint8_t snb[16], spki[2200], bc[16], ku[8], ski[32], aki[40], eku[512];
+	uint8_t kid[20], *qc = NULL;
+	size_t qclen = 0, n;
+	rt_ext x[8];
+	size_t nx = 0;
+	rt_err *e;
 
 	*der = NULL;
-	mbedtls_x509write_crt_init(&w);
-	mbedtls_mpi_init(&sn);
 	if ((e = rt_random(snb, sizeof(snb))) != NULL)
-		goto out;
+		return e;
 	snb[0] = (snb[0] & 0x7f) | 0x40;	/* positive, 16 bytes, no 00 */
 	rt_hex_encode(snb, sizeof(snb), serial, 2 * sizeof(snb) + 1, 0);
-	time_t nbt = now - 60;
 	time_t nat = now + (time_t)p->validity_days * 86400;
 	time_t ca_na = x509_epoch(&ca->cert.valid_to);
 	if (nat > ca_na)
 		nat = ca_na;
-	fmt_gtime(nbt, nb, sizeof(nb));
-	fmt_gtime(nat, na, sizeof(na));
+	int sl = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)&c->pub, spki,
+	    sizeof(spki));
+	if (sl <= 0)
+		return rt_err_new(RT_E_CRYPTO, NULL, "the request's public key "
+		    "(mbedTLS -0x%04x)", (unsigned)-sl);
+	const uint8_t *sp = spki + sizeof(spki) - sl;
 
-	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-	mbedtls_x509write_crt_set_md_alg(&w, rt_hash_md(rt_pk_default_hash(
-	    &ca->key)));
-	mbedtls_x509write_crt_set_subject_key(&w, (mbedtls_pk_context *)&c->pub);
-	mbedtls_x509write_crt_set_issuer_key(&w, &ca->key);
-	if (mbedtls_mpi_read_binary(&sn, snb, sizeof(snb)) != 0 ||
-	    mbedtls_x509write_crt_set_serial(&w, &sn) != 0 ||
-	    mbedtls_x509write_crt_set_validity(&w, nb, na) != 0) {
-		e = rt_err_new(RT_E_CRYPTO, NULL, "certificate serial/validity");
+	/* extensions, as before: basicConstraints (not critical for an end
+	 * entity), SKI, AKI, keyUsage (critical), EKU, SAN, qcStatements */
+	if ((e = rt_ext_basic_constraints(false, -1, bc, sizeof(bc), &n)) != NULL)
 		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.19", false, bc, n };
+	if ((e = rt_key_id(sp, (size_t)sl, kid)) != NULL ||
+	    (e = rt_ext_ski(kid, sizeof(kid), ski, sizeof(ski), &n)) != NULL)
+		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.14", false, ski, n };
+	if ((e = rt_ext_aki(ca->ca_key_id, sizeof(ca->ca_key_id), aki,
+	    sizeof(aki), &n)) != NULL)
+		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.35", false, aki, n };
+	if (p->key_usage != 0) {
+		if ((e = rt_ext_key_usage(p->key_usage, ku, sizeof(ku), &n)) !=
+		    NULL)
+			goto out;
+		x[nx++] = (rt_ext){ "2.5.29.15", true, ku, n };
 	}
-	if ((e = names_copy(&ca->cert.subject, &w.issuer)) != NULL ||
-	    (e = names_copy(c->subject, &w.subject)) != NULL)
-		goto out;
-	if ((rc = mbedtls_x509write_crt_set_basic_constraints(&w, 0, -1)) != 0 ||
-	    (rc = mbedtls_x509write_crt_set_subject_key_identifier(&w)) != 0 ||
-	    (rc = mbedtls_x509write_crt_set_authority_key_identifier(&w)) != 0 ||
-	    (p->key_usage != 0 &&
-	    (rc = mbedtls_x509write_crt_set_key_usage(&w, p->key_usage)) != 0)) {
-		e = rt_err_new(RT_E_CRYPTO, NULL, "certificate extensions "
-		    "(mbedTLS -0x%04x)", (unsigned)-rc);
-		goto out;
+	if (p->nekus > 0) {
+		if ((e = rt_ext_eku((const char *const *)p->ekus, p->nekus, eku,
+		    sizeof(eku), &n)) != NULL)
+			goto out;
+		x[nx++] = (rt_ext){ "2.5.29.37", false, eku, n };
 	}
-	if (p->nekus > 0 && (e = set_eku(&w, p->ekus, p->nekus)) != NULL)
-		goto out;
-	if (c->san != NULL && mbedtls_x509write_crt_set_extension(&w,
-	    MBEDTLS_OID_SUBJECT_ALT_NAME,
-	    MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, c->san,
-	    c->san_len) != 0) {
-		e = rt_err_new(RT_E_CRYPTO, NULL, "subjectAltName");
-		goto out;
-	}
+	if (c->san != NULL)
+		x[nx++] = (rt_ext){ "2.5.29.17", false, c->san, c->san_len };
 	if (c->has_qc) {
-		static const char qcs_oid[] = "\x2b\x06\x01\x05\x05\x07\x01\x03";
 		if ((e = rt_qc_encode(&c->qc, &qc, &qclen)) != NULL)
 			goto out;
-		if (mbedtls_x509write_crt_set_extension(&w, qcs_oid,
-		    sizeof(qcs_oid) - 1, 0, qc, qclen) != 0) {
-			e = rt_err_new(RT_E_CRYPTO, NULL, "qcStatements");
-			goto out;
-		}
+		x[nx++] = (rt_ext){ RT_OID_QC_STATEMENTS, false, qc, qclen };
 	}
-	size_t cap = 4096 + c->san_len + qclen + mbedtls_pk_get_len(&c->pub) * 2;
-	if ((buf = malloc(cap)) == NULL) {
-		e = rt_err_new(RT_E_NOMEM, NULL, "certificate");
-		goto out;
-	}
-	rc = mbedtls_x509write_crt_der(&w, buf, cap, rt_rng, NULL);
-	if (rc <= 0) {
-		e = rt_err_new(RT_E_CRYPTO, NULL, "signing the certificate failed "
-		    "(mbedTLS -0x%04x)", (unsigned)-rc);
-		goto out;
-	}
-	memmove(buf, buf + cap - (size_t)rc, (size_t)rc);
-	*der = buf;
-	*len = (size_t)rc;
-	buf = NULL;
+	rt_cert_tmpl t = {
+		.serial = snb, .serial_len = sizeof(snb),
+		.issuer = ca->cert.subject_raw.p,
+		.issuer_len = ca->cert.subject_raw.len,
+		.subject = c->subject_der, .subject_len = c->subject_der_len,
+		.not_before = now - 60, .not_after = nat,
+		.spki = sp, .spki_len = (size_t)sl,
+		.exts = x, .nexts = nx,
+	};
+	e = rt_cert_write(&t, ca->ca_signer, der, len);
 out:
-	free(buf);
 	free(qc);
-	mbedtls_mpi_free(&sn);
-	mbedtls_x509write_crt_free(&w);
-	return e;
+	return e ? rt_err_wrap(e, "issuing the certificate") : NULL;
 }

@@ -291,6 +291,30 @@ rt_ext_key_usage(unsigned ku, uint8_t *out, size_t cap, size_t *len)
 }
 
 rt_err *
+rt_ext_eku(const char *const *ekus, size_t n, uint8_t *out, size_t cap,
+    size_t *len)
+{
+	rt_der seq, d;
+	rt_err *e = NULL;
+	der_init(&seq);
+	der_init(&d);
+	for (size_t i = 0; i < n && e == NULL; i++) {
+		const char *oid = rt_eku_oid(ekus[i]);
+		if (oid == NULL)
+			e = rt_err_new(RT_E_ARG, NULL, "unknown extended key usage "
+			    "\"%s\"", ekus[i]);
+		else
+			der_oid(&seq, oid);
+	}
+	der_wrap(&d, 0x30, &seq);
+	if (e == NULL)
+		e = der_copy(&d, out, cap, len, "extendedKeyUsage");
+	der_free(&seq);
+	der_free(&d);
+	return e;
+}
+
+rt_err *
 rt_key_id(const uint8_t *spki, size_t len, uint8_t id[20])
 {
 	unsigned char *p = (unsigned char *)(uintptr_t)spki;
