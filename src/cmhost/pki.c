@@ -11,6 +11,8 @@
 #include "raterm/cmhost.h"
 #include "raterm/csr.h"
 #include "raterm/signer.h"
+#include "raterm/softtoken.h"
+#include "raterm/x509write.h"
 #include "raterm/util.h"
 
 #include <errno.h>
@@ -194,85 +196,77 @@ genkey(mbedtls_pk_context *k)
 	return NULL;
 }
 
-static void
-gtime(time_t t, char *out, size_t cap)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(out, cap, "%04u%02u%02u%02u%02u%02u",
-	    (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
-	    (unsigned)tm.tm_mday % 100, (unsigned)tm.tm_hour % 100,
-	    (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
-}
-
-/* Makes e->crt for e->key signed by issuer (NULL: self-signed). ca: path
- * length constraint (-1: end entity). */
+/* Makes e->crt for e->key signed by issuer (NULL: self-signed), through
+ * the one certificate writer (x509write.h). ca_pathlen: the path length
+ * constraint (-1: none). */
 static rt_err *
 mkcert(ent *e, ent *issuer, int ca_pathlen, bool is_ca, unsigned ku,
     int days, bool client_auth)
 {
-	mbedtls_x509write_cert w;
-	mbedtls_mpi sn;
-	unsigned char buf[4096], snb[12];
-	char nb[20], na[20];
+	uint8_t snb[12], name[512], iname[512], spki[300], ispki[300];
+	uint8_t bc[16], kub[8], ski[32], aki[40], eku[32], kid[20], ikid[20];
+	uint8_t *der = NULL;
+	size_t name_len, iname_len, n, len = 0;
+	rt_signer *s = NULL;
+	rt_ext x[6];
+	size_t nx = 0;
 	time_t now = time(NULL);
-	rt_err *err = NULL;
-	int rc;
+	rt_err *err;
+	static const char *const client[] = { "clientAuth" };
 
-	mbedtls_x509write_crt_init(&w);
-	mbedtls_mpi_init(&sn);
 	if ((err = rt_random(snb, sizeof(snb))) != NULL)
-		goto out;
+		return err;
 	snb[0] = (snb[0] & 0x7f) | 0x01;
-	gtime(now - 3600, nb, sizeof(nb));
-	gtime(now + (time_t)days * 86400, na, sizeof(na));
-	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-	mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-	mbedtls_x509write_crt_set_subject_key(&w, &e->key);
-	mbedtls_x509write_crt_set_issuer_key(&w, issuer ? &issuer->key : &e->key);
-	rc = mbedtls_mpi_read_binary(&sn, snb, sizeof(snb));
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_serial(&w, &sn);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_validity(&w, nb, na);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_subject_name(&w, e->subject);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_issuer_name(&w, issuer ?
-		    issuer->subject : e->subject);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_basic_constraints(&w, is_ca,
-		    ca_pathlen);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_subject_key_identifier(&w);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_authority_key_identifier(&w);
-	if (rc == 0)
-		rc = mbedtls_x509write_crt_set_key_usage(&w, ku);
-	if (rc == 0 && client_auth) {
-		/* SEQUENCE { id-kp-clientAuth } */
-		static const unsigned char eku[] = { 0x30, 0x0a, 0x06, 0x08, 0x2b,
-			0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02 };
-		rc = mbedtls_x509write_crt_set_extension(&w,
-		    MBEDTLS_OID_EXTENDED_KEY_USAGE,
-		    MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0, eku,
-		    sizeof(eku));
+	int sl = mbedtls_pk_write_pubkey_der(&e->key, spki, sizeof(spki));
+	int il = mbedtls_pk_write_pubkey_der(issuer ? &issuer->key : &e->key,
+	    ispki, sizeof(ispki));
+	if (sl <= 0 || il <= 0)
+		return rt_err_new(RT_E_CRYPTO, NULL, "%s: public key", e->subject);
+	const uint8_t *sp = spki + sizeof(spki) - sl, *ip = ispki +
+	    sizeof(ispki) - il;
+	if ((err = rt_dn_encode(e->subject, name, sizeof(name), &name_len)) !=
+	    NULL || (err = rt_dn_encode(issuer ? issuer->subject : e->subject,
+	    iname, sizeof(iname), &iname_len)) != NULL ||
+	    (err = rt_key_id(sp, (size_t)sl, kid)) != NULL ||
+	    (err = rt_key_id(ip, (size_t)il, ikid)) != NULL)
+		goto out;
+	if ((err = rt_ext_basic_constraints(is_ca, ca_pathlen, bc, sizeof(bc),
+	    &n)) != NULL)
+		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.19", is_ca, bc, n };
+	if ((err = rt_ext_ski(kid, sizeof(kid), ski, sizeof(ski), &n)) != NULL)
+		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.14", false, ski, n };
+	if ((err = rt_ext_aki(ikid, sizeof(ikid), aki, sizeof(aki), &n)) != NULL)
+		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.35", false, aki, n };
+	if ((err = rt_ext_key_usage(ku, kub, sizeof(kub), &n)) != NULL)
+		goto out;
+	x[nx++] = (rt_ext){ "2.5.29.15", true, kub, n };
+	if (client_auth) {
+		if ((err = rt_ext_eku(client, 1, eku, sizeof(eku), &n)) != NULL)
+			goto out;
+		x[nx++] = (rt_ext){ "2.5.29.37", false, eku, n };
 	}
-	if (rc == 0) {
-		rc = mbedtls_x509write_crt_der(&w, buf, sizeof(buf), rt_rng, NULL);
-		if (rc > 0) {
-			mbedtls_x509_crt_init(&e->crt);
-			rc = mbedtls_x509_crt_parse_der(&e->crt,
-			    buf + sizeof(buf) - rc, (size_t)rc);
-		}
-	}
-	if (rc != 0)
-		err = rt_err_new(RT_E_CRYPTO, NULL, "cannot make the certificate "
-		    "of %s (mbedTLS -0x%04x)", e->subject, (unsigned)-rc);
+	rt_cert_tmpl t = {
+		.serial = snb, .serial_len = sizeof(snb),
+		.issuer = iname, .issuer_len = iname_len,
+		.subject = name, .subject_len = name_len,
+		.not_before = now - 3600, .not_after = now + (time_t)days * 86400,
+		.spki = sp, .spki_len = (size_t)sl, .exts = x, .nexts = nx,
+	};
+	if ((err = rt_signer_key(issuer ? &issuer->key : &e->key, "demo PKI",
+	    &s)) != NULL || (err = rt_cert_write(&t, s, &der, &len)) != NULL)
+		goto out;
+	mbedtls_x509_crt_init(&e->crt);
+	if (mbedtls_x509_crt_parse_der(&e->crt, der, len) != 0)
+		err = rt_err_new(RT_E_CRYPTO, NULL, "the certificate of %s does "
+		    "not parse back", e->subject);
 out:
-	mbedtls_mpi_free(&sn);
-	mbedtls_x509write_crt_free(&w);
-	return err;
+	free(der);
+	rt_signer_free(s);
+	return err ? rt_err_wrap(err, "making the certificate of %s",
+	    e->subject) : NULL;
 }
 
 /* Writes a file atomically (tmp + rename) with the given mode. */
