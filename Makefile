@@ -45,6 +45,7 @@ CONFIG_SRC:= $(wildcard src/config/*.c)
 CMP_SRC   := $(wildcard src/cmp/*.c)
 CMHOST_SRC:= $(filter-out src/cmhost/main.c,$(wildcard src/cmhost/*.c))
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
+VP15_SRC  := $(filter-out src/vp15/main.c,$(wildcard src/vp15/*.c))
 CLI_SRC   := $(wildcard src/cli/*.c)
 # the officer's screen: the only curses code; linked into raterm only
 UI_SRC    := $(wildcard src/ui/*.c)
@@ -52,11 +53,13 @@ LDLIBS_UI := $(shell pkg-config --libs formw menuw panelw ncursesw 2>/dev/null |
 
 LIBRATERM := $(BUILD)/libraterm.a
 LIBVPIV   := $(BUILD)/libvpiv.a
+LIBVP15   := $(BUILD)/libvp15.a
 LIBCMHOST := $(BUILD)/libcmhost.a
 LIBUI     := $(BUILD)/libui.a
 
 LIB_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(PROFILE_SRC) $(ENGINE_SRC) $(CONFIG_SRC))
 VPIV_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VPIV_SRC))
+VP15_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(VP15_SRC))
 CMHOST_OBJS := $(patsubst src/%.c,$(OBJ)/%.o,$(CMHOST_SRC))
 CLI_OBJS  := $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
 UI_OBJS   := $(patsubst src/%.c,$(OBJ)/%.o,$(UI_SRC))
@@ -67,7 +70,7 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all clean check unit integ deps demo bench install tools fuzz fuzz-smoke
-PROGS := $(BUILD)/raterm $(BUILD)/vpiv $(if $(wildcard src/cmhost/main.c),$(BUILD)/cmhost)
+PROGS := $(BUILD)/raterm $(BUILD)/vpiv $(BUILD)/vp15 $(if $(wildcard src/cmhost/main.c),$(BUILD)/cmhost)
 all: $(PROGS) tools
 
 tools: $(TOOL_BINS)
@@ -81,6 +84,10 @@ $(LIBRATERM): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(LIBVPIV): $(VPIV_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBVP15): $(VP15_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
@@ -103,10 +110,13 @@ $(BUILD)/cmhost: $(OBJ)/cmhost/main.o $(LIBCMHOST) $(LIBRATERM)
 $(BUILD)/vpiv: $(OBJ)/vpiv/main.o $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CRYPTO) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM)
+$(BUILD)/vp15: $(OBJ)/vp15/main.o $(LIBVP15) $(LIBVPIV) $(LIBRATERM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CRYPTO) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBCMHOST) $(LIBVP15) $(LIBVPIV) $(LIBRATERM)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-unused-parameter -o $@ $< \
-	    $(LDFLAGS) $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_SERVER) \
+	    $(LDFLAGS) $(LIBCMHOST) $(LIBVP15) $(LIBVPIV) $(LIBRATERM) -lcmocka $(LDLIBS_SERVER) \
 	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) $(LDLIBS)
 
 # the screen's view model (src/ui/view.c, keys.c: no curses calls)

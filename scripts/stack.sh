@@ -12,7 +12,10 @@
 # rounded up to an even number (default 2). Cards (--card, in order) go to
 # readers 0, 1, 2 ...; a STATE of "-" leaves a reader empty, "mem:" is an
 # in-memory blank card, anything else is a vpiv state file (created blank if
-# missing). --serve-arg passes an option to the `vpiv serve` of the first
+# missing); "vp15:STATE" puts a vp15 card (virtual PKCS#15 card, docs/vp15.md)
+# there instead, served by `vp15 serve`: the two readers of a pair are
+# served by one program, so a vp15 card's pair partner is a vp15 card too
+# ("-" or "mem:" become vp15 cards there). --serve-arg passes an option to the `vpiv serve` of the first
 # pair (readers 0 and 1), e.g. --serve-arg --drop-at --serve-arg 12.
 # --mode listen (default): vpcd's reversed mode, the cards listen on
 # 127.0.0.1 and vpcd connects to them, so nothing listens beyond loopback;
@@ -28,7 +31,7 @@
 # pcscd.log, pcscd.pid, serveK.log, serveK.pid, serveK.port, env.
 # env sets PCSCLITE_CSOCK_NAME, VPIV_STACK_DIR and VPIV_READER0.. (names).
 #
-# Programs: $VPIV (default $BUILD/vpiv), $SOCKACT and $PCSC_WAIT (default
+# Programs: $VPIV (default $BUILD/vpiv), $VP15 (default $BUILD/vp15), $SOCKACT and $PCSC_WAIT (default
 # $BUILD/tools/...), BUILD defaults to "build". $VPCD_DRIVER overrides the
 # driver path. STACK_DEBUG=1 runs pcscd with -d.
 #
@@ -40,6 +43,7 @@ set -u
 
 BUILD=${BUILD:-build}
 VPIV=${VPIV:-$BUILD/vpiv}
+VP15=${VP15:-$BUILD/vp15}
 SOCKACT=${SOCKACT:-$BUILD/tools/sockact}
 PCSC_WAIT=${PCSC_WAIT:-$BUILD/tools/pcsc_wait}
 VPCD_DRIVER=${VPCD_DRIVER:-/usr/lib/pcsc/drivers/serial/libifdvpcd.so}
@@ -192,6 +196,15 @@ cmd_start() {
 		sb=-
 		[ $a -le $ncards ] && eval "sa=\$card_$a"
 		[ $b -le $ncards ] && eval "sb=\$card_$b"
+		prog=$VPIV
+		case "$sa $sb" in
+		vp15:* | *" vp15:"*)
+			prog=$VP15
+			[ -x "$VP15" ] || die "$VP15 not found (build it: make $VP15, or set VP15/BUILD)"
+			sa=${sa#vp15:}
+			sb=${sb#vp15:}
+			;;
+		esac
 		case $sa in -|mem:|/*) ;; *) sa=$(abspath "$sa") ;; esac
 		case $sb in -|mem:|/*) ;; *) sb=$(abspath "$sb") ;; esac
 		port=0
@@ -201,13 +214,13 @@ cmd_start() {
 		[ $k -eq 0 ] && extra="$extra $sargs"
 		rm -f "$dir/serve$k.port"
 		# shellcheck disable=SC2086 # extra is a list of words
-		"$VPIV" serve --port "$port" --portfile "$dir/serve$k.port" $extra \
+		"$prog" serve --port "$port" --portfile "$dir/serve$k.port" $extra \
 		    "$sa" "$sb" </dev/null >"$dir/serve$k.log" 2>&1 &
 		echo $! >"$dir/serve$k.pid"
 		i=0
 		while [ ! -s "$dir/serve$k.port" ]; do
-			alive "$(cat "$dir/serve$k.pid")" || start_fail "vpiv serve $k exited"
-			[ $i -lt 100 ] || start_fail "vpiv serve $k did not listen within 10 s"
+			alive "$(cat "$dir/serve$k.pid")" || start_fail "$(basename "$prog") serve $k exited"
+			[ $i -lt 100 ] || start_fail "$(basename "$prog") serve $k did not listen within 10 s"
 			sleep 0.1
 			i=$((i + 1))
 		done

@@ -69,6 +69,25 @@ void vpiv_set_max_short_response(vpiv *v, size_t n);
  * with argv starting at "serve". Returns the process exit status. */
 int vpiv_serve_main(int argc, char **argv);
 
+/* The same front end for another virtual card (vp15): what it needs of a
+ * card. open(NULL) gives a blank in-memory card; the card saves its state
+ * itself after every change. */
+typedef struct {
+	const char *name;       /* "vpiv", "vp15": messages and usage */
+	rt_err *(*open)(const char *state, void **card);
+	void (*free)(void *card);
+	rt_err *(*apdu)(void *card, const uint8_t *cmd, size_t clen,
+	    uint8_t *rsp, size_t cap, size_t *rlen);
+	void (*reset)(void *card);
+	size_t (*atr)(const void *card, uint8_t *atr, size_t cap);
+	void (*set_trace)(void *card, FILE *f);
+	uint64_t (*apdu_count)(const void *card);
+	void (*fault_drop_at)(void *card, uint64_t n);
+	void (*fault_sw_at)(void *card, uint64_t n, uint16_t sw);
+	void (*fault_stall_at)(void *card, uint64_t n, unsigned ms);
+} vpiv_serve_card;
+int vpiv_serve_card_main(const vpiv_serve_card *card, int argc, char **argv);
+
 /* ---- personalization and inspection (src/vpiv/perso.c) -----------------
  * Direct access to the card's state, used by `vpiv init/personalize/info`
  * and by tests. Every change is saved like an APDU-driven one. None of

@@ -47,6 +47,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ typedef struct {
 	unsigned port;
 	int lfd;                      /* listening socket */
 	int cfd;                      /* connection from vpcd, or -1 */
-	vpiv *card;                   /* NULL: empty reader */
+	void *card;                   /* NULL: empty reader */
 	const char *state;            /* state file (for messages) */
 	bool present;                 /* card inserted */
 	size_t have;                  /* bytes buffered in `in` */
@@ -99,6 +100,22 @@ typedef struct {
 
 static int sig_pipe[2] = { -1, -1 };
 
+/* The kind of card served (vpiv's or another virtual card's). */
+static const vpiv_serve_card *card_ops;
+
+static void serve_log(const char *fmt, ...) RT_PRINTF(1, 2);
+
+/* A line on stderr: "<card> serve: ...". */
+static void
+serve_log(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s serve: ", card_ops->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
 static void
 serve_on_signal(int signo)
 {
@@ -113,8 +130,9 @@ serve_on_signal(int signo)
 static void
 serve_usage(FILE *f)
 {
+	fprintf(f, "usage: %s serve --port P [--host ADDR] [--connect] STATE0 [STATE1]\n",
+	    card_ops->name);
 	fprintf(f,
-	    "usage: vpiv serve --port P [--host ADDR] [--connect] STATE0 [STATE1]\n"
 	    "                  [--trace FILE] [--drop-at N] [--sw-at N:SW]\n"
 	    "                  [--stall-at N:MS]\n"
 	    "                  [--fault-reader 0|1] [--pidfile F] [--portfile F]\n"
@@ -397,7 +415,7 @@ serve_try_connect(const serve_opts *o, serve_slot *s, int idx)
 		s->cfd = fd;
 		s->have = 0;
 		if (o->verbose)
-			fprintf(stderr, "vpiv serve: reader %d: connected to vpcd\n", idx);
+			serve_log("reader %d: connected to vpcd\n", idx);
 		return;
 	}
 	if (fd >= 0)
@@ -411,24 +429,24 @@ static void
 serve_set_present(const serve_opts *o, serve_slot *s, int idx, bool present, const char *why)
 {
 	if (s->card == NULL) {
-		fprintf(stderr, "vpiv serve: reader %d is empty (no STATE): %s ignored\n", idx, why);
+		serve_log("reader %d is empty (no STATE): %s ignored\n", idx, why);
 		return;
 	}
 	if (s->present == present)
 		return;
 	if (!present && !o->connect) {
-		fprintf(stderr, "vpiv serve: reader %d: %s ignored: removal needs --connect "
+		serve_log("reader %d: %s ignored: removal needs --connect "
 		    "(vpcd in reversed mode aborts pcscd when a card goes away)\n", idx, why);
 		return;
 	}
 	s->present = present;
 	if (present) {
-		vpiv_reset(s->card);
+		card_ops->reset(s->card);
 		serve_after_ms(&s->retry_at, 0);
 	} else {
 		serve_drop_conn(s);
 	}
-	fprintf(stderr, "vpiv serve: reader %d: card %s (%s)\n", idx,
+	serve_log("reader %d: card %s (%s)\n", idx,
 	    present ? "inserted" : "removed", why);
 }
 
@@ -445,7 +463,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 		case CTRL_POWER_OFF:
 		case CTRL_RESET:
 			if (card)
-				vpiv_reset(s->card);
+				card_ops->reset(s->card);
 			return true;
 		case CTRL_POWER_ON:
 			return true;
@@ -459,13 +477,13 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 				serve_drop_conn(s);
 				return false;
 			}
-			size_t n = vpiv_atr(s->card, s->out + 2, 33);
+			size_t n = card_ops->atr(s->card, s->out + 2, 33);
 			e = serve_send(s, s->out + 2, n);
 			break;
 		}
 		default:
 			if (o->verbose)
-				fprintf(stderr, "vpiv serve: reader %d: unknown control %02X\n", idx, msg[0]);
+				serve_log("reader %d: unknown control %02X\n", idx, msg[0]);
 			return true;
 		}
 	} else if (len == 0) {
@@ -477,10 +495,10 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 	} else {
 		size_t rlen = 0;
 		if (o->stall_at != 0 && idx == o->fault_reader &&
-		    vpiv_apdu_count(s->card) + 1 == o->stall_at)
-			fprintf(stderr, "vpiv serve: reader %d: stalling %" PRIu64 " ms at "
+		    card_ops->apdu_count(s->card) + 1 == o->stall_at)
+			serve_log("reader %d: stalling %" PRIu64 " ms at "
 			    "APDU %" PRIu64 " (--stall-at)\n", idx, o->stall_ms, o->stall_at);
-		e = vpiv_apdu(s->card, msg, len, s->out + 2, SERVE_MSG_MAX, &rlen);
+		e = card_ops->apdu(s->card, msg, len, s->out + 2, SERVE_MSG_MAX, &rlen);
 		if (e != NULL && rt_err_kind_of(e) == RT_E_FAULT) {
 			rt_err_free(e);
 			/* Close (FIN), no answer: see the top of the file. */
@@ -491,7 +509,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 		if (e != NULL) {
 			char buf[256];
 			rt_err_format(e, buf, sizeof(buf));
-			fprintf(stderr, "vpiv serve: reader %d: %s\n", idx, buf);
+			serve_log("reader %d: %s\n", idx, buf);
 			rt_err_free(e);
 			s->out[2] = 0x6F;
 			s->out[3] = 0x00;
@@ -502,7 +520,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 	if (e != NULL) {
 		char buf[256];
 		rt_err_format(e, buf, sizeof(buf));
-		fprintf(stderr, "vpiv serve: reader %d: %s\n", idx, buf);
+		serve_log("reader %d: %s\n", idx, buf);
 		rt_err_free(e);
 		serve_drop_conn(s);
 		return false;
@@ -538,7 +556,7 @@ serve_readable(const serve_opts *o, serve_slot *s, int idx)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (o->verbose)
-			fprintf(stderr, "vpiv serve: reader %d: vpcd disconnected\n", idx);
+			serve_log("reader %d: vpcd disconnected\n", idx);
 		serve_drop_conn(s);
 		serve_after_ms(&s->retry_at, 200);
 		return;
@@ -560,7 +578,7 @@ serve_accept(const serve_opts *o, serve_slot *s, int idx)
 	s->cfd = fd;
 	s->have = 0;
 	if (o->verbose)
-		fprintf(stderr, "vpiv serve: reader %d: vpcd connected\n", idx);
+		serve_log("reader %d: vpcd connected\n", idx);
 }
 
 /* ---- files ---------------------------------------------------------- */
@@ -592,16 +610,16 @@ serve_open_cards(const serve_opts *o, serve_slot *s, FILE *trace)
 		if (strcmp(p, "-") == 0 && o->connect)
 			continue;
 		if (strcmp(p, "-") == 0)
-			fprintf(stderr, "vpiv serve: reader %d: an in-memory blank card (in "
+			serve_log("reader %d: an in-memory blank card (in "
 			    "reversed mode a reader cannot be empty)\n", i);
 		bool mem = strcmp(p, "mem:") == 0 || strcmp(p, "-") == 0;
-		rt_err *e = vpiv_open(mem ? NULL : p, &s[i].card);
+		rt_err *e = card_ops->open(mem ? NULL : p, &s[i].card);
 		if (e != NULL)
 			return rt_err_wrap(e, "reader %d: %s", i, p);
 		s[i].state = p;
 		s[i].present = true;
 		if (trace != NULL)
-			vpiv_set_trace(s[i].card, trace);
+			card_ops->set_trace(s[i].card, trace);
 	}
 	serve_slot *f = &s[o->fault_reader];
 	if (o->drop_at != 0 && !o->connect)
@@ -610,11 +628,11 @@ serve_open_cards(const serve_opts *o, serve_slot *s, FILE *trace)
 	if ((o->drop_at != 0 || o->sw_at != 0 || o->stall_at != 0) && f->card == NULL)
 		return rt_err_new(RT_E_USAGE, NULL, "fault options: reader %d has no card", o->fault_reader);
 	if (o->drop_at != 0)
-		vpiv_fault_drop_at(f->card, o->drop_at);
+		card_ops->fault_drop_at(f->card, o->drop_at);
 	if (o->sw_at != 0)
-		vpiv_fault_sw_at(f->card, o->sw_at, o->sw);
+		card_ops->fault_sw_at(f->card, o->sw_at, o->sw);
 	if (o->stall_at != 0)
-		vpiv_fault_stall_at(f->card, o->stall_at, (unsigned)o->stall_ms);
+		card_ops->fault_stall_at(f->card, o->stall_at, (unsigned)o->stall_ms);
 	return NULL;
 }
 
@@ -672,8 +690,48 @@ serve_loop(const serve_opts *o, serve_slot *s)
 	}
 }
 
+/* ---- vpiv's card ops -------------------------------------------------- */
+
+static rt_err *
+vs_open(const char *state, void **card)
+{
+	vpiv *v = NULL;
+	rt_err *e = vpiv_open(state, &v);
+	*card = v;
+	return e;
+}
+
+static void vs_free(void *card) { vpiv_free(card); }
+static void vs_reset(void *card) { vpiv_reset(card); }
+static size_t vs_atr(const void *card, uint8_t *atr, size_t cap) { return vpiv_atr(card, atr, cap); }
+static void vs_set_trace(void *card, FILE *f) { vpiv_set_trace(card, f); }
+static uint64_t vs_apdu_count(const void *card) { return vpiv_apdu_count(card); }
+static void vs_drop_at(void *card, uint64_t n) { vpiv_fault_drop_at(card, n); }
+static void vs_sw_at(void *card, uint64_t n, uint16_t sw) { vpiv_fault_sw_at(card, n, sw); }
+static void vs_stall_at(void *card, uint64_t n, unsigned ms) { vpiv_fault_stall_at(card, n, ms); }
+
+static rt_err *
+vs_apdu(void *card, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
+    size_t *rlen)
+{
+	return vpiv_apdu(card, cmd, clen, rsp, cap, rlen);
+}
+
+static const vpiv_serve_card vpiv_card_ops = {
+	.name = "vpiv", .open = vs_open, .free = vs_free, .apdu = vs_apdu,
+	.reset = vs_reset, .atr = vs_atr, .set_trace = vs_set_trace,
+	.apdu_count = vs_apdu_count, .fault_drop_at = vs_drop_at,
+	.fault_sw_at = vs_sw_at, .fault_stall_at = vs_stall_at,
+};
+
 int
 vpiv_serve_main(int argc, char **argv)
+{
+	return vpiv_serve_card_main(&vpiv_card_ops, argc, argv);
+}
+
+int
+vpiv_serve_card_main(const vpiv_serve_card *ops, int argc, char **argv)
 {
 	serve_opts o;
 	serve_slot *s = NULL;
@@ -681,13 +739,14 @@ vpiv_serve_main(int argc, char **argv)
 	bool wrote_pid = false, wrote_port = false;
 	int status = 1;
 
+	card_ops = ops;
 	rt_err *e = serve_parse_args(argc, argv, &o);
 	if (e != NULL) {
 		bool help = strcmp(rt_err_msg(e), "help") == 0;
 		if (!help) {
 			char buf[256];
 			rt_err_format(e, buf, sizeof(buf));
-			fprintf(stderr, "vpiv serve: %s\n", buf);
+			serve_log("%s\n", buf);
 		}
 		serve_usage(help ? stdout : stderr);
 		rt_err_free(e);
@@ -696,7 +755,7 @@ vpiv_serve_main(int argc, char **argv)
 
 	s = calloc(SERVE_NSLOTS, sizeof(*s));
 	if (s == NULL) {
-		fprintf(stderr, "vpiv serve: out of memory\n");
+		serve_log("out of memory\n");
 		return 1;
 	}
 	for (int i = 0; i < SERVE_NSLOTS; i++)
@@ -763,7 +822,7 @@ vpiv_serve_main(int argc, char **argv)
 			goto out;
 		wrote_pid = true;
 	}
-	fprintf(stderr, "vpiv serve: pid %ld %s %s:%u (%s) and %s:%u (%s)\n",
+	serve_log("pid %ld %s %s:%u (%s) and %s:%u (%s)\n",
 	    (long)getpid(), o.connect ? "connecting to vpcd on" : "listening on",
 	    o.host, s[0].port, s[0].card ? s[0].state : "empty",
 	    o.host, s[1].port, s[1].card ? s[1].state : "empty");
@@ -772,13 +831,13 @@ vpiv_serve_main(int argc, char **argv)
 	if (e == NULL) {
 		status = 0;
 		if (o.verbose)
-			fprintf(stderr, "vpiv serve: stopping\n");
+			serve_log("stopping\n");
 	}
 out:
 	if (e != NULL) {
 		char buf[512];
 		rt_err_format(e, buf, sizeof(buf));
-		fprintf(stderr, "vpiv serve: %s\n", buf);
+		serve_log("%s\n", buf);
 		status = rt_err_exit_code(e);
 		rt_err_free(e);
 	}
@@ -787,7 +846,7 @@ out:
 		if (s[i].lfd >= 0)
 			close(s[i].lfd);
 		if (s[i].card != NULL)
-			vpiv_free(s[i].card);
+			card_ops->free(s[i].card);
 	}
 	free(s);
 	if (trace != NULL)

@@ -1,0 +1,199 @@
+/*
+ * main.c - the vp15 command: create and inspect virtual PKCS#15 cards;
+ * `vp15 serve` runs them behind vsmartcard's vpcd through vpiv's front end
+ * (src/vpiv/serve.c, vpiv_serve_card_main).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raterm/util.h"
+#include "raterm/vp15.h"
+#include "raterm/vpiv.h"
+
+static void
+usage_main(FILE *f)
+{
+	fprintf(f,
+	    "usage: vp15 COMMAND [options]\n"
+	    "\n"
+	    "Virtual PKCS#15 card for tests: an ISO 7816-4 file-system card with\n"
+	    "the IsoApplet interface, personalized by OpenSC's pkcs15-init.\n"
+	    "\n"
+	    "commands:\n"
+	    "  init STATE [--force]  create a blank card (creation state: no PIN)\n"
+	    "  info STATE            show the card's files, PINs and keys\n"
+	    "  serve ...             run cards behind vsmartcard's vpcd (vp15 serve --help)\n");
+}
+
+static void
+err_print(rt_err *e)
+{
+	char buf[512];
+	rt_err_format(e, buf, sizeof(buf));
+	fprintf(stderr, "vp15: %s\n", buf);
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool force = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (argv[i][0] == '-' || path != NULL) {
+			fprintf(stderr, "vp15 init: unexpected argument '%s'\n", argv[i]);
+			return 2;
+		} else
+			path = argv[i];
+	}
+	if (path == NULL) {
+		fprintf(stderr, "usage: vp15 init STATE [--force]\n");
+		return 2;
+	}
+	vp15 *c;
+	rt_err *e = vp15_create(path, force, &c);
+	if (e != NULL) {
+		err_print(e);
+		int rc = rt_err_exit_code(e);
+		rt_err_free(e);
+		return rc;
+	}
+	vp15_free(c);
+	printf("vp15: blank card in %s\n", path);
+	return 0;
+}
+
+static const char *
+sc_name(uint8_t b)
+{
+	return b == 0x00 ? "always" : b == 0x90 ? "PIN" : b == 0xFF ? "never" : "?";
+}
+
+static void
+info_file(void *arg, int depth, const uint8_t *path, size_t plen, bool df,
+    const uint8_t *aid, size_t aid_len, const uint8_t sa[8],
+    const uint8_t *data, size_t size)
+{
+	(void)arg;
+	(void)data;
+	printf("%*s", 2 + 2 * depth, "");
+	(void)rt_hex_write(stdout, path + plen - 2, 2, RT_HEX_UPPER);
+	if (df) {
+		printf(" DF");
+		if (aid_len > 0) {
+			printf(" aid ");
+			(void)rt_hex_write(stdout, aid, aid_len, RT_HEX_UPPER);
+		}
+		printf(" create-ef %s delete %s\n", sc_name(sa[6]), sc_name(sa[1]));
+	} else {
+		printf(" EF %zu bytes read %s update %s delete %s\n", size,
+		    sc_name(sa[7]), sc_name(sa[6]), sc_name(sa[1]));
+	}
+}
+
+static int
+cmd_info(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: vp15 info STATE\n");
+		return 2;
+	}
+	vp15 *c;
+	rt_err *e = vp15_open(argv[1], &c);
+	if (e != NULL) {
+		err_print(e);
+		int rc = rt_err_exit_code(e);
+		rt_err_free(e);
+		return rc;
+	}
+	printf("State:    %s\n", vp15_operational(c) ? "operational (user PIN set)" :
+	    "creation (no user PIN: every access condition is met)");
+	for (uint8_t r = 1; r <= 4; r++) {
+		bool set;
+		int total, left;
+		vp15_pin_info(c, r, &set, &total, &left);
+		if (set)
+			printf("PIN %u:    %d of %d tries left\n", r, left, total);
+	}
+	for (uint8_t k = 0; k < 16; k++) {
+		uint8_t der[600];
+		size_t len;
+		rt_err *ke = vp15_key_pubkey_der(c, k, der, sizeof(der), &len);
+		if (ke != NULL) {
+			rt_err_free(ke);
+			continue;
+		}
+		printf("Key %u:    public key %zu bytes (DER)\n", k, len);
+	}
+	printf("Files:\n");
+	vp15_walk(c, info_file, NULL);
+	vp15_free(c);
+	return 0;
+}
+
+/* ---- serve: vp15 cards behind vpiv's vpcd front end ---------------------- */
+
+static rt_err *
+v_open(const char *state, void **card)
+{
+	vp15 *c = NULL;
+	rt_err *e = vp15_open(state, &c);
+	*card = c;
+	return e;
+}
+
+static void v_free(void *card) { vp15_free(card); }
+static void v_reset(void *card) { vp15_reset(card); }
+static size_t v_atr(const void *card, uint8_t *atr, size_t cap) { return vp15_atr(card, atr, cap); }
+static void v_set_trace(void *card, FILE *f) { vp15_set_trace(card, f); }
+static uint64_t v_apdu_count(const void *card) { return vp15_apdu_count(card); }
+static void v_drop_at(void *card, uint64_t n) { vp15_fault_drop_at(card, n); }
+static void v_sw_at(void *card, uint64_t n, uint16_t sw) { vp15_fault_sw_at(card, n, sw); }
+static void v_stall_at(void *card, uint64_t n, unsigned ms) { vp15_fault_stall_at(card, n, ms); }
+
+static rt_err *
+v_apdu(void *card, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
+    size_t *rlen)
+{
+	return vp15_apdu(card, cmd, clen, rsp, cap, rlen);
+}
+
+static const vpiv_serve_card vp15_card_ops = {
+	.name = "vp15", .open = v_open, .free = v_free, .apdu = v_apdu,
+	.reset = v_reset, .atr = v_atr, .set_trace = v_set_trace,
+	.apdu_count = v_apdu_count, .fault_drop_at = v_drop_at,
+	.fault_sw_at = v_sw_at, .fault_stall_at = v_stall_at,
+};
+
+int
+vp15_serve_main(int argc, char **argv)
+{
+	return vpiv_serve_card_main(&vp15_card_ops, argc, argv);
+}
+
+int
+main(int argc, char **argv)
+{
+	rt_no_core_dumps();
+	if (argc < 2) {
+		usage_main(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+		usage_main(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if (strcmp(cmd, "info") == 0)
+		return cmd_info(argc - 1, argv + 1);
+	if (strcmp(cmd, "serve") == 0)
+		return vp15_serve_main(argc - 1, argv + 1);
+	fprintf(stderr, "vp15: unknown command '%s'\n", cmd);
+	usage_main(stderr);
+	return 2;
+}
