@@ -40,4 +40,22 @@ rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
     rt_signer *ca_signer, cmh_db *db, const uint8_t *req, size_t len,
     time_t now, int64_t validity, uint8_t **rsp, size_t *rsp_len) RT_MUST;
 
+/* The CA's current CRL, kept in memory and in a file for publishing
+ * elsewhere: made at start, again after a revocation (cmh_publisher_dirty)
+ * and before half its validity has passed. CRL numbers are the seconds
+ * of thisUpdate (strictly increasing, also across restarts). Thread-safe.
+ * Borrows ca_cert, signer and db. */
+typedef struct cmh_publisher cmh_publisher;
+rt_err *cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
+    cmh_db *db, int64_t crl_validity, const char *crl_file,
+    cmh_publisher **out) RT_MUST;
+void cmh_publisher_free(cmh_publisher *p);
+/* Something was revoked: the next cmh_publisher_crl makes a new CRL. */
+void cmh_publisher_dirty(cmh_publisher *p);
+/* A copy of the current CRL (made anew if dirty or half expired);
+ * *der malloc'ed; *number its CRL number (may be NULL). Errors: those of
+ * cmh_crl_make, IO (the file). */
+rt_err *cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der,
+    size_t *len, uint64_t *number) RT_MUST;
+
 #endif

@@ -63,4 +63,11 @@ void rt_json_str(FILE *f, const char *s);
 rt_err *rt_file_read(const char *path, size_t max, uint8_t **data,
     size_t *len) RT_MUST;
 
+/* Writes data to path atomically: a temporary file beside it created
+ * with exactly `mode` whatever the umask, written, fsync'ed, renamed over
+ * path. A reader sees the old file or the new one, never a part. Errors:
+ * IO ("PATH: reason"). */
+rt_err *rt_file_write(const char *path, const void *data, size_t len,
+    unsigned mode) RT_MUST;
+
 #endif

@@ -274,29 +274,9 @@ static rt_err *
 put(const char *dir, const char *name, const void *data, size_t len,
     mode_t mode)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd < 0)
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", tmp, strerror(errno));
-	const char *p = data;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-		if (n < 0) {
-			close(fd);
-			unlink(tmp);
-			return rt_err_new(RT_E_IO, NULL, "%s: %s", tmp,
-			    strerror(errno));
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(errno));
-	}
-	return NULL;
+	return rt_file_write(path, data, len, (unsigned)mode);
 }
 
 static rt_err *

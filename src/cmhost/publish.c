@@ -5,6 +5,7 @@
 #include "raterm/util.h"
 #include "raterm/x509write.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,4 +164,103 @@ cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
 		.signer_cert_len = ca_cert->raw.len,
 	};
 	return rt_ocsp_resp_write(&t, ca_signer, rsp, rsp_len);
+}
+
+/* ---- the publisher --------------------------------------------------------- */
+
+struct cmh_publisher {
+	const mbedtls_x509_crt *ca;
+	rt_signer *signer;
+	cmh_db *db;
+	int64_t validity;
+	char *file;			/* NULL: none */
+	pthread_mutex_t mu;
+	uint8_t *crl;
+	size_t crl_len;
+	time_t made;
+	uint64_t number;
+	bool dirty;
+};
+
+rt_err *
+cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
+    cmh_db *db, int64_t crl_validity, const char *crl_file,
+    cmh_publisher **out)
+{
+	cmh_publisher *p = calloc(1, sizeof(*p));
+	*out = NULL;
+	if (p == NULL || (crl_file != NULL && (p->file = strdup(crl_file)) ==
+	    NULL)) {
+		free(p);
+		return rt_err_new(RT_E_NOMEM, NULL, "CRL publisher");
+	}
+	p->ca = ca_cert;
+	p->signer = signer;
+	p->db = db;
+	p->validity = crl_validity > 0 ? crl_validity : 86400;
+	p->dirty = true;
+	pthread_mutex_init(&p->mu, NULL);
+	*out = p;
+	return NULL;
+}
+
+void
+cmh_publisher_free(cmh_publisher *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_destroy(&p->mu);
+	free(p->crl);
+	free(p->file);
+	free(p);
+}
+
+void
+cmh_publisher_dirty(cmh_publisher *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->dirty = true;
+	pthread_mutex_unlock(&p->mu);
+}
+
+rt_err *
+cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
+    uint64_t *number)
+{
+	rt_err *e = NULL;
+	*der = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->dirty || p->crl == NULL || now - p->made >= p->validity / 2 ||
+	    now < p->made) {
+		uint8_t *c;
+		size_t cl;
+		uint64_t num = (uint64_t)now > p->number ? (uint64_t)now :
+		    p->number + 1;
+		if ((e = cmh_crl_make(p->ca, p->signer, p->db, now, p->validity,
+		    num, &c, &cl)) != NULL)
+			goto out;
+		if (p->file != NULL && (e = rt_file_write(p->file, c, cl, 0644)) !=
+		    NULL) {
+			free(c);
+			e = rt_err_wrap(e, "publishing the CRL");
+			goto out;
+		}
+		free(p->crl);
+		p->crl = c;
+		p->crl_len = cl;
+		p->made = now;
+		p->number = num;
+		p->dirty = false;
+	}
+	if ((*der = malloc(p->crl_len)) == NULL) {
+		e = rt_err_new(RT_E_NOMEM, NULL, "CRL");
+		goto out;
+	}
+	memcpy(*der, p->crl, p->crl_len);
+	*len = p->crl_len;
+	if (number != NULL)
+		*number = p->number;
+out:
+	pthread_mutex_unlock(&p->mu);
+	return e;
 }

@@ -3,7 +3,12 @@
 #include "raterm/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void
 wipe_free(uint8_t *b, size_t cap)
@@ -77,5 +82,40 @@ rt_file_read(const char *path, size_t max, uint8_t **data, size_t *len)
 	b[n] = '\0';
 	*data = b;
 	*len = n;
+	return NULL;
+}
+
+rt_err *
+rt_file_write(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char tmp[4200];
+	int n = snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return rt_err_new(RT_E_IO, NULL, "%s: path too long", path);
+	(void)unlink(tmp);	/* a leftover of a process with our pid */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    (mode_t)mode);
+	if (fd < 0)
+		return rt_err_new(RT_E_IO, NULL, "%s: %s", tmp, strerror(errno));
+	const uint8_t *p = data;
+	size_t off = 0;
+	int err = fchmod(fd, (mode_t)mode) != 0 ? errno : 0;
+	while (err == 0 && off < len) {
+		ssize_t w = write(fd, p + off, len - off);
+		if (w < 0 && errno != EINTR)
+			err = errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (err == 0 && fsync(fd) != 0)
+		err = errno;
+	if (close(fd) != 0 && err == 0)
+		err = errno;
+	if (err == 0 && rename(tmp, path) != 0)
+		err = errno;
+	if (err != 0) {
+		(void)unlink(tmp);
+		return rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(err));
+	}
 	return NULL;
 }

@@ -199,12 +199,49 @@ test_ocsp(void **state)
 	free(rsp);
 }
 
+static void
+test_publisher(void **state)
+{
+	(void)state;
+	cmh_publisher *p;
+	uint8_t *a, *b;
+	size_t al, bl;
+	uint64_t na, nb;
+	time_t now = time(NULL);
+	assert_null(cmh_publisher_new(&ca, signer, db, 600, tu_path("pub.crl"),
+	    &p));
+	assert_null(cmh_publisher_crl(p, now, &a, &al, &na));
+	/* the same CRL until it is half expired or something is revoked */
+	assert_null(cmh_publisher_crl(p, now + 10, &b, &bl, &nb));
+	assert_int_equal(na, nb);
+	assert_int_equal(al, bl);
+	assert_memory_equal(a, b, al);
+	free(b);
+	assert_null(cmh_publisher_crl(p, now + 300, &b, &bl, &nb));
+	assert_true(nb > na);
+	free(b);
+	/* a revocation: a new CRL, one more entry, a higher number, the file */
+	assert_null(cmh_db_cert_revoke(db, S_CONF, 4, now));
+	cmh_publisher_dirty(p);
+	assert_null(cmh_publisher_crl(p, now + 300, &b, &bl, &nb));
+	assert_true(nb > na + 300);
+	assert_true(bl > al);
+	assert_int_equal(tu_sh("openssl crl -inform DER -in pub.crl -CAfile ca.crt "
+	    "-noout -text > pub.txt 2>&1 && grep -q 'verify OK' pub.txt && "
+	    "test $(grep -c 'Serial Number:' pub.txt) = 3 && "
+	    "grep -q Superseded pub.txt"), 0);
+	free(a);
+	free(b);
+	cmh_publisher_free(p);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_ocsp),
+		cmocka_unit_test(test_publisher),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
