@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "raterm/err.h"
@@ -144,6 +145,39 @@ test_file_read(void **state)
 	free(data);
 }
 
+static void
+test_file_write(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/raterm-test-dir-XXXXXX", path[64];
+	struct stat st;
+	uint8_t *b;
+	size_t len;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	/* the mode is exact whatever the umask */
+	mode_t old = umask(0);
+	assert_null(rt_file_write(path, "one", 3, 0600));
+	umask(old);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* replaced whole */
+	assert_null(rt_file_write(path, "two!", 4, 0600));
+	assert_null(rt_file_read(path, 100, &b, &len));
+	assert_int_equal(len, 4);
+	assert_memory_equal(b, "two!", 4);
+	free(b);
+	/* a directory that does not exist: IO naming the path */
+	char bad[96];
+	snprintf(bad, sizeof(bad), "%s/none/file", dir);
+	rt_err *e = rt_file_write(bad, "x", 1, 0600);
+	assert_true(rt_err_has(e, RT_E_IO));
+	assert_non_null(strstr(rt_err_msg(e), bad));
+	rt_err_free(e);
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -153,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_hex_write),
 		cmocka_unit_test(test_json_str),
 		cmocka_unit_test(test_file_read),
+		cmocka_unit_test(test_file_write),
 	};
 	return cmocka_run_group_tests_name("util_codec", tests, NULL, NULL);
 }
