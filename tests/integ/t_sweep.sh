@@ -9,10 +9,15 @@
 # issued). The steps are found in the clean run's trace and HTTP log, not by
 # index:
 #   before-the-cr, cr-sent-answer-lost, cr-answer-truncated,
-#     cr-answer-protection-broken             (issue 11, defect 2)
-#   write-sent-answer-lost, after-the-first-write, read-back-failed,
-#     read-back-bare-9000, test-signature-failed,
+#     cr-answer-protection-broken, cr-answer-http500, cr-answer-garbage,
+#     cr-answer-late, raterm-killed-before-the-first-write
+#                                              (issue 11, defect 2)
+#   write-sent-answer-lost, write-failed-6F00, write-bare-9000,
+#     card-pulled-at-the-first-write, after-the-first-write,
+#     read-back-failed, read-back-bare-9000, test-signature-failed,
 #     raterm-killed-between-writes             (defect 1)
 #   cmhost-killed-before-certConf, certConf-sent-answer-lost,
-#     cmhost-killed-at-certConf                (defect 3)
+#     cmhost-killed-at-certConf, certConf-answer-truncated,
+#     certConf-answer-protection-broken        (defect 3)
+# About 40 s (SAN build, 2 cores); `make sweep` about N min.
 exec sh "$(dirname "$0")/../sweep/sweep.sh" --sample

@@ -232,13 +232,15 @@ W2=$(grep '^> ' "$T/trace.txt" | awk '{ n++; if ($2 ~ /^[01]0DB/ && !c && ++w ==
 W1E=$(grep '^> ' "$T/trace.txt" | awk -v s="${W1:-0}" '{ n++; if (n >= s && $2 ~ /^00DB/) { print n; exit } }')
 RB=$(grep '^> ' "$T/trace.txt" | awk -v s="${W1E:-0}" '{ n++; if (n > s && $2 ~ /^00CB/) { print n; exit } }')
 TS=$(grep '^> ' "$T/trace.txt" | awk -v s="${W1E:-0}" '{ n++; if (n > s && $2 ~ /^[01]087/) { print n; exit } }')
+# MK: the management key's authentication (its answer came in the cp)
+MK=$(grep '^> ' "$T/trace.txt" | awk '{ n++; if ($2 ~ /^00870.9B/) { print n; exit } }')
 CR=$(awk '$2 == "cr" { print $1; exit }' "$T/http.txt")
 CC=$(awk '$2 == "certConf" { print $1; exit }' "$T/http.txt")
 if [ -n "$W1" ] && [ -n "$W2" ] && [ -n "$W1E" ] && [ -n "$RB" ] && [ -n "$TS" ] &&
-    [ -n "$CR" ] && [ -n "$CC" ]; then
-	ok "steps: first write APDUs $W1-$W1E, read-back $RB, test signature $TS, second write $W2; cr exchange $CR, certConf $CC"
+    [ -n "$MK" ] && [ -n "$CR" ] && [ -n "$CC" ]; then
+	ok "steps: management key $MK, first write APDUs $W1-$W1E, read-back $RB, test signature $TS, second write $W2; cr exchange $CR, certConf $CC"
 else
-	fail "steps not found in the clean run" "W1=$W1 W1E=$W1E RB=$RB TS=$TS W2=$W2 CR=$CR CC=$CC"
+	fail "steps not found in the clean run" "MK=$MK W1=$W1 W1E=$W1E RB=$RB TS=$TS W2=$W2 CR=$CR CC=$CC"
 	finish
 fi
 
@@ -362,7 +364,14 @@ if [ "$SAMPLE" = 1 ]; then
 	fault cr-sent-answer-lost reset-after "$CR"
 	fault cr-answer-truncated truncate "$CR"
 	fault cr-answer-protection-broken badsig "$CR"
+	fault cr-answer-http500 http500 "$CR"
+	fault cr-answer-garbage garbage "$CR"
+	fault cr-answer-late delay "$CR"
+	fault raterm-killed-before-the-first-write kill "$MK"
 	fault write-sent-answer-lost kill "$W1E"
+	fault write-failed-6F00 sw6f00 "$W1E"
+	fault write-bare-9000 sw9000 "$W1E"
+	fault card-pulled-at-the-first-write drop "$W1E"
 	fault after-the-first-write drop "$((W1E + 1))"
 	fault read-back-failed sw6f00 "$RB"
 	fault read-back-bare-9000 sw9000 "$RB"
@@ -371,6 +380,8 @@ if [ "$SAMPLE" = 1 ]; then
 	fault cmhost-killed-before-certConf cmstall "$W2"
 	fault certConf-sent-answer-lost reset-after "$CC"
 	fault cmhost-killed-at-certConf cmkill "$CC"
+	fault certConf-answer-truncated truncate "$CC"
+	fault certConf-answer-protection-broken badsig "$CC"
 else
 	i=1
 	while [ "$i" -le "$NAPDU" ]; do

@@ -27,7 +27,8 @@
  *                 connection closes (the script SIGKILLs cmhost) or
  *                 --delay-ms passed, then the connection is reset
  * Every exchange gets a line in --log ("K BODY METHOD PATH VERSION -> STATUS
- * [fault]", BODY the request's PKIBody: cr, certConf, genm ...).
+ * [fault] (connection C)", BODY the request's PKIBody: cr, certConf, genm
+ * ...; C counts the accepted connections: a kept-alive one serves several).
  * Exits after --max-conns accepted connections (default 64) are done or
  * after --max-seconds (default 300).
  */
@@ -81,6 +82,7 @@ typedef struct {
 } msg;
 
 static unsigned long exchanges;
+static unsigned long conns;	/* accepted connections (the log names them) */
 
 static void
 die(const char *fmt, ...)
@@ -374,7 +376,8 @@ logx(const opts *o, unsigned long k, const msg *req, const char *what)
 		n++;
 	}
 	line[n] = '\0';
-	fprintf(o->log, "%lu %s %s -> %s\n", k, body_name(req), line, what);
+	fprintf(o->log, "%lu %s %s -> %s (connection %lu)\n", k, body_name(req), line, what,
+	    conns);
 }
 
 static void
@@ -550,7 +553,6 @@ main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof a;
 	int lfd, one = 1;
-	unsigned long conns = 0;
 
 	parse(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
