@@ -289,12 +289,11 @@ status_of(const msg *m)
 	return atoi((const char *)m->buf + 9);
 }
 
-/* Flips the last byte of the PKIMessage's protection ([0] at its top level). */
+/* Opens the PKIMessage in m's body: `in` over its fields. */
 static bool
-break_protection(msg *m)
+pkimessage(const msg *m, tlv_cur *in)
 {
-	tlv_cur c, in;
-	uint32_t tag;
+	tlv_cur c;
 	const uint8_t *v;
 	size_t vlen;
 	rt_err *e;
@@ -304,7 +303,22 @@ break_protection(msg *m)
 		rt_err_free(e);
 		return false;
 	}
-	tlv_init(&in, v, vlen);
+	tlv_init(in, v, vlen);
+	return true;
+}
+
+/* Flips the last byte of the PKIMessage's protection ([0] at its top level). */
+static bool
+break_protection(msg *m)
+{
+	tlv_cur in;
+	uint32_t tag;
+	const uint8_t *v;
+	size_t vlen;
+	rt_err *e;
+
+	if (!pkimessage(m, &in))
+		return false;
 	while (!tlv_at_end(&in)) {
 		if ((e = tlv_next(&in, &tag, &v, &vlen)) != NULL) {
 			rt_err_free(e);
@@ -342,24 +356,21 @@ body_name(const msg *req)
 		"popdecr", "kur", "kup", "krr", "krp", "rr", "rp", "ccr", "ccp", "ckuann",
 		"cann", "rann", "crlann", "pkiconf", "nested", "genm", "genp", "error",
 		"certConf", "pollReq", "pollRep" };
-	tlv_cur c, in;
+	tlv_cur in;
 	uint32_t tag;
 	const uint8_t *v;
 	size_t vlen;
 	rt_err *e;
 
-	tlv_init(&c, req->buf + req->hdr, req->len - req->hdr);
-	if ((e = tlv_expect(&c, 0x30, &v, &vlen)) != NULL)
-		goto bad;
-	tlv_init(&in, v, vlen);
+	if (!pkimessage(req, &in))
+		return "?";
 	if ((e = tlv_expect(&in, 0x30, &v, &vlen)) != NULL ||
-	    (e = tlv_next(&in, &tag, &v, &vlen)) != NULL)
-		goto bad;
+	    (e = tlv_next(&in, &tag, &v, &vlen)) != NULL) {
+		rt_err_free(e);
+		return "?";
+	}
 	if (tag >= 0xA0 && tag - 0xA0 < sizeof names / sizeof *names)
 		return names[tag - 0xA0];
-	return "?";
-bad:
-	rt_err_free(e);
 	return "?";
 }
 
