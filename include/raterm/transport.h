@@ -30,7 +30,7 @@
 typedef struct rt_transport rt_transport;
 
 typedef struct {
-	const char *kind;	/* "pcsc", "script", "vpiv" */
+	const char *kind;	/* "pcsc", "script", "vcard" (vpiv, vp15) */
 	/* Sends cmd, receives the response (data + SW) into rsp.
 	 * Errors: CARD_REMOVED, NO_CARD, TRANSPORT, PCSC. */
 	rt_err *(*transmit)(rt_transport *t, const uint8_t *cmd, size_t clen,

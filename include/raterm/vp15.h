@@ -26,6 +26,7 @@
 
 #include "raterm/err.h"
 #include "raterm/transport.h"
+#include "raterm/vpiv.h"
 
 typedef struct vp15 vp15;
 
@@ -90,7 +91,8 @@ rt_err *vp15_key_pubkey_der(const vp15 *c, uint8_t ref, uint8_t *buf,
 rt_err *rt_vp15_transport(vp15 *card, bool take, const char *name,
     rt_transport **out) RT_MUST;
 
-/* `vp15 serve`: vpiv's vpcd front end over vp15 cards (main.c). */
-int vp15_serve_main(int argc, char **argv);
+/* vp15's card ops: `vp15 serve` runs vpiv's vpcd front end with them
+ * (vpiv_serve_card_main), the transport above binds through them. */
+extern const vpiv_serve_card vp15_card_ops;
 
 #endif

@@ -70,7 +70,7 @@ void vpiv_set_max_short_response(vpiv *v, size_t n);
 int vpiv_serve_main(int argc, char **argv);
 
 /* The same front end for another virtual card (vp15): what it needs of a
- * card. open(NULL) gives a blank in-memory card; the card saves its state
+ * card (also what the in-process transport needs: rt_vcard_transport). open(NULL) gives a blank in-memory card; the card saves its state
  * itself after every change. */
 typedef struct {
 	const char *name;       /* "vpiv", "vp15": messages and usage */
@@ -87,6 +87,8 @@ typedef struct {
 	void (*fault_stall_at)(void *card, uint64_t n, unsigned ms);
 } vpiv_serve_card;
 int vpiv_serve_card_main(const vpiv_serve_card *card, int argc, char **argv);
+/* vpiv's card ops (serve.c). */
+extern const vpiv_serve_card vpiv_card_ops;
 
 /* ---- personalization and inspection (src/vpiv/perso.c) -----------------
  * Direct access to the card's state, used by `vpiv init/personalize/info`

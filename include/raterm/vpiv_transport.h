@@ -15,6 +15,10 @@
 rt_err *rt_vpiv_transport(vpiv *card, bool take, const char *name,
     rt_transport **out) RT_MUST;
 
+/* The same for any virtual card through its card ops (vp15). */
+rt_err *rt_vcard_transport(const vpiv_serve_card *ops, void *card, bool take,
+    const char *name, rt_transport **out) RT_MUST;
+
 /* Opens the card state file `path` (created blank if missing) in process.
  * Errors: those of vpiv_open. */
 rt_err *rt_vpiv_open_file(const char *path, rt_transport **out) RT_MUST;

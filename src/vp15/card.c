@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/asn1write.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha1.h>
 
+#include "raterm/signer.h"
 #include "raterm/tlv.h"
 #include "raterm/util.h"
 
@@ -871,33 +871,6 @@ cmd_generate(vp15 *c, const cmd_t *k, out_t *o)
 	return SW_OK;
 }
 
-static int
-ecdsa_der(const mbedtls_mpi *r, const mbedtls_mpi *s, uint8_t *out,
-    size_t cap, size_t *olen)
-{
-	uint8_t buf[160];
-	unsigned char *p = buf + sizeof(buf);
-	int len = 0, rc;
-	if ((rc = mbedtls_asn1_write_mpi(&p, buf, s)) < 0)
-		return rc;
-	len += rc;
-	if ((rc = mbedtls_asn1_write_mpi(&p, buf, r)) < 0)
-		return rc;
-	len += rc;
-	if ((rc = mbedtls_asn1_write_len(&p, buf, (size_t)len)) < 0)
-		return rc;
-	len += rc;
-	if ((rc = mbedtls_asn1_write_tag(&p, buf,
-	    MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
-		return rc;
-	len += rc;
-	if ((size_t)len > cap)
-		return -1;
-	memcpy(out, p, (size_t)len);
-	*olen = (size_t)len;
-	return 0;
-}
-
 /* PSO COMPUTE DIGITAL SIGNATURE: ECDSA (answered in DER, as the IsoApplet
  * does), or RSA PKCS#1 v1.5 over a DigestInfo. */
 static uint16_t
@@ -951,12 +924,23 @@ cmd_pso(vp15 *c, const cmd_t *k, out_t *o)
 	mbedtls_mpi r, s;
 	mbedtls_mpi_init(&r);
 	mbedtls_mpi_init(&s);
+	uint8_t rs[2 * MBEDTLS_ECP_MAX_BYTES];
+	size_t fl = mbedtls_mpi_size(&ec->grp.P);
 	rc = mbedtls_ecdsa_sign(&ec->grp, &r, &s, &ec->d, h, hlen, vp15_rng, c);
 	if (rc == 0)
-		rc = ecdsa_der(&r, &s, o->buf, o->cap, &o->len);
+		rc = mbedtls_mpi_write_binary(&r, rs, fl);
+	if (rc == 0)
+		rc = mbedtls_mpi_write_binary(&s, rs + fl, fl);
 	mbedtls_mpi_free(&r);
 	mbedtls_mpi_free(&s);
-	return rc == 0 ? SW_OK : SW_UNKNOWN;
+	if (rc != 0)
+		return SW_UNKNOWN;
+	rt_err *e = rt_ecdsa_raw_to_der(rs, 2 * fl, o->buf, o->cap, &o->len);
+	if (e != NULL) {
+		rt_err_free(e);
+		return SW_UNKNOWN;
+	}
+	return SW_OK;
 }
 
 static uint16_t

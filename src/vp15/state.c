@@ -7,12 +7,11 @@
  *   key REF PINREF DERHEX                (the private key, PKCS#1 / SEC1)
  *   file IDX PARENT df|ef FID SAHEX AIDHEX|- SIZE DATAHEX|-
  *   end
- * Files come parents first. The file is written to a temporary file,
- * fsync'ed and renamed over the old one.
+ * Files come parents first. The file is replaced atomically
+ * (rt_file_write: temporary file, fsync, rename; mode 0600).
  */
 #include "vp15_int.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -94,42 +93,24 @@ vp15_save(vp15 *c)
 {
 	if (c->path == NULL)
 		return NULL;
-	size_t plen = strlen(c->path);
-	char *tmp = malloc(plen + 8);
-	if (tmp == NULL)
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "vp15: save");
-	memcpy(tmp, c->path, plen);
-	memcpy(tmp + plen, ".XXXXXX", 8);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rt_err *e = rt_err_new(RT_E_IO, NULL, "%s: cannot create a temporary file: %s",
-		    c->path, strerror(errno));
-		free(tmp);
-		return e;
-	}
-	FILE *f = fdopen(fd, "w");
-	if (f == NULL) {
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return rt_err_new(RT_E_IO, NULL, "%s: fdopen: %s", c->path, strerror(errno));
-	}
 	int bad = write_state(c, f);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		bad = -1;
 	if (fclose(f) != 0)
 		bad = -1;
-	if (bad == 0 && rename(tmp, c->path) != 0)
-		bad = -1;
-	if (bad != 0) {
-		int err = errno;
-		unlink(tmp);
-		free(tmp);
-		return rt_err_new(RT_E_IO, NULL, "%s: cannot write the card's state: %s",
-		    c->path, strerror(err));
+	rt_err *e = NULL;
+	if (bad != 0 || text == NULL)
+		e = rt_err_new(RT_E_NOMEM, NULL, "%s: cannot format the card's state", c->path);
+	else
+		e = rt_file_write(c->path, text, len, 0600);
+	if (text != NULL) {
+		rt_wipe(text, len);
+		free(text);
 	}
-	free(tmp);
-	return NULL;
+	return e ? rt_err_wrap(e, "vp15: saving the card") : NULL;
 }
 
 /* ---- loading ------------------------------------------------------------ */

@@ -717,7 +717,7 @@ vs_apdu(void *card, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
 	return vpiv_apdu(card, cmd, clen, rsp, cap, rlen);
 }
 
-static const vpiv_serve_card vpiv_card_ops = {
+const vpiv_serve_card vpiv_card_ops = {
 	.name = "vpiv", .open = vs_open, .free = vs_free, .apdu = vs_apdu,
 	.reset = vs_reset, .atr = vs_atr, .set_trace = vs_set_trace,
 	.apdu_count = vs_apdu_count, .fault_drop_at = vs_drop_at,

@@ -1,12 +1,14 @@
-/* transport.c - the in-process transport bound to a vpiv card core
- * (rt_vpiv_transport in include/raterm/vpiv_transport.h). */
+/* transport.c - the in-process transport bound to a virtual card core
+ * through its card ops (rt_vcard_transport; rt_vpiv_transport for vpiv, in
+ * include/raterm/vpiv_transport.h). */
 #include "raterm/vpiv_transport.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
 typedef struct {
-	vpiv *card;
+	const vpiv_serve_card *ops;
+	void *card;
 	bool owned;
 } vt_t;
 
@@ -15,7 +17,7 @@ vt_transmit(rt_transport *t, const uint8_t *cmd, size_t clen, uint8_t *rsp,
     size_t cap, size_t *rlen)
 {
 	vt_t *v = t->impl;
-	rt_err *e = vpiv_apdu(v->card, cmd, clen, rsp, cap, rlen);
+	rt_err *e = v->ops->apdu(v->card, cmd, clen, rsp, cap, rlen);
 	if (e != NULL)
 		return rt_err_new(RT_E_CARD_REMOVED, e,
 		    "virtual card \"%s\" removed", t->reader);
@@ -27,19 +29,20 @@ vt_close(rt_transport *t)
 {
 	vt_t *v = t->impl;
 	if (v != NULL && v->owned)
-		vpiv_free(v->card);
+		v->ops->free(v->card);
 	free(v);
 	free(t);
 }
 
 static const rt_transport_ops vt_ops = {
-	.kind = "vpiv",
+	.kind = "vcard",
 	.transmit = vt_transmit,
 	.close = vt_close,
 };
 
 rt_err *
-rt_vpiv_transport(vpiv *card, bool take, const char *name, rt_transport **out)
+rt_vcard_transport(const vpiv_serve_card *ops, void *card, bool take,
+    const char *name, rt_transport **out)
 {
 	rt_transport *t = calloc(1, sizeof(*t));
 	vt_t *v = calloc(1, sizeof(*v));
@@ -47,18 +50,25 @@ rt_vpiv_transport(vpiv *card, bool take, const char *name, rt_transport **out)
 		free(t);
 		free(v);
 		if (take)
-			vpiv_free(card);
-		return rt_err_new(RT_E_NOMEM, NULL, "vpiv transport");
+			ops->free(card);
+		return rt_err_new(RT_E_NOMEM, NULL, "%s transport", ops->name);
 	}
+	v->ops = ops;
 	v->card = card;
 	v->owned = take;
 	t->ops = &vt_ops;
 	t->impl = v;
-	snprintf(t->reader, sizeof(t->reader), "%s", name ? name : "vpiv");
-	t->atr_len = vpiv_atr(card, t->atr, sizeof(t->atr));
+	snprintf(t->reader, sizeof(t->reader), "%s", name ? name : ops->name);
+	t->atr_len = ops->atr(card, t->atr, sizeof(t->atr));
 	rt_transport_atr_caps(t);
 	*out = t;
 	return NULL;
+}
+
+rt_err *
+rt_vpiv_transport(vpiv *card, bool take, const char *name, rt_transport **out)
+{
+	return rt_vcard_transport(&vpiv_card_ops, card, take, name, out);
 }
 
 rt_err *
