@@ -16,7 +16,8 @@
  *   reset-after   the request forwarded, the connection reset before the
  *                 answer (the CM host has processed it)
  *   http500       the request forwarded, its answer replaced by HTTP 500
- *   truncate      the answer's body cut in half (Content-Length kept)
+ *   truncate      the answer's body cut in half (Content-Length kept), then
+ *                 the connection closed (FIN, not a reset)
  *   garbage       the answer's body replaced by as many bytes of garbage
  *   badsig        one byte of the PKIMessage's protection (the signature
  *                 BIT STRING) flipped
@@ -509,8 +510,10 @@ serve(const opts *o, int cl, int lfd)
 				reply_500(cl);
 				break;
 			case F_TRUNCATE:
+				/* the rest never comes: an orderly close */
 				(void)send_all(cl, ans.buf, ans.hdr + ans.body / 2);
-				keep = false;	/* the rest never comes */
+				(void)shutdown(cl, SHUT_WR);
+				keep = false;
 				break;
 			case F_GARBAGE:
 				for (size_t i = ans.hdr; i < ans.len; i++)
@@ -534,7 +537,10 @@ serve(const opts *o, int cl, int lfd)
 			free(req.buf);
 			free(ans.buf);
 			if (!keep) {
-				reset_close(cl);
+				if (o->fault == F_TRUNCATE)
+					close(cl);
+				else
+					reset_close(cl);
 				cl = -1;
 				break;
 			}
