@@ -9,7 +9,7 @@
 #   (the public keys of 9a 9c 9d 9e as before); the journal has no open
 #   operation (`raterm recover --list`); the audit log has a line for every
 #   certificate issued; raterm never said "Nothing was issued" when the CM
-#   host issued.
+#   host issued; no request went to the CM host twice (the proxy's log).
 #
 #   BUILD=build/x sh tests/sweep/sweep.sh [--sample] [--only REGEX]
 #
@@ -300,6 +300,10 @@ check() {
 	if [ -s "$R/issued" ] && grep -q "^Nothing was issued" "$R/update.txt"; then
 		_why="$_why; update said nothing was issued"
 	fi
+	# a request is never sent twice (libcurl re-POSTs on a reused connection
+	# that died before any answer byte unless its rewind fails)
+	_dup=$(awk '{ n[$2]++ } END { for (b in n) if (n[b] > 1) printf "%s ", b }' "$R/proxy.log")
+	[ -n "$_dup" ] && _why="$_why; sent twice: $_dup"
 	"$RATERM" recover -c "$CONF" --list >"$R/list.txt" 2>&1 </dev/null
 	grep -q "No incomplete operations" "$R/list.txt" ||
 	    _why="$_why; journal open: $(grep -m1 'card ' "$R/list.txt")"
