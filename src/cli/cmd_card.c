@@ -176,7 +176,7 @@ print_text(const rt_contents *ct)
 {
 	char slot[4], date[16], flags[64];
 	printf("Reader:   %s\n", ct->reader);
-	printf("Profile:  PIV\n");
+	printf("Profile:  %s\n", rt_card_caps_of_profile(ct->profile)->name);
 	if (ct->has_guid) {
 		printf("GUID:     ");
 		for (int i = 0; i < 16; i++)
@@ -233,7 +233,9 @@ print_json(const rt_contents *ct, bool keep_open)
 	char slot[4];
 	printf("{\"reader\": ");
 	rt_json_str(stdout, ct->reader);
-	printf(", \"profile\": \"piv\", \"guid\": ");
+	printf(", \"profile\": ");
+	rt_json_str(stdout, ct->profile);
+	printf(", \"guid\": ");
 	if (ct->has_guid)
 		json_hex(stdout, ct->guid, 16);
 	else

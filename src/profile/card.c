@@ -1,5 +1,6 @@
 /* card.c - the card-profile interface: opening a card with the profile
- * that answers, and the dispatch to it; see include/raterm/card.h. */
+ * that answers (PIV, then PKCS#15), and the dispatch to it; see
+ * include/raterm/card.h. */
 #include "raterm/card.h"
 #include "profile_int.h"
 #include "raterm/piv.h"
@@ -22,6 +23,8 @@ rt_card_caps_of_profile(const char *id)
 {
 	if (id != NULL && strcmp(id, prof_piv_ops.caps->id) == 0)
 		return prof_piv_ops.caps;
+	if (id != NULL && strcmp(id, prof_p15_ops.caps->id) == 0)
+		return prof_p15_ops.caps;
 	return &caps_unknown;
 }
 
@@ -33,12 +36,26 @@ rt_card_open(rt_transport *t, rt_card **out)
 	if (c == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "card");
 	c->t = t;
+	c->ops = &prof_piv_ops;
 	rt_err *e = prof_piv_open(t, &c->impl);
+	if (e != NULL && rt_err_kind_of(e) == RT_E_NOT_PIV) {
+		/* not PIV: a PKCS#15 application? */
+		rt_err *e2 = prof_p15_open(t, &c->impl);
+		if (e2 == NULL) {
+			rt_err_free(e);
+			e = NULL;
+			c->ops = &prof_p15_ops;
+		} else if (rt_err_kind_of(e2) == RT_E_NOT_PIV) {
+			rt_err_free(e2);
+		} else {
+			rt_err_free(e);
+			e = e2;
+		}
+	}
 	if (e != NULL) {
 		free(c);
 		return e;
 	}
-	c->ops = &prof_piv_ops;
 	*out = c;
 	return NULL;
 }

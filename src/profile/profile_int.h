@@ -15,5 +15,8 @@ struct rt_card {
 /* PIV (card_piv.c): opens the application (NOT_PIV when absent). */
 extern const rt_card_ops prof_piv_ops;
 rt_err *prof_piv_open(rt_transport *t, void **impl) RT_MUST;
+/* PKCS#15 (card_p15.c, read-only): NOT_PIV when no application reads. */
+extern const rt_card_ops prof_p15_ops;
+rt_err *prof_p15_open(rt_transport *t, void **impl) RT_MUST;
 
 #endif

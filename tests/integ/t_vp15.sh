@@ -7,7 +7,8 @@
 # pkcs15-tool and pkcs11-tool then show exactly those objects, a signature
 # made through opensc-pkcs11 verifies against the certificate's public key,
 # a wrong PIN costs exactly one try, the directory files are not written
-# without the PIN, and everything is still there after a restart.
+# without the PIN, and everything is still there after a restart. raterm
+# show reads the card through the PKCS#15 profile: each key with its TC.
 . "$(dirname "$0")/lib.sh"
 need pcscd opensc-tool pkcs15-init pkcs15-tool pkcs11-tool openssl
 
@@ -77,6 +78,18 @@ check_objects() {
 	expect_match "pkcs11: the TC of key 01 ($1)" "label: +Card Key 01 TC" "$OUT"
 }
 check_objects "after personalization"
+
+# ---- raterm reads the card (the read-only PKCS#15 profile) -------------------
+RATERM=${RATERM:-$BUILD/raterm}
+run_ok "raterm show" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
+expect_match "profile PKCS#15" "^Profile: +PKCS#15" "$OUT"
+expect_match "PIN tries" "^PIN: +3 retries left" "$OUT"
+expect_match "key 00 with its TC" "^00 +ECCP256 +Card Key 01 .* TC" "$OUT"
+expect_match "key 01 with its TC" "^01 +ECCP256 +Card Key 02 .* TC" "$OUT"
+expect_eq "two key rows (the CA certificate is not a key)" 2 \
+    "$(grep -c -E '^0[01] +ECCP256' "$OUT")"
+run_ok "raterm show --json" "$RATERM" show -r "$R" --json
+expect_match "json: profile pkcs15" '"profile": "pkcs15"' "$OUT"
 
 # ---- a signature through opensc-pkcs11, verified with the certificate ----------
 printf 'raterm vp15 test data\n' >"$T/data"

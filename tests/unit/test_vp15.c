@@ -14,6 +14,8 @@
 #include <mbedtls/sha1.h>
 
 #include "raterm/apdu.h"
+#include "raterm/card.h"
+#include "raterm/pkcs15.h"
 #include "raterm/tlv.h"
 #include "raterm/vp15.h"
 
@@ -442,6 +444,203 @@ test_faults_and_chaining(void **state)
 	rt_transport_close(f.t);
 }
 
+
+/* ---- the PKCS#15 profile (src/profile/card_p15.c) over an in-process card
+ * personalized here with the codec: PIN (ref 1, padded to 16 with 00),
+ * keys 00 (iD 01) and 01 (iD 02), certificates: one for iD 01, two for
+ * iD 02, a CA certificate (iD c1). */
+
+/* Creates an EF under the current DF and writes data into it. */
+static void
+put_ef(fx *f, uint16_t fid, const uint8_t *data, size_t len)
+{
+	create_ef(f, fid, len, 0x90);
+	assert_int_equal(f->sw, 0x9000);
+	for (size_t off = 0; off < len; off += 200) {
+		size_t n = len - off < 200 ? len - off : 200;
+		send(f, 0xD6, (uint8_t)(off >> 8), (uint8_t)off, data + off, n, 0);
+		assert_int_equal(f->sw, 0x9000);
+	}
+}
+
+static void
+set_path(p15_path *p, const char *fids, size_t len)
+{
+	memset(p, 0, sizeof(*p));
+	memcpy(p->b, fids, len);
+	p->len = len;
+}
+
+/* A stand-in certificate: 30 82 00 10 and 16 bytes of `tag`. */
+static void
+fake_cert(uint8_t out[20], uint8_t tag)
+{
+	memcpy(out, "\x30\x82\x00\x10", 4);
+	memset(out + 4, tag, 16);
+}
+
+static void
+personalize_p15(fx *f)
+{
+	uint8_t buf[2048];
+	size_t len;
+	p15_dir dir;
+	memset(&dir, 0, sizeof(dir));
+	dir.n = 1;
+	memcpy(dir.app[0].aid, p15_aid, sizeof(p15_aid));
+	dir.app[0].aid_len = sizeof(p15_aid);
+	memcpy(dir.app[0].path, "\x3F\x00\x50\x15", 4);
+	dir.app[0].path_len = 4;
+	assert_null(p15_dir_encode(&dir, buf, sizeof(buf), &len));
+	put_ef(f, 0x2F00, buf, len);
+	send(f, 0xA4, 0x00, 0x0C, "\x3F\x00", 2, 0);
+	create_df(f, 0x5015);
+
+	p15_odf odf;
+	memset(&odf, 0, sizeof(odf));
+	const uint8_t tags[3] = { P15_ODF_AODF, P15_ODF_PRKDF, P15_ODF_CDF };
+	for (int i = 0; i < 3; i++) {
+		odf.e[i].tag = tags[i];
+		set_path(&odf.e[i].path, "\x3F\x00\x50\x15\x44\x01", 6);
+		odf.e[i].path.b[5] += (uint8_t)i;
+	}
+	odf.n = 3;
+	assert_null(p15_odf_encode(&odf, buf, sizeof(buf), &len));
+	put_ef(f, 0x5031, buf, len);
+	p15_tokeninfo ti;
+	memset(&ti, 0, sizeof(ti));
+	memcpy(ti.serial, "\x12\x34\x56\x78", 4);
+	ti.serial_len = 4;
+	assert_null(p15_tokeninfo_encode(&ti, buf, sizeof(buf), &len));
+	put_ef(f, 0x5032, buf, len);
+
+	p15_df *df = calloc(1, sizeof(*df));
+	df->kind = P15_DF_AODF;
+	df->n = 1;
+	p15_pin *pin = &df->u.pin[0];
+	snprintf(pin->common.label, sizeof(pin->common.label), "User PIN");
+	pin->auth_id.b[0] = 0xFF;
+	pin->auth_id.len = 1;
+	pin->flags = P15_PIN_CASE_SENSITIVE | P15_PIN_INITIALIZED | P15_PIN_NEEDS_PADDING;
+	pin->type = P15_PIN_ASCII_NUMERIC;
+	pin->min_len = 4;
+	pin->stored_len = pin->max_len = 16;
+	pin->reference = 1;
+	pin->pad_char = 0;
+	assert_null(p15_df_encode(df, buf, sizeof(buf), &len));
+	put_ef(f, 0x4401, buf, len);
+
+	memset(df, 0, sizeof(*df));
+	df->kind = P15_DF_KEYS;
+	df->n = 2;
+	for (int i = 0; i < 2; i++) {
+		p15_key *k = &df->u.key[i];
+		k->type = P15_KEY_EC;
+		k->id.b[0] = (uint8_t)(i + 1);
+		k->id.len = 1;
+		k->usage = P15_USAGE_SIGN;
+		k->native = -1;
+		k->key_ref = i;
+		set_path(&k->path, "\x3F\x00\x50\x15", 4);
+		memcpy(k->type_rest.b, "\x02\x02\x01\x00", 4);     /* 256 bits */
+		k->type_rest.len = 4;
+	}
+	assert_null(p15_df_encode(df, buf, sizeof(buf), &len));
+	put_ef(f, 0x4402, buf, len);
+
+	memset(df, 0, sizeof(*df));
+	df->kind = P15_DF_CERTS;
+	df->n = 4;
+	const uint8_t ids[4] = { 0x01, 0x02, 0x02, 0xC1 };
+	for (int i = 0; i < 4; i++) {
+		p15_cert *c = &df->u.cert[i];
+		c->id.b[0] = ids[i];
+		c->id.len = 1;
+		c->authority = ids[i] == 0xC1;
+		set_path(&c->path, "\x3F\x00\x50\x15\x34\x00", 6);
+		c->path.b[5] += (uint8_t)i;
+	}
+	assert_null(p15_df_encode(df, buf, sizeof(buf), &len));
+	put_ef(f, 0x4403, buf, len);
+	free(df);
+	for (int i = 0; i < 4; i++) {
+		uint8_t cert[20];
+		fake_cert(cert, (uint8_t)(0xA0 + i));
+		put_ef(f, (uint16_t)(0x3400 + i), cert, sizeof(cert));
+	}
+	set_pins(f);
+}
+
+static void
+test_profile_p15(void **state)
+{
+	(void)state;
+	fx f;
+	vp15 *c = blank();
+	open_card(&f, c);
+	personalize_p15(&f);
+	vp15_reset(c);
+
+	rt_card *card;
+	assert_null(rt_card_open(f.t, &card));
+	assert_string_equal(rt_card_caps_get(card)->id, "pkcs15");
+	assert_null(rt_card_piv(card));
+	rt_card_ident id;
+	assert_null(rt_card_ident_read(card, &id));
+	assert_true(id.has_serial);
+	assert_int_equal(id.serial, 0x12345678);
+
+	/* each key once per certificate, the CA certificate not a key */
+	rt_card_key keys[8];
+	size_t n;
+	assert_null(rt_card_keys(card, 0, keys, 8, &n, NULL));
+	assert_int_equal(n, 3);
+	const uint8_t want_key[3] = { 0x00, 0x01, 0x01 };
+	for (size_t i = 0; i < n; i++) {
+		uint8_t cert[20];
+		fake_cert(cert, (uint8_t)(0xA0 + i));
+		assert_int_equal(keys[i].key, want_key[i]);
+		assert_string_equal(keys[i].alg, "ECCP256");
+		assert_int_equal(keys[i].der_len, sizeof(cert));
+		assert_memory_equal(keys[i].der, cert, sizeof(cert));
+	}
+	rt_card_keys_free(keys, n);
+	uint8_t *der;
+	size_t len;
+	assert_null(rt_card_read_cert(card, 0x01, &der, &len));
+	assert_int_equal(der[4], 0xA1);
+	free(der);
+	rt_err *e = rt_card_read_cert(card, 0x07, &der, &len);
+	assert_true(rt_err_has(e, RT_E_NOT_FOUND));
+	rt_err_free(e);
+
+	/* the PIN: tries without spending one, padded as the AODF says, a
+	 * wrong one costs exactly one try */
+	int left;
+	assert_null(rt_card_pin_retries(card, &left));
+	assert_int_equal(left, 3);
+	e = rt_card_verify_pin(card, "654321", 6);
+	assert_true(rt_err_has(e, RT_E_PIN_WRONG));
+	assert_int_equal(rt_err_detail(e), 2);
+	rt_err_free(e);
+	assert_null(rt_card_pin_retries(card, &left));
+	assert_int_equal(left, 2);
+	e = rt_card_verify_pin(card, "123", 3);
+	assert_true(rt_err_has(e, RT_E_PIN_FORMAT));
+	rt_err_free(e);
+	assert_null(rt_card_verify_pin(card, "123456", 6));
+	bool set;
+	int total;
+	vp15_pin_info(c, 1, &set, &total, &left);
+	assert_int_equal(left, 3);
+	/* writing is not there yet */
+	e = rt_card_write_cert(card, 0x00, (const uint8_t *)"\x30\x00", 2);
+	assert_true(rt_err_has(e, RT_E_NOT_SUPPORTED));
+	rt_err_free(e);
+	rt_card_close(card);
+	rt_transport_close(f.t);
+}
+
 int
 main(void)
 {
@@ -451,6 +650,7 @@ main(void)
 		cmocka_unit_test(test_generate_and_sign),
 		cmocka_unit_test(test_state_file),
 		cmocka_unit_test(test_faults_and_chaining),
+		cmocka_unit_test(test_profile_p15),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
