@@ -28,6 +28,13 @@ rt_card_caps_of_profile(const char *id)
 	return &caps_unknown;
 }
 
+bool
+prof_card_gone(const rt_err *e)
+{
+	return rt_err_has(e, RT_E_CARD_REMOVED) || rt_err_has(e, RT_E_TRANSPORT) ||
+	    rt_err_has(e, RT_E_PCSC) || rt_err_has(e, RT_E_NOMEM);
+}
+
 rt_err *
 rt_card_open(rt_transport *t, rt_card **out)
 {

@@ -114,13 +114,6 @@ read_df(p15_prof *p, uint8_t tag, p15_df_kind kind, p15_df **out)
 	return NULL;
 }
 
-static bool
-card_gone(const rt_err *e)
-{
-	return rt_err_has(e, RT_E_CARD_REMOVED) || rt_err_has(e, RT_E_TRANSPORT) ||
-	    rt_err_has(e, RT_E_PCSC) || rt_err_has(e, RT_E_NOMEM);
-}
-
 static rt_err *
 p_load(p15_prof *p)
 {
@@ -130,7 +123,7 @@ p_load(p15_prof *p)
 
 	/* An IsoApplet card: its applet first (others answer 6A82). */
 	e = iso_select_aid(p->t, isoapplet_aid, sizeof(isoapplet_aid), NULL, 0, NULL);
-	if (e != NULL && card_gone(e))
+	if (e != NULL && prof_card_gone(e))
 		return e;
 	rt_err_free(e);
 
@@ -154,7 +147,7 @@ p_load(p15_prof *p)
 				break;
 			}
 		}
-	} else if (card_gone(e)) {
+	} else if (prof_card_gone(e)) {
 		return e;
 	} else {
 		rt_err_free(e);
@@ -175,7 +168,7 @@ p_load(p15_prof *p)
 		if (e != NULL)
 			return e;
 		p->has_ti = true;
-	} else if (card_gone(e)) {
+	} else if (prof_card_gone(e)) {
 		return e;
 	} else {
 		rt_err_free(e);
@@ -203,7 +196,7 @@ prof_p15_open(rt_transport *t, void **impl)
 	}
 	if ((e = p_load(p)) != NULL) {
 		p_close(p);
-		if (card_gone(e))
+		if (prof_card_gone(e))
 			return e;
 		return rt_err_new(RT_E_NOT_PIV, e, "the card in \"%s\" has no PKCS#15 "
 		    "application raterm can read", t->reader);
@@ -316,7 +309,7 @@ p_keys(void *impl, unsigned flags, rt_card_key *out, size_t cap, size_t *n,
 			any = true;
 			rt_err *e = read_cert_at(p, c, &o->der, &o->der_len);
 			if (e != NULL) {
-				if (card_gone(e))
+				if (prof_card_gone(e))
 					return e;
 				rt_err_format(e, o->error, sizeof(o->error));
 				rt_err_free(e);

@@ -41,14 +41,6 @@ p_close(void *impl)
 	piv_close(impl);
 }
 
-static bool
-card_gone(const rt_err *e)
-{
-	return rt_err_has(e, RT_E_CARD_REMOVED) ||
-	    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC) ||
-	    rt_err_has(e, RT_E_NOMEM);
-}
-
 static rt_err *
 p_ident(void *impl, rt_card_ident *out)
 {
@@ -100,7 +92,7 @@ p_keys(void *impl, unsigned flags, rt_card_key *out, size_t cap, size_t *n,
 			(*n)++;
 			continue;
 		}
-		if (card_gone(e))
+		if (prof_card_gone(e))
 			return e;
 		if (rt_err_kind_of(e) != RT_E_NOT_FOUND) {
 			/* the object is there but broken: show it as such */
@@ -118,7 +110,7 @@ p_keys(void *impl, unsigned flags, rt_card_key *out, size_t cap, size_t *n,
 		if (e != NULL) {
 			if (rt_err_kind_of(e) == RT_E_NOT_SUPPORTED)
 				try_meta = false;
-			else if (card_gone(e))
+			else if (prof_card_gone(e))
 				return e;
 			rt_err_free(e);
 			continue;

@@ -12,6 +12,10 @@ struct rt_card {
 	bool borrowed;		/* rt_card_from_piv: impl is not ours */
 };
 
+/* Whether an error means the card or the reader went away (or memory):
+ * what a profile passes on instead of noting it against one key. */
+bool prof_card_gone(const rt_err *e);
+
 /* PIV (card_piv.c): opens the application (NOT_PIV when absent). */
 extern const rt_card_ops prof_piv_ops;
 rt_err *prof_piv_open(rt_transport *t, void **impl) RT_MUST;
