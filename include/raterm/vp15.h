@@ -84,6 +84,31 @@ bool vp15_operational(const vp15 *c);
 rt_err *vp15_key_pubkey_der(const vp15 *c, uint8_t ref, uint8_t *buf,
     size_t cap, size_t *len) RT_MUST;
 
+/* ---- personalization (perso.c): the issuer's back door, no PIN asked --- */
+
+/* A blank card becomes a PKCS#15 card laid out as OpenSC's isoApplet
+ * profile does (EF.DIR; DF 5015: ODF, TokenInfo, AODF 4401, PrKDF 4402,
+ * PuKDF 4403, CDF 4404 empty; the same security conditions): user PIN
+ * 123456 (reference 1, auth ID 01) and PUK 0123456789abcdef (2); EC P-256
+ * keys 0..nkeys-1 generated on the card, iD = reference + 1; with
+ * sign_pin the last key signs only after the Signature PIN 654321
+ * (reference 3, auth ID 03, PUK at 4). Test PINs, documented, never
+ * secrets. Errors: ARG (not blank, nkeys), CARD_FULL, CRYPTO, IO. */
+typedef struct {
+	int nkeys;              /* 0: 2; at most 8 */
+	bool sign_pin;
+	uint32_t serial;        /* TokenInfo's serial number (4 bytes) */
+	const char *label;      /* NULL: "vp15" */
+} vp15_perso;
+rt_err *vp15_personalize(vp15 *c, const vp15_perso *p) RT_MUST;
+
+/* Stores a DER certificate in the next free EF 34xx of DF 5015 and its
+ * entry in the CDF: for key key_ref (iD: the key's), or, key_ref -1, as a
+ * CA certificate (authority, an iD of its own). Errors: NOT_FOUND (no CDF,
+ * no such key), CERT (not a certificate), CARD_FULL, IO. */
+rt_err *vp15_add_cert(vp15 *c, int key_ref, const uint8_t *der, size_t len,
+    const char *label) RT_MUST;
+
 /* ---- in-process transport ------------------------------------------------ */
 
 /* Binds a transport to `card` (take: freed on close). A FAULT becomes

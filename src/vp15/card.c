@@ -470,6 +470,39 @@ cmd_update_binary(vp15 *c, const cmd_t *k)
 	return SW_OK;
 }
 
+int
+vp15_file_add(vp15 *c, int parent, const struct vp15_file *f)
+{
+	if (child_by_fid(c, parent, f->fid) >= 0 ||
+	    (f->aid_len > 0 && find_aid(c, f->aid, f->aid_len) >= 0))
+		return -2;
+	if (f->size > VP15_MAX_EF || total_ef_bytes(c) + f->size > VP15_MAX_TOTAL)
+		return -1;
+	int slot = -1;
+	for (int i = 0; i < VP15_MAX_FILES && slot < 0; i++)
+		if (!c->files[i].used)
+			slot = i;
+	if (slot < 0)
+		return -1;
+	struct vp15_file nf = *f;
+	nf.data = NULL;
+	if (!nf.df) {
+		nf.data = calloc(1, nf.size ? nf.size : 1);
+		if (nf.data == NULL)
+			return -1;
+	}
+	nf.used = true;
+	nf.parent = parent;
+	c->files[slot] = nf;
+	return slot;
+}
+
+int
+vp15_find_path(const vp15 *c, const uint8_t *p, size_t len)
+{
+	return find_path(c, VP15_MF, p, len);
+}
+
 static uint16_t
 cmd_create_file(vp15 *c, const cmd_t *k)
 {
@@ -541,23 +574,11 @@ cmd_create_file(vp15 *c, const cmd_t *k)
 	struct vp15_file *parent = &c->files[c->cur_df];
 	if (!sc_ok(c, parent->sa[nf.df ? VP15_SA_DF_CREATE_DF : VP15_SA_DF_CREATE_EF]))
 		return SW_SECURITY;
-	if (child_by_fid(c, c->cur_df, nf.fid) >= 0 ||
-	    (nf.aid_len > 0 && find_aid(c, nf.aid, nf.aid_len) >= 0))
+	int slot = vp15_file_add(c, c->cur_df, &nf);
+	if (slot == -2)
 		return SW_EXISTS;
-	int slot = -1;
-	for (int i = 0; i < VP15_MAX_FILES && slot < 0; i++)
-		if (!c->files[i].used)
-			slot = i;
 	if (slot < 0)
 		return SW_NO_SPACE;
-	if (!nf.df) {
-		nf.data = calloc(1, nf.size ? nf.size : 1);
-		if (nf.data == NULL)
-			return SW_NO_SPACE;
-	}
-	nf.used = true;
-	nf.parent = c->cur_df;
-	c->files[slot] = nf;
 	/* The new file is the current one. */
 	if (nf.df) {
 		c->cur_df = slot;

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/pem.h>
+#include <mbedtls/x509_crt.h>
+
 #include "raterm/util.h"
 #include "raterm/vp15.h"
 #include "raterm/vpiv.h"
@@ -23,6 +26,14 @@ usage_main(FILE *f)
 	    "\n"
 	    "commands:\n"
 	    "  init STATE [--force]  create a blank card (creation state: no PIN)\n"
+	    "  personalize STATE [--keys N] [--sign-pin] [--serial N] [--label L]\n"
+	    "                        a blank card becomes a PKCS#15 card (isoApplet\n"
+	    "                        profile's layout): PIN 123456, PUK 0123456789abcdef,\n"
+	    "                        N EC P-256 keys (default 2); --sign-pin: the last\n"
+	    "                        key signs after the Signature PIN 654321\n"
+	    "  add-cert STATE (--key REF | --authority) CERT [--label L]\n"
+	    "                        a certificate (PEM or DER) and its CDF entry\n"
+	    "  pubkey STATE REF      the public key of key REF (PEM)\n"
 	    "  info STATE            show the card's files, PINs and keys\n"
 	    "  serve ...             run cards behind vsmartcard's vpcd (vp15 serve --help)\n");
 }
@@ -33,6 +44,15 @@ err_print(rt_err *e)
 	char buf[512];
 	rt_err_format(e, buf, sizeof(buf));
 	fprintf(stderr, "vp15: %s\n", buf);
+}
+
+static int
+fail(rt_err *e)
+{
+	err_print(e);
+	int rc = rt_err_exit_code(e);
+	rt_err_free(e);
+	return rc;
 }
 
 static int
@@ -55,14 +75,138 @@ cmd_init(int argc, char **argv)
 	}
 	vp15 *c;
 	rt_err *e = vp15_create(path, force, &c);
-	if (e != NULL) {
-		err_print(e);
-		int rc = rt_err_exit_code(e);
-		rt_err_free(e);
-		return rc;
-	}
+	if (e != NULL)
+		return fail(e);
 	vp15_free(c);
 	printf("vp15: blank card in %s\n", path);
+	return 0;
+}
+
+
+
+/* A number of the command line (decimal or 0x hex), at most max. */
+static bool
+number(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	if (s == NULL || s[0] == '\0' || s[0] == '-')
+		return false;
+	*out = strtoul(s, &end, 0);
+	return *end == '\0' && *out <= max;
+}
+
+static int
+cmd_personalize(int argc, char **argv)
+{
+	const char *path = NULL;
+	vp15_perso p = { .nkeys = 2 };
+	unsigned long v;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--sign-pin") == 0) {
+			p.sign_pin = true;
+		} else if (strcmp(a, "--keys") == 0 && number(val, 8, &v) && v > 0) {
+			p.nkeys = (int)v;
+			i++;
+		} else if (strcmp(a, "--serial") == 0 && number(val, 0xFFFFFFFFul, &v)) {
+			p.serial = (uint32_t)v;
+			i++;
+		} else if (strcmp(a, "--label") == 0 && val != NULL) {
+			p.label = val;
+			i++;
+		} else if (a[0] != '-' && path == NULL) {
+			path = a;
+		} else {
+			fprintf(stderr, "vp15 personalize: bad argument '%s'\n", a);
+			return 2;
+		}
+	}
+	if (path == NULL) {
+		fprintf(stderr, "usage: vp15 personalize STATE [--keys N] [--sign-pin] "
+		    "[--serial N] [--label L]\n");
+		return 2;
+	}
+	vp15 *c;
+	rt_err *e = vp15_open(path, &c);
+	if (e == NULL)
+		e = vp15_personalize(c, &p);
+	vp15_free(c);
+	if (e != NULL)
+		return fail(e);
+	printf("vp15: %s personalized: %d keys%s\n", path, p.nkeys,
+	    p.sign_pin ? ", the last one with the Signature PIN" : "");
+	return 0;
+}
+
+static int
+cmd_add_cert(int argc, char **argv)
+{
+	const char *path = NULL, *cert = NULL, *label = NULL;
+	long key = -2;
+	unsigned long v;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--authority") == 0) {
+			key = -1;
+		} else if (strcmp(a, "--key") == 0 && number(val, 15, &v)) {
+			key = (long)v;
+			i++;
+		} else if (strcmp(a, "--label") == 0 && val != NULL) {
+			label = val;
+			i++;
+		} else if (a[0] != '-' && path == NULL) {
+			path = a;
+		} else if (a[0] != '-' && cert == NULL) {
+			cert = a;
+		} else {
+			fprintf(stderr, "vp15 add-cert: bad argument '%s'\n", a);
+			return 2;
+		}
+	}
+	if (path == NULL || cert == NULL || key == -2) {
+		fprintf(stderr, "usage: vp15 add-cert STATE (--key REF | --authority) "
+		    "CERT [--label L]\n");
+		return 2;
+	}
+	mbedtls_x509_crt crt;
+	mbedtls_x509_crt_init(&crt);
+	int rc = mbedtls_x509_crt_parse_file(&crt, cert);
+	if (rc != 0) {
+		mbedtls_x509_crt_free(&crt);
+		fprintf(stderr, "vp15: %s: not a certificate (mbedTLS -0x%04x)\n", cert, -rc);
+		return 1;
+	}
+	vp15 *c;
+	rt_err *e = vp15_open(path, &c);
+	if (e == NULL)
+		e = vp15_add_cert(c, (int)key, crt.raw.p, crt.raw.len, label);
+	vp15_free(c);
+	mbedtls_x509_crt_free(&crt);
+	return e ? fail(e) : 0;
+}
+
+static int
+cmd_pubkey(int argc, char **argv)
+{
+	unsigned long ref;
+	if (argc != 3 || !number(argv[2], 15, &ref)) {
+		fprintf(stderr, "usage: vp15 pubkey STATE REF\n");
+		return 2;
+	}
+	vp15 *c;
+	uint8_t der[600];
+	unsigned char pem[1200];
+	size_t len, olen;
+	rt_err *e = vp15_open(argv[1], &c);
+	if (e == NULL)
+		e = vp15_key_pubkey_der(c, (uint8_t)ref, der, sizeof(der), &len);
+	vp15_free(c);
+	if (e != NULL)
+		return fail(e);
+	if (mbedtls_pem_write_buffer("-----BEGIN PUBLIC KEY-----\n",
+	    "-----END PUBLIC KEY-----\n", der, len, pem, sizeof(pem), &olen) != 0)
+		return 1;
+	fputs((const char *)pem, stdout);
 	return 0;
 }
 
@@ -103,12 +247,8 @@ cmd_info(int argc, char **argv)
 	}
 	vp15 *c;
 	rt_err *e = vp15_open(argv[1], &c);
-	if (e != NULL) {
-		err_print(e);
-		int rc = rt_err_exit_code(e);
-		rt_err_free(e);
-		return rc;
-	}
+	if (e != NULL)
+		return fail(e);
 	printf("State:    %s\n", vp15_operational(c) ? "operational (user PIN set)" :
 	    "creation (no user PIN: every access condition is met)");
 	for (uint8_t r = 1; r <= 4; r++) {
@@ -151,6 +291,12 @@ main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(cmd, "info") == 0)
 		return cmd_info(argc - 1, argv + 1);
+	if (strcmp(cmd, "personalize") == 0)
+		return cmd_personalize(argc - 1, argv + 1);
+	if (strcmp(cmd, "add-cert") == 0)
+		return cmd_add_cert(argc - 1, argv + 1);
+	if (strcmp(cmd, "pubkey") == 0)
+		return cmd_pubkey(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return vpiv_serve_card_main(&vp15_card_ops, argc - 1, argv + 1);
 	fprintf(stderr, "vp15: unknown command '%s'\n", cmd);

@@ -107,6 +107,11 @@ struct vp15 {
 rt_err *vp15_blank(vp15 **out) RT_MUST;         /* MF only, rng ready */
 int vp15_rng(void *ctx, unsigned char *out, size_t len);
 void vp15_file_drop(vp15 *c, int idx);          /* and its children */
+/* A new file under `parent` like f (its data zero-filled): its index, -2
+ * when the FID or the DF name is taken, -1 when there is no room. */
+int vp15_file_add(vp15 *c, int parent, const struct vp15_file *f);
+/* The file at a path from the MF (MF included), -1 if none. */
+int vp15_find_path(const vp15 *c, const uint8_t *p, size_t len);
 void vp15_key_clear(struct vp15_key *k);
 
 /* state.c */

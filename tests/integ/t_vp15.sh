@@ -126,4 +126,54 @@ run_ok "READ BINARY of the CDF without the PIN" "$TOOLS/pcsc_apdu" "$R" \
 expect_match "read: always" "^(A0|30)[0-9A-F]{2}9000$" "$OUT"
 check_objects "after a restart"
 
+# ---- vp15 personalize: the same layout with a Signature PIN for one key --------
+CARD2=$T/card2.state
+run_ok "vp15 init (card 2)" "$VP15" init "$CARD2"
+run_ok "vp15 personalize --keys 3 --sign-pin" "$VP15" personalize "$CARD2" \
+    --keys 3 --sign-pin --serial 4000001
+run_rc "vp15 personalize refuses a card that is not blank" 2 "$VP15" personalize "$CARD2"
+"$VP15" pubkey "$CARD2" 0 >"$T/p2pub0.pem" 2>"$OUT" &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/throw.key" -subj "/CN=Card 4000001 Key 0/O=raterm test" \
+    -out "$T/p2req0.csr" 2>/dev/null &&
+    openssl x509 -req -in "$T/p2req0.csr" -force_pubkey "$T/p2pub0.pem" \
+    -CA "$PKI/transport-ca.pem" -CAkey "$PKI/transport-ca.key" -days 365 \
+    -set_serial 0x2001 -out "$T/p2tc0.pem" 2>/dev/null
+run_ok "vp15 add-cert --key 0" "$VP15" add-cert "$CARD2" --key 0 "$T/p2tc0.pem" --label "Key 0 TC"
+run_ok "vp15 add-cert --authority" "$VP15" add-cert "$CARD2" --authority "$PKI/transport-ca.pem"
+stack_stop
+stack_start --card "vp15:$CARD2" || finish
+R=$VPIV_READER0
+run_ok "card 2: pkcs15-tool --list-keys --list-certificates --list-pins" \
+    pkcs15-tool -r "$R" --list-keys --list-certificates --list-pins
+expect_eq "card 2: three private keys" 3 "$(grep -c '^Private EC Key' "$OUT")"
+expect_eq "card 2: two certificates" 2 "$(grep -c '^X.509 Certificate' "$OUT")"
+expect_eq "card 2: two PINs" 2 "$(grep -c '^PIN ' "$OUT")"
+expect_match "card 2: the Signature PIN" "^PIN \\[Signature PIN\\]" "$OUT"
+run_ok "card 2: pkcs11-tool -L" pkcs11-tool --module "$P11" -L
+expect_match "card 2: a slot for the Signature PIN" "token label +: vp15 \\(Signature PIN\\)" "$OUT"
+"$VP15" pubkey "$CARD2" 2 >"$T/p2pub2.pem"
+run_ok "card 2: sign with the signature key after the Signature PIN" \
+    pkcs11-tool --module "$P11" --slot-index 1 --login --pin 654321 --sign \
+    --id 03 --mechanism ECDSA-SHA1 --signature-format openssl -i "$T/data" -o "$T/sig3.der"
+run_ok "card 2: openssl verifies it" openssl dgst -sha1 -verify "$T/p2pub2.pem" \
+    -signature "$T/sig3.der" "$T/data"
+run_fail "card 2: the user PIN does not let the signature key sign" \
+    pkcs11-tool --module "$P11" --slot-index 0 --login --pin "$PIN" --sign \
+    --id 03 --mechanism ECDSA-SHA1 -i "$T/data" -o "$T/x.der"
+run_fail "card 2: a wrong Signature PIN" pkcs11-tool --module "$P11" --slot-index 1 \
+    --login --pin 999999 -O
+run_ok "vp15 info (card 2)" "$VP15" info "$CARD2"
+expect_match "card 2: the Signature PIN lost one try" "PIN 3: +2 of 3 tries left" "$OUT"
+expect_match "card 2: the user PIN lost none" "PIN 1: +3 of 3 tries left" "$OUT"
+# the PUK (the isoApplet profile's "SO PUK", reference 2): a wrong one costs one try
+run_fail "card 2: unblock with a wrong PUK" pkcs15-tool -r "$R" --unblock-pin \
+    --auth-id 01 --puk 0123456789abcdeX --new-pin 111111
+run_ok "vp15 info after a wrong PUK" "$VP15" info "$CARD2"
+expect_match "card 2: the PUK lost one try" "PIN 2: +2 of 3 tries left" "$OUT"
+run_ok "raterm show (card 2)" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
+expect_match "card 2: serial from TokenInfo" "^Serial: +4000001" "$OUT"
+expect_match "card 2: key 00 with its TC" "^00 +ECCP256 +Card 4000001 Key 0 .* TC" "$OUT"
+expect_eq "card 2: three keys" 3 "$(grep -c -E '^0[0-2] +ECCP256' "$OUT")"
+
 finish

@@ -641,6 +641,62 @@ test_profile_p15(void **state)
 	rt_transport_close(f.t);
 }
 
+/* vp15_personalize: the isoApplet layout the profile reads, a Signature
+ * PIN for the last key; refusals. */
+static void
+test_personalize(void **state)
+{
+	(void)state;
+	vp15 *c = blank();
+	vp15_perso p = { .nkeys = 3, .sign_pin = true, .serial = 4000001 };
+	assert_null(vp15_personalize(c, &p));
+	rt_err *e = vp15_personalize(c, &p);
+	assert_true(rt_err_has(e, RT_E_ARG));           /* not blank */
+	rt_err_free(e);
+	bool set;
+	int total, left;
+	vp15_pin_info(c, 3, &set, &total, &left);
+	assert_true(set);
+	e = vp15_add_cert(c, 0, (const uint8_t *)"\x30\x03\x02\x01\x01", 5, NULL);
+	assert_true(rt_err_has(e, RT_E_CERT));
+	rt_err_free(e);
+
+	fx f;
+	open_card(&f, c);
+	rt_card *card;
+	assert_null(rt_card_open(f.t, &card));
+	rt_card_ident id;
+	assert_null(rt_card_ident_read(card, &id));
+	assert_int_equal(id.serial, 4000001);
+	rt_card_key keys[8];
+	size_t n;
+	assert_null(rt_card_keys(card, 0, keys, 8, &n, NULL));
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(keys[i].key, i);
+		assert_null(keys[i].der);
+	}
+	rt_card_keys_free(keys, n);
+	assert_null(rt_card_verify_pin(card, "123456", 6));
+	rt_card_close(card);
+
+	/* the signature key (2) needs the Signature PIN (3), the user PIN
+	 * is not enough; key 0 signs after the user PIN */
+	uint8_t h[32];
+	memset(h, 0x11, sizeof(h));
+	send(&f, 0x22, 0x41, 0xB6, "\x80\x01\x22\x84\x01\x02", 6, 0);
+	send(&f, 0x2A, 0x9E, 0x9A, h, 32, 256);
+	assert_int_equal(f.sw, 0x6982);
+	send(&f, 0x20, 0x00, 0x03, "654321", 6, 0);
+	assert_int_equal(f.sw, 0x9000);
+	send(&f, 0x2A, 0x9E, 0x9A, h, 32, 256);
+	assert_int_equal(f.sw, 0x9000);
+	send(&f, 0x22, 0x41, 0xB6, "\x80\x01\x22\x84\x01\x00", 6, 0);
+	send(&f, 0x2A, 0x9E, 0x9A, h, 32, 256);
+	assert_int_equal(f.sw, 0x9000);
+	rt_transport_close(f.t);
+}
+
 int
 main(void)
 {
@@ -651,6 +707,7 @@ main(void)
 		cmocka_unit_test(test_state_file),
 		cmocka_unit_test(test_faults_and_chaining),
 		cmocka_unit_test(test_profile_p15),
+		cmocka_unit_test(test_personalize),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
