@@ -892,6 +892,76 @@ cmd_generate(vp15 *c, const cmd_t *k, out_t *o)
 	return SW_OK;
 }
 
+/* PUT DATA (DB 3F FF) after MSE SET: the IsoApplet's key import (ISO
+ * 7816-8 C.2). EC: E0 {81 p, 82 a, 83 b, 84 G, 85 n, 87 h, 88 d} (P-256 or
+ * P-384 by the prime); RSA 2048: 7F48 {92 p, 93 q, 94 .. 96 the CRT
+ * values, which are recomputed}, exponent 65537. */
+static uint16_t
+cmd_put_data(vp15 *c, const cmd_t *k)
+{
+	if (k->p1 != 0x3F || k->p2 != 0xFF)
+		return SW_WRONG_P1P2;
+	if (!c->se_set)
+		return SW_CONDITIONS;
+	if (vp15_operational(c) && !c->pin_ok[1])
+		return SW_SECURITY;
+	const uint8_t *v, *a, *b;
+	size_t vlen, alen, blen;
+	mbedtls_pk_context pk;
+	int rc = -1;
+	rt_err *e;
+	mbedtls_pk_init(&pk);
+	if (c->se_alg == VP15_ALG_EC) {
+		mbedtls_ecp_group_id id;
+		if ((e = tlv_find(k->data, k->lc, 0xE0, &v, &vlen)) != NULL ||
+		    (e = tlv_find(v, vlen, 0x81, &a, &alen)) != NULL ||
+		    (e = tlv_find(v, vlen, 0x88, &b, &blen)) != NULL) {
+			rt_err_free(e);
+			return SW_WRONG_DATA;
+		}
+		if (curve_of_prime(a, alen, &id) != 0)
+			return SW_FUNC_NOT_SUPP;
+		mbedtls_ecp_keypair *ec;
+		if ((rc = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) == 0) {
+			ec = mbedtls_pk_ec(pk);
+			if ((rc = mbedtls_ecp_group_load(&ec->grp, id)) == 0 &&
+			    (rc = mbedtls_mpi_read_binary(&ec->d, b, blen)) == 0 &&
+			    (rc = mbedtls_ecp_check_privkey(&ec->grp, &ec->d)) == 0)
+				rc = mbedtls_ecp_mul(&ec->grp, &ec->Q, &ec->d, &ec->grp.G,
+				    vp15_rng, c);
+		}
+	} else if (c->se_alg == VP15_ALG_RSA2048) {
+		if ((e = tlv_find(k->data, k->lc, 0x7F48, &v, &vlen)) != NULL ||
+		    (e = tlv_find(v, vlen, 0x92, &a, &alen)) != NULL ||
+		    (e = tlv_find(v, vlen, 0x93, &b, &blen)) != NULL) {
+			rt_err_free(e);
+			return SW_WRONG_DATA;
+		}
+		static const uint8_t e65537[3] = { 0x01, 0x00, 0x01 };
+		if ((rc = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA))) == 0) {
+			mbedtls_rsa_context *r = mbedtls_pk_rsa(pk);
+			if ((rc = mbedtls_rsa_import_raw(r, NULL, 0, a, alen, b, blen,
+			    NULL, 0, e65537, 3)) == 0 &&
+			    (rc = mbedtls_rsa_complete(r)) == 0 &&
+			    (rc = mbedtls_rsa_check_privkey(r)) == 0 &&
+			    mbedtls_rsa_get_len(r) != 256)
+				rc = -1;
+		}
+	} else {
+		return SW_FUNC_NOT_SUPP;
+	}
+	if (rc != 0) {
+		mbedtls_pk_free(&pk);
+		return SW_WRONG_DATA;
+	}
+	struct vp15_key *key = &c->keys[c->se_key];
+	vp15_key_clear(key);
+	key->pk = pk;
+	key->present = true;
+	key->pin_ref = 1;
+	return SW_OK;
+}
+
 /* PSO COMPUTE DIGITAL SIGNATURE: ECDSA (answered in DER, as the IsoApplet
  * does), or RSA PKCS#1 v1.5 over a DigestInfo. */
 static uint16_t
@@ -982,7 +1052,7 @@ changes_state(uint8_t ins)
 {
 	switch (ins) {
 	case 0xD6: case 0xE0: case 0xE4: case 0x20: case 0x24: case 0x2C:
-	case 0x46:
+	case 0x46: case 0xDB:
 		return true;
 	default:
 		return false;
@@ -1003,6 +1073,7 @@ dispatch(vp15 *c, const cmd_t *k, out_t *o)
 	case 0x2C: return cmd_reset_retry(c, k);
 	case 0x22: return cmd_mse(c, k);
 	case 0x46: return cmd_generate(c, k, o);
+	case 0xDB: return cmd_put_data(c, k);
 	case 0x2A: return cmd_pso(c, k, o);
 	case 0x84: return cmd_get_challenge(c, k, o);
 	default:   return SW_INS_NOT_SUPP;
@@ -1015,8 +1086,10 @@ trace_line(vp15 *c, const char *dir, const uint8_t *b, size_t n)
 	if (c->trace == NULL)
 		return;
 	fprintf(c->trace, "vp15 %s ", dir);
-	/* VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER: no PINs */
-	if (dir[0] == '>' && n > 4 && (b[1] == 0x20 || b[1] == 0x24 || b[1] == 0x2C)) {
+	/* VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER / PUT DATA:
+	 * no PINs, no imported private keys */
+	if (dir[0] == '>' && n > 4 && (b[1] == 0x20 || b[1] == 0x24 ||
+	    b[1] == 0x2C || b[1] == 0xDB)) {
 		(void)rt_hex_write(c->trace, b, 4, RT_HEX_UPPER);
 		fprintf(c->trace, " <%zu bytes not shown>\n", n - 4);
 		return;

@@ -26,7 +26,7 @@ export HOME
 test_pki
 CARD=$T/card.state
 run_ok "vp15 init" "$VP15" init "$CARD"
-stack_start --card "vp15:$CARD" || finish
+stack_start --card "vp15:$CARD" --serve-arg --trace --serve-arg "$T/trace.txt" || finish
 R=$VPIV_READER0
 
 run_ok "opensc-tool -n" opensc-tool -r "$R" -n
@@ -64,20 +64,21 @@ run_ok "pkcs15-init --store-certificate --authority" pkcs15-init -r "$R" \
     --label "Transport CA" --pin "$PIN"
 
 # ---- what OpenSC reads back ---------------------------------------------------
+# check_objects WHEN EC_KEYS PRIVATE_KEYS: what OpenSC lists
 check_objects() {
 	run_ok "pkcs15-tool --list-keys --list-certificates --list-pins ($1)" \
 	    pkcs15-tool -r "$R" --list-keys --list-certificates --list-pins
-	expect_eq "two private keys ($1)" 2 "$(grep -c '^Private EC Key' "$OUT")"
+	expect_eq "$2 private EC keys ($1)" "$2" "$(grep -c '^Private EC Key' "$OUT")"
 	expect_eq "three certificates ($1)" 3 "$(grep -c '^X.509 Certificate' "$OUT")"
 	expect_eq "one authority certificate ($1)" 1 "$(grep -c 'Authority *: yes' "$OUT")"
 	expect_eq "one PIN ($1)" 1 "$(grep -c '^PIN ' "$OUT")"
 	run_ok "pkcs11-tool -O --login ($1)" pkcs11-tool --module "$P11" --slot-index 0 \
 	    --login --pin "$PIN" -O
-	expect_eq "pkcs11: two private keys ($1)" 2 "$(grep -c '^Private Key Object' "$OUT")"
+	expect_eq "pkcs11: $3 private keys ($1)" "$3" "$(grep -c '^Private Key Object' "$OUT")"
 	expect_eq "pkcs11: three certificates ($1)" 3 "$(grep -c '^Certificate Object' "$OUT")"
 	expect_match "pkcs11: the TC of key 01 ($1)" "label: +Card Key 01 TC" "$OUT"
 }
-check_objects "after personalization"
+check_objects "after personalization" 2 2
 
 # ---- raterm reads the card (the read-only PKCS#15 profile) -------------------
 RATERM=${RATERM:-$BUILD/raterm}
@@ -100,6 +101,31 @@ openssl x509 -in "$T/tc02.pem" -pubkey -noout >"$T/tcpub.pem"
 run_ok "openssl verifies the card's signature" openssl dgst -sha1 \
     -verify "$T/tcpub.pem" -signature "$T/sig.der" "$T/data"
 expect_match "signature verified" "Verified OK" "$OUT"
+
+# ---- keys imported by pkcs15-init (PUT DATA): EC P-256 and RSA 2048 -----------
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/imp-ec.key" 2>/dev/null
+openssl genrsa -out "$T/imp-rsa.key" 2048 2>/dev/null
+for k in ec rsa; do
+	id=07
+	[ $k = rsa ] && id=08
+	run_ok "pkcs15-init --store-private-key ($k)" pkcs15-init -r "$R" \
+	    --store-private-key "$T/imp-$k.key" --auth-id ff --pin "$PIN" --id $id \
+	    --label "Imported $k"
+	openssl pkey -in "$T/imp-$k.key" -pubout -out "$T/imp-$k.pub" 2>/dev/null
+done
+run_ok "pkcs11-tool --sign with the imported EC key" pkcs11-tool --module "$P11" \
+    --slot-index 0 --login --pin "$PIN" --sign --id 07 --mechanism ECDSA-SHA1 \
+    --signature-format openssl -i "$T/data" -o "$T/sig-ec.der"
+run_ok "openssl verifies it (EC)" openssl dgst -sha1 -verify "$T/imp-ec.pub" \
+    -signature "$T/sig-ec.der" "$T/data"
+run_ok "pkcs11-tool --sign with the imported RSA key" pkcs11-tool --module "$P11" \
+    --slot-index 0 --login --pin "$PIN" --sign --id 08 --mechanism SHA256-RSA-PKCS \
+    -i "$T/data" -o "$T/sig-rsa.bin"
+run_ok "openssl verifies it (RSA)" openssl dgst -sha256 -verify "$T/imp-rsa.pub" \
+    -signature "$T/sig-rsa.bin" "$T/data"
+expect_match "trace: PUT DATA sent" "^vp15 > [01]0DB3FFF" "$T/trace.txt"
+expect_no_match "trace: no imported private key" "^vp15 > [01]0DB3FFF[0-9A-F]" "$T/trace.txt"
+expect_no_match "trace: no PIN" "^vp15 > [01]0(20|24|2C)[0-9A-F]{4}[0-9A-F]" "$T/trace.txt"
 
 # ---- a wrong PIN costs exactly one try; the right one restores them ---------------
 run_fail "pkcs11-tool login with a wrong PIN" pkcs11-tool --module "$P11" \
@@ -124,7 +150,7 @@ expect_eq "refused: security status not satisfied" "9000 6982" "$(tr '\n' ' ' <"
 run_ok "READ BINARY of the CDF without the PIN" "$TOOLS/pcsc_apdu" "$R" \
     00A4080C0450154404 00B0000002
 expect_match "read: always" "^(A0|30)[0-9A-F]{2}9000$" "$OUT"
-check_objects "after a restart"
+check_objects "after a restart" 3 4
 
 # ---- vp15 personalize: the same layout with a Signature PIN for one key --------
 CARD2=$T/card2.state

@@ -697,6 +697,82 @@ test_personalize(void **state)
 	rt_transport_close(f.t);
 }
 
+/* PUT DATA: an EC P-256 key imported (E0 {81..87, 88 d}) signs as the
+ * known key; the trace does not show it. */
+static void
+test_import_ec(void **state)
+{
+	(void)state;
+	fx f;
+	vp15 *c = blank();
+	open_card(&f, c);
+	FILE *tr = tmpfile();
+	assert_non_null(tr);
+	vp15_set_trace(c, tr);
+	set_pins(&f);
+	send(&f, 0x20, 0x00, 0x01, "123456", 6, 0);
+
+	mbedtls_pk_context key;
+	mbedtls_pk_init(&key);
+	assert_int_equal(mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+	uint8_t d[32];
+	memset(d, 0x42, sizeof(d));
+	mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key);
+	assert_int_equal(mbedtls_ecp_group_load(&ec->grp, MBEDTLS_ECP_DP_SECP256R1), 0);
+	assert_int_equal(mbedtls_mpi_read_binary(&ec->d, d, sizeof(d)), 0);
+	assert_int_equal(mbedtls_ecp_mul(&ec->grp, &ec->Q, &ec->d, &ec->grp.G, NULL, NULL), 0);
+	/* import, then the card's public key is d G */
+	uint8_t data[400];
+	size_t plen = p256_params(data + 3);
+	data[0] = 0xE0;
+	data[1] = 0x81;
+	data[2] = (uint8_t)(plen + 34);
+	data[3 + plen] = 0x88;
+	data[4 + plen] = 32;
+	memcpy(data + 5 + plen, d, 32);
+	send(&f, 0x22, 0x41, 0x00, "\x80\x01\xEC\x84\x01\x05", 6, 0);
+	send(&f, 0xDB, 0x3F, 0xFF, data, 5 + plen + 32, 0);
+	assert_int_equal(f.sw, 0x9000);
+	uint8_t der[200];
+	size_t dlen;
+	assert_null(vp15_key_pubkey_der(c, 5, der, sizeof(der), &dlen));
+	mbedtls_pk_context pub;
+	mbedtls_pk_init(&pub);
+	assert_int_equal(mbedtls_pk_parse_public_key(&pub, der, dlen), 0);
+	assert_int_equal(mbedtls_pk_check_pair(&pub, &key), 0);
+
+	uint8_t h[32];
+	memset(h, 0x77, sizeof(h));
+	send(&f, 0x22, 0x41, 0xB6, "\x80\x01\x22\x84\x01\x05", 6, 0);
+	send(&f, 0x2A, 0x9E, 0x9A, h, 32, 256);
+	assert_int_equal(f.sw, 0x9000);
+	assert_int_equal(mbedtls_pk_verify(&pub, MBEDTLS_MD_SHA256, h, 32, f.rsp, f.rlen), 0);
+
+	/* a private key outside the curve's order is refused */
+	memset(data + 5 + plen, 0xFF, 32);
+	send(&f, 0x22, 0x41, 0x00, "\x80\x01\xEC\x84\x01\x06", 6, 0);
+	send(&f, 0xDB, 0x3F, 0xFF, data, 5 + plen + 32, 0);
+	assert_int_equal(f.sw, 0x6A80);
+
+	/* the trace: PUT DATA and VERIFY without their data */
+	char line[1024];
+	rewind(tr);
+	int puts = 0;
+	while (fgets(line, sizeof(line), tr) != NULL) {
+		if (strncmp(line, "vp15 > 00DB3FFF", 15) == 0) {
+			assert_memory_equal(line + 15, " <", 2);
+			puts++;
+		}
+		assert_null(strstr(line, "4242424242424242"));
+		assert_null(strstr(line, "313233343536"));
+	}
+	assert_int_equal(puts, 2);
+	rt_transport_close(f.t);
+	fclose(tr);
+	mbedtls_pk_free(&pub);
+	mbedtls_pk_free(&key);
+}
+
 int
 main(void)
 {
@@ -708,6 +784,7 @@ main(void)
 		cmocka_unit_test(test_faults_and_chaining),
 		cmocka_unit_test(test_profile_p15),
 		cmocka_unit_test(test_personalize),
+		cmocka_unit_test(test_import_ec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
