@@ -460,7 +460,8 @@ rt_err *cmp_mgmt_key_encode(const cmp_mgmt_key *k, bool response,
 /* id-it-raterm-txStatus: what the CM host knows of a transaction whose
  * answer the client lost (a cr's cp, a certConf's pkiConf). Asked in a
  * protected genm by the officer who sent the transaction (another
- * officer gets status unknown, as for a transactionID never seen).
+ * officer gets status unknown, as for a transactionID never seen). Tags
+ * are EXPLICIT, as in the CMP module.
  *   genm value:  TxStatusReq ::= SEQUENCE { transactionID OCTET STRING }
  *   genp value:  TxStatus ::= SEQUENCE {
  *       transactionID OCTET STRING,

@@ -1120,3 +1120,44 @@ cmp_client_mgmt_key(cmp_client *c, const uint8_t *card_id, size_t card_id_len,
 	}
 	return e;
 }
+
+rt_err *
+cmp_client_tx_status(cmp_client *c, const uint8_t *txid, size_t txid_len,
+    cmp_tx_status *out, uint8_t **buf)
+{
+	cmp_tx_status req;
+	uint8_t *v = NULL;
+	size_t vl;
+	cmp_msg *r = NULL;
+	const cmp_itav *it;
+	rt_err *e;
+
+	*buf = NULL;
+	memset(&req, 0, sizeof(req));
+	req.txid = (cmp_buf){ txid, txid_len };
+	if ((e = cmp_tx_status_encode(&req, false, &v, &vl)) != NULL)
+		return e;
+	e = genm(c, CMP_OID_IT_TX_STATUS, (cmp_buf){ v, vl }, &r, &it);
+	free(v);
+	if (e != NULL)
+		return e;
+	if (it == NULL || it->value.len == 0)
+		e = rt_err_new(RT_E_CMP_FORMAT, NULL, "the CM host does not answer "
+		    "txStatus (not a cmhost?)");
+	else if ((*buf = malloc(it->value.len)) == NULL)
+		e = rt_err_new(RT_E_NOMEM, NULL, "txStatus");
+	else {
+		memcpy(*buf, it->value.p, it->value.len);
+		e = cmp_tx_status_parse((cmp_buf){ *buf, it->value.len }, true,
+		    out);
+		if (e == NULL && !cmp_buf_eq(out->txid, req.txid))
+			e = rt_err_new(RT_E_CMP_MISMATCH, NULL, "txStatus answers for "
+			    "another transaction");
+	}
+	if (e != NULL) {
+		free(*buf);
+		*buf = NULL;
+	}
+	cmp_msg_free(r);
+	return e;
+}

@@ -936,3 +936,80 @@ cmp_mgmt_key_parse(cmp_buf value, bool response, cmp_mgmt_key *k)
 	}
 	return rd_end(&in);
 }
+
+static rt_err *
+dec_enum(cmp_rd *r, const char *field, long max, long *out)
+{
+	rt_err *e;
+	cmp_buf v;
+	TRY(rd_get(r, 0x0A, field, &v, NULL));
+	TRY(rd_long(v, field, out));
+	if (*out < 0 || *out > max)
+		return cmp_fmt("%s: value %ld out of range", field, *out);
+	return NULL;
+}
+
+rt_err *
+cmp_tx_status_parse(cmp_buf value, bool response, cmp_tx_status *s)
+{
+	rt_err *e;
+	cmp_rd r, in, list;
+	cmp_buf seq, v;
+	bool has;
+	long l;
+	memset(s, 0, sizeof(*s));
+	rd_init(&r, value, "txStatus");
+	TRY(rd_get(&r, 0x30, "txStatus", &seq, NULL));
+	TRY(rd_end(&r));
+	rd_init(&in, seq, "txStatus");
+	TRY(rd_get(&in, 0x04, "transactionID", &s->txid, NULL));
+	if (s->txid.len == 0 || s->txid.len > 64)
+		return cmp_fmt("txStatus: transactionID of %zu bytes",
+		    s->txid.len);
+	if (!response)
+		return rd_end(&in);
+	TRY(dec_enum(&in, "status", CMP_TX_CLOSED, &l));
+	s->status = (cmp_tx_state)l;
+	TRY(rd_opt(&in, 0xA0, "recipNonce", &v, NULL, &has));
+	if (has) {
+		cmp_rd t;
+		rd_init(&t, v, "recipNonce");
+		TRY(rd_get(&t, 0x04, "recipNonce", &s->recip_nonce, NULL));
+		TRY(rd_end(&t));
+		if (s->recip_nonce.len == 0 || s->recip_nonce.len > 128)
+			return cmp_fmt("txStatus: recipNonce of %zu bytes",
+			    s->recip_nonce.len);
+	}
+	TRY(rd_opt(&in, 0xA1, "confirmBy", &v, NULL, &has));
+	if (has) {
+		cmp_rd t;
+		rd_init(&t, v, "confirmBy");
+		TRY(dec_gtime(&t, "confirmBy", &s->confirm_by));
+		TRY(rd_end(&t));
+	}
+	TRY(rd_get(&in, 0x30, "certs", &v, NULL));
+	TRY(rd_end(&in));
+	if (s->status == CMP_TX_UNKNOWN && v.len != 0)
+		return cmp_fmt("txStatus: certificates for an unknown transaction");
+	rd_init(&list, v, "certs");
+	while (!rd_at_end(&list)) {
+		cmp_buf one;
+		cmp_rd c;
+		if (s->ncerts == CMP_TX_MAX_CERTS)
+			return cmp_fmt("txStatus: more than %d certificates",
+			    CMP_TX_MAX_CERTS);
+		cmp_tx_cert *x = &s->certs[s->ncerts];
+		TRY(rd_get(&list, 0x30, "TxCert", &one, NULL));
+		rd_init(&c, one, "TxCert");
+		TRY(rd_int(&c, "certReqId", &l));
+		if (l < 0 || l > 1000000)
+			return cmp_fmt("txStatus: certReqId %ld", l);
+		x->cert_req_id = (int)l;
+		TRY(dec_enum(&c, "state", CMP_TXC_REVOKED, &l));
+		x->state = (cmp_txc_state)l;
+		TRY(rd_get(&c, 0x30, "certificate", NULL, &x->cert));
+		TRY(rd_end(&c));
+		s->ncerts++;
+	}
+	return NULL;
+}

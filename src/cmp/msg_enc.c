@@ -64,18 +64,6 @@ enc_status(rt_der *d, const cmp_status *s)
 	der_free(&in);
 }
 
-static void
-enc_gtime(rt_der *d, time_t t)
-{
-	struct tm tm;
-	char buf[32];
-	gmtime_r(&t, &tm);
-	snprintf(buf, sizeof(buf), "%04d%02d%02d%02d%02d%02dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec);
-	der_str(d, 0x18, buf);
-}
-
 /* [tag] EXPLICIT OCTET STRING */
 static void
 enc_tagged_octets(rt_der *d, uint8_t tag, cmp_buf b)
@@ -108,7 +96,7 @@ enc_header(rt_der *d, const cmp_header *h)
 	enc_gname(&in, h->recipient);
 	if (h->message_time != 0) {
 		der_init(&t);
-		enc_gtime(&t, h->message_time);
+		der_gtime(&t, h->message_time);
 		der_wrap(&in, 0xA0, &t);
 		der_free(&t);
 	}
@@ -139,7 +127,7 @@ enc_header(rt_der *d, const cmp_header *h)
 		der_init(&s);
 		(void)cmp_oid_lookup(CMP_OID_IT_CONFIRM_WAIT_TIME, &oid);
 		der_tlv(&s, 0x06, oid.p, oid.len);
-		enc_gtime(&s, h->confirm_wait_time);
+		der_gtime(&s, h->confirm_wait_time);
 		der_wrap(&gi, 0x30, &s);
 		der_free(&s);
 	}
@@ -694,5 +682,54 @@ cmp_mgmt_key_encode(const cmp_mgmt_key *k, bool response, uint8_t **der,
 	}
 	der_wrap(&d, 0x30, &in);
 	der_free(&in);
+	return der_out(&d, der, len);
+}
+
+rt_err *
+cmp_tx_status_encode(const cmp_tx_status *s, bool response, uint8_t **der,
+    size_t *len)
+{
+	rt_der in, d, list;
+	*der = NULL;
+	if (s->txid.len == 0 || s->ncerts > CMP_TX_MAX_CERTS ||
+	    (unsigned)s->status > CMP_TX_CLOSED)
+		return rt_err_new(RT_E_ARG, NULL, "txStatus: a transactionID, a "
+		    "known status and at most %d certificates", CMP_TX_MAX_CERTS);
+	der_init(&in);
+	der_init(&d);
+	der_init(&list);
+	der_tlv(&in, 0x04, s->txid.p, s->txid.len);
+	if (response) {
+		uint8_t st = (uint8_t)s->status;
+		der_tlv(&in, 0x0A, &st, 1);
+		rt_der t;
+		der_init(&t);
+		if (s->recip_nonce.len > 0) {
+			der_tlv(&t, 0x04, s->recip_nonce.p, s->recip_nonce.len);
+			der_explicit(&in, 0xA0, (cmp_buf){ t.p, t.len });
+		}
+		if (s->confirm_by != 0) {
+			der_free(&t);
+			der_init(&t);
+			der_gtime(&t, s->confirm_by);
+			der_explicit(&in, 0xA1, (cmp_buf){ t.p, t.len });
+		}
+		der_free(&t);
+		for (size_t i = 0; i < s->ncerts; i++) {
+			const cmp_tx_cert *c = &s->certs[i];
+			uint8_t cs = (uint8_t)c->state;
+			rt_der one;
+			der_init(&one);
+			der_int(&one, c->cert_req_id);
+			der_tlv(&one, 0x0A, &cs, 1);
+			der_buf(&one, c->cert);
+			der_wrap(&list, 0x30, &one);
+			der_free(&one);
+		}
+		der_wrap(&in, 0x30, &list);
+	}
+	der_wrap(&d, 0x30, &in);
+	der_free(&in);
+	der_free(&list);
 	return der_out(&d, der, len);
 }

@@ -1,0 +1,160 @@
+/* Unit tests: the id-it-raterm-txStatus codec (include/raterm/cmp.h):
+ * request and response round trips (unknown, waiting with recipNonce and
+ * confirmBy, closed with per-certificate states), the exact DER, and
+ * malformed values refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "raterm/cmp.h"
+
+static const uint8_t txid[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16 };
+static const uint8_t nonce[] = { 0xAA, 0xBB, 0xCC, 0xDD };
+static const uint8_t cert1[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+static const uint8_t cert2[] = { 0x30, 0x03, 0x02, 0x01, 0x02 };
+
+static void
+ok(rt_err *e)
+{
+	if (e != NULL) {
+		char m[300];
+		rt_err_format(e, m, sizeof(m));
+		print_error("%s\n", m);
+		rt_err_free(e);
+		fail();
+	}
+}
+
+static void
+bad(const uint8_t *der, size_t len, bool response)
+{
+	cmp_tx_status s;
+	rt_err *e = cmp_tx_status_parse((cmp_buf){ der, len }, response, &s);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CMP_FORMAT));
+	rt_err_free(e);
+}
+
+static void
+test_request(void **state)
+{
+	(void)state;
+	cmp_tx_status q, got;
+	uint8_t *der;
+	size_t len;
+	memset(&q, 0, sizeof(q));
+	q.txid = (cmp_buf){ txid, sizeof(txid) };
+	ok(cmp_tx_status_encode(&q, false, &der, &len));
+	/* SEQUENCE { OCTET STRING txid } */
+	assert_int_equal(len, 2 + 2 + sizeof(txid));
+	assert_int_equal(der[0], 0x30);
+	assert_int_equal(der[2], 0x04);
+	ok(cmp_tx_status_parse((cmp_buf){ der, len }, false, &got));
+	assert_true(cmp_buf_eq(got.txid, q.txid));
+	/* trailing bytes, truncation: refused */
+	for (size_t n = 0; n < len; n++)
+		bad(der, n, false);
+	free(der);
+}
+
+static void
+test_response(void **state)
+{
+	(void)state;
+	cmp_tx_status s, got;
+	uint8_t *der;
+	size_t len;
+
+	/* unknown: no certificates */
+	memset(&s, 0, sizeof(s));
+	s.txid = (cmp_buf){ txid, sizeof(txid) };
+	s.status = CMP_TX_UNKNOWN;
+	ok(cmp_tx_status_encode(&s, true, &der, &len));
+	ok(cmp_tx_status_parse((cmp_buf){ der, len }, true, &got));
+	assert_int_equal(got.status, CMP_TX_UNKNOWN);
+	assert_int_equal(got.ncerts, 0);
+	assert_int_equal(got.recip_nonce.len, 0);
+	assert_int_equal((long)got.confirm_by, 0);
+	free(der);
+
+	/* waiting: recipNonce, confirmBy, two certificates */
+	s.status = CMP_TX_WAITING;
+	s.recip_nonce = (cmp_buf){ nonce, sizeof(nonce) };
+	s.confirm_by = 1893456000;	/* 2030-01-01 */
+	s.ncerts = 2;
+	s.certs[0] = (cmp_tx_cert){ 0, CMP_TXC_WAITING, { cert1, sizeof(cert1) } };
+	s.certs[1] = (cmp_tx_cert){ 1, CMP_TXC_WAITING, { cert2, sizeof(cert2) } };
+	ok(cmp_tx_status_encode(&s, true, &der, &len));
+	ok(cmp_tx_status_parse((cmp_buf){ der, len }, true, &got));
+	assert_int_equal(got.status, CMP_TX_WAITING);
+	assert_true(cmp_buf_eq(got.recip_nonce, s.recip_nonce));
+	assert_int_equal((long)got.confirm_by, 1893456000L);
+	assert_int_equal(got.ncerts, 2);
+	assert_int_equal(got.certs[1].cert_req_id, 1);
+	assert_true(cmp_buf_eq(got.certs[1].cert, s.certs[1].cert));
+	for (size_t n = 0; n < len; n++)
+		bad(der, n, true);
+	free(der);
+
+	/* closed: per-certificate states */
+	s.status = CMP_TX_CLOSED;
+	s.recip_nonce.len = 0;
+	s.confirm_by = 0;
+	s.certs[0].state = CMP_TXC_CONFIRMED;
+	s.certs[1].state = CMP_TXC_REVOKED;
+	ok(cmp_tx_status_encode(&s, true, &der, &len));
+	ok(cmp_tx_status_parse((cmp_buf){ der, len }, true, &got));
+	assert_int_equal(got.status, CMP_TX_CLOSED);
+	assert_int_equal(got.certs[0].state, CMP_TXC_CONFIRMED);
+	assert_int_equal(got.certs[1].state, CMP_TXC_REVOKED);
+	free(der);
+}
+
+static void
+test_malformed(void **state)
+{
+	(void)state;
+	/* status 3 does not exist */
+	static const uint8_t st3[] = { 0x30, 0x08, 0x04, 0x01, 0x01, 0x0A, 0x01,
+	    0x03, 0x30, 0x00 };
+	bad(st3, sizeof(st3), true);
+	/* an unknown transaction with certificates */
+	static const uint8_t unk[] = { 0x30, 0x11, 0x04, 0x01, 0x01, 0x0A, 0x01,
+	    0x00, 0x30, 0x09, 0x30, 0x07, 0x02, 0x01, 0x00, 0x0A, 0x01, 0x00,
+	    0x30, 0x00 };
+	bad(unk, sizeof(unk), true);
+	/* an empty transactionID */
+	static const uint8_t empty[] = { 0x30, 0x02, 0x04, 0x00 };
+	bad(empty, sizeof(empty), false);
+	/* the response's certs missing */
+	static const uint8_t nocerts[] = { 0x30, 0x06, 0x04, 0x01, 0x01, 0x0A,
+	    0x01, 0x02 };
+	bad(nocerts, sizeof(nocerts), true);
+	/* encoding refuses a status out of range */
+	cmp_tx_status s;
+	uint8_t *der;
+	size_t len;
+	memset(&s, 0, sizeof(s));
+	s.txid = (cmp_buf){ txid, 1 };
+	s.status = (cmp_tx_state)7;
+	rt_err *e = cmp_tx_status_encode(&s, true, &der, &len);
+	assert_non_null(e);
+	rt_err_free(e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_request),
+		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_malformed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
