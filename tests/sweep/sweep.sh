@@ -25,7 +25,8 @@
 # matches (grep -E).
 #
 # Prints one line per fault, "FAULT <step> <kind>: consistent" or
-# "FAULT <step> <kind>: BROKEN (<why>)", and at the end exactly
+# "FAULT <step> <kind>: BROKEN (<why>)" (also when the fault never happened:
+# its APDU or exchange not reached), and at the end exactly
 # "sweep: N faults, N consistent, N broken"; exit status 1 on any broken.
 # A broken run's files are kept in $T/broken/N (T is kept then).
 . "$(dirname "$0")/../integ/lib.sh"
@@ -328,6 +329,7 @@ fault() {
 	cmkill) set -- "$_fat" notify ;;
 	*) set -- "$_fat" "$_fk" ;;
 	esac
+	_void=
 	if ! run_start "$@"; then
 		verdict "$_step" "$_fk" "set-up: $RUN_ERR"
 		run_stop
@@ -347,6 +349,13 @@ fault() {
 	esac
 	update_wait
 	proxy_stop
+	# the fault happened (else the run proves nothing: broken too)
+	case $_fk in
+	drop | sw6f00 | sw9000 | kill | cmstall)
+		[ "$(grep -c '^> ' "$R/trace.txt")" -ge "$_fat" ] || _void="APDU $_fat never sent" ;;
+	cmkill) grep -q "\[notify\]" "$R/proxy.log" || _void="exchange $_fat never sent" ;;
+	*) grep -q "\[$_fk" "$R/proxy.log" || _void="exchange $_fat never sent" ;;
+	esac
 	# the recovery: card back, cmhost back, straight to cmhost
 	if [ "$_fk" = drop ]; then
 		stack_toggle 0 >/dev/null 2>&1
@@ -359,7 +368,9 @@ fault() {
 	timeout -k 5 150 "$RATERM" recover -c "$CONF" -r "$RT" --officer-reader "$OFF" \
 	    --pin-fd 3 3<"$PINS" >"$R/recover.txt" 2>&1 </dev/null
 	RCRC=$?
-	verdict "$_step" "$_fk" "$(check)"
+	_why=$(check)
+	[ -n "$_void" ] && _why="fault not applied: $_void${_why:+; $_why}"
+	verdict "$_step" "$_fk" "$_why"
 	run_stop
 }
 
