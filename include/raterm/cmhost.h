@@ -107,6 +107,18 @@ typedef struct {
 	enum { CMH_MGMT_HTTP_LOOPBACK, CMH_MGMT_HTTP_ANY,
 	    CMH_MGMT_HTTP_NEVER } mgmt_over_http;
 	unsigned max_request;		/* bytes, default 256 KiB */
+	/* limits against slow or many connections (listen.*): connections
+	 * at once from one address (default 16), seconds a connection may
+	 * stay idle (default 10), seconds one request may take from its
+	 * headers to its last body byte (default 15) */
+	unsigned per_client;
+	unsigned idle_timeout;
+	unsigned request_timeout;
+	/* listen.trusted_proxies: addresses whose X-Forwarded-For names the
+	 * client (a load balancer); from any other peer the header is
+	 * ignored */
+	char **trusted_proxies;
+	size_t ntrusted_proxies;
 	char *pidfile;			/* may be NULL */
 	char *default_profile;		/* for requests without certProfile */
 	unsigned max_skew;		/* messageTime tolerance (s), 0: off */

@@ -8,6 +8,7 @@
 #include "raterm/csr.h"
 #include "raterm/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -251,6 +252,22 @@ listen_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		c->threads = get_uint(x, v, f, 1, 256);
 	else if (!strcmp(k, "max_request"))
 		c->max_request = get_uint(x, v, f, 1024, 16u << 20);
+	else if (!strcmp(k, "max_connections_per_client"))
+		c->per_client = get_uint(x, v, f, 1, 10000);
+	else if (!strcmp(k, "idle_timeout"))
+		c->idle_timeout = get_uint(x, v, f, 1, 3600);
+	else if (!strcmp(k, "request_timeout"))
+		c->request_timeout = get_uint(x, v, f, 1, 3600);
+	else if (!strcmp(k, "trusted_proxies")) {
+		c->trusted_proxies = get_list(x, v, f, &c->ntrusted_proxies);
+		for (size_t i = 0; i < c->ntrusted_proxies; i++) {
+			unsigned char a[16];
+			if (inet_pton(AF_INET, c->trusted_proxies[i], a) != 1 &&
+			    inet_pton(AF_INET6, c->trusted_proxies[i], a) != 1)
+				cfail(x, v, f, "'%s' is not an IPv4 or IPv6 address",
+				    c->trusted_proxies[i]);
+		}
+	}
 	else if (!strcmp(k, "tls_cert"))
 		c->tls_cert = get_path(x, v, f);
 	else if (!strcmp(k, "tls_key"))
@@ -596,7 +613,8 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	if (!strcmp(k, "listen")) {
 		static const char *const keys[] = { "address", "port", "path",
 			"threads", "max_request", "tls_cert", "tls_key",
-			"mgmt_keys_over_http", NULL };
+			"mgmt_keys_over_http", "max_connections_per_client",
+			"idle_timeout", "request_timeout", "trusted_proxies", NULL };
 		walk_map(x, v, f, keys, listen_pair, c);
 		if (x->err == NULL && (c->tls_cert == NULL) != (c->tls_key == NULL))
 			cfail(x, kn, f, "tls_cert and tls_key go together");
@@ -743,6 +761,7 @@ cmh_config_free(cmh_config *c)
 	free(c->cmp_key);
 	free(c->cmp_key_pass_file);
 	free_list(c->officer_cas, c->nofficer_cas);
+	free_list(c->trusted_proxies, c->ntrusted_proxies);
 	for (size_t i = 0; c->officers != NULL && i < c->nofficers; i++) {
 		cmh_officer *o = &c->officers[i];
 		free(o->name);
@@ -799,6 +818,9 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 	c->port = 8829;
 	c->threads = 4;
 	c->max_request = 256u << 10;
+	c->per_client = 16;
+	c->idle_timeout = 10;
+	c->request_timeout = 15;
 	c->grace_seconds = 600;
 	c->unprotected_cacerts = true;
 	c->max_skew = 600;

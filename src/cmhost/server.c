@@ -38,7 +38,10 @@ typedef struct {
 	uint8_t *buf;
 	size_t len, cap;
 	int refuse;		/* HTTP status to answer with, 0: fine so far */
+	struct timespec start;	/* the headers' arrival (CLOCK_MONOTONIC) */
 } upload;
+
+#define HTTP_REQUEST_TIMEOUT 408
 
 static MHD_Result_t
 reply(struct MHD_Connection *conn, unsigned status, const void *body,
@@ -62,32 +65,113 @@ reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
 	    MHD_RESPMEM_PERSISTENT);
 }
 
-/* The client's address as text into out; returns whether it is a
- * loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
+/* Whether the text address a (no port) is a loopback address
+ * (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
 static bool
-station_of(struct MHD_Connection *conn, char *out, size_t cap)
+is_loopback(const char *a)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+	if (inet_pton(AF_INET, a, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, a, &v6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&v6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+	return false;
+}
+
+/* The peer's address (no port) into addr and "addr:port" into out. */
+static void
+peer_of(struct MHD_Connection *conn, char *addr, size_t acap, char *out,
+    size_t cap)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(addr, acap, "?");
 	snprintf(out, cap, "?");
 	if (ci == NULL || ci->client_addr == NULL)
-		return false;
+		return;
 	const struct sockaddr *sa = ci->client_addr;
-	char a[INET6_ADDRSTRLEN];
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(out, cap, "%s:%u", a, ntohs(s4->sin_port));
-		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+		inet_ntop(AF_INET, &s4->sin_addr, addr, (socklen_t)acap);
+		snprintf(out, cap, "%s:%u", addr, ntohs(s4->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
-		const uint8_t *b = s6->sin6_addr.s6_addr;
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(out, cap, "[%s]:%u", a, ntohs(s6->sin6_port));
-		return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127);
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, (socklen_t)acap);
+		snprintf(out, cap, "[%s]:%u", addr, ntohs(s6->sin6_port));
 	}
-	return false;
+}
+
+/* The client of a request: the peer, or, when the peer is a configured
+ * trusted proxy, the last address of its X-Forwarded-For (the one the
+ * proxy appended; earlier ones come from the client and prove nothing).
+ * out: "addr:port" of the peer, or "addr (via proxy:port)". Returns
+ * whether the client is on loopback. */
+static bool
+station_of(const cmh_server *s, struct MHD_Connection *conn, char *out,
+    size_t cap)
+{
+	char addr[INET6_ADDRSTRLEN], peer[80];
+	peer_of(conn, addr, sizeof(addr), peer, sizeof(peer));
+	snprintf(out, cap, "%s", peer);
+	bool trusted = false;
+	for (size_t i = 0; i < s->cfg->ntrusted_proxies && !trusted; i++) {
+		unsigned char a[16], b[16];
+		int fa = strchr(addr, ':') ? AF_INET6 : AF_INET;
+		int fb = strchr(s->cfg->trusted_proxies[i], ':') ? AF_INET6 :
+		    AF_INET;
+		trusted = fa == fb && inet_pton(fa, addr, a) == 1 &&
+		    inet_pton(fb, s->cfg->trusted_proxies[i], b) == 1 &&
+		    memcmp(a, b, fa == AF_INET ? 4 : 16) == 0;
+	}
+	const char *xff = trusted ? MHD_lookup_connection_value(conn,
+	    MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
+	if (xff == NULL)
+		return is_loopback(addr);
+	const char *last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	while (*last == ' ' || *last == '\t')
+		last++;
+	char client[INET6_ADDRSTRLEN];
+	size_t n = strcspn(last, " \t");
+	unsigned char tmp[16];
+	if (n == 0 || n >= sizeof(client))
+		return false;	/* a proxy that says nothing usable */
+	memcpy(client, last, n);
+	client[n] = '\0';
+	if (inet_pton(AF_INET, client, tmp) != 1 &&
+	    inet_pton(AF_INET6, client, tmp) != 1)
+		return false;
+	snprintf(out, cap, "%s (via %s)", client, peer);
+	return is_loopback(client);
+}
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static MHD_Result_t
+refusal(struct MHD_Connection *conn, int status)
+{
+	switch (status) {
+	case MHD_HTTP_NOT_FOUND:
+		return reply_text(conn, status, "not found\n");
+	case MHD_HTTP_METHOD_NOT_ALLOWED:
+		return reply_text(conn, status, "CMP requests are POSTed\n");
+	case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
+		return reply_text(conn, status, "Content-Type must be " CMP_CT
+		    "\n");
+	case HTTP_REQUEST_TIMEOUT:
+		return reply_text(conn, status, "request too slow\n");
+	default:
+		return reply_text(conn, status, "request too large\n");
+	}
 }
 
 static MHD_Result_t
@@ -103,6 +187,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((u = calloc(1, sizeof(*u))) == NULL)
 			return MHD_NO;
 		*con_cls = u;
+		clock_gettime(CLOCK_MONOTONIC, &u->start);
 		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_TYPE);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -114,11 +199,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		else if (ct == NULL || strncasecmp(ct, CMP_CT, strlen(CMP_CT)) != 0
 		    || (ct[strlen(CMP_CT)] != '\0' && ct[strlen(CMP_CT)] != ';'))
 			u->refuse = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
-		else if (cl != NULL && strtoul(cl, NULL, 10) > s->cfg->max_request)
+		else if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg->max_request)
 			u->refuse = HTTP_TOO_LARGE;
+		/* refused on its headers: answered now, the body is never read
+		 * (libmicrohttpd closes the connection after the answer) */
+		if (u->refuse != 0)
+			return refusal(conn, u->refuse);
 		return MHD_YES;
 	}
 	if (*data_size != 0) {
+		/* the whole request in request_timeout seconds, however slowly
+		 * it trickles in: a slow sender loses its connection */
+		if (elapsed(&u->start) > (double)s->cfg->request_timeout)
+			return MHD_NO;
 		if (u->refuse == 0 && u->len + *data_size > s->cfg->max_request)
 			u->refuse = HTTP_TOO_LARGE;
 		if (u->refuse == 0) {
@@ -138,23 +231,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*data_size = 0;
 		return MHD_YES;
 	}
-	switch (u->refuse) {
-	case 0:
-		break;
-	case MHD_HTTP_NOT_FOUND:
-		return reply_text(conn, u->refuse, "not found\n");
-	case MHD_HTTP_METHOD_NOT_ALLOWED:
-		return reply_text(conn, u->refuse, "CMP requests are POSTed\n");
-	case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
-		return reply_text(conn, u->refuse, "Content-Type must be "
-		    CMP_CT "\n");
-	default:
-		return reply_text(conn, u->refuse, "request too large\n");
-	}
-	char station[80];
+	if (u->refuse != 0)
+		return refusal(conn, u->refuse);
+	if (elapsed(&u->start) > (double)s->cfg->request_timeout)
+		return refusal(conn, HTTP_REQUEST_TIMEOUT);
+	char station[160];
 	uint8_t *rsp = NULL;
 	size_t rlen = 0;
-	bool loopback = station_of(conn, station, sizeof(station));
+	bool loopback = station_of(s, conn, station, sizeof(station));
 	/* card management keys travel in clear inside the genp: only over
 	 * TLS, or plain HTTP where listen.mgmt_keys_over_http allows it */
 	bool confidential = s->cfg->tls_cert != NULL ||
@@ -265,8 +349,9 @@ cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->per_client,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_ARRAY, c->tls_cert ? tls : none,
