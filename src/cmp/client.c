@@ -621,7 +621,8 @@ copy_out(const uint8_t *p, size_t len, uint8_t **out)
 	*out = malloc(len ? len : 1);
 	if (*out == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "certificate");
-	memcpy(*out, p, len);
+	if (len > 0)
+		memcpy(*out, p, len);
 	return NULL;
 }
 

@@ -854,7 +854,8 @@ cmp_msg_decode(const uint8_t *der, size_t len, cmp_msg **out)
 		cmp_msg_free(m);
 		return rt_err_new(RT_E_NOMEM, NULL, "CMP message");
 	}
-	memcpy(m->raw, der, len);
+	if (len > 0)	/* an empty body: der may be NULL */
+		memcpy(m->raw, der, len);
 	m->raw_len = len;
 	if ((e = decode(m)) != NULL) {
 		cmp_msg_free(m);

@@ -475,7 +475,8 @@ cmp_msg_encode(cmp_msg *m, rt_signer *signer, const cmp_protect_opts *o,
 	if (h.card_id.len > CMP_CARD_ID_MAX)
 		return rt_err_new(RT_E_ARG, NULL, "cardId of %zu bytes (at most "
 		    "%d)", h.card_id.len, CMP_CARD_ID_MAX);
-	memcpy(extra, m->extra_certs, nextra * sizeof(extra[0]));
+	if (nextra > 0)
+		memcpy(extra, m->extra_certs, nextra * sizeof(extra[0]));
 	if (h.pvno == 0) {
 		h.pvno = 2;
 		for (size_t i = 0; i < m->nconf; i++)

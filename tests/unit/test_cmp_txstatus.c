@@ -1,4 +1,5 @@
-/* Unit tests: the id-it-raterm-txStatus codec (include/raterm/cmp.h):
+/* Unit tests: the id-it-raterm-txStatus codec (include/raterm/cmp.h),
+ * and an empty CMP body:
  * request and response round trips (unknown, waiting with recipNonce and
  * confirmBy, closed with per-certificate states), the exact DER, and
  * malformed values refused. */
@@ -148,6 +149,20 @@ test_malformed(void **state)
 	rt_err_free(e);
 }
 
+/* An empty body (a CM host answering nothing, a client sending nothing)
+ * is a format error, not a memcpy from NULL (UBSan). */
+static void
+test_empty_message(void **state)
+{
+	(void)state;
+	cmp_msg *m = NULL;
+	rt_err *e = cmp_msg_decode(NULL, 0, &m);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CMP_FORMAT));
+	assert_null(m);
+	rt_err_free(e);
+}
+
 int
 main(void)
 {
@@ -155,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_response),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_empty_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
