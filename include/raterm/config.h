@@ -161,6 +161,19 @@ const char *rt_procedure_profile(const rt_procedure *p, uint8_t slot);
  * allowed only when the procedure lists no algorithms). */
 bool rt_procedure_alg_ok(const rt_procedure *p, const char *alg);
 
+/* ---- YAML -------------------------------------------------------------------- */
+
+/* Collections nest at most this deep in every YAML file read (station
+ * configuration, procedures, job files, cmhost's configuration): libyaml
+ * composes deeply nested documents in quadratic time (100,000 levels: 37 s),
+ * and no configuration needs more than a handful. */
+#define RT_YAML_MAX_DEPTH 64
+
+/* 0 if text nests collections at most RT_YAML_MAX_DEPTH deep, else the
+ * (1-based) line of the first collection too deep. Reads only up to it. A
+ * syntax error is left to the loader (0). */
+unsigned long rt_yaml_too_deep(const char *text, size_t len);
+
 /* ---- the station configuration ----------------------------------------------- */
 
 typedef struct {

@@ -5,6 +5,7 @@
  * error names the file, the line of the offending node and the field path
  * ("profiles[1].subject.required[0]"). Unknown keys are errors. */
 #include "raterm/cmhost.h"
+#include "raterm/config.h"
 #include "raterm/csr.h"
 #include "raterm/util.h"
 
@@ -827,6 +828,13 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 	if (c->file == NULL || c->address == NULL || c->path == NULL) {
 		cmh_config_free(c);
 		return rt_err_new(RT_E_NOMEM, NULL, "config");
+	}
+	unsigned long deep = rt_yaml_too_deep(text, len);
+	if (deep != 0) {
+		rt_err *de = rt_err_new(RT_E_FORMAT, NULL, "%s:%lu: nested deeper "
+		    "than %d levels", name, deep, RT_YAML_MAX_DEPTH);
+		cmh_config_free(c);
+		return de;
 	}
 	if (!yaml_parser_initialize(&parser)) {
 		cmh_config_free(c);

@@ -447,12 +447,48 @@ cy_require(pctx *p, const yaml_node_t *map, const key_handler *h, unsigned seen,
 	}
 }
 
+unsigned long
+rt_yaml_too_deep(const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	unsigned long line = 0;
+	if (!yaml_parser_initialize(&parser))
+		return 0;	/* the loader reports it */
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	/* events are scanned lazily: stopping at the first too deep
+	 * collection costs little, whatever follows */
+	while (line == 0 && yaml_parser_parse(&parser, &ev)) {
+		yaml_event_type_t t = ev.type;
+		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+			if (++depth > RT_YAML_MAX_DEPTH)
+				line = (unsigned long)ev.start_mark.line + 1;
+		} else if (t == YAML_SEQUENCE_END_EVENT ||
+		    t == YAML_MAPPING_END_EVENT)
+			depth--;
+		yaml_event_delete(&ev);
+		if (t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&parser);	/* a syntax error: the loader says */
+	return line;
+}
+
 /* Loads the YAML document of text into doc. Returns false (recorded) on a
- * syntax error or an empty/multi-document file. */
+ * syntax error, nesting deeper than RT_YAML_MAX_DEPTH or an
+ * empty/multi-document file. */
 bool
 cy_load_doc(pctx *p, const char *text, size_t len, yaml_document_t *doc)
 {
 	yaml_parser_t parser;
+	unsigned long deep = rt_yaml_too_deep(text, len);
+	if (deep != 0) {
+		rt_config_diag_add(p->c, p->file, (unsigned)deep, "", false,
+		    "nested deeper than %d levels", RT_YAML_MAX_DEPTH);
+		p->errors++;
+		return false;
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		cy_err_at(p, NULL, "", "out of memory");
 		return false;

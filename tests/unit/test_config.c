@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "raterm/cmhost.h"
 #include "raterm/config.h"
 
 static const char station_ok[] =
@@ -404,6 +405,45 @@ test_actions(void **state)
 	assert_string_equal(rt_action_title(RT_ACT_BLANK), "Blank");
 }
 
+/* Nesting deeper than RT_YAML_MAX_DEPTH: one error naming the line, found
+ * without composing the document (libyaml takes quadratic time: 100,000
+ * levels cost 37 s before the cap); the same in cmhost's configuration. */
+static void
+test_yaml_depth(void **state)
+{
+	(void)state;
+	size_t n = 100000, len;
+	char *deep = malloc(6 + 2 * n);
+	assert_non_null(deep);
+	memcpy(deep, "\n\na: ", 5);
+	memset(deep + 5, '[', n);
+	memset(deep + 5 + n, ']', n);
+	len = 5 + 2 * n;
+	deep[len] = '\0';
+	assert_int_equal(rt_yaml_too_deep(deep, len), 3);
+	rt_config *c;
+	assert_null(rt_config_new(&c));
+	assert_true(rt_config_parse_station(c, "deep.yaml", deep, len) >= 1);
+	assert_int_equal(c->ndiags, 1);
+	assert_int_equal(c->diags[0].line, 3);
+	assert_non_null(strstr(c->diags[0].msg, "nested deeper than 64"));
+	rt_config_free(c);
+	cmh_config *hc = NULL;
+	rt_err *e = cmh_config_parse("cmhost.yaml", deep, len, &hc);
+	assert_non_null(e);
+	assert_non_null(strstr(rt_err_msg(e), "cmhost.yaml:3: nested deeper"));
+	rt_err_free(e);
+	/* 64 levels are fine as far as nesting goes */
+	char ok[200];
+	int k = snprintf(ok, sizeof(ok), "a: ");
+	for (int i = 0; i < 63; i++)
+		ok[k++] = '[';
+	for (int i = 0; i < 63; i++)
+		ok[k++] = ']';
+	assert_int_equal(rt_yaml_too_deep(ok, (size_t)k), 0);
+	free(deep);
+}
+
 int
 main(void)
 {
@@ -418,6 +458,7 @@ main(void)
 		cmocka_unit_test(test_load_files),
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_actions),
+		cmocka_unit_test(test_yaml_depth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
