@@ -110,7 +110,11 @@ typedef struct {
 	size_t nrecs;
 	bool complete;		/* ends with END or ABORT */
 	bool torn;		/* the last record was incomplete (ignored) */
-	bool corrupt;		/* a bad record before the last one */
+	bool corrupt;		/* a bad record before the last one, or the
+				 * file could not be read at all */
+	char unreadable[200];	/* why it could not be read ("" if read:
+				 * larger than 16 MiB, a symbolic link, not a
+				 * regular file) */
 	rt_jstep last;		/* the last valid record's step */
 } rt_jop;
 
@@ -119,8 +123,10 @@ rt_err *rt_journal_read(rt_journal *j, const char *id, rt_jop *out) RT_MUST;
 void rt_jop_free(rt_jop *op);
 
 /* Lists the operations that are not complete, oldest first: *ops is an
- * array of *n (free with rt_jops_free). A file without a valid BEGIN is
- * listed with corrupt set. Errors: IO. */
+ * array of *n (free with rt_jops_free). A file without a valid BEGIN, or
+ * one that cannot be read (too large, a link, not a regular file; opened
+ * with O_NOFOLLOW), is listed with corrupt set (and `unreadable` saying
+ * why): it never hides the others. Errors: IO (the directory), NOMEM. */
 rt_err *rt_journal_incomplete(rt_journal *j, rt_jop **ops, size_t *n) RT_MUST;
 void rt_jops_free(rt_jop *ops, size_t n);
 

@@ -63,6 +63,13 @@ void rt_json_str(FILE *f, const char *s);
 rt_err *rt_file_read(const char *path, size_t max, uint8_t **data,
     size_t *len) RT_MUST;
 
+/* rt_file_read for files that must be regular files of their own (the
+ * journal): a symbolic link, a device, a FIFO or a directory is refused
+ * (IO) without reading, a file larger than max without reading it
+ * (TOO_BIG). */
+rt_err *rt_file_read_regular(const char *path, size_t max, uint8_t **data,
+    size_t *len) RT_MUST;
+
 /* Writes data to path atomically: a temporary file beside it created
  * with exactly `mode` whatever the umask, written, fsync'ed, renamed over
  * path. A reader sees the old file or the new one, never a part. Errors:

@@ -864,10 +864,14 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	}
 	printf("Incomplete operations in %s:\n", cfg->journal);
 	for (size_t i = 0; i < nops; i++)
-		printf("  %s  card \"%s\", procedure %s, last step %s%s%s\n",
-		    ops[i].id, ops[i].info.card, ops[i].info.procedure,
-		    rt_jstep_name(ops[i].last), ops[i].torn ? " (torn last "
-		    "record ignored)" : "", ops[i].corrupt ? " (CORRUPT)" : "");
+		if (ops[i].unreadable[0])
+			printf("  %s  CORRUPT: %s\n", ops[i].id, ops[i].unreadable);
+		else
+			printf("  %s  card \"%s\", procedure %s, last step %s%s%s\n",
+			    ops[i].id, ops[i].info.card, ops[i].info.procedure,
+			    rt_jstep_name(ops[i].last), ops[i].torn ? " (torn "
+			    "last record ignored)" : "", ops[i].corrupt ?
+			    " (CORRUPT)" : "");
 	fflush(stdout);
 	if (list) {
 		left = true;
@@ -880,6 +884,15 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	cli_dialogs(&dc, &d);
 	for (size_t i = 0; i < nops; i++) {
 		rt_recover_result rr;
+		if (ops[i].unreadable[0]) {
+			/* nothing to recover from: left for a person to look at;
+			 * the other operations go on */
+			printf("%s:\n  not finished: the journal file cannot be read "
+			    "(%s); look at it and remove it by hand\n", ops[i].id,
+			    ops[i].unreadable);
+			left = true;
+			continue;
+		}
 		rt_err *oe = rt_station_recover(st, &ops[i], &d, &rr);
 		printf("%s:\n", ops[i].id);
 		for (size_t j = 0; j < rr.nlines; j++)

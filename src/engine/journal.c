@@ -502,7 +502,7 @@ read_path(const char *path, const char *id, rt_jop *op)
 	snprintf(op->path, sizeof(op->path), "%s", path);
 	uint8_t *raw;
 	size_t n;
-	rt_err *e = rt_file_read(path, JOURNAL_MAX_FILE, &raw, &n);
+	rt_err *e = rt_file_read_regular(path, JOURNAL_MAX_FILE, &raw, &n);
 	if (e != NULL && rt_err_has(e, RT_E_IO) && rt_err_detail(e) == ENOENT)
 		return rt_err_new(RT_E_NOT_FOUND, e, "journal");
 	if (e != NULL)
@@ -619,12 +619,23 @@ rt_journal_incomplete(rt_journal *j, rt_jop **ops, size_t *n)
 		snprintf(path, sizeof(path), "%s/%s" JOURNAL_SUFFIX, j->dir, id);
 		rt_jop op;
 		rt_err *e = read_path(path, id, &op);
-		if (e != NULL && !rt_err_has(e, RT_E_FORMAT)) {
+		if (e != NULL && rt_err_has(e, RT_E_NOMEM)) {
 			closedir(d);
 			rt_jops_free(*ops, *n);
 			*ops = NULL;
 			*n = 0;
 			return e;
+		}
+		if (e != NULL && !rt_err_has(e, RT_E_FORMAT)) {
+			/* unreadable (too large, a link, not a file): listed
+			 * as CORRUPT with the reason, never hiding the others */
+			rt_jop_free(&op);
+			memset(&op, 0, sizeof(op));
+			snprintf(op.id, sizeof(op.id), "%s", id);
+			snprintf(op.path, sizeof(op.path), "%.*s",
+			    (int)sizeof(op.path) - 1, path);
+			rt_err_format(e, op.unreadable, sizeof(op.unreadable));
+			op.corrupt = true;
 		}
 		rt_err_free(e);
 		if (op.complete) {

@@ -19,22 +19,72 @@ wipe_free(uint8_t *b, size_t cap)
 	}
 }
 
+static rt_err *
+io_err(const char *path, int err, const char *why)
+{
+	rt_err *e = rt_err_new(RT_E_IO, NULL, "%s: %s", path, why ? why :
+	    strerror(err));
+	rt_err_set_detail(e, err);
+	return e;
+}
+
+static rt_err *read_stream(FILE *f, const char *path, size_t max,
+    uint8_t **data, size_t *len);
+
 rt_err *
 rt_file_read(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return io_err(path, errno, NULL);
+	return read_stream(f, path, max, data, len);
+}
+
+rt_err *
+rt_file_read_regular(const char *path, size_t max, uint8_t **data,
+    size_t *len)
+{
+	struct stat st;
+	*data = NULL;
+	*len = 0;
+	/* O_NONBLOCK: a FIFO put in its place does not hang the open */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return io_err(path, errno, errno == ELOOP ? "a symbolic link "
+		    "(refused)" : NULL);
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		close(fd);
+		return io_err(path, err, NULL);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return io_err(path, EINVAL, "not a regular file (refused)");
+	}
+	if (st.st_size > 0 && (uint64_t)st.st_size > (uint64_t)max) {
+		close(fd);
+		return rt_err_new(RT_E_TOO_BIG, NULL, "%s: larger than %zu bytes",
+		    path, max);
+	}
+	FILE *f = fdopen(fd, "rb");
+	if (f == NULL) {
+		int err = errno;
+		close(fd);
+		return io_err(path, err, NULL);
+	}
+	return read_stream(f, path, max, data, len);
+}
+
+static rt_err *
+read_stream(FILE *f, const char *path, size_t max, uint8_t **data,
+    size_t *len)
 {
 	uint8_t *b = NULL;
 	size_t n = 0, cap = 0;
 	rt_err *e;
 
-	*data = NULL;
-	*len = 0;
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		int err = errno;
-		e = rt_err_new(RT_E_IO, NULL, "%s: %s", path, strerror(err));
-		rt_err_set_detail(e, err);
-		return e;
-	}
 	for (;;) {
 		if (n == cap) {
 			/* one byte beyond max tells a larger file, one for NUL */

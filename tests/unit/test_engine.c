@@ -693,6 +693,62 @@ test_journal_crash(void **state)
 	rt_journal_close(j);
 }
 
+/* Hostile journal files: one over 16 MiB (sparse), a symbolic link to
+ * /dev/zero, a FIFO: each listed as CORRUPT with the reason, read without
+ * hanging or reading them, and the real open operation still listed. */
+static void
+test_journal_hostile(void **state)
+{
+	char sub[128], path[300];
+	snprintf(sub, sizeof(sub), "%s/hostile", jdir);
+	rt_journal *j;
+	assert_null(rt_journal_open(sub, &j));
+	rt_jop_info info = { .card = "serial 3", .procedure = "tc-redo" };
+	char id[64];
+	rt_jop_file *f;
+	assert_null(rt_journal_begin(j, &info, id, sizeof(id), &f));
+	rt_jrec r = { .step = RT_J_REQUEST, .text = "1 key" };
+	assert_null(rt_journal_append(f, &r));
+	rt_journal_file_close(f);
+
+	snprintf(path, sizeof(path), "%s/big.journal", sub);
+	FILE *b = fopen(path, "w");
+	assert_non_null(b);
+	fclose(b);
+	assert_int_equal(truncate(path, 17L << 20), 0);
+	snprintf(path, sizeof(path), "%s/zero.journal", sub);
+	assert_int_equal(symlink("/dev/zero", path), 0);
+	snprintf(path, sizeof(path), "%s/fifo.journal", sub);
+	assert_int_equal(mkfifo(path, 0600), 0);
+
+	rt_jop *ops;
+	size_t n;
+	assert_null(rt_journal_incomplete(j, &ops, &n));
+	assert_int_equal(n, 4);
+	int unreadable = 0;
+	bool saw_id = false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ops[i].id, id) == 0) {
+			saw_id = true;
+			assert_false(ops[i].corrupt);
+			continue;
+		}
+		assert_true(ops[i].corrupt);
+		assert_true(ops[i].unreadable[0] != '\0');
+		if (strcmp(ops[i].id, "big") == 0)
+			assert_non_null(strstr(ops[i].unreadable, "larger than"));
+		if (strcmp(ops[i].id, "zero") == 0)
+			assert_non_null(strstr(ops[i].unreadable, "symbolic link"));
+		if (strcmp(ops[i].id, "fifo") == 0)
+			assert_non_null(strstr(ops[i].unreadable, "not a regular"));
+		unreadable++;
+	}
+	assert_int_equal(unreadable, 3);
+	assert_true(saw_id);
+	rt_jops_free(ops, n);
+	rt_journal_close(j);
+}
+
 static void
 test_journal_frame(void **state)
 {
@@ -762,6 +818,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_journal_roundtrip, mkjdir, rmjdir),
 		cmocka_unit_test_setup_teardown(test_journal_crash, mkjdir, rmjdir),
 		cmocka_unit_test_setup_teardown(test_journal_frame, mkjdir, rmjdir),
+		cmocka_unit_test_setup_teardown(test_journal_hostile, mkjdir, rmjdir),
 		cmocka_unit_test_setup_teardown(test_audit, mkjdir, rmjdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
