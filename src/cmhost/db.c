@@ -6,6 +6,10 @@
 #include "raterm/util.h"
 
 #include <pthread.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +92,29 @@ cmh_db_open(const char *path, cmh_db **out)
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "database");
 	pthread_mutex_init(&db->mu, NULL);
+	/* the database holds card management keys: create it 0600 whatever
+	 * the umask (SQLite gives its -wal and -shm files the database's
+	 * mode), and take group and other rights from an existing one */
+	if (strcmp(path, ":memory:") != 0) {
+		int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		struct stat st;
+		const char *why = NULL;
+		if (fd < 0 || fstat(fd, &st) != 0)
+			why = strerror(errno);
+		else if (!S_ISREG(st.st_mode))
+			why = "not a regular file";
+		else if ((st.st_mode & 077) != 0 &&
+		    fchmod(fd, st.st_mode & 0700) != 0)
+			why = strerror(errno);
+		if (why != NULL) {
+			e = rt_err_new(RT_E_IO, NULL, "database %s: %s", path, why);
+			if (fd >= 0)
+				close(fd);
+			cmh_db_close(db);
+			return e;
+		}
+		close(fd);
+	}
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		e = rt_err_new(RT_E_IO, NULL, "database %s: %s", path,

@@ -6,7 +6,8 @@
 # gets at most listen.max_connections_per_client connections; a slow
 # request is cut after listen.request_timeout; a claimed 1 GB body is
 # answered 413 at once, before any body byte; X-Forwarded-For counts only
-# from listen.trusted_proxies. Everything on loopback, bounded by timeout.
+# from listen.trusted_proxies; cmhost's secret files are 0600 whatever the
+# umask. Everything on loopback, bounded by timeout.
 . "$(dirname "$0")/lib.sh"
 need openssl python3
 CMHOST=${CMHOST:-$BUILD/cmhost}
@@ -93,6 +94,22 @@ run_ok "X-Forwarded-For from an untrusted peer" timeout 10 python3 "$T/xff.py" \
 run_ok "audit" sqlite3 "$D/cmhost.db" "select station from audit"
 expect_no_match "the claimed address is not recorded" "203\.0\.113\.9" "$OUT"
 cmhost_stop
+
+# secret files 0600 whatever the umask (defect 7): the CA and officer keys
+# of `cmhost init`, the database (card management keys) and its WAL files
+(umask 000 && "$CMHOST" init "$T/cm0" --port "$PORT" >/dev/null 2>&1 &&
+    "$CMHOST" check -c "$T/cm0/cmhost.yaml" >/dev/null 2>&1)
+modes=$(cd "$T/cm0" && stat -c '%a %n' ./*.key ./*.pass cmhost.db* 2>&1)
+if echo "$modes" | grep -q '^600 cmhost.db$' &&
+    ! echo "$modes" | grep -qv '^600 '; then
+	ok "secret files 0600 with umask 000"
+else
+	fail "secret files 0600 with umask 000" "$modes"
+fi
+chmod 644 "$T/cm0/cmhost.db"
+"$CMHOST" check -c "$T/cm0/cmhost.yaml" >/dev/null 2>&1
+expect_eq "an existing database loses group and other rights" \
+    "$(stat -c %a "$T/cm0/cmhost.db")" 600
 
 # from a trusted proxy, the header names the client
 sed -i "s/^  port: \([0-9]*\)/  port: \1\n  trusted_proxies: [127.0.0.1]/" \
