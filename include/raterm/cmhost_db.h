@@ -79,8 +79,8 @@ rt_err *cmh_db_sweep(cmh_db *db, int64_t now, int64_t grace, unsigned *count)
  * malloc'ed). Errors: NOT_FOUND. */
 rt_err *cmh_db_cert_get(cmh_db *db, const char *serial, cmh_cert_rec *rec,
     uint8_t **der, size_t *len) RT_MUST;
-/* The waiting certificates of a transaction, in certReqId order: calls fn
- * for each. */
+/* The certificates of a transaction (every state), in certReqId order:
+ * calls fn for each. */
 rt_err *cmh_db_certs_of_tid(cmh_db *db, const char *tid,
     void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx) RT_MUST;
 /* All certificates, oldest first. */
@@ -102,6 +102,11 @@ rt_err *cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
  * AUTH (other officer, or recipNonce mismatch). */
 rt_err *cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
     const char *recip_nonce, const char *next_nonce, int64_t now) RT_MUST;
+/* A transaction's officer and the senderNonce its next message must
+ * answer ("" when the transaction is closed), read only (txStatus).
+ * Errors: NOT_FOUND. */
+rt_err *cmh_db_txn_get(cmh_db *db, const char *tid, char *officer,
+    size_t ocap, char *expect_nonce, size_t ncap) RT_MUST;
 /* Records a senderNonce; a nonce seen before is refused (AUTH). */
 rt_err *cmh_db_nonce_use(cmh_db *db, const char *nonce_hex, int64_t now)
     RT_MUST;

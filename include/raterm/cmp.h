@@ -628,7 +628,13 @@ typedef struct {
 	 * answer's key is then read with cmp_txn_mgmt_key. A CM host that
 	 * does not know the InfoType ignores it: no key. */
 	bool mgmt_key;
+	/* The transactionID to use (CMP_TXID_LEN bytes), chosen by the
+	 * caller so that its journal names the transaction before the
+	 * request is sent (a lost answer is then asked about with
+	 * cmp_client_tx_status); NULL: a random one. */
+	const uint8_t *txid;
 } cmp_enroll_req;
+#define CMP_TXID_LEN 16
 
 /* Sends the request, polls while the server says waiting (pollReq /
  * pollRep, bounded by max_poll_time), checks every response status. On
@@ -648,6 +654,10 @@ cmp_buf cmp_txn_cert(const cmp_txn *t, size_t i);
 size_t cmp_txn_ca_pubs(const cmp_txn *t, const cmp_buf **certs);
 /* True if the server granted implicit confirmation. */
 bool cmp_txn_implicit(const cmp_txn *t);
+/* The answer's confirmWaitTime (RFC 4210 id-it-confirmWaitTime): until
+ * when the CM host waits for the certConf before it revokes what is not
+ * confirmed; 0 if the answer did not say. */
+time_t cmp_txn_confirm_by(const cmp_txn *t);
 /* The card management key the CM host sent with the issued certificates
  * (cmp_enroll_req.mgmt_key): *alg the PIV algorithm (3, 8, 10, 12), the
  * key into key (cap >= 32; the caller wipes it). The transaction keeps

@@ -549,6 +549,31 @@ cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
 }
 
 rt_err *
+cmh_db_txn_get(cmh_db *db, const char *tid, char *officer, size_t ocap,
+    char *expect_nonce, size_t ncap)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	officer[0] = expect_nonce[0] = '\0';
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT officer, expect_nonce FROM transactions WHERE "
+	    "tid=?", "t", tid);
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			col_text(st, 0, officer, ocap);
+			col_text(st, 1, expect_nonce, ncap);
+		} else if (rc == SQLITE_DONE)
+			e = rt_err_new(RT_E_NOT_FOUND, NULL, "no transaction %s", tid);
+		else
+			e = dberr(db, "select transaction");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
 cmh_db_nonce_use(cmh_db *db, const char *nonce, int64_t now)
 {
 	sqlite3_stmt *st;

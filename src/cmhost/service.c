@@ -559,6 +559,11 @@ enroll(reqctx *x)
 	r->type = m->type == CMP_BODY_IR ? CMP_BODY_IP :
 	    m->type == CMP_BODY_KUR ? CMP_BODY_KUP : CMP_BODY_CP;
 	r->hdr.implicit_confirm = implicit;
+	/* RFC 4210 confirmWaitTime: unconfirmed certificates are revoked
+	 * then (the station says so when an answer is lost) */
+	if (!implicit)
+		r->hdr.confirm_wait_time = x->now +
+		    (time_t)x->s->cfg->grace_seconds;
 }
 
 typedef struct {
@@ -723,6 +728,95 @@ revoke(reqctx *x)
 	r->type = CMP_BODY_RP;
 }
 
+/* id-it-raterm-txStatus: what this CM host knows of one of the asking
+ * officer's transactions (cmp.h). Read only: the transaction asked about
+ * is not changed. *der malloc'ed (kept by the caller); false: refused
+ * (already recorded). */
+static bool
+tx_status_answer(reqctx *x, cmp_buf value, uint8_t **der, size_t *len)
+{
+	cmp_tx_status q, a;
+	tid_certs tc;
+	char tid[2 * 64 + 1], who[128], expect[160];
+	uint8_t nonce[64], *ders[CMP_TX_MAX_CERTS];
+	size_t nn = 0, nd = 0;
+	rt_err *e;
+
+	*der = NULL;
+	if ((e = cmp_tx_status_parse(value, false, &q)) != NULL) {
+		refuse_err(x, CMP_FI_BAD_DATA_FORMAT, "txStatus", e);
+		return false;
+	}
+	memset(&a, 0, sizeof(a));
+	memset(&tc, 0, sizeof(tc));
+	a.txid = q.txid;
+	a.status = CMP_TX_UNKNOWN;
+	rt_hex_encode(q.txid.p, q.txid.len, tid, sizeof(tid), 0);
+	e = cmh_db_txn_get(x->s->db, tid, who, sizeof(who), expect,
+	    sizeof(expect));
+	if (e != NULL && !rt_err_has(e, RT_E_NOT_FOUND)) {
+		refuse_err(x, CMP_FI_SYSTEM_FAILURE, "txStatus", e);
+		return false;
+	}
+	/* another officer's transaction: as if never seen */
+	bool mine = e == NULL && strcmp(who, x->officer->name) == 0;
+	rt_err_free(e);
+	if (mine && (e = cmh_db_certs_of_tid(x->s->db, tid, collect, &tc)) !=
+	    NULL) {
+		refuse_err(x, CMP_FI_SYSTEM_FAILURE, "txStatus", e);
+		return false;
+	}
+	bool waiting = false;
+	int64_t issued = 0;
+	for (size_t i = 0; mine && i < tc.n && i < CMP_TX_MAX_CERTS; i++) {
+		const cmh_cert_rec *r = &tc.recs[i];
+		size_t dl;
+		if ((e = cmh_db_cert_get(x->s->db, r->serial, NULL, &ders[nd],
+		    &dl)) != NULL) {
+			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "txStatus", e);
+			goto fail;
+		}
+		a.certs[a.ncerts].cert_req_id = r->cert_req_id;
+		a.certs[a.ncerts].state = r->state == CMH_CERT_CONFIRMED ?
+		    CMP_TXC_CONFIRMED : r->state == CMH_CERT_REJECTED ?
+		    CMP_TXC_REJECTED : r->state == CMH_CERT_REVOKED ?
+		    CMP_TXC_REVOKED : CMP_TXC_WAITING;
+		a.certs[a.ncerts].cert = (cmp_buf){ ders[nd], dl };
+		a.ncerts++;
+		nd++;
+		waiting |= r->state == CMH_CERT_WAITING;
+		if (r->issued_at > issued)
+			issued = r->issued_at;
+	}
+	if (a.ncerts > 0) {
+		/* waiting: the certConf it owes can still come */
+		a.status = waiting && expect[0] ? CMP_TX_WAITING : CMP_TX_CLOSED;
+		if (a.status == CMP_TX_WAITING) {
+			rt_err *he = rt_hex_decode(expect, strlen(expect), nonce,
+			    sizeof(nonce), &nn, 0);
+			rt_err_free(he);
+			a.recip_nonce = (cmp_buf){ nonce, he ? 0 : nn };
+			a.confirm_by = (time_t)(issued +
+			    (int64_t)x->s->cfg->grace_seconds);
+		}
+	}
+	if ((e = cmp_tx_status_encode(&a, true, der, len)) != NULL) {
+		refuse_err(x, CMP_FI_SYSTEM_FAILURE, "txStatus", e);
+		goto fail;
+	}
+	for (size_t i = 0; i < nd; i++)
+		free(ders[i]);
+	size_t dl = strlen(x->detail);
+	snprintf(x->detail + dl, sizeof(x->detail) - dl, "txStatus %s: %s ",
+	    tid, a.status == CMP_TX_WAITING ? "waiting" : a.status ==
+	    CMP_TX_CLOSED ? "closed" : "unknown");
+	return true;
+fail:
+	for (size_t i = 0; i < nd; i++)
+		free(ders[i]);
+	return false;
+}
+
 static void
 genm(reqctx *x)
 {
@@ -765,6 +859,20 @@ genm(reqctx *x)
 			o->value = (cmp_buf){ der, len };
 			r->nitav++;
 			snprintf(x->detail + dl, sizeof(x->detail) - dl, "caCerts ");
+		} else if (cmp_itav_is(it, CMP_OID_IT_TX_STATUS)) {
+			uint8_t *der;
+			size_t len;
+			if (!tx_status_answer(x, it->value, &der, &len))
+				return;
+			if (!keep(x, der)) {
+				free(der);
+				refuse(x, CMP_FI_SYSTEM_FAILURE, "txStatus: too many "
+				    "items in one request");
+				return;
+			}
+			o->oid = it->oid;
+			o->value = (cmp_buf){ der, len };
+			r->nitav++;
 		} else if (cmp_itav_is(it, CMP_OID_IT_ROOT_CA_KEY_UPDATE)) {
 			/* no root CA key update: the ITAV without a value */
 			o->oid = it->oid;

@@ -72,6 +72,7 @@ struct cmp_txn {
 	size_t nca_pubs;
 	bool implicit;
 	bool done;
+	time_t confirm_by;	/* the answer's confirmWaitTime, 0: none */
 	/* id-it-raterm-cardMgmtKey of the answer (wiped when done with) */
 	bool mgmt_asked;
 	uint8_t mgmt_card[CMP_CARD_ID_MAX];
@@ -609,6 +610,12 @@ cmp_txn_ca_pubs(const cmp_txn *t, const cmp_buf **certs)
 	return t->nca_pubs;
 }
 
+time_t
+cmp_txn_confirm_by(const cmp_txn *t)
+{
+	return t->confirm_by;
+}
+
 bool
 cmp_txn_implicit(const cmp_txn *t)
 {
@@ -838,6 +845,11 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 			}
 		}
 	}
+	if (q->txid != NULL) {
+		memcpy(t->ts.txid, q->txid, sizeof(t->ts.txid));
+		t->ts.started = true;
+		t->ts.peer_nonce_len = 0;
+	}
 	if ((e = xchg(c, m, &t->ts, &r)) != NULL)
 		goto out;
 	if (r->type != want && r->type != CMP_BODY_POLLREP) {
@@ -903,6 +915,7 @@ cmp_client_enroll(cmp_client *c, const cmp_enroll_req *q, cmp_txn **out)
 		    "received" : r->hdr.has_mgmt_key ? "not given by the CM host" :
 		    "not answered (the CM host does not know the InfoType)");
 	t->implicit = q->implicit_confirm && r->hdr.implicit_confirm;
+	t->confirm_by = r->hdr.confirm_wait_time;
 	t->done = t->implicit;
 	if (c->log != NULL && t->implicit)
 		fprintf(c->log, "cmp: implicit confirmation granted\n");
