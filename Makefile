@@ -142,15 +142,23 @@ check: deps
 # Fuzzing. fuzz-smoke (in `make check`): the fuzz targets under ASan+UBSan
 # with a deterministic mutation driver over the seed corpus. fuzz: libFuzzer
 # (clang), FUZZ_TIME seconds per target.
-FUZZ_TARGETS := card cmp config
+FUZZ_TARGETS := card cmp config vpiv cmhost journal softkey pinfd \
+		cmhost_config csr
 FUZZ_ITER    ?= 50000
 FUZZ_TIME    ?= 60
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# sources a target needs beyond the libraries (the CLI is no library)
+FUZZ_EXTRA_pinfd := src/cli/pin.c
+# iterations of a slow target in fuzz-smoke (default FUZZ_ITER)
+FUZZ_ITER_vpiv   := 5000
+FUZZ_ITER_cmhost := 10000
+FUZZ_ITER_journal := 20000
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBRATERM)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/driver.c \
-	    $(LDFLAGS) $(LIBRATERM) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(FUZZ_EXTRA_$*) \
+	    $(LDFLAGS) $(LIBCMHOST) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_SERVER) \
+	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz-record: tests/fuzz/record.c $(LIBVPIV) $(LIBRATERM)
 	@mkdir -p $(dir $@)
@@ -160,18 +168,24 @@ $(BUILD)/fuzz/fuzz-record: tests/fuzz/record.c $(LIBVPIV) $(LIBRATERM)
 # each target over its own seed corpus, tests/fuzz/corpus/TARGET/
 fuzz-smoke: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
-	    printf '%-7s ' "$$t:"; \
-	    $(BUILD)/fuzz/fuzz_$$t -n $(FUZZ_ITER) tests/fuzz/corpus/$$t/* || exit 1; \
+	    printf '%-14s ' "$$t:"; \
+	    n=$(FUZZ_ITER); \
+	    case $$t in vpiv) n=$(FUZZ_ITER_vpiv);; cmhost) n=$(FUZZ_ITER_cmhost);; \
+	    journal) n=$(FUZZ_ITER_journal);; esac; \
+	    $(BUILD)/fuzz/fuzz_$$t -n $$n tests/fuzz/corpus/$$t/* || exit 1; \
 	done
 
+# FUZZ_TARGETS=NAME to run one target
 fuzz:
 	@mkdir -p build/libfuzzer
 	@for t in $(FUZZ_TARGETS); do \
+	    case $$t in pinfd) x="$(FUZZ_EXTRA_pinfd)";; *) x=;; esac; \
 	    mkdir -p build/libfuzzer/corpus-$$t && \
 	    clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -o build/libfuzzer/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	        -o build/libfuzzer/fuzz_$$t tests/fuzz/fuzz_$$t.c $$x \
 	        $(UTIL_SRC) $(CARD_SRC) $(CRYPTO_SRC) $(CMP_SRC) $(PROFILE_SRC) $(ENGINE_SRC) $(CONFIG_SRC) \
-	        $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS) && \
+	        $(CMHOST_SRC) $(VPIV_SRC) \
+	        $(LDLIBS_SERVER) $(LDLIBS_PCSC) $(LDLIBS_NET) $(LDLIBS_CRYPTO) -lyaml $(LDLIBS) && \
 	    build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
 	        build/libfuzzer/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
