@@ -359,6 +359,13 @@ typedef struct {
 	bool sent;			/* anything reached the CM host */
 	bool issued;			/* the CM host issued certificates */
 	bool confirmed;			/* certConf answered by pkiConf */
+	bool unknown;			/* sent, the outcome unknown (an
+					 * answer lost, a write the card did
+					 * not answer): the operation stays
+					 * open for `raterm recover` */
+	time_t confirm_by;		/* the CM host's confirmWaitTime: it
+					 * revokes what is not confirmed then;
+					 * 0: unknown */
 	char op_id[64];			/* the journal's operation, "" none */
 } rt_submit_result;
 

@@ -267,8 +267,12 @@ print_result(const rt_plan *plan, const rt_submit_result *res)
 		printf("  %s\n", line);
 	}
 	printf("%s\n", res->confirmed ? "Confirmed to the CM host "
-	    "(certConf, pkiConf)." : res->issued ? "NOT confirmed to the "
-	    "CM host: run 'raterm recover'." : "Nothing was issued.");
+	    "(certConf, pkiConf)." : res->unknown && !res->issued ? "The "
+	    "request was sent and its answer lost: the CM host may have "
+	    "issued; nothing was written to the card. Run 'raterm recover'." :
+	    res->issued ? "NOT confirmed to the CM host: run 'raterm "
+	    "recover'." : res->sent ? "Nothing was issued." : "Nothing was "
+	    "sent.");
 }
 
 /* What one card gets: from the command line or from a job file (then

@@ -44,6 +44,44 @@ japp(rt_jop_file *f, rt_jstep step, const rt_jrec *about, const char *fmt,
 	return e ? rt_err_wrap(e, "journal (%s)", rt_jstep_name(step)) : NULL;
 }
 
+/* "... transaction HEX ..." of a REQUEST record -> ts->txid */
+static bool
+txid_of(const rt_jrec *r, cmp_txn_state *ts)
+{
+	const char *t = strstr(r->text, "transaction ");
+	char hex[80];
+	size_t l = 0;
+	if (t == NULL || sscanf(t, "transaction %79s", hex) != 1)
+		return false;
+	rt_err *e = rt_hex_decode(hex, strlen(hex), ts->txid, sizeof(ts->txid),
+	    &l, 0);
+	rt_err_free(e);
+	if (e != NULL || l == 0)
+		return false;
+	ts->txid_len = l;
+	return true;
+}
+
+static const char *
+txc_name(cmp_txc_state s)
+{
+	switch (s) {
+	case CMP_TXC_CONFIRMED: return "confirmed";
+	case CMP_TXC_REJECTED: return "rejected";
+	case CMP_TXC_REVOKED: return "revoked";
+	default: return "waiting";
+	}
+}
+
+static void
+fmt_time(time_t t, char *out, size_t cap)
+{
+	struct tm tm;
+	out[0] = '\0';
+	if (t > 0 && localtime_r(&t, &tm) != NULL)
+		strftime(out, cap, "%Y-%m-%d %H:%M", &tm);
+}
+
 static bool
 card_holds(const rt_contents *ct, uint8_t slot, const uint8_t *der, size_t len)
 {
@@ -80,13 +118,130 @@ audit_keys(const rt_jop *op, const rt_submit_env *env, const rec_key *k,
 	}
 }
 
+/* The PLAN record of the i-th request (the cr lists the keys in plan
+ * order); NULL if there is none. */
+static const rt_jrec *
+plan_rec(const rt_jop *op, size_t i)
+{
+	size_t k = 0;
+	for (size_t j = 0; j < op->nrecs; j++)
+		if (op->recs[j].step == RT_J_PLAN && k++ == i)
+			return &op->recs[j];
+	return NULL;
+}
+
+static void
+audit_one(const rt_jop *op, const rt_submit_env *env, const rt_jrec *plan,
+    const char *serial, const char *result)
+{
+	if (env->audit == NULL)
+		return;
+	rt_audit_line l = {
+		.officer = env->officer_name ? env->officer_name :
+		    op->info.officer,
+		.card = op->info.card, .slot = plan ? plan->slot : 0,
+		.action = plan ? plan->action : "", .procedure = op->info.procedure,
+		.serial = serial, .result = result,
+	};
+	rt_err *e = rt_audit_append(env->audit, &l);
+	rt_err_free(e);
+}
+
+/* The request's answer was lost (nothing journaled as issued): what the
+ * CM host says decides. Nothing was written to the card. */
+static rt_err *
+recover_lost_answer(const rt_jop *op, const rt_submit_env *env,
+    rt_jop_file *f, const cmp_txn_state *ts, const cmp_tx_status *st,
+    rt_recover_result *res)
+{
+	char s[4], when[32];
+	rt_err *e;
+	if (st->status == CMP_TX_UNKNOWN) {
+		snprintf(res->summary, sizeof(res->summary), "the CM host has no "
+		    "such transaction: nothing was issued; closed (ABORT)");
+		e = japp(f, RT_J_ABORT, NULL, "recovered: the CM host issued "
+		    "nothing (txStatus unknown)");
+		res->finished = e == NULL;
+		return e;
+	}
+	res->nissued = st->ncerts;
+	cmp_buf certs[CMP_TX_MAX_CERTS];
+	bool acc[CMP_TX_MAX_CERTS];
+	const char *why[CMP_TX_MAX_CERTS];
+	char serial[CMP_TX_MAX_CERTS][132];
+	for (size_t i = 0; i < st->ncerts; i++) {
+		rt_cert_info ci;
+		const rt_jrec *pl = plan_rec(op, (size_t)st->certs[i].cert_req_id);
+		certs[i] = st->certs[i].cert;
+		acc[i] = false;
+		why[i] = "the answer to the request was lost: not on the card";
+		serial[i][0] = '\0';
+		if (rt_cert_info_parse(certs[i].p, certs[i].len, &ci) == NULL)
+			snprintf(serial[i], sizeof(serial[i]), "%.64s", ci.serial);
+		snprintf(res->line[res->nlines++], sizeof(res->line[0]),
+		    "%s serial %.64s: %s at the CM host, not on the card%s",
+		    pl ? piv_slot_name(pl->slot, s, sizeof(s)) : "?", serial[i],
+		    st->status == CMP_TX_WAITING ? "issued" :
+		    txc_name(st->certs[i].state), st->status == CMP_TX_WAITING ?
+		    ": reject" : "");
+	}
+	if (st->status == CMP_TX_CLOSED) {
+		snprintf(res->summary, sizeof(res->summary), "the CM host had "
+		    "closed the transaction: %zu certificate(s), none on the "
+		    "card; closed (ABORT)", st->ncerts);
+		for (size_t i = 0; i < st->ncerts; i++) {
+			char r[120];
+			snprintf(r, sizeof(r), "recovered: %s at the CM host, not on "
+			    "the card", txc_name(st->certs[i].state));
+			audit_one(op, env, plan_rec(op, (size_t)
+			    st->certs[i].cert_req_id), serial[i], r);
+		}
+		e = japp(f, RT_J_ABORT, NULL, "recovered: the CM host had closed "
+		    "the transaction; nothing on the card");
+		res->finished = e == NULL;
+		return e;
+	}
+	/* waiting: reject everything at once, in the certConf it waits for */
+	cmp_txn_state rs = *ts;
+	cmp_txn *txn = NULL;
+	memcpy(rs.peer_nonce, st->recip_nonce.p, st->recip_nonce.len);
+	rs.peer_nonce_len = st->recip_nonce.len;
+	if ((e = cmp_txn_resume(&rs, certs, st->ncerts, &txn)) != NULL)
+		return e;
+	if ((e = japp(f, RT_J_CONFIRM, NULL, "recovered: reject the %zu "
+	    "certificate(s) of a lost answer", st->ncerts)) != NULL) {
+		cmp_txn_free(txn);
+		return e;
+	}
+	e = cmp_client_confirm_each(env->cmp, txn, acc, why);
+	cmp_txn_free(txn);
+	if (e != NULL) {
+		fmt_time(st->confirm_by, when, sizeof(when));
+		return rt_err_wrap(e, "operation %s stays open (the CM host "
+		    "revokes what it issued at %s anyway)", op->id, when);
+	}
+	for (size_t i = 0; i < st->ncerts; i++)
+		audit_one(op, env, plan_rec(op, (size_t)st->certs[i].cert_req_id),
+		    serial[i], "recovered: rejected (the answer to the request "
+		    "was lost; not on the card)");
+	res->nrejected = st->ncerts;
+	snprintf(res->summary, sizeof(res->summary), "the CM host had issued "
+	    "%zu certificate(s) whose answer was lost: rejected at once, none "
+	    "is on the card; closed (ABORT)", st->ncerts);
+	if ((e = japp(f, RT_J_CONFIRMED, NULL, "recovered: pkiConf")) == NULL)
+		e = japp(f, RT_J_ABORT, NULL, "recovered: the certificates of a "
+		    "lost answer rejected");
+	res->finished = e == NULL;
+	return e;
+}
+
 rt_err *
 rt_recover_op(const rt_jop *op, const rt_contents *ct,
     const rt_submit_env *env, rt_recover_result *res)
 {
 	rec_key k[CMP_MAX_REQS];
 	size_t n = 0;
-	bool confirmed = false, have_state = false;
+	bool confirmed = false, have_state = false, have_txid = false;
 	cmp_txn_state ts;
 	char s[4];
 	memset(res, 0, sizeof(*res));
@@ -99,6 +254,8 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 		const rt_jrec *r = &op->recs[i];
 		if (r->step == RT_J_CONFIRMED)
 			confirmed = true;
+		if (r->step == RT_J_REQUEST)
+			have_txid = txid_of(r, &ts);
 		if (r->step == RT_J_ISSUED && r->slot == 0) {
 			char tx[64], nn[300];
 			if (sscanf(r->text, "transaction %63s server-nonce %299s",
@@ -112,6 +269,7 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 					    sizeof(ts.peer_nonce),
 					    &nl, 0);
 				have_state = he == NULL && tl > 0 && nl > 0;
+				have_txid |= have_state;
 				ts.txid_len = he == NULL ? tl : 0;
 				ts.peer_nonce_len = he == NULL ? nl : 0;
 				rt_err_free(he);
@@ -135,12 +293,114 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 	rt_err *e = rt_journal_reopen(env->journal, op->id, &f);
 	if (e != NULL)
 		return e;
+	/* what the CM host knows of the transaction (id-it-raterm-txStatus;
+	 * a CM host that does not answer it leaves the journal to decide) */
+	cmp_tx_status st;
+	uint8_t *stbuf = NULL;
+	bool asked = false;
+	if (!confirmed && have_txid && env->cmp != NULL) {
+		rt_err *se = cmp_client_tx_status(env->cmp, ts.txid, ts.txid_len,
+		    &st, &stbuf);
+		if (se != NULL && rt_err_has(se, RT_E_CMP_HTTP)) {
+			e = rt_err_wrap(se, "operation %s stays open: the CM host "
+			    "is needed", op->id);
+			goto out;
+		}
+		asked = se == NULL;
+		rt_err_free(se);
+	}
 	if (n == 0) {
-		snprintf(res->summary, sizeof(res->summary), "nothing was issued: "
-		    "closed (ABORT)");
-		e = japp(f, RT_J_ABORT, NULL, "recovered: nothing was issued");
+		if (asked) {
+			e = recover_lost_answer(op, env, f, &ts, &st, res);
+			goto out;
+		}
+		if (have_txid) {
+			snprintf(res->summary, sizeof(res->summary), "the request "
+			    "was sent and no certificate was received: the CM host "
+			    "does not say whether it issued (no txStatus); nothing "
+			    "is on the card, and what it may have issued is revoked "
+			    "after its grace period; closed (ABORT)");
+			e = japp(f, RT_J_ABORT, NULL, "recovered: no answer "
+			    "received; the CM host does not tell; nothing on the "
+			    "card");
+		} else {
+			snprintf(res->summary, sizeof(res->summary), "nothing was "
+			    "issued: closed (ABORT)");
+			e = japp(f, RT_J_ABORT, NULL, "recovered: nothing was "
+			    "issued");
+		}
 		res->finished = e == NULL;
 		goto out;
+	}
+	if (asked && st.status == CMP_TX_CLOSED) {
+		/* the certConf had been applied (its answer lost), or the
+		 * grace period ran out: record what is true */
+		size_t nrev = 0;
+		for (size_t i = 0; i < n; i++) {
+			const rt_jrec *r = k[i].issued;
+			cmp_txc_state cs = CMP_TXC_WAITING;
+			for (size_t j = 0; j < st.ncerts; j++)
+				if (st.certs[j].cert.len == r->cert_len &&
+				    memcmp(st.certs[j].cert.p, r->cert,
+				    r->cert_len) == 0)
+					cs = st.certs[j].state;
+			bool on = strcmp(r->action, "issue") != 0 && ct != NULL &&
+			    card_holds(ct, r->slot, r->cert, r->cert_len);
+			k[i].accept = cs == CMP_TXC_CONFIRMED;
+			k[i].why = txc_name(cs);
+			if (k[i].accept)
+				res->naccepted++;
+			else
+				res->nrejected++;
+			if (cs == CMP_TXC_REVOKED && (on || (k[i].write_announced &&
+			    ct == NULL))) {
+				nrev++;
+				snprintf(res->line[res->nlines++], sizeof(res->line[0]),
+				    "%s %.8s serial %.64s: revoked by the CM host (not "
+				    "confirmed within its grace period) but %s the "
+				    "card: redo it: raterm update --procedure %.40s "
+				    "--action %s=redo", piv_slot_name(r->slot, s,
+				    sizeof(s)), r->action, r->serial, on ? "on" :
+				    "maybe on", op->info.procedure, piv_slot_name(
+				    r->slot, s, sizeof(s)));
+			} else
+				snprintf(res->line[res->nlines++], sizeof(res->line[0]),
+				    "%s %.8s serial %.64s: %s at the CM host%s",
+				    piv_slot_name(r->slot, s, sizeof(s)), r->action,
+				    r->serial, txc_name(cs), on ? ", on the card" : "");
+		}
+		snprintf(res->summary, sizeof(res->summary), "the CM host had "
+		    "already closed the transaction: %zu confirmed, %zu not%s; "
+		    "closed (END)", res->naccepted, res->nrejected, nrev ?
+		    "; a revoked certificate on the card needs a Redo" : "");
+		for (size_t i = 0; i < n; i++)
+			k[i].why = k[i].accept ? "confirmed at the CM host" :
+			    "not confirmed at the CM host";
+		audit_keys(op, env, k, n, NULL);
+		e = japp(f, RT_J_END, NULL, "recovered: the CM host had closed the "
+		    "transaction (%zu confirmed, %zu not)", res->naccepted,
+		    res->nrejected);
+		res->finished = e == NULL;
+		goto out;
+	}
+	if (asked && st.status == CMP_TX_UNKNOWN) {
+		snprintf(res->summary, sizeof(res->summary), "the CM host does "
+		    "not know the transaction any more: nothing can be "
+		    "confirmed; closed (ABORT)");
+		for (size_t i = 0; i < n; i++)
+			k[i].why = "the CM host does not know the transaction";
+		audit_keys(op, env, k, n, NULL);
+		e = japp(f, RT_J_ABORT, NULL, "recovered: transaction unknown at "
+		    "the CM host");
+		res->finished = e == NULL;
+		goto out;
+	}
+	if (asked && st.recip_nonce.len > 0 &&
+	    st.recip_nonce.len <= sizeof(ts.peer_nonce)) {
+		/* waiting: answer the nonce the CM host expects now */
+		memcpy(ts.peer_nonce, st.recip_nonce.p, st.recip_nonce.len);
+		ts.peer_nonce_len = st.recip_nonce.len;
+		have_state = true;
 	}
 	if (confirmed) {
 		snprintf(res->summary, sizeof(res->summary), "the CM host had "
@@ -246,6 +506,7 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 	    "host: %zu accepted, %zu rejected; closed (END)", res->naccepted,
 	    res->nrejected);
 out:
+	free(stbuf);
 	rt_journal_file_close(f);
 	return e;
 }

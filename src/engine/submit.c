@@ -338,6 +338,25 @@ check_on_card(rt_card *card, step_ctx *sc, pins *pn)
 	return NULL;
 }
 
+/* After a write whose answer or check failed: what the slot holds now.
+ * 1: the new certificate; 0: another one or none (provably not written);
+ * -1: the card cannot tell (pulled, not answering): unknown. */
+static int
+card_now_holds(rt_card *card, uint8_t slot, const uint8_t *cert, size_t len)
+{
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	rt_err *e = rt_card_read_cert(card, slot, &back, &blen);
+	if (e != NULL) {
+		int r = rt_err_has(e, RT_E_NOT_FOUND) ? 0 : -1;
+		rt_err_free(e);
+		return r;
+	}
+	int r = blen == len && memcmp(back, cert, len) == 0;
+	free(back);
+	return r;
+}
+
 static rt_err *
 jappend(rt_jop_file *f, rt_jstep step, uint8_t slot, const char *action,
     const char *profile, const char *serial, const uint8_t *cert,
@@ -514,9 +533,16 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		    NULL)
 			goto out;
 	}
+	/* the transactionID, journaled before the request leaves: a lost
+	 * answer can then be asked about (txStatus) by `raterm recover` */
+	uint8_t txid[CMP_TXID_LEN];
+	char txhex[2 * CMP_TXID_LEN + 1];
+	if ((e = rt_random(txid, sizeof(txid))) != NULL)
+		goto out;
+	rt_hex_encode(txid, sizeof(txid), txhex, sizeof(txhex), 0);
 	if ((e = jappend(jf, RT_J_REQUEST, 0, NULL, NULL, NULL, NULL, 0,
-	    "cr for %zu key(s), POPO %s", p->nsteps, popo_sig ? "signature" :
-	    "raVerified")) != NULL)
+	    "cr for %zu key(s), POPO %s, transaction %s", p->nsteps, popo_sig ?
+	    "signature" : "raVerified", txhex)) != NULL)
 		goto out;
 	progress(d, NULL, "sending the request to the CM host");
 	uint8_t cid[16];
@@ -530,6 +556,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		/* the card will be written: its management key, asked in
 		 * the same request, comes back with the certificates */
 		.mgmt_key = writes,
+		.txid = txid,
 	};
 	if (q.card_id_len == 0)
 		q.mgmt_key = false;	/* no identity to ask it for */
@@ -541,15 +568,29 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		    RT_E_CMP_HTTP) || rt_err_has(e, RT_E_CMP_PROTECTION) ||
 		    rt_err_has(e, RT_E_CMP_TRUST) || rt_err_has(e,
 		    RT_E_CMP_MISMATCH) || rt_err_has(e, RT_E_CMP_FORMAT));
+		if (unknown) {
+			res->unknown = true;
+			/* sent, no usable answer: the CM host may have issued.
+			 * Nothing was written (raterm writes only what it
+			 * received); the operation stays open until `raterm
+			 * recover` asks the CM host (txStatus) and rejects what
+			 * it issued */
+			for (size_t i = 0; i < p->nsteps; i++)
+				set_msg(res, i, RT_STEP_FAILED, "%s", "outcome unknown: "
+				    "the CM host may have issued; not on the card; "
+				    "'raterm recover' rejects it (what is not "
+				    "confirmed is revoked after the CM host's grace "
+				    "period anyway)");
+			e = rt_err_wrap(e, "the request was sent and its answer "
+			    "lost: the CM host may have issued; nothing was "
+			    "written to the card; the operation stays open in the "
+			    "journal (%s): run 'raterm recover'", res->op_id);
+			goto out;
+		}
 		for (size_t i = 0; i < p->nsteps; i++)
-			set_msg(res, i, RT_STEP_FAILED, "%s", unknown ? "outcome "
-			    "unknown: no usable answer; nothing is confirmed, so "
-			    "the CM host revokes what it may have issued" :
-			    "not issued");
+			set_msg(res, i, RT_STEP_FAILED, "%s", "not issued");
 		rt_err *je = jappend(jf, RT_J_ABORT, 0, NULL, NULL, NULL, NULL, 0,
-		    "%s", unknown ? "request sent, no usable answer: nothing "
-		    "confirmed (the CM host revokes unconfirmed certificates "
-		    "after its grace time)" : "request failed: nothing issued");
+		    "%s", "request failed: nothing issued");
 		rt_err_free(je);
 		goto out;
 	}
@@ -562,8 +603,10 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		rt_hex_encode(ts.txid, ts.txid_len, tx, sizeof(tx), 0);
 		rt_hex_encode(ts.peer_nonce, ts.peer_nonce_len, nn,
 		    sizeof(nn), 0);
+		res->confirm_by = cmp_txn_confirm_by(txn);
 		if ((e = jappend(jf, RT_J_ISSUED, 0, NULL, NULL, NULL, NULL, 0,
-		    "transaction %s server-nonce %s", tx, nn)) != NULL)
+		    "transaction %s server-nonce %s confirm-by %lld", tx, nn,
+		    (long long)res->confirm_by)) != NULL)
 			goto out;
 	}
 	for (size_t i = 0; i < p->nsteps; i++) {
@@ -601,10 +644,21 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		}
 	}
 
-	/* 5. the card (Redo) or the station (Issue) */
+	/* 5. the card (Redo) or the station (Issue). A write whose answer or
+	 * check fails is decided by reading the slot again: the new
+	 * certificate there is on the card, another one (or none) is not;
+	 * a card that cannot tell leaves it unknown, and nothing unknown is
+	 * ever rejected: no certConf then, the operation stays open for
+	 * `raterm recover` with the card */
+	size_t unknown_at = p->nsteps;
 	for (size_t i = 0; i < p->nsteps && card_auth_ok; i++) {
 		const rt_plan_step *st = &p->steps[i];
 		rt_err *se = NULL;
+		if (unknown_at < p->nsteps) {
+			set_msg(res, i, RT_STEP_NOT_RUN, "not written (the card "
+			    "stopped answering before)");
+			continue;
+		}
 		if (st->writes_card && cancelled(d)) {
 			/* between two writes: what is not on the card yet is
 			 * rejected in the certConf below */
@@ -626,6 +680,8 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 				progress(d, st, "saved");
 			}
 		} else {
+			const char *how = "written to the card, read back and "
+			    "tested";
 			if ((e = jappend(jf, RT_J_WRITE, st->slot, rt_action_name(
 			    st->action), st->profile, res->serial[i], NULL, 0,
 			    "replacing the slot's certificate")) != NULL)
@@ -637,28 +693,65 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 				se = rt_err_wrap(se, "writing the certificate");
 			else
 				se = check_on_card(env->card, &sc[i], &pn);
+			/* a test signature that does not verify is a wrong
+			 * certificate (rejected); any other failure is decided
+			 * by what the card holds now */
+			if (se != NULL && !rt_err_has(se, RT_E_CRYPTO)) {
+				int held = card_now_holds(env->card, st->slot,
+				    sc[i].cert, sc[i].cert_len);
+				if (held == 1) {
+					rt_err_free(se);
+					se = NULL;
+					how = "written to the card (read again after an "
+					    "interrupted check)";
+				} else if (held < 0) {
+					unknown_at = i;
+				}
+			}
 			if (se == NULL) {
 				sc[i].on_card = sc[i].keep = true;
 				if ((e = jappend(jf, RT_J_WRITTEN, st->slot,
 				    rt_action_name(st->action), st->profile,
-				    res->serial[i], NULL, 0, "written, read back, "
-				    "test signature verified")) != NULL)
+				    res->serial[i], NULL, 0, "%s", how)) != NULL)
 					goto out;
-				set_msg(res, i, RT_STEP_DONE, "written to the card, "
-				    "read back and tested");
+				set_msg(res, i, RT_STEP_DONE, "%s", how);
 				progress(d, st, "written");
 			}
 		}
 		if (se != NULL) {
 			char m[200];
 			rt_err_format(se, m, sizeof(m));
-			set_msg(res, i, RT_STEP_FAILED, "%s", m);
+			if (unknown_at == i)
+				set_msg(res, i, RT_STEP_FAILED, "outcome unknown, "
+				    "'raterm recover' with the card decides: %s", m);
+			else
+				set_msg(res, i, RT_STEP_FAILED, "%s", m);
 			if (first == NULL)
 				first = rt_err_wrap(se, "slot %s", slot_str(st->slot,
 				    s));
 			else
 				rt_err_free(se);
 		}
+	}
+	if (unknown_at < p->nsteps) {
+		res->unknown = true;
+		/* no certConf: it would have to reject what may be on the
+		 * card. The journal keeps the operation open. */
+		char when[32] = "";
+		if (res->confirm_by > 0) {
+			struct tm tm;
+			time_t cb = res->confirm_by;
+			localtime_r(&cb, &tm);
+			strftime(when, sizeof(when), " before %H:%M", &tm);
+		}
+		e = rt_err_wrap(first, "whether the card holds the new certificate "
+		    "of slot %s is unknown: nothing is confirmed; put the card "
+		    "back and run 'raterm recover'%s (the CM host revokes "
+		    "unconfirmed certificates then); the operation stays open "
+		    "(%s)", slot_str(p->steps[unknown_at].slot, s), when,
+		    res->op_id);
+		first = NULL;
+		goto out;
 	}
 
 	/* 6. certConf: accept what is kept, reject the rest */

@@ -363,6 +363,9 @@ ui_view_result_end(const rt_submit_result *res)
 {
 	if (res->confirmed)
 		return "Confirmed to the CM host (certConf, pkiConf).";
+	if (res->unknown && !res->issued)
+		return "The answer was lost: the CM host may have issued; the "
+		    "card is unchanged (R recovers it).";
 	if (res->issued)
 		return "NOT confirmed to the CM host: the operation stays in "
 		    "the journal (R recovers it).";

@@ -10,8 +10,9 @@
 #   a software officer token (cmhost init's officer.key, passphrase from
 #     --pin-fd): works, with the warning; yubico-piv-tool then reads the
 #     new certificates and openssl verifies their chain;
-#   the card pulled after issuance at its first write: everything rejected
-#     at the CM host, journal closed, nothing left for recover;
+#   the card pulled after issuance at its first write: the write's outcome
+#     unknown, never rejected, no certConf, the operation open; with the
+#     card back, recover reads it and rejects what is not on it;
 #   cmhost stopped after issuance and before certConf: the lost connection
 #     said, then (cmhost back) recover accepts what is on the card;
 #   raterm killed (SIGKILL) while the card stalls (vpiv serve --stall-at)
@@ -190,21 +191,31 @@ OFF=$VPIV_READER2
 run_fail "card C pulled at its first write (APDU $W1)" "$RATERM" $UPD -r "$RC" \
     --officer-reader "$OFF" --action 9a=redo --action 9c=redo --action 9d=redo 3<"$PINS"
 cp "$OUT" "$T/pulled.txt"
-expect_match "pulled: 9a failed, card removed" "^  9a +Redo +(FAILED|rejected) +.*CARD_REMOVED" "$T/pulled.txt"
-expect_match "pulled: 9d not on the card" "^  9d +Redo +(FAILED|rejected) " "$T/pulled.txt"
+# the write was sent and its answer lost: unknown, never rejected; the
+# other keys are not written; no certConf; the operation stays open
+expect_match "pulled: 9a outcome unknown, card removed" "^  9a +Redo +FAILED +outcome unknown.*CARD_REMOVED" "$T/pulled.txt"
+expect_match "pulled: 9d not written" "^  9d +Redo +not run +not written" "$T/pulled.txt"
 expect_no_match "pulled: nothing done" "^  9[acd] +Redo +done" "$T/pulled.txt"
-expect_match "pulled: the rejection confirmed" "^Confirmed to the CM host" "$T/pulled.txt"
+expect_match "pulled: not confirmed, recover named" "^NOT confirmed to the CM host: run 'raterm recover'" "$T/pulled.txt"
 J=$(grep -l "card=serial%2040000013" "$T"/var/journal/*.journal | tail -n 1)
-expect_match "pulled: journal: certConf rejected all three" "step=confirm .*9a%3Dreject%209c%3Dreject%209d%3Dreject" "$J"
-expect_match "pulled: journal ended" "step=end" "$J"
+expect_no_match "pulled: journal: no certConf" "step=confirm" "$J"
+expect_no_match "pulled: journal stays open" "step=(end|abort)" "$J"
+run_rc "pulled: recover --list shows it" 1 "$RATERM" recover -c "$CONF" --list
+cmhost_certs "$T/certs5a.txt"
+expect_eq "pulled: card C's three still waiting at the CM host" 3 "$(grep -E -c "waiting.*Card 40000013" "$T/certs5a.txt")"
+# the card back: recover reads it and decides (the dropped write did not
+# reach it: the TC is there, so the new certificate is rejected)
+stack_toggle 0
+wait_card present "$RC" 5
+run_ok "recover with card C back" "$RATERM" recover -c "$CONF" -r "$RC" \
+    --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
+expect_match "recover: 9a not on the card" "9a redo serial .*: reject \(not on the card\)" "$OUT"
 run_ok "recover after the pull: nothing left" "$RATERM" recover -c "$CONF" --list
 expect_match "pulled: no incomplete operation" "No incomplete operations" "$OUT"
 cmhost_certs "$T/certs5.txt"
 expect_eq "pulled: card C's three rejected at the CM host" 3 "$(grep -E -c "(rejected|revoked).*Card 40000013" "$T/certs5.txt")"
 expect_eq "pulled: none of card C's confirmed or waiting" 0 "$(grep -E -c "(confirmed|waiting).*Card 40000013" "$T/certs5.txt")"
-expect_eq "pulled: audit: three rejections" 3 "$(grep -c 'card="serial 40000013" slot=9[acd] action=redo .*result="rejected' "$T/var/audit.log")"
-stack_toggle 0
-wait_card present "$RC" 5
+expect_eq "pulled: audit: three rejections" 3 "$(grep -c 'card="serial 40000013" slot=9[acd] action=redo .*result="recovered: rejected' "$T/var/audit.log")"
 run_ok "show card C re-inserted" "$RATERM" show -r "$RC" --transport-ca "$PKI/transport-ca.pem"
 expect_eq "pulled: card C keeps its four TCs" 4 "$(grep -c ' TC$' "$OUT")"
 stack_stop

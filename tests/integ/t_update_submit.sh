@@ -8,7 +8,9 @@
 #     the audit log has one line per key, the journal ends the operation;
 #   Issue: the certificate is saved on the station, the card unchanged;
 #   a wrong card PIN stops before anything is issued;
-#   the card pulled mid-write: certConf rejects what is not on the card,
+#   the card pulled mid-write: the write's outcome unknown, no certConf,
+#   the operation open; recover with the card back accepts what is on it
+#   and rejects the rest,
 #     the journal shows the operation;
 #   cmhost stopped: a clear error, the card unchanged.
 . "$(dirname "$0")/lib.sh"
@@ -178,18 +180,29 @@ run_rc "card pulled while writing 9c (APDU $N)" 3 "$RATERM" update -c "$CONF" -r
     --action 9d=redo --yes --pin-fd 3 3<"$PINS"
 cp "$OUT" "$T/pulled.txt"
 expect_match "pulled: 9a on the card" "^  9a +Redo +done +written to the card" "$T/pulled.txt"
-expect_match "pulled: 9c failed" "^  9c +Redo +rejected +.*CARD_REMOVED" "$T/pulled.txt"
-expect_match "pulled: 9d rejected" "^  9d +Redo +rejected " "$T/pulled.txt"
-expect_match "pulled: confirmed (with rejections)" "^Confirmed to the CM host" "$T/pulled.txt"
+# 9c's write was sent and its answer lost: unknown, never rejected; 9d not
+# written; no certConf: the operation stays open until the card is back
+expect_match "pulled: 9c outcome unknown" "^  9c +Redo +FAILED +outcome unknown.*CARD_REMOVED" "$T/pulled.txt"
+expect_match "pulled: 9d not written" "^  9d +Redo +not run +not written" "$T/pulled.txt"
+expect_match "pulled: not confirmed" "^NOT confirmed to the CM host" "$T/pulled.txt"
 J=$(grep -l "card=serial%2040000003" "$T"/var/journal/*.journal | sort | tail -n 1)
 expect_match "journal: the write of 9c was announced" "step=write .*slot=9c" "$J"
+expect_match "journal: 9a written" "step=written .*slot=9a" "$J"
+expect_no_match "journal: no certConf, open" "step=(confirm|end|abort)" "$J"
+stack_toggle 0
+wait_card present "$RC" 5
+run_ok "recover with card C back" "$RATERM" recover -c "$CONF" -r "$RC" \
+    --officer-reader "$VPIV_READER2" --pin-fd 3 3<"$PINS"
+expect_match "recover: 9a accepted" "9a redo serial .*: accept \(on the card\)" "$OUT"
+expect_match "recover: 9c rejected" "9c redo serial .*: reject \(not on the card\)" "$OUT"
+expect_match "recover: 9d rejected" "9d redo serial .*: reject \(never written" "$OUT"
 expect_match "journal: certConf accepted 9a, rejected 9c and 9d" "step=confirm .*9a%3Daccept%209c%3Dreject%209d%3Dreject" "$J"
 expect_match "journal: ended" "step=end" "$J"
 cmhost_certs "$T/certs3.txt"
 expect_match "cmhost: 9a of card C confirmed" "confirmed .*CN=Card 40000003 Auth" "$T/certs3.txt"
 expect_match "cmhost: 9c of card C rejected" "(rejected|revoked) .*CN=Card 40000003 Sign" "$T/certs3.txt"
 expect_match "cmhost: 9d of card C rejected" "(rejected|revoked) .*CN=Card 40000003 KeyMgmt" "$T/certs3.txt"
-expect_match "audit: the failure" 'card="serial 40000003" slot=9c action=redo .*result="rejected' "$T/var/audit.log"
+expect_match "audit: the failure" 'card="serial 40000003" slot=9c action=redo .*result="recovered: rejected' "$T/var/audit.log"
 stack_stop
 
 # ---- the officer card pulled before certConf, then `raterm recover` ------------------------
