@@ -107,6 +107,19 @@ rt_err *cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
  * Errors: NOT_FOUND. */
 rt_err *cmh_db_txn_get(cmh_db *db, const char *tid, char *officer,
     size_t ocap, char *expect_nonce, size_t ncap) RT_MUST;
+/* A whole certConf in one database transaction: the transaction's
+ * continuation (as cmh_db_txn_continue, closing it) and the confirmation
+ * or rejection of certReqIds ids[0..n) (as cmh_db_cert_confirm); any
+ * failure applies nothing. Errors: those of both. */
+rt_err *cmh_db_certconf(cmh_db *db, const char *tid, const char *officer,
+    const char *recip_nonce, const int *ids, const bool *accept, size_t n,
+    int64_t now) RT_MUST;
+/* A whole rr in one database transaction: its transaction record and the
+ * revocation of serials[0..n) with reasons[i]; any failure applies
+ * nothing. Errors: those of cmh_db_txn_begin and cmh_db_cert_revoke. */
+rt_err *cmh_db_revoke_all(cmh_db *db, const char *tid, const char *officer,
+    const char *kind, const char *const *serials, const int *reasons,
+    size_t n, int64_t now) RT_MUST;
 /* Records a senderNonce; a nonce seen before is refused (AUTH). */
 rt_err *cmh_db_nonce_use(cmh_db *db, const char *nonce_hex, int64_t now)
     RT_MUST;

@@ -300,8 +300,8 @@ state_of(cmh_db *db, const char *serial, const char *tid, int id,
 	return NULL;
 }
 
-rt_err *
-cmh_db_cert_confirm(cmh_db *db, const char *tid, int id, bool accepted,
+static rt_err *
+confirm_locked(cmh_db *db, const char *tid, int id, bool accepted,
     int64_t now)
 {
 	sqlite3_stmt *st;
@@ -310,7 +310,6 @@ cmh_db_cert_confirm(cmh_db *db, const char *tid, int id, bool accepted,
 	bool found;
 	rt_err *e;
 
-	pthread_mutex_lock(&db->mu);
 	e = state_of(db, NULL, tid, id, &found, &s, serial, sizeof(serial));
 	if (e == NULL && !found)
 		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no certificate with "
@@ -324,19 +323,27 @@ cmh_db_cert_confirm(cmh_db *db, const char *tid, int id, bool accepted,
 		    accepted ? "confirmed" : "rejected", now, serial);
 	if (e == NULL)
 		e = run(db, st, NULL);
-	pthread_mutex_unlock(&db->mu);
 	return e;
 }
 
 rt_err *
-cmh_db_cert_revoke(cmh_db *db, const char *serial, int reason, int64_t now)
+cmh_db_cert_confirm(cmh_db *db, const char *tid, int id, bool accepted,
+    int64_t now)
+{
+	pthread_mutex_lock(&db->mu);
+	rt_err *e = confirm_locked(db, tid, id, accepted, now);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+static rt_err *
+revoke_locked(cmh_db *db, const char *serial, int reason, int64_t now)
 {
 	sqlite3_stmt *st;
 	cmh_cert_state s;
 	bool found;
 	rt_err *e;
 
-	pthread_mutex_lock(&db->mu);
 	e = state_of(db, serial, NULL, 0, &found, &s, NULL, 0);
 	if (e == NULL && !found)
 		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no certificate with serial "
@@ -350,6 +357,14 @@ cmh_db_cert_revoke(cmh_db *db, const char *serial, int reason, int64_t now)
 		    (int64_t)(reason < 0 ? 0 : reason), serial);
 	if (e == NULL)
 		e = run(db, st, NULL);
+	return e;
+}
+
+rt_err *
+cmh_db_cert_revoke(cmh_db *db, const char *serial, int reason, int64_t now)
+{
+	pthread_mutex_lock(&db->mu);
+	rt_err *e = revoke_locked(db, serial, reason, now);
 	pthread_mutex_unlock(&db->mu);
 	return e;
 }
@@ -487,13 +502,12 @@ cmh_db_audit_count(cmh_db *db, unsigned *count)
 
 /* ---- transactions and nonces ---------------------------------------------- */
 
-rt_err *
-cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
+static rt_err *
+txn_begin_locked(cmh_db *db, const char *tid, const char *officer,
     const char *kind, const char *expect_nonce, int64_t now)
 {
 	sqlite3_stmt *st;
 	rt_err *e;
-	pthread_mutex_lock(&db->mu);
 	e = prep(db, &st, "INSERT INTO transactions (tid, officer, kind, "
 	    "expect_nonce, created_at, updated_at) VALUES (?,?,?,?,?,?)",
 	    "ttttii", tid, officer, kind, expect_nonce, now, now);
@@ -506,19 +520,27 @@ cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
 		else if (rc != SQLITE_DONE)
 			e = dberr(db, "insert transaction");
 	}
-	pthread_mutex_unlock(&db->mu);
 	return e;
 }
 
 rt_err *
-cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
+cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
+    const char *kind, const char *expect_nonce, int64_t now)
+{
+	pthread_mutex_lock(&db->mu);
+	rt_err *e = txn_begin_locked(db, tid, officer, kind, expect_nonce, now);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+static rt_err *
+txn_continue_locked(cmh_db *db, const char *tid, const char *officer,
     const char *recip_nonce, const char *next_nonce, int64_t now)
 {
 	sqlite3_stmt *st;
 	char who[128], expect[160];
 	rt_err *e;
 
-	pthread_mutex_lock(&db->mu);
 	e = prep(db, &st, "SELECT officer, expect_nonce FROM transactions WHERE "
 	    "tid=? AND expect_nonce IS NOT NULL", "t", tid);
 	if (e == NULL) {
@@ -544,8 +566,98 @@ cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
 		    "updated_at=? WHERE tid=?", "tit", next_nonce, now, tid);
 	if (e == NULL)
 		e = run(db, st, NULL);
+	return e;
+}
+
+rt_err *
+cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
+    const char *recip_nonce, const char *next_nonce, int64_t now)
+{
+	pthread_mutex_lock(&db->mu);
+	rt_err *e = txn_continue_locked(db, tid, officer, recip_nonce,
+	    next_nonce, now);
 	pthread_mutex_unlock(&db->mu);
 	return e;
+}
+
+/* BEGIN IMMEDIATE ... COMMIT around fn's statements, all or nothing. */
+static rt_err *
+in_transaction(cmh_db *db, rt_err *(*fn)(cmh_db *, void *), void *arg)
+{
+	char *msg = NULL;
+	rt_err *e = NULL;
+	pthread_mutex_lock(&db->mu);
+	if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, &msg) !=
+	    SQLITE_OK) {
+		e = rt_err_new(RT_E_IO, NULL, "database: begin: %s", msg ? msg :
+		    "?");
+		sqlite3_free(msg);
+		pthread_mutex_unlock(&db->mu);
+		return e;
+	}
+	e = fn(db, arg);
+	if (e == NULL && sqlite3_exec(db->h, "COMMIT", NULL, NULL, &msg) !=
+	    SQLITE_OK) {
+		e = rt_err_new(RT_E_IO, NULL, "database: commit: %s", msg ? msg :
+		    "?");
+		sqlite3_free(msg);
+	}
+	if (e != NULL)
+		(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+typedef struct {
+	const char *tid, *officer, *recip_nonce, *kind;
+	const int *ids;
+	const bool *accept;
+	const char *const *serials;
+	const int *reasons;
+	size_t n;
+	int64_t now;
+} batch;
+
+static rt_err *
+certconf_fn(cmh_db *db, void *arg)
+{
+	const batch *b = arg;
+	rt_err *e = txn_continue_locked(db, b->tid, b->officer, b->recip_nonce,
+	    NULL, b->now);
+	for (size_t i = 0; e == NULL && i < b->n; i++)
+		e = confirm_locked(db, b->tid, b->ids[i], b->accept[i], b->now);
+	return e;
+}
+
+rt_err *
+cmh_db_certconf(cmh_db *db, const char *tid, const char *officer,
+    const char *recip_nonce, const int *ids, const bool *accept, size_t n,
+    int64_t now)
+{
+	batch b = { .tid = tid, .officer = officer, .recip_nonce = recip_nonce,
+	    .ids = ids, .accept = accept, .n = n, .now = now };
+	return in_transaction(db, certconf_fn, &b);
+}
+
+static rt_err *
+revoke_fn(cmh_db *db, void *arg)
+{
+	const batch *b = arg;
+	rt_err *e = txn_begin_locked(db, b->tid, b->officer, b->kind, NULL,
+	    b->now);
+	for (size_t i = 0; e == NULL && i < b->n; i++)
+		e = revoke_locked(db, b->serials[i], b->reasons[i], b->now);
+	return e;
+}
+
+rt_err *
+cmh_db_revoke_all(cmh_db *db, const char *tid, const char *officer,
+    const char *kind, const char *const *serials, const int *reasons,
+    size_t n, int64_t now)
+{
+	batch b = { .tid = tid, .officer = officer, .kind = kind,
+	    .serials = serials, .reasons = reasons, .n = n, .now = now };
+	return in_transaction(db, revoke_fn, &b);
 }
 
 rt_err *

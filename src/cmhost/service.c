@@ -579,12 +579,20 @@ collect(void *ctx, const cmh_cert_rec *r)
 		t->recs[t->n++] = *r;
 }
 
+/* certConf: the whole message is checked first (the transaction open for
+ * this officer and recipNonce, every certReqId known and named once,
+ * every certHash right), then applied in one database transaction and
+ * answered as applied: a wrong certHash leaves the transaction open for
+ * the correct retry, an unknown certReqId is refused, never pkiConf'd. */
 static void
 cert_conf(reqctx *x)
 {
 	cmp_msg *m = x->req;
 	tid_certs tc;
-	char rn[80];
+	char rn[80], who[128], expect[160];
+	int ids[CMP_MAX_REQS];
+	bool acc[CMP_MAX_REQS];
+	size_t n = 0;
 	rt_err *e;
 
 	if (m->hdr.recip_nonce.len == 0 || m->hdr.recip_nonce.len > MAX_ID) {
@@ -594,21 +602,47 @@ cert_conf(reqctx *x)
 	}
 	rt_hex_encode(m->hdr.recip_nonce.p, m->hdr.recip_nonce.len, rn,
 	    sizeof(rn), 0);
-	if ((e = cmh_db_txn_continue(x->s->db, x->tid_hex, x->officer->name, rn,
-	    NULL, (int64_t)x->now)) != NULL) {
-		uint32_t fi = CMP_FI_BAD_REQUEST;
-		if (rt_err_kind_of(e) == RT_E_AUTH)
-			fi = strstr(rt_err_msg(e), "recipNonce") ?
-			    CMP_FI_BAD_RECIPIENT_NONCE : CMP_FI_NOT_AUTHORIZED;
-		else if (rt_err_kind_of(e) == RT_E_IO)
-			fi = CMP_FI_SYSTEM_FAILURE;
-		refuse_err(x, fi, "certConf", e);
+	if ((e = cmh_db_txn_get(x->s->db, x->tid_hex, who, sizeof(who), expect,
+	    sizeof(expect))) != NULL || expect[0] == '\0') {
+		refuse_err(x, e == NULL || rt_err_has(e, RT_E_NOT_FOUND) ?
+		    CMP_FI_BAD_REQUEST : CMP_FI_SYSTEM_FAILURE, "certConf", e ? e :
+		    rt_err_new(RT_E_NOT_FOUND, NULL, "no open transaction %s",
+		    x->tid_hex));
+		return;
+	}
+	if (strcmp(who, x->officer->name) != 0) {
+		refuse(x, CMP_FI_NOT_AUTHORIZED, "transaction %s belongs to "
+		    "another officer", x->tid_hex);
+		return;
+	}
+	if (strcmp(expect, rn) != 0) {
+		refuse(x, CMP_FI_BAD_RECIPIENT_NONCE, "recipNonce does not match "
+		    "the senderNonce of our last message in transaction %s",
+		    x->tid_hex);
 		return;
 	}
 	memset(&tc, 0, sizeof(tc));
 	if ((e = cmh_db_certs_of_tid(x->s->db, x->tid_hex, collect, &tc)) != NULL) {
 		refuse_err(x, CMP_FI_SYSTEM_FAILURE, "database", e);
 		return;
+	}
+	/* every CertStatus names a certificate of the transaction, once */
+	for (size_t j = 0; j < m->nconf; j++) {
+		bool known = false;
+		for (size_t i = 0; i < tc.n; i++)
+			known |= m->conf[j].cert_req_id == tc.recs[i].cert_req_id;
+		for (size_t k = 0; k < j; k++)
+			if (m->conf[k].cert_req_id == m->conf[j].cert_req_id) {
+				refuse(x, CMP_FI_BAD_REQUEST, "certConf names certReqId "
+				    "%ld twice", m->conf[j].cert_req_id);
+				return;
+			}
+		if (!known) {
+			refuse(x, CMP_FI_BAD_REQUEST, "certConf names certReqId %ld, "
+			    "which transaction %s did not issue",
+			    m->conf[j].cert_req_id, x->tid_hex);
+			return;
+		}
 	}
 	/* an empty certConf rejects everything (RFC 4210 5.3.18) */
 	for (size_t i = 0; i < tc.n; i++) {
@@ -638,22 +672,43 @@ cert_conf(reqctx *x)
 			if (cs->hash_alg.len == 0 && (cs->cert_hash.len != hl ||
 			    memcmp(cs->cert_hash.p, h, hl) != 0)) {
 				refuse(x, CMP_FI_BAD_CERT_ID, "certHash of certReqId "
-				    "%ld does not match certificate %s",
+				    "%ld does not match certificate %s (nothing "
+				    "applied: the transaction stays open)",
 				    cs->cert_req_id, tc.recs[i].serial);
 				return;
 			}
 		}
-		if ((e = cmh_db_cert_confirm(x->s->db, x->tid_hex,
-		    tc.recs[i].cert_req_id, accept, (int64_t)x->now)) != NULL) {
-			refuse_err(x, rt_err_kind_of(e) == RT_E_ARG ?
-			    CMP_FI_CERT_CONFIRMED : CMP_FI_SYSTEM_FAILURE,
-			    "certConf", e);
+		if (tc.recs[i].state != CMH_CERT_WAITING) {
+			refuse(x, CMP_FI_CERT_CONFIRMED, "certificate %s is %s, not "
+			    "waiting for confirmation", tc.recs[i].serial,
+			    cmh_cert_state_name(tc.recs[i].state));
 			return;
 		}
+		ids[n] = tc.recs[i].cert_req_id;
+		acc[n++] = accept;
+	}
+	/* all of it, in one database transaction */
+	if ((e = cmh_db_certconf(x->s->db, x->tid_hex, x->officer->name, rn,
+	    ids, acc, n, (int64_t)x->now)) != NULL) {
+		uint32_t fi = CMP_FI_SYSTEM_FAILURE;
+		if (rt_err_kind_of(e) == RT_E_AUTH)
+			fi = strstr(rt_err_msg(e), "recipNonce") ?
+			    CMP_FI_BAD_RECIPIENT_NONCE : CMP_FI_NOT_AUTHORIZED;
+		else if (rt_err_kind_of(e) == RT_E_NOT_FOUND)
+			fi = CMP_FI_BAD_REQUEST;
+		else if (rt_err_kind_of(e) == RT_E_ARG)
+			fi = CMP_FI_CERT_CONFIRMED;
+		refuse_err(x, fi, "certConf", e);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *serial = "?";
+		for (size_t k = 0; k < tc.n; k++)
+			if (tc.recs[k].cert_req_id == ids[i])
+				serial = tc.recs[k].serial;
 		size_t dl = strlen(x->detail);
 		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s %s",
-		    dl ? "; " : "", tc.recs[i].serial, accept ? "confirmed" :
-		    "rejected");
+		    dl ? "; " : "", serial, acc[i] ? "confirmed" : "rejected");
 	}
 	x->rsp->type = CMP_BODY_PKICONF;
 }
@@ -689,6 +744,12 @@ revoke(reqctx *x)
 			return;
 		}
 		serial_hex(d->serial, serials[i], sizeof(serials[i]));
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(serials[k], serials[i]) == 0) {
+				refuse(x, CMP_FI_BAD_REQUEST, "rr lists certificate %s "
+				    "twice (nothing revoked)", serials[i]);
+				return;
+			}
 		if ((e = cmh_db_cert_get(x->s->db, serials[i], &rec, NULL, NULL))
 		    != NULL) {
 			refuse_err(x, CMP_FI_BAD_CERT_ID, "rr", e);
@@ -705,23 +766,24 @@ revoke(reqctx *x)
 			return;
 		}
 	}
-	if ((e = cmh_db_txn_begin(x->s->db, x->tid_hex, x->officer->name,
-	    x->action, NULL, (int64_t)x->now)) != NULL) {
+	/* the whole request, in one database transaction */
+	const char *sv[CMP_MAX_REQS];
+	int reasons[CMP_MAX_REQS];
+	for (size_t i = 0; i < m->nrev; i++) {
+		sv[i] = serials[i];
+		reasons[i] = m->rev[i].reason < 0 ? 0 : m->rev[i].reason;
+	}
+	if ((e = cmh_db_revoke_all(x->s->db, x->tid_hex, x->officer->name,
+	    x->action, sv, reasons, m->nrev, (int64_t)x->now)) != NULL) {
 		refuse_err(x, rt_err_kind_of(e) == RT_E_AUTH ?
-		    CMP_FI_TRANSACTION_ID_IN_USE : CMP_FI_SYSTEM_FAILURE,
-		    "transaction", e);
+		    CMP_FI_TRANSACTION_ID_IN_USE : rt_err_kind_of(e) == RT_E_ARG ?
+		    CMP_FI_CERT_REVOKED : CMP_FI_SYSTEM_FAILURE, "revocation", e);
 		return;
 	}
 	for (size_t i = 0; i < m->nrev; i++) {
-		int reason = m->rev[i].reason < 0 ? 0 : m->rev[i].reason;
-		if ((e = cmh_db_cert_revoke(x->s->db, serials[i], reason,
-		    (int64_t)x->now)) != NULL) {
-			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "revocation", e);
-			return;
-		}
 		size_t dl = strlen(x->detail);
 		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s (%s)",
-		    i ? "; " : "", serials[i], cmp_reason_name(reason));
+		    i ? "; " : "", serials[i], cmp_reason_name(reasons[i]));
 		r->rev_status[i].status = CMP_STATUS_ACCEPTED;
 		r->nrev_status = i + 1;
 	}

@@ -247,8 +247,18 @@ test_enroll_confirm(void **state)
 	c.conf[0].cert_req_id = -1;
 	c.nconf = 1;
 	expect_error(send(&c), CMP_FI_BAD_CERT_ID, "certHash");
-	/* that closed the transaction (its nonce was used): a later certConf
-	 * is refused, the certificate still waits */
+	/* nothing was applied (issue 11, defect 4): the transaction stays
+	 * open and the correct certConf is confirmed */
+	fresh(&c, &cid, CMP_BODY_CERTCONF);
+	c.hdr.transaction_id = (cmp_buf){ id.tid, sizeof(id.tid) };
+	c.hdr.recip_nonce = (cmp_buf){ srv_nonce, nl };
+	c.conf[0].cert_hash = (cmp_buf){ h, hl };
+	c.conf[0].cert_req_id = -1;
+	c.nconf = 1;
+	r = send(&c);
+	assert_int_equal(r->type, CMP_BODY_PKICONF);
+	cmp_msg_free(r);
+	/* and now the transaction is closed */
 	fresh(&c, &cid, CMP_BODY_CERTCONF);
 	c.hdr.transaction_id = (cmp_buf){ id.tid, sizeof(id.tid) };
 	c.hdr.recip_nonce = (cmp_buf){ srv_nonce, nl };

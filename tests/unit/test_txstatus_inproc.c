@@ -209,6 +209,91 @@ test_unknown(void **state)
 	free(buf);
 }
 
+/* cmhost's certConf is checked whole, then applied in one database
+ * transaction (issue 11, defect 4): a wrong certHash is refused and the
+ * transaction stays open, so the correct retry is confirmed; a certConf
+ * naming a certReqId the transaction did not issue is refused, never
+ * pkiConf'd, nothing applied. */
+static void
+test_certconf_atomic(void **state)
+{
+	fx *f = *state;
+	uint8_t txid[CMP_TXID_LEN], *buf;
+	cmp_txn *t = NULL, *bad = NULL;
+	cmp_txn_state ts;
+	cmp_tx_status s;
+	ok(rt_random(txid, sizeof(txid)));
+	ok(enroll(f, txid, &t));
+	cmp_txn_get_state(t, &ts);
+
+	/* a wrong certHash (a certificate that is not the one issued) */
+	cmp_buf c0 = cmp_txn_cert(t, 0), c1 = cmp_txn_cert(t, 1);
+	uint8_t *wrong = malloc(c1.len);
+	memcpy(wrong, c1.p, c1.len);
+	wrong[c1.len - 3] ^= 1;
+	cmp_buf certs[3] = { c0, { wrong, c1.len }, c1 };
+	ok(cmp_txn_resume(&ts, certs, 2, &bad));
+	bool acc[3] = { true, true, true };
+	rt_err *e = cmp_client_confirm_each(f->c, bad, acc, NULL);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CMP_STATUS));
+	char em[400];
+	rt_err_format(e, em, sizeof(em));
+	assert_non_null(strstr(em, "certHash"));
+	rt_err_free(e);
+	cmp_txn_free(bad);
+	ok(cmp_client_tx_status(f->c, txid, sizeof(txid), &s, &buf));
+	assert_int_equal(s.status, CMP_TX_WAITING);	/* nothing applied */
+	assert_int_equal(s.certs[0].state, CMP_TXC_WAITING);
+	free(buf);
+
+	/* a certReqId the transaction did not issue (2) */
+	certs[1] = c1;
+	certs[2] = c1;
+	ok(cmp_txn_resume(&ts, certs, 3, &bad));
+	e = cmp_client_confirm_each(f->c, bad, acc, NULL);
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CMP_STATUS));
+	rt_err_format(e, em, sizeof(em));
+	assert_non_null(strstr(em, "certReqId 2"));
+	rt_err_free(e);
+	cmp_txn_free(bad);
+
+	/* the correct certConf still works */
+	ok(cmp_client_confirm_each(f->c, t, acc, NULL));
+	ok(cmp_client_tx_status(f->c, txid, sizeof(txid), &s, &buf));
+	assert_int_equal(s.status, CMP_TX_CLOSED);
+	assert_int_equal(s.certs[0].state, CMP_TXC_CONFIRMED);
+	assert_int_equal(s.certs[1].state, CMP_TXC_CONFIRMED);
+	free(buf);
+	free(wrong);
+
+	/* rr listing one certificate twice: refused whole, nothing revoked,
+	 * the audit says refused */
+	cmp_msg m, *r = NULL;
+	cmp_msg_init(&m);
+	m.type = CMP_BODY_RR;
+	m.nrev = 2;
+	ok(cmp_rev_from_cert(c0.p, c0.len, 1, &m.rev[0]));
+	ok(cmp_rev_from_cert(c0.p, c0.len, 1, &m.rev[1]));
+	e = cmp_client_exchange(f->c, &m, &r);
+	assert_non_null(e);
+	rt_err_format(e, em, sizeof(em));
+	assert_non_null(strstr(em, "twice"));
+	rt_err_free(e);
+	cmp_msg_free(r);
+	ok(cmp_client_tx_status(f->c, txid, sizeof(txid), &s, &buf));
+	assert_int_equal(s.certs[0].state, CMP_TXC_CONFIRMED);
+	free(buf);
+	/* the same certificate once: revoked, answered accepted */
+	ok(cmp_client_revoke(f->c, c0.p, c0.len, 1));
+	ok(cmp_client_tx_status(f->c, txid, sizeof(txid), &s, &buf));
+	assert_int_equal(s.certs[0].state, CMP_TXC_REVOKED);
+	assert_int_equal(s.certs[1].state, CMP_TXC_CONFIRMED);
+	free(buf);
+	cmp_txn_free(t);
+}
+
 int
 main(void)
 {
@@ -216,6 +301,7 @@ main(void)
 		cmocka_unit_test(test_lost_cp),
 		cmocka_unit_test(test_lost_pkiconf),
 		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_certconf_atomic),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
