@@ -122,6 +122,15 @@ typedef struct {
 	char *pidfile;			/* may be NULL */
 	char *default_profile;		/* for requests without certProfile */
 	unsigned max_skew;		/* messageTime tolerance (s), 0: off */
+	/* require_message_time: a protected request without messageTime is
+	 * refused (badTime); RFC 9483 recommends the field, and without it
+	 * the clock-skew check cannot be made. Default true. */
+	bool require_message_time;
+	/* audit_unverified_per_minute: requests whose protection does not
+	 * verify are audited as "unverified" (never as the signer they
+	 * claim), at most this many per minute and client address; the rest
+	 * are counted in one summary row. Default 30. */
+	unsigned audit_unverified;
 	/* unprotected_cacerts: an unprotected genm asking for id-it-caCerts
 	 * only is answered (the CA certificates are public; a station asks
 	 * them without an officer); every other unprotected request is

@@ -628,6 +628,10 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	}
 	else if (!strcmp(k, "max_clock_skew"))
 		c->max_skew = get_uint(x, v, f, 0, 86400);
+	else if (!strcmp(k, "require_message_time"))
+		c->require_message_time = get_bool(x, v, f);
+	else if (!strcmp(k, "audit_unverified_per_minute"))
+		c->audit_unverified = get_uint(x, v, f, 0, 100000);
 	else if (!strcmp(k, "unprotected_cacerts"))
 		c->unprotected_cacerts = get_bool(x, v, f);
 	else if (!strcmp(k, "database")) {
@@ -793,7 +797,8 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 {
 	static const char *const top_keys[] = { "listen", "pidfile", "database",
 		"ca", "officer_cas", "officers", "profiles", "default_profile",
-		"max_clock_skew", "unprotected_cacerts", NULL };
+		"max_clock_skew", "unprotected_cacerts", "require_message_time",
+		"audit_unverified_per_minute", NULL };
 	yaml_parser_t parser;
 	cfgctx x;
 	cmh_config *c;
@@ -825,6 +830,8 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 	c->grace_seconds = 600;
 	c->unprotected_cacerts = true;
 	c->max_skew = 600;
+	c->require_message_time = true;
+	c->audit_unverified = 30;
 	if (c->file == NULL || c->address == NULL || c->path == NULL) {
 		cmh_config_free(c);
 		return rt_err_new(RT_E_NOMEM, NULL, "config");

@@ -26,30 +26,35 @@
 /* ---- officers --------------------------------------------------------------- */
 
 static bool
-name_cn(const mbedtls_x509_name *n, char *out, size_t cap)
+name_cn(const mbedtls_x509_name *n, const mbedtls_x509_buf **cn)
 {
+	*cn = NULL;
 	for (; n != NULL; n = n->next)
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 &&
-		    n->val.len < cap) {
-			memcpy(out, n->val.p, n->val.len);
-			out[n->val.len] = '\0';
-			return true;
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
+			if (*cn != NULL)
+				return false;	/* two CNs: no officer */
+			*cn = &n->val;
 		}
-	return false;
+	return *cn != NULL;
 }
 
 const cmh_officer *
 cmh_officer_find(const cmh_config *c, const mbedtls_x509_crt *crt)
 {
-	char dn[512], cn[256];
+	char dn[512];
+	const mbedtls_x509_buf *cn;
 	if (mbedtls_x509_dn_gets(dn, sizeof(dn), &crt->subject) < 0)
 		dn[0] = '\0';
-	bool has_cn = name_cn(&crt->subject, cn, sizeof(cn));
+	bool has_cn = name_cn(&crt->subject, &cn);
 	for (size_t i = 0; i < c->nofficers; i++) {
 		const cmh_officer *o = &c->officers[i];
-		if (o->subject != NULL && !strcmp(o->subject, dn))
+		/* the subject as mbedTLS prints it (control bytes become '?') */
+		if (o->subject != NULL && dn[0] && !strcmp(o->subject, dn))
 			return o;
-		if (o->cn != NULL && has_cn && !strcmp(o->cn, cn))
+		/* the CN compared as the exact bytes of its value: a value
+		 * with an embedded NUL ("Officer\0evil") is not "Officer" */
+		if (o->cn != NULL && has_cn && cn->len == strlen(o->cn) &&
+		    memcmp(cn->p, o->cn, cn->len) == 0)
 			return o;
 	}
 	return NULL;

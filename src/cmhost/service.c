@@ -23,6 +23,7 @@
 #include "raterm/util.h"
 
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,22 @@
 
 #define MAX_ID 32		/* bytes of transactionID / nonces we accept */
 
+/* The audit rows of unverified requests, per client address and minute
+ * (a small table: the oldest entry makes room). */
+#define UNVERIFIED_SLOTS 64
+typedef struct {
+	char addr[64];
+	int64_t minute;
+	unsigned rows, dropped;
+} unverified_slot;
+
 struct cmh_service {
 	const cmh_config *cfg;
 	cmh_ca *ca;
 	cmh_db *db;
 	mbedtls_x509_crt officer_cas;
+	pthread_mutex_t unv_mu;
+	unverified_slot unv[UNVERIFIED_SLOTS];
 };
 
 static void
@@ -66,6 +78,7 @@ cmh_service_new(const cmh_config *c, cmh_ca *ca, cmh_db *db, cmh_service **out)
 	s->ca = ca;
 	s->db = db;
 	mbedtls_x509_crt_init(&s->officer_cas);
+	pthread_mutex_init(&s->unv_mu, NULL);
 	for (size_t i = 0; i < c->nofficer_cas; i++) {
 		int rc = mbedtls_x509_crt_parse_file(&s->officer_cas,
 		    c->officer_cas[i]);
@@ -93,6 +106,7 @@ cmh_service_free(cmh_service *s)
 	if (s == NULL)
 		return;
 	mbedtls_x509_crt_free(&s->officer_cas);
+	pthread_mutex_destroy(&s->unv_mu);
 	free(s);
 }
 
@@ -102,6 +116,8 @@ typedef struct {
 	cmh_service *s;
 	const char *station;
 	bool confidential;	/* card management keys may be sent */
+	bool unverified;	/* the protection did not verify: audited as
+				 * "unverified", rate-limited */
 	time_t now;
 	cmp_msg *req;		/* NULL if it did not decode */
 	cmp_msg *rsp;
@@ -993,6 +1009,8 @@ verify_and_identify(reqctx *x)
 	vo.now = x->now;
 	if (m->protection.len == 0) {
 		refuse(x, CMP_FI_BAD_MESSAGE_CHECK, "the request is not protected");
+		snprintf(x->who, sizeof(x->who), "unverified");
+		x->unverified = true;
 		return;
 	}
 	if ((e = cmp_msg_verify(m, &vo, &idx)) != NULL) {
@@ -1005,17 +1023,14 @@ verify_and_identify(reqctx *x)
 		else if (rt_err_kind_of(e) == RT_E_CMP_UNSUPPORTED)
 			fi = CMP_FI_BAD_ALG;
 		refuse_err(x, fi, "protection", e);
-		/* name the signer in the audit trail if we can */
-		if (m->nextra_certs > 0) {
-			mbedtls_x509_crt c;
-			mbedtls_x509_crt_init(&c);
-			if (mbedtls_x509_crt_parse_der(&c, m->extra_certs[0].p,
-			    m->extra_certs[0].len) == 0 &&
-			    mbedtls_x509_dn_gets(x->who, sizeof(x->who),
-			    &c.subject) < 0)
-				snprintf(x->who, sizeof(x->who), "?");
-			mbedtls_x509_crt_free(&c);
-		}
+		/* never attributed to the signer it claims */
+		snprintf(x->who, sizeof(x->who), "unverified");
+		x->unverified = true;
+		return;
+	}
+	if (m->hdr.message_time == 0 && x->s->cfg->require_message_time) {
+		refuse(x, CMP_FI_BAD_TIME, "messageTime missing (required: "
+		    "require_message_time)");
 		return;
 	}
 	mbedtls_x509_crt c;
@@ -1081,6 +1096,60 @@ answer(reqctx *x, uint8_t **out, size_t *len)
 		r->hdr.transaction_id = (cmp_buf){ x->tid_rand,
 		    sizeof(x->tid_rand) };
 	return cmp_msg_encode(r, cmh_ca_cmp_signer(x->s->ca), NULL, out, len);
+}
+
+/* Whether an unverified request from station is audited: at most
+ * cfg->audit_unverified rows per minute and address; when a new minute
+ * starts, what was dropped in the last one is audited in one row. */
+static bool
+unverified_audit(cmh_service *s, const char *station, int64_t now)
+{
+	char addr[64];
+	size_t n = strcspn(station, " ");	/* "a.b.c.d:port (via ...)" */
+	snprintf(addr, sizeof(addr), "%.*s", (int)n, station);
+	char *colon = strrchr(addr, ':');
+	if (colon != NULL && strchr(addr, ']') == NULL &&
+	    strchr(addr, ':') == colon)
+		*colon = '\0';		/* IPv4: drop the port */
+	else if (addr[0] == '[' && (colon = strstr(addr, "]:")) != NULL)
+		colon[1] = '\0';	/* [IPv6]:port */
+	int64_t minute = now / 60;
+	unsigned dropped = 0;
+	bool audit;
+	pthread_mutex_lock(&s->unv_mu);
+	unverified_slot *u = NULL, *old = &s->unv[0];
+	for (size_t i = 0; i < UNVERIFIED_SLOTS && u == NULL; i++) {
+		if (strcmp(s->unv[i].addr, addr) == 0)
+			u = &s->unv[i];
+		else if (s->unv[i].minute < old->minute)
+			old = &s->unv[i];
+	}
+	if (u == NULL) {
+		u = old;
+		memset(u, 0, sizeof(*u));
+		snprintf(u->addr, sizeof(u->addr), "%s", addr);
+		u->minute = minute;
+	}
+	if (u->minute != minute) {
+		dropped = u->dropped;
+		u->minute = minute;
+		u->rows = u->dropped = 0;
+	}
+	audit = u->rows < s->cfg->audit_unverified;
+	if (audit)
+		u->rows++;
+	else
+		u->dropped++;
+	pthread_mutex_unlock(&s->unv_mu);
+	if (dropped > 0) {
+		char d[120];
+		snprintf(d, sizeof(d), "%u more unverified request(s) in the "
+		    "minute before", dropped);
+		rt_err *e = cmh_db_audit(s->db, now, "unverified", addr, "?", d,
+		    "not audited one by one (audit_unverified_per_minute)");
+		rt_err_free(e);
+	}
+	return audit;
 }
 
 static rt_err *
@@ -1165,8 +1234,10 @@ handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
 		    x->why);
 	else
 		snprintf(result, sizeof(result), "%s", e ? "system failure" : "ok");
-	rt_err *ae = cmh_db_audit(s->db, (int64_t)now, x->who, station,
-	    x->action, x->detail, result);
+	rt_err *ae = NULL;
+	if (!x->unverified || unverified_audit(s, station, (int64_t)now))
+		ae = cmh_db_audit(s->db, (int64_t)now, x->who, station,
+		    x->action, x->detail, result);
 	if (ae != NULL) {
 		char m[300];
 		rt_err_format(ae, m, sizeof(m));
