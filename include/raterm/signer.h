@@ -69,6 +69,16 @@ rt_err *rt_hash_data(rt_hash h, const void *data, size_t len, uint8_t *out)
 
 /* The key type of a public key (RT_KEY_NONE for anything else). */
 rt_keytype rt_pk_keytype(const mbedtls_pk_context *pk);
+/* Keys from outside (extraCerts of a CMP message, a request's public
+ * key, a card's certificate) are checked before they are used: RSA of
+ * 2048 to RT_RSA_MAX_BITS bits with an odd public exponent of at most 32
+ * bits, EC on P-256 or P-384. A huge modulus or exponent would cost
+ * whoever verifies with it (an 8192-bit key with an 8191-bit exponent:
+ * 0.37 s per signature). Errors: CERT naming `what` and the limit. */
+#define RT_RSA_MAX_BITS 4096
+rt_err *rt_pk_check_limits(const mbedtls_pk_context *pk, const char *what)
+    RT_MUST;
+
 /* The hash that suits a key: SHA384 for P-384, SHA256 otherwise. */
 rt_hash rt_pk_default_hash(const mbedtls_pk_context *pk);
 

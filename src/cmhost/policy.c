@@ -202,6 +202,13 @@ check_key(const cmh_profile *p, cmh_checked *out, const cmh_request *r,
 	if (mbedtls_pk_parse_public_key(&out->pub, r->spki, r->spki_len) != 0)
 		return refuse(ref, CMP_FI_BAD_DATA_FORMAT, "the public key does "
 		    "not parse");
+	rt_err *le = rt_pk_check_limits(&out->pub, "the request's public key");
+	if (le != NULL) {
+		char m[200];
+		rt_err_format(le, m, sizeof(m));
+		rt_err_free(le);
+		return refuse(ref, CMP_FI_BAD_ALG, "%s", m);
+	}
 	switch (rt_pk_keytype(&out->pub)) {
 	case RT_KEY_RSA:
 		if (!(p->key_types & CMH_KT_RSA))

@@ -85,6 +85,15 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 			    i < own ? i : i - own);
 		}
 	}
+	/* no key from outside is used before it is known to be of a
+	 * reasonable size: the chain check verifies with every one */
+	for (size_t i = 0; i < n; i++)
+		if ((e = rt_pk_check_limits(&crts[i].pk, i < own ? "extraCerts" :
+		    "earlier extraCerts")) != NULL) {
+			e = rt_err_new(RT_E_CMP_TRUST, e, "%s message: a certificate "
+			    "key out of limits", body);
+			goto out;
+		}
 	/* RFC 9483: the first extraCerts entry is the protection certificate;
 	 * a senderKID picks it out of several if the first does not match;
 	 * a later message may rely on the certificates sent before. */
@@ -105,12 +114,6 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 	if (!cmp_buf_eq(subj, m->hdr.sender)) {
 		e = rt_err_new(RT_E_CMP_PROTECTION, NULL, "%s message: sender is "
 		    "not the subject of the protection certificate", body);
-		goto out;
-	}
-	if ((e = check_sig(&lc->pk, m->prot_hash, m->prot_scheme,
-	    m->protected_part, m->protection, RT_E_CMP_PROTECTION,
-	    "CMP protection")) != NULL) {
-		e = rt_err_wrap(e, "%s message", body);
 		goto out;
 	}
 	if (mbedtls_x509_crt_check_key_usage(lc,
@@ -149,6 +152,14 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 	mbedtls_x509_crt_free(&chain);
 	if (e != NULL)
 		goto out;
+	/* the signature last: only a key that chains to the trust anchors is
+	 * ever used (an untrusted sender costs no signature check) */
+	if ((e = check_sig(&lc->pk, m->prot_hash, m->prot_scheme,
+	    m->protected_part, m->protection, RT_E_CMP_PROTECTION,
+	    "CMP protection")) != NULL) {
+		e = rt_err_wrap(e, "%s message", body);
+		goto out;
+	}
 
 	/* header checks */
 	if (o->sender.len > 0 && !cmp_buf_eq(o->sender, m->hdr.sender)) {

@@ -4,7 +4,9 @@
  * request without messageTime is refused (badTime) while
  * require_message_time holds; requests whose protection does not verify
  * are audited as "unverified", never as the signer they claim, at most
- * audit_unverified_per_minute rows a minute per address. */
+ * audit_unverified_per_minute rows a minute per address; a key from
+ * outside out of limits (an 8192-bit RSA key with a 4095-bit exponent) is
+ * refused before any signature is checked with it (defect 5). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/x509_crt.h>
 #include <sqlite3.h>
 
@@ -198,6 +201,97 @@ test_unverified_audit(void **state)
 	cmh_inproc_free(ip);
 }
 
+/* An RSA public key of `bits` bits with a public exponent of `ebits` bits
+ * (not a usable key: only its size matters), as SubjectPublicKeyInfo. */
+static size_t
+huge_rsa_spki(size_t bits, size_t ebits, uint8_t *out, size_t cap,
+    mbedtls_pk_context *pk)
+{
+	uint8_t n[1024], e[1024];
+	assert_true(bits / 8 <= sizeof(n) && ebits / 8 <= sizeof(e));
+	ok(rt_random(n, bits / 8));
+	ok(rt_random(e, (ebits + 7) / 8));
+	n[0] |= 0x80;
+	n[bits / 8 - 1] |= 1;
+	e[0] |= 0x40;
+	e[(ebits + 7) / 8 - 1] |= 1;
+	mbedtls_pk_init(pk);
+	assert_int_equal(mbedtls_pk_setup(pk,
+	    mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)), 0);
+	assert_int_equal(mbedtls_rsa_import_raw(mbedtls_pk_rsa(*pk), n,
+	    bits / 8, NULL, 0, NULL, 0, NULL, 0, e, (ebits + 7) / 8), 0);
+	assert_int_equal(mbedtls_rsa_complete(mbedtls_pk_rsa(*pk)), 0);
+	int l = mbedtls_pk_write_pubkey_der(pk, out, cap);
+	assert_true(l > 0);
+	memmove(out, out + cap - l, (size_t)l);
+	return (size_t)l;
+}
+
+/* Keys from outside are checked before use (defect 5): a protection
+ * certificate with an 8192-bit RSA key and a 4095-bit exponent is refused
+ * before any signature is checked with it; the limits themselves. */
+static void
+test_hostile_key(void **state)
+{
+	(void)state;
+	mbedtls_pk_context pk, small;
+	uint8_t spki[2600], name[64], *der;
+	size_t sl, nl, len;
+	rt_signer *s;
+	rt_err *e;
+
+	sl = huge_rsa_spki(8192, 4095, spki, sizeof(spki), &pk);
+	e = rt_pk_check_limits(&pk, "test key");
+	assert_non_null(e);
+	assert_true(rt_err_has(e, RT_E_CERT));
+	rt_err_free(e);
+	mbedtls_pk_free(&pk);
+	uint8_t tmp[2600];
+	huge_rsa_spki(2048, 17, tmp, sizeof(tmp), &pk);
+	ok(rt_pk_check_limits(&pk, "a 2048-bit key, e=65537"));
+	mbedtls_pk_free(&pk);
+	huge_rsa_spki(2048, 33, tmp, sizeof(tmp), &pk);
+	e = rt_pk_check_limits(&pk, "a 33-bit exponent");
+	assert_non_null(e);
+	rt_err_free(e);
+	mbedtls_pk_free(&pk);
+
+	/* the hostile certificate in a CMP message's extraCerts */
+	cmh_inproc *ip;
+	ok(cmh_inproc_new(NULL, &ip));
+	mbedtls_pk_init(&small);
+	assert_int_equal(mbedtls_pk_setup(&small,
+	    mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+	assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1,
+	    mbedtls_pk_ec(small), rt_rng, NULL), 0);
+	ok(rt_signer_key(&small, "hostile", &s));
+	nl = cn_name("raterm Demo Officer", 19, name);
+	static const uint8_t serial[] = { 0x12 };
+	time_t now = time(NULL);
+	rt_cert_tmpl t = { .serial = serial, .serial_len = 1, .issuer = name,
+	    .issuer_len = nl, .subject = name, .subject_len = nl,
+	    .not_before = now - 60, .not_after = now + 3600, .spki = spki,
+	    .spki_len = sl };
+	ok(rt_cert_write(&t, s, &der, &len));
+	ok(rt_signer_add_cert(s, der, len));
+	free(der);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 10; i++) {
+		cmp_msg *r = send_genm(ip, s, time(NULL));
+		assert_int_equal(r->type, CMP_BODY_ERROR);
+		assert_true(r->error.fail_info & CMP_FI_SIGNER_NOT_TRUSTED);
+		cmp_msg_free(r);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("hostile requests: %.2f ms each (refused before any "
+	    "signature check)\n", ((double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 10);
+	rt_signer_free(s);
+	mbedtls_pk_free(&small);
+	cmh_inproc_free(ip);
+}
+
 int
 main(void)
 {
@@ -205,6 +299,7 @@ main(void)
 		cmocka_unit_test(test_nul_in_cn),
 		cmocka_unit_test(test_message_time),
 		cmocka_unit_test(test_unverified_audit),
+		cmocka_unit_test(test_hostile_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
