@@ -156,10 +156,13 @@ cmp_client_get_stats(const cmp_client *c, cmp_client_stats *st)
 
 typedef struct {
 	uint8_t *p;
-	size_t len;
+	size_t len, cap;
 	bool too_big;
 } rbuf;
 
+/* The response as it arrives. A cp may carry a card management key: the
+ * buffer grows by copying and wiping, never by realloc (which would
+ * leave the old bytes behind). */
 static size_t
 on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -169,11 +172,23 @@ on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 		b->too_big = true;
 		return 0;
 	}
-	uint8_t *p = realloc(b->p, b->len + n);
-	if (p == NULL)
-		return 0;
-	memcpy(p + b->len, ptr, n);
-	b->p = p;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 8192;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *p = malloc(cap);
+		if (p == NULL)
+			return 0;
+		if (b->len > 0)
+			memcpy(p, b->p, b->len);
+		if (b->p != NULL) {
+			rt_wipe(b->p, b->cap);
+			free(b->p);
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, ptr, n);
 	b->len += n;
 	return n;
 }
@@ -309,6 +324,8 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	curl_easy_setopt(h, CURLOPT_READDATA, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	if (e != NULL) {
+		if (b.p != NULL)
+			rt_wipe(b.p, b.cap);
 		free(b.p);
 		return e;
 	}

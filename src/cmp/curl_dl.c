@@ -13,13 +13,21 @@
 #include <curl/curl.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raterm/util.h"
 
 static struct {
 	void *lib;
 	CURLcode (*global_init)(long);
+	CURLcode (*global_init_mem)(long, curl_malloc_callback,
+	    curl_free_callback, curl_realloc_callback, curl_strdup_callback,
+	    curl_calloc_callback);
 	CURL *(*easy_init)(void);
 	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
 	CURLcode (*easy_perform)(CURL *);
@@ -43,6 +51,7 @@ load(void)
 	if (api.lib == NULL)
 		return;
 	SYM(global_init, "curl_global_init");
+	SYM(global_init_mem, "curl_global_init_mem");
 	SYM(easy_init, "curl_easy_init");
 	SYM(easy_setopt, "curl_easy_setopt");
 	SYM(easy_perform, "curl_easy_perform");
@@ -66,10 +75,90 @@ ready(void)
 	return api.lib != NULL;
 }
 
+/* ---- memory that is wiped when libcurl gives it back ------------------------
+ *
+ * A cp carries a card management key; libcurl's receive buffers and the
+ * TLS library's record buffers hold it on the way. Every block they free
+ * is wiped first (its usable size, malloc_usable_size), and realloc never
+ * leaves the old block unwiped. OpenSSL is asked to use the same
+ * functions (CRYPTO_set_mem_functions) when it is the libcurl's TLS
+ * library and has not allocated yet; what it allocated before is not
+ * covered (docs/security.md). */
+
+static void
+wipe_free(void *p)
+{
+	if (p != NULL) {
+		rt_wipe(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *
+wipe_realloc(void *p, size_t n)
+{
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wipe_free(p);
+		return NULL;
+	}
+	size_t old = malloc_usable_size(p);
+	void *q = malloc(n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p);
+	return q;
+}
+
+static void *
+ossl_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void *
+ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return wipe_realloc(p, n);
+}
+
+static void
+ossl_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	wipe_free(p);
+}
+
+/* 1: OpenSSL took the wiping functions; 0: it had allocated already or
+ * is not there (libcurl on another TLS library). */
+static int ossl_wipes;
+
 CURLcode
 curl_global_init(long flags)
 {
-	return ready() ? api.global_init(flags) : CURLE_FAILED_INIT;
+	if (!ready())
+		return CURLE_FAILED_INIT;
+	void *crypto = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_NOLOAD);
+	if (crypto != NULL) {
+		int (*set)(void *(*)(size_t, const char *, int),
+		    void *(*)(void *, size_t, const char *, int),
+		    void (*)(void *, const char *, int));
+		*(void **)(&set) = dlsym(crypto, "CRYPTO_set_mem_functions");
+		if (set != NULL)
+			ossl_wipes = set(ossl_malloc, ossl_realloc, ossl_free);
+		dlclose(crypto);
+	}
+	if (api.global_init_mem != NULL)
+		return api.global_init_mem(flags, malloc, wipe_free, wipe_realloc,
+		    strdup, calloc);
+	return api.global_init(flags);
 }
 
 CURL *

@@ -1,6 +1,7 @@
 /* msg_der.c - strict DER reader, writer helpers, algorithm identifiers,
  * names and status texts for the CMP module; see cmp_int.h, cmp.h */
 #include "cmp_int.h"
+#include "raterm/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -494,12 +495,16 @@ cmp_msg_free(cmp_msg *m)
 {
 	if (m == NULL)
 		return;
+	/* a decoded message may hold a card management key: wiped */
 	struct arena_blk *b = m->arena;
 	while (b != NULL) {
 		struct arena_blk *n = b->next;
+		rt_wipe(b->data, b->len);
 		free(b);
 		b = n;
 	}
+	if (m->raw != NULL)
+		rt_wipe(m->raw, m->raw_len);
 	free(m->raw);
 	free(m);
 }
