@@ -437,4 +437,8 @@ typedef struct {
 rt_err *rt_recover_op(const rt_jop *op, const rt_contents *ct,
     const rt_submit_env *env, rt_recover_result *res) RT_MUST;
 
+/* When the CM host revokes what the operation has not confirmed (the cp's
+ * confirmWaitTime, journaled with the transaction); 0: not known. */
+time_t rt_jop_confirm_by(const rt_jop *op);
+
 #endif

@@ -870,12 +870,22 @@ cmd_recover(cli_global *g, int argc, char **argv)
 	for (size_t i = 0; i < nops; i++)
 		if (ops[i].unreadable[0])
 			printf("  %s  CORRUPT: %s\n", ops[i].id, ops[i].unreadable);
-		else
+		else {
 			printf("  %s  card \"%s\", procedure %s, last step %s%s%s\n",
 			    ops[i].id, ops[i].info.card, ops[i].info.procedure,
 			    rt_jstep_name(ops[i].last), ops[i].torn ? " (torn "
 			    "last record ignored)" : "", ops[i].corrupt ?
 			    " (CORRUPT)" : "");
+			time_t cb = rt_jop_confirm_by(&ops[i]);
+			if (cb > 0) {
+				char when[32];
+				struct tm tm;
+				localtime_r(&cb, &tm);
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+				printf("      the CM host revokes what is not confirmed "
+				    "%s %s\n", cb > time(NULL) ? "at" : "since", when);
+			}
+		}
 	fflush(stdout);
 	if (list) {
 		left = true;

@@ -235,6 +235,21 @@ recover_lost_answer(const rt_jop *op, const rt_submit_env *env,
 	return e;
 }
 
+time_t
+rt_jop_confirm_by(const rt_jop *op)
+{
+	for (size_t i = 0; i < op->nrecs; i++) {
+		const rt_jrec *r = &op->recs[i];
+		const char *c;
+		long long t;
+		if (r->step == RT_J_ISSUED && r->slot == 0 &&
+		    (c = strstr(r->text, "confirm-by ")) != NULL &&
+		    sscanf(c, "confirm-by %lld", &t) == 1)
+			return (time_t)t;
+	}
+	return 0;
+}
+
 rt_err *
 rt_recover_op(const rt_jop *op, const rt_contents *ct,
     const rt_submit_env *env, rt_recover_result *res)

@@ -245,6 +245,7 @@ expect_match "lost: the connection named" "stays open in the journal .*certConf:
 expect_match "lost: recover asked for" "NOT confirmed to the CM host: run 'raterm recover'" "$T/lost.txt"
 expect_match "lost: 9a on the card, not confirmed" "^  9a +Redo +FAILED +not confirmed" "$T/lost.txt"
 run_rc "lost: recover --list shows it" 1 "$RATERM" recover -c "$CONF" --list
+expect_match "lost: the grace deadline named" "the CM host revokes what is not confirmed at [0-9-]+ [0-9]+:[0-9]+" "$OUT"
 expect_match "lost: the operation listed" "card \"serial 40000014\", procedure tc-redo, last step confirm" "$OUT"
 if cmhost_start; then ok "cmhost restarted (port $PORT)"; else
 	fail "cmhost restart" "$(tail -n 3 "$T/server.log")"
