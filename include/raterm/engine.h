@@ -397,9 +397,16 @@ void rt_submit_result_line(const rt_plan *p, const rt_submit_result *res,
  *      with the key checked against the new certificate, then WRITTEN;
  *   5. CONFIRM, certConf accepting what is on the card (or saved) and
  *      rejecting the rest, pkiConf, CONFIRMED, END; one audit line per key.
- * A failure after issuance leaves the operation open in the journal when
- * the CM host could not be told (`raterm recover`); res says per step
- * what happened. An empty plan returns NULL at once and sends nothing.
+ * Three outcomes, never two: a write whose answer or check fails is
+ * decided by reading the slot again (the new certificate: on the card;
+ * another or none: not, rejected); a card that cannot tell makes it
+ * unknown: no certConf at all, the operation open for `raterm recover`
+ * with the card (res->unknown). A cr sent whose answer is lost is unknown
+ * too (never "nothing issued"): its transactionID is journaled before it
+ * is sent, and recovery asks the CM host (txStatus). A certConf without
+ * an answer leaves the operation open as well. res says per step what
+ * happened; res->confirm_by when the CM host revokes what is not
+ * confirmed. An empty plan returns NULL at once and sends nothing.
  * Errors: RULE, ARG (env incomplete), USAGE (a dialog cancelled), those
  * of the card (PIN_WRONG, AUTH, CARD_REMOVED, ...), the CM host (CMP_*),
  * the journal (IO); an error is also returned when some key failed
