@@ -153,7 +153,7 @@ san_add(rt_der *san, const rt_csr_req *r)
 rt_err *
 rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
 {
-	rt_der cri, body, exts, tmp, out;
+	rt_der body, exts, tmp, out;
 	unsigned char spki[1200];
 	int n;
 	rt_err *e;
@@ -165,7 +165,6 @@ rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
 	rt_scheme sch = r->scheme != RT_SCHEME_DEFAULT ? r->scheme :
 	    kt == RT_KEY_RSA ? RT_SCHEME_PKCS1 : RT_SCHEME_ECDSA;
 
-	der_init(&cri);
 	der_init(&body);
 	der_init(&exts);
 	der_init(&tmp);
@@ -245,14 +244,9 @@ rt_csr_build(rt_signer *s, const rt_csr_req *r, uint8_t **der, size_t *len)
 		der_free(&seq);
 	} else
 		der_tlv(&body, 0xA0, NULL, 0);
-	der_wrap(&cri, 0x30, &body);
-	if ((e = der_check(&cri)) != NULL)
-		goto out;
-
 	/* sign the CertificationRequestInfo */
-	e = rt_signed_write(s, h, sch, cri.p, cri.len, der, len);
+	e = der_sign_body(s, h, sch, &body, "CSR", der, len);
 out:
-	der_free(&cri);
 	der_free(&body);
 	der_free(&exts);
 	der_free(&tmp);

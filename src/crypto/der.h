@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "raterm/err.h"
+#include "raterm/csr.h"
 #include "raterm/signer.h"
 
 typedef struct {
@@ -62,6 +63,14 @@ rt_err *der_signed(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
     size_t tbs_len, const uint8_t *tail, size_t tail_len, uint8_t **der,
     size_t *len) RT_MUST;
 
+/* SEQUENCE { body } as the to-be-signed part, checked (errors wrapped
+ * with `what`), then signed as der_signed does. */
+rt_err *der_sign_body(rt_signer *s, rt_hash h, rt_scheme sch,
+    const rt_der *body, const char *what, uint8_t **der, size_t *len)
+    RT_MUST;
+/* Appends the Extension SEQUENCEs of exts[0..n) (the contents of an
+ * Extensions SEQUENCE). */
+void der_exts(rt_der *d, const rt_ext *exts, size_t n);
 /* Dotted OID -> DER content bytes. Errors: ARG. */
 rt_err *rt_oid_encode(const char *dotted, uint8_t *out, size_t cap,
     size_t *len) RT_MUST;

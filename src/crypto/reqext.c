@@ -87,6 +87,21 @@ rt_san_encode(const rt_csr_req *r, uint8_t **der, size_t *len)
 	return e;
 }
 
+void
+der_exts(rt_der *d, const rt_ext *exts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		rt_der x;
+		der_init(&x);
+		der_oid(&x, exts[i].oid);
+		if (exts[i].critical)
+			der_bool(&x, true);
+		der_tlv(&x, 0x04, exts[i].value, exts[i].len);
+		der_wrap(d, 0x30, &x);
+		der_free(&x);
+	}
+}
+
 rt_err *
 rt_exts_encode(const rt_ext *exts, size_t n, uint8_t **der, size_t *len)
 {
@@ -96,16 +111,7 @@ rt_exts_encode(const rt_ext *exts, size_t n, uint8_t **der, size_t *len)
 		return rt_err_new(RT_E_ARG, NULL, "no extensions to encode");
 	der_init(&all);
 	der_init(&seq);
-	for (size_t i = 0; i < n; i++) {
-		rt_der x;
-		der_init(&x);
-		der_oid(&x, exts[i].oid);
-		if (exts[i].critical)
-			der_bool(&x, true);
-		der_tlv(&x, 0x04, exts[i].value, exts[i].len);
-		der_wrap(&all, 0x30, &x);
-		der_free(&x);
-	}
+	der_exts(&all, exts, n);
 	der_wrap(&seq, 0x30, &all);
 	rt_err *e = der_out(&seq, der, len);
 	der_free(&all);

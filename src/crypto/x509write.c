@@ -92,6 +92,22 @@ out:
 }
 
 rt_err *
+der_sign_body(rt_signer *s, rt_hash h, rt_scheme sch, const rt_der *body,
+    const char *what, uint8_t **der, size_t *len)
+{
+	rt_der tbs;
+	der_init(&tbs);
+	der_wrap(&tbs, 0x30, body);
+	rt_err *e = der_check(&tbs);
+	if (e != NULL)
+		e = rt_err_wrap(e, "%s", what);
+	else
+		e = der_signed(s, h, sch, tbs.p, tbs.len, NULL, 0, der, len);
+	der_free(&tbs);
+	return e;
+}
+
+rt_err *
 rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
     size_t tbs_len, uint8_t **der, size_t *len)
 {
@@ -99,7 +115,8 @@ rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
 	return der_signed(s, h, sch, tbs, tbs_len, NULL, 0, der, len);
 }
 
-/* extensions [tag] EXPLICIT SEQUENCE OF Extension */
+/* extensions [tag] EXPLICIT SEQUENCE OF Extension (tag 0: the bare
+ * SEQUENCE) */
 static void
 exts_add(rt_der *d, uint8_t tag, const rt_ext *exts, size_t n)
 {
@@ -108,16 +125,7 @@ exts_add(rt_der *d, uint8_t tag, const rt_ext *exts, size_t n)
 		return;
 	der_init(&all);
 	der_init(&seq);
-	for (size_t i = 0; i < n; i++) {
-		rt_der x;
-		der_init(&x);
-		der_oid(&x, exts[i].oid);
-		if (exts[i].critical)
-			der_bool(&x, true);
-		der_tlv(&x, 0x04, exts[i].value, exts[i].len);
-		der_wrap(&all, 0x30, &x);
-		der_free(&x);
-	}
+	der_exts(&all, exts, n);
 	der_wrap(&seq, 0x30, &all);
 	if (tag != 0)
 		der_wrap(d, tag, &seq);
@@ -131,7 +139,7 @@ rt_err *
 rt_cert_write(const rt_cert_tmpl *t, rt_signer *issuer, uint8_t **der,
     size_t *len)
 {
-	rt_der body, tbs, tmp;
+	rt_der body, tmp;
 	rt_hash h = t->hash;
 	rt_scheme sch = t->scheme;
 	rt_err *e;
@@ -147,7 +155,6 @@ rt_cert_write(const rt_cert_tmpl *t, rt_signer *issuer, uint8_t **der,
 		    "notBefore");
 	rt_signed_alg(issuer, &h, &sch);
 	der_init(&body);
-	der_init(&tbs);
 	der_init(&tmp);
 	der_int(&tmp, v3);
 	der_wrap(&body, 0xA0, &tmp);			/* version [0] v3 */
@@ -167,15 +174,9 @@ rt_cert_write(const rt_cert_tmpl *t, rt_signer *issuer, uint8_t **der,
 		der_tlv(&body, 0x30, NULL, 0);		/* empty subject */
 	der_raw(&body, t->spki, t->spki_len);
 	exts_add(&body, 0xA3, t->exts, t->nexts);	/* extensions [3] */
-	der_wrap(&tbs, 0x30, &body);
-	if ((e = der_check(&tbs)) != NULL) {
-		e = rt_err_wrap(e, "certificate");
-		goto out;
-	}
-	e = rt_signed_write(issuer, h, sch, tbs.p, tbs.len, der, len);
+	e = der_sign_body(issuer, h, sch, &body, "certificate", der, len);
 out:
 	der_free(&body);
-	der_free(&tbs);
 	der_free(&tmp);
 	return e;
 }
@@ -184,7 +185,7 @@ rt_err *
 rt_crl_write(const rt_crl_tmpl *t, rt_signer *issuer, uint8_t **der,
     size_t *len)
 {
-	rt_der body, tbs, list, tmp;
+	rt_der body, list, tmp;
 	rt_hash h = t->hash;
 	rt_scheme sch = t->scheme;
 	rt_err *e;
@@ -195,7 +196,6 @@ rt_crl_write(const rt_crl_tmpl *t, rt_signer *issuer, uint8_t **der,
 		    "no issuer name" : "nextUpdate before thisUpdate");
 	rt_signed_alg(issuer, &h, &sch);
 	der_init(&body);
-	der_init(&tbs);
 	der_init(&list);
 	der_init(&tmp);
 	der_int(&body, 1);				/* v2 */
@@ -246,15 +246,9 @@ rt_crl_write(const rt_crl_tmpl *t, rt_signer *issuer, uint8_t **der,
 		x[n++] = (rt_ext){ OID_CRL_NUMBER, false, tmp.p, tmp.len };
 		exts_add(&body, 0xA0, x, n);
 	}
-	der_wrap(&tbs, 0x30, &body);
-	if ((e = der_check(&tbs)) != NULL) {
-		e = rt_err_wrap(e, "CRL");
-		goto out;
-	}
-	e = rt_signed_write(issuer, h, sch, tbs.p, tbs.len, der, len);
+	e = der_sign_body(issuer, h, sch, &body, "CRL", der, len);
 out:
 	der_free(&body);
-	der_free(&tbs);
 	der_free(&list);
 	der_free(&tmp);
 	return e;
