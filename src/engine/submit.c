@@ -338,6 +338,16 @@ check_on_card(rt_card *card, step_ctx *sc, pins *pn)
 	return NULL;
 }
 
+/* " before HH:MM" of the CM host's grace deadline, "" if unknown. */
+static void
+before(time_t t, char *out, size_t cap)
+{
+	struct tm tm;
+	out[0] = '\0';
+	if (t > 0 && localtime_r(&t, &tm) != NULL)
+		strftime(out, cap, " before %H:%M", &tm);
+}
+
 /* After a write whose answer or check failed: what the slot holds now.
  * 1: the new certificate; 0: another one or none (provably not written);
  * -1: the card cannot tell (pulled, not answering): unknown. */
@@ -737,13 +747,8 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		res->unknown = true;
 		/* no certConf: it would have to reject what may be on the
 		 * card. The journal keeps the operation open. */
-		char when[32] = "";
-		if (res->confirm_by > 0) {
-			struct tm tm;
-			time_t cb = res->confirm_by;
-			localtime_r(&cb, &tm);
-			strftime(when, sizeof(when), " before %H:%M", &tm);
-		}
+		char when[32];
+		before(res->confirm_by, when, sizeof(when));
 		e = rt_err_wrap(first, "whether the card holds the new certificate "
 		    "of slot %s is unknown: nothing is confirmed; put the card "
 		    "back and run 'raterm recover'%s (the CM host revokes "
@@ -780,8 +785,13 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 				    "%s", "not confirmed: the CM host did not answer "
 				    "certConf (raterm recover)");
 			}
-		e = rt_err_wrap(e, "certificates %s; the operation stays open "
-		    "in the journal (%s)", list, res->op_id);
+		char when[32];
+		before(res->confirm_by, when, sizeof(when));
+		res->unknown = true;
+		e = rt_err_wrap(e, "certificates %s; whether the CM host applied "
+		    "the certConf is unknown: run 'raterm recover'%s (the CM host "
+		    "revokes unconfirmed certificates then); the operation stays "
+		    "open in the journal (%s)", list, when, res->op_id);
 		goto out;
 	}
 	res->confirmed = true;
