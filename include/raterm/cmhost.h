@@ -136,6 +136,12 @@ typedef struct {
 	 * them without an officer); every other unprotected request is
 	 * refused. Default true. */
 	bool unprotected_cacerts;
+	/* revocation: the CRL (GET /crl/ca.crl, and crl_file when set) and
+	 * the OCSP responder (/ocsp) of the issuing CA */
+	unsigned crl_validity;		/* seconds to nextUpdate, default 86400 */
+	unsigned ocsp_validity;		/* seconds to an answer's nextUpdate,
+					 * default 3600 */
+	char *crl_file;			/* NULL: not written to a file */
 	/* database */
 	char *db_path;
 	unsigned grace_seconds;		/* confirmation grace time, default 600 */
@@ -287,6 +293,15 @@ typedef struct cmh_server cmh_server;
  * concurrently. Errors: IO (address in use, TLS files), ARG (address). */
 rt_err *cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
     cmh_server **out) RT_MUST;
+/* What is served besides CMP (the CRL, OCSP): method "GET" or "POST",
+ * the path, the body (POST) and its Content-Type; *status (0: not
+ * handled: 404), *ctype (static) and *rsp (malloc'ed) the answer. */
+typedef rt_err *(*cmh_pub_fn)(void *ctx, const char *method,
+    const char *url, const char *ctype_in, const uint8_t *body, size_t len,
+    unsigned *status, const char **ctype, uint8_t **rsp, size_t *rsp_len);
+/* cmh_server_start, and pub answers the requests for other paths. */
+rt_err *cmh_server_start_pub(const cmh_config *c, cmh_handler_fn fn,
+    void *ctx, cmh_pub_fn pub, void *pub_ctx, cmh_server **out) RT_MUST;
 /* Stops accepting, lets requests in progress finish (up to 10 s), stops. */
 void cmh_server_stop(cmh_server *s);
 

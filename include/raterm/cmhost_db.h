@@ -86,6 +86,9 @@ rt_err *cmh_db_certs_of_tid(cmh_db *db, const char *tid,
 /* All certificates, oldest first. */
 rt_err *cmh_db_certs_each(cmh_db *db,
     void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx) RT_MUST;
+/* A value that changes whenever a certificate is revoked or rejected
+ * (the CRL publisher's cue to make a new CRL). */
+rt_err *cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp) RT_MUST;
 /* Number of certificates (all states). */
 rt_err *cmh_db_cert_count(cmh_db *db, unsigned *count) RT_MUST;
 

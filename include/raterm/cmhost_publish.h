@@ -41,8 +41,10 @@ rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
     time_t now, int64_t validity, uint8_t **rsp, size_t *rsp_len) RT_MUST;
 
 /* The CA's current CRL, kept in memory and in a file for publishing
- * elsewhere: made at start, again after a revocation (cmh_publisher_dirty)
- * and before half its validity has passed. CRL numbers are the seconds
+ * elsewhere: made when first asked, again when a certificate was revoked
+ * or rejected since (the database says so: any instance's revocation, the
+ * grace-period sweep), after cmh_publisher_dirty, and before half its
+ * validity has passed. CRL numbers are the seconds
  * of thisUpdate (strictly increasing, also across restarts). Thread-safe.
  * Borrows ca_cert, signer and db. */
 typedef struct cmh_publisher cmh_publisher;

@@ -606,6 +606,19 @@ static const char *const profile_keys[] = { "name", "validity_days",
 	"key_usage", "extended_key_usage", "qc", NULL };
 
 static void
+revocation_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f,
+    void *arg)
+{
+	cmh_config *c = arg;
+	if (!strcmp(k, "crl_validity"))
+		c->crl_validity = get_uint(x, v, f, 60, 366u * 86400);
+	else if (!strcmp(k, "ocsp_validity"))
+		c->ocsp_validity = get_uint(x, v, f, 60, 366u * 86400);
+	else if (!strcmp(k, "crl_file"))
+		c->crl_file = get_path(x, v, f);
+}
+
+static void
 top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 {
 	cmh_config *c = arg;
@@ -639,6 +652,10 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		walk_map(x, v, f, keys, db_pair, c);
 		if (x->err == NULL && c->db_path == NULL)
 			cfail(x, kn, "database.path", "missing");
+	} else if (!strcmp(k, "revocation")) {
+		static const char *const keys[] = { "crl_validity",
+			"ocsp_validity", "crl_file", NULL };
+		walk_map(x, v, f, keys, revocation_pair, c);
 	} else if (!strcmp(k, "ca")) {
 		static const char *const keys[] = { "cert", "key", "key_pass_file",
 			"chain", "cmp_cert", "cmp_key", "cmp_key_pass_file", NULL };
@@ -756,6 +773,7 @@ cmh_config_free(cmh_config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->pidfile);
+	free(c->crl_file);
 	free(c->default_profile);
 	free(c->db_path);
 	free(c->ca_cert);
@@ -796,6 +814,7 @@ cmh_config_parse(const char *name, const char *text, size_t len,
     cmh_config **out)
 {
 	static const char *const top_keys[] = { "listen", "pidfile", "database",
+		"revocation",
 		"ca", "officer_cas", "officers", "profiles", "default_profile",
 		"max_clock_skew", "unprotected_cacerts", "require_message_time",
 		"audit_unverified_per_minute", NULL };
@@ -828,6 +847,8 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 	c->idle_timeout = 10;
 	c->request_timeout = 15;
 	c->grace_seconds = 600;
+	c->crl_validity = 86400;
+	c->ocsp_validity = 3600;
 	c->unprotected_cacerts = true;
 	c->max_skew = 600;
 	c->require_message_time = true;

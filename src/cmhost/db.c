@@ -495,6 +495,15 @@ cmh_db_cert_count(cmh_db *db, unsigned *count)
 }
 
 rt_err *
+cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp)
+{
+	/* changes whenever a certificate is revoked or rejected: their
+	 * number plus the latest change, folded */
+	return count_of(db, "SELECT count(*) * 1000003 + coalesce(max(state_at),"
+	    " 0) FROM certs WHERE state IN ('revoked','rejected')", stamp);
+}
+
+rt_err *
 cmh_db_audit_count(cmh_db *db, unsigned *count)
 {
 	return count_of(db, "SELECT count(*) FROM audit", count);

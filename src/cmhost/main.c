@@ -9,9 +9,14 @@
  */
 #include "raterm/cmhost.h"
 #include "raterm/cmhost_db.h"
+#include "raterm/cmhost_publish.h"
 #include "raterm/util.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <strings.h>
+
+#include <mbedtls/base64.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -126,6 +131,63 @@ fail:
 
 /* ---- serve ------------------------------------------------------------------------ */
 
+/* The CRL (GET /crl/ca.crl) and the OCSP responder (POST /ocsp with
+ * application/ocsp-request, GET /ocsp/BASE64 as RFC 6960 A.1). */
+typedef struct {
+	host *h;
+	cmh_publisher *crl;
+} pubctx;
+
+static rt_err *
+pub_handle(void *ctx, const char *method, const char *url,
+    const char *ctype_in, const uint8_t *body, size_t len, unsigned *status,
+    const char **ctype, uint8_t **rsp, size_t *rsp_len)
+{
+	pubctx *pc = ctx;
+	const cmh_ca *ca = pc->h->ca;
+	time_t now = time(NULL);
+	*status = 0;
+	if (strcmp(method, "GET") == 0 && strcmp(url, "/crl/ca.crl") == 0) {
+		*status = 200;
+		*ctype = "application/pkix-crl";
+		return cmh_publisher_crl(pc->crl, now, rsp, rsp_len, NULL);
+	}
+	if (strncmp(url, "/ocsp", 5) != 0)
+		return NULL;
+	uint8_t *req = NULL;
+	size_t rlen = 0;
+	if (strcmp(method, "POST") == 0 && strcmp(url, "/ocsp") == 0) {
+		if (strncasecmp(ctype_in, "application/ocsp-request", 24) != 0) {
+			*status = 415;
+			*ctype = "text/plain";
+			const char m[] = "Content-Type must be application/ocsp-request\n";
+			if ((*rsp = malloc(sizeof(m) - 1)) == NULL)
+				return rt_err_new(RT_E_NOMEM, NULL, "OCSP");
+			memcpy(*rsp, m, sizeof(m) - 1);
+			*rsp_len = sizeof(m) - 1;
+			return NULL;
+		}
+		req = (uint8_t *)(uintptr_t)body;
+		rlen = len;
+	} else if (strcmp(method, "GET") == 0 && url[5] == '/') {
+		/* the request, base64 (the path is URL-decoded already) */
+		size_t cap = strlen(url + 6);
+		if ((req = malloc(cap + 1)) == NULL)
+			return rt_err_new(RT_E_NOMEM, NULL, "OCSP");
+		if (mbedtls_base64_decode(req, cap, &rlen,
+		    (const unsigned char *)url + 6, strlen(url + 6)) != 0)
+			rlen = 0;	/* malformed: answered malformedRequest */
+	} else
+		return NULL;
+	rt_err *e = cmh_ocsp_answer(cmh_ca_cert(ca), cmh_ca_signer(ca),
+	    pc->h->db, req, rlen, now, pc->h->cfg->ocsp_validity, rsp, rsp_len);
+	if (req != body)
+		free(req);
+	*status = 200;
+	*ctype = "application/ocsp-response";
+	return e;
+}
+
 static void
 sweep(host *h)
 {
@@ -166,7 +228,27 @@ cmd_serve(const char *file, const char *pidfile)
 	if (pidfile == NULL)
 		pidfile = h.cfg->pidfile;
 	sweep(&h);
-	if ((e = cmh_server_start(h.cfg, cmh_service_http, h.svc, &srv)) != NULL) {
+	pubctx pc = { &h, NULL };
+	if ((e = cmh_publisher_new(cmh_ca_cert(h.ca), cmh_ca_signer(h.ca), h.db,
+	    h.cfg->crl_validity, h.cfg->crl_file, &pc.crl)) != NULL) {
+		host_close(&h);
+		return report(e);
+	}
+	if (h.cfg->crl_file != NULL) {
+		/* published at start; later when it changes */
+		uint8_t *c;
+		size_t cl;
+		if ((e = cmh_publisher_crl(pc.crl, time(NULL), &c, &cl, NULL)) !=
+		    NULL) {
+			cmh_publisher_free(pc.crl);
+			host_close(&h);
+			return report(e);
+		}
+		free(c);
+	}
+	if ((e = cmh_server_start_pub(h.cfg, cmh_service_http, h.svc, pub_handle,
+	    &pc, &srv)) != NULL) {
+		cmh_publisher_free(pc.crl);
 		host_close(&h);
 		return report(e);
 	}
@@ -176,6 +258,7 @@ cmd_serve(const char *file, const char *pidfile)
 		    fclose(f) != 0) {
 			fprintf(stderr, "cmhost: %s: %s\n", pidfile, strerror(errno));
 			cmh_server_stop(srv);
+			cmh_publisher_free(pc.crl);
 			host_close(&h);
 			return 1;
 		}
@@ -202,10 +285,22 @@ cmd_serve(const char *file, const char *pidfile)
 			rc = 1;
 			break;
 		}
-		if (sig < 0 && errno == EAGAIN)
+		if (sig < 0 && errno == EAGAIN) {
 			sweep(&h);
+			if (h.cfg->crl_file != NULL) {
+				/* a new CRL file when something was revoked */
+				uint8_t *c = NULL;
+				size_t cl;
+				rt_err *ce = cmh_publisher_crl(pc.crl, time(NULL), &c,
+				    &cl, NULL);
+				free(c);
+				if (ce != NULL)
+					(void)report(ce);
+			}
+		}
 	}
 	cmh_server_stop(srv);
+	cmh_publisher_free(pc.crl);
 	if (pidfile != NULL)
 		unlink(pidfile);
 	host_close(&h);

@@ -179,6 +179,7 @@ struct cmh_publisher {
 	size_t crl_len;
 	time_t made;
 	uint64_t number;
+	unsigned stamp;		/* cmh_db_revoked_stamp of the CRL made */
 	bool dirty;
 };
 
@@ -228,10 +229,13 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
     uint64_t *number)
 {
 	rt_err *e = NULL;
+	unsigned stamp = 0;
 	*der = NULL;
 	pthread_mutex_lock(&p->mu);
+	if ((e = cmh_db_revoked_stamp(p->db, &stamp)) != NULL)
+		goto out;
 	if (p->dirty || p->crl == NULL || now - p->made >= p->validity / 2 ||
-	    now < p->made) {
+	    now < p->made || stamp != p->stamp) {
 		uint8_t *c;
 		size_t cl;
 		uint64_t num = (uint64_t)now > p->number ? (uint64_t)now :
@@ -250,6 +254,7 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
 		p->crl_len = cl;
 		p->made = now;
 		p->number = num;
+		p->stamp = stamp;
 		p->dirty = false;
 	}
 	if ((*der = malloc(p->crl_len)) == NULL) {

@@ -31,6 +31,8 @@ struct cmh_server {
 	const cmh_config *cfg;
 	cmh_handler_fn fn;
 	void *ctx;
+	cmh_pub_fn pub;		/* other paths: the CRL, OCSP; NULL: 404 */
+	void *pub_ctx;
 	char *tls_key, *tls_cert;
 };
 
@@ -38,6 +40,8 @@ typedef struct {
 	uint8_t *buf;
 	size_t len, cap;
 	int refuse;		/* HTTP status to answer with, 0: fine so far */
+	bool pub;		/* for s->pub, not CMP */
+	char ctype[80];		/* pub: the request's Content-Type */
 	struct timespec start;	/* the headers' arrival (CLOCK_MONOTONIC) */
 } upload;
 
@@ -192,6 +196,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    MHD_HTTP_HEADER_CONTENT_TYPE);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (strcmp(url, s->cfg->path) != 0 && s->pub != NULL &&
+		    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0)) {
+			/* the CRL and OCSP: bodies of at most max_request */
+			u->pub = true;
+			snprintf(u->ctype, sizeof(u->ctype), "%s", ct ? ct : "");
+			if (cl != NULL && strtoull(cl, NULL, 10) >
+			    s->cfg->max_request)
+				return refusal(conn, HTTP_TOO_LARGE);
+			return MHD_YES;
+		}
 		if (strcmp(url, s->cfg->path) != 0)
 			u->refuse = MHD_HTTP_NOT_FOUND;
 		else if (strcmp(method, "POST") != 0)
@@ -235,6 +249,28 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return refusal(conn, u->refuse);
 	if (elapsed(&u->start) > (double)s->cfg->request_timeout)
 		return refusal(conn, HTTP_REQUEST_TIMEOUT);
+	if (u->pub) {
+		unsigned status = 0;
+		const char *ct = "text/plain";
+		uint8_t *out = NULL;
+		size_t olen = 0;
+		rt_err *pe = s->pub(s->pub_ctx, method, url, u->ctype, u->buf,
+		    u->len, &status, &ct, &out, &olen);
+		if (pe != NULL) {
+			char msg[300];
+			rt_err_format(pe, msg, sizeof(msg));
+			fprintf(stderr, "cmhost: %s %s: %s\n", method, url, msg);
+			rt_err_free(pe);
+			free(out);
+			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    "internal error\n");
+		}
+		if (status == 0) {
+			free(out);
+			return refusal(conn, MHD_HTTP_NOT_FOUND);
+		}
+		return reply(conn, status, out, olen, ct, MHD_RESPMEM_MUST_FREE);
+	}
 	char station[160];
 	uint8_t *rsp = NULL;
 	size_t rlen = 0;
@@ -301,6 +337,13 @@ rt_err *
 cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
     cmh_server **out)
 {
+	return cmh_server_start_pub(c, fn, ctx, NULL, NULL, out);
+}
+
+rt_err *
+cmh_server_start_pub(const cmh_config *c, cmh_handler_fn fn, void *ctx,
+    cmh_pub_fn pub, void *pub_ctx, cmh_server **out)
+{
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	cmh_server *s;
@@ -330,6 +373,8 @@ cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
 	s->cfg = c;
 	s->fn = fn;
 	s->ctx = ctx;
+	s->pub = pub;
+	s->pub_ctx = pub_ctx;
 	if (c->tls_cert != NULL) {
 		if ((e = slurp(c->tls_cert, &s->tls_cert)) != NULL ||
 		    (e = slurp(c->tls_key, &s->tls_key)) != NULL) {
