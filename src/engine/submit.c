@@ -749,12 +749,11 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		 * card. The journal keeps the operation open. */
 		char when[32];
 		before(res->confirm_by, when, sizeof(when));
-		e = rt_err_wrap(first, "whether the card holds the new certificate "
-		    "of slot %s is unknown: nothing is confirmed; put the card "
-		    "back and run 'raterm recover'%s (the CM host revokes "
-		    "unconfirmed certificates then); the operation stays open "
-		    "(%s)", slot_str(p->steps[unknown_at].slot, s), when,
-		    res->op_id);
+		e = rt_err_wrap(first, "the operation stays open (%s): whether "
+		    "the card holds the new certificate of slot %s is unknown; "
+		    "nothing is confirmed: put the card back and run 'raterm "
+		    "recover'%s", res->op_id, slot_str(p->steps[unknown_at].slot,
+		    s), when);
 		first = NULL;
 		goto out;
 	}
@@ -788,10 +787,10 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		char when[32];
 		before(res->confirm_by, when, sizeof(when));
 		res->unknown = true;
-		e = rt_err_wrap(e, "certificates %s; whether the CM host applied "
-		    "the certConf is unknown: run 'raterm recover'%s (the CM host "
-		    "revokes unconfirmed certificates then); the operation stays "
-		    "open in the journal (%s)", list, when, res->op_id);
+		e = rt_err_wrap(e, "certificates %s; the operation stays open "
+		    "in the journal (%s): whether the CM host applied the "
+		    "certConf is unknown: run 'raterm recover'%s", list,
+		    res->op_id, when);
 		goto out;
 	}
 	res->confirmed = true;
