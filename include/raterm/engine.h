@@ -448,4 +448,8 @@ rt_err *rt_recover_op(const rt_jop *op, const rt_contents *ct,
  * confirmWaitTime, journaled with the transaction); 0: not known. */
 time_t rt_jop_confirm_by(const rt_jop *op);
 
+/* The grace deadline t as local "YYYY-MM-DD HH:MM" in out ("" when t is
+ * 0: not known); the one format of every interruption message. */
+void rt_grace_fmt(time_t t, char *out, size_t cap);
+
 #endif

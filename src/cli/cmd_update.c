@@ -879,9 +879,7 @@ cmd_recover(cli_global *g, int argc, char **argv)
 			time_t cb = rt_jop_confirm_by(&ops[i]);
 			if (cb > 0) {
 				char when[32];
-				struct tm tm;
-				localtime_r(&cb, &tm);
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+				rt_grace_fmt(cb, when, sizeof(when));
 				printf("      the CM host revokes what is not confirmed "
 				    "%s %s\n", cb > time(NULL) ? "at" : "since", when);
 			}

@@ -73,8 +73,8 @@ txc_name(cmp_txc_state s)
 	}
 }
 
-static void
-fmt_time(time_t t, char *out, size_t cap)
+void
+rt_grace_fmt(time_t t, char *out, size_t cap)
 {
 	struct tm tm;
 	out[0] = '\0';
@@ -216,7 +216,7 @@ recover_lost_answer(const rt_jop *op, const rt_submit_env *env,
 	e = cmp_client_confirm_each(env->cmp, txn, acc, why);
 	cmp_txn_free(txn);
 	if (e != NULL) {
-		fmt_time(st->confirm_by, when, sizeof(when));
+		rt_grace_fmt(st->confirm_by, when, sizeof(when));
 		return rt_err_wrap(e, "operation %s stays open (the CM host "
 		    "revokes what it issued at %s anyway)", op->id, when);
 	}

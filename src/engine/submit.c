@@ -338,14 +338,14 @@ check_on_card(rt_card *card, step_ctx *sc, pins *pn)
 	return NULL;
 }
 
-/* " before HH:MM" of the CM host's grace deadline, "" if unknown. */
+/* " before YYYY-MM-DD HH:MM" of the CM host's grace deadline, "" if
+ * unknown. */
 static void
 before(time_t t, char *out, size_t cap)
 {
-	struct tm tm;
-	out[0] = '\0';
-	if (t > 0 && localtime_r(&t, &tm) != NULL)
-		strftime(out, cap, " before %H:%M", &tm);
+	char w[32];
+	rt_grace_fmt(t, w, sizeof(w));
+	snprintf(out, cap, "%s%s", w[0] ? " before " : "", w);
 }
 
 /* After a write whose answer or check failed: what the slot holds now.
@@ -747,7 +747,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		res->unknown = true;
 		/* no certConf: it would have to reject what may be on the
 		 * card. The journal keeps the operation open. */
-		char when[32];
+		char when[48];
 		before(res->confirm_by, when, sizeof(when));
 		e = rt_err_wrap(first, "the operation stays open (%s): whether "
 		    "the card holds the new certificate of slot %s is unknown; "
@@ -784,7 +784,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 				    "%s", "not confirmed: the CM host did not answer "
 				    "certConf (raterm recover)");
 			}
-		char when[32];
+		char when[48];
 		before(res->confirm_by, when, sizeof(when));
 		res->unknown = true;
 		e = rt_err_wrap(e, "certificates %s; the operation stays open "

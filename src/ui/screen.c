@@ -872,6 +872,14 @@ do_submit(ui *u)
 				ndone += res.state[i] == RT_STEP_DONE;
 			}
 			fprintf(f, "%s\n", ui_view_result_end(&res));
+			if (!res.confirmed && (res.issued || res.unknown) &&
+			    res.confirm_by > 0) {
+				char when[32];
+				rt_grace_fmt(res.confirm_by, when, sizeof(when));
+				fprintf(f, "The CM host revokes what is not "
+				    "confirmed at %s (its grace period): "
+				    "recover before then.\n", when);
+			}
 			fclose(f);
 		}
 		for (size_t i = 0; i < plan.nsteps; i++) {
@@ -963,10 +971,17 @@ do_recover(ui *u, bool at_start)
 	fprintf(f, "The journal holds %zu incomplete update%s (certificates "
 	    "the CM host may have issued are not confirmed yet):\n", n,
 	    n == 1 ? "" : "s");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		char when[32];
+		time_t cb = rt_jop_confirm_by(&ops[i]);
 		fprintf(f, "  %s  card %s, reader \"%s\", procedure %s, last "
 		    "step %s\n", ops[i].id, ops[i].info.card, ops[i].info.reader,
 		    ops[i].info.procedure, rt_jstep_name(ops[i].last));
+		rt_grace_fmt(cb, when, sizeof(when));
+		if (when[0] != '\0')
+			fprintf(f, "    the CM host revokes what is not confirmed "
+			    "%s %s\n", cb > time(NULL) ? "at" : "since", when);
+	}
 	fprintf(f, "Recovering confirms what is on the card (or saved) to "
 	    "the CM host and rejects the rest; it needs the Signature PIN "
 	    "and, for a written certificate, that card in the target "
