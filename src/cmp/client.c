@@ -154,19 +154,28 @@ cmp_client_get_stats(const cmp_client *c, cmp_client_stats *st)
 
 /* ---- HTTP ------------------------------------------------------------------- */
 
-typedef struct {
-	uint8_t *p;
-	size_t len, cap;
-	bool too_big;
-} rbuf;
+void (*cmp_rbuf_released)(const uint8_t *p, size_t cap);
+
+void
+cmp_rbuf_release(cmp_rbuf *b)
+{
+	if (b->p == NULL)
+		return;
+	rt_wipe(b->p, b->cap);
+	if (cmp_rbuf_released != NULL)
+		cmp_rbuf_released(b->p, b->cap);
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
 
 /* The response as it arrives. A cp may carry a card management key: the
  * buffer grows by copying and wiping, never by realloc (which would
  * leave the old bytes behind). */
-static size_t
-on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t
+cmp_rbuf_append(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	rbuf *b = ud;
+	cmp_rbuf *b = ud;
 	size_t n = size * nmemb;
 	if (b->len + n > MAX_RESPONSE) {
 		b->too_big = true;
@@ -179,16 +188,16 @@ on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 		uint8_t *p = malloc(cap);
 		if (p == NULL)
 			return 0;
-		if (b->len > 0)
-			memcpy(p, b->p, b->len);
-		if (b->p != NULL) {
-			rt_wipe(b->p, b->cap);
-			free(b->p);
-		}
+		size_t len = b->len;
+		if (len > 0)
+			memcpy(p, b->p, len);
+		cmp_rbuf_release(b);
 		b->p = p;
+		b->len = len;
 		b->cap = cap;
 	}
-	memcpy(b->p + b->len, ptr, n);
+	if (n > 0)
+		memcpy(b->p + b->len, ptr, n);
 	b->len += n;
 	return n;
 }
@@ -215,8 +224,8 @@ on_read(char *ptr, size_t size, size_t nmemb, void *ud)
  * connection when a reused one turns out dead after (part of) the request
  * went out: refused, since the CM host may have received and acted on it
  * (a cr issued twice). The exchange fails with CURLE_SEND_FAIL_REWIND. */
-static int
-on_seek(void *ud, curl_off_t offset, int origin)
+int
+cmp_http_seek(void *ud, long long offset, int origin)
 {
 	(void)ud;
 	(void)offset;
@@ -224,12 +233,18 @@ on_seek(void *ud, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_FAIL;
 }
 
+static int
+on_seek(void *ud, curl_off_t offset, int origin)
+{
+	return cmp_http_seek(ud, (long long)offset, origin);
+}
+
 static rt_err *
 http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
     size_t *rsp_len)
 {
 	CURL *h = c->curl;
-	rbuf b = { 0 };
+	cmp_rbuf b = { 0 };
 	wbuf w = { req, len, 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	rt_err *e = NULL;
@@ -250,7 +265,7 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, c->total_timeout);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cmp_rbuf_append);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "raterm/" RATERM_VERSION);
@@ -324,9 +339,7 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	curl_easy_setopt(h, CURLOPT_READDATA, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	if (e != NULL) {
-		if (b.p != NULL)
-			rt_wipe(b.p, b.cap);
-		free(b.p);
+		cmp_rbuf_release(&b);
 		return e;
 	}
 	*rsp = b.p;

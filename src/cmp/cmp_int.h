@@ -6,6 +6,26 @@
 #include "raterm/cmp.h"
 #include "../crypto/der.h"
 
+/* ---- the HTTP response buffer (client.c) --------------------------------- */
+/* A cp may carry a card management key: the buffer grows by copy-and-wipe
+ * (never realloc) and every block it gives up is wiped first. */
+typedef struct {
+	uint8_t *p;
+	size_t len, cap;
+	bool too_big;
+} cmp_rbuf;
+
+/* libcurl's CURLOPT_WRITEFUNCTION into a cmp_rbuf (ud). */
+size_t cmp_rbuf_append(char *ptr, size_t size, size_t nmemb, void *ud);
+/* Wipes the whole block (cap bytes), frees it, empties b. */
+void cmp_rbuf_release(cmp_rbuf *b);
+/* For tests: sees each block after its wipe, before its free. */
+extern void (*cmp_rbuf_released)(const uint8_t *p, size_t cap);
+/* libcurl's CURLOPT_SEEKFUNCTION: always CURL_SEEKFUNC_FAIL (1), so that
+ * libcurl never sends a request body again on a fresh connection (a cr
+ * issued twice); the exchange fails with CURLE_SEND_FAIL_REWIND. */
+int cmp_http_seek(void *ud, long long offset, int origin);
+
 /* ---- strict DER reader -------------------------------------------------- */
 typedef struct {
 	const uint8_t *p, *end;

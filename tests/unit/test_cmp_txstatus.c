@@ -2,7 +2,8 @@
  * and an empty CMP body:
  * request and response round trips (unknown, waiting with recipNonce and
  * confirmBy, closed with per-certificate states), the exact DER, and
- * malformed values refused. */
+ * malformed values refused; the HTTP response buffer wiped whenever it
+ * gives a block up (grown or dropped). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "raterm/cmp.h"
+#include "../../src/cmp/cmp_int.h"
 
 static const uint8_t txid[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
     15, 16 };
@@ -163,6 +165,63 @@ test_empty_message(void **state)
 	rt_err_free(e);
 }
 
+/* Every block the response buffer gives up is all zero when freed. */
+static size_t released, released_dirty;
+
+static void
+on_released(const uint8_t *p, size_t cap)
+{
+	released++;
+	for (size_t i = 0; i < cap; i++)
+		if (p[i] != 0) {
+			released_dirty++;
+			return;
+		}
+}
+
+static void
+test_response_wiped(void **state)
+{
+	(void)state;
+	cmp_rbuf b = { 0 };
+	char chunk[5000];
+	memset(chunk, 0x5A, sizeof(chunk));	/* a "management key" */
+	cmp_rbuf_released = on_released;
+	released = released_dirty = 0;
+	assert_int_equal(cmp_rbuf_append(chunk, 1, 0, &b), 0);
+	assert_int_equal(cmp_rbuf_append(chunk, 1, sizeof(chunk), &b),
+	    sizeof(chunk));
+	assert_int_equal(released, 0);
+	/* 10000 bytes: the 8192-byte block is copied, then wiped and freed */
+	assert_int_equal(cmp_rbuf_append(chunk, 1, sizeof(chunk), &b),
+	    sizeof(chunk));
+	assert_int_equal(released, 1);
+	assert_int_equal(b.len, 2 * sizeof(chunk));
+	assert_int_equal(b.p[0], 0x5A);
+	assert_int_equal(b.p[b.len - 1], 0x5A);
+	cmp_rbuf_release(&b);	/* an exchange that failed */
+	assert_int_equal(released, 2);
+	assert_int_equal(released_dirty, 0);
+	assert_null(b.p);
+	cmp_rbuf_release(&b);	/* twice: nothing */
+	assert_int_equal(released, 2);
+	/* too large: refused, nothing kept beyond the cap */
+	cmp_rbuf big = { 0 };
+	assert_int_equal(cmp_rbuf_append(chunk, 1, 1024 * 1024 + 1, &big), 0);
+	assert_true(big.too_big);
+	cmp_rbuf_released = NULL;
+}
+
+/* libcurl may never rewind a request body to send it again: the CM host
+ * may have acted on the first (a cr issued twice). */
+static void
+test_no_resend(void **state)
+{
+	(void)state;
+	assert_int_equal(cmp_http_seek(NULL, 0, SEEK_SET), 1);	/* FAIL */
+	assert_int_equal(cmp_http_seek(NULL, 10, SEEK_CUR), 1);
+}
+
 int
 main(void)
 {
@@ -171,6 +230,8 @@ main(void)
 		cmocka_unit_test(test_response),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_empty_message),
+		cmocka_unit_test(test_response_wiped),
+		cmocka_unit_test(test_no_resend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
