@@ -335,6 +335,8 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 			    "does not say whether it issued (no txStatus); nothing "
 			    "is on the card, and what it may have issued is revoked "
 			    "after its grace period; closed (ABORT)");
+			audit_one(op, env, NULL, "", "recovered: unknown at the "
+			    "CA, not on the card (no txStatus)");
 			e = japp(f, RT_J_ABORT, NULL, "recovered: no answer "
 			    "received; the CM host does not tell; nothing on the "
 			    "card");

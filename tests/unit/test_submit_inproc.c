@@ -614,6 +614,23 @@ test_cr_answer_lost(void **state)
 	assert_non_null(strstr(res.message[0], "outcome unknown"));
 	assert_int_equal(cm_certs(f).waiting, 1);
 
+	/* recovery where no CM host answers txStatus (env.cmp NULL takes
+	 * the same branch as an openssl cmp server's error): nothing is on
+	 * the card, the CM host's implicit revocation decides; closed */
+	rt_jop *ops;
+	rt_recover_result rr;
+	assert_int_equal(incomplete_ops(f, &ops), 1);
+	cmp_client *keep = f->env.cmp;
+	f->env.cmp = NULL;
+	ok(rt_recover_op(&ops[0], &f->ct, &f->env, &rr));
+	f->env.cmp = keep;
+	assert_true(rr.finished);
+	assert_non_null(strstr(rr.summary, "does not say whether it issued"));
+	assert_non_null(strstr(rr.summary, "revoked after its grace period"));
+	rt_jops_free(ops, 1);
+	assert_int_equal(incomplete_ops(f, &ops), 0);
+	rt_jops_free(ops, 0);
+
 	cmh_inproc_fault_set(f->cm, CMP_BODY_CR, CMH_INPROC_DROP);
 	expect(rt_update_submit(&f->u, &plan, &f->env, &d, &res),
 	    RT_E_CMP_HTTP, "unreachable");
