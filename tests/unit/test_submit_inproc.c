@@ -12,8 +12,10 @@
  * CM host), Issue (saved, no key asked), a wrong card PIN (nothing sent,
  * nothing issued), the CM host rejecting (nothing issued, the journal
  * closed), the CM host lost before the certConf (the operation stays
- * open; rt_recover_op confirms what is on the card), the cr's answer lost
- * (outcome unknown, not "not issued"), and `raterm cacerts` without an
+ * open; rt_recover_op confirms what is on the card), the grace period run
+ * out before recovery (revoked at the CM host: recorded, the Redo command
+ * named), the cr's answer lost (outcome unknown, not "not issued"; with
+ * no txStatus, closed with the CM host's revocation deciding), and `raterm cacerts` without an
  * officer (an unprotected genm answered; any other unprotected request
  * refused). */
 #include <stdarg.h>
@@ -593,6 +595,48 @@ test_lost_before_certconf(void **state)
 	rt_jops_free(ops, 0);
 }
 
+/* The certConf never arrived and the grace period ran out (the CM host's
+ * sweep revoked the certificate): recovery records the truth (closed,
+ * revoked), sends no certConf, and names the Redo that replaces the
+ * revoked certificate on the card. */
+static void
+test_grace_ran_out(void **state)
+{
+	fx *f = *state;
+	rt_plan plan;
+	rt_submit_result res;
+	rt_update_dialogs d = dialogs(f);
+	unsigned swept = 0;
+
+	hold_default_key(f);
+	choose(f, "renew", 0x9a, RT_ACT_REDO, &plan);
+	cmh_inproc_fault_set(f->cm, CMP_BODY_CERTCONF, CMH_INPROC_DROP);
+	expect(rt_update_submit(&f->u, &plan, &f->env, &d, &res),
+	    RT_E_CMP_HTTP, "stays open");
+	assert_true(res.issued);
+	ok(cmh_db_sweep(cmh_inproc_db(f->cm), (int64_t)time(NULL) + 3600, 0,
+	    &swept));
+	assert_int_equal(swept, 1);
+
+	rt_jop *ops;
+	assert_int_equal(incomplete_ops(f, &ops), 1);
+	cmh_inproc_fault_set(f->cm, -1, CMH_INPROC_DELIVER);
+	open_cmp(f);
+	reload(f);
+	rt_recover_result rr;
+	ok(rt_recover_op(&ops[0], &f->ct, &f->env, &rr));
+	assert_true(rr.finished);
+	assert_int_equal(rr.naccepted, 0);
+	assert_non_null(strstr(rr.summary, "needs a Redo"));
+	assert_int_equal(rr.nlines, 1);
+	assert_non_null(strstr(rr.line[0], "revoked by the CM host"));
+	assert_non_null(strstr(rr.line[0], "raterm update --procedure renew "
+	    "--action 9a=redo"));
+	rt_jops_free(ops, 1);
+	assert_int_equal(incomplete_ops(f, &ops), 0);
+	rt_jops_free(ops, 0);
+}
+
 /* The cr reached the CM host and its answer was lost: the outcome is
  * unknown - said so, not "not issued"; nothing written; the certificate
  * waits unconfirmed at the CM host (its grace sweep revokes it). A cr
@@ -705,6 +749,7 @@ main(void)
 		T(test_wrong_pin),
 		T(test_rejected),
 		T(test_lost_before_certconf),
+		T(test_grace_ran_out),
 		T(test_cr_answer_lost),
 		T(test_cacerts_unprotected),
 	};
