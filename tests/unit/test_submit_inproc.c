@@ -11,7 +11,8 @@
  * operator credential cancelled (nothing written, both rejected at the
  * CM host), Issue (saved, no key asked), a wrong card PIN (nothing sent,
  * nothing issued), the CM host rejecting (nothing issued, the journal
- * closed), the CM host lost before the certConf (the operation stays
+ * closed), the write of the certificate answered 6F00 (read again: the old
+ * certificate, so rejected, nothing open), the CM host lost before the certConf (the operation stays
  * open; rt_recover_op confirms what is on the card), the grace period run
  * out before recovery (revoked at the CM host: recorded, the Redo command
  * named), the cr's answer lost (outcome unknown, not "not issued"; with
@@ -553,6 +554,80 @@ test_rejected(void **state)
 	rt_jops_free(ops, 0);
 }
 
+/* The 1-based APDU (counted from the trace's start) of the first PUT DATA
+ * of slot 9a's certificate object (5FC105); 0 if none. */
+static uint64_t
+write_apdu(const char *trace)
+{
+	uint64_t n = 0;
+	for (const char *l = trace; l != NULL && *l != '\0'; ) {
+		const char *end = strchr(l, '\n');
+		size_t len = end ? (size_t)(end - l) : strlen(l);
+		if (len > 2 && l[0] == '>') {
+			n++;
+			const char *h = strstr(l, "5C035FC105");
+			if (len > 6 && memcmp(l + 4, "DB", 2) == 0 &&
+			    h != NULL && (end == NULL || h < end))
+				return n;
+		}
+		l = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The PUT DATA of the new certificate answered by a bare 6F00 (not
+ * written): the slot read again holds the old certificate, so it is
+ * provably not on the card: rejected in the certConf, nothing left open.
+ * (A write whose answer is lost after the card stored it is
+ * t_update_recover's scenario 5, on the real stack.) */
+static void
+test_write_answer_bad(void **state)
+{
+	fx *f = *state;
+	rt_plan plan;
+	rt_submit_result res;
+	rt_update_dialogs d = dialogs(f);
+	char before[48], after[48];
+
+	/* a first run, traced, finds the write's APDU */
+	char *trace = NULL;
+	size_t tl = 0;
+	FILE *tf = open_memstream(&trace, &tl);
+	assert_non_null(tf);
+	hold_default_key(f);
+	choose(f, "renew", 0x9a, RT_ACT_REDO, &plan);
+	vpiv_set_trace(f->v, tf);
+	ok(rt_update_submit(&f->u, &plan, &f->env, &d, &res));
+	vpiv_set_trace(f->v, NULL);
+	fclose(tf);
+	uint64_t w = write_apdu(trace);
+	free(trace);
+	assert_true(w > 0);
+
+	/* the same run on a fresh card, its write answered 6F00 */
+	assert_int_equal(teardown(state), 0);
+	assert_int_equal(setup(state), 0);
+	f = *state;
+	d = dialogs(f);
+	hold_default_key(f);
+	slot_serial(f, 0x9a, before, sizeof(before));
+	choose(f, "renew", 0x9a, RT_ACT_REDO, &plan);
+	vpiv_fault_sw_at(f->v, vpiv_apdu_count(f->v) + w, 0x6F00);
+	rt_err_free(rt_update_submit(&f->u, &plan, &f->env, &d, &res));
+	assert_true(res.issued);
+	assert_false(res.unknown);
+	assert_true(res.confirmed);	/* the certConf rejected it */
+	assert_int_not_equal(res.state[0], RT_STEP_DONE);
+	slot_serial(f, 0x9a, after, sizeof(after));
+	assert_string_equal(before, after);
+	cert_states cs = cm_certs(f);
+	assert_int_equal(cs.rejected, 1);
+	assert_int_equal(cs.confirmed, 0);
+	rt_jop *ops;
+	assert_int_equal(incomplete_ops(f, &ops), 0);
+	rt_jops_free(ops, 0);
+}
+
 /* The CM host lost before the certConf: the certificate is on the card,
  * waiting at the CM host, the operation open; rt_recover_op sends the
  * certConf with the journal's transaction and ends it. */
@@ -748,6 +823,7 @@ main(void)
 		T(test_issue),
 		T(test_wrong_pin),
 		T(test_rejected),
+		T(test_write_answer_bad),
 		T(test_lost_before_certconf),
 		T(test_grace_ran_out),
 		T(test_cr_answer_lost),
