@@ -11,9 +11,10 @@
  * operator credential cancelled (nothing written, both rejected at the
  * CM host), Issue (saved, no key asked), a wrong card PIN (nothing sent,
  * nothing issued), the CM host rejecting (nothing issued, the journal
- * closed), the write of the certificate answered 6F00 (read again: the old
- * certificate, so rejected, nothing open), the CM host lost before the certConf (the operation stays
- * open; rt_recover_op confirms what is on the card), the grace period run
+ * closed), the write of the certificate answered 6F00 or a bare 9000
+ * (read again: the old certificate, so rejected, nothing open), the CM
+ * host lost before the certConf (the operation stays open; rt_recover_op
+ * confirms what is on the card), the grace period run
  * out before recovery (revoked at the CM host: recorded, the Redo command
  * named), the cr's answer lost (outcome unknown, not "not issued"; with
  * no txStatus, closed with the CM host's revocation deciding), and `raterm cacerts` without an
@@ -575,8 +576,8 @@ write_apdu(const char *trace)
 	return 0;
 }
 
-/* The PUT DATA of the new certificate answered by a bare 6F00 (not
- * written): the slot read again holds the old certificate, so it is
+/* The PUT DATA of the new certificate answered by a bare 6F00 or 9000
+ * (not written): the slot read again holds the old certificate, so it is
  * provably not on the card: rejected in the certConf, nothing left open.
  * (A write whose answer is lost after the card stored it is
  * t_update_recover's scenario 5, on the real stack.) */
@@ -604,28 +605,32 @@ test_write_answer_bad(void **state)
 	free(trace);
 	assert_true(w > 0);
 
-	/* the same run on a fresh card, its write answered 6F00 */
-	assert_int_equal(teardown(state), 0);
-	assert_int_equal(setup(state), 0);
-	f = *state;
-	d = dialogs(f);
-	hold_default_key(f);
-	slot_serial(f, 0x9a, before, sizeof(before));
-	choose(f, "renew", 0x9a, RT_ACT_REDO, &plan);
-	vpiv_fault_sw_at(f->v, vpiv_apdu_count(f->v) + w, 0x6F00);
-	rt_err_free(rt_update_submit(&f->u, &plan, &f->env, &d, &res));
-	assert_true(res.issued);
-	assert_false(res.unknown);
-	assert_true(res.confirmed);	/* the certConf rejected it */
-	assert_int_not_equal(res.state[0], RT_STEP_DONE);
-	slot_serial(f, 0x9a, after, sizeof(after));
-	assert_string_equal(before, after);
-	cert_states cs = cm_certs(f);
-	assert_int_equal(cs.rejected, 1);
-	assert_int_equal(cs.confirmed, 0);
-	rt_jop *ops;
-	assert_int_equal(incomplete_ops(f, &ops), 0);
-	rt_jops_free(ops, 0);
+	/* the same run on a fresh card, its write answered 6F00, then a
+	 * bare 9000 (nothing stored either way) */
+	static const uint16_t sws[] = { 0x6F00, 0x9000 };
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(teardown(state), 0);
+		assert_int_equal(setup(state), 0);
+		f = *state;
+		d = dialogs(f);
+		hold_default_key(f);
+		slot_serial(f, 0x9a, before, sizeof(before));
+		choose(f, "renew", 0x9a, RT_ACT_REDO, &plan);
+		vpiv_fault_sw_at(f->v, vpiv_apdu_count(f->v) + w, sws[i]);
+		rt_err_free(rt_update_submit(&f->u, &plan, &f->env, &d, &res));
+		assert_true(res.issued);
+		assert_false(res.unknown);
+		assert_true(res.confirmed);	/* the certConf rejected it */
+		assert_int_not_equal(res.state[0], RT_STEP_DONE);
+		slot_serial(f, 0x9a, after, sizeof(after));
+		assert_string_equal(before, after);
+		cert_states cs = cm_certs(f);
+		assert_int_equal(cs.rejected, 1);
+		assert_int_equal(cs.confirmed, 0);
+		rt_jop *ops;
+		assert_int_equal(incomplete_ops(f, &ops), 0);
+		rt_jops_free(ops, 0);
+	}
 }
 
 /* The CM host lost before the certConf: the certificate is on the card,
