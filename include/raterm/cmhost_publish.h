@@ -43,7 +43,7 @@ rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
 /* The CA's current CRL, kept in memory and in a file for publishing
  * elsewhere: made when first asked, again when a certificate was revoked
  * or rejected since (the database says so: any instance's revocation, the
- * grace-period sweep), after cmh_publisher_dirty, and before half its
+ * grace-period sweep), and before half its
  * validity has passed. CRL numbers are the seconds
  * of thisUpdate (strictly increasing, also across restarts). Thread-safe.
  * Borrows ca_cert, signer and db. */
@@ -52,8 +52,6 @@ rt_err *cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
     cmh_db *db, int64_t crl_validity, const char *crl_file,
     cmh_publisher **out) RT_MUST;
 void cmh_publisher_free(cmh_publisher *p);
-/* Something was revoked: the next cmh_publisher_crl makes a new CRL. */
-void cmh_publisher_dirty(cmh_publisher *p);
 /* A copy of the current CRL (made anew if dirty or half expired);
  * *der malloc'ed; *number its CRL number (may be NULL). Errors: those of
  * cmh_crl_make, IO (the file). */

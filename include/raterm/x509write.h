@@ -70,12 +70,6 @@ typedef struct {
 rt_err *rt_crl_write(const rt_crl_tmpl *t, rt_signer *issuer, uint8_t **der,
     size_t *len) RT_MUST;
 
-/* SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING signature }: tbs is
- * signed as is, so it must already carry the same AlgorithmIdentifier
- * (rt_signed_alg). *der malloc'ed. Errors: as rt_cert_write. */
-rt_err *rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch,
-    const uint8_t *tbs, size_t tbs_len, uint8_t **der, size_t *len) RT_MUST;
-
 /* The hash and scheme a signer signs with when asked for NONE/DEFAULT. */
 void rt_signed_alg(const rt_signer *s, rt_hash *h, rt_scheme *sch);
 

@@ -180,7 +180,6 @@ struct cmh_publisher {
 	time_t made;
 	uint64_t number;
 	unsigned stamp;		/* cmh_db_revoked_stamp of the CRL made */
-	bool dirty;
 };
 
 rt_err *
@@ -199,7 +198,6 @@ cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
 	p->signer = signer;
 	p->db = db;
 	p->validity = crl_validity > 0 ? crl_validity : 86400;
-	p->dirty = true;
 	pthread_mutex_init(&p->mu, NULL);
 	*out = p;
 	return NULL;
@@ -216,14 +214,6 @@ cmh_publisher_free(cmh_publisher *p)
 	free(p);
 }
 
-void
-cmh_publisher_dirty(cmh_publisher *p)
-{
-	pthread_mutex_lock(&p->mu);
-	p->dirty = true;
-	pthread_mutex_unlock(&p->mu);
-}
-
 rt_err *
 cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
     uint64_t *number)
@@ -234,7 +224,7 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
 	pthread_mutex_lock(&p->mu);
 	if ((e = cmh_db_revoked_stamp(p->db, &stamp)) != NULL)
 		goto out;
-	if (p->dirty || p->crl == NULL || now - p->made >= p->validity / 2 ||
+	if (p->crl == NULL || now - p->made >= p->validity / 2 ||
 	    now < p->made || stamp != p->stamp) {
 		uint8_t *c;
 		size_t cl;
@@ -255,7 +245,6 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
 		p->made = now;
 		p->number = num;
 		p->stamp = stamp;
-		p->dirty = false;
 	}
 	if ((*der = malloc(p->crl_len)) == NULL) {
 		e = rt_err_new(RT_E_NOMEM, NULL, "CRL");

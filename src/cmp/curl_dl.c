@@ -136,10 +136,6 @@ ossl_free(void *p, const char *file, int line)
 	wipe_free(p);
 }
 
-/* 1: OpenSSL took the wiping functions; 0: it had allocated already or
- * is not there (libcurl on another TLS library). */
-static int ossl_wipes;
-
 CURLcode
 curl_global_init(long flags)
 {
@@ -152,7 +148,8 @@ curl_global_init(long flags)
 		    void (*)(void *, const char *, int));
 		*(void **)(&set) = dlsym(crypto, "CRYPTO_set_mem_functions");
 		if (set != NULL)
-			ossl_wipes = set(ossl_malloc, ossl_realloc, ossl_free);
+			/* refused (0) if OpenSSL allocated already */
+			(void)set(ossl_malloc, ossl_realloc, ossl_free);
 		dlclose(crypto);
 	}
 	if (api.global_init_mem != NULL)

@@ -107,14 +107,6 @@ der_sign_body(rt_signer *s, rt_hash h, rt_scheme sch, const rt_der *body,
 	return e;
 }
 
-rt_err *
-rt_signed_write(rt_signer *s, rt_hash h, rt_scheme sch, const uint8_t *tbs,
-    size_t tbs_len, uint8_t **der, size_t *len)
-{
-	rt_signed_alg(s, &h, &sch);
-	return der_signed(s, h, sch, tbs, tbs_len, NULL, 0, der, len);
-}
-
 /* extensions [tag] EXPLICIT SEQUENCE OF Extension (tag 0: the bare
  * SEQUENCE) */
 static void
