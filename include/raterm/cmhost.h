@@ -148,6 +148,10 @@ typedef struct {
 	/* ca */
 	char *ca_cert, *ca_key, *ca_key_pass_file, *ca_chain;
 	char *cmp_cert, *cmp_key, *cmp_key_pass_file;	/* dedicated signer */
+	/* a delegated OCSP responder (RFC 6960 4.2.2.2): a certificate the
+	 * CA issued with extendedKeyUsage id-kp-OCSPSigning, and its key;
+	 * NULL: the CA signs the OCSP answers */
+	char *ocsp_cert, *ocsp_key, *ocsp_key_pass_file;
 	/* officers */
 	char **officer_cas;
 	size_t nofficer_cas;
@@ -238,8 +242,12 @@ struct rt_signer;
 struct rt_signer *cmh_ca_cmp_signer(const cmh_ca *ca);
 /* The certificate of the CMP signer (the CA's own or the dedicated one). */
 const mbedtls_x509_crt *cmh_ca_cmp_cert(const cmh_ca *ca);
-/* The signer of the CA key (certificates, CRLs, OCSP); owned by ca. */
+/* The signer of the CA key (certificates, CRLs); owned by ca. */
 struct rt_signer *cmh_ca_signer(const cmh_ca *ca);
+/* The signer of OCSP answers and, in *cert, its certificate: the
+ * delegated responder (ca.ocsp_cert) when configured, else the CA. */
+struct rt_signer *cmh_ca_ocsp_signer(const cmh_ca *ca,
+    const mbedtls_x509_crt **cert);
 
 /* Issues a certificate for a checked request under a profile. `serial`
  * receives the lowercase hex serial (at least 41 bytes). *der is malloc'ed.

@@ -30,15 +30,19 @@ rt_err *cmh_crl_make(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
     cmh_db *db, time_t now, int64_t validity, uint64_t number, uint8_t **der,
     size_t *len) RT_MUST;
 
-/* The OCSP answer to request req (DER): one SingleResponse per CertID,
+/* The OCSP answer to request req (DER), signed by resp_signer whose
+ * certificate resp_cert is ca_cert itself or a delegated responder's (it
+ * goes into the answer's certs and names the responder by key): one
+ * SingleResponse per CertID,
  * unknown for another issuer or a serial not in db, the nonce echoed,
  * nextUpdate now + validity; a malformed request gets the
  * malformedRequest response (never an error). *rsp malloc'ed. Errors:
  * NOMEM, IO, those of the signer (the caller answers HTTP 500 /
  * internalError). */
 rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
-    rt_signer *ca_signer, cmh_db *db, const uint8_t *req, size_t len,
-    time_t now, int64_t validity, uint8_t **rsp, size_t *rsp_len) RT_MUST;
+    const mbedtls_x509_crt *resp_cert, rt_signer *resp_signer, cmh_db *db,
+    const uint8_t *req, size_t len, time_t now, int64_t validity,
+    uint8_t **rsp, size_t *rsp_len) RT_MUST;
 
 /* The CA's current CRL, kept in memory and in a file for publishing
  * elsewhere: made when first asked, again when a certificate was revoked

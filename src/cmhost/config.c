@@ -316,6 +316,12 @@ ca_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		c->cmp_key = get_path(x, v, f);
 	else if (!strcmp(k, "cmp_key_pass_file"))
 		c->cmp_key_pass_file = get_path(x, v, f);
+	else if (!strcmp(k, "ocsp_cert"))
+		c->ocsp_cert = get_path(x, v, f);
+	else if (!strcmp(k, "ocsp_key"))
+		c->ocsp_key = get_path(x, v, f);
+	else if (!strcmp(k, "ocsp_key_pass_file"))
+		c->ocsp_key_pass_file = get_path(x, v, f);
 }
 
 static void
@@ -658,7 +664,8 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		walk_map(x, v, f, keys, revocation_pair, c);
 	} else if (!strcmp(k, "ca")) {
 		static const char *const keys[] = { "cert", "key", "key_pass_file",
-			"chain", "cmp_cert", "cmp_key", "cmp_key_pass_file", NULL };
+			"chain", "cmp_cert", "cmp_key", "cmp_key_pass_file",
+			"ocsp_cert", "ocsp_key", "ocsp_key_pass_file", NULL };
 		walk_map(x, v, f, keys, ca_pair, c);
 		if (x->err == NULL && c->ca_cert == NULL)
 			cfail(x, kn, "ca.cert", "missing");
@@ -666,6 +673,8 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 			cfail(x, kn, "ca.key", "missing");
 		if (x->err == NULL && (c->cmp_cert == NULL) != (c->cmp_key == NULL))
 			cfail(x, kn, f, "cmp_cert and cmp_key go together");
+		if (x->err == NULL && (c->ocsp_cert == NULL) != (c->ocsp_key == NULL))
+			cfail(x, kn, f, "ocsp_cert and ocsp_key go together");
 	} else if (!strcmp(k, "officer_cas")) {
 		char **l = get_list(x, v, f, &c->nofficer_cas);
 		c->officer_cas = l;
@@ -783,6 +792,9 @@ cmh_config_free(cmh_config *c)
 	free(c->cmp_cert);
 	free(c->cmp_key);
 	free(c->cmp_key_pass_file);
+	free(c->ocsp_cert);
+	free(c->ocsp_key);
+	free(c->ocsp_key_pass_file);
 	free_list(c->officer_cas, c->nofficer_cas);
 	free_list(c->trusted_proxies, c->ntrusted_proxies);
 	for (size_t i = 0; c->officers != NULL && i < c->nofficers; i++) {

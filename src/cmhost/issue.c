@@ -28,6 +28,9 @@ struct cmh_ca {
 	mbedtls_x509_crt cmp_cert;	/* dedicated CMP signer (if any) */
 	mbedtls_pk_context cmp_key;
 	bool dedicated;
+	mbedtls_x509_crt ocsp_cert;	/* delegated OCSP responder (if any) */
+	mbedtls_pk_context ocsp_key;
+	rt_signer *ocsp_signer;		/* NULL: the CA signs OCSP answers */
 	rt_signer *signer;		/* CMP protection (CA or dedicated key) */
 	rt_signer *ca_signer;		/* certificates, CRLs, OCSP: the CA key */
 	uint8_t ca_key_id[20];		/* authorityKeyIdentifier */
@@ -92,6 +95,55 @@ load_cert(const char *path, mbedtls_x509_crt *crt)
 	return NULL;
 }
 
+/* A certificate and its private key, checked to match. */
+static rt_err *
+load_pair(const char *cert, const char *key, const char *pass_file,
+    mbedtls_x509_crt *crt, mbedtls_pk_context *pk)
+{
+	rt_err *e;
+	int rc;
+	if ((e = load_cert(cert, crt)) != NULL ||
+	    (e = load_key(key, pass_file, pk)) != NULL)
+		return e;
+#if MBEDTLS_VERSION_MAJOR >= 3
+	rc = mbedtls_pk_check_pair(&crt->pk, pk, rt_rng, NULL);
+#else
+	rc = mbedtls_pk_check_pair(&crt->pk, pk);
+#endif
+	if (rc != 0)
+		return rt_err_new(RT_E_CERT, NULL, "%s does not match the key in %s",
+		    cert, key);
+	return NULL;
+}
+
+/* The delegated OCSP responder: issued by the CA, for OCSP signing
+ * (RFC 6960 4.2.2.2), valid now. */
+static rt_err *
+load_responder(const cmh_config *c, cmh_ca *ca)
+{
+	uint32_t flags = 0;
+	rt_err *e;
+	if ((e = load_pair(c->ocsp_cert, c->ocsp_key, c->ocsp_key_pass_file,
+	    &ca->ocsp_cert, &ca->ocsp_key)) != NULL)
+		return e;
+	if (mbedtls_x509_crt_verify(&ca->ocsp_cert, &ca->cert, NULL, NULL,
+	    &flags, NULL, NULL) != 0) {
+		char why[200];
+		mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
+		why[strcspn(why, "\n")] = '\0';
+		return rt_err_new(RT_E_CERT, NULL, "%s: not a valid certificate "
+		    "of the CA %s (%s)", c->ocsp_cert, c->ca_cert, why);
+	}
+	if (mbedtls_x509_crt_check_extended_key_usage(&ca->ocsp_cert,
+	    MBEDTLS_OID_OCSP_SIGNING, MBEDTLS_OID_SIZE(MBEDTLS_OID_OCSP_SIGNING))
+	    != 0 || ca->ocsp_cert.ext_types == 0 ||
+	    !(ca->ocsp_cert.ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+		return rt_err_new(RT_E_CERT, NULL, "%s: an OCSP responder "
+		    "certificate needs extendedKeyUsage id-kp-OCSPSigning",
+		    c->ocsp_cert);
+	return rt_signer_ossl(&ca->ocsp_key, "OCSP responder", &ca->ocsp_signer);
+}
+
 rt_err *
 cmh_ca_load(const cmh_config *c, cmh_ca **out)
 {
@@ -107,19 +159,11 @@ cmh_ca_load(const cmh_config *c, cmh_ca **out)
 	mbedtls_x509_crt_init(&ca->cmp_cert);
 	mbedtls_pk_init(&ca->key);
 	mbedtls_pk_init(&ca->cmp_key);
-	if ((e = load_cert(c->ca_cert, &ca->cert)) != NULL ||
-	    (e = load_key(c->ca_key, c->ca_key_pass_file, &ca->key)) != NULL)
+	mbedtls_x509_crt_init(&ca->ocsp_cert);
+	mbedtls_pk_init(&ca->ocsp_key);
+	if ((e = load_pair(c->ca_cert, c->ca_key, c->ca_key_pass_file,
+	    &ca->cert, &ca->key)) != NULL)
 		goto fail;
-#if MBEDTLS_VERSION_MAJOR >= 3
-	rc = mbedtls_pk_check_pair(&ca->cert.pk, &ca->key, rt_rng, NULL);
-#else
-	rc = mbedtls_pk_check_pair(&ca->cert.pk, &ca->key);
-#endif
-	if (rc != 0) {
-		e = rt_err_new(RT_E_CERT, NULL, "%s does not match the key in %s",
-		    c->ca_cert, c->ca_key);
-		goto fail;
-	}
 	if (!ca->cert.ca_istrue) {
 		e = rt_err_new(RT_E_CERT, NULL, "%s is not a CA certificate",
 		    c->ca_cert);
@@ -128,21 +172,9 @@ cmh_ca_load(const cmh_config *c, cmh_ca **out)
 	mbedtls_pk_context *skey = &ca->key;
 	mbedtls_x509_crt *scert = &ca->cert;
 	if (c->cmp_cert != NULL) {
-		if ((e = load_cert(c->cmp_cert, &ca->cmp_cert)) != NULL ||
-		    (e = load_key(c->cmp_key, c->cmp_key_pass_file, &ca->cmp_key))
-		    != NULL)
+		if ((e = load_pair(c->cmp_cert, c->cmp_key, c->cmp_key_pass_file,
+		    &ca->cmp_cert, &ca->cmp_key)) != NULL)
 			goto fail;
-#if MBEDTLS_VERSION_MAJOR >= 3
-		rc = mbedtls_pk_check_pair(&ca->cmp_cert.pk, &ca->cmp_key, rt_rng,
-		    NULL);
-#else
-		rc = mbedtls_pk_check_pair(&ca->cmp_cert.pk, &ca->cmp_key);
-#endif
-		if (rc != 0) {
-			e = rt_err_new(RT_E_CERT, NULL, "%s does not match the key "
-			    "in %s", c->cmp_cert, c->cmp_key);
-			goto fail;
-		}
 		ca->dedicated = true;
 		skey = &ca->cmp_key;
 		scert = &ca->cmp_cert;
@@ -185,6 +217,7 @@ cmh_ca_load(const cmh_config *c, cmh_ca **out)
 	if ((e = rt_signer_ossl(skey, ca->dedicated ? "CMP signer" : "CA",
 	    &ca->signer)) != NULL ||
 	    (e = rt_signer_ossl(&ca->key, "CA", &ca->ca_signer)) != NULL ||
+	    (c->ocsp_cert != NULL && (e = load_responder(c, ca)) != NULL) ||
 	    (e = rt_key_id(ca->cert.pk_raw.p, ca->cert.pk_raw.len,
 	    ca->ca_key_id)) != NULL)
 		goto fail;
@@ -207,6 +240,9 @@ cmh_ca_free(cmh_ca *ca)
 		return;
 	rt_signer_free(ca->signer);
 	rt_signer_free(ca->ca_signer);
+	rt_signer_free(ca->ocsp_signer);
+	mbedtls_x509_crt_free(&ca->ocsp_cert);
+	mbedtls_pk_free(&ca->ocsp_key);
 	mbedtls_x509_crt_free(&ca->cert);
 	mbedtls_x509_crt_free(&ca->chain);
 	mbedtls_x509_crt_free(&ca->cmp_cert);
@@ -242,6 +278,17 @@ cmh_ca_cmp_cert(const cmh_ca *ca)
 struct rt_signer *
 cmh_ca_signer(const cmh_ca *ca)
 {
+	return ca->ca_signer;
+}
+
+struct rt_signer *
+cmh_ca_ocsp_signer(const cmh_ca *ca, const mbedtls_x509_crt **cert)
+{
+	if (ca->ocsp_signer != NULL) {
+		*cert = &ca->ocsp_cert;
+		return ca->ocsp_signer;
+	}
+	*cert = &ca->cert;
 	return ca->ca_signer;
 }
 

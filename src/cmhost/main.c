@@ -179,8 +179,10 @@ pub_handle(void *ctx, const char *method, const char *url,
 			rlen = 0;	/* malformed: answered malformedRequest */
 	} else
 		return NULL;
-	rt_err *e = cmh_ocsp_answer(cmh_ca_cert(ca), cmh_ca_signer(ca),
-	    pc->h->db, req, rlen, now, pc->h->cfg->ocsp_validity, rsp, rsp_len);
+	const mbedtls_x509_crt *rcert;
+	rt_signer *rs = cmh_ca_ocsp_signer(ca, &rcert);
+	rt_err *e = cmh_ocsp_answer(cmh_ca_cert(ca), rcert, rs, pc->h->db,
+	    req, rlen, now, pc->h->cfg->ocsp_validity, rsp, rsp_len);
 	if (req != body)
 		free(req);
 	*status = 200;

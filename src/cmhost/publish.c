@@ -102,8 +102,9 @@ out:
 }
 
 rt_err *
-cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
-    cmh_db *db, const uint8_t *req, size_t len, time_t now, int64_t validity,
+cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
+    const mbedtls_x509_crt *resp_cert, rt_signer *resp_signer, cmh_db *db,
+    const uint8_t *req, size_t len, time_t now, int64_t validity,
     uint8_t **rsp, size_t *rsp_len)
 {
 	rt_ocsp_req q;
@@ -116,7 +117,7 @@ cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
 		rt_err_free(e);
 		return rt_ocsp_error_write(RT_OCSP_MALFORMED, rsp, rsp_len);
 	}
-	if ((e = ca_key_id(ca_cert, kid)) != NULL)
+	if ((e = ca_key_id(resp_cert, kid)) != NULL)
 		return e;
 	for (size_t i = 0; i < q.n; i++) {
 		rt_ocsp_certid ours;
@@ -160,10 +161,10 @@ cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert, rt_signer *ca_signer,
 	rt_ocsp_resp_tmpl t = {
 		.responder_key_id = kid, .produced_at = now, .single = one,
 		.n = q.n, .nonce = q.nonce_len ? q.nonce : NULL,
-		.nonce_len = q.nonce_len, .signer_cert = ca_cert->raw.p,
-		.signer_cert_len = ca_cert->raw.len,
+		.nonce_len = q.nonce_len, .signer_cert = resp_cert->raw.p,
+		.signer_cert_len = resp_cert->raw.len,
 	};
-	return rt_ocsp_resp_write(&t, ca_signer, rsp, rsp_len);
+	return rt_ocsp_resp_write(&t, resp_signer, rsp, rsp_len);
 }
 
 /* ---- the publisher --------------------------------------------------------- */

@@ -67,5 +67,30 @@ B64=$(base64 -w0 unk.der)
 run_ok "GET /ocsp/BASE64" python3 get.py "$URL/ocsp/$B64" unk.rsp
 run_ok "OCSP: unknown" openssl ocsp -respin unk.rsp -resp_text -noverify
 expect_match "unknown" "Cert Status: unknown" "$OUT"
+
+# a delegated responder (RFC 6960 4.2.2.2): a certificate of the CA for
+# id-kp-OCSPSigning signs the answers, and OpenSSL accepts them
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout resp.key -subj "/CN=Test OCSP Responder" -out resp.csr 2>/dev/null
+printf 'extendedKeyUsage=OCSPSigning\nkeyUsage=critical,digitalSignature\n' >resp.ext
+openssl x509 -req -in resp.csr -CA "$D/ca.pem" -CAkey "$D/ca.key" \
+    -set_serial 0x7e01 -days 30 -extfile resp.ext -out resp.pem 2>/dev/null
+openssl x509 -req -in resp.csr -CA "$D/ca.pem" -CAkey "$D/ca.key" \
+    -set_serial 0x7e02 -days 30 -out noeku.pem 2>/dev/null
+cp "$D/cmhost.yaml" "$D/noeku.yaml"
+sed -i "/^ca:/a\\  ocsp_cert: $T/noeku.pem\\n  ocsp_key: $T/resp.key" "$D/noeku.yaml"
+run_fail "a responder without OCSPSigning is refused" "$CMHOST" check -c "$D/noeku.yaml"
+expect_match "naming the certificate and the EKU" "noeku.pem: .*OCSPSigning" "$OUT"
+cmhost_stop
+sed -i "/^ca:/a\\  ocsp_cert: $T/resp.pem\\n  ocsp_key: $T/resp.key" "$D/cmhost.yaml"
+run_ok "cmhost check with a delegated responder" "$CMHOST" check -c "$D/cmhost.yaml"
+cmhost_start "$D" 120 || { fail "cmhost restart" "$(cat "$T/server.log")"; finish; }
+URL=http://127.0.0.1:$PORT
+OCSP="openssl ocsp -issuer $D/ca.pem -cert c.pem -url $URL/ocsp -CAfile $D/root.pem -verify_other $D/ca-chain.pem -resp_text"
+# shellcheck disable=SC2086
+run_ok "OCSP from the delegated responder" $OCSP
+expect_match "still revoked" "c.pem: revoked" "$OUT"
+expect_match "the delegated answer verifies" "Response verify OK" "$OUT"
+expect_match "the responder's certificate is in the answer" "Test OCSP Responder" "$OUT"
 cmhost_stop
 finish
