@@ -130,7 +130,7 @@ make_pair(const char *key, rt_hash h, rt_scheme sch, uint8_t **ca_der,
 	write_pem("ca.crt", "CERTIFICATE", *ca_der, *ca_len);
 
 	/* the end entity: a key from outside, P-256 */
-	size_t ee_len;
+	size_t ee_len = 0;
 	uint8_t *ee_spki = tu_read("ee.spki", &ee_len);
 	uint8_t ee_name[256], *ee;
 	size_t ee_name_len, ee_der_len;

@@ -140,7 +140,7 @@ static void
 test_ocsp(void **state)
 {
 	(void)state;
-	size_t olen;
+	size_t olen = 0;
 	uint8_t *other = tu_read("other.der", &olen);
 	rt_ocsp_req q;
 	memset(&q, 0, sizeof(q));
@@ -156,8 +156,8 @@ test_ocsp(void **state)
 	uint8_t *req, *rsp;
 	size_t rlen, plen;
 	assert_null(rt_ocsp_req_encode(&q, &req, &rlen));
-	assert_null(cmh_ocsp_answer(&ca, signer, db, req, rlen, time(NULL), 3600,
-	    &rsp, &plen));
+	assert_null(cmh_ocsp_answer(&ca, &ca, signer, db, req, rlen, time(NULL),
+	    3600, &rsp, &plen));
 	write_file("req.der", req, rlen);
 	write_file("rsp.der", rsp, plen);
 	rt_ocsp_resp p;
@@ -177,8 +177,8 @@ test_ocsp(void **state)
 	/* OpenSSL verifies responses whose CertIDs all name the signer */
 	q.n = 5;
 	assert_null(rt_ocsp_req_encode(&q, &req, &rlen));
-	assert_null(cmh_ocsp_answer(&ca, signer, db, req, rlen, time(NULL), 3600,
-	    &rsp, &plen));
+	assert_null(cmh_ocsp_answer(&ca, &ca, signer, db, req, rlen, time(NULL),
+	    3600, &rsp, &plen));
 	write_file("req.der", req, rlen);
 	write_file("rsp.der", rsp, plen);
 	assert_int_equal(tu_sh("openssl ocsp -respin rsp.der -reqin req.der "
@@ -192,7 +192,7 @@ test_ocsp(void **state)
 
 	/* garbage: malformedRequest, signed nothing */
 	static const uint8_t junk[] = { 0x30, 0x03, 0x01, 0x01 };
-	assert_null(cmh_ocsp_answer(&ca, signer, db, junk, sizeof(junk),
+	assert_null(cmh_ocsp_answer(&ca, &ca, signer, db, junk, sizeof(junk),
 	    time(NULL), 3600, &rsp, &plen));
 	assert_null(rt_ocsp_resp_parse(rsp, plen, ca.raw.p, ca.raw.len, &p));
 	assert_int_equal(p.status, RT_OCSP_MALFORMED);
