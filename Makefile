@@ -43,7 +43,9 @@ PROFILE_SRC:= $(wildcard src/profile/*.c)
 ENGINE_SRC:= $(wildcard src/engine/*.c)
 CONFIG_SRC:= $(wildcard src/config/*.c)
 CMP_SRC   := $(wildcard src/cmp/*.c)
-CMHOST_SRC:= $(filter-out src/cmhost/main.c,$(wildcard src/cmhost/*.c))
+# the cmhost program (dispatcher, serve; the admin subcommands): not in libcmhost
+CMHOST_MAIN := src/cmhost/main.c src/cmhost/admin.c
+CMHOST_SRC:= $(filter-out $(CMHOST_MAIN),$(wildcard src/cmhost/*.c))
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
 VP15_SRC  := $(filter-out src/vp15/main.c,$(wildcard src/vp15/*.c))
 CLI_SRC   := $(wildcard src/cli/*.c)
@@ -103,7 +105,7 @@ $(BUILD)/raterm: $(CLI_OBJS) $(LIBUI) $(LIBVPIV) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBUI) $(LIBVPIV) $(LIBRATERM) $(LDLIBS_PCSC) \
 	    $(LDLIBS_CRYPTO) -lyaml $(LDLIBS_UI) $(LDLIBS)
 
-$(BUILD)/cmhost: $(OBJ)/cmhost/main.o $(LIBCMHOST) $(LIBRATERM)
+$(BUILD)/cmhost: $(patsubst src/%.c,$(OBJ)/%.o,$(CMHOST_MAIN)) $(LIBCMHOST) $(LIBRATERM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_NET) $(LDLIBS_PCSC) \
 	    $(LDLIBS_CRYPTO) $(LDLIBS)
 

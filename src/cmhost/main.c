@@ -1,12 +1,13 @@
-/* main.c - the cmhost program: the reference CM host (see docs/cmhost.md).
+/* main.c - the cmhost program: the reference CM host (see docs/cmhost.md
+ * and cmhost(8)). The dispatcher, `init` and `serve` are here; the
+ * administrator's subcommands (check, certs, audit, revoke, mgmt-key) and
+ * every subcommand's usage are in admin.c.
  *
  *   cmhost init DIR [--port N]
  *   cmhost -c FILE [--pidfile FILE]          (also: cmhost serve -c FILE)
- *   cmhost certs -c FILE [--json]
- *   cmhost check -c FILE
- *   cmhost mgmt-key -c FILE --card HEX --alg 3des|aes128|aes192|aes256
- *                   --key-fd N
+ *   cmhost SUBCOMMAND --help, cmhost -V | --version
  */
+#include "cli.h"
 #include "raterm/cmhost.h"
 #include "raterm/cmhost_db.h"
 #include "raterm/cmhost_publish.h"
@@ -25,24 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char usage_text[] =
-	"usage: cmhost init DIR [--port N]\n"
-	"       cmhost [serve] -c FILE [--pidfile FILE]\n"
-	"       cmhost certs -c FILE [--json]\n"
-	"       cmhost check -c FILE\n"
-	"       cmhost mgmt-key -c FILE --card HEX --alg ALG --key-fd N\n"
-	"       cmhost --version | --help\n";
-
 static int
 usage(const char *why)
 {
-	if (why != NULL)
-		fprintf(stderr, "cmhost: %s\n", why);
-	fputs(usage_text, stderr);
-	return 2;
+	return cmh_usage("init", why);
 }
 
-static int
+int
 report(rt_err *e)
 {
 	char m[600];
@@ -67,15 +57,18 @@ cmd_init(int argc, char **argv)
 			port = strtoul(argv[++i], &end, 10);
 			if (*end != '\0' || port == 0 || port > 65535)
 				return usage("--port: a number from 1 to 65535");
-		} else if (argv[i][0] == '-')
-			return usage("init: unknown option");
+		} else if (argv[i][0] == '-') {
+			char m[300];
+			snprintf(m, sizeof(m), "unknown option '%s'", argv[i]);
+			return usage(m);
+		}
 		else if (dir == NULL)
 			dir = argv[i];
 		else
-			return usage("init: one directory");
+			return usage("one directory");
 	}
 	if (dir == NULL)
-		return usage("init: which directory?");
+		return usage("which directory?");
 	rt_err *e = cmh_init(dir, (unsigned)port, &created);
 	if (e != NULL)
 		return report(e);
@@ -95,14 +88,7 @@ cmd_init(int argc, char **argv)
 
 /* ---- common: open what a config names ------------------------------------------ */
 
-typedef struct {
-	cmh_config *cfg;
-	cmh_db *db;
-	cmh_ca *ca;
-	cmh_service *svc;
-} host;
-
-static void
+void
 host_close(host *h)
 {
 	cmh_service_free(h->svc);
@@ -112,7 +98,7 @@ host_close(host *h)
 	memset(h, 0, sizeof(*h));
 }
 
-static rt_err *
+rt_err *
 host_open(const char *file, bool full, host *h)
 {
 	rt_err *e;
@@ -310,197 +296,19 @@ cmd_serve(const char *file, const char *pidfile)
 	return rc;
 }
 
-/* ---- certs ------------------------------------------------------------------------- */
-
-typedef struct {
-	bool json;
-	size_t n;
-	/* the table: rows kept so that the columns fit the data */
-	cmh_cert_rec *rows;
-	size_t cap;
-	bool nomem;
-} lister;
-
-static void
-iso(int64_t t, char *out, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void
-list_one(void *ctx, const cmh_cert_rec *r)
-{
-	lister *l = ctx;
-	char issued[32], na[32], st[32];
-	iso(r->issued_at, issued, sizeof(issued));
-	iso(r->not_after, na, sizeof(na));
-	iso(r->state_at, st, sizeof(st));
-	if (l->json) {
-		printf("%s\n  {\"serial\": ", l->n ? "," : "");
-		rt_json_str(stdout, r->serial);
-		printf(", \"subject\": ");
-		rt_json_str(stdout, r->subject);
-		printf(", \"profile\": ");
-		rt_json_str(stdout, r->profile);
-		printf(", \"officer\": ");
-		rt_json_str(stdout, r->officer);
-		printf(", \"card\": ");
-		rt_json_str(stdout, r->card);
-		printf(", \"state\": \"%s\", \"issued\": \"%s\", \"not_after\": "
-		    "\"%s\", \"state_since\": \"%s\"", cmh_cert_state_name(r->state),
-		    issued, na, st);
-		if (r->revocation_reason >= 0)
-			printf(", \"revocation_reason\": %d", r->revocation_reason);
-		printf(", \"transaction\": \"%s\"}", r->tid);
-	} else {
-		if (l->n == l->cap) {
-			size_t nc = l->cap ? 2 * l->cap : 64;
-			cmh_cert_rec *nr = realloc(l->rows, nc * sizeof(*nr));
-			if (nr == NULL) {
-				l->nomem = true;
-				return;
-			}
-			l->rows = nr;
-			l->cap = nc;
-		}
-		l->rows[l->n] = *r;
-	}
-	l->n++;
-}
-
-static int
-width(int w, const char *s)
-{
-	size_t n = strlen(s);
-	return n > (size_t)w ? (int)n : w;
-}
-
-/* The table, every column as wide as its longest entry. */
-static void
-print_table(const lister *l)
-{
-	int ws = width(0, "SERIAL"), wt = width(0, "STATE"),
-	    wp = width(0, "PROFILE"), wo = width(0, "OFFICER"),
-	    wc = width(0, "CARD"), wi = (int)strlen("YYYY-MM-DDTHH:MM:SSZ");
-	for (size_t i = 0; i < l->n; i++) {
-		const cmh_cert_rec *r = &l->rows[i];
-		ws = width(ws, r->serial);
-		wt = width(wt, cmh_cert_state_name(r->state));
-		wp = width(wp, r->profile);
-		wo = width(wo, r->officer);
-		wc = width(wc, r->card);
-	}
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws, "SERIAL", wt,
-	    "STATE", wp, "PROFILE", wo, "OFFICER", wc, "CARD", wi, "ISSUED",
-	    "SUBJECT");
-	for (size_t i = 0; i < l->n; i++) {
-		const cmh_cert_rec *r = &l->rows[i];
-		char issued[32];
-		iso(r->issued_at, issued, sizeof(issued));
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws, r->serial,
-		    wt, cmh_cert_state_name(r->state), wp, r->profile, wo,
-		    r->officer, wc, r->card[0] ? r->card : "-", wi, issued,
-		    r->subject);
-	}
-}
-
-static int
-cmd_certs(const char *file, bool json)
-{
-	host h;
-	lister l = { .json = json };
-	rt_err *e = host_open(file, false, &h);
-	if (e != NULL)
-		return report(e);
-	if (json)
-		printf("[");
-	e = cmh_db_certs_each(h.db, list_one, &l);
-	if (e == NULL && l.nomem)
-		e = rt_err_new(RT_E_NOMEM, NULL, "certificate list");
-	if (json)
-		printf("%s]\n", l.n ? "\n" : "");
-	else if (e == NULL)
-		print_table(&l);
-	free(l.rows);
-	host_close(&h);
-	return e ? report(e) : 0;
-}
-
-/* ---- mgmt-key ------------------------------------------------------------------------ */
-
-static int
-cmd_mgmt_key(const char *file, const char *card, const char *alg, int fd)
-{
-	static const struct { const char *name; size_t len; } algs[] = {
-		{ "3des", 24 }, { "aes128", 16 }, { "aes192", 24 }, { "aes256", 32 },
-	};
-	uint8_t cid[32], key[32];
-	char line[80], card_hex[80];
-	size_t cl = 0, kl = 0, want = 0;
-	host h;
-	rt_err *e;
-
-	for (size_t i = 0; i < 4; i++)
-		if (!strcmp(alg, algs[i].name))
-			want = algs[i].len;
-	if (want == 0)
-		return usage("--alg: 3des, aes128, aes192 or aes256");
-	rt_err *he = rt_hex_decode(card, strlen(card), cid, sizeof(cid), &cl,
-	    0);
-	bool bad = he != NULL;
-	rt_err_free(he);
-	if (bad || cl == 0)
-		return usage("--card: the card's GUID or serial in hex");
-	rt_hex_encode(cid, cl, card_hex, sizeof(card_hex), 0);
-	/* the key comes from a file descriptor, never from argv */
-	FILE *f = fdopen(fd, "r");
-	if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
-		if (f)
-			fclose(f);
-		return usage("--key-fd: cannot read the key (hex, one line)");
-	}
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	he = rt_hex_decode(line, strlen(line), key, sizeof(key), &kl, 0);
-	bad = he != NULL;
-	rt_err_free(he);
-	rt_wipe(line, sizeof(line));
-	if (bad || kl != want) {
-		rt_wipe(key, sizeof(key));
-		return usage("the key must be hex of the algorithm's length");
-	}
-	if ((e = host_open(file, false, &h)) == NULL) {
-		e = cmh_db_mgmt_key_set(h.db, card_hex, alg, key, kl,
-		    (int64_t)time(NULL));
-		if (e == NULL)
-			e = cmh_db_audit(h.db, (int64_t)time(NULL), "cmhost", "-",
-			    "mgmt-key", card_hex, "ok: stored");
-		host_close(&h);
-	}
-	rt_wipe(key, sizeof(key));
-	return e ? report(e) : 0;
-}
-
 /* ---- main -------------------------------------------------------------------------- */
 
 int
 main(int argc, char **argv)
 {
 	const char *cmd = "serve", *file = NULL, *pidfile = NULL;
-	const char *card = NULL, *alg = NULL;
-	int key_fd = -1;
-	bool json = false;
 	int i = 1;
 
 	rt_no_core_dumps();
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return cmh_help(NULL);
+	if (argc >= 2 && (!strcmp(argv[1], "-V") ||
+	    !strcmp(argv[1], "--version"))) {
 		printf("cmhost %s\n", RATERM_VERSION);
 		return 0;
 	}
@@ -508,51 +316,31 @@ main(int argc, char **argv)
 		cmd = argv[1];
 		i = 2;
 	}
+	if (cmh_wants_help(argc - i, argv + i))
+		return cmh_help(cmd);
 	if (!strcmp(cmd, "init"))
 		return cmd_init(argc - i, argv + i);
+	if (strcmp(cmd, "serve") != 0)
+		return cmh_admin(cmd, argc - i, argv + i);
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		bool has = i + 1 < argc;
+		char m[300];
 		if (!strcmp(a, "-c") && has)
 			file = argv[++i];
 		else if (!strcmp(a, "--pidfile") && has)
 			pidfile = argv[++i];
-		else if (!strcmp(a, "--json"))
-			json = true;
-		else if (!strcmp(a, "--card") && has)
-			card = argv[++i];
-		else if (!strcmp(a, "--alg") && has)
-			alg = argv[++i];
-		else if (!strcmp(a, "--key-fd") && has)
-			key_fd = atoi(argv[++i]);
 		else {
-			char m[300];
-			snprintf(m, sizeof(m), "unknown argument '%s'", a);
-			return usage(m);
+			if (a[0] != '-')
+				snprintf(m, sizeof(m), "unexpected argument '%s'", a);
+			else if (!strcmp(a, "-c") || !strcmp(a, "--pidfile"))
+				snprintf(m, sizeof(m), "option '%s' needs a value", a);
+			else
+				snprintf(m, sizeof(m), "unknown option '%s'", a);
+			return cmh_usage("serve", m);
 		}
 	}
 	if (file == NULL)
-		return usage("-c FILE is required");
-	if (!strcmp(cmd, "serve"))
-		return cmd_serve(file, pidfile);
-	if (!strcmp(cmd, "certs"))
-		return cmd_certs(file, json);
-	if (!strcmp(cmd, "check")) {
-		host h;
-		rt_err *e = host_open(file, true, &h);
-		if (e != NULL)
-			return report(e);
-		char url[300];
-		cmh_config_url(h.cfg, url, sizeof(url));
-		printf("%s: ok (%zu profiles, %zu officers) %s\n", file,
-		    h.cfg->nprofiles, h.cfg->nofficers, url);
-		host_close(&h);
-		return 0;
-	}
-	if (!strcmp(cmd, "mgmt-key")) {
-		if (card == NULL || alg == NULL || key_fd < 0)
-			return usage("mgmt-key needs --card, --alg and --key-fd");
-		return cmd_mgmt_key(file, card, alg, key_fd);
-	}
-	return usage("unknown command");
+		return cmh_usage("serve", "-c FILE is required");
+	return cmd_serve(file, pidfile);
 }
