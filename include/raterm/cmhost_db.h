@@ -86,6 +86,19 @@ rt_err *cmh_db_certs_of_tid(cmh_db *db, const char *tid,
 /* All certificates, oldest first. */
 rt_err *cmh_db_certs_each(cmh_db *db,
     void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx) RT_MUST;
+/* What cmh_db_certs_find selects: every given field must match (NULL, -1
+ * or 0: any). */
+typedef struct {
+	int state;		/* cmh_cert_state; -1: any */
+	const char *card;	/* the card as recorded (lowercase hex) */
+	const char *officer;	/* the officer's name */
+	const char *profile;
+	int64_t since;		/* issued at or after (seconds); 0: any */
+} cmh_cert_filter;
+/* The certificates f selects (f NULL: all), oldest first; the selection
+ * is made by the database. */
+rt_err *cmh_db_certs_find(cmh_db *db, const cmh_cert_filter *f,
+    void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx) RT_MUST;
 /* A value that changes whenever a certificate is revoked or rejected
  * (the CRL publisher's cue to make a new CRL). */
 rt_err *cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp) RT_MUST;
@@ -143,6 +156,26 @@ rt_err *cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg,
 rt_err *cmh_db_audit(cmh_db *db, int64_t now, const char *who,
     const char *station, const char *action, const char *detail,
     const char *result) RT_MUST;
+typedef struct {
+	int64_t id;		/* in the order written */
+	int64_t at;		/* seconds since the epoch */
+	char who[256];
+	char station[128];
+	char action[32];
+	char detail[1024];
+	char result[512];
+} cmh_audit_rec;
+/* What cmh_db_audit_find selects (NULL or 0: any). */
+typedef struct {
+	const char *who;	/* the officer (or "cmhost-admin", "unverified") */
+	const char *action;	/* "cr", "rr", "revoke", "mgmt-key", ... */
+	const char *card;	/* records whose detail names the card ("card HEX") */
+	int64_t since;		/* at or after (seconds); 0: any */
+} cmh_audit_filter;
+/* The audit records f selects (f NULL: all), oldest first; the selection
+ * is made by the database. Longer fields are cut to the record's. */
+rt_err *cmh_db_audit_find(cmh_db *db, const cmh_audit_filter *f,
+    void (*fn)(void *ctx, const cmh_audit_rec *r), void *ctx) RT_MUST;
 /* Number of audit records (tests). */
 rt_err *cmh_db_audit_count(cmh_db *db, unsigned *count) RT_MUST;
 

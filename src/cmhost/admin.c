@@ -1,22 +1,33 @@
 /* admin.c - cmhost's administrator subcommands (see docs/cmhost.md and
- * cmhost(8)): check, certs, mgmt-key; the usage of every subcommand and
- * their option parsing. main.c dispatches here.
+ * cmhost(8)): check, certs, audit, revoke, mgmt-key; the usage of every
+ * subcommand and their option parsing. main.c dispatches here. They open
+ * the database beside a running server (SQLite WAL): what they change,
+ * the server sees at once (a revocation: its next CRL and OCSP answers).
  *
  *   cmhost check -c FILE
- *   cmhost certs -c FILE [--json]
+ *   cmhost certs -c FILE [--json] [--state S] [--card HEX] [--officer NAME]
+ *                [--profile NAME] [--since DATE]
+ *   cmhost audit -c FILE [--json] [--officer NAME] [--action A]
+ *                [--card HEX] [--since DATE]
+ *   cmhost revoke -c FILE SERIAL --reason R
  *   cmhost mgmt-key -c FILE --card HEX --alg 3des|aes128|aes192|aes256
  *                   --key-fd N
  */
 #include "cli.h"
 
+#include "raterm/cmp.h"
+#include "raterm/signer.h"
 #include "raterm/util.h"
 
+#include <ctype.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- subcommands, their usage and options ---------------------------------- */
 
@@ -26,22 +37,31 @@ typedef struct {
 	const char *file;	/* -c */
 	bool json;		/* --json */
 	const char *card, *alg, *key_fd;
+	const char *state, *officer, *profile, *since, *action, *reason;
 	const char *pos;	/* the positional argument, if the command has one */
 } aopts;
 
 static const struct aopt {
 	const char *name;
-	size_t off;		/* of the const char * in aopts; 0: a flag */
+	size_t off;		/* of the const char * in aopts */
 } aopt_tab[] = {
 	{ "-c", offsetof(aopts, file) },
-	{ "--json", 0 },
+	{ "--json", offsetof(aopts, json) },	/* the one flag */
 	{ "--card", offsetof(aopts, card) },
 	{ "--alg", offsetof(aopts, alg) },
 	{ "--key-fd", offsetof(aopts, key_fd) },
+	{ "--state", offsetof(aopts, state) },
+	{ "--officer", offsetof(aopts, officer) },
+	{ "--profile", offsetof(aopts, profile) },
+	{ "--since", offsetof(aopts, since) },
+	{ "--action", offsetof(aopts, action) },
+	{ "--reason", offsetof(aopts, reason) },
 };
 
 static int cmd_check(const aopts *);
 static int cmd_certs(const aopts *);
+static int cmd_audit(const aopts *);
+static int cmd_revoke(const aopts *);
 static int cmd_mgmt_key(const aopts *);
 
 static const struct sub {
@@ -61,9 +81,29 @@ static const struct sub {
 	{ "check", "check -c FILE",
 	  "Loads the configuration, the CA, the keys and the database; reports.",
 	  " -c ", NULL, cmd_check },
-	{ "certs", "certs -c FILE [--json]",
-	  "Lists the issued certificates.",
-	  " -c --json ", NULL, cmd_certs },
+	{ "certs", "certs -c FILE [--json] [--state S] [--card HEX] "
+	  "[--officer NAME]\n                    [--profile NAME] [--since DATE]",
+	  "Lists the issued certificates, oldest first, with their revocation\n"
+	  "(time and reason). Filters: --state waiting|confirmed|rejected|revoked,\n"
+	  "--card (the card's GUID or serial in hex), --officer, --profile, and\n"
+	  "--since (issued at or after: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM],\n"
+	  "UTC when no offset is given).",
+	  " -c --json --state --card --officer --profile --since ", NULL,
+	  cmd_certs },
+	{ "audit", "audit -c FILE [--json] [--officer NAME] [--action A] "
+	  "[--card HEX]\n                    [--since DATE]",
+	  "Lists the audit trail, oldest first. Filters: --officer (who: an\n"
+	  "officer, cmhost-admin, unverified), --action (p10cr, cr, certConf, rr,\n"
+	  "genm, revoke, mgmt-key, ...), --card, --since (as for certs).",
+	  " -c --json --officer --action --card --since ", NULL, cmd_audit },
+	{ "revoke", "revoke -c FILE SERIAL --reason R",
+	  "Revokes certificate SERIAL (hex, as `cmhost certs` or `openssl x509\n"
+	  "-serial` print it) as a CMP rr does, audited as cmhost-admin; the\n"
+	  "running server's CRL and OCSP answers show it. R: unspecified,\n"
+	  "keyCompromise, cACompromise, affiliationChanged, superseded,\n"
+	  "cessationOfOperation, privilegeWithdrawn, aACompromise.\n"
+	  "Exit status 3: already revoked; 4: no such certificate.",
+	  " -c --reason ", "SERIAL", cmd_revoke },
 	{ "mgmt-key", "mgmt-key -c FILE --card HEX --alg ALG --key-fd N",
 	  "Stores a card's management key (ALG: 3des, aes128, aes192, aes256;\n"
 	  "the key in hex, one line, read from file descriptor N).",
@@ -157,7 +197,7 @@ parse(const struct sub *s, int argc, char **argv, aopts *o)
 			snprintf(m, sizeof(m), "unknown option '%s'", a);
 			return cmh_usage(s->name, m);
 		}
-		if (p->off == 0) {
+		if (p->off == offsetof(aopts, json)) {
 			o->json = true;
 			continue;
 		}
@@ -192,6 +232,111 @@ cmh_admin(const char *cmd, int argc, char **argv)
 	return s->run(&o);
 }
 
+/* ---- arguments ----------------------------------------------------------------- */
+
+/* A card's GUID or serial in hex (as the station sends it) into the
+ * lowercase hex the database records; false when it is not hex. */
+static bool
+card_arg(const char *in, char *out, size_t cap)
+{
+	uint8_t cid[32];
+	size_t cl = 0;
+	rt_err *e = rt_hex_decode(in, strlen(in), cid, sizeof(cid), &cl, 0);
+	bool bad = e != NULL || cl == 0;
+	rt_err_free(e);
+	if (!bad)
+		rt_hex_encode(cid, cl, out, cap, 0);
+	return !bad;
+}
+
+/* n decimal digits at p; -1 if one is not a digit. */
+static int
+digits(const char *p, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* An ISO 8601 date (YYYY-MM-DD: its midnight, UTC) or date-time
+ * (YYYY-MM-DDTHH:MM[:SS] then Z, +HH:MM, -HH:MM or nothing for UTC) as
+ * seconds since the epoch; false when s is not one. */
+static bool
+when_arg(const char *s, int64_t *out)
+{
+	struct tm tm;
+	int y, mo, d, h = 0, mi = 0, sec = 0, off = 0;
+	const char *p = s + 10;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) < 10 || s[4] != '-' || s[7] != '-' ||
+	    (y = digits(s, 4)) < 0 || (mo = digits(s + 5, 2)) < 0 ||
+	    (d = digits(s + 8, 2)) < 0)
+		return false;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		if (p[3] != ':' || (h = digits(p + 1, 2)) < 0 ||
+		    (mi = digits(p + 4, 2)) < 0)
+			return false;
+		p += 6;
+		if (*p == ':') {
+			if ((sec = digits(p + 1, 2)) < 0)
+				return false;
+			p += 3;
+		}
+		if (*p == 'Z' || *p == 'z')
+			p++;
+		else if (*p == '+' || *p == '-') {
+			int oh = digits(p + 1, 2), om = -1;
+			if (oh >= 0 && p[3] == ':')
+				om = digits(p + 4, 2);
+			if (oh < 0 || oh > 23 || om < 0 || om > 59)
+				return false;
+			off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+			p += 6;
+		}
+	}
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || sec > 60)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	if (tm.tm_mday != d)		/* February 30th */
+		return false;
+	*out = (int64_t)t - off;
+	return true;
+}
+
+/* --since DATE into *since; the exit status of a usage error, or -1. */
+static int
+since_arg(const char *cmd, const char *arg, int64_t *since)
+{
+	char m[300];
+	*since = 0;
+	if (arg == NULL || when_arg(arg, since))
+		return -1;
+	snprintf(m, sizeof(m), "--since '%s': a date YYYY-MM-DD or a date-time "
+	    "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]", arg);
+	return cmh_usage(cmd, m);
+}
+
+static void
+iso(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* ---- check ------------------------------------------------------------------- */
 
 static int
@@ -220,24 +365,30 @@ typedef struct {
 	bool nomem;
 } lister;
 
+/* The revocation of r: its time and reason ("-" when not revoked). */
 static void
-iso(int64_t t, char *out, size_t cap)
+revocation(const cmh_cert_rec *r, char *at, size_t cap, const char **reason)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	bool rev = r->state == CMH_CERT_REVOKED;
+	if (rev)
+		iso(r->state_at, at, cap);
+	else
+		snprintf(at, cap, "-");
+	*reason = !rev ? "-" : r->revocation_reason < 0 ? "unspecified" :
+	    cmp_reason_name(r->revocation_reason);
 }
 
 static void
 list_one(void *ctx, const cmh_cert_rec *r)
 {
 	lister *l = ctx;
-	char issued[32], na[32], st[32];
-	iso(r->issued_at, issued, sizeof(issued));
-	iso(r->not_after, na, sizeof(na));
-	iso(r->state_at, st, sizeof(st));
+	char issued[32], na[32], st[32], rat[32];
+	const char *reason;
 	if (l->json) {
+		iso(r->issued_at, issued, sizeof(issued));
+		iso(r->not_after, na, sizeof(na));
+		iso(r->state_at, st, sizeof(st));
+		revocation(r, rat, sizeof(rat), &reason);
 		printf("%s\n  {\"serial\": ", l->n ? "," : "");
 		rt_json_str(stdout, r->serial);
 		printf(", \"subject\": ");
@@ -253,6 +404,11 @@ list_one(void *ctx, const cmh_cert_rec *r)
 		    issued, na, st);
 		if (r->revocation_reason >= 0)
 			printf(", \"revocation_reason\": %d", r->revocation_reason);
+		if (r->state == CMH_CERT_REVOKED)
+			printf(", \"revocation\": {\"at\": \"%s\", \"reason\": "
+			    "\"%s\"}", rat, reason);
+		else
+			printf(", \"revocation\": null");
 		printf(", \"transaction\": \"%s\"}", r->tid);
 	} else {
 		if (l->n == l->cap) {
@@ -283,7 +439,10 @@ print_table(const lister *l)
 {
 	int ws = width(0, "SERIAL"), wt = width(0, "STATE"),
 	    wp = width(0, "PROFILE"), wo = width(0, "OFFICER"),
-	    wc = width(0, "CARD"), wi = (int)strlen("YYYY-MM-DDTHH:MM:SSZ");
+	    wc = width(0, "CARD"), wi = (int)strlen("YYYY-MM-DDTHH:MM:SSZ"),
+	    wr = width(0, "REASON");
+	char issued[32], rat[32];
+	const char *reason;
 	for (size_t i = 0; i < l->n; i++) {
 		const cmh_cert_rec *r = &l->rows[i];
 		ws = width(ws, r->serial);
@@ -291,32 +450,57 @@ print_table(const lister *l)
 		wp = width(wp, r->profile);
 		wo = width(wo, r->officer);
 		wc = width(wc, r->card);
+		revocation(r, rat, sizeof(rat), &reason);
+		wr = width(wr, reason);
 	}
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws, "SERIAL", wt,
-	    "STATE", wp, "PROFILE", wo, "OFFICER", wc, "CARD", wi, "ISSUED",
-	    "SUBJECT");
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws,
+	    "SERIAL", wt, "STATE", wp, "PROFILE", wo, "OFFICER", wc, "CARD", wi,
+	    "ISSUED", wi, "REVOKED", wr, "REASON", "SUBJECT");
 	for (size_t i = 0; i < l->n; i++) {
 		const cmh_cert_rec *r = &l->rows[i];
-		char issued[32];
 		iso(r->issued_at, issued, sizeof(issued));
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws, r->serial,
-		    wt, cmh_cert_state_name(r->state), wp, r->profile, wo,
-		    r->officer, wc, r->card[0] ? r->card : "-", wi, issued,
-		    r->subject);
+		revocation(r, rat, sizeof(rat), &reason);
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws,
+		    r->serial, wt, cmh_cert_state_name(r->state), wp, r->profile,
+		    wo, r->officer, wc, r->card[0] ? r->card : "-", wi, issued,
+		    wi, rat, wr, reason, r->subject);
 	}
 }
 
 static int
 cmd_certs(const aopts *o)
 {
+	cmh_cert_filter f = { .state = -1, .officer = o->officer,
+	    .profile = o->profile };
+	char card[80], m[300];
 	host h;
 	lister l = { .json = o->json };
+	int rc;
+
+	if (o->state != NULL) {
+		for (int i = CMH_CERT_WAITING; i <= CMH_CERT_REVOKED; i++)
+			if (!strcmp(o->state, cmh_cert_state_name(i)))
+				f.state = i;
+		if (f.state < 0) {
+			snprintf(m, sizeof(m), "--state '%s': waiting, confirmed, "
+			    "rejected or revoked", o->state);
+			return cmh_usage("certs", m);
+		}
+	}
+	if (o->card != NULL) {
+		if (!card_arg(o->card, card, sizeof(card)))
+			return cmh_usage("certs", "--card: the card's GUID or "
+			    "serial in hex");
+		f.card = card;
+	}
+	if ((rc = since_arg("certs", o->since, &f.since)) >= 0)
+		return rc;
 	rt_err *e = host_open(o->file, false, &h);
 	if (e != NULL)
 		return report(e);
 	if (l.json)
 		printf("[");
-	e = cmh_db_certs_each(h.db, list_one, &l);
+	e = cmh_db_certs_find(h.db, &f, list_one, &l);
 	if (e == NULL && l.nomem)
 		e = rt_err_new(RT_E_NOMEM, NULL, "certificate list");
 	if (l.json)
@@ -328,6 +512,195 @@ cmd_certs(const aopts *o)
 	return e ? report(e) : 0;
 }
 
+/* ---- audit ------------------------------------------------------------------- */
+
+typedef struct {
+	bool json;
+	size_t n;
+} auditor;
+
+/* One record; the table's columns are fixed (an audit trail may be long:
+ * it is printed as it is read), the detail comes last. */
+static void
+audit_one(void *ctx, const cmh_audit_rec *r)
+{
+	auditor *a = ctx;
+	char at[32];
+	iso(r->at, at, sizeof(at));
+	if (a->json) {
+		printf("%s\n  {\"id\": %lld, \"at\": \"%s\", \"who\": ",
+		    a->n ? "," : "", (long long)r->id, at);
+		rt_json_str(stdout, r->who);
+		printf(", \"station\": ");
+		rt_json_str(stdout, r->station);
+		printf(", \"action\": ");
+		rt_json_str(stdout, r->action);
+		printf(", \"result\": ");
+		rt_json_str(stdout, r->result);
+		printf(", \"detail\": ");
+		rt_json_str(stdout, r->detail);
+		printf("}");
+	} else {
+		if (a->n == 0)
+			printf("%-20s  %-16s  %-21s  %-8s  %-24s  %s\n", "AT", "WHO",
+			    "STATION", "ACTION", "RESULT", "DETAIL");
+		printf("%-20s  %-16s  %-21s  %-8s  %-24s  %s\n", at, r->who,
+		    r->station, r->action, r->result, r->detail);
+	}
+	a->n++;
+}
+
+static int
+cmd_audit(const aopts *o)
+{
+	cmh_audit_filter f = { .who = o->officer, .action = o->action };
+	auditor a = { .json = o->json };
+	char card[80];
+	host h;
+	int rc;
+
+	if (o->card != NULL) {
+		if (!card_arg(o->card, card, sizeof(card)))
+			return cmh_usage("audit", "--card: the card's GUID or "
+			    "serial in hex");
+		f.card = card;
+	}
+	if ((rc = since_arg("audit", o->since, &f.since)) >= 0)
+		return rc;
+	rt_err *e = host_open(o->file, false, &h);
+	if (e != NULL)
+		return report(e);
+	if (a.json)
+		printf("[");
+	e = cmh_db_audit_find(h.db, &f, audit_one, &a);
+	if (a.json)
+		printf("%s]\n", a.n ? "\n" : "");
+	host_close(&h);
+	return e ? report(e) : 0;
+}
+
+/* ---- revoke ------------------------------------------------------------------ */
+
+/* The audit's name for whoever runs the admin commands, and the "station"
+ * they run at: the Unix user. */
+#define ADMIN_WHO "cmhost-admin"
+
+static void
+admin_station(char *out, size_t cap)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw != NULL)
+		snprintf(out, cap, "unix:%s", pw->pw_name);
+	else
+		snprintf(out, cap, "unix:uid %ld", (long)geteuid());
+}
+
+/* A serial as `cmhost certs` (lowercase hex, no leading zero bytes) or
+ * OpenSSL (upper case, "0x", colons) prints it, into the database's form;
+ * false when it is not hex. */
+static bool
+serial_arg(const char *in, char *out, size_t cap)
+{
+	uint8_t b[64];
+	char pad[160];
+	size_t n = 0, k = 0;
+	if (in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
+		in += 2;
+	for (const char *p = in; *p && k + 2 < sizeof(pad); p++)
+		if (*p != ':')
+			pad[k++] = *p;
+	pad[k] = '\0';
+	if (k % 2 == 1) {		/* an odd number of digits: a leading 0 */
+		memmove(pad + 1, pad, k + 1);
+		pad[0] = '0';
+		k++;
+	}
+	rt_err *e = rt_hex_decode(pad, k, b, sizeof(b), &n, 0);
+	bool bad = e != NULL || n == 0 || in[0] == '\0';
+	rt_err_free(e);
+	if (bad)
+		return false;
+	size_t z = 0;
+	while (z + 1 < n && b[z] == 0)
+		z++;
+	rt_hex_encode(b + z, n - z, out, cap, 0);
+	return true;
+}
+
+static int
+cmd_revoke(const aopts *o)
+{
+	char serial[130], m[300], station[160], tid[64], detail[300];
+	uint8_t rnd[16];
+	cmh_cert_rec rec;
+	int reason, rc = 0;
+	host h;
+	rt_err *e;
+
+	if (!serial_arg(o->pos, serial, sizeof(serial))) {
+		snprintf(m, sizeof(m), "serial '%s': hex (as cmhost certs or "
+		    "openssl x509 -serial print it)", o->pos);
+		return cmh_usage("revoke", m);
+	}
+	if (o->reason == NULL)
+		return cmh_usage("revoke", "--reason is required");
+	/* certificateHold (6) and removeFromCRL (8) are no revocation here:
+	 * a revocation is final */
+	reason = cmp_reason_from_name(o->reason);
+	if (reason < 0 || reason == 6 || reason == 8) {
+		snprintf(m, sizeof(m), "--reason '%s': unspecified, keyCompromise, "
+		    "cACompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation, privilegeWithdrawn or aACompromise",
+		    o->reason);
+		return cmh_usage("revoke", m);
+	}
+	if ((e = host_open(o->file, false, &h)) != NULL)
+		return report(e);
+	admin_station(station, sizeof(station));
+	int64_t now = (int64_t)time(NULL);
+	e = cmh_db_cert_get(h.db, serial, &rec, NULL, NULL);
+	if (e == NULL && rec.state == CMH_CERT_REVOKED) {
+		char at[32];
+		iso(rec.state_at, at, sizeof(at));
+		e = rt_err_new(RT_E_ARG, NULL, "certificate %s is already revoked "
+		    "(%s, %s)", serial, at, rec.revocation_reason < 0 ?
+		    "unspecified" : cmp_reason_name(rec.revocation_reason));
+	}
+	/* the revocation as an rr makes it: a transaction record and the
+	 * certificate, in one database transaction */
+	if (e == NULL && (e = rt_random(rnd, sizeof(rnd))) == NULL) {
+		const char *sv[1] = { serial };
+		rt_hex_encode(rnd, sizeof(rnd), tid, sizeof(tid), 0);
+		e = cmh_db_revoke_all(h.db, tid, ADMIN_WHO, "revoke", sv, &reason,
+		    1, now);
+	}
+	if (e == NULL || rt_err_kind_of(e) != RT_E_IO) {
+		/* the audit: the card first, as the service writes it */
+		char result[320];
+		snprintf(detail, sizeof(detail), "%s%s%s%s (%s)",
+		    e == NULL && rec.card[0] ? "card " : "",
+		    e == NULL ? rec.card : "", e == NULL && rec.card[0] ? ": " :
+		    "", serial, cmp_reason_name(reason));
+		if (e != NULL)
+			rt_err_format(e, m, sizeof(m));
+		snprintf(result, sizeof(result), "%s%s", e ? "refused: " : "ok",
+		    e ? m : "");
+		rt_err *ae = cmh_db_audit(h.db, now, ADMIN_WHO, station, "revoke",
+		    detail, result);
+		if (ae != NULL)
+			(void)report(ae);
+	}
+	if (e == NULL)
+		printf("revoked %s (%s)\n", serial, cmp_reason_name(reason));
+	else if (rt_err_kind_of(e) == RT_E_ARG) {
+		(void)report(e);
+		rc = 3;
+	} else
+		rc = report(e);
+	host_close(&h);
+	return rc;
+}
+
 /* ---- mgmt-key ---------------------------------------------------------------- */
 
 static int
@@ -336,9 +709,9 @@ cmd_mgmt_key(const aopts *o)
 	static const struct { const char *name; size_t len; } algs[] = {
 		{ "3des", 24 }, { "aes128", 16 }, { "aes192", 24 }, { "aes256", 32 },
 	};
-	uint8_t cid[32], key[32];
-	char line[80], card_hex[80];
-	size_t cl = 0, kl = 0, want = 0;
+	uint8_t key[32];
+	char line[80], card_hex[80], station[160], d[100];
+	size_t kl = 0, want = 0;
 	host h;
 	rt_err *e;
 	char *end;
@@ -355,14 +728,9 @@ cmd_mgmt_key(const aopts *o)
 	fd = strtol(o->key_fd, &end, 10);
 	if (*end != '\0' || end == o->key_fd || fd < 0 || fd > 1024)
 		return cmh_usage("mgmt-key", "--key-fd: a file descriptor number");
-	rt_err *he = rt_hex_decode(o->card, strlen(o->card), cid, sizeof(cid),
-	    &cl, 0);
-	bool bad = he != NULL;
-	rt_err_free(he);
-	if (bad || cl == 0)
+	if (!card_arg(o->card, card_hex, sizeof(card_hex)))
 		return cmh_usage("mgmt-key", "--card: the card's GUID or serial "
 		    "in hex");
-	rt_hex_encode(cid, cl, card_hex, sizeof(card_hex), 0);
 	/* the key comes from a file descriptor, never from argv */
 	FILE *f = fdopen((int)fd, "r");
 	if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
@@ -373,8 +741,9 @@ cmd_mgmt_key(const aopts *o)
 	}
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
-	he = rt_hex_decode(line, strlen(line), key, sizeof(key), &kl, 0);
-	bad = he != NULL;
+	rt_err *he = rt_hex_decode(line, strlen(line), key, sizeof(key), &kl,
+	    0);
+	bool bad = he != NULL;
 	rt_err_free(he);
 	rt_wipe(line, sizeof(line));
 	if (bad || kl != want) {
@@ -385,9 +754,12 @@ cmd_mgmt_key(const aopts *o)
 	if ((e = host_open(o->file, false, &h)) == NULL) {
 		e = cmh_db_mgmt_key_set(h.db, card_hex, o->alg, key, kl,
 		    (int64_t)time(NULL));
-		if (e == NULL)
-			e = cmh_db_audit(h.db, (int64_t)time(NULL), "cmhost", "-",
-			    "mgmt-key", card_hex, "ok: stored");
+		if (e == NULL) {
+			admin_station(station, sizeof(station));
+			snprintf(d, sizeof(d), "card %s", card_hex);
+			e = cmh_db_audit(h.db, (int64_t)time(NULL), ADMIN_WHO,
+			    station, "mgmt-key", d, "ok: stored");
+		}
 		host_close(&h);
 	}
 	rt_wipe(key, sizeof(key));

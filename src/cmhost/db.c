@@ -459,11 +459,27 @@ rt_err *
 cmh_db_certs_each(cmh_db *db, void (*fn)(void *ctx, const cmh_cert_rec *r),
     void *ctx)
 {
+	return cmh_db_certs_find(db, NULL, fn, ctx);
+}
+
+rt_err *
+cmh_db_certs_find(cmh_db *db, const cmh_cert_filter *f,
+    void (*fn)(void *ctx, const cmh_cert_rec *r), void *ctx)
+{
+	static const cmh_cert_filter all = { .state = -1 };
 	sqlite3_stmt *st;
 	rt_err *e;
+	if (f == NULL)
+		f = &all;
+	/* a NULL parameter selects everything: one statement for every
+	 * combination of filters */
 	pthread_mutex_lock(&db->mu);
-	e = prep(db, &st, "SELECT " REC_COLS " FROM certs ORDER BY issued_at, "
-	    "rowid", "");
+	e = prep(db, &st, "SELECT " REC_COLS " FROM certs WHERE "
+	    "(?1 IS NULL OR state = ?1) AND (?2 IS NULL OR card = ?2) AND "
+	    "(?3 IS NULL OR officer = ?3) AND (?4 IS NULL OR profile = ?4) AND "
+	    "issued_at >= ?5 ORDER BY issued_at, rowid", "tttti",
+	    f->state < 0 ? NULL : cmh_cert_state_name((cmh_cert_state)f->state),
+	    f->card, f->officer, f->profile, f->since > 0 ? f->since : INT64_MIN);
 	if (e == NULL)
 		e = each(db, st, fn, ctx);
 	pthread_mutex_unlock(&db->mu);
@@ -777,6 +793,47 @@ cmh_db_audit(cmh_db *db, int64_t now, const char *who, const char *station,
 	    result ? result : "ok");
 	if (e == NULL)
 		e = run(db, st, NULL);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_audit_find(cmh_db *db, const cmh_audit_filter *f,
+    void (*fn)(void *ctx, const cmh_audit_rec *r), void *ctx)
+{
+	static const cmh_audit_filter all;
+	sqlite3_stmt *st;
+	cmh_audit_rec r;
+	rt_err *e;
+	int rc;
+	if (f == NULL)
+		f = &all;
+	pthread_mutex_lock(&db->mu);
+	/* the card as the service writes it: "card HEX: ..." (and "card HEX"
+	 * alone); LIKE's wildcards are escaped in the card */
+	e = prep(db, &st, "SELECT id, at, who, station, action, detail, result "
+	    "FROM audit WHERE (?1 IS NULL OR who = ?1) AND "
+	    "(?2 IS NULL OR action = ?2) AND (?3 IS NULL OR detail = 'card ' || "
+	    "?3 OR detail LIKE 'card ' || replace(replace(replace(?3, '\\', "
+	    "'\\\\'), '%', '\\%'), '_', '\\_') || ':%' ESCAPE '\\') AND "
+	    "at >= ?4 ORDER BY id", "ttti", f->who, f->action, f->card,
+	    f->since > 0 ? f->since : INT64_MIN);
+	if (e != NULL) {
+		pthread_mutex_unlock(&db->mu);
+		return e;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.id = sqlite3_column_int64(st, 0);
+		r.at = sqlite3_column_int64(st, 1);
+		col_text(st, 2, r.who, sizeof(r.who));
+		col_text(st, 3, r.station, sizeof(r.station));
+		col_text(st, 4, r.action, sizeof(r.action));
+		col_text(st, 5, r.detail, sizeof(r.detail));
+		col_text(st, 6, r.result, sizeof(r.result));
+		fn(ctx, &r);
+	}
+	sqlite3_finalize(st);
+	e = rc == SQLITE_DONE ? NULL : dberr(db, "select audit records");
 	pthread_mutex_unlock(&db->mu);
 	return e;
 }

@@ -1,6 +1,8 @@
 /* Unit tests: cmhost's database - the certificate state machine (waiting,
  * confirmed, rejected, revoked; grace-time sweep), transactions and nonces
- * (replay), management keys, audit, and persistence across reopen. */
+ * (replay), management keys, audit, and persistence across reopen; the
+ * selections of `cmhost certs` and `cmhost audit` (cmh_db_certs_find,
+ * cmh_db_audit_find). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -198,6 +200,190 @@ test_keys_audit(void **st)
 	expect_kind(cmh_db_open("/nonexistent/dir/x.db", &db), RT_E_IO);
 }
 
+/* ---- the selections of cmhost certs and cmhost audit ---------------------- */
+
+typedef struct {
+	char got[512];		/* the serials (or audit ids), space-separated */
+	size_t n;
+} picked;
+
+static void
+pick_cert(void *ctx, const cmh_cert_rec *r)
+{
+	picked *p = ctx;
+	size_t l = strlen(p->got);
+	snprintf(p->got + l, sizeof(p->got) - l, "%s%s", l ? " " : "", r->serial);
+	p->n++;
+}
+
+static const char *
+certs(cmh_db *db, const cmh_cert_filter *f)
+{
+	static picked p;
+	memset(&p, 0, sizeof(p));
+	assert_null(cmh_db_certs_find(db, f, pick_cert, &p));
+	return p.got;
+}
+
+static void
+add_as(cmh_db *db, const char *serial, const char *officer,
+    const char *profile, const char *card, int64_t at)
+{
+	cmh_cert_rec r;
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	memset(&r, 0, sizeof(r));
+	snprintf(r.serial, sizeof(r.serial), "%s", serial);
+	snprintf(r.subject, sizeof(r.subject), "CN=%s", serial);
+	snprintf(r.profile, sizeof(r.profile), "%s", profile);
+	snprintf(r.officer, sizeof(r.officer), "%s", officer);
+	snprintf(r.card, sizeof(r.card), "%s", card);
+	snprintf(r.tid, sizeof(r.tid), "t%s", serial);
+	r.state = CMH_CERT_WAITING;
+	r.issued_at = r.state_at = at;
+	r.not_after = at + 86400;
+	assert_null(cmh_db_cert_add(db, &r, der, sizeof(der)));
+}
+
+static void
+test_certs_find(void **st)
+{
+	char p2[160];
+	cmh_db *db;
+	(void)st;
+	snprintf(p2, sizeof(p2), "%s/find.db", dir);
+	assert_null(cmh_db_open(p2, &db));
+	assert_string_equal(certs(db, NULL), "");
+	add_as(db, "a1", "alice", "user", "0a0b", 100);
+	add_as(db, "a2", "alice", "piv-auth", "0a0b", 200);
+	add_as(db, "b1", "bob", "user", "0c0d", 300);
+	add_as(db, "b2", "bob", "user", "", 400);
+	assert_null(cmh_db_cert_confirm(db, "ta2", 0, true, 210));
+	assert_null(cmh_db_cert_confirm(db, "tb1", 0, false, 310));
+	/* as a CMP rr revokes: a transaction and the certificate */
+	const char *sv[] = { "a1" };
+	int why[] = { 1 };
+	assert_null(cmh_db_revoke_all(db, "admin01", "cmhost-admin", "revoke",
+	    sv, why, 1, 500));
+
+	/* no filter: all, oldest first */
+	assert_string_equal(certs(db, NULL), "a1 a2 b1 b2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1 }),
+	    "a1 a2 b1 b2");
+	/* each filter alone */
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state =
+	    CMH_CERT_REVOKED }), "a1");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state =
+	    CMH_CERT_CONFIRMED }), "a2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state =
+	    CMH_CERT_REJECTED }), "b1");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state =
+	    CMH_CERT_WAITING }), "b2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .card = "0a0b" }), "a1 a2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .card = "0a" }), "");		/* whole values, no prefix */
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .officer = "bob" }), "b1 b2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .profile = "user" }), "a1 b1 b2");
+	/* since: issued at or after */
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .since = 200 }), "a2 b1 b2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .since = 401 }), "");
+	/* together: every one must hold */
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state = -1,
+	    .officer = "alice", .profile = "user" }), "a1");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state =
+	    CMH_CERT_WAITING, .officer = "bob", .since = 350 }), "b2");
+	assert_string_equal(certs(db, &(cmh_cert_filter){ .state =
+	    CMH_CERT_REVOKED, .officer = "bob" }), "");
+	/* the revocation column's data */
+	cmh_cert_rec r;
+	assert_null(cmh_db_cert_get(db, "a1", &r, NULL, NULL));
+	assert_int_equal(r.revocation_reason, 1);
+	assert_int_equal(r.state_at, 500);
+	/* the admin's revocation burnt its transactionID as an rr does */
+	expect_kind(cmh_db_txn_begin(db, "admin01", "x", "rr", NULL, 600),
+	    RT_E_AUTH);
+	/* and it is seen by the CRL publisher's stamp */
+	unsigned s1, s2;
+	assert_null(cmh_db_revoked_stamp(db, &s1));
+	const char *sv2[] = { "b2" };
+	assert_null(cmh_db_revoke_all(db, "admin02", "cmhost-admin", "revoke",
+	    sv2, why, 1, 600));
+	assert_null(cmh_db_revoked_stamp(db, &s2));
+	assert_int_not_equal(s1, s2);
+	/* a revoked certificate is not revoked twice; nothing applied */
+	expect_kind(cmh_db_revoke_all(db, "admin03", "cmhost-admin", "revoke",
+	    sv2, why, 1, 700), RT_E_ARG);
+	assert_null(cmh_db_txn_begin(db, "admin03", "x", "rr", NULL, 700));
+	cmh_db_close(db);
+}
+
+static void
+pick_audit(void *ctx, const cmh_audit_rec *r)
+{
+	picked *p = ctx;
+	size_t l = strlen(p->got);
+	snprintf(p->got + l, sizeof(p->got) - l, "%s%lld", l ? " " : "",
+	    (long long)r->id);
+	p->n++;
+}
+
+static const char *
+audits(cmh_db *db, const cmh_audit_filter *f)
+{
+	static picked p;
+	memset(&p, 0, sizeof(p));
+	assert_null(cmh_db_audit_find(db, f, pick_audit, &p));
+	return p.got;
+}
+
+static void
+test_audit_find(void **st)
+{
+	char p2[160];
+	cmh_db *db;
+	(void)st;
+	snprintf(p2, sizeof(p2), "%s/audit.db", dir);
+	assert_null(cmh_db_open(p2, &db));
+	assert_string_equal(audits(db, NULL), "");
+	assert_null(cmh_db_audit(db, 100, "alice", "127.0.0.1:1", "cr",
+	    "card 0a0b: CN=x (user)", "ok"));
+	assert_null(cmh_db_audit(db, 200, "bob", "127.0.0.1:2", "rr",
+	    "5a5a (keyCompromise)", "ok"));
+	assert_null(cmh_db_audit(db, 300, "cmhost-admin", "unix:root",
+	    "mgmt-key", "card 0a0b", "ok: stored"));
+	assert_null(cmh_db_audit(db, 400, "alice", "127.0.0.1:1", "cr",
+	    "card 0a0bff: CN=y (user)", "ok"));
+	assert_null(cmh_db_audit(db, 500, "alice", "127.0.0.1:1", "cr",
+	    "card 0a_b: CN=z", "badPOP: x"));
+
+	assert_string_equal(audits(db, NULL), "1 2 3 4 5");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .who = "alice" }),
+	    "1 4 5");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .action = "rr" }),
+	    "2");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .since = 300 }),
+	    "3 4 5");
+	/* the card: the detail names it whole ("card HEX:" or "card HEX") */
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .card = "0a0b" }),
+	    "1 3");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .card = "0a0bff" }),
+	    "4");
+	/* LIKE's wildcards in the card match only themselves */
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .card = "0a_b" }),
+	    "5");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .card = "0a%" }),
+	    "");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .who = "alice",
+	    .action = "cr", .card = "0a0b", .since = 50 }), "1");
+	assert_string_equal(audits(db, &(cmh_audit_filter){ .who = "alice",
+	    .since = 450 }), "5");
+	cmh_db_close(db);
+}
+
 int
 main(void)
 {
@@ -205,6 +391,8 @@ main(void)
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_keys_audit),
+		cmocka_unit_test(test_certs_find),
+		cmocka_unit_test(test_audit_find),
 	};
 	return cmocka_run_group_tests_name("cmhost_db", tests, setup, teardown);
 }
