@@ -36,6 +36,8 @@ typedef struct {
 	const char *one_cert_reason;	/* why Add is not possible */
 	const char *no_ca_reason;	/* why CA certificates are not */
 	const char *operator_name;	/* "management key" */
+	bool operator_is_pin;		/* the credential is typed as a PIN
+					 * (PKCS#15: the SO PIN), not in hex */
 	/* The key whose every signature asks the PIN again (PIV: 9C, PIN
 	 * policy always): the "second PIN" of an update; 0: none. */
 	uint8_t pin_always_key;
@@ -59,9 +61,24 @@ typedef struct {
 	uint8_t pin_policy, touch_policy, origin;	/* 0: unknown */
 	uint8_t *der;			/* its certificate (malloc'ed), NULL */
 	size_t der_len;
+	int cert_index;			/* which of the key's certificates
+					 * (0, 1, ... in the card's order; the
+					 * index rt_card_write_cert takes) */
 	char error[240];		/* a certificate object that is there
 					 * but does not read */
 } rt_card_key;
+
+/* A CA certificate on the card (rt_card_ca_certs): not bound to a key. */
+typedef struct {
+	uint8_t *der;			/* malloc'ed, NULL when unreadable */
+	size_t der_len;
+	char label[65];			/* the card's label, "" none */
+	char error[240];		/* listed but does not read */
+} rt_card_ca;
+
+/* rt_card_write_cert's index for a certificate added beside the key's
+ * others (Add). */
+#define RT_CARD_CERT_NEW (-1)
 
 /* A signer on a key of the card (rt_card_signer). */
 typedef struct {
@@ -84,10 +101,19 @@ typedef struct {
 	    size_t cap, size_t *n, bool *has_metadata);
 	rt_err *(*pin_retries)(void *impl, int *retries);
 	rt_err *(*verify_pin)(void *impl, const char *pin, size_t len);
+	rt_err *(*verify_pin_n)(void *impl, unsigned which, const char *pin,
+	    size_t len);
+	unsigned (*key_pin)(void *impl, uint8_t key);
 	rt_err *(*read_cert)(void *impl, uint8_t key, uint8_t **der,
 	    size_t *len);
-	rt_err *(*write_cert)(void *impl, uint8_t key, const uint8_t *der,
-	    size_t len);
+	rt_err *(*write_cert)(void *impl, uint8_t key, int index,
+	    const uint8_t *der, size_t len);
+	rt_err *(*holds_cert)(void *impl, uint8_t key, const uint8_t *der,
+	    size_t len, bool *held);
+	rt_err *(*ca_certs)(void *impl, rt_card_ca *out, size_t cap,
+	    size_t *n);
+	rt_err *(*write_ca_certs)(void *impl, const rt_card_ca *ca, size_t n,
+	    bool replace);
 	rt_err *(*public_key)(void *impl, uint8_t key, mbedtls_pk_context *pk);
 	rt_err *(*operator_auth)(void *impl, int alg, const uint8_t *cred,
 	    size_t len);
@@ -132,12 +158,49 @@ void rt_card_keys_free(rt_card_key *k, size_t n);
 rt_err *rt_card_pin_retries(rt_card *c, int *retries) RT_MUST;
 /* Errors: PIN_WRONG (detail: tries left), PIN_BLOCKED, PIN_FORMAT. */
 rt_err *rt_card_verify_pin(rt_card *c, const char *pin, size_t len) RT_MUST;
+/* The card's PIN number `which` (0: the PIN, 1: the second PIN, e.g.
+ * PKCS#15's signature PIN; PIV: the one PIN again). Errors: those of
+ * rt_card_verify_pin, NOT_FOUND (no such PIN). */
+rt_err *rt_card_verify_pin_n(rt_card *c, unsigned which, const char *pin,
+    size_t len) RT_MUST;
+/* Which of the card's PINs key's signatures take: 0 the PIN, 1 the
+ * second (PIV: the PIN-always key; PKCS#15: the AODF's PIN of the key's
+ * authId, counted among the PINs that are not SO or unblocking PINs). */
+unsigned rt_card_key_pin(rt_card *c, uint8_t key);
 /* Errors: NOT_FOUND (no certificate). */
 rt_err *rt_card_read_cert(rt_card *c, uint8_t key, uint8_t **der,
     size_t *len) RT_MUST;
-/* Needs the operator credential. Errors: PERMISSION, CARD_FULL. */
-rt_err *rt_card_write_cert(rt_card *c, uint8_t key, const uint8_t *der,
-    size_t len) RT_MUST;
+/* Writes certificate der for key: index (rt_card_key.cert_index) names
+ * the certificate it replaces (Redo: exactly that one, the key's others
+ * stay), RT_CARD_CERT_NEW adds it beside them (Add; profiles without
+ * multi_cert_per_key refuse it). PIV: index 0 is the slot's certificate.
+ * A PKCS#15 card gets the new certificate's EF first, then the CDF entry
+ * in one UPDATE BINARY, then loses the old EF: a torn write leaves an EF
+ * no CDF entry names (an orphan the next write removes), never a CDF
+ * entry without its certificate. Needs the operator credential.
+ * Errors: PERMISSION, CARD_FULL, NOT_FOUND (no such key or certificate),
+ * NOT_SUPPORTED (Add where the profile holds one certificate per key,
+ * with caps' reason). */
+rt_err *rt_card_write_cert(rt_card *c, uint8_t key, int index,
+    const uint8_t *der, size_t len) RT_MUST;
+/* Whether key holds certificate der among its certificates (the read
+ * back of a write, the decision after a torn one): *held. Errors: card
+ * errors (a card that cannot tell). */
+rt_err *rt_card_holds_cert(rt_card *c, uint8_t key, const uint8_t *der,
+    size_t len, bool *held) RT_MUST;
+/* The CA certificates on the card (PKCS#15: CDF-trusted, and authority
+ * certificates of the CDF), up to cap; free with rt_card_ca_free. PIV:
+ * none. Errors: card errors, TOO_BIG. */
+rt_err *rt_card_ca_certs(rt_card *c, rt_card_ca *out, size_t cap,
+    size_t *n) RT_MUST;
+void rt_card_ca_free(rt_card_ca *ca, size_t n);
+/* Writes the CA certificates ca[0..n) (der and label used): replace
+ * removes the card's other CA certificates, else they are kept and only
+ * those missing are added. Needs the operator credential. Errors:
+ * NOT_SUPPORTED (profile without ca_certs_on_card, with caps' reason),
+ * PERMISSION, CARD_FULL, CERT (not a certificate). */
+rt_err *rt_card_write_ca_certs(rt_card *c, const rt_card_ca *ca, size_t n,
+    bool replace) RT_MUST;
 /* The public key of a key without a certificate (card metadata).
  * pk must be initialised. Errors: NOT_FOUND, NOT_SUPPORTED. */
 rt_err *rt_card_public_key(rt_card *c, uint8_t key, mbedtls_pk_context *pk)

@@ -35,8 +35,21 @@ typedef struct {
 	size_t der_len;
 	bool tc;		/* issued by a configured transport CA */
 	bool expired, not_yet_valid;
+	int cert_index;		/* which of the key's certificates (card.h) */
 	char error[240];	/* the object exists but could not be read */
 } rt_key_row;
+
+/* A CA certificate on the card (profiles with ca_certs_on_card). */
+typedef struct {
+	bool has_cert;
+	rt_cert_info cert;
+	uint8_t *der;		/* owned by the model */
+	size_t der_len;
+	char label[65];
+	char error[240];
+} rt_ca_row;
+
+#define RT_MAX_CA 8
 
 /* Most keys a card of any profile shows (PIV: 24 certificate slots). */
 #define RT_MAX_KEYS 32
@@ -54,6 +67,8 @@ typedef struct {
 	bool has_metadata;	/* the card offers key metadata */
 	rt_key_row rows[RT_MAX_KEYS];
 	size_t nrows;
+	rt_ca_row ca[RT_MAX_CA];	/* the card's CA certificates */
+	size_t nca;
 	uint64_t apdus;		/* APDUs spent reading */
 } rt_contents;
 

@@ -232,6 +232,9 @@ typedef struct {
 	char before[300];		/* what the slot holds now */
 	char after[300];		/* what it will hold / what is issued */
 	bool writes_card;		/* Redo / Add write; Issue does not */
+	int cert_index;			/* Redo: the certificate replaced
+					 * (rt_key_row.cert_index); Add:
+					 * RT_CARD_CERT_NEW */
 	/* what is requested besides the key */
 	rt_source subject_src;		/* the procedure's subject: */
 	char subject[300];		/* the DN; "" still to be typed */
@@ -301,6 +304,10 @@ typedef struct rt_update_dialogs {
 	 * the procedure requires it and the CM host does not hold it. */
 	rt_err *(*operator_credential)(void *ctx, const char *prompt,
 	    uint8_t *buf, size_t cap, size_t *len);
+	/* The same where the card profile's credential is a PIN (PKCS#15:
+	 * the SO PIN, caps.operator_is_pin): typed as a PIN, not in hex. */
+	rt_err *(*operator_pin)(void *ctx, const char *prompt, char *buf,
+	    size_t cap, size_t *len);
 	/* Whether CA certificates already on the card are replaced. */
 	rt_err *(*replace_ca_certs)(void *ctx, const rt_plan *p, bool *replace);
 	/* Progress of a step (may be NULL): "sending", "written", ... */

@@ -118,6 +118,17 @@ rt_err *rt_tc_verify_slot(piv_card *c, const rt_card_id *id, uint8_t slot,
     const uint8_t *der, size_t len, const rt_tc_config *cfg,
     rt_tc_result *res) RT_MUST;
 
+/* The same controls on a key of any card profile: mk makes the signer
+ * of the possession control for the key `slot` with its certificate;
+ * attestation runs on the PIV application c, and with c NULL is skipped
+ * (failed when configured required): the profile offers none. */
+typedef rt_err *(*rt_tc_signer_fn)(void *ctx, uint8_t slot,
+    const uint8_t *der, size_t len, const rt_tc_config *cfg,
+    rt_signer **out);
+rt_err *rt_tc_verify_key(rt_tc_signer_fn mk, void *mk_ctx, piv_card *c,
+    const rt_card_id *id, uint8_t slot, const uint8_t *der, size_t len,
+    const rt_tc_config *cfg, rt_tc_result *res) RT_MUST;
+
 /* True when the certificate's issuer name is a transport CA's: it claims
  * to be a TC (a forged one is still verified, and fails). */
 bool rt_tc_claimed(const rt_tc_config *cfg, const uint8_t *der, size_t len);

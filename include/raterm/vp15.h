@@ -92,11 +92,15 @@ rt_err *vp15_key_pubkey_der(const vp15 *c, uint8_t ref, uint8_t *buf,
  * 123456 (reference 1, auth ID 01) and PUK 0123456789abcdef (2); EC P-256
  * keys 0..nkeys-1 generated on the card, iD = reference + 1; with
  * sign_pin the last key signs only after the Signature PIN 654321
- * (reference 3, auth ID 03, PUK at 4). Test PINs, documented, never
+ * (reference 3, auth ID 03, PUK at 4); with so_pin an SO PIN 87654321
+ * (reference 5, auth ID 05, the AODF's soPin flag) is what the directory
+ * files, the certificate EFs and deleting in DF 5015 need (security
+ * condition 95) instead of the user PIN. Test PINs, documented, never
  * secrets. Errors: ARG (not blank, nkeys), CARD_FULL, CRYPTO, IO. */
 typedef struct {
 	int nkeys;              /* 0: 2; at most 8 */
 	bool sign_pin;
+	bool so_pin;
 	uint32_t serial;        /* TokenInfo's serial number (4 bytes) */
 	const char *label;      /* NULL: "vp15" */
 } vp15_perso;

@@ -155,6 +155,14 @@ dlg_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 	return e;
 }
 
+static rt_err *
+dlg_operator_pin(void *ctx, const char *prompt, char *buf, size_t cap,
+    size_t *len)
+{
+	cli_dialog_ctx *dc = ctx;
+	return cli_secret_get(dc->sec, "operator", prompt, buf, cap, len);
+}
+
 static void
 dlg_progress(void *ctx, const rt_plan_step *st, const char *what)
 {
@@ -276,6 +284,7 @@ cli_dialogs(cli_dialog_ctx *dc, rt_update_dialogs *d)
 	d->typed = dlg_typed;
 	d->card_pin = dlg_card_pin;
 	d->operator_credential = dlg_operator;
+	d->operator_pin = dlg_operator_pin;
 	d->progress = dlg_progress;
 	d->signature_pin = dlg_signature;
 	d->confirm = dlg_confirm;

@@ -334,6 +334,15 @@ check_attestation(piv_card *c, const rt_card_id *id, uint8_t slot,
 		snprintf(note, note_cap, "attestation not checked (configured off)");
 		return NULL;
 	}
+	if (c == NULL) {
+		if (cfg->attest == RT_TC_ATTEST_REQUIRED)
+			return rt_err_new(RT_E_TC_ATTESTATION, NULL, "attestation is "
+			    "required but the card's profile offers none");
+		*skipped = true;
+		snprintf(note, note_cap, "attestation not checked (the card's "
+		    "profile offers none)");
+		return NULL;
+	}
 	if (roots == NULL) {
 		if (cfg->attest == RT_TC_ATTEST_REQUIRED)
 			return rt_err_new(RT_E_TC_ATTESTATION, NULL, "attestation is "
@@ -422,10 +431,28 @@ fail(rt_tc_result *res, rt_tc_state *st, rt_err *e)
 	return e;
 }
 
+static rt_err *
+piv_mk_signer(void *ctx, uint8_t slot, const uint8_t *der, size_t len,
+    const rt_tc_config *cfg, rt_signer **out)
+{
+	rt_card_signer_opts o = { .slot = slot, .cert = der, .cert_len = len,
+	    .pin_cb = cfg->pin_cb, .pin_ctx = cfg->pin_ctx };
+	return rt_signer_card(ctx, &o, out);
+}
+
 rt_err *
 rt_tc_verify_slot(piv_card *c, const rt_card_id *id, uint8_t slot,
     const uint8_t *der, size_t len, const rt_tc_config *cfg,
     rt_tc_result *res)
+{
+	return rt_tc_verify_key(piv_mk_signer, c, c, id, slot, der, len, cfg,
+	    res);
+}
+
+rt_err *
+rt_tc_verify_key(rt_tc_signer_fn mk, void *mk_ctx, piv_card *c,
+    const rt_card_id *id, uint8_t slot, const uint8_t *der, size_t len,
+    const rt_tc_config *cfg, rt_tc_result *res)
 {
 	mbedtls_x509_crt crt;
 	rt_signer *s = NULL;
@@ -440,9 +467,7 @@ rt_tc_verify_slot(piv_card *c, const rt_card_id *id, uint8_t slot,
 		return fail(res, &res->chain, e);
 	res->chain = RT_TC_PASSED;
 
-	rt_card_signer_opts o = { .slot = slot, .cert = der, .cert_len = len,
-	    .pin_cb = cfg->pin_cb, .pin_ctx = cfg->pin_ctx };
-	if ((e = rt_signer_card(c, &o, &s)) != NULL) {
+	if ((e = mk(mk_ctx, slot, der, len, cfg, &s)) != NULL) {
 		if (rt_err_kind_of(e) == RT_E_CERT || rt_err_kind_of(e) ==
 		    RT_E_NOT_FOUND)
 			e = rt_err_new(RT_E_TC_POSSESSION, e, "the card's key in slot "

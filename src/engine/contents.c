@@ -73,11 +73,35 @@ rt_contents_read(rt_card *c, const rt_castore *tcas, time_t now,
 		r->pin_policy = keys[i].pin_policy;
 		r->touch_policy = keys[i].touch_policy;
 		r->origin = keys[i].origin;
+		r->cert_index = keys[i].cert_index;
 		memcpy(r->error, keys[i].error, sizeof(r->error));
 		if (keys[i].der != NULL) {
 			fill_cert(r, keys[i].der, keys[i].der_len, tcas, now);
 			keys[i].der = NULL;	/* the row owns it now */
 		}
+	}
+
+	rt_card_ca ca[RT_MAX_CA];
+	size_t nca = 0;
+	if ((e = rt_card_ca_certs(c, ca, RT_MAX_CA, &nca)) != NULL)
+		goto fail;
+	for (size_t i = 0; i < nca; i++) {
+		rt_ca_row *r = &out->ca[out->nca++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->label, ca[i].label, sizeof(r->label));
+		memcpy(r->error, ca[i].error, sizeof(r->error));
+		if (ca[i].der == NULL)
+			continue;
+		rt_err *pe = rt_cert_info_parse(ca[i].der, ca[i].der_len, &r->cert);
+		if (pe != NULL) {
+			rt_err_format(pe, r->error, sizeof(r->error));
+			rt_err_free(pe);
+			free(ca[i].der);
+			continue;
+		}
+		r->has_cert = true;
+		r->der = ca[i].der;	/* the row owns it now */
+		r->der_len = ca[i].der_len;
 	}
 	out->apdus = t->apdu_count - start;
 	return NULL;
@@ -94,6 +118,11 @@ rt_contents_free(rt_contents *ct)
 		ct->rows[i].der = NULL;
 	}
 	ct->nrows = 0;
+	for (size_t i = 0; i < ct->nca; i++) {
+		free(ct->ca[i].der);
+		ct->ca[i].der = NULL;
+	}
+	ct->nca = 0;
 }
 
 /* ---- TC verification of a Contents ------------------------------------------ */

@@ -104,6 +104,18 @@ dl_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 }
 
 static rt_err *
+dl_operator_pin(void *ctx, const char *prompt, char *buf, size_t cap,
+    size_t *len)
+{
+	rt_station *st = ctx;
+	const rt_update_dialogs *d = st->outer;
+	if (d == NULL || d->operator_pin == NULL)
+		return rt_err_new(RT_E_PERMISSION, NULL, "the card's SO PIN is "
+		    "needed and there is no dialog to ask for it");
+	return d->operator_pin(d->ctx, prompt, buf, cap, len);
+}
+
+static rt_err *
 dl_replace(void *ctx, const rt_plan *p, bool *replace)
 {
 	rt_station *st = ctx;
@@ -141,6 +153,7 @@ inner_dialogs(rt_station *st, const rt_update_dialogs *outer,
 	in->typed = dl_typed;
 	in->card_pin = dl_card_pin;
 	in->operator_credential = dl_operator;
+	in->operator_pin = dl_operator_pin;
 	in->replace_ca_certs = dl_replace;
 	in->progress = dl_progress;
 	in->cancel = dl_cancel;

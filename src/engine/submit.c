@@ -83,15 +83,6 @@ progress(const rt_update_dialogs *d, const rt_plan_step *st, const char *what)
 		d->progress(d->ctx, st, what);
 }
 
-/* Which of the card's PINs a key's signature takes: 1 (the second) for
- * the profile's PIN-always key, else 0. */
-static unsigned
-second_pin(const rt_card *card, uint8_t key)
-{
-	uint8_t k = rt_card_caps_get(card)->pin_always_key;
-	return k != 0 && key == k ? 1 : 0;
-}
-
 /* The officer asked to cancel (polled between steps only). */
 static bool
 cancelled(const rt_update_dialogs *d)
@@ -214,26 +205,49 @@ auth_mgmt(const rt_submit_env *env, const rt_update_dialogs *d,
 			return rt_err_wrap(e, "the card's management key");
 		}
 		rt_err_free(e);
-		if (d == NULL || d->operator_credential == NULL)
-			return rt_err_new(RT_E_PERMISSION, NULL, "the CM host holds "
-			    "no management key for this card and no operator "
-			    "credential was given");
+		const rt_card_caps *caps = rt_card_caps_get(env->card);
 		src = "the operator's";
-		if ((e = d->operator_credential(d->ctx, "Operator credential "
-		    "(the card's management key, hex, or 'default')", key,
-		    sizeof(key), &kl)) != NULL) {
-			rt_wipe(key, sizeof(key));
-			return e;
-		}
-		if (kl == 0)	/* the dialog said: the card's default key */
-			src = "the default";
 		alg = 0;	/* the card's algorithm */
+		if (caps->operator_is_pin) {
+			/* a PIN (PKCS#15: the SO PIN), typed as one */
+			if (d == NULL || d->operator_pin == NULL)
+				return rt_err_new(RT_E_PERMISSION, NULL, "the CM host "
+				    "holds no %s for this card and there is no dialog "
+				    "to ask for it", caps->operator_name);
+			char pin[MGMT_CAP];
+			size_t pl = 0;
+			char prompt[120];
+			snprintf(prompt, sizeof(prompt), "%s of the card",
+			    caps->operator_name);
+			e = d->operator_pin(d->ctx, prompt, pin, sizeof(pin), &pl);
+			if (e == NULL) {
+				memcpy(key, pin, pl);
+				kl = pl;
+			}
+			rt_wipe(pin, sizeof(pin));
+			if (e != NULL)
+				return e;
+		} else {
+			if (d == NULL || d->operator_credential == NULL)
+				return rt_err_new(RT_E_PERMISSION, NULL, "the CM host "
+				    "holds no management key for this card and no "
+				    "operator credential was given");
+			if ((e = d->operator_credential(d->ctx, "Operator "
+			    "credential (the card's management key, hex, or "
+			    "'default')", key, sizeof(key), &kl)) != NULL) {
+				rt_wipe(key, sizeof(key));
+				return e;
+			}
+			if (kl == 0)	/* the dialog said: the default key */
+				src = "the default";
+		}
 	}
 	e = rt_card_operator_auth(env->card, alg, kl ? key : NULL, kl);
 	rt_wipe(key, sizeof(key));
 	if (e != NULL)
-		return rt_err_wrap(e, "management-key authentication with %s key",
-		    src);
+		return rt_err_wrap(e, "%s authentication with %s %s",
+		    rt_card_caps_get(env->card)->operator_name, src,
+		    rt_card_caps_get(env->card)->operator_is_pin ? "PIN" : "key");
 	return NULL;
 }
 
@@ -255,8 +269,8 @@ ask_pins(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		    &pn->pin_len[i])) != NULL)
 			return e;
 		pn->npins = i + 1;
-		if ((e = rt_card_verify_pin(env->card, pn->pin[i], pn->pin_len[i])) !=
-		    NULL)
+		if ((e = rt_card_verify_pin_n(env->card, i, pn->pin[i],
+		    pn->pin_len[i])) != NULL)
 			return rt_err_wrap(e, "%s of the card", i == 0 ? "PIN" :
 			    "second PIN");
 	}
@@ -304,17 +318,15 @@ save_issued(const char *dir, const rt_plan *p, uint8_t slot,
 static rt_err *
 check_on_card(rt_card *card, step_ctx *sc, pins *pn)
 {
-	uint8_t *back = NULL;
-	size_t blen = 0;
-	rt_err *e = rt_card_read_cert(card, sc->st->slot, &back, &blen);
+	bool same = false;
+	rt_err *e = rt_card_holds_cert(card, sc->st->slot, sc->cert,
+	    sc->cert_len, &same);
 	if (e != NULL)
 		return rt_err_wrap(e, "reading the certificate back");
-	bool same = blen == sc->cert_len && memcmp(back, sc->cert, blen) == 0;
-	free(back);
 	if (!same)
 		return rt_err_new(RT_E_CARD_STATUS, NULL, "the certificate read "
 		    "back differs from the one written");
-	pin_pick pp = { pn, second_pin(card, sc->st->slot) };
+	pin_pick pp = { pn, rt_card_key_pin(card, sc->st->slot) };
 	rt_card_signer_spec so = {
 		.key = sc->st->slot, .cert = sc->cert, .cert_len = sc->cert_len,
 		.pin_cb = pin_from_store, .pin_ctx = &pp,
@@ -354,17 +366,13 @@ before(time_t t, char *out, size_t cap)
 static int
 card_now_holds(rt_card *card, uint8_t slot, const uint8_t *cert, size_t len)
 {
-	uint8_t *back = NULL;
-	size_t blen = 0;
-	rt_err *e = rt_card_read_cert(card, slot, &back, &blen);
+	bool held = false;
+	rt_err *e = rt_card_holds_cert(card, slot, cert, len, &held);
 	if (e != NULL) {
-		int r = rt_err_has(e, RT_E_NOT_FOUND) ? 0 : -1;
 		rt_err_free(e);
-		return r;
+		return -1;
 	}
-	int r = blen == len && memcmp(back, cert, len) == 0;
-	free(back);
-	return r;
+	return held;
 }
 
 static rt_err *
@@ -506,7 +514,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	if (popo_sig) {
 		for (size_t i = 0; i < p->nsteps; i++) {
 			sc[i].pp.p = &pn;
-			sc[i].pp.which = second_pin(env->card, p->steps[i].slot);
+			sc[i].pp.which = rt_card_key_pin(env->card, p->steps[i].slot);
 			rt_card_signer_spec so = {
 				.key = p->steps[i].slot, .cert = sc[i].row->der,
 				.cert_len = sc[i].row->der_len,
@@ -694,11 +702,13 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 			    "tested";
 			if ((e = jappend(jf, RT_J_WRITE, st->slot, rt_action_name(
 			    st->action), st->profile, res->serial[i], NULL, 0,
-			    "replacing the slot's certificate")) != NULL)
+			    "%s", st->action == RT_ACT_ADD ? "adding a certificate "
+			    "beside the key's" : "replacing the slot's certificate"))
+			    != NULL)
 				goto out;
 			progress(d, st, "writing");
-			se = rt_card_write_cert(env->card, st->slot, sc[i].cert,
-			    sc[i].cert_len);
+			se = rt_card_write_cert(env->card, st->slot,
+			    st->cert_index, sc[i].cert, sc[i].cert_len);
 			if (se != NULL)
 				se = rt_err_wrap(se, "writing the certificate");
 			else

@@ -324,6 +324,7 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 		st->slot = r->slot;
 		st->action = a;
 		st->tc = r->tc;
+		st->cert_index = a == RT_ACT_ADD ? RT_CARD_CERT_NEW : r->cert_index;
 		snprintf(st->alg, sizeof(st->alg), "%s", r->alg);
 		const char *prof = rt_procedure_profile(u->proc, r->slot);
 		snprintf(st->profile, sizeof(st->profile), "%s", prof);

@@ -155,6 +155,18 @@ rt_card_verify_pin(rt_card *c, const char *pin, size_t len)
 }
 
 rt_err *
+rt_card_verify_pin_n(rt_card *c, unsigned which, const char *pin, size_t len)
+{
+	return c->ops->verify_pin_n(c->impl, which, pin, len);
+}
+
+unsigned
+rt_card_key_pin(rt_card *c, uint8_t key)
+{
+	return c->ops->key_pin(c->impl, key);
+}
+
+rt_err *
 rt_card_read_cert(rt_card *c, uint8_t key, uint8_t **der, size_t *len)
 {
 	*der = NULL;
@@ -163,9 +175,54 @@ rt_card_read_cert(rt_card *c, uint8_t key, uint8_t **der, size_t *len)
 }
 
 rt_err *
-rt_card_write_cert(rt_card *c, uint8_t key, const uint8_t *der, size_t len)
+rt_card_write_cert(rt_card *c, uint8_t key, int index, const uint8_t *der,
+    size_t len)
 {
-	return c->ops->write_cert(c->impl, key, der, len);
+	if (index == RT_CARD_CERT_NEW && !c->ops->caps->multi_cert_per_key)
+		return rt_err_new(RT_E_NOT_SUPPORTED, NULL, "key %02x: %s", key,
+		    c->ops->caps->one_cert_reason);
+	return c->ops->write_cert(c->impl, key, index, der, len);
+}
+
+rt_err *
+rt_card_holds_cert(rt_card *c, uint8_t key, const uint8_t *der, size_t len,
+    bool *held)
+{
+	*held = false;
+	return c->ops->holds_cert(c->impl, key, der, len, held);
+}
+
+rt_err *
+rt_card_ca_certs(rt_card *c, rt_card_ca *out, size_t cap, size_t *n)
+{
+	*n = 0;
+	if (!c->ops->caps->ca_certs_on_card)
+		return NULL;
+	rt_err *e = c->ops->ca_certs(c->impl, out, cap, n);
+	if (e != NULL) {
+		rt_card_ca_free(out, *n);
+		*n = 0;
+	}
+	return e;
+}
+
+void
+rt_card_ca_free(rt_card_ca *ca, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(ca[i].der);
+		ca[i].der = NULL;
+	}
+}
+
+rt_err *
+rt_card_write_ca_certs(rt_card *c, const rt_card_ca *ca, size_t n,
+    bool replace)
+{
+	if (!c->ops->caps->ca_certs_on_card)
+		return rt_err_new(RT_E_NOT_SUPPORTED, NULL, "CA certificates: %s",
+		    c->ops->caps->no_ca_reason);
+	return c->ops->write_ca_certs(c->impl, ca, n, replace);
 }
 
 rt_err *

@@ -140,15 +140,68 @@ p_verify_pin(void *impl, const char *pin, size_t len)
 }
 
 static rt_err *
+p_verify_pin_n(void *impl, unsigned which, const char *pin, size_t len)
+{
+	(void)which;	/* one PIN: the second is the same again */
+	return piv_verify_pin(impl, pin, len);
+}
+
+static unsigned
+p_key_pin(void *impl, uint8_t key)
+{
+	(void)impl;
+	return key == caps_piv.pin_always_key ? 1 : 0;
+}
+
+static rt_err *
 p_read_cert(void *impl, uint8_t key, uint8_t **der, size_t *len)
 {
 	return piv_read_cert(impl, key, der, len);
 }
 
 static rt_err *
-p_write_cert(void *impl, uint8_t key, const uint8_t *der, size_t len)
+p_write_cert(void *impl, uint8_t key, int index, const uint8_t *der,
+    size_t len)
 {
+	if (index != 0)
+		return rt_err_new(RT_E_NOT_SUPPORTED, NULL, "slot %02x, certificate "
+		    "%d: %s", key, index, caps_piv.one_cert_reason);
 	return piv_write_cert(impl, key, der, len);
+}
+
+static rt_err *
+p_holds_cert(void *impl, uint8_t key, const uint8_t *der, size_t len,
+    bool *held)
+{
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	rt_err *e = piv_read_cert(impl, key, &back, &blen);
+	if (e != NULL) {
+		if (!rt_err_has(e, RT_E_NOT_FOUND))
+			return e;
+		rt_err_free(e);
+		return NULL;
+	}
+	*held = blen == len && memcmp(back, der, len) == 0;
+	free(back);
+	return NULL;
+}
+
+/* A PIV card holds no CA certificates: none listed, none written. */
+static rt_err *
+p_ca_certs(void *impl, rt_card_ca *out, size_t cap, size_t *n)
+{
+	(void)impl; (void)out; (void)cap;
+	*n = 0;
+	return NULL;
+}
+
+static rt_err *
+p_write_ca_certs(void *impl, const rt_card_ca *ca, size_t n, bool replace)
+{
+	(void)impl; (void)ca; (void)n; (void)replace;
+	return rt_err_new(RT_E_NOT_SUPPORTED, NULL, "CA certificates: %s",
+	    caps_piv.no_ca_reason);
 }
 
 static rt_err *
@@ -219,7 +272,12 @@ const rt_card_ops prof_piv_ops = {
 	.pin_retries = p_pin_retries,
 	.verify_pin = p_verify_pin,
 	.read_cert = p_read_cert,
+	.verify_pin_n = p_verify_pin_n,
+	.key_pin = p_key_pin,
 	.write_cert = p_write_cert,
+	.holds_cert = p_holds_cert,
+	.ca_certs = p_ca_certs,
+	.write_ca_certs = p_write_ca_certs,
 	.public_key = p_public_key,
 	.operator_auth = p_operator_auth,
 	.signer = p_signer,

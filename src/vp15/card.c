@@ -200,6 +200,8 @@ sc_ok(const vp15 *c, uint8_t sc)
 		return true;
 	if (sc == VP15_SC_PIN)
 		return c->pin_ok[1];
+	if ((sc & 0xF0) == 0x90 && (sc & 0x0F) <= VP15_NPINS)
+		return c->pin_ok[sc & 0x0F];
 	return false;
 }
 
@@ -724,8 +726,8 @@ static uint16_t
 cmd_reset_retry(vp15 *c, const cmd_t *k)
 {
 	uint8_t ref = k->p2 & 0x7F;
-	if (!pin_ref_ok(ref) || ref + 1 > VP15_NPINS)
-		return SW_WRONG_P1P2;
+	if (!pin_ref_ok(ref) || ref + 1 >= VP15_SO_PIN)
+		return SW_WRONG_P1P2;   /* the SO PIN has no PUK, is none */
 	struct vp15_pin *pin = &c->pins[ref], *puk = &c->pins[ref + 1];
 	if (!pin->set || !puk->set)
 		return SW_REF_NOT_FOUND;

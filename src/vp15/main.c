@@ -26,11 +26,13 @@ usage_main(FILE *f)
 	    "\n"
 	    "commands:\n"
 	    "  init STATE [--force]  create a blank card (creation state: no PIN)\n"
-	    "  personalize STATE [--keys N] [--sign-pin] [--serial N] [--label L]\n"
-	    "                        a blank card becomes a PKCS#15 card (isoApplet\n"
+	    "  personalize STATE [--keys N] [--sign-pin] [--so-pin] [--serial N]\n"
+	    "                        [--label L] a blank card becomes a PKCS#15 card (isoApplet\n"
 	    "                        profile's layout): PIN 123456, PUK 0123456789abcdef,\n"
 	    "                        N EC P-256 keys (default 2); --sign-pin: the last\n"
-	    "                        key signs after the Signature PIN 654321\n"
+	    "                        key signs after the Signature PIN 654321;\n"
+	    "                        --so-pin: an SO PIN 87654321 guards the directory\n"
+	    "                        files and certificate EFs\n"
 	    "  add-cert STATE (--key REF | --authority) CERT [--label L]\n"
 	    "                        a certificate (PEM or DER) and its CDF entry\n"
 	    "  pubkey STATE REF      the public key of key REF (PEM)\n"
@@ -105,6 +107,8 @@ cmd_personalize(int argc, char **argv)
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--sign-pin") == 0) {
 			p.sign_pin = true;
+		} else if (strcmp(a, "--so-pin") == 0) {
+			p.so_pin = true;
 		} else if (strcmp(a, "--keys") == 0 && number(val, 8, &v) && v > 0) {
 			p.nkeys = (int)v;
 			i++;
@@ -123,7 +127,7 @@ cmd_personalize(int argc, char **argv)
 	}
 	if (path == NULL) {
 		fprintf(stderr, "usage: vp15 personalize STATE [--keys N] [--sign-pin] "
-		    "[--serial N] [--label L]\n");
+		    "[--so-pin] [--serial N] [--label L]\n");
 		return 2;
 	}
 	vp15 *c;

@@ -20,6 +20,7 @@
 #define PERSO_PIN      "123456"
 #define PERSO_PUK      "0123456789abcdef"
 #define PERSO_SIGN_PIN "654321"
+#define PERSO_SO_PIN   "87654321"
 
 /* sa bytes: FF, delete, -, -, -, write/create DF, update/create EF,
  * read/delete child */
@@ -27,6 +28,19 @@ static const uint8_t sa_open[8] = { 0xFF, 0, 0, 0, 0, 0, 0, 0 };
 static const uint8_t sa_df[8] = { 0xFF, 0, 0, 0, 0, 0, 0, 0x90 };
 static const uint8_t sa_dir[8] = { 0xFF, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x00 };
 static const uint8_t sa_obj[8] = { 0xFF, 0x90, 0xFF, 0xFF, 0xFF, 0xFF, 0x90, 0x00 };
+
+/* sa with the user PIN's condition (90) turned into the SO PIN's (95)
+ * when the card has one. */
+static const uint8_t *
+sa_for(const vp15 *c, const uint8_t sa[8], uint8_t out[8])
+{
+	memcpy(out, sa, 8);
+	if (c->pins[VP15_SO_PIN].set)
+		for (int i = 1; i < 8; i++)
+			if (out[i] == VP15_SC_PIN)
+				out[i] = VP15_SC_PIN_REF(VP15_SO_PIN);
+	return out;
+}
 
 static const uint8_t path_app[4] = { 0x3F, 0x00, 0x50, 0x15 };
 
@@ -42,7 +56,7 @@ put_file(vp15 *c, int parent, uint16_t fid, bool df, const uint8_t sa[8],
 	f.df = df;
 	f.fid = fid;
 	f.size = df ? 0 : size;
-	memcpy(f.sa, sa, 8);
+	sa_for(c, sa, f.sa);
 	if (df) {
 		memcpy(f.aid, p15_aid, sizeof(p15_aid));
 		f.aid_len = sizeof(p15_aid);
@@ -144,6 +158,10 @@ vp15_personalize(vp15 *c, const vp15_perso *p)
 		goto out;
 	}
 
+	/* the SO PIN first: the files below get its condition */
+	if (p->so_pin)
+		set_pin(c, VP15_SO_PIN, PERSO_SO_PIN);
+
 	/* EF.DIR and the application DF */
 	p15_dir dir;
 	memset(&dir, 0, sizeof(dir));
@@ -189,6 +207,11 @@ vp15_personalize(vp15 *c, const vp15_perso *p)
 	pin_object(&df->u.pin[df->n++], "User PIN", 0x01, 1);
 	if (p->sign_pin)
 		pin_object(&df->u.pin[df->n++], "Signature PIN", 0x03, 3);
+	if (p->so_pin) {
+		p15_pin *so = &df->u.pin[df->n++];
+		pin_object(so, "Security Officer PIN", 0x05, VP15_SO_PIN);
+		so->flags |= P15_PIN_SO;
+	}
 	if ((e = p15_df_encode(df, buf, 4096, &len)) != NULL ||
 	    (e = put_file(c, app, 0x4401, false, sa_dir, SIZE_AODF, buf, len, NULL)) != NULL)
 		goto out;

@@ -22,7 +22,8 @@
 #define VP15_MAX_EF      16384          /* bytes of one EF */
 #define VP15_MAX_TOTAL   (256 * 1024)   /* all EFs together */
 #define VP15_NKEYS       16             /* key references 0..15 */
-#define VP15_NPINS       4              /* PIN references 1..4 */
+#define VP15_NPINS       5              /* PIN references 1..5 */
+#define VP15_SO_PIN      5              /* the SO PIN of --so-pin (no PUK) */
 #define VP15_PIN_MAX     16
 #define VP15_MAX_CMD     (65536 + 1024) /* assembled command data */
 #define VP15_MF          0              /* index of the MF */
@@ -30,6 +31,9 @@
 /* Security condition bytes of the FCP's tag 86 (ISO 7816-4 table 20 as
  * the IsoApplet uses it). */
 enum { VP15_SC_ALWAYS = 0x00, VP15_SC_PIN = 0x90, VP15_SC_NEVER = 0xFF };
+/* vp15's own: 9r (r 1..5) PIN reference r verified (90 is PIN 1, the
+ * IsoApplet's one PIN); the SO PIN's files carry 95. */
+#define VP15_SC_PIN_REF(r) ((uint8_t)(0x90 | (r)))
 /* Their positions: sa[0] is FF ("a byte for every operation"). */
 enum {
 	VP15_SA_DELETE_SELF = 1,

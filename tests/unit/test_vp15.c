@@ -633,9 +633,9 @@ test_profile_p15(void **state)
 	int total;
 	vp15_pin_info(c, 1, &set, &total, &left);
 	assert_int_equal(left, 3);
-	/* writing is not there yet */
-	e = rt_card_write_cert(card, 0x00, (const uint8_t *)"\x30\x00", 2);
-	assert_true(rt_err_has(e, RT_E_NOT_SUPPORTED));
+	/* what is written must be a certificate (the writes: test_p15_write) */
+	e = rt_card_write_cert(card, 0x00, 0, (const uint8_t *)"\x30\x00", 2);
+	assert_true(rt_err_has(e, RT_E_CERT));
 	rt_err_free(e);
 	rt_card_close(card);
 	rt_transport_close(f.t);
