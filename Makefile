@@ -240,12 +240,29 @@ STATION_GROUP ?= $(STATION_USER)
 RT_ETC := $(DESTDIR)$(SYSCONFDIR)/raterm
 RT_LIB := $(DESTDIR)$(LOCALSTATEDIR)/lib/raterm
 RT_LOG := $(DESTDIR)$(LOCALSTATEDIR)/log/raterm
+# cmhost: the binary (sbin), cmhost(8), the systemd unit (ExecStart and the
+# configuration's path follow PREFIX and SYSCONFDIR), SYSCONFDIR/cmhost with
+# the example configuration beside the one the administrator writes
+# (docs/cmhost-operations.md). The service's account and its database
+# directory are made by the administrator and systemd (contrib/cmhost.service).
+SYSTEMDUNITDIR ?= /lib/systemd/system
+CM_ETC := $(DESTDIR)$(SYSCONFDIR)/cmhost
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/raterm $(DESTDIR)$(PREFIX)/bin/
-	$(if $(wildcard src/cmhost/main.c),install -d $(DESTDIR)$(PREFIX)/sbin && \
-	    install -m 755 $(BUILD)/cmhost $(DESTDIR)$(PREFIX)/sbin/)
 	install -m 644 man/raterm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -d -m 750 $(CM_ETC)
+	install -m 755 $(BUILD)/cmhost $(DESTDIR)$(PREFIX)/sbin/
+	install -m 644 man/cmhost.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed -e 's|/usr/local/sbin/cmhost|$(PREFIX)/sbin/cmhost|' \
+	    -e 's|/etc/cmhost/|$(SYSCONFDIR)/cmhost/|' contrib/cmhost.service \
+	    >$(DESTDIR)$(SYSTEMDUNITDIR)/cmhost.service.tmp && \
+	    chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/cmhost.service.tmp && \
+	    mv $(DESTDIR)$(SYSTEMDUNITDIR)/cmhost.service.tmp \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/cmhost.service
+	install -m 644 conf/cmhost.example.yaml $(CM_ETC)/
 	install -d -m 755 $(RT_ETC) $(RT_ETC)/procedures.d
 	install -d -m 750 $(RT_ETC)/pki
 	install -d -m 755 $(RT_LIB)

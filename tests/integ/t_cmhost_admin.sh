@@ -183,8 +183,11 @@ while [ $k -le 3 ]; do
 	sleep 0.3
 	k=$((k + 1))
 done
-kill -0 "$LOAD" 2>/dev/null && ok "the backups were taken while certificates were issued" ||
+if kill -0 "$LOAD" 2>/dev/null; then
+	ok "the backups were taken while certificates were issued"
+else
 	fail "the backups were taken while certificates were issued" "the load had ended"
+fi
 wait "$LOAD"
 expect_eq "every enrollment of the load succeeded" "" "$(cat load.log)"
 AFTER=$(sqlite3 "$D/cmhost.db" "SELECT count(*) FROM certs")
