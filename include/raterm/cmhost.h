@@ -79,7 +79,18 @@ typedef struct {
 	bool has_qc_fixed;
 	rt_qc qc_fixed;			/* statements every certificate gets */
 	unsigned qc_may_add;		/* CMH_QC_* */
+	/* where relying parties learn of revocations, put into every
+	 * certificate (crlDistributionPoints, authorityInfoAccess): the
+	 * top-level revocation.* URLs unless the profile's `revocation`
+	 * overrides them or opts out (`none`); NULL: not put in */
+	char *crl_url, *ocsp_url, *ca_issuers_url;
+	unsigned rev_own;		/* parse time: CMH_REV_* the profile set */
 } cmh_profile;
+
+/* cmh_profile.rev_own: which URLs the profile gave itself. */
+#define CMH_REV_CRL     0x1
+#define CMH_REV_OCSP    0x2
+#define CMH_REV_ISSUERS 0x4
 
 typedef struct {
 	char *name;			/* for the audit trail and roles */
@@ -142,9 +153,18 @@ typedef struct {
 	unsigned ocsp_validity;		/* seconds to an answer's nextUpdate,
 					 * default 3600 */
 	char *crl_file;			/* NULL: not written to a file */
+	/* revocation.crl_url, ocsp_url, ca_issuers_url: what profiles put
+	 * into the certificates they issue (cmh_profile) */
+	char *crl_url, *ocsp_url, *ca_issuers_url;
 	/* database */
 	char *db_path;
 	unsigned grace_seconds;		/* confirmation grace time, default 600 */
+	/* the key-encryption key of the card management keys (kept apart
+	 * from the database, cmhost_kek.h): a file, or a passphrase asked on
+	 * the terminal at start (database.kek_passphrase: ask); neither: no
+	 * management key can be stored */
+	char *kek_file;
+	bool kek_ask;
 	/* ca */
 	char *ca_cert, *ca_key, *ca_key_pass_file, *ca_chain;
 	char *cmp_cert, *cmp_key, *cmp_key_pass_file;	/* dedicated signer */

@@ -142,11 +142,34 @@ rt_err *cmh_db_nonce_use(cmh_db *db, const char *nonce_hex, int64_t now)
 
 /* ---- management keys and audit ------------------------------------------- */
 
-/* Stores (replaces) the management key of a card. card: the card's
- * identifier as the station sends it (GUID hex or serial). */
+/* Management keys are kept sealed under a key-encryption key (KEK,
+ * cmhost_kek.h) that is not in the database; each row names its KEK's
+ * identifier. */
+struct cmh_kek;
+/* Gives the database its KEK (borrowed: it must outlive the handle or
+ * the next cmh_db_set_kek/rekey). Refuses a KEK that is not the one of
+ * the rows already sealed (CRYPTO, naming the KEK's source and both
+ * identifiers); seals the rows an older database kept in clear, in one
+ * transaction (*migrated, may be NULL: how many). */
+rt_err *cmh_db_set_kek(cmh_db *db, const struct cmh_kek *k,
+    unsigned *migrated) RT_MUST;
+/* Rotation: every row opened with the current KEK and sealed under `to`
+ * in one transaction (nothing changes on any failure); `to` is then the
+ * handle's KEK. *count (may be NULL): the rows. Errors: CONFIG (no KEK
+ * set), those of cmh_db_mgmt_key_get. */
+rt_err *cmh_db_rekey(cmh_db *db, const struct cmh_kek *to, unsigned *count)
+    RT_MUST;
+/* The salt of a passphrase KEK (len bytes), made at random the first time
+ * and kept in the database. */
+rt_err *cmh_db_kek_salt(cmh_db *db, uint8_t *salt, size_t len) RT_MUST;
+/* Stores (replaces) the management key of a card, sealed under the KEK.
+ * card: the card's identifier as the station sends it (GUID hex or
+ * serial). Errors: CONFIG (no KEK set: no key is stored in clear). */
 rt_err *cmh_db_mgmt_key_set(cmh_db *db, const char *card, const char *alg,
     const uint8_t *key, size_t len, int64_t now) RT_MUST;
-/* Errors: NOT_FOUND. *key is malloc'ed (wipe and free it). */
+/* The key in clear. Errors: NOT_FOUND, CONFIG (sealed, no KEK set),
+ * CRYPTO (another KEK's row, or altered). *key is malloc'ed (wipe and
+ * free it). */
 rt_err *cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg,
     size_t alg_cap, uint8_t **key, size_t *len) RT_MUST;
 

@@ -1,7 +1,8 @@
 /* util.h - small helpers shared by all layers (src/util/).
  *
  * One home per helper: hex (hex.c), JSON strings (json.c), whole files
- * (file.c), wiping secrets (wipe.c). Text for terminals is in text.h. */
+ * (file.c), wiping secrets (wipe.c), a line from the terminal (tty.c).
+ * Text for terminals is in text.h. */
 #ifndef RATERM_UTIL_H
 #define RATERM_UTIL_H
 
@@ -21,6 +22,15 @@ void rt_wipe(void *p, size_t len);
  * Linux, PR_SET_DUMPABLE 0. Called first thing by every program that
  * handles secrets. Best effort: failures are ignored. */
 void rt_no_core_dumps(void);
+
+/* ---- the terminal (tty.c) ------------------------------------------------ */
+
+/* Asks on the controlling terminal (/dev/tty): "PROMPT: ", then one line
+ * into buf (no NUL; *len its length). echo false: a secret, typed with
+ * echo off and wiped from buf on error. Errors: USAGE (no terminal: the
+ * message adds hint when given; input ended), ARG (longer than cap). */
+rt_err *rt_tty_read(const char *prompt, bool echo, const char *hint,
+    char *buf, size_t cap, size_t *len) RT_MUST;
 
 /* ---- hex (hex.c) --------------------------------------------------------- */
 

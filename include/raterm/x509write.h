@@ -94,4 +94,14 @@ rt_err *rt_ext_ski(const uint8_t *id, size_t idlen, uint8_t *out, size_t cap,
 rt_err *rt_ext_aki(const uint8_t *id, size_t idlen, uint8_t *out, size_t cap,
     size_t *len) RT_MUST;
 
+/* CRLDistributionPoints with one DistributionPoint whose fullName is
+ * the URL (RFC 5280 4.2.1.13). Errors: TOO_BIG. */
+rt_err *rt_ext_cdp(const char *url, uint8_t *out, size_t cap, size_t *len)
+    RT_MUST;
+/* AuthorityInfoAccessSyntax (RFC 5280 4.2.2.1): id-ad-ocsp with the OCSP
+ * responder's URL and/or id-ad-caIssuers with the issuer certificate's
+ * (either may be NULL, not both: ARG). Errors: ARG, TOO_BIG. */
+rt_err *rt_ext_aia(const char *ocsp, const char *ca_issuers, uint8_t *out,
+    size_t cap, size_t *len) RT_MUST;
+
 #endif

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #define SECRETS_MAX 4096
@@ -86,63 +85,13 @@ cli_secrets_free(cli_secrets *s)
 	free(s);
 }
 
-/* Asks on the controlling terminal: the prompt, then one line. echo
- * false: a secret (echo off, the line wiped on error). */
+/* Asks on the controlling terminal (rt_tty_read); a secret's error
+ * names the option that gives it without a terminal. */
 static rt_err *
 tty_read(const char *prompt, bool echo, char *buf, size_t cap, size_t *len)
 {
-	struct termios old, quiet;
-	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return rt_err_new(RT_E_USAGE, NULL, "no terminal to ask for the %s%s",
-		    prompt, echo ? "" : "; use --pin-fd");
-	bool restore = !echo && tcgetattr(fd, &old) == 0;
-	if (restore) {
-		quiet = old;
-		quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL);
-		quiet.c_lflag |= ICANON;
-		(void)tcsetattr(fd, TCSAFLUSH, &quiet);
-	}
-	char p[500];
-	int pl = snprintf(p, sizeof(p), "%s: ", prompt);
-	ssize_t wr = write(fd, p, (size_t)(pl < (int)sizeof(p) ? pl :
-	    (int)sizeof(p) - 1));
-	(void)wr;	/* best effort */
-	size_t n = 0;
-	char c;
-	bool too_long = false;
-	rt_err *e = NULL;
-	for (;;) {
-		ssize_t r = read(fd, &c, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			e = rt_err_new(RT_E_USAGE, NULL, "%s: input ended", prompt);
-			break;
-		}
-		if (c == '\n' || c == '\r')
-			break;
-		if (n < cap)
-			buf[n++] = c;
-		else
-			too_long = true;
-	}
-	c = 0;
-	if (restore) {
-		(void)tcsetattr(fd, TCSAFLUSH, &old);
-		wr = write(fd, "\n", 1);	/* the typed newline was not echoed */
-		(void)wr;
-	}
-	close(fd);
-	if (e == NULL && too_long)
-		e = rt_err_new(RT_E_ARG, NULL, "%s: too long", prompt);
-	if (e != NULL) {
-		if (!echo)
-			rt_wipe(buf, cap);
-		return e;
-	}
-	*len = n;
-	return NULL;
+	return rt_tty_read(prompt, echo, echo ? NULL : "use --pin-fd", buf, cap,
+	    len);
 }
 
 static rt_err *

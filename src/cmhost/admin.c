@@ -12,9 +12,11 @@
  *   cmhost revoke -c FILE SERIAL --reason R
  *   cmhost mgmt-key -c FILE --card HEX --alg 3des|aes128|aes192|aes256
  *                   --key-fd N
+ *   cmhost rekey -c FILE --new-kek-file F
  */
 #include "cli.h"
 
+#include "raterm/cmhost_kek.h"
 #include "raterm/cmp.h"
 #include "raterm/signer.h"
 #include "raterm/util.h"
@@ -37,6 +39,7 @@ typedef struct {
 	const char *file;	/* -c */
 	bool json;		/* --json */
 	const char *card, *alg, *key_fd;
+	const char *new_kek;	/* rekey --new-kek-file */
 	const char *state, *officer, *profile, *since, *action, *reason;
 	const char *pos;	/* the positional argument, if the command has one */
 } aopts;
@@ -56,6 +59,7 @@ static const struct aopt {
 	{ "--since", offsetof(aopts, since) },
 	{ "--action", offsetof(aopts, action) },
 	{ "--reason", offsetof(aopts, reason) },
+	{ "--new-kek-file", offsetof(aopts, new_kek) },
 };
 
 static int cmd_check(const aopts *);
@@ -63,6 +67,7 @@ static int cmd_certs(const aopts *);
 static int cmd_audit(const aopts *);
 static int cmd_revoke(const aopts *);
 static int cmd_mgmt_key(const aopts *);
+static int cmd_rekey(const aopts *);
 
 static const struct sub {
 	const char *name;
@@ -108,6 +113,12 @@ static const struct sub {
 	  "Stores a card's management key (ALG: 3des, aes128, aes192, aes256;\n"
 	  "the key in hex, one line, read from file descriptor N).",
 	  " -c --card --alg --key-fd ", NULL, cmd_mgmt_key },
+	{ "rekey", "rekey -c FILE --new-kek-file F",
+	  "Re-encrypts every card management key under the key-encryption key\n"
+	  "in F (made, 32 random bytes in hex, mode 0600, when F does not exist),\n"
+	  "in one transaction; then name F in database.kek_file. Run it with\n"
+	  "the server stopped (the server keeps the old key until restarted).",
+	  " -c --new-kek-file ", NULL, cmd_rekey },
 };
 
 #define NSUBS (sizeof(subs) / sizeof(subs[0]))
@@ -328,6 +339,40 @@ since_arg(const char *cmd, const char *arg, int64_t *since)
 	return cmh_usage(cmd, m);
 }
 
+/* The filters certs and audit share: --card (normalised into buf) and
+ * --since; -1, or the exit status of a usage error. */
+static int
+card_since(const char *cmd, const aopts *o, char *buf, size_t cap,
+    const char **card, int64_t *since)
+{
+	if (o->card != NULL) {
+		if (!card_arg(o->card, buf, cap))
+			return cmh_usage(cmd, "--card: the card's GUID or serial in "
+			    "hex");
+		*card = buf;
+	}
+	return since_arg(cmd, o->since, since);
+}
+
+/* A listing: opens the database of o->file and runs q(db, arg), between
+ * "[" and "]" with --json (*n: the objects q printed); the exit status. */
+static int
+listing(const aopts *o, rt_err *(*q)(cmh_db *, void *), void *arg,
+    const size_t *n)
+{
+	host h;
+	rt_err *e = host_open(o->file, false, &h);
+	if (e != NULL)
+		return report(e);
+	if (o->json)
+		printf("[");
+	e = q(h.db, arg);
+	if (o->json)
+		printf("%s]\n", *n ? "\n" : "");
+	host_close(&h);
+	return e ? report(e) : 0;
+}
+
 static void
 iso(int64_t t, char *out, size_t cap)
 {
@@ -467,14 +512,31 @@ print_table(const lister *l)
 	}
 }
 
+typedef struct {
+	const cmh_cert_filter *f;
+	lister *l;
+} certs_q;
+
+static rt_err *
+certs_query(cmh_db *db, void *arg)
+{
+	certs_q *q = arg;
+	rt_err *e = cmh_db_certs_find(db, q->f, list_one, q->l);
+	if (e == NULL && q->l->nomem)
+		e = rt_err_new(RT_E_NOMEM, NULL, "certificate list");
+	if (e == NULL && !q->l->json)
+		print_table(q->l);
+	return e;
+}
+
 static int
 cmd_certs(const aopts *o)
 {
 	cmh_cert_filter f = { .state = -1, .officer = o->officer,
 	    .profile = o->profile };
-	char card[80], m[300];
-	host h;
 	lister l = { .json = o->json };
+	certs_q q = { &f, &l };
+	char card[80], m[300];
 	int rc;
 
 	if (o->state != NULL) {
@@ -487,29 +549,12 @@ cmd_certs(const aopts *o)
 			return cmh_usage("certs", m);
 		}
 	}
-	if (o->card != NULL) {
-		if (!card_arg(o->card, card, sizeof(card)))
-			return cmh_usage("certs", "--card: the card's GUID or "
-			    "serial in hex");
-		f.card = card;
-	}
-	if ((rc = since_arg("certs", o->since, &f.since)) >= 0)
+	if ((rc = card_since("certs", o, card, sizeof(card), &f.card,
+	    &f.since)) >= 0)
 		return rc;
-	rt_err *e = host_open(o->file, false, &h);
-	if (e != NULL)
-		return report(e);
-	if (l.json)
-		printf("[");
-	e = cmh_db_certs_find(h.db, &f, list_one, &l);
-	if (e == NULL && l.nomem)
-		e = rt_err_new(RT_E_NOMEM, NULL, "certificate list");
-	if (l.json)
-		printf("%s]\n", l.n ? "\n" : "");
-	else if (e == NULL)
-		print_table(&l);
+	rc = listing(o, certs_query, &q, &l.n);
 	free(l.rows);
-	host_close(&h);
-	return e ? report(e) : 0;
+	return rc;
 }
 
 /* ---- audit ------------------------------------------------------------------- */
@@ -550,33 +595,31 @@ audit_one(void *ctx, const cmh_audit_rec *r)
 	a->n++;
 }
 
+typedef struct {
+	const cmh_audit_filter *f;
+	auditor *a;
+} audit_q;
+
+static rt_err *
+audit_query(cmh_db *db, void *arg)
+{
+	audit_q *q = arg;
+	return cmh_db_audit_find(db, q->f, audit_one, q->a);
+}
+
 static int
 cmd_audit(const aopts *o)
 {
 	cmh_audit_filter f = { .who = o->officer, .action = o->action };
 	auditor a = { .json = o->json };
+	audit_q q = { &f, &a };
 	char card[80];
-	host h;
 	int rc;
 
-	if (o->card != NULL) {
-		if (!card_arg(o->card, card, sizeof(card)))
-			return cmh_usage("audit", "--card: the card's GUID or "
-			    "serial in hex");
-		f.card = card;
-	}
-	if ((rc = since_arg("audit", o->since, &f.since)) >= 0)
+	if ((rc = card_since("audit", o, card, sizeof(card), &f.card,
+	    &f.since)) >= 0)
 		return rc;
-	rt_err *e = host_open(o->file, false, &h);
-	if (e != NULL)
-		return report(e);
-	if (a.json)
-		printf("[");
-	e = cmh_db_audit_find(h.db, &f, audit_one, &a);
-	if (a.json)
-		printf("%s]\n", a.n ? "\n" : "");
-	host_close(&h);
-	return e ? report(e) : 0;
+	return listing(o, audit_query, &q, &a.n);
 }
 
 /* ---- revoke ------------------------------------------------------------------ */
@@ -763,5 +806,51 @@ cmd_mgmt_key(const aopts *o)
 		host_close(&h);
 	}
 	rt_wipe(key, sizeof(key));
+	return e ? report(e) : 0;
+}
+
+/* Rotation of the key-encryption key: every row opened with the KEK of
+ * the configuration and sealed under F's, all or nothing. */
+static int
+cmd_rekey(const aopts *o)
+{
+	char station[160], d[600];
+	cmh_kek *to = NULL;
+	unsigned n = 0;
+	bool made = false;
+	host h;
+	rt_err *e;
+
+	if (o->new_kek == NULL)
+		return cmh_usage("rekey", "--new-kek-file is required");
+	if (access(o->new_kek, F_OK) != 0) {
+		if ((e = cmh_kek_generate_file(o->new_kek)) != NULL)
+			return report(e);
+		made = true;
+	}
+	if ((e = cmh_kek_load(o->new_kek, &to)) != NULL)
+		return report(e);
+	if ((e = host_open(o->file, false, &h)) != NULL) {
+		cmh_kek_free(to);
+		return report(e);
+	}
+	if (h.kek != NULL && strcmp(cmh_kek_id(h.kek), cmh_kek_id(to)) == 0)
+		e = rt_err_new(RT_E_ARG, NULL, "%s holds the key-encryption key "
+		    "already in use (%s): nothing to do", o->new_kek,
+		    cmh_kek_id(to));
+	if (e == NULL && (e = cmh_db_rekey(h.db, to, &n)) == NULL) {
+		admin_station(station, sizeof(station));
+		snprintf(d, sizeof(d), "%u management key(s) from KEK %s to KEK "
+		    "%s (%s)", n, cmh_kek_id(h.kek), cmh_kek_id(to), o->new_kek);
+		e = cmh_db_audit(h.db, (int64_t)time(NULL), ADMIN_WHO, station,
+		    "rekey", d, "ok");
+		if (e == NULL)
+			printf("rekey: %s%s\nnow set database.kek_file: %s in %s and "
+			    "keep the old key file until every backup made under it "
+			    "is gone\n", d, made ? ", key file made" : "",
+			    o->new_kek, o->file);
+	}
+	host_close(&h);
+	cmh_kek_free(to);
 	return e ? report(e) : 0;
 }

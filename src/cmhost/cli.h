@@ -15,6 +15,7 @@
 typedef struct {
 	cmh_config *cfg;
 	cmh_db *db;
+	struct cmh_kek *kek;	/* database.kek_file / kek_passphrase; NULL */
 	cmh_ca *ca;
 	cmh_service *svc;
 } host;

@@ -296,6 +296,16 @@ db_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		c->db_path = get_path(x, v, f);
 	else if (!strcmp(k, "confirm_grace"))
 		c->grace_seconds = get_uint(x, v, f, 1, 366u * 86400u);
+	else if (!strcmp(k, "kek_file"))
+		c->kek_file = get_path(x, v, f);
+	else if (!strcmp(k, "kek_passphrase")) {
+		char *a = get_str(x, v, f);
+		if (a != NULL && strcmp(a, "ask") != 0)
+			cfail(x, v, f, "'%s': only 'ask' (the passphrase is asked "
+			    "on the terminal at start, never written down)", a);
+		c->kek_ask = a != NULL;
+		free(a);
+	}
 }
 
 static void
@@ -544,6 +554,57 @@ qc_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		(void)lookup_bits(x, v, f, qc_bits, &p->qc_may_add);
 }
 
+/* A URL for crlDistributionPoints / authorityInfoAccess: scheme://...,
+ * printable ASCII (an IA5String) without spaces; "none": NULL. */
+static char *
+get_url(cfgctx *x, yaml_node_t *v, const char *f)
+{
+	char *u = get_str(x, v, f);
+	if (u == NULL || !strcmp(u, "none")) {
+		free(u);
+		return NULL;
+	}
+	const char *s = strstr(u, "://");
+	bool ok = s != NULL && s > u;
+	for (const char *q = u; ok && q < s; q++)
+		ok = (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') ||
+		    *q == '+' || *q == '-' || *q == '.';
+	for (const char *q = u; ok && *q != '\0'; q++)
+		ok = *q > 0x20 && *q < 0x7f;
+	if (!ok || strlen(u) > 1000) {
+		cfail(x, v, f, "'%.200s' is not a URL (scheme://host/path, ASCII, "
+		    "no spaces) nor 'none'", u);
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* The URLs of revocation.* (c) or of a profile's revocation (p). */
+static void
+rev_urls(cfgctx *x, const char *k, yaml_node_t *v, const char *f,
+    char **crl, char **ocsp, char **issuers, unsigned *own)
+{
+	char **slot = !strcmp(k, "crl_url") ? crl : !strcmp(k, "ocsp_url") ?
+	    ocsp : !strcmp(k, "ca_issuers_url") ? issuers : NULL;
+	if (slot == NULL)
+		return;
+	free(*slot);
+	*slot = get_url(x, v, f);
+	if (own != NULL)
+		*own |= slot == crl ? CMH_REV_CRL : slot == ocsp ? CMH_REV_OCSP :
+		    CMH_REV_ISSUERS;
+}
+
+static void
+profile_rev_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f,
+    void *arg)
+{
+	cmh_profile *p = arg;
+	rev_urls(x, k, v, f, &p->crl_url, &p->ocsp_url, &p->ca_issuers_url,
+	    &p->rev_own);
+}
+
 static void
 profile_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 {
@@ -602,6 +663,19 @@ profile_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	} else if (!strcmp(k, "qc")) {
 		static const char *const keys[] = { "fixed", "ra_may_add", NULL };
 		walk_map(x, v, f, keys, qc_pair, p);
+	} else if (!strcmp(k, "revocation")) {
+		/* `none`: no URL at all; a map: these URLs instead */
+		static const char *const keys[] = { "crl_url", "ocsp_url",
+			"ca_issuers_url", NULL };
+		if (v != NULL && v->type == YAML_SCALAR_NODE) {
+			char *s = get_str(x, v, f);
+			if (s != NULL && strcmp(s, "none") != 0)
+				cfail(x, v, f, "'%s': 'none' or a map of crl_url, "
+				    "ocsp_url, ca_issuers_url", s);
+			p->rev_own = CMH_REV_CRL | CMH_REV_OCSP | CMH_REV_ISSUERS;
+			free(s);
+		} else
+			walk_map(x, v, f, keys, profile_rev_pair, p);
 	}
 }
 
@@ -609,13 +683,31 @@ static const char *const officer_keys[] = { "name", "subject", "cn",
 	"profiles", "revoke", "management_keys", NULL };
 static const char *const profile_keys[] = { "name", "validity_days",
 	"key_types", "min_rsa_bits", "subject", "subject_alt_names",
-	"key_usage", "extended_key_usage", "qc", NULL };
+	"key_usage", "extended_key_usage", "qc", "revocation", NULL };
+
+/* After the whole file: a profile takes the top-level URLs it did not
+ * set itself (the keys may come in any order). */
+static void
+rev_inherit(cfgctx *x, cmh_config *c)
+{
+	for (size_t i = 0; x->err == NULL && i < c->nprofiles; i++) {
+		cmh_profile *p = &c->profiles[i];
+		if (!(p->rev_own & CMH_REV_CRL) && c->crl_url != NULL)
+			p->crl_url = xstrdup(x, c->crl_url);
+		if (!(p->rev_own & CMH_REV_OCSP) && c->ocsp_url != NULL)
+			p->ocsp_url = xstrdup(x, c->ocsp_url);
+		if (!(p->rev_own & CMH_REV_ISSUERS) && c->ca_issuers_url != NULL)
+			p->ca_issuers_url = xstrdup(x, c->ca_issuers_url);
+	}
+}
 
 static void
 revocation_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f,
     void *arg)
 {
 	cmh_config *c = arg;
+	rev_urls(x, k, v, f, &c->crl_url, &c->ocsp_url, &c->ca_issuers_url,
+	    NULL);
 	if (!strcmp(k, "crl_validity"))
 		c->crl_validity = get_uint(x, v, f, 60, 366u * 86400);
 	else if (!strcmp(k, "ocsp_validity"))
@@ -654,13 +746,18 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	else if (!strcmp(k, "unprotected_cacerts"))
 		c->unprotected_cacerts = get_bool(x, v, f);
 	else if (!strcmp(k, "database")) {
-		static const char *const keys[] = { "path", "confirm_grace", NULL };
+		static const char *const keys[] = { "path", "confirm_grace",
+			"kek_file", "kek_passphrase", NULL };
 		walk_map(x, v, f, keys, db_pair, c);
 		if (x->err == NULL && c->db_path == NULL)
 			cfail(x, kn, "database.path", "missing");
+		if (x->err == NULL && c->kek_file != NULL && c->kek_ask)
+			cfail(x, kn, "database", "kek_file and kek_passphrase: one "
+			    "or the other");
 	} else if (!strcmp(k, "revocation")) {
 		static const char *const keys[] = { "crl_validity",
-			"ocsp_validity", "crl_file", NULL };
+			"ocsp_validity", "crl_file", "crl_url", "ocsp_url",
+			"ca_issuers_url", NULL };
 		walk_map(x, v, f, keys, revocation_pair, c);
 	} else if (!strcmp(k, "ca")) {
 		static const char *const keys[] = { "cert", "key", "key_pass_file",
@@ -783,6 +880,10 @@ cmh_config_free(cmh_config *c)
 	free(c->tls_key);
 	free(c->pidfile);
 	free(c->crl_file);
+	free(c->crl_url);
+	free(c->ocsp_url);
+	free(c->ca_issuers_url);
+	free(c->kek_file);
 	free(c->default_profile);
 	free(c->db_path);
 	free(c->ca_cert);
@@ -808,6 +909,9 @@ cmh_config_free(cmh_config *c)
 	for (size_t i = 0; c->profiles != NULL && i < c->nprofiles; i++) {
 		cmh_profile *p = &c->profiles[i];
 		free(p->name);
+		free(p->crl_url);
+		free(p->ocsp_url);
+		free(p->ca_issuers_url);
 		free_list(p->subj_required, p->nsubj_required);
 		free_list(p->subj_allowed, p->nsubj_allowed);
 		for (size_t j = 0; j < p->nsubj_fixed; j++) {
@@ -899,6 +1003,7 @@ cmh_config_parse(const char *name, const char *text, size_t len,
 		walk_map(&x, root, "", top_keys, top_pair, c);
 	if (x.err == NULL)
 		check_refs(&x, c, root);
+	rev_inherit(&x, c);
 	yaml_document_delete(&x.doc);
 	if (x.err != NULL) {
 		cmh_config_free(c);

@@ -3,6 +3,8 @@
  * mutex; WAL journal, synchronous=NORMAL (a commit survives a crash of the
  * process; the last commits may be lost on power failure). */
 #include "raterm/cmhost_db.h"
+#include "raterm/cmhost_kek.h"
+#include "raterm/signer.h"
 #include "raterm/util.h"
 
 #include <pthread.h>
@@ -20,6 +22,7 @@
 struct cmh_db {
 	sqlite3 *h;
 	pthread_mutex_t mu;
+	const cmh_kek *kek;	/* borrowed; NULL: none configured */
 };
 
 static const char *const state_names[] = { "waiting", "confirmed", "rejected",
@@ -62,8 +65,12 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS mgmt_keys ("
 	"  card TEXT PRIMARY KEY,"
 	"  alg TEXT NOT NULL,"
-	"  key BLOB NOT NULL,"
-	"  updated_at INTEGER NOT NULL);"
+	"  key BLOB NOT NULL,"		/* sealed under the KEK kek_id */
+	"  updated_at INTEGER NOT NULL,"
+	"  kek_id TEXT);"		/* NULL: in clear (an older database) */
+	"CREATE TABLE IF NOT EXISTS meta ("
+	"  name TEXT PRIMARY KEY,"
+	"  value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS audit ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  at INTEGER NOT NULL,"
@@ -123,12 +130,29 @@ cmh_db_open(const char *path, cmh_db **out)
 		return e;
 	}
 	sqlite3_busy_timeout(db->h, 10000);
+	/* secure_delete: a replaced management key leaves no old bytes in
+	 * free pages (secrets at rest) */
 	if (sqlite3_exec(db->h, "PRAGMA journal_mode=WAL;"
-	    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
+	    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+	    "PRAGMA secure_delete=ON;", NULL, NULL,
 	    &msg) != SQLITE_OK ||
 	    sqlite3_exec(db->h, schema, NULL, NULL, &msg) != SQLITE_OK) {
 		e = rt_err_new(RT_E_IO, NULL, "database %s: %s", path,
 		    msg ? msg : "schema");
+		sqlite3_free(msg);
+		cmh_db_close(db);
+		return e;
+	}
+	/* databases made before secrets at rest: their mgmt_keys rows are
+	 * in clear, without kek_id (cmh_db_set_kek seals them) */
+	sqlite3_stmt *probe;
+	if (sqlite3_prepare_v2(db->h, "SELECT kek_id FROM mgmt_keys", -1,
+	    &probe, NULL) == SQLITE_OK)
+		sqlite3_finalize(probe);
+	else if (sqlite3_exec(db->h, "ALTER TABLE mgmt_keys ADD COLUMN kek_id "
+	    "TEXT", NULL, NULL, &msg) != SQLITE_OK) {
+		e = rt_err_new(RT_E_IO, NULL, "database %s: mgmt_keys: %s", path,
+		    msg ? msg : "cannot add kek_id");
 		sqlite3_free(msg);
 		cmh_db_close(db);
 		return e;
@@ -733,19 +757,72 @@ cmh_db_nonce_use(cmh_db *db, const char *nonce, int64_t now)
 
 /* ---- management keys, audit ----------------------------------------------- */
 
+/* Management keys are sealed under the KEK (cmhost_kek.h) with the card
+ * and algorithm as associated data; kek_id names the KEK of each row.
+ * Without a KEK none is stored: a stolen database gives no card's key. */
+
+static rt_err *
+no_kek(const char *card)
+{
+	return rt_err_new(RT_E_CONFIG, NULL, "management key of card %s: no "
+	    "key-encryption key configured (database.kek_file or "
+	    "database.kek_passphrase): cmhost keeps no management key in "
+	    "clear", card);
+}
+
+static rt_err *
+mgmt_put_locked(cmh_db *db, const cmh_kek *k, const char *card,
+    const char *alg, const uint8_t *key, size_t len, int64_t now)
+{
+	sqlite3_stmt *st;
+	uint8_t *blob;
+	size_t bl;
+	rt_err *e;
+	if ((e = cmh_kek_seal(k, card, alg, key, len, &blob, &bl)) != NULL)
+		return e;
+	e = prep(db, &st, "INSERT OR REPLACE INTO mgmt_keys (card, alg, key, "
+	    "updated_at, kek_id) VALUES (?,?,?,?,?)", "ttbit", card, alg, blob,
+	    bl, now, cmh_kek_id(k));
+	free(blob);
+	return e != NULL ? e : run(db, st, NULL);
+}
+
 rt_err *
 cmh_db_mgmt_key_set(cmh_db *db, const char *card, const char *alg,
     const uint8_t *key, size_t len, int64_t now)
 {
-	sqlite3_stmt *st;
 	rt_err *e;
 	pthread_mutex_lock(&db->mu);
-	e = prep(db, &st, "INSERT OR REPLACE INTO mgmt_keys (card, alg, key, "
-	    "updated_at) VALUES (?,?,?,?)", "ttbi", card, alg, key, len, now);
-	if (e == NULL)
-		e = run(db, st, NULL);
+	e = db->kek == NULL ? no_kek(card) :
+	    mgmt_put_locked(db, db->kek, card, alg, key, len, now);
 	pthread_mutex_unlock(&db->mu);
 	return e;
+}
+
+/* A row's key in clear (kek NULL: a row in clear is given as it is). */
+static rt_err *
+mgmt_open_row(sqlite3_stmt *st, const cmh_kek *k, const char *card,
+    const char *alg, uint8_t **key, size_t *len)
+{
+	const uint8_t *b = sqlite3_column_blob(st, 1);
+	size_t n = (size_t)sqlite3_column_bytes(st, 1);
+	const unsigned char *kid = sqlite3_column_text(st, 2);
+	*key = NULL;
+	if (kid != NULL) {
+		if (k == NULL)
+			return no_kek(card);
+		if (strcmp((const char *)kid, cmh_kek_id(k)) != 0)
+			return rt_err_new(RT_E_CRYPTO, NULL, "the management key "
+			    "of card %s is encrypted under key-encryption key %s, "
+			    "not under %s (key %s): wrong KEK", card, kid,
+			    cmh_kek_source(k), cmh_kek_id(k));
+		return cmh_kek_open(k, card, alg, b, n, key, len);
+	}
+	if ((*key = malloc(n ? n : 1)) == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "database");
+	memcpy(*key, b, n);
+	*len = n;
+	return NULL;
 }
 
 rt_err *
@@ -756,24 +833,167 @@ cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg, size_t alg_cap,
 	rt_err *e;
 	*key = NULL;
 	pthread_mutex_lock(&db->mu);
-	e = prep(db, &st, "SELECT alg, key FROM mgmt_keys WHERE card=?", "t",
-	    card);
+	e = prep(db, &st, "SELECT alg, key, kek_id FROM mgmt_keys WHERE card=?",
+	    "t", card);
 	if (e == NULL) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			col_text(st, 0, alg, alg_cap);
-			size_t n = (size_t)sqlite3_column_bytes(st, 1);
-			if ((*key = malloc(n ? n : 1)) == NULL)
-				e = rt_err_new(RT_E_NOMEM, NULL, "database");
-			else {
-				memcpy(*key, sqlite3_column_blob(st, 1), n);
-				*len = n;
-			}
+			e = mgmt_open_row(st, db->kek, card, alg, key, len);
 		} else if (rc == SQLITE_DONE)
 			e = rt_err_new(RT_E_NOT_FOUND, NULL, "no management key for "
 			    "card %s", card);
 		else
 			e = dberr(db, "select management key");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+/* Re-seals every row under `to` (rows in clear, or under `from`); called
+ * in a transaction. */
+typedef struct {
+	const cmh_kek *from, *to;
+	bool clear_only;	/* only the rows in clear */
+	unsigned count;
+} reseal;
+
+static rt_err *
+reseal_fn(cmh_db *db, void *arg)
+{
+	reseal *r = arg;
+	sqlite3_stmt *st;
+	rt_err *e;
+	struct row { char card[128], alg[16]; uint8_t *key; size_t len;
+		int64_t at; } *rows = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_DONE;
+
+	if ((e = prep(db, &st, r->clear_only ? "SELECT card, key, kek_id, alg, "
+	    "updated_at FROM mgmt_keys WHERE kek_id IS NULL" : "SELECT card, "
+	    "key, kek_id, alg, updated_at FROM mgmt_keys", "")) != NULL)
+		return e;
+	while (e == NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			struct row *nr = realloc(rows, (cap = cap ? 2 * cap : 16) *
+			    sizeof(*rows));
+			if (nr == NULL) {
+				e = rt_err_new(RT_E_NOMEM, NULL, "database");
+				break;
+			}
+			rows = nr;
+		}
+		struct row *w = &rows[n];
+		col_text(st, 0, w->card, sizeof(w->card));
+		col_text(st, 3, w->alg, sizeof(w->alg));
+		w->at = sqlite3_column_int64(st, 4);
+		if ((e = mgmt_open_row(st, r->from, w->card, w->alg, &w->key,
+		    &w->len)) == NULL)
+			n++;
+	}
+	if (e == NULL && rc != SQLITE_DONE)
+		e = dberr(db, "select management keys");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++) {
+		if (e == NULL)
+			e = mgmt_put_locked(db, r->to, rows[i].card, rows[i].alg,
+			    rows[i].key, rows[i].len, rows[i].at);
+		rt_wipe(rows[i].key, rows[i].len);
+		free(rows[i].key);
+	}
+	free(rows);
+	if (e == NULL)
+		r->count = (unsigned)n;
+	return e;
+}
+
+rt_err *
+cmh_db_set_kek(cmh_db *db, const cmh_kek *k, unsigned *migrated)
+{
+	sqlite3_stmt *st;
+	char other[CMH_KEK_ID_LEN + 8] = "";
+	rt_err *e;
+	if (migrated != NULL)
+		*migrated = 0;
+	/* the rows must be this KEK's: a wrong file is named at start, not
+	 * at the first request */
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT kek_id FROM mgmt_keys WHERE kek_id IS NOT "
+	    "NULL AND kek_id <> ? LIMIT 1", "t", cmh_kek_id(k));
+	if (e == NULL) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			col_text(st, 0, other, sizeof(other));
+		else if (rc != SQLITE_DONE)
+			e = dberr(db, "select management keys");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	if (e == NULL && other[0] != '\0')
+		return rt_err_new(RT_E_CRYPTO, NULL, "%s: not the key-encryption "
+		    "key of this database (its management keys are under key %s, "
+		    "this is key %s): wrong KEK", cmh_kek_source(k), other,
+		    cmh_kek_id(k));
+	if (e != NULL)
+		return e;
+	reseal r = { .from = NULL, .to = k, .clear_only = true };
+	if ((e = in_transaction(db, reseal_fn, &r)) != NULL)
+		return rt_err_wrap(e, "sealing the management keys kept in clear");
+	pthread_mutex_lock(&db->mu);
+	/* the pages that held them in clear are overwritten now, not at some
+	 * later checkpoint */
+	if (r.count > 0)
+		(void)sqlite3_exec(db->h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+		    NULL, NULL);
+	db->kek = k;
+	pthread_mutex_unlock(&db->mu);
+	if (migrated != NULL)
+		*migrated = r.count;
+	return NULL;
+}
+
+rt_err *
+cmh_db_rekey(cmh_db *db, const cmh_kek *to, unsigned *count)
+{
+	rt_err *e;
+	if (count != NULL)
+		*count = 0;
+	if (db->kek == NULL)
+		return rt_err_new(RT_E_CONFIG, NULL, "rekey: no key-encryption "
+		    "key configured to open the management keys with");
+	reseal r = { .from = db->kek, .to = to, .clear_only = false };
+	if ((e = in_transaction(db, reseal_fn, &r)) != NULL)
+		return rt_err_wrap(e, "rekey (nothing changed)");
+	pthread_mutex_lock(&db->mu);
+	db->kek = to;
+	pthread_mutex_unlock(&db->mu);
+	if (count != NULL)
+		*count = r.count;
+	return NULL;
+}
+
+rt_err *
+cmh_db_kek_salt(cmh_db *db, uint8_t *salt, size_t len)
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	int rc;
+	pthread_mutex_lock(&db->mu);
+	/* made once, by whichever instance comes first */
+	if ((e = rt_random(salt, len)) == NULL &&
+	    (e = prep(db, &st, "INSERT OR IGNORE INTO meta (name, value) VALUES "
+	    "('kek_salt', ?)", "b", salt, len)) == NULL)
+		e = run(db, st, NULL);
+	if (e == NULL && (e = prep(db, &st, "SELECT value FROM meta WHERE "
+	    "name='kek_salt'", "")) == NULL) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == len)
+			memcpy(salt, sqlite3_column_blob(st, 0), len);
+		else
+			e = rc == SQLITE_ROW ? rt_err_new(RT_E_FORMAT, NULL,
+			    "database: the KEK salt is not %zu bytes", len) :
+			    dberr(db, "select KEK salt");
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&db->mu);

@@ -2,6 +2,7 @@
  * same process, for tests; see include/raterm/cmhost_inproc.h */
 #define _XOPEN_SOURCE 700	/* nftw */
 #include "raterm/cmhost_inproc.h"
+#include "raterm/cmhost_kek.h"
 #include "raterm/softtoken.h"
 #include "raterm/util.h"
 
@@ -26,6 +27,7 @@ struct cmh_inproc {
 	cmh_config *cfg;
 	cmh_ca *ca;
 	cmh_db *db;
+	cmh_kek *kek;		/* the demo's KEK file (secrets at rest) */
 	cmh_service *svc;
 	mbedtls_x509_crt root;
 	cmh_inproc_fault fault[NTYPES];
@@ -107,6 +109,7 @@ cmh_inproc_new(const cmh_inproc_opts *o, cmh_inproc **out)
 	}
 	if ((e = cmh_ca_load(ip->cfg, &ip->ca)) != NULL ||
 	    (e = cmh_db_open(ip->cfg->db_path, &ip->db)) != NULL ||
+	    (e = cmh_kek_attach(ip->cfg, ip->db, &ip->kek, NULL)) != NULL ||
 	    (e = cmh_service_new(ip->cfg, ip->ca, ip->db, &ip->svc)) != NULL)
 		goto fail;
 	if ((e = pathf(path, sizeof(path), ip->dir, "root.pem")) != NULL)
@@ -129,6 +132,7 @@ cmh_inproc_free(cmh_inproc *ip)
 		return;
 	cmh_service_free(ip->svc);
 	cmh_db_close(ip->db);
+	cmh_kek_free(ip->kek);
 	cmh_ca_free(ip->ca);
 	cmh_config_free(ip->cfg);
 	mbedtls_x509_crt_free(&ip->root);

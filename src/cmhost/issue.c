@@ -312,9 +312,9 @@ cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c, time_t now,
     uint8_t **der, size_t *len, char *serial)
 {
 	uint8_t snb[16], spki[2200], bc[16], ku[8], ski[32], aki[40], eku[512];
-	uint8_t kid[20], *qc = NULL;
+	uint8_t kid[20], *qc = NULL, cdp[1100], aia[2200];
 	size_t qclen = 0, n;
-	rt_ext x[8];
+	rt_ext x[10];
 	size_t nx = 0;
 	rt_err *e;
 
@@ -335,7 +335,8 @@ cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c, time_t now,
 	const uint8_t *sp = spki + sizeof(spki) - sl;
 
 	/* extensions, as before: basicConstraints (not critical for an end
-	 * entity), SKI, AKI, keyUsage (critical), EKU, SAN, qcStatements */
+	 * entity), SKI, AKI, keyUsage (critical), EKU, SAN, qcStatements,
+	 * CRL distribution point, authority information access */
 	if ((e = rt_ext_basic_constraints(false, -1, bc, sizeof(bc), &n)) != NULL)
 		goto out;
 	x[nx++] = (rt_ext){ "2.5.29.19", false, bc, n };
@@ -365,6 +366,18 @@ cmh_issue(cmh_ca *ca, const cmh_profile *p, const cmh_checked *c, time_t now,
 		if ((e = rt_qc_encode(&c->qc, &qc, &qclen)) != NULL)
 			goto out;
 		x[nx++] = (rt_ext){ RT_OID_QC_STATEMENTS, false, qc, qclen };
+	}
+	/* where relying parties ask (revocation.*, the profile's own) */
+	if (p->crl_url != NULL) {
+		if ((e = rt_ext_cdp(p->crl_url, cdp, sizeof(cdp), &n)) != NULL)
+			goto out;
+		x[nx++] = (rt_ext){ "2.5.29.31", false, cdp, n };
+	}
+	if (p->ocsp_url != NULL || p->ca_issuers_url != NULL) {
+		if ((e = rt_ext_aia(p->ocsp_url, p->ca_issuers_url, aia,
+		    sizeof(aia), &n)) != NULL)
+			goto out;
+		x[nx++] = (rt_ext){ "1.3.6.1.5.5.7.1.1", false, aia, n };
 	}
 	rt_cert_tmpl t = {
 		.serial = snb, .serial_len = sizeof(snb),

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "raterm/cmhost.h"
 #include "raterm/cmhost_db.h"
+#include "raterm/cmhost_kek.h"
 #include "raterm/cmhost_publish.h"
 #include "raterm/util.h"
 
@@ -94,8 +95,23 @@ host_close(host *h)
 	cmh_service_free(h->svc);
 	cmh_ca_free(h->ca);
 	cmh_db_close(h->db);
+	cmh_kek_free(h->kek);
 	cmh_config_free(h->cfg);
 	memset(h, 0, sizeof(*h));
+}
+
+/* The KEK of the management keys (secrets at rest): rows an older
+ * database kept in clear are sealed now. */
+static rt_err *
+host_kek(host *h)
+{
+	unsigned n = 0;
+	rt_err *e = cmh_kek_attach(h->cfg, h->db, &h->kek, &n);
+	if (e == NULL && n > 0)
+		fprintf(stderr, "cmhost: %u management key(s) kept in clear "
+		    "sealed under the key-encryption key %s\n", n,
+		    cmh_kek_source(h->kek));
+	return e;
 }
 
 rt_err *
@@ -104,7 +120,8 @@ host_open(const char *file, bool full, host *h)
 	rt_err *e;
 	memset(h, 0, sizeof(*h));
 	if ((e = cmh_config_load(file, &h->cfg)) != NULL ||
-	    (e = cmh_db_open(h->cfg->db_path, &h->db)) != NULL)
+	    (e = cmh_db_open(h->cfg->db_path, &h->db)) != NULL ||
+	    (e = host_kek(h)) != NULL)
 		goto fail;
 	if (full && ((e = cmh_ca_load(h->cfg, &h->ca)) != NULL ||
 	    (e = cmh_service_new(h->cfg, h->ca, h->db, &h->svc)) != NULL))

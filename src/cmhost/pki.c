@@ -9,6 +9,7 @@
  * material; the officer key is encrypted (PBES2: PBKDF2-HMAC-SHA256,
  * AES-256-CBC), its passphrase in officer.pass. */
 #include "raterm/cmhost.h"
+#include "raterm/cmhost_kek.h"
 #include "raterm/csr.h"
 #include "raterm/signer.h"
 #include "raterm/softtoken.h"
@@ -329,6 +330,11 @@ static const char config_tmpl[] =
 "database:\n"
 "  path: cmhost.db\n"
 "  confirm_grace: 600        # seconds a certificate may wait for certConf\n"
+"  kek_file: kek.key          # key-encryption key of the card management\n"
+"                             # keys; keep it apart from the database\n"
+"revocation:                  # published in every certificate issued\n"
+"  crl_url: http://127.0.0.1:%u/crl/ca.crl\n"
+"  ocsp_url: http://127.0.0.1:%u/ocsp\n"
 "default_profile: user       # for requests without id-it-certProfile\n"
 "ca:\n"
 "  cert: ca.pem\n"
@@ -481,8 +487,12 @@ cmh_init(const char *dir, unsigned port, bool *created)
 	if ((e = cmh_pkcs8_encrypt_pem(&off.key, pass, &keypem)) != NULL)
 		goto out;
 	pass[24] = '\n';
-	char cfg[sizeof(config_tmpl) + 16];
-	snprintf(cfg, sizeof(cfg), config_tmpl, port);
+	char cfg[sizeof(config_tmpl) + 48];
+	snprintf(cfg, sizeof(cfg), config_tmpl, port, port, port);
+	/* the KEK of the management keys: kept when a partial run made it */
+	snprintf(path, sizeof(path), "%s/kek.key", dir);
+	if (lstat(path, &st) != 0 && (e = cmh_kek_generate_file(path)) != NULL)
+		goto out;
 	if ((e = put_key(dir, "root.key", &root.key)) != NULL ||
 	    (e = put_key(dir, "ca.key", &ca.key)) != NULL ||
 	    (e = put_key(dir, "officer-ca.key", &oca.key)) != NULL ||

@@ -350,3 +350,65 @@ rt_ext_aki(const uint8_t *id, size_t idlen, uint8_t *out, size_t cap,
 	der_free(&d);
 	return e;
 }
+
+/* GeneralName uniformResourceIdentifier [6] IA5String. */
+static void
+der_uri(rt_der *d, const char *url)
+{
+	der_tlv(d, 0x86, url, strlen(url));
+}
+
+rt_err *
+rt_ext_cdp(const char *url, uint8_t *out, size_t cap, size_t *len)
+{
+	rt_der names, dpn, dp, dps, d;
+	der_init(&names);
+	der_init(&dpn);
+	der_init(&dp);
+	der_init(&dps);
+	der_init(&d);
+	/* SEQUENCE OF DistributionPoint { [0] { fullName [0] GeneralNames } } */
+	der_uri(&names, url);
+	der_wrap(&dpn, 0xa0, &names);
+	der_wrap(&dp, 0xa0, &dpn);
+	der_wrap(&dps, 0x30, &dp);
+	der_wrap(&d, 0x30, &dps);
+	rt_err *e = der_copy(&d, out, cap, len, "cRLDistributionPoints");
+	der_free(&names);
+	der_free(&dpn);
+	der_free(&dp);
+	der_free(&dps);
+	der_free(&d);
+	return e;
+}
+
+rt_err *
+rt_ext_aia(const char *ocsp, const char *ca_issuers, uint8_t *out, size_t cap,
+    size_t *len)
+{
+	static const struct { const char *oid; } m[2] = {
+		{ "1.3.6.1.5.5.7.48.1" },	/* id-ad-ocsp */
+		{ "1.3.6.1.5.5.7.48.2" },	/* id-ad-caIssuers */
+	};
+	const char *url[2] = { ocsp, ca_issuers };
+	rt_der all, d;
+	der_init(&all);
+	der_init(&d);
+	for (size_t i = 0; i < 2; i++) {
+		rt_der ad;
+		if (url[i] == NULL)
+			continue;
+		der_init(&ad);
+		der_oid(&ad, m[i].oid);
+		der_uri(&ad, url[i]);
+		der_wrap(&all, 0x30, &ad);
+		der_free(&ad);
+	}
+	der_wrap(&d, 0x30, &all);
+	rt_err *e = ocsp == NULL && ca_issuers == NULL ? rt_err_new(RT_E_ARG,
+	    NULL, "authorityInfoAccess: no URL") :
+	    der_copy(&d, out, cap, len, "authorityInfoAccess");
+	der_free(&all);
+	der_free(&d);
+	return e;
+}

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "raterm/cmhost_db.h"
+#include "raterm/cmhost_kek.h"
 
 static char dir[64];
 static char path[128];
@@ -175,10 +176,17 @@ test_keys_audit(void **st)
 	cmh_db *db;
 	uint8_t *k;
 	size_t len;
-	char alg[16];
+	char alg[16], kp[160];
 	unsigned n;
+	cmh_kek *kek;
 	(void)st;
 	assert_null(cmh_db_open(path, &db));
+	/* management keys are kept under a key-encryption key
+	 * (test_cmhost_kek.c tests that part) */
+	snprintf(kp, sizeof(kp), "%s/kek.key", dir);
+	assert_null(cmh_kek_generate_file(kp));
+	assert_null(cmh_kek_load(kp, &kek));
+	assert_null(cmh_db_set_kek(db, kek, NULL));
 	expect_kind(cmh_db_mgmt_key_get(db, "c1", alg, sizeof(alg), &k, &len),
 	    RT_E_NOT_FOUND);
 	assert_null(cmh_db_mgmt_key_set(db, "c1", "aes192",
@@ -196,6 +204,7 @@ test_keys_audit(void **st)
 	assert_null(cmh_db_audit_count(db, &n));
 	assert_int_equal(n, 2);
 	cmh_db_close(db);
+	cmh_kek_free(kek);
 	/* a database that cannot be created */
 	expect_kind(cmh_db_open("/nonexistent/dir/x.db", &db), RT_E_IO);
 }

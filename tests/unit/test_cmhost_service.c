@@ -23,6 +23,7 @@
 
 #include "raterm/cmhost.h"
 #include "raterm/cmhost_db.h"
+#include "raterm/cmhost_kek.h"
 #include "raterm/cmp.h"
 #include "raterm/signer.h"
 #include "raterm/softtoken.h"
@@ -32,6 +33,7 @@ static char dir[64];
 static cmh_config *cfg;
 static cmh_ca *ca;
 static cmh_db *db;
+static cmh_kek *kek;		/* cmhost init's kek.key */
 static cmh_service *svc;
 static rt_signer *officer;
 static FILE *devnull;
@@ -50,7 +52,8 @@ setup(void **state)
 		return -1;
 	snprintf(path, sizeof(path), "%s/d/cmhost.yaml", dir);
 	if (cmh_config_load(path, &cfg) || cmh_ca_load(cfg, &ca) ||
-	    cmh_db_open(cfg->db_path, &db) || cmh_service_new(cfg, ca, db, &svc))
+	    cmh_db_open(cfg->db_path, &db) || cmh_kek_attach(cfg, db, &kek,
+	    NULL) || cmh_service_new(cfg, ca, db, &svc))
 		return -1;
 	snprintf(path, sizeof(path), "%s/d/officer.pass", dir);
 	FILE *f = fopen(path, "r");
@@ -74,6 +77,7 @@ teardown(void **state)
 	rt_signer_free(officer);
 	cmh_service_free(svc);
 	cmh_db_close(db);
+	cmh_kek_free(kek);
 	cmh_ca_free(ca);
 	cmh_config_free(cfg);
 	fclose(devnull);
