@@ -16,7 +16,6 @@ CMHOST=${CMHOST:-$BUILD/cmhost}
 D=$T/cm
 Y=$D/cmhost.yaml
 cmhost_init "$D" 6007 || finish
-printf 'revocation:\n  crl_validity: 3600\n  ocsp_validity: 600\n' >>"$Y"
 
 # ---- usage: --help on every subcommand, -V, unknown options ---------------
 for c in init serve check certs audit revoke mgmt-key; do
@@ -206,8 +205,11 @@ while [ $k -le 3 ]; do
 	# every certificate of a confirmed transaction is there with its audit
 	expect_eq "backup $k: no certificate without its transaction" 0 \
 	    "$(sqlite3 "backup$k.db" "SELECT count(*) FROM certs WHERE tid NOT IN (SELECT tid FROM transactions)")"
-	sed "s|^  path: .*|  path: $T/backup$k.db|" "$Y" >"backup$k.yaml"
-	run_ok "backup $k: cmhost certs opens it" "$CMHOST" certs -c "backup$k.yaml" \
+	# beside the configuration: its relative paths (keys, KEK) hold
+	sed "s|^  path: .*|  path: $T/backup$k.db|" "$Y" >"$D/backup$k.yaml"
+	run_ok "backup $k: cmhost check opens it (and its KEK)" "$CMHOST" check \
+	    -c "$D/backup$k.yaml"
+	run_ok "backup $k: cmhost certs" "$CMHOST" certs -c "$D/backup$k.yaml" \
 	    --state revoked
 	expect_match "backup $k: the revocation is in it" "^$s1 +revoked" "$OUT"
 	k=$((k + 1))
