@@ -401,10 +401,15 @@ cmh_db_sweep(cmh_db *db, int64_t now, int64_t grace, unsigned *count)
 	rt_err *e;
 
 	pthread_mutex_lock(&db->mu);
-	/* CRLReason 5: cessationOfOperation (never put into use) */
-	e = prep(db, &st, "UPDATE certs SET state='revoked', state_at=?, "
-	    "revocation_reason=5 WHERE state IN ('waiting','rejected') AND "
-	    "state_at <= ?", "ii", now, now - grace);
+	/* CRLReason 5: cessationOfOperation (never put into use). A rejected
+	 * certificate has been revoked for relying parties since its
+	 * rejection (unspecified): it keeps that time and reason, so that
+	 * its OCSP answer and CRL entry do not change */
+	e = prep(db, &st, "UPDATE certs SET state='revoked', state_at=CASE "
+	    "state WHEN 'rejected' THEN state_at ELSE ?1 END, "
+	    "revocation_reason=CASE state WHEN 'rejected' THEN 0 ELSE 5 END "
+	    "WHERE state IN ('waiting','rejected') AND state_at <= ?2", "ii",
+	    now, now - grace);
 	if (e == NULL)
 		e = run(db, st, &n);
 	pthread_mutex_unlock(&db->mu);

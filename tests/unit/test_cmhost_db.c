@@ -110,6 +110,17 @@ test_states(void **st)
 	assert_int_equal(n, 1);
 	assert_int_equal(state(db, "02"), CMH_CERT_REVOKED);
 	assert_int_equal(state(db, "05"), CMH_CERT_WAITING);
+	{
+		/* the rejected one keeps the time and reason relying parties
+		 * saw since its rejection; the unconfirmed one never used */
+		cmh_cert_rec g;
+		assert_null(cmh_db_cert_get(db, "02", &g, NULL, NULL));
+		assert_int_equal(g.state_at, 1010);
+		assert_int_equal(g.revocation_reason, 0);
+		assert_null(cmh_db_cert_get(db, "03", &g, NULL, NULL));
+		assert_int_equal(g.state_at, 1605);
+		assert_int_equal(g.revocation_reason, 5);
+	}
 	assert_int_equal(state(db, "01"), CMH_CERT_CONFIRMED);
 	/* a swept certificate cannot be confirmed any more */
 	expect_kind(cmh_db_cert_confirm(db, "t2", 0, true, 1700), RT_E_ARG);
