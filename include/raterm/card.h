@@ -140,6 +140,17 @@ rt_transport *rt_card_transport(const rt_card *c);
  * PIV-only parts: the card signer, the TC controls, `raterm pin`). */
 struct piv_card *rt_card_piv(rt_card *c);
 
+/* Whether an error means the card (or its reader) went away or cannot
+ * answer: CARD_REMOVED, NO_CARD, TRANSPORT, PCSC, or a fault injected by
+ * a virtual card (FAULT: pulled). What the card holds is then unknown. */
+bool rt_card_gone(const rt_err *e);
+
+/* A key as the officer, a procedure, a job file or the journal names it:
+ * two hex digits (an optional 0x), a PIV certificate slot (9a 9c 9d 9e
+ * 82..95) or a PKCS#15 key's one-byte iD 01..7f (no PIV slot is below
+ * 0x82). False for anything else. */
+bool rt_key_parse(const char *s, uint8_t *key);
+
 /* The capabilities of the profile named id ("piv"); unknown profiles get
  * the most restrictive set. */
 const rt_card_caps *rt_card_caps_of_profile(const char *id);

@@ -118,6 +118,8 @@ typedef struct {
 	const rt_procedure *proc;	/* NULL: none chosen yet */
 	rt_action action[RT_MAX_KEYS];	/* per row of ct */
 	rt_key_req req[RT_MAX_KEYS];	/* per row of ct */
+	bool ca_asked;			/* rt_update_set_ca_certs */
+	bool ca_replace;
 	bool tc_ran;			/* rt_update_run_tc / set_tc_results */
 	rt_tc_result tc[RT_MAX_KEYS];
 	size_t ntc;
@@ -153,6 +155,14 @@ rt_err *rt_update_check_action(const rt_update *u, uint8_t slot, rt_action a,
 
 /* Sets the action of slot after rt_update_check_action(.., 0). */
 rt_err *rt_update_set_action(rt_update *u, uint8_t slot, rt_action a) RT_MUST;
+
+/* Replace CA certificate(s): the CM host's CA certificates (caCerts)
+ * written to the card even when no key has an action; replace: the
+ * card's other CA certificates go, else they are kept and the missing
+ * ones added. Errors: RULE (no procedure, a procedure without
+ * ca_certificates: {write: true}, or a card profile that holds no CA
+ * certificates: the reason named). */
+rt_err *rt_update_set_ca_certs(rt_update *u, bool replace) RT_MUST;
 
 /* True when a chosen Issue/Redo/Add on this card needs the TC controls
  * (the card holds a TC) and they have not run yet. */
@@ -255,7 +265,11 @@ typedef struct {
 	unsigned card_pins;		/* target card PINs needed (0: none) */
 	bool operator_credential;	/* the card will be written and the
 					 * procedure needs the OP credential */
-	bool write_ca_certs;		/* and the profile can hold them */
+	bool write_ca_certs;		/* and the profile can hold them: the
+					 * CM host's caCerts written after the
+					 * keys, as an operation of its own */
+	bool replace_ca_certs;		/* the card's other CA certificates
+					 * go (else kept, the missing added) */
 	bool has_qc;
 	rt_qc qc;			/* fixed QC statements */
 	char notes[4][240];		/* e.g. CA certificates not on PIV */
@@ -374,6 +388,10 @@ typedef struct {
 					 * revokes what is not confirmed then;
 					 * 0: unknown */
 	char op_id[64];			/* the journal's operation, "" none */
+	rt_step_state ca_state;		/* the CA certificates (plan's
+					 * write_ca_certs) */
+	char ca_message[240];
+	char ca_op_id[64];		/* their journal operation */
 } rt_submit_result;
 
 /* Step i's result in plain words, one line for people: "9a  Redo   done
@@ -403,7 +421,12 @@ void rt_submit_result_line(const rt_plan *p, const rt_submit_result *res,
  *      certificate, reads it back (same bytes) and makes a test signature
  *      with the key checked against the new certificate, then WRITTEN;
  *   5. CONFIRM, certConf accepting what is on the card (or saved) and
- *      rejecting the rest, pkiConf, CONFIRMED, END; one audit line per key.
+ *      rejecting the rest, pkiConf, CONFIRMED, END; one audit line per key;
+ *   6. with write_ca_certs (also alone, no key with an action): a journal
+ *      operation of its own: the CM host's caCerts (genm), the operator
+ *      credential (the CM host's, else asked; not again when 4. gave
+ *      it), WRITE, the card's CA certificates replaced or completed and
+ *      read back, WRITTEN, END (res->ca_state, ca_message).
  * Three outcomes, never two: a write whose answer or check fails is
  * decided by reading the slot again (the new certificate: on the card;
  * another or none: not, rejected); a card that cannot tell makes it

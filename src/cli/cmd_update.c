@@ -32,7 +32,7 @@ static const char update_help[] =
 "usage: raterm update [-c FILE] [-r READER] --procedure NAME\n"
 "                     --action SLOT=ACTION... [--dry-run] [--json] [--yes]\n"
 "                     [--subject SLOT=DN] [--san SLOT=TYPE:VALUE]\n"
-"                     [--qc [SLOT=]STATEMENT]\n"
+"                     [--qc [SLOT=]STATEMENT] [--replace-ca-certs]\n"
 "                     [--officer-reader R | --officer-token FILE]\n"
 "                     [--server URL] [--trust FILE] [--pin-fd N]\n"
 "       raterm update [-c FILE] --batch JOB.yaml [--dry-run] [--json] [--yes]\n"
@@ -83,7 +83,13 @@ static const char update_help[] =
 "                          (repeatable; procedures with san: officer)\n"
 "  --qc [SLOT=]STATEMENT   add a QC statement (compliance, sscd, esign, eseal,\n"
 "                          web) to SLOT, or to every key with an action\n"
-"                          (repeatable; officer_may_add of the procedure)\n""  --batch JOB.yaml        reader(s), procedure and actions from a job file\n"
+"                          (repeatable; officer_may_add of the procedure)\n""  --replace-ca-certs      Replace CA certificate(s): the CM host's CA\n"
+"                          certificates replace those on the card (also\n"
+"                          with no --action); the procedure must write CA\n"
+"                          certificates (ca_certificates: {write: true});\n"
+"                          without it such a procedure keeps the card's and\n"
+"                          adds the missing\n"
+"  --batch JOB.yaml        reader(s), procedure and actions from a job file\n"
 "  --dry-run               print the plan and stop (exit 0 if it is valid)\n"
 "  --json                  the plan as JSON\n"
 "  -y, --yes               submit without asking\n"
@@ -103,7 +109,8 @@ static const char update_help[] =
 "  --pin-fd N              read the secrets from file descriptor N, one per\n"
 "                          line: signature= (officer PIN or passphrase),\n"
 "                          card= (target card PIN), card2= (its second PIN),\n"
-"                          operator= (management key in hex, or 'default')\n"
+"                          operator= (management key in hex, or 'default';\n"
+"                          a PKCS#15 card's SO PIN)\n"
 "  -v, --verbose           print each CMP message exchanged\n";
 
 #define MAX_ACTIONS RT_MAX_KEYS
@@ -124,7 +131,7 @@ parse_action(const char *s, slot_action *out)
 	memcpy(slot, s, (size_t)(eq - s));
 	slot[eq - s] = '\0';
 	out->line = 0;
-	if (!piv_slot_parse(slot, &out->slot) || piv_cert_tag(out->slot) == 0)
+	if (!rt_key_parse(slot, &out->slot))
 		return -1;
 	return rt_action_parse(eq + 1, &out->action) ? 0 : -1;
 }
@@ -140,8 +147,7 @@ parse_req(const char *s, char kind, rt_job_req *out)
 	if (eq != NULL && (size_t)(eq - s) < sizeof(slot)) {
 		memcpy(slot, s, (size_t)(eq - s));
 		slot[eq - s] = '\0';
-		if (piv_slot_parse(slot, &out->slot) &&
-		    piv_cert_tag(out->slot) != 0)
+		if (rt_key_parse(slot, &out->slot))
 			s = eq + 1;
 		else
 			out->slot = 0;
@@ -266,6 +272,12 @@ print_result(const rt_plan *plan, const rt_submit_result *res)
 		rt_submit_result_line(plan, res, i, line, sizeof(line));
 		printf("  %s\n", line);
 	}
+	if (plan->write_ca_certs)
+		printf("  CA certificates %s %s%s%s%s\n", rt_step_state_name(
+		    res->ca_state), res->ca_message, res->ca_op_id[0] ?
+		    " (journal " : "", res->ca_op_id, res->ca_op_id[0] ? ")" : "");
+	if (plan->nsteps == 0)
+		return;
 	printf("%s\n", res->confirmed ? "Confirmed to the CM host "
 	    "(certConf, pkiConf)." : res->unknown && !res->issued ? "The "
 	    "request was sent and its answer lost: the CM host may have "
@@ -286,6 +298,7 @@ typedef struct {
 	size_t nreqs;
 	const char *job;		/* NULL: the command line */
 	const char *field;		/* "" or "cards[2]" */
+	bool replace_ca;		/* --replace-ca-certs */
 } card_args;
 
 /* --subject/--san/--qc (or the job's subject/san/qc) on the update. */
@@ -379,6 +392,8 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 		}
 	if ((e = apply_reqs(u, a)) != NULL)
 		goto out;
+	if (a->replace_ca && (e = rt_update_set_ca_certs(u, true)) != NULL)
+		goto out;
 	if (r->sec == NULL &&
 	    (e = cli_secrets_open(r->so.pin_fd, &r->sec)) != NULL)
 		goto out;
@@ -396,8 +411,8 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 	else
 		rt_plan_print(&plan, stdout);
 	fflush(stdout);
-	*nothing = plan.nsteps == 0;
-	if (r->dry_run || plan.nsteps == 0)
+	*nothing = plan.nsteps == 0 && !plan.write_ca_certs;
+	if (r->dry_run || *nothing)
 		goto out;
 	rt_submit_result res;
 	cli_station_signals(st);
@@ -564,6 +579,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 		{ "san", required_argument, NULL, 1011 },
 		{ "qc", required_argument, NULL, 1012 },
 		{ "ignore-open", no_argument, NULL, 1013 },
+		{ "replace-ca-certs", no_argument, NULL, 1014 },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *reader = NULL, *proc_name = NULL;
@@ -572,6 +588,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 	const char *batch = NULL;
 	slot_action acts[MAX_ACTIONS];
 	size_t nacts = 0;
+	bool replace_ca = false;
 	update_run r;
 	int c, sr;
 	memset(&r, 0, sizeof(r));
@@ -606,6 +623,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 		case 'j': r.json = true; break;
 		case 'y': r.so.yes = true; break;
 		case 1013: r.so.ignore_open = true; break;
+		case 1014: replace_ca = true; break;
 		case 1010:
 		case 1011:
 		case 1012: {
@@ -639,6 +657,9 @@ cmd_update(cli_global *g, int argc, char **argv)
 	if (batch != NULL && nreqs > 0)
 		return cli_usage_error("update", "--batch takes subject, san and "
 		    "qc from the job file; not with --subject, --san or --qc");
+	if (batch != NULL && replace_ca)
+		return cli_usage_error("update", "--replace-ca-certs is for one "
+		    "card, not with --batch");
 	if (batch != NULL && (reader != NULL || proc_name != NULL || nacts))
 		return cli_usage_error("update", "--batch takes the reader, the "
 		    "procedure and the actions from the job file; not with %s",
@@ -725,6 +746,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 		}
 		memcpy(ca.acts, acts, nacts * sizeof(acts[0]));
 		ca.nacts = nacts;
+		ca.replace_ca = replace_ca;
 		memcpy(ca.reqs, reqs, nreqs * sizeof(reqs[0]));
 		ca.nreqs = nreqs;
 		e = update_card(&r, &ca, &nothing);

@@ -55,6 +55,8 @@ bool cy_get_str(pctx *p, const yaml_node_t *n, const char *field, char *out,
 bool cy_get_bool(pctx *p, const yaml_node_t *n, const char *field, bool *out);
 bool cy_get_uint(pctx *p, const yaml_node_t *n, const char *field,
     unsigned min, unsigned max, unsigned *out);
+bool cy_get_key(pctx *p, const yaml_node_t *n, const char *field,
+    uint8_t *key);
 bool cy_get_slot(pctx *p, const yaml_node_t *n, const char *field,
     uint8_t *slot);
 /* A path, resolved against the directory of p->file. */

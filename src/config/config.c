@@ -1,6 +1,7 @@
 /* config.c - raterm.yaml and procedures.d/NAME.yaml with libyaml; see
  * include/raterm/config.h and docs/configuration.md. */
 #include "raterm/config.h"
+#include "raterm/card.h"
 #include "raterm/util.h"
 
 #include <dirent.h>
@@ -304,6 +305,19 @@ cy_get_slot(pctx *p, const yaml_node_t *n, const char *field, uint8_t *slot)
 	}
 	cy_err_at(p, n, field, "expected a PIV key slot (9a, 9c, 9d, 9e or 82..95), "
 	    "got %s%s%s", s ? "'" : "", s ? s : cy_node_kind(n), s ? "'" : "");
+	return false;
+}
+
+/* A key of the target card: a PIV slot or a PKCS#15 key iD (rt_key_parse). */
+bool
+cy_get_key(pctx *p, const yaml_node_t *n, const char *field, uint8_t *key)
+{
+	const char *s = cy_scalar(n);
+	if (s != NULL && rt_key_parse(s, key))
+		return true;
+	cy_err_at(p, n, field, "expected a PIV key slot (9a, 9c, 9d, 9e or "
+	    "82..95) or a PKCS#15 key iD (01..7f), got %s%s%s", s ? "'" : "",
+	    s ? s : cy_node_kind(n), s ? "'" : "");
 	return false;
 }
 
@@ -864,7 +878,7 @@ p_profiles(pctx *p, const yaml_node_t *v, const char *f, void *o)
 		const char *ks = cy_scalar(k);
 		cy_fieldname(field, sizeof(field), f, ks ? ks : "?");
 		uint8_t slot;
-		if (!cy_get_slot(p, k, field, &slot))
+		if (!cy_get_key(p, k, field, &slot))
 			continue;
 		if (rt_procedure_profile(pr, slot) != NULL) {
 			cy_err_at(p, k, field, "slot given twice");
@@ -1031,6 +1045,7 @@ static void c_write(pctx *p, const yaml_node_t *v, const char *f, void *o)
 
 static const key_handler ca_keys[] = {
 	{ "operator_credential", c_op }, { "write_to_card", c_write },
+	{ "write", c_write },	/* the short name: {write: true} */
 	{ NULL, NULL },
 };
 

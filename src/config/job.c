@@ -150,7 +150,7 @@ get_actions(pctx *p, const yaml_node_t *v, const char *f, rt_job_card *c)
 			continue;
 		}
 		uint8_t slot;
-		if (!cy_get_slot(p, k, field, &slot))
+		if (!cy_get_key(p, k, field, &slot))
 			continue;
 		bool dup = false;
 		for (size_t i = 0; i < c->nactions; i++)
@@ -262,7 +262,7 @@ get_reqs(pctx *p, const yaml_node_t *v, const char *f, rt_job_card *c,
 			(void)unknown_key(p, kn, field);
 			continue;
 		}
-		if (!cy_get_slot(p, kn, field, &slot))
+		if (!cy_get_key(p, kn, field, &slot))
 			continue;
 		bool dup = false;
 		for (size_t i = 0; i < c->nreqs; i++)

@@ -127,13 +127,6 @@ rt_contents_free(rt_contents *ct)
 
 /* ---- TC verification of a Contents ------------------------------------------ */
 
-static bool
-card_gone(const rt_err *e)
-{
-	return rt_err_has(e, RT_E_CARD_REMOVED) || rt_err_has(e, RT_E_NO_CARD) ||
-	    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC);
-}
-
 rt_err *
 rt_contents_verify_tc(rt_card *c, const rt_contents *ct,
     const rt_tc_config *cfg, unsigned flags, rt_tc_result *res, size_t cap,
@@ -165,7 +158,7 @@ rt_contents_verify_tc(rt_card *c, const rt_contents *ct,
 		rt_err *e = rt_card_verify_tc(c, &id, r->slot, r->der, r->der_len,
 		    cfg, &res[*n]);
 		(*n)++;
-		if (e != NULL && card_gone(e))
+		if (e != NULL && rt_card_gone(e))
 			return e;
 		bool pin_failed = rt_err_has(e, RT_E_PIN_WRONG) ||
 		    rt_err_has(e, RT_E_PIN_BLOCKED) ||

@@ -1,6 +1,7 @@
 /* journal.c - the durable journal of card updates and the audit log; see
  * include/raterm/journal.h. */
 #include "raterm/journal.h"
+#include "raterm/card.h"
 #include "raterm/piv.h"
 #include "raterm/signer.h"
 #include "raterm/util.h"
@@ -415,7 +416,7 @@ parse_payload(char *pl, rt_jrec *rec, rt_jop_info *info)
 		} else if (strcmp(k, "t") == 0)
 			rec->at = (time_t)strtoll(v, NULL, 10);
 		else if (strcmp(k, "slot") == 0) {
-			if (!piv_slot_parse(v, &rec->slot))
+			if (!rt_key_parse(v, &rec->slot))
 				goto bad;
 		} else if (strcmp(k, "action") == 0)
 			pct_decode(v, vl, rec->action, sizeof(rec->action));

@@ -366,7 +366,7 @@ rt_station_submit(rt_station *st, const rt_update_dialogs *d, unsigned flags,
 	memset(res, 0, sizeof(*res));
 	if (!st->have_ct)
 		return rt_err_new(RT_E_ARG, NULL, "no card read yet (Reload)");
-	if (plan->nsteps == 0) {
+	if (plan->nsteps == 0 && !plan->write_ca_certs) {
 		sta_wipe_secrets(st);	/* nothing to do; a kept PIN ends here too */
 		return NULL;
 	}

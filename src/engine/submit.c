@@ -188,14 +188,25 @@ card_id(const rt_contents *ct, uint8_t out[16])
  * The transaction's copy of the key is wiped here. */
 static rt_err *
 auth_mgmt(const rt_submit_env *env, const rt_update_dialogs *d,
-    cmp_txn *txn)
+    cmp_txn *txn, const rt_contents *ct)
 {
 	uint8_t key[MGMT_CAP];
 	size_t kl = 0;
 	int alg = 0;
 	const char *src = "the CM host's";
-	rt_err *e = cmp_txn_mgmt_key(txn, &alg, key, sizeof(key), &kl);
-	cmp_txn_wipe_mgmt_key(txn);
+	rt_err *e;
+	if (txn != NULL) {
+		e = cmp_txn_mgmt_key(txn, &alg, key, sizeof(key), &kl);
+		cmp_txn_wipe_mgmt_key(txn);
+	} else {
+		/* no request of keys: asked on its own (genm) */
+		uint8_t cid[16];
+		size_t cl = card_id(ct, cid);
+		e = cl == 0 ? rt_err_new(RT_E_NOT_FOUND, NULL, "the card has no "
+		    "identity to ask its operator credential for") :
+		    cmp_client_mgmt_key(env->cmp, cid, cl, &alg, key, sizeof(key),
+		    &kl);
+	}
 	if (e != NULL) {
 		/* not held, not given to this officer or over this transport,
 		 * or a CM host that does not know the InfoType: ask. A key
@@ -442,17 +453,42 @@ audit_all(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	}
 }
 
+static rt_err *submit_keys(rt_update *u, const rt_plan *p,
+    const rt_submit_env *env, const rt_update_dialogs *d,
+    rt_submit_result *res, bool *authed) RT_MUST;
+static rt_err *submit_ca_certs(rt_update *u, const rt_plan *p,
+    const rt_submit_env *env, const rt_update_dialogs *d, bool authed,
+    rt_submit_result *res) RT_MUST;
+
 rt_err *
 rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
     const rt_update_dialogs *d, rt_submit_result *res)
 {
 	rt_submit_result dummy;
-	char s[4];
 	if (res == NULL)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
-	if (p->nsteps == 0)
-		return NULL;	/* nothing to do: nothing is sent */
+	bool authed = false;
+	rt_err *e = NULL;
+	if (p->nsteps > 0)
+		e = submit_keys(u, p, env, d, res, &authed);
+	/* the CA certificates after the keys, unless the keys' outcome is
+	 * still open (the card is then for `raterm recover` first) */
+	if (p->write_ca_certs && !res->unknown) {
+		rt_err *ce = submit_ca_certs(u, p, env, d, authed, res);
+		if (e == NULL)
+			e = ce;
+		else
+			rt_err_free(ce);
+	}
+	return e;
+}
+
+static rt_err *
+submit_keys(rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    const rt_update_dialogs *d, rt_submit_result *res, bool *authed)
+{
+	char s[4];
 	if (u->proc == NULL)
 		return rt_err_new(RT_E_RULE, NULL, "no procedure chosen");
 	if (env == NULL || env->card == NULL || env->cmp == NULL ||
@@ -648,7 +684,8 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	bool card_auth_ok = true;
 	if (writes) {
 		progress(d, NULL, "authenticating to the card");
-		rt_err *ae = auth_mgmt(env, d, txn);
+		rt_err *ae = auth_mgmt(env, d, txn, u->ct);
+		*authed = ae == NULL;
 		if (ae != NULL) {
 			char m[200];
 			card_auth_ok = false;
@@ -828,6 +865,140 @@ out:
 	}
 	free(sc);
 	rt_wipe(&pn, sizeof(pn));
+	return e;
+}
+
+/* The CM host's CA certificates to the card (plan's write_ca_certs), a
+ * journal operation of its own: BEGIN, PLAN (ca-certs), the caCerts
+ * asked, the operator credential (unless authed), WRITE, the write and
+ * its read-back, WRITTEN, END; refused or failed before the write:
+ * ABORT. A card that stops answering in the middle leaves it open:
+ * `raterm recover` ends it (the card keeps what it holds, a new Replace
+ * CA certificate(s) settles it). */
+static rt_err *
+submit_ca_certs(rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    const rt_update_dialogs *d, bool authed, rt_submit_result *res)
+{
+	uint8_t **certs = NULL;
+	size_t *lens = NULL, n = 0;
+	rt_card_ca ca[CMP_MAX_CERTS];
+	rt_jop_file *jf = NULL;
+	rt_err *e;
+	bool replace = p->replace_ca_certs;
+	const char *how;
+	res->ca_state = RT_STEP_FAILED;
+	if (u->proc == NULL || env == NULL || env->card == NULL ||
+	    env->cmp == NULL || env->journal == NULL)
+		return rt_err_new(RT_E_ARG, NULL, "CA certificates: the card, the "
+		    "CM host and the journal are needed");
+	if (!replace && d != NULL && d->replace_ca_certs != NULL &&
+	    (e = d->replace_ca_certs(d->ctx, p, &replace)) != NULL)
+		goto fail;
+	how = replace ? "replacing the card's CA certificates" :
+	    "keeping the card's CA certificates, adding the missing";
+	progress(d, NULL, "asking the CM host for its CA certificates");
+	if ((e = cmp_client_cacerts(env->cmp, &certs, &lens, &n)) != NULL) {
+		e = rt_err_wrap(e, "the CM host's CA certificates");
+		goto fail;
+	}
+	if (n == 0 || n > CMP_MAX_CERTS) {
+		e = rt_err_new(RT_E_CMP_FORMAT, NULL, "the CM host sent %zu CA "
+		    "certificates", n);
+		goto fail;
+	}
+	memset(ca, 0, sizeof(ca));
+	for (size_t i = 0; i < n; i++) {
+		rt_cert_info ci;
+		ca[i].der = certs[i];
+		ca[i].der_len = lens[i];
+		if (rt_cert_info_parse(certs[i], lens[i], &ci) == NULL)
+			snprintf(ca[i].label, sizeof(ca[i].label), "%.64s",
+			    ci.subject_cn[0] ? ci.subject_cn : ci.subject);
+	}
+
+	rt_jop_info info;
+	memset(&info, 0, sizeof(info));
+	snprintf(info.card, sizeof(info.card), "%s", p->card);
+	snprintf(info.reader, sizeof(info.reader), "%s", p->reader);
+	snprintf(info.procedure, sizeof(info.procedure), "%s", u->proc->name);
+	snprintf(info.officer, sizeof(info.officer), "%s",
+	    env->officer_name ? env->officer_name : "");
+	if ((e = rt_journal_begin(env->journal, &info, res->ca_op_id,
+	    sizeof(res->ca_op_id), &jf)) != NULL ||
+	    (e = jappend(jf, RT_J_PLAN, 0, "ca-certs", NULL, NULL, NULL, 0,
+	    "%zu CA certificate(s) of the CM host, %s", n, how)) != NULL)
+		goto fail;
+	if (!authed) {
+		progress(d, NULL, "authenticating to the card");
+		if ((e = auth_mgmt(env, d, NULL, u->ct)) != NULL) {
+			rt_err *je = jappend(jf, RT_J_ABORT, 0, "ca-certs", NULL, NULL,
+			    NULL, 0, "%s", "operator credential refused: nothing "
+			    "written");
+			rt_err_free(je);
+			goto fail;
+		}
+	}
+	if ((e = jappend(jf, RT_J_WRITE, 0, "ca-certs", NULL, NULL, NULL, 0,
+	    "%s", how)) != NULL)
+		goto fail;
+	progress(d, NULL, "writing the CA certificates");
+	e = rt_card_write_ca_certs(env->card, ca, n, replace);
+	/* read back: every one there, and with replace nothing else */
+	rt_card_ca back[CMP_MAX_CERTS * 2];
+	size_t nb = 0, found = 0;
+	rt_err *re = rt_card_ca_certs(env->card, back, CMP_MAX_CERTS * 2, &nb);
+	if (re == NULL) {
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < nb; j++)
+				if (back[j].der != NULL && back[j].der_len ==
+				    ca[i].der_len && memcmp(back[j].der, ca[i].der,
+				    ca[i].der_len) == 0) {
+					found++;
+					break;
+				}
+		rt_card_ca_free(back, nb);
+	}
+	if (e == NULL && re == NULL && (found != n || (replace && nb != n)))
+		e = rt_err_new(RT_E_CARD_STATUS, NULL, "the card's CA "
+		    "certificates read back: %zu of %zu there, %zu in all", found,
+		    n, nb);
+	if (e == NULL && re != NULL) {
+		e = re;
+		re = NULL;
+	}
+	rt_err_free(re);
+	if (e != NULL) {
+		if (rt_card_gone(e)) {
+			/* the card cannot tell: open for `raterm recover` */
+			e = rt_err_wrap(e, "writing the CA certificates (the operation "
+			    "%s stays open: put the card back and run 'raterm "
+			    "recover')", res->ca_op_id);
+			goto fail;
+		}
+		rt_err *je = jappend(jf, RT_J_ABORT, 0, "ca-certs", NULL, NULL, NULL,
+		    0, "%s", "the write failed: a new Replace CA certificate(s) "
+		    "settles the card");
+		rt_err_free(je);
+		e = rt_err_wrap(e, "writing the CA certificates");
+		goto fail;
+	}
+	if ((e = jappend(jf, RT_J_WRITTEN, 0, "ca-certs", NULL, NULL, NULL, 0,
+	    "%zu CA certificate(s) on the card, read back", n)) != NULL ||
+	    (e = jappend(jf, RT_J_END, 0, "ca-certs", NULL, NULL, NULL, 0, "%s",
+	    "CA certificates written")) != NULL)
+		goto fail;
+	res->ca_state = RT_STEP_DONE;
+	snprintf(res->ca_message, sizeof(res->ca_message), "%zu CA "
+	    "certificate(s) of the CM host on the card (%s), read back", n,
+	    replace ? "replaced" : "the missing added");
+	progress(d, NULL, "CA certificates written");
+	rt_journal_file_close(jf);
+	cmp_certs_free(certs, lens, n);
+	return NULL;
+fail:
+	rt_err_format(e, res->ca_message, sizeof(res->ca_message));
+	rt_journal_file_close(jf);
+	cmp_certs_free(certs, lens, n);
 	return e;
 }
 

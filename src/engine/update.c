@@ -354,22 +354,42 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 		}
 		writes = writes || st->writes_card;
 	}
-	if (out->nsteps == 0)
+	if (out->nsteps == 0 && !u->ca_asked)
 		return NULL;
 	const rt_procedure *p = u->proc;
 	out->tc_verified = rt_contents_has_tc(ct) && u->tc_ran;
-	out->card_pins = p->card_pins;
+	out->card_pins = out->nsteps > 0 ? p->card_pins : 0;
 	out->operator_credential = p->operator_credential && writes;
 	out->has_qc = p->has_qc_fixed;
 	out->qc = p->qc_fixed;
 	if (p->write_ca_certs) {
-		if (u->caps->ca_certs_on_card)
+		if (u->caps->ca_certs_on_card) {
 			out->write_ca_certs = true;
-		else
+			out->replace_ca_certs = u->ca_replace;
+			out->operator_credential = p->operator_credential;
+		} else
 			snprintf(out->notes[out->nnotes++], sizeof(out->notes[0]),
 			    "CA certificates are not written: the %s profile "
 			    "cannot hold them on the card", u->caps->name);
 	}
+	return NULL;
+}
+
+rt_err *
+rt_update_set_ca_certs(rt_update *u, bool replace)
+{
+	if (!u->caps->ca_certs_on_card)
+		return rt_err_new(RT_E_RULE, NULL, "Replace CA certificate(s) not "
+		    "possible: %s", u->caps->no_ca_reason);
+	if (u->proc == NULL)
+		return rt_err_new(RT_E_RULE, NULL, "Replace CA certificate(s): "
+		    "choose a procedure first");
+	if (!u->proc->write_ca_certs)
+		return rt_err_new(RT_E_RULE, NULL, "Replace CA certificate(s) "
+		    "refused: procedure '%s' does not write CA certificates "
+		    "(ca_certificates: {write: true})", u->proc->name);
+	u->ca_asked = true;
+	u->ca_replace = replace;
 	return NULL;
 }
 
@@ -474,7 +494,7 @@ rt_plan_print_cols(const rt_plan *p, FILE *f, size_t cols)
 	print_wrapped(f, cols, 0, 2, "Plan for the card in \"%s\" (%s)%s%s:",
 	    p->reader, p->card, p->procedure[0] ? ", procedure " : "",
 	    p->procedure);
-	if (p->nsteps == 0) {
+	if (p->nsteps == 0 && !p->write_ca_certs) {
 		fprintf(f, "Nothing to do: every key is Blank; nothing will be "
 		    "sent.\n");
 		return;
@@ -496,6 +516,11 @@ rt_plan_print_cols(const rt_plan *p, FILE *f, size_t cols)
 		    "control of the procedure passed).");
 	print_wrapped(f, cols, 0, 2, "Card PINs needed: %u%s", p->card_pins,
 	    p->card_pins == 2 ? " (the signature key asks again)" : "");
+	if (p->write_ca_certs)
+		print_wrapped(f, cols, 0, 2, "CA certificates: the CM host's, "
+		    "written to the card (%s)", p->replace_ca_certs ? "replacing "
+		    "the CA certificates on it" : "those on it kept, the missing "
+		    "added");
 	if (p->operator_credential)
 		print_wrapped(f, cols, 0, 2, "Operator credential: needed to write "
 		    "the card, unless the CM host holds it for this card");

@@ -5,6 +5,7 @@
 #include "profile_int.h"
 #include "raterm/piv.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,36 @@ rt_card_caps_of_profile(const char *id)
 	if (id != NULL && strcmp(id, prof_p15_ops.caps->id) == 0)
 		return prof_p15_ops.caps;
 	return &caps_unknown;
+}
+
+bool
+rt_card_gone(const rt_err *e)
+{
+	return rt_err_has(e, RT_E_CARD_REMOVED) || rt_err_has(e, RT_E_NO_CARD) ||
+	    rt_err_has(e, RT_E_TRANSPORT) || rt_err_has(e, RT_E_PCSC) ||
+	    rt_err_has(e, RT_E_FAULT);
+}
+
+bool
+rt_key_parse(const char *s, uint8_t *key)
+{
+	uint8_t v;
+	if (s == NULL)
+		return false;
+	if (piv_slot_parse(s, &v)) {		/* a PIV certificate slot */
+		*key = v;
+		return true;
+	}
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	if (strlen(s) != 2 || !isxdigit((unsigned char)s[0]) ||
+	    !isxdigit((unsigned char)s[1]))
+		return false;
+	unsigned long n = strtoul(s, NULL, 16);
+	if (n < 0x01 || n > 0x7F)
+		return false;
+	*key = (uint8_t)n;
+	return true;
 }
 
 bool

@@ -1,7 +1,7 @@
 /* card_p15.c - the PKCS#15 card profile (ISO/IEC 7816-15): the card
  * interface of include/raterm/card.h over the ISO file commands
  * (src/card/iso7816.c) and the PKCS#15 codec (src/card/pkcs15.c).
- * The key references are the PrKDF's keyReference; a key shows once per
+ * A key is named by its one-byte iD (key_num); a key shows once per
  * certificate whose iD is the key's (several certificates per key), or
  * once without one. CA certificates (CDF-trusted, and the CDF's authority
  * certificates with no private key) are listed apart (rt_card_ca_certs).
@@ -245,6 +245,17 @@ key_alg(const p15_key *k)
 	return "EC";
 }
 
+/* The number a key has on the card interface: its iD when that is one
+ * byte (vp15, `pkcs15-init --id 01`), the PKCS#15 way of naming a key and
+ * matching its certificates; 0 (not addressable) for longer iDs such as
+ * OpenSC's default SHA-1 iD. The card's own keyReference is only used to
+ * sign. */
+static uint8_t
+key_num(const p15_key *k)
+{
+	return k->id.len == 1 ? k->id.b[0] : 0;
+}
+
 /* The first certificate with the key's iD at or after *from. */
 static const p15_cert *
 cert_of(const p15_prof *p, const p15_id *id, size_t *from)
@@ -308,10 +319,16 @@ p_keys(void *impl, unsigned flags, rt_card_key *out, size_t cap, size_t *n,
 				    "certificates", cap);
 			rt_card_key *o = &out[(*n)++];
 			memset(o, 0, sizeof(*o));
-			o->key = (uint8_t)(k->key_ref >= 0 ? k->key_ref : 0);
+			o->key = key_num(k);
 			snprintf(o->alg, sizeof(o->alg), "%s", key_alg(k));
 			o->key_known = true;
 			o->cert_index = idx;
+			if (o->key == 0) {
+				snprintf(o->error, sizeof(o->error), "PKCS#15 key \"%s\": "
+				    "an iD of %zu bytes (raterm names PKCS#15 keys by "
+				    "one-byte iDs 01..ff)", k->common.label, k->id.len);
+				break;
+			}
 			if (c == NULL)
 				break;
 			any = true;
@@ -383,7 +400,7 @@ p_read_cert(void *impl, uint8_t key, uint8_t **der, size_t *len)
 	p15_prof *p = impl;
 	for (size_t i = 0; p->prkdf != NULL && i < p->prkdf->n; i++) {
 		const p15_key *k = &p->prkdf->u.key[i];
-		if (k->key_ref != key)
+		if (key == 0 || key_num(k) != key)
 			continue;
 		size_t from = 0;
 		const p15_cert *c = cert_of(p, &k->id, &from);
@@ -404,12 +421,12 @@ p_public_key(void *impl, uint8_t key, mbedtls_pk_context *pk)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* The private key object of key reference key. */
+/* The private key object of key number key (key_num). */
 static const p15_key *
 key_obj(const p15_prof *p, uint8_t key)
 {
-	for (size_t i = 0; p->prkdf != NULL && i < p->prkdf->n; i++)
-		if (p->prkdf->u.key[i].key_ref == key)
+	for (size_t i = 0; key != 0 && p->prkdf != NULL && i < p->prkdf->n; i++)
+		if (key_num(&p->prkdf->u.key[i]) == key)
 			return &p->prkdf->u.key[i];
 	return NULL;
 }
@@ -1056,7 +1073,8 @@ enum { P15_SIG_RSA_PKCS1 = 0x11, P15_SIG_ECDSA_HASH = 0x22 };
 
 typedef struct {
 	p15_prof *p;
-	uint8_t key;
+	uint8_t key;                    /* its number (key_num) */
+	uint8_t ref;                    /* the card's keyReference */
 	const p15_pin *pin;             /* NULL: none needed */
 	rt_pin_cb pin_cb;
 	void *pin_ctx;
@@ -1116,11 +1134,11 @@ sig_sign(void *impl, rt_hash h, rt_scheme scheme, const uint8_t *digest,
 		return rt_err_new(RT_E_NOT_SUPPORTED, NULL, "PKCS#15 card: %s "
 		    "signatures", rt_scheme_name(scheme));
 	}
-	rt_err *e = iso_sign(s->p->t, s->key, alg, in, inlen, sig, cap, sig_len);
+	rt_err *e = iso_sign(s->p->t, s->ref, alg, in, inlen, sig, cap, sig_len);
 	if (e != NULL && rt_err_has(e, RT_E_PERMISSION)) {
 		rt_err_free(e);
 		if ((e = sig_pin(s)) == NULL)
-			e = iso_sign(s->p->t, s->key, alg, in, inlen, sig, cap, sig_len);
+			e = iso_sign(s->p->t, s->ref, alg, in, inlen, sig, cap, sig_len);
 	}
 	return e;
 }
@@ -1169,6 +1187,14 @@ p_signer(void *impl, const rt_card_signer_spec *sp, rt_signer **out)
 	}
 	s->p = p;
 	s->key = sp->key;
+	if (k->key_ref < 0 || k->key_ref > 0xFF) {
+		mbedtls_x509_crt_free(&crt);
+		free(der);
+		free(s);
+		return rt_err_new(RT_E_FORMAT, NULL, "PKCS#15 key %02x: no "
+		    "keyReference in the PrKDF", sp->key);
+	}
+	s->ref = (uint8_t)k->key_ref;
 	s->pin = k->common.auth_id.len ? pin_by_auth(p, &k->common.auth_id) : NULL;
 	s->pin_cb = sp->pin_cb;
 	s->pin_ctx = sp->pin_ctx;

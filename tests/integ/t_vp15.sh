@@ -85,10 +85,10 @@ RATERM=${RATERM:-$BUILD/raterm}
 run_ok "raterm show" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
 expect_match "profile PKCS#15" "^Profile: +PKCS#15" "$OUT"
 expect_match "PIN tries" "^PIN: +3 retries left" "$OUT"
-expect_match "key 00 with its TC" "^00 +ECCP256 +Card Key 01 .* TC" "$OUT"
-expect_match "key 01 with its TC" "^01 +ECCP256 +Card Key 02 .* TC" "$OUT"
+expect_match "key 01 (its iD) with its TC" "^01 +ECCP256 +Card Key 01 .* TC" "$OUT"
+expect_match "key 02 with its TC" "^02 +ECCP256 +Card Key 02 .* TC" "$OUT"
 expect_eq "two key rows (the CA certificate is not a key)" 2 \
-    "$(grep -c -E '^0[01] +ECCP256' "$OUT")"
+    "$(grep -c -E '^0[12] +ECCP256' "$OUT")"
 run_ok "raterm show --json" "$RATERM" show -r "$R" --json
 expect_match "json: profile pkcs15" '"profile": "pkcs15"' "$OUT"
 
@@ -199,7 +199,7 @@ run_ok "vp15 info after a wrong PUK" "$VP15" info "$CARD2"
 expect_match "card 2: the PUK lost one try" "PIN 2: +2 of 3 tries left" "$OUT"
 run_ok "raterm show (card 2)" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
 expect_match "card 2: serial from TokenInfo" "^Serial: +4000001" "$OUT"
-expect_match "card 2: key 00 with its TC" "^00 +ECCP256 +Card 4000001 Key 0 .* TC" "$OUT"
-expect_eq "card 2: three keys" 3 "$(grep -c -E '^0[0-2] +ECCP256' "$OUT")"
+expect_match "card 2: key 01 with its TC" "^01 +ECCP256 +Card 4000001 Key 0 .* TC" "$OUT"
+expect_eq "card 2: three keys" 3 "$(grep -c -E '^0[1-3] +ECCP256' "$OUT")"
 
 finish

@@ -106,11 +106,14 @@ typedef struct {
 	test_ca ca;
 } fx;
 
+/* A certificate for the card's key number key (its iD: vp15's key
+ * reference + 1). */
 static uint8_t *
-key_cert(fx *f, uint8_t ref, uint8_t serial, size_t *len)
+key_cert(fx *f, uint8_t key, uint8_t serial, size_t *len)
 {
 	uint8_t spki[200];
 	size_t sl;
+	uint8_t ref = (uint8_t)(key - 1);
 	assert_null(vp15_key_pubkey_der(f->c, ref, spki, sizeof(spki), &sl));
 	char dn[64];
 	snprintf(dn, sizeof(dn), "CN=key %u serial %u", ref, serial);
@@ -206,15 +209,15 @@ test_caps_and_so_pin(void **state)
 	assert_true(caps->ca_certs_on_card);
 	assert_true(caps->operator_is_pin);
 	size_t len;
-	uint8_t *a = key_cert(f, 0, 0x10, &len);
+	uint8_t *a = key_cert(f, 1, 0x10, &len);
 
 	/* without the SO PIN the card refuses; nothing is listed */
-	rt_err *e = rt_card_write_cert(f->card, 0, RT_CARD_CERT_NEW, a, len);
+	rt_err *e = rt_card_write_cert(f->card, 1, RT_CARD_CERT_NEW, a, len);
 	assert_true(rt_err_has(e, RT_E_PERMISSION));
 	rt_err_free(e);
 	/* the user PIN is not the SO PIN here */
 	assert_null(rt_card_verify_pin(f->card, "123456", 6));
-	e = rt_card_write_cert(f->card, 0, RT_CARD_CERT_NEW, a, len);
+	e = rt_card_write_cert(f->card, 1, RT_CARD_CERT_NEW, a, len);
 	assert_true(rt_err_has(e, RT_E_PERMISSION));
 	rt_err_free(e);
 	/* a wrong SO PIN costs exactly one try of the SO PIN */
@@ -235,9 +238,9 @@ test_caps_and_so_pin(void **state)
 	vp15_pin_info(f->c, 5, &set, &total, &left);
 	assert_int_equal(left, 3);
 	/* the refused tries left empty EFs behind: orphans, taken again */
-	assert_null(rt_card_write_cert(f->card, 0, RT_CARD_CERT_NEW, a, len));
+	assert_null(rt_card_write_cert(f->card, 1, RT_CARD_CERT_NEW, a, len));
 	assert_false(exists(f, 0x3401));
-	const uint8_t keys[] = { 0, 1, 2 };
+	const uint8_t keys[] = { 1, 2, 3 };
 	const int ser[] = { 0x10, -1, -1 }, idx[] = { 0, 0, 0 };
 	expect_keys(f, keys, ser, idx, 3);
 	free(a);
@@ -249,37 +252,37 @@ test_add_and_redo(void **state)
 	fx *f = *state;
 	so_pin(f);
 	size_t la, lb, lc, ld;
-	uint8_t *a = key_cert(f, 0, 0x20, &la);
-	uint8_t *b = key_cert(f, 0, 0x21, &lb);
-	uint8_t *c = key_cert(f, 0, 0x22, &lc);
-	uint8_t *d = key_cert(f, 1, 0x30, &ld);
+	uint8_t *a = key_cert(f, 1, 0x20, &la);
+	uint8_t *b = key_cert(f, 1, 0x21, &lb);
+	uint8_t *c = key_cert(f, 1, 0x22, &lc);
+	uint8_t *d = key_cert(f, 2, 0x30, &ld);
 
-	assert_null(rt_card_write_cert(f->card, 0, 0, a, la));     /* none yet */
-	assert_null(rt_card_write_cert(f->card, 1, 0, d, ld));
-	assert_null(rt_card_write_cert(f->card, 0, RT_CARD_CERT_NEW, b, lb));
+	assert_null(rt_card_write_cert(f->card, 1, 0, a, la));     /* none yet */
+	assert_null(rt_card_write_cert(f->card, 2, 0, d, ld));
+	assert_null(rt_card_write_cert(f->card, 1, RT_CARD_CERT_NEW, b, lb));
 	bool held;
-	assert_null(rt_card_holds_cert(f->card, 0, b, lb, &held));
-	assert_true(held);
 	assert_null(rt_card_holds_cert(f->card, 1, b, lb, &held));
+	assert_true(held);
+	assert_null(rt_card_holds_cert(f->card, 2, b, lb, &held));
 	assert_false(held);
 	{
-		const uint8_t keys[] = { 0, 0, 1, 2 };
+		const uint8_t keys[] = { 1, 1, 2, 3 };
 		const int ser[] = { 0x20, 0x21, 0x30, -1 }, idx[] = { 0, 1, 0, 0 };
 		expect_keys(f, keys, ser, idx, 4);
 	}
 	/* Redo of the second certificate: the first stays, the old EF goes */
-	assert_null(rt_card_write_cert(f->card, 0, 1, c, lc));
+	assert_null(rt_card_write_cert(f->card, 1, 1, c, lc));
 	{
-		const uint8_t keys[] = { 0, 0, 1, 2 };
+		const uint8_t keys[] = { 1, 1, 2, 3 };
 		const int ser[] = { 0x20, 0x22, 0x30, -1 }, idx[] = { 0, 1, 0, 0 };
 		expect_keys(f, keys, ser, idx, 4);
 	}
-	assert_null(rt_card_holds_cert(f->card, 0, b, lb, &held));
+	assert_null(rt_card_holds_cert(f->card, 1, b, lb, &held));
 	assert_false(held);
-	rt_err *e = rt_card_write_cert(f->card, 0, 5, c, lc);
+	rt_err *e = rt_card_write_cert(f->card, 1, 5, c, lc);
 	assert_true(rt_err_has(e, RT_E_NOT_FOUND));
 	rt_err_free(e);
-	e = rt_card_write_cert(f->card, 9, 0, c, lc);
+	e = rt_card_write_cert(f->card, 10, 0, c, lc);
 	assert_true(rt_err_has(e, RT_E_NOT_FOUND));
 	rt_err_free(e);
 	/* what another open of the card reads: the same */
@@ -287,7 +290,7 @@ test_add_and_redo(void **state)
 	vp15_reset(f->c);
 	fx_open(f);
 	{
-		const uint8_t keys[] = { 0, 0, 1, 2 };
+		const uint8_t keys[] = { 1, 1, 2, 3 };
 		const int ser[] = { 0x20, 0x22, 0x30, -1 }, idx[] = { 0, 1, 0, 0 };
 		expect_keys(f, keys, ser, idx, 4);
 	}
@@ -396,17 +399,17 @@ test_signer_two_pins(void **state)
 	fx *f = *state;
 	so_pin(f);
 	size_t la, lc;
-	uint8_t *a = key_cert(f, 0, 0x40, &la);
-	uint8_t *c = key_cert(f, 2, 0x41, &lc);
-	assert_null(rt_card_write_cert(f->card, 0, 0, a, la));
-	assert_null(rt_card_write_cert(f->card, 2, 0, c, lc));
-	assert_int_equal(rt_card_key_pin(f->card, 0), 0);
-	assert_int_equal(rt_card_key_pin(f->card, 2), 1);
+	uint8_t *a = key_cert(f, 1, 0x40, &la);
+	uint8_t *c = key_cert(f, 3, 0x41, &lc);
+	assert_null(rt_card_write_cert(f->card, 1, 0, a, la));
+	assert_null(rt_card_write_cert(f->card, 3, 0, c, lc));
+	assert_int_equal(rt_card_key_pin(f->card, 1), 0);
+	assert_int_equal(rt_card_key_pin(f->card, 3), 1);
 	vp15_reset(f->c);
 
 	/* key 0: the user PIN, asked once when the card wants it */
 	pin_ctx pc = { "123456", 0 };
-	rt_card_signer_spec sp = { .key = 0, .pin_cb = give_pin, .pin_ctx = &pc };
+	rt_card_signer_spec sp = { .key = 1, .pin_cb = give_pin, .pin_ctx = &pc };
 	rt_signer *s;
 	assert_null(rt_card_signer(f->card, &sp, &s));
 	sign_check(s, RT_E_OK);
@@ -419,7 +422,7 @@ test_signer_two_pins(void **state)
 	bool set;
 	int total, left;
 	pin_ctx bad = { "123456", 0 };
-	sp = (rt_card_signer_spec){ .key = 2, .pin_cb = give_pin, .pin_ctx = &bad };
+	sp = (rt_card_signer_spec){ .key = 3, .pin_cb = give_pin, .pin_ctx = &bad };
 	assert_null(rt_card_signer(f->card, &sp, &s));
 	sign_check(s, RT_E_PIN_WRONG);
 	sign_check(s, RT_E_PIN_WRONG);
@@ -486,22 +489,22 @@ test_torn_writes(void **state)
 {
 	fx *f = *state;
 	size_t la, lb, lc;
-	uint8_t *a = key_cert(f, 1, 0x50, &la);
-	uint8_t *b = key_cert(f, 1, 0x51, &lb);
-	uint8_t *c = key_cert(f, 1, 0x52, &lc);
-	sweep(f, 1, RT_CARD_CERT_NEW, NULL, 0, a, la);          /* Add */
-	sweep(f, 1, RT_CARD_CERT_NEW, NULL, 0, b, lb);          /* Add */
-	sweep(f, 1, 0, a, la, c, lc);                           /* Redo */
+	uint8_t *a = key_cert(f, 2, 0x50, &la);
+	uint8_t *b = key_cert(f, 2, 0x51, &lb);
+	uint8_t *c = key_cert(f, 2, 0x52, &lc);
+	sweep(f, 2, RT_CARD_CERT_NEW, NULL, 0, a, la);          /* Add */
+	sweep(f, 2, RT_CARD_CERT_NEW, NULL, 0, b, lb);          /* Add */
+	sweep(f, 2, 0, a, la, c, lc);                           /* Redo */
 	{
-		const uint8_t keys[] = { 0, 1, 1, 2 };
+		const uint8_t keys[] = { 1, 2, 2, 3 };
 		const int ser[] = { -1, 0x52, 0x51, -1 }, idx[] = { 0, 0, 1, 0 };
 		expect_keys(f, keys, ser, idx, 4);
 	}
 	/* the orphans of the torn writes: taken by the next write */
 	so_pin(f);
 	size_t ld;
-	uint8_t *d = key_cert(f, 0, 0x53, &ld);
-	assert_null(rt_card_write_cert(f->card, 0, RT_CARD_CERT_NEW, d, ld));
+	uint8_t *d = key_cert(f, 1, 0x53, &ld);
+	assert_null(rt_card_write_cert(f->card, 1, RT_CARD_CERT_NEW, d, ld));
 	unsigned efs = 0;
 	for (unsigned fid = 0x3400; fid < 0x3410; fid++)
 		efs += exists(f, (uint16_t)fid);

@@ -595,7 +595,7 @@ test_profile_p15(void **state)
 	size_t n;
 	assert_null(rt_card_keys(card, 0, keys, 8, &n, NULL));
 	assert_int_equal(n, 3);
-	const uint8_t want_key[3] = { 0x00, 0x01, 0x01 };
+	const uint8_t want_key[3] = { 0x01, 0x02, 0x02 };	/* iDs */
 	for (size_t i = 0; i < n; i++) {
 		uint8_t cert[20];
 		fake_cert(cert, (uint8_t)(0xA0 + i));
@@ -607,7 +607,7 @@ test_profile_p15(void **state)
 	rt_card_keys_free(keys, n);
 	uint8_t *der;
 	size_t len;
-	assert_null(rt_card_read_cert(card, 0x01, &der, &len));
+	assert_null(rt_card_read_cert(card, 0x02, &der, &len));
 	assert_int_equal(der[4], 0xA1);
 	free(der);
 	rt_err *e = rt_card_read_cert(card, 0x07, &der, &len);
@@ -634,7 +634,7 @@ test_profile_p15(void **state)
 	vp15_pin_info(c, 1, &set, &total, &left);
 	assert_int_equal(left, 3);
 	/* what is written must be a certificate (the writes: test_p15_write) */
-	e = rt_card_write_cert(card, 0x00, 0, (const uint8_t *)"\x30\x00", 2);
+	e = rt_card_write_cert(card, 0x01, 0, (const uint8_t *)"\x30\x00", 2);
 	assert_true(rt_err_has(e, RT_E_CERT));
 	rt_err_free(e);
 	rt_card_close(card);
@@ -673,7 +673,7 @@ test_personalize(void **state)
 	assert_null(rt_card_keys(card, 0, keys, 8, &n, NULL));
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(keys[i].key, i);
+		assert_int_equal(keys[i].key, i + 1);
 		assert_null(keys[i].der);
 	}
 	rt_card_keys_free(keys, n);
