@@ -18,7 +18,7 @@ Y=$D/cmhost.yaml
 cmhost_init "$D" 6007 || finish
 
 # ---- usage: --help on every subcommand, -V, unknown options ---------------
-for c in init serve check certs audit revoke mgmt-key; do
+for c in init serve check certs audit revoke mgmt-key rekey; do
 	run_ok "cmhost $c --help" "$CMHOST" "$c" --help
 	expect_match "$c --help: its usage" "^usage: cmhost \\[?$c" "$OUT"
 done
