@@ -250,6 +250,24 @@ rt_jop_confirm_by(const rt_jop *op)
 	return 0;
 }
 
+/* An operation writing CA certificates (PLAN ca-certs) whose WRITE has
+ * no WRITTEN. */
+static bool
+ca_write_open(const rt_jop *op)
+{
+	bool write = false;
+	for (size_t i = 0; i < op->nrecs; i++) {
+		const rt_jrec *r = &op->recs[i];
+		if (strcmp(r->action, "ca-certs") != 0)
+			continue;
+		if (r->step == RT_J_WRITE)
+			write = true;
+		if (r->step == RT_J_WRITTEN)
+			write = false;
+	}
+	return write;
+}
+
 rt_err *
 rt_recover_op(const rt_jop *op, const rt_contents *ct,
     const rt_submit_env *env, rt_recover_result *res)
@@ -340,6 +358,17 @@ rt_recover_op(const rt_jop *op, const rt_contents *ct,
 			e = japp(f, RT_J_ABORT, NULL, "recovered: no answer "
 			    "received; the CM host does not tell; nothing on the "
 			    "card");
+		} else if (ca_write_open(op)) {
+			/* CA certificates (public, not issued): the card keeps
+			 * what it holds; writing them again settles it */
+			snprintf(res->summary, sizeof(res->summary), "the CA "
+			    "certificates' write was interrupted: the card may "
+			    "hold some of them; run 'raterm update --procedure %s "
+			    "--replace-ca-certs' again; closed (ABORT)",
+			    op->info.procedure);
+			e = japp(f, RT_J_ABORT, NULL, "recovered: the CA "
+			    "certificates' write interrupted; written again by a "
+			    "new Replace CA certificate(s)");
 		} else {
 			snprintf(res->summary, sizeof(res->summary), "nothing was "
 			    "issued: closed (ABORT)");
