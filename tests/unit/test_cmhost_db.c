@@ -228,12 +228,17 @@ typedef struct {
 } picked;
 
 static void
+picked_add(picked *p, const char *what)
+{
+	size_t l = strlen(p->got);
+	snprintf(p->got + l, sizeof(p->got) - l, "%s%s", l ? " " : "", what);
+	p->n++;
+}
+
+static void
 pick_cert(void *ctx, const cmh_cert_rec *r)
 {
-	picked *p = ctx;
-	size_t l = strlen(p->got);
-	snprintf(p->got + l, sizeof(p->got) - l, "%s%s", l ? " " : "", r->serial);
-	p->n++;
+	picked_add(ctx, r->serial);
 }
 
 static const char *
@@ -344,11 +349,9 @@ test_certs_find(void **st)
 static void
 pick_audit(void *ctx, const cmh_audit_rec *r)
 {
-	picked *p = ctx;
-	size_t l = strlen(p->got);
-	snprintf(p->got + l, sizeof(p->got) - l, "%s%lld", l ? " " : "",
-	    (long long)r->id);
-	p->n++;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)r->id);
+	picked_add(ctx, id);
 }
 
 static const char *
