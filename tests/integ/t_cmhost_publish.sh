@@ -12,8 +12,10 @@ CMHOST=${CMHOST:-$BUILD/cmhost}
 [ -x "$CMHOST" ] || skip_all "cmhost not built"
 D=$T/cm
 cmhost_init "$D" 5557 || finish
-printf 'revocation:\n  crl_validity: 3600\n  ocsp_validity: 600\n  crl_file: %s\n' \
-    "$T/published.crl" >> "$D/cmhost.yaml"
+# into the revocation block cmhost init writes (its CRL and OCSP URLs)
+printf '  crl_validity: 3600\n  ocsp_validity: 600\n  crl_file: %s\n' \
+    "$T/published.crl" >"$T/rev.yaml"
+sed -i "/^revocation:/r $T/rev.yaml" "$D/cmhost.yaml"
 run_ok "cmhost check with revocation" "$CMHOST" check -c "$D/cmhost.yaml"
 cmhost_start "$D" 120 || { fail "cmhost start" "$(cat "$T/server.log")"; finish; }
 URL=http://127.0.0.1:$PORT
