@@ -38,6 +38,9 @@ typedef struct {
 	const char *operator_name;	/* "management key" */
 	bool operator_is_pin;		/* the credential is typed as a PIN
 					 * (PKCS#15: the SO PIN), not in hex */
+	bool second_pin_own;		/* the second PIN is a PIN of its own
+					 * (PKCS#15's signature PIN), not the
+					 * first again (PIV) */
 	/* The key whose every signature asks the PIN again (PIV: 9C, PIN
 	 * policy always): the "second PIN" of an update; 0: none. */
 	uint8_t pin_always_key;

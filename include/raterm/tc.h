@@ -65,6 +65,9 @@ typedef struct {
 	time_t now;		/* 0: the current time */
 	rt_pin_cb pin_cb;	/* for slots whose key needs the PIN */
 	void *pin_ctx;
+	rt_pin_cb pin2_cb;	/* the card's second PIN where it is a PIN
+				 * of its own (card.h second_pin_own) */
+	void *pin2_ctx;
 } rt_tc_config;
 
 /* The card's identity for the binding control. */

@@ -215,6 +215,19 @@ print_text(const rt_contents *ct)
 		    r->cert.subject_cn : r->cert.subject,
 		    r->has_cert ? r->cert.issuer_cn : "", date, flags, utf8);
 	}
+	if (ct->nca == 0)
+		return;
+	printf("\nCA CERTIFICATES\n");
+	for (size_t i = 0; i < ct->nca; i++) {
+		const rt_ca_row *r = &ct->ca[i];
+		date[0] = '\0';
+		if (r->has_cert)
+			fmt_date(r->cert.not_after, date, sizeof(date));
+		print_row("CA", "", r->has_cert ? (r->cert.subject_cn[0] ?
+		    r->cert.subject_cn : r->cert.subject) : "(unreadable "
+		    "certificate)", r->has_cert ? r->cert.issuer_cn : "", date,
+		    r->error[0] ? "unreadable" : "", utf8);
+	}
 }
 
 static const char *
@@ -292,6 +305,22 @@ print_json(const rt_contents *ct, bool keep_open)
 		printf(", \"sha256\": ");
 		json_hex(stdout, r->cert.sha256, 32);
 		printf("}}");
+	}
+	printf("\n], \"ca_certificates\": [");
+	for (size_t i = 0; i < ct->nca; i++) {
+		const rt_ca_row *r = &ct->ca[i];
+		printf("%s\n  {\"label\": ", i ? "," : "");
+		rt_json_str(stdout, r->label[0] ? r->label : NULL);
+		printf(", \"subject\": ");
+		rt_json_str(stdout, r->has_cert ? r->cert.subject : NULL);
+		printf(", \"sha256\": ");
+		if (r->has_cert)
+			json_hex(stdout, r->cert.sha256, 32);
+		else
+			printf("null");
+		printf(", \"error\": ");
+		rt_json_str(stdout, r->error[0] ? r->error : NULL);
+		printf("}");
 	}
 	printf("\n]");
 	if (!keep_open)

@@ -419,7 +419,7 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 	e = rt_station_submit(st, &d, r->so.yes ? RT_SUBMIT_YES : 0, &plan,
 	    &res);
 	cli_station_signals(NULL);
-	if (res.sent)
+	if (res.sent || plan.write_ca_certs)
 		print_result(&plan, &res);
 	fflush(stdout);
 out:

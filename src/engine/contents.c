@@ -155,8 +155,16 @@ rt_contents_verify_tc(rt_card *c, const rt_contents *ct,
 		const rt_key_row *r = &ct->rows[i];
 		if (!pick[i])
 			continue;
+		/* a key behind a PIN of its own (PKCS#15's signature PIN)
+		 * proves possession after that PIN, never the first one */
+		rt_tc_config kc = *cfg;
+		if (rt_card_caps_get(c)->second_pin_own &&
+		    rt_card_key_pin(c, r->slot) == 1) {
+			kc.pin_cb = cfg->pin2_cb;
+			kc.pin_ctx = cfg->pin2_ctx;
+		}
 		rt_err *e = rt_card_verify_tc(c, &id, r->slot, r->der, r->der_len,
-		    cfg, &res[*n]);
+		    &kc, &res[*n]);
 		(*n)++;
 		if (e != NULL && rt_card_gone(e))
 			return e;

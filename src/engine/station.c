@@ -656,15 +656,11 @@ certs_unchanged(rt_card *c, const rt_contents *ct, bool *same)
 		const rt_key_row *r = &ct->rows[i];
 		if (!r->has_cert)
 			continue;
-		uint8_t *der = NULL;
-		size_t len = 0;
-		rt_err *e = rt_card_read_cert(c, r->slot, &der, &len);
-		if (e != NULL && rt_err_kind_of(e) != RT_E_NOT_FOUND)
+		/* among the key's certificates (PKCS#15: several) */
+		rt_err *e = rt_card_holds_cert(c, r->slot, r->der, r->der_len,
+		    same);
+		if (e != NULL)
 			return e;
-		*same = e == NULL && len == r->der_len &&
-		    memcmp(der, r->der, len) == 0;
-		rt_err_free(e);
-		free(der);
 	}
 	return NULL;
 }

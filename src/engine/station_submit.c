@@ -76,6 +76,13 @@ tc_pin_cb(void *ctx, const char *prompt, char *buf, size_t cap, size_t *len)
 	return kept_card_pin(ctx, 1, prompt, buf, cap, len);
 }
 
+/* ... and the card's second PIN (a key with a PIN of its own). */
+static rt_err *
+tc_pin2_cb(void *ctx, const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	return kept_card_pin(ctx, 2, prompt, buf, cap, len);
+}
+
 static rt_err *
 dl_typed(void *ctx, uint8_t slot, const char *field, const char *prompt,
     char *buf, size_t cap, size_t *len)
@@ -220,6 +227,7 @@ rt_station_plan(rt_station *st, const rt_update_dialogs *d, bool dry,
 		rt_tc_config base = {
 			.transport_cas = st->tcas, .attest_roots = st->roots,
 			.pin_cb = tc_pin_cb, .pin_ctx = st,
+			.pin2_cb = tc_pin2_cb, .pin2_ctx = st,
 		};
 		e = rt_update_run_tc(u, st->tcard, &base);
 		sta_close_card(&st->tt, &st->tcard);

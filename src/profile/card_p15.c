@@ -29,6 +29,7 @@ static const rt_card_caps caps_p15 = {
 	.no_ca_reason = "",
 	.operator_name = "SO PIN",
 	.operator_is_pin = true,
+	.second_pin_own = true,
 };
 
 /* The IsoApplet's AID: its cards answer only after it is selected. */
@@ -44,6 +45,8 @@ typedef struct {
 	bool has_ti;
 	p15_odf odf;
 	p15_df *aodf, *prkdf, *pukdf, *cdf, *trusted;
+	const p15_df *pending;          /* a CDF being written: its new EFs
+					 * are not orphans */
 } p15_prof;
 
 static void
@@ -468,8 +471,9 @@ cert_at(const p15_prof *p, const p15_key *k, int index, size_t *pos)
 static bool
 path_used(const p15_prof *p, const uint8_t *fp, size_t fl)
 {
-	const p15_df *dfs[4] = { p->prkdf, p->pukdf, p->cdf, p->trusted };
-	for (size_t d = 0; d < 4; d++) {
+	const p15_df *dfs[5] = { p->prkdf, p->pukdf, p->cdf, p->trusted,
+	    p->pending };
+	for (size_t d = 0; d < 5; d++) {
 		if (dfs[d] == NULL)
 			continue;
 		for (size_t i = 0; i < dfs[d]->n; i++) {
@@ -704,6 +708,10 @@ p_write_cert(void *impl, uint8_t key, int index, const uint8_t *der,
 		c->path = np;
 		c->class_rest.len = 0;  /* identifier, hash: of the old one */
 		c->type_rest.len = 0;
+		/* the old label named the old certificate ("... TC") */
+		snprintf(c->common.label, sizeof(c->common.label), "%s",
+		    k->common.label[0] ? k->common.label : "Certificate");
+		c->common.has_label = true;
 	} else {
 		/* after the key's last certificate, else at the end */
 		size_t at = df->n;
@@ -892,6 +900,7 @@ p_write_ca_certs(void *impl, const rt_card_ca *ca, size_t n, bool replace)
 	p15_df *t = nd[to_trusted ? 1 : 0];
 	if ((e = df_where(p, tag, where, &wl)) != NULL)
 		goto out;
+	p->pending = t;
 	size_t added = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (ca_listed(have, nh, ca[i].der, ca[i].der_len) ||
@@ -941,6 +950,7 @@ p_write_ca_certs(void *impl, const rt_card_ca *ca, size_t n, bool replace)
 	for (size_t i = 0; i < ngone && e == NULL; i++)
 		e = drop_ef(p, &gone[i]);
 out:
+	p->pending = NULL;
 	rt_card_ca_free(have, nh);
 	free(nd[0]);
 	free(nd[1]);

@@ -217,7 +217,11 @@ cmd_pubkey(int argc, char **argv)
 static const char *
 sc_name(uint8_t b)
 {
-	return b == 0x00 ? "always" : b == 0x90 ? "PIN" : b == 0xFF ? "never" : "?";
+	static const char *pin_n[] = { "PIN", "PIN", "PIN 2", "PIN 3", "PIN 4",
+	    "SO PIN" };
+	if ((b & 0xF0) == 0x90 && (b & 0x0F) <= 5)
+		return pin_n[b & 0x0F];
+	return b == 0x00 ? "always" : b == 0xFF ? "never" : "?";
 }
 
 static void
@@ -255,7 +259,7 @@ cmd_info(int argc, char **argv)
 		return fail(e);
 	printf("State:    %s\n", vp15_operational(c) ? "operational (user PIN set)" :
 	    "creation (no user PIN: every access condition is met)");
-	for (uint8_t r = 1; r <= 4; r++) {
+	for (uint8_t r = 1; r <= 5; r++) {
 		bool set;
 		int total, left;
 		vp15_pin_info(c, r, &set, &total, &left);

@@ -323,7 +323,14 @@ test_ca_certs(void **state)
 
 	rt_card_ca out[8];
 	size_t n;
-	assert_null(rt_card_write_ca_certs(f->card, in, 1, false));
+	/* two at once: each its own EF */
+	assert_null(rt_card_write_ca_certs(f->card, in, 2, true));
+	assert_null(rt_card_ca_certs(f->card, out, 8, &n));
+	assert_int_equal(n, 2);
+	assert_memory_equal(out[0].der, in[0].der, in[0].der_len);
+	assert_memory_equal(out[1].der, in[1].der, in[1].der_len);
+	rt_card_ca_free(out, n);
+	assert_null(rt_card_write_ca_certs(f->card, in, 1, true));
 	assert_null(rt_card_ca_certs(f->card, out, 8, &n));
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].label, "Test CA");

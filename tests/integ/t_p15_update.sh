@@ -1,0 +1,238 @@
+#!/bin/sh
+# t_p15_update.sh - `raterm update` on a PKCS#15 card through the real stack
+# (private pcscd, vpcd, a vp15 card beside the officer's vpiv card, cmhost
+# on a free loopback port stopped by pid), OpenSC as the referee. The card
+# (vp15 personalize --keys 3 --sign-pin --so-pin): key 01 and key 03 (the
+# signature key, its own PIN) with TCs from the test transport CA, key 02
+# with a certificate in use; the transport CA as a CA certificate.
+#   Redo on every TC: each TC replaced by a certificate of the CM host; the
+#     procedure writes the CM host's CA certificates, keeping the card's;
+#   Add on key 02 (no TC): a second certificate beside the first;
+#   Replace CA certificate(s) alone: the card's CA certificates become the
+#     CM host's;
+#   after each: pkcs15-tool and pkcs11-tool -O show exactly the expected
+#     objects, pkcs11-tool --sign with the key verifies (openssl) against
+#     the new certificate;
+#   a wrong card PIN and a wrong SO PIN cost exactly one try.
+. "$(dirname "$0")/lib.sh"
+need pcscd pkcs15-tool pkcs11-tool openssl
+
+VP15=${VP15:-$BUILD/vp15}
+[ -x "$VP15" ] || skip_all "vp15 not built"
+P11=${OPENSC_PKCS11:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
+[ -f "$P11" ] || P11=$(find /usr/lib -name opensc-pkcs11.so 2>/dev/null | head -n 1)
+[ -n "$P11" ] && [ -f "$P11" ] || skip_all "opensc-pkcs11.so not found"
+HOME=$T		# OpenSC's file cache
+export HOME
+SERIAL=5000001
+PIN=123456
+SIGN_PIN=654321
+SO_PIN=87654321
+
+test_pki
+D=$T/cm
+cmhost_init "$D" 7333
+if cmhost_start "$D"; then ok "cmhost serves on port $PORT"; else
+	fail "cmhost start" "$(tail -n 3 "$T/server.log")"
+	finish
+fi
+
+# ---- the cards ---------------------------------------------------------------------
+officer_card "$T/officer.state" 40000019
+CARD=$T/p15.state
+run_ok "vp15 init" "$VP15" init "$CARD"
+run_ok "vp15 personalize --keys 3 --sign-pin --so-pin" "$VP15" personalize "$CARD" \
+    --keys 3 --sign-pin --so-pin --serial "$SERIAL"
+# cert REF CA SERIAL SUBJECT OUT: a certificate for the card's key REF
+cert() {
+	"$VP15" pubkey "$CARD" "$1" >"$T/pub$1.pem" &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/throw.key" -subj "$4" -out "$T/req$1.csr" 2>/dev/null &&
+	openssl x509 -req -in "$T/req$1.csr" -force_pubkey "$T/pub$1.pem" \
+	    -CA "$2.pem" -CAkey "$2.key" -days 365 -set_serial "$3" \
+	    -out "$5" 2>/dev/null
+}
+run_ok "TC for key 01" cert 0 "$PKI/transport-ca" 0x3001 \
+    "/CN=Card $SERIAL Key 1/serialNumber=$SERIAL/O=raterm tests" "$T/tc01.pem"
+run_ok "TC for key 03" cert 2 "$PKI/transport-ca" 0x3003 \
+    "/CN=Card $SERIAL Key 3/serialNumber=$SERIAL/O=raterm tests" "$T/tc03.pem"
+run_ok "a certificate in use for key 02" cert 1 "$PKI/issuing" 0x3002 \
+    "/CN=Card $SERIAL Key 2/O=raterm tests" "$T/use02.pem"
+run_ok "add-cert 01" "$VP15" add-cert "$CARD" --key 0 "$T/tc01.pem" --label "Key 01 TC"
+run_ok "add-cert 02" "$VP15" add-cert "$CARD" --key 1 "$T/use02.pem" --label "Key 02 in use"
+run_ok "add-cert 03" "$VP15" add-cert "$CARD" --key 2 "$T/tc03.pem" --label "Key 03 TC"
+run_ok "add-cert transport CA" "$VP15" add-cert "$CARD" --authority \
+    "$PKI/transport-ca.pem" --label "Transport CA"
+
+# the station: the shipped procedures and one for this card
+mkdir -p "$T/procedures.d"
+cp "$REPO"/conf/procedures.d/*.yaml "$T/procedures.d/"
+cat >"$T/procedures.d/p15-update.yaml" <<EOF
+name: p15-update
+description: PKCS#15 card - TCs verified and replaced, certificates added, CA certificates
+actions: [redo, add]
+tc_controls: [chain, possession, binding]
+profiles:
+  01: piv-auth
+  02: piv-auth
+  03: piv-sign
+subject: card            # the TC's, or the certificate in use's
+san: none
+key_algorithms: [ECCP256]
+card_pins: 2             # the authentication PIN and the signature PIN
+ca_certificates:
+  operator_credential: yes   # the SO PIN
+  write: true
+EOF
+CONF=$T/raterm.yaml
+station_conf "$CONF"
+sed -i "s|^procedures: .*|procedures: $T/procedures.d|" "$CONF"
+PINS=$T/pins
+printf 'signature=123456\ncard=%s\ncard2=%s\noperator=%s\n' "$PIN" "$SIGN_PIN" \
+    "$SO_PIN" >"$PINS"
+
+# the officer's vpiv card in pair 0, the vp15 card in pair 1 (its partner a
+# blank vp15 card)
+stack_start --readers 4 --card "$T/officer.state" --card - --card "vp15:$CARD" \
+    --card - || finish
+OFF=$VPIV_READER0
+R=$VPIV_READER2
+
+run_ok "raterm cacerts" "$RATERM" cacerts -c "$CONF" -o "$T/cacerts.pem"
+NCA=$(grep -c 'BEGIN CERTIFICATE' "$T/cacerts.pem")
+[ "$NCA" -ge 1 ] && ok "the CM host has $NCA CA certificate(s)" ||
+    fail "the CM host's CA certificates" "none"
+
+# p11_slot PATTERN: the PKCS#11 slot id whose token label matches PATTERN
+# (the vp15 card's user PIN slot, its Signature PIN slot)
+p11_slot() {
+	pkcs11-tool --module "$P11" -L 2>/dev/null | awk -v pat="$1" '
+	    /^Slot [0-9]+ \(0x[0-9a-f]+\)/ { id = $3; gsub(/[()]/, "", id) }
+	    /token label/ && $0 ~ pat { print id; exit }'
+}
+
+# objects WHEN CERTS CA LABEL03: OpenSC lists 3 keys, CERTS certificates (CA of
+# them authority certificates) and 3 PINs; opensc-pkcs11 the same objects:
+# key 03 and its certificate in the Signature PIN's slot, the rest in the
+# user PIN's
+objects() {
+	run_ok "pkcs15-tool --list-keys --list-certificates --list-pins ($1)" \
+	    pkcs15-tool -r "$R" --list-keys --list-certificates --list-pins
+	cp "$OUT" "$T/p15-$1.txt"
+	expect_eq "three private keys ($1)" 3 "$(grep -c '^Private EC Key' "$T/p15-$1.txt")"
+	expect_eq "$2 certificates ($1)" "$2" "$(grep -c '^X.509 Certificate' "$T/p15-$1.txt")"
+	expect_eq "$3 authority certificates ($1)" "$3" \
+	    "$(grep -c 'Authority *: yes' "$T/p15-$1.txt")"
+	expect_eq "three PINs ($1)" 3 "$(grep -c '^PIN ' "$T/p15-$1.txt")"
+	run_ok "pkcs11-tool -O ($1)" pkcs11-tool --module "$P11" --slot "$USLOT" \
+	    --login --pin "$PIN" -O
+	cp "$OUT" "$T/p11-$1.txt"
+	expect_eq "pkcs11: $(($2 - 1)) certificates in the user PIN's slot ($1)" \
+	    "$(($2 - 1))" "$(grep -c '^Certificate Object' "$T/p11-$1.txt")"
+	expect_eq "pkcs11: keys 01 and 02 there ($1)" 2 \
+	    "$(grep -c '^Private Key Object' "$T/p11-$1.txt")"
+	run_ok "pkcs11-tool -O, Signature PIN's slot ($1)" pkcs11-tool --module "$P11" \
+	    --slot "$SSLOT" --login --pin "$SIGN_PIN" -O
+	expect_eq "pkcs11: key 03 there ($1)" 1 "$(grep -c '^Private Key Object' "$OUT")"
+	expect_match "pkcs11: its certificate \"$4\" there ($1)" "label: +$4\$" "$OUT"
+}
+# signs ID SLOT PIN CERT WHAT: pkcs11-tool signs with key ID, openssl
+# verifies against CERT
+signs() {
+	printf 'raterm p15 update %s\n' "$5" >"$T/data"
+	run_ok "pkcs11-tool --sign with key $1 ($5)" pkcs11-tool --module "$P11" \
+	    --slot "$2" --login --pin "$3" --sign --id "$1" \
+	    --mechanism ECDSA-SHA1 --signature-format openssl -i "$T/data" -o "$T/sig.der"
+	openssl x509 -in "$4" -pubkey -noout >"$T/sigpub.pem" 2>/dev/null
+	run_ok "openssl verifies it against the new certificate ($5)" openssl dgst \
+	    -sha1 -verify "$T/sigpub.pem" -signature "$T/sig.der" "$T/data"
+}
+# card_cert SLOT LABEL OUT: the certificate labelled LABEL (PEM)
+card_cert() {
+	pkcs11-tool --module "$P11" --slot "$1" --read-object --type cert \
+	    --label "$2" -o "$T/cc.der" >/dev/null 2>&1 &&
+	openssl x509 -inform DER -in "$T/cc.der" -out "$3" 2>/dev/null
+}
+
+USLOT=$(p11_slot 'vp15 \\(User PIN\\)')
+SSLOT=$(p11_slot 'vp15 \\(Signature PIN\\)')
+[ -n "$USLOT" ] && [ -n "$SSLOT" ] && ok "opensc-pkcs11: a slot per PIN ($USLOT, $SSLOT)" ||
+    fail "opensc-pkcs11 slots" "$(pkcs11-tool --module "$P11" -L 2>&1 | grep -i 'token label')"
+objects before 4 1 "Key 03 TC"
+run_ok "raterm show" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
+expect_match "key 01 with its TC" "^01 +ECCP256 +Card $SERIAL Key 1 .* TC" "$OUT"
+expect_match "key 03 with its TC" "^03 +ECCP256 +Card $SERIAL Key 3 .* TC" "$OUT"
+expect_match "the CA certificate in its own section" "^CA +raterm Test Transport CA" "$OUT"
+
+run_rc "Add refused on a key holding a TC" 9 "$RATERM" update -c "$CONF" -r "$R" \
+    --procedure p15-update --action 01=add --dry-run
+expect_match "the reason: the TC would stay" "transport certificate" "$OUT"
+
+# ---- a wrong card PIN costs exactly one try, nothing issued -----------------------
+printf 'signature=123456\ncard=111111\ncard2=%s\noperator=%s\n' "$SIGN_PIN" \
+    "$SO_PIN" >"$T/badpins"
+run_fail "a wrong card PIN" "$RATERM" update -c "$CONF" -r "$R" --officer-reader "$OFF" \
+    --procedure p15-update --action 01=redo --action 03=redo --yes --pin-fd 3 3<"$T/badpins"
+expect_match "refused: the PIN" "PIN" "$OUT"
+run_ok "vp15 info" "$VP15" info "$CARD"
+expect_match "the PIN lost exactly one try" "PIN 1: +2 of 3 tries left" "$OUT"
+expect_match "the signature PIN lost none" "PIN 3: +3 of 3 tries left" "$OUT"
+
+# ---- Redo on every TC (and the CM host's CA certificates added) --------------------
+run_ok "Redo every TC" "$RATERM" update -c "$CONF" -r "$R" --officer-reader "$OFF" \
+    --procedure p15-update --action 01=redo --action 03=redo --yes --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/redo.txt"
+for k in 01 03; do
+	expect_match "redo $k done" "^  $k +Redo +done +written to the card, read back and tested" "$T/redo.txt"
+done
+expect_match "redo confirmed" "^Confirmed to the CM host" "$T/redo.txt"
+expect_match "CA certificates written" "^  CA certificates done" "$T/redo.txt"
+run_ok "vp15 info after Redo" "$VP15" info "$CARD"
+expect_match "the PIN's tries restored" "PIN 1: +3 of 3 tries left" "$OUT"
+run_ok "raterm show after Redo" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
+cp "$OUT" "$T/show-redo.txt"
+expect_no_match "no TC left" " TC\$" "$T/show-redo.txt"
+objects redo $((4 + NCA)) $((1 + NCA)) "Signature Key 2"
+run_ok "key 01's new certificate" card_cert "$USLOT" "Authentication Key 0" "$T/new01.pem"
+run_ok "it chains to the CM host's CA" openssl verify -CAfile "$D/root.pem" \
+    -untrusted "$D/ca-chain.pem" "$T/new01.pem"
+signs 01 "$USLOT" "$PIN" "$T/new01.pem" "redo 01"
+run_ok "key 03's new certificate" card_cert "$SSLOT" "Signature Key 2" "$T/new03.pem"
+signs 03 "$SSLOT" "$SIGN_PIN" "$T/new03.pem" "redo 03"
+
+# ---- Add on key 02 (no TC): a second certificate beside the first --------------------
+run_ok "Add on key 02" "$RATERM" update -c "$CONF" -r "$R" --officer-reader "$OFF" \
+    --procedure p15-update --action 02=add --yes --pin-fd 3 3<"$PINS"
+cp "$OUT" "$T/add.txt"
+expect_match "add 02 done" "^  02 +Add +done +written to the card, read back and tested" "$T/add.txt"
+run_ok "raterm show after Add" "$RATERM" show -r "$R"
+expect_eq "key 02 with two certificates" 2 "$(grep -cE '^02 +ECCP256' "$OUT")"
+objects add $((5 + NCA)) $((1 + NCA)) "Signature Key 2"
+run_ok "the certificate in use is still there" card_cert "$USLOT" "Key 02 in use" "$T/old02.pem"
+run_ok "key 02's added certificate" card_cert "$USLOT" "Authentication Key 1" "$T/new02.pem"
+signs 02 "$USLOT" "$PIN" "$T/new02.pem" "add 02"
+
+# ---- Replace CA certificate(s): a wrong SO PIN costs one try, then the CM host's --------
+printf 'signature=123456\noperator=11111111\n' >"$T/badso"
+run_fail "Replace CA certificate(s) with a wrong SO PIN" "$RATERM" update -c "$CONF" -r "$R" \
+    --officer-reader "$OFF" --procedure p15-update --replace-ca-certs --yes \
+    --pin-fd 3 3<"$T/badso"
+expect_match "refused: the SO PIN" "SO PIN" "$OUT"
+run_ok "vp15 info after a wrong SO PIN" "$VP15" info "$CARD"
+expect_match "the SO PIN lost exactly one try" "PIN 5: +2 of 3 tries left" "$OUT"
+expect_match "the user PIN lost none" "PIN 1: +3 of 3 tries left" "$OUT"
+objects "wrong SO PIN" $((5 + NCA)) $((1 + NCA)) "Signature Key 2"
+run_ok "Replace CA certificate(s)" "$RATERM" update -c "$CONF" -r "$R" \
+    --officer-reader "$OFF" --procedure p15-update --replace-ca-certs --yes \
+    --pin-fd 3 3<"$PINS"
+expect_match "CA certificates replaced" "^  CA certificates done .*replaced" "$OUT"
+run_ok "vp15 info after Replace" "$VP15" info "$CARD"
+expect_match "the SO PIN's tries restored" "PIN 5: +3 of 3 tries left" "$OUT"
+objects replace $((4 + NCA)) "$NCA" "Signature Key 2"
+run_ok "raterm show after Replace" "$RATERM" show -r "$R"
+expect_no_match "no transport CA left" "^CA +raterm Test Transport CA" "$OUT"
+expect_eq "the CM host's CA certificates" "$NCA" "$(grep -cE '^CA  ' "$OUT")"
+run_ok "the journal: nothing open" "$RATERM" recover -c "$CONF" --list
+expect_no_match "no open operation" "^op-|open" "$OUT"
+
+finish
