@@ -230,14 +230,17 @@ cmhost_init() {
 # $CMHOST_DIR) on 127.0.0.1:$PORT, in the background under `timeout
 # SECONDS` (default 300), output appended to $T/server.log, pid from
 # --pidfile $T/cmhost.pid in SRV_PID; it is stopped at exit. A port in use:
-# the next one (up to 10 tries), written to cmhost.yaml and to the station
+# the next one (up to 10 tries), written to cmhost.yaml (listen.port and
+# the revocation URLs) and to the station
 # configuration of station_conf. Returns 1 if cmhost did not come up (see
 # $T/server.log); records no check.
 cmhost_start() {
 	CMHOST_DIR=${1:-$CMHOST_DIR}
 	_cs_try=0
 	while [ "$_cs_try" -lt 10 ]; do
-		sed -i "s/^  port: [0-9]*/  port: $PORT/" "$CMHOST_DIR/cmhost.yaml"
+		# the port, and the revocation URLs cmhost init wrote with it
+		sed -i "s/^  port: [0-9]*/  port: $PORT/; s|http://127.0.0.1:[0-9]*/|http://127.0.0.1:$PORT/|g" \
+		    "$CMHOST_DIR/cmhost.yaml"
 		if [ -n "${STATION_CONF:-}" ] && [ -f "$STATION_CONF" ]; then
 			sed -i "s|http://127.0.0.1:[0-9]*/cmp|http://127.0.0.1:$PORT/cmp|" "$STATION_CONF"
 		fi
