@@ -144,7 +144,7 @@ check: deps
 # Fuzzing. fuzz-smoke (in `make check`): the fuzz targets under ASan+UBSan
 # with a deterministic mutation driver over the seed corpus. fuzz: libFuzzer
 # (clang), FUZZ_TIME seconds per target.
-FUZZ_TARGETS := card cmp config vpiv cmhost journal softkey pinfd \
+FUZZ_TARGETS := card cmp config vpiv cmhost journal softkey pinfd pkcs15 \
 		cmhost_config csr
 FUZZ_ITER    ?= 50000
 FUZZ_TIME    ?= 60
