@@ -361,7 +361,7 @@ listing(const aopts *o, rt_err *(*q)(cmh_db *, void *), void *arg,
     const size_t *n)
 {
 	host h;
-	rt_err *e = host_open(o->file, false, &h);
+	rt_err *e = host_open(o->file, 0, &h);
 	if (e != NULL)
 		return report(e);
 	if (o->json)
@@ -388,7 +388,7 @@ static int
 cmd_check(const aopts *o)
 {
 	host h;
-	rt_err *e = host_open(o->file, true, &h);
+	rt_err *e = host_open(o->file, HOST_FULL, &h);
 	if (e != NULL)
 		return report(e);
 	char url[300];
@@ -697,7 +697,7 @@ cmd_revoke(const aopts *o)
 		    o->reason);
 		return cmh_usage("revoke", m);
 	}
-	if ((e = host_open(o->file, false, &h)) != NULL)
+	if ((e = host_open(o->file, 0, &h)) != NULL)
 		return report(e);
 	admin_station(station, sizeof(station));
 	int64_t now = (int64_t)time(NULL);
@@ -794,7 +794,7 @@ cmd_mgmt_key(const aopts *o)
 		return cmh_usage("mgmt-key", "the key must be hex of the "
 		    "algorithm's length");
 	}
-	if ((e = host_open(o->file, false, &h)) == NULL) {
+	if ((e = host_open(o->file, HOST_KEK, &h)) == NULL) {
 		e = cmh_db_mgmt_key_set(h.db, card_hex, o->alg, key, kl,
 		    (int64_t)time(NULL));
 		if (e == NULL) {
@@ -830,7 +830,7 @@ cmd_rekey(const aopts *o)
 	}
 	if ((e = cmh_kek_load(o->new_kek, &to)) != NULL)
 		return report(e);
-	if ((e = host_open(o->file, false, &h)) != NULL) {
+	if ((e = host_open(o->file, HOST_KEK, &h)) != NULL) {
 		cmh_kek_free(to);
 		return report(e);
 	}

@@ -20,9 +20,13 @@ typedef struct {
 	cmh_service *svc;
 } host;
 
-/* The configuration and the database; with full, the CA and the service
- * too. On error nothing stays open. */
-rt_err *host_open(const char *file, bool full, host *h) RT_MUST;
+/* What host_open opens beyond the configuration and the database: the
+ * key-encryption key (asked on the terminal with kek_passphrase: ask, so
+ * only for what handles management keys), the CA and the service. */
+#define HOST_KEK  0x01
+#define HOST_FULL 0x03		/* KEK, CA and service */
+/* On error nothing stays open. */
+rt_err *host_open(const char *file, unsigned what, host *h) RT_MUST;
 void host_close(host *h);
 /* Prints "cmhost: MESSAGE" to stderr, frees e, returns its exit code. */
 int report(rt_err *e);

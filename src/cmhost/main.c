@@ -115,15 +115,15 @@ host_kek(host *h)
 }
 
 rt_err *
-host_open(const char *file, bool full, host *h)
+host_open(const char *file, unsigned what, host *h)
 {
 	rt_err *e;
 	memset(h, 0, sizeof(*h));
 	if ((e = cmh_config_load(file, &h->cfg)) != NULL ||
 	    (e = cmh_db_open(h->cfg->db_path, &h->db)) != NULL ||
-	    (e = host_kek(h)) != NULL)
+	    ((what & HOST_KEK) && (e = host_kek(h)) != NULL))
 		goto fail;
-	if (full && ((e = cmh_ca_load(h->cfg, &h->ca)) != NULL ||
+	if ((what & HOST_FULL) == HOST_FULL && ((e = cmh_ca_load(h->cfg, &h->ca)) != NULL ||
 	    (e = cmh_service_new(h->cfg, h->ca, h->db, &h->svc)) != NULL))
 		goto fail;
 	return NULL;
@@ -228,7 +228,7 @@ cmd_serve(const char *file, const char *pidfile)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((e = host_open(file, true, &h)) != NULL)
+	if ((e = host_open(file, HOST_FULL, &h)) != NULL)
 		return report(e);
 	if (pidfile == NULL)
 		pidfile = h.cfg->pidfile;
