@@ -268,6 +268,27 @@ test_build(void **state)
 	assert_int_equal(back->u.key[0].usage, 0x3FF);
 	assert_int_equal(back->u.key[0].key_ref, 300);
 	assert_false(back->u.key[0].has_access);
+	/* an SO PIN built from scratch (vp15 personalize --so-pin) */
+	p15_df *pins = calloc(1, sizeof(*pins));
+	pins->kind = P15_DF_AODF;
+	pins->n = 1;
+	p15_pin *pin = &pins->u.pin[0];
+	snprintf(pin->common.label, sizeof(pin->common.label), "Security Officer PIN");
+	pin->auth_id.b[0] = 0x05;
+	pin->auth_id.len = 1;
+	pin->flags = P15_PIN_INITIALIZED | P15_PIN_SO | P15_PIN_NEEDS_PADDING;
+	pin->type = P15_PIN_ASCII_NUMERIC;
+	pin->min_len = 4;
+	pin->stored_len = pin->max_len = 16;
+	pin->reference = 5;
+	pin->has_reference = true;
+	pin->pad_char = 0;
+	assert_null(p15_df_encode(pins, buf, sizeof(buf), &len));
+	assert_null(p15_df_parse(P15_DF_AODF, buf, len, back, NULL));
+	assert_int_equal(back->u.pin[0].flags, pin->flags);
+	assert_int_equal(back->u.pin[0].reference, 5);
+	assert_string_equal(back->u.pin[0].common.label, "Security Officer PIN");
+	free(pins);
 	/* too small a buffer */
 	rt_err *e = p15_df_encode(df, buf, 10, &len);
 	assert_true(rt_err_has(e, RT_E_TOO_BIG));
