@@ -413,6 +413,22 @@ jappend(rt_jop_file *f, rt_jstep step, uint8_t slot, const char *action,
 	return e ? rt_err_wrap(e, "journal (%s)", rt_jstep_name(step)) : NULL;
 }
 
+/* Opens the journal operation of plan p (BEGIN: card, reader,
+ * procedure, officer); its id into id[0..cap). */
+static rt_err *
+jbegin(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
+    char *id, size_t cap, rt_jop_file **jf)
+{
+	rt_jop_info info;
+	memset(&info, 0, sizeof(info));
+	snprintf(info.card, sizeof(info.card), "%s", p->card);
+	snprintf(info.reader, sizeof(info.reader), "%s", p->reader);
+	snprintf(info.procedure, sizeof(info.procedure), "%s", u->proc->name);
+	snprintf(info.officer, sizeof(info.officer), "%s",
+	    env->officer_name ? env->officer_name : "");
+	return rt_journal_begin(env->journal, &info, id, cap, jf);
+}
+
 static void
 set_msg(rt_submit_result *res, size_t i, rt_step_state st, const char *fmt,
     ...) RT_PRINTF(4, 5);
@@ -568,15 +584,8 @@ submit_keys(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	}
 
 	/* 3. the journal, then one request for all keys */
-	rt_jop_info info;
-	memset(&info, 0, sizeof(info));
-	snprintf(info.card, sizeof(info.card), "%s", p->card);
-	snprintf(info.reader, sizeof(info.reader), "%s", p->reader);
-	snprintf(info.procedure, sizeof(info.procedure), "%s", u->proc->name);
-	snprintf(info.officer, sizeof(info.officer), "%s",
-	    env->officer_name ? env->officer_name : "");
-	if ((e = rt_journal_begin(env->journal, &info, res->op_id,
-	    sizeof(res->op_id), &jf)) != NULL)
+	if ((e = jbegin(u, p, env, res->op_id, sizeof(res->op_id), &jf)) !=
+	    NULL)
 		goto out;
 	if (env->busy_op != NULL && env->busy_cap > 0)
 		snprintf(env->busy_op, env->busy_cap, "%s", res->op_id);
@@ -916,15 +925,8 @@ submit_ca_certs(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 			    ci.subject_cn[0] ? ci.subject_cn : ci.subject);
 	}
 
-	rt_jop_info info;
-	memset(&info, 0, sizeof(info));
-	snprintf(info.card, sizeof(info.card), "%s", p->card);
-	snprintf(info.reader, sizeof(info.reader), "%s", p->reader);
-	snprintf(info.procedure, sizeof(info.procedure), "%s", u->proc->name);
-	snprintf(info.officer, sizeof(info.officer), "%s",
-	    env->officer_name ? env->officer_name : "");
-	if ((e = rt_journal_begin(env->journal, &info, res->ca_op_id,
-	    sizeof(res->ca_op_id), &jf)) != NULL ||
+	if ((e = jbegin(u, p, env, res->ca_op_id, sizeof(res->ca_op_id),
+	    &jf)) != NULL ||
 	    (e = jappend(jf, RT_J_PLAN, 0, "ca-certs", NULL, NULL, NULL, 0,
 	    "%zu CA certificate(s) of the CM host, %s", n, how)) != NULL)
 		goto fail;

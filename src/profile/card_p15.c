@@ -373,31 +373,6 @@ p_pin_retries(void *impl, int *retries)
 }
 
 static rt_err *
-p_verify_pin(void *impl, const char *pin, size_t len)
-{
-	p15_prof *p = impl;
-	const p15_pin *ap = user_pin(p);
-	if (ap == NULL)
-		return rt_err_new(RT_E_NOT_FOUND, NULL, "PKCS#15: no PIN in the AODF");
-	int maxl = ap->max_len >= 0 ? ap->max_len : ap->stored_len;
-	if ((int)len < ap->min_len || (maxl > 0 && (int)len > maxl) || len > 64)
-		return rt_err_new(RT_E_PIN_FORMAT, NULL, "the PIN has %d to %d characters",
-		    ap->min_len, maxl);
-	uint8_t buf[64];
-	size_t n = len;
-	memcpy(buf, pin, len);
-	if ((ap->flags & P15_PIN_NEEDS_PADDING) && ap->stored_len > 0 &&
-	    (size_t)ap->stored_len <= sizeof(buf)) {
-		memset(buf + len, ap->pad_char >= 0 ? ap->pad_char : 0x00,
-		    (size_t)ap->stored_len - len);
-		n = (size_t)ap->stored_len;
-	}
-	rt_err *e = iso_verify(p->t, (uint8_t)ap->reference, buf, n, NULL);
-	rt_wipe(buf, sizeof(buf));
-	return e;
-}
-
-static rt_err *
 p_read_cert(void *impl, uint8_t key, uint8_t **der, size_t *len)
 {
 	p15_prof *p = impl;
@@ -1047,6 +1022,12 @@ p_verify_pin_n(void *impl, unsigned which, const char *pin, size_t len)
 		return rt_err_new(RT_E_NOT_FOUND, NULL, "PKCS#15: the AODF has no "
 		    "PIN %u", which + 1);
 	return verify_obj(p, ap, which == 0 ? "PIN" : "second PIN", pin, len);
+}
+
+static rt_err *
+p_verify_pin(void *impl, const char *pin, size_t len)
+{
+	return p_verify_pin_n(impl, 0, pin, len);
 }
 
 /* The SO PIN: the AODF's PIN with the soPin flag; a card without one
