@@ -82,13 +82,16 @@ rt_grace_fmt(time_t t, char *out, size_t cap)
 		strftime(out, cap, "%Y-%m-%d %H:%M", &tm);
 }
 
+/* Whether the key holds the certificate among its certificates (a
+ * PKCS#15 key may hold several: a row each). */
 static bool
 card_holds(const rt_contents *ct, uint8_t slot, const uint8_t *der, size_t len)
 {
 	for (size_t i = 0; i < ct->nrows; i++)
-		if (ct->rows[i].slot == slot)
-			return ct->rows[i].has_cert && ct->rows[i].der_len == len &&
-			    memcmp(ct->rows[i].der, der, len) == 0;
+		if (ct->rows[i].slot == slot && ct->rows[i].has_cert &&
+		    ct->rows[i].der_len == len &&
+		    memcmp(ct->rows[i].der, der, len) == 0)
+			return true;
 	return false;
 }
 
