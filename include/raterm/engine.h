@@ -118,6 +118,8 @@ typedef struct {
 	const rt_procedure *proc;	/* NULL: none chosen yet */
 	rt_action action[RT_MAX_KEYS];	/* per row of ct */
 	rt_key_req req[RT_MAX_KEYS];	/* per row of ct */
+	bool chosen[RT_MAX_KEYS];	/* rt_update_choose_cert: the row a
+					 * key's action goes to */
 	bool ca_asked;			/* rt_update_set_ca_certs */
 	bool ca_replace;
 	bool tc_ran;			/* rt_update_run_tc / set_tc_results */
@@ -127,8 +129,18 @@ typedef struct {
 
 void rt_update_init(rt_update *u, const rt_contents *ct);
 
-/* The row index of slot in u->ct, -1 if the card has no such row. */
+/* The row index of slot in u->ct: the key's chosen certificate
+ * (rt_update_choose_cert), else its first row; -1 if the card has no
+ * such row. */
 int rt_update_row(const rt_update *u, uint8_t slot);
+
+/* Chooses which of a key's certificates (rt_key_row.cert_index, PKCS#15:
+ * a key may hold several) the key's action is on: Redo then replaces
+ * exactly that one. The key's action and request move with it; one
+ * certificate of a key at a time. Errors: NOT_FOUND (no such
+ * certificate). */
+rt_err *rt_update_choose_cert(rt_update *u, uint8_t slot, int cert_index)
+    RT_MUST;
 
 /* Whether procedure p may be used for this card. Errors: RULE (a card
  * with a TC and a procedure without TC controls). */

@@ -204,12 +204,18 @@ print_text(const rt_contents *ct)
 	    "CERTIFICATE", "ISSUER", "NOT AFTER", "FLAGS");
 	for (size_t i = 0; i < ct->nrows; i++) {
 		const rt_key_row *r = &ct->rows[i];
+		char key[8];
 		piv_slot_name(r->slot, slot, sizeof(slot));
+		/* a key's further certificates: KEY.N, as --action takes it */
+		if (r->cert_index > 0)
+			snprintf(key, sizeof(key), "%s.%d", slot, r->cert_index % 100);
+		else
+			snprintf(key, sizeof(key), "%s", slot);
 		flags_str(r, flags, sizeof(flags));
 		date[0] = '\0';
 		if (r->has_cert)
 			fmt_date(r->cert.not_after, date, sizeof(date));
-		print_row(slot, r->alg[0] ? r->alg : "?", !r->has_cert ?
+		print_row(key, r->alg[0] ? r->alg : "?", !r->has_cert ?
 		    (r->error[0] ? "(unreadable certificate)" :
 		    "(key without certificate)") : r->cert.subject_cn[0] ?
 		    r->cert.subject_cn : r->cert.subject,
@@ -283,7 +289,7 @@ print_json(const rt_contents *ct, bool keep_open)
 		    r->origin == 2 ? "imported" : NULL);
 		printf(", \"error\": ");
 		rt_json_str(stdout, r->error[0] ? r->error : NULL);
-		printf(", \"certificate\": ");
+		printf(", \"cert_index\": %d, \"certificate\": ", r->cert_index);
 		if (!r->has_cert) {
 			printf("null}");
 			continue;

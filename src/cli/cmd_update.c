@@ -74,7 +74,10 @@ static const char update_help[] =
 "  -r, --reader READER     the target card's reader (as for 'raterm show');\n"
 "                          default: readers.target of the configuration\n"
 "  --procedure NAME        a procedure ('raterm procedures' lists them)\n"
-"  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank)\n"
+"  --action SLOT=ACTION    e.g. 9a=redo (repeatable; other keys stay blank);\n"
+"                          SLOT.N=ACTION: the key's certificate N (0, 1, ...\n"
+"                          as 'raterm show' lists them: PKCS#15 keys may\n"
+"                          hold several), e.g. 02.1=redo\n"
 "  --subject SLOT=DN       the subject typed by the officer, e.g.\n"
 "                          '9c=CN=Jane Doe,O=Example,C=DE' (procedures with\n"
 "                          subject: officer)\n"
@@ -117,10 +120,13 @@ static const char update_help[] =
 
 typedef struct {
 	uint8_t slot;
+	int cert;		/* KEY.N: the key's certificate N; -1: none */
 	rt_action action;
 	unsigned line;		/* in the job file; 0: the command line */
 } slot_action;
 
+/* KEY=ACTION, or KEY.N=ACTION for the key's certificate N (0, 1, ... as
+ * `raterm show` lists them; a PKCS#15 key may hold several). */
 static int
 parse_action(const char *s, slot_action *out)
 {
@@ -131,6 +137,16 @@ parse_action(const char *s, slot_action *out)
 	memcpy(slot, s, (size_t)(eq - s));
 	slot[eq - s] = '\0';
 	out->line = 0;
+	out->cert = -1;
+	char *dot = strchr(slot, '.');
+	if (dot != NULL) {
+		char *end;
+		*dot = '\0';
+		long n = strtol(dot + 1, &end, 10);
+		if (dot[1] == '\0' || *end != '\0' || n < 0 || n >= RT_MAX_KEYS)
+			return -1;
+		out->cert = (int)n;
+	}
 	if (!rt_key_parse(slot, &out->slot))
 		return -1;
 	return rt_action_parse(eq + 1, &out->action) ? 0 : -1;
@@ -378,7 +394,9 @@ update_card(update_run *r, const card_args *a, bool *nothing)
 	if ((e = rt_update_set_procedure(u, a->proc)) != NULL)
 		goto out;
 	for (size_t i = 0; i < a->nacts; i++)
-		if ((e = rt_update_set_action(u, a->acts[i].slot,
+		if ((a->acts[i].cert >= 0 && (e = rt_update_choose_cert(u,
+		    a->acts[i].slot, a->acts[i].cert)) != NULL) ||
+		    (e = rt_update_set_action(u, a->acts[i].slot,
 		    a->acts[i].action)) != NULL) {
 			if (a->job != NULL) {
 				char s[4], f[64];
@@ -764,6 +782,7 @@ cmd_update(cli_global *g, int argc, char **argv)
 		ca.proc = rt_config_procedure(cfg, jc->procedure);
 		for (size_t k = 0; k < jc->nactions; k++) {
 			ca.acts[k].slot = jc->actions[k].slot;
+			ca.acts[k].cert = -1;
 			ca.acts[k].action = jc->actions[k].action;
 			ca.acts[k].line = jc->actions[k].line;
 		}

@@ -44,10 +44,40 @@ rt_update_init(rt_update *u, const rt_contents *ct)
 int
 rt_update_row(const rt_update *u, uint8_t slot)
 {
+	int first = -1;
 	for (size_t i = 0; i < u->ct->nrows; i++)
-		if (u->ct->rows[i].slot == slot)
-			return (int)i;
-	return -1;
+		if (u->ct->rows[i].slot == slot) {
+			if (u->chosen[i])
+				return (int)i;
+			if (first < 0)
+				first = (int)i;
+		}
+	return first;
+}
+
+rt_err *
+rt_update_choose_cert(rt_update *u, uint8_t slot, int cert_index)
+{
+	char s[4];
+	int to = -1, from = rt_update_row(u, slot);
+	for (size_t i = 0; i < u->ct->nrows && to < 0; i++)
+		if (u->ct->rows[i].slot == slot &&
+		    u->ct->rows[i].cert_index == cert_index)
+			to = (int)i;
+	if (to < 0)
+		return rt_err_new(RT_E_NOT_FOUND, NULL, "key %s has no "
+		    "certificate %d", piv_slot_name(slot, s, sizeof(s)),
+		    cert_index);
+	if (from == to)
+		return NULL;
+	/* what was chosen for the key goes with it */
+	u->action[to] = u->action[from];
+	u->req[to] = u->req[from];
+	u->action[from] = RT_ACT_BLANK;
+	memset(&u->req[from], 0, sizeof(u->req[from]));
+	u->chosen[from] = false;
+	u->chosen[to] = true;
+	return NULL;
 }
 
 rt_err *

@@ -7,7 +7,8 @@
 # with a certificate in use; the transport CA as a CA certificate.
 #   Redo on every TC: each TC replaced by a certificate of the CM host; the
 #     procedure writes the CM host's CA certificates, keeping the card's;
-#   Add on key 02 (no TC): a second certificate beside the first;
+#   Add on key 02 (no TC): a second certificate beside the first; then a
+#     Redo of exactly that one (02.1), the first untouched;
 #   Replace CA certificate(s) alone: the card's CA certificates become the
 #     CM host's;
 #   after each: pkcs15-tool and pkcs11-tool -O show exactly the expected
@@ -206,11 +207,24 @@ run_ok "Add on key 02" "$RATERM" update -c "$CONF" -r "$R" --officer-reader "$OF
 cp "$OUT" "$T/add.txt"
 expect_match "add 02 done" "^  02 +Add +done +written to the card, read back and tested" "$T/add.txt"
 run_ok "raterm show after Add" "$RATERM" show -r "$R"
-expect_eq "key 02 with two certificates" 2 "$(grep -cE '^02 +ECCP256' "$OUT")"
+expect_eq "key 02 with two certificates" 2 "$(grep -cE '^02(\.1)? +ECCP256' "$OUT")"
+expect_match "the second one listed as 02.1 (--action 02.1=...)" "^02\.1 +ECCP256 +Card $SERIAL Key 2" "$OUT"
 objects add $((5 + NCA)) $((1 + NCA)) "Signature Key 2"
 run_ok "the certificate in use is still there" card_cert "$USLOT" "Key 02 in use" "$T/old02.pem"
 run_ok "key 02's added certificate" card_cert "$USLOT" "Authentication Key 1" "$T/new02.pem"
 signs 02 "$USLOT" "$PIN" "$T/new02.pem" "add 02"
+
+# ---- Redo of exactly the added certificate (02.1): the one in use stays ------------
+run_ok "Redo of key 02's second certificate" "$RATERM" update -c "$CONF" -r "$R" \
+    --officer-reader "$OFF" --procedure p15-update --action 02.1=redo --yes \
+    --pin-fd 3 3<"$PINS"
+expect_match "redo 02.1 done" "^  02 +Redo +done +written to the card, read back and tested" "$OUT"
+objects "redo 02.1" $((5 + NCA)) $((1 + NCA)) "Signature Key 2"
+run_ok "the certificate in use is untouched" card_cert "$USLOT" "Key 02 in use" "$T/old02b.pem"
+run_ok "... the same bytes" cmp "$T/old02.pem" "$T/old02b.pem"
+run_ok "key 02's redone certificate" card_cert "$USLOT" "Authentication Key 1" "$T/redo02.pem"
+run_fail "... not the one Add wrote" cmp "$T/new02.pem" "$T/redo02.pem"
+signs 02 "$USLOT" "$PIN" "$T/redo02.pem" "redo 02.1"
 
 # ---- Replace CA certificate(s): a wrong SO PIN costs one try, then the CM host's --------
 printf 'signature=123456\noperator=11111111\n' >"$T/badso"

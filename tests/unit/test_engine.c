@@ -144,6 +144,92 @@ test_caps(void **state)
 	assert_false(rt_contents_has_tc(&ct));
 }
 
+/* A PKCS#15 card: key 01 with a TC, key 02 with two certificates, CA
+ * certificates on the card. Add where the profile allows it (not on the
+ * TC), Redo of exactly the chosen certificate, Replace CA certificate(s)
+ * under a procedure that writes them only. */
+static void
+test_pkcs15_rules(void **state)
+{
+	static const char p15[] =
+	    "name: p15\ndescription: d\nactions: [redo, add]\n"
+	    "tc_controls: [chain, possession]\n"
+	    "profiles: {01: piv-auth, 02: piv-auth}\nsubject: card\n"
+	    "ca_certificates: {operator_credential: yes, write: true}\n";
+	rt_config *cfg = procs();
+	assert_int_equal(rt_config_parse_procedure(cfg, "p15.yaml", p15,
+	    strlen(p15)), 0);
+	const rt_procedure *pp = rt_config_procedure(cfg, "p15");
+	const rt_procedure *io = rt_config_procedure(cfg, "issue-only");
+	assert_non_null(pp);
+	rt_contents ct;
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.profile, sizeof(ct.profile), "pkcs15");
+	ct.has_serial = true;
+	ct.serial = 5000001;
+	add_row(&ct, 0x01, "ECCP256", true, true, "Key 1 TC");
+	add_row(&ct, 0x02, "ECCP256", true, false, "Key 2 a");
+	add_row(&ct, 0x02, "ECCP256", true, false, "Key 2 b");
+	ct.rows[2].cert_index = 1;
+	rt_update u;
+	rt_update_init(&u, &ct);
+	assert_true(u.caps->multi_cert_per_key);
+	assert_true(u.caps->ca_certs_on_card);
+	assert_null(rt_update_set_procedure(&u, pp));
+	rt_tc_result tr;                /* the TC's controls passed */
+	memset(&tr, 0, sizeof(tr));
+	tr.slot = 0x01;
+	tr.verified = true;
+	tr.chain = tr.possession = RT_TC_PASSED;
+	rt_update_set_tc_results(&u, &tr, 1);
+	rt_err *e = rt_update_check_action(&u, 0x01, RT_ACT_ADD, 0);
+	assert_true(rt_err_has(e, RT_E_RULE));
+	assert_non_null(strstr(rt_err_msg(e), "transport certificate"));
+	rt_err_free(e);
+	assert_null(rt_update_set_action(&u, 0x02, RT_ACT_REDO));
+	assert_int_equal(rt_update_row(&u, 0x02), 1);
+	/* the key's second certificate: the action goes with the choice */
+	assert_null(rt_update_choose_cert(&u, 0x02, 1));
+	assert_int_equal(rt_update_row(&u, 0x02), 2);
+	assert_int_equal(u.action[1], RT_ACT_BLANK);
+	assert_int_equal(u.action[2], RT_ACT_REDO);
+	e = rt_update_choose_cert(&u, 0x02, 5);
+	assert_true(rt_err_has(e, RT_E_NOT_FOUND));
+	rt_err_free(e);
+	rt_plan plan;
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 1);
+	assert_int_equal(plan.steps[0].cert_index, 1);
+	assert_true(plan.write_ca_certs);
+	assert_false(plan.replace_ca_certs);
+	/* Add: a new certificate */
+	assert_null(rt_update_set_action(&u, 0x02, RT_ACT_ADD));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.steps[0].cert_index, RT_CARD_CERT_NEW);
+	/* Replace CA certificate(s) alone */
+	assert_null(rt_update_set_action(&u, 0x02, RT_ACT_BLANK));
+	assert_null(rt_update_set_ca_certs(&u, true));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 0);
+	assert_true(plan.write_ca_certs && plan.replace_ca_certs);
+	assert_int_equal(plan.card_pins, 0);
+	/* refused under a procedure that does not write them, and on PIV */
+	rt_update u2;
+	rt_update_init(&u2, &ct);
+	assert_null(rt_update_set_procedure(&u2, io));
+	e = rt_update_set_ca_certs(&u2, true);
+	assert_true(rt_err_has(e, RT_E_RULE));
+	assert_non_null(strstr(rt_err_msg(e), "does not write CA certificates"));
+	rt_err_free(e);
+	snprintf(ct.profile, sizeof(ct.profile), "piv");
+	rt_update_init(&u2, &ct);
+	e = rt_update_set_ca_certs(&u2, true);
+	assert_true(rt_err_has(e, RT_E_RULE));
+	assert_non_null(strstr(rt_err_msg(e), "a PIV card holds no CA certificates"));
+	rt_err_free(e);
+	rt_config_free(cfg);
+}
+
 static void
 test_offered(void **state)
 {
@@ -808,6 +894,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_pkcs15_rules),
 		cmocka_unit_test(test_offered),
 		cmocka_unit_test(test_add_refusals),
 		cmocka_unit_test(test_procedure_rules),
