@@ -14,7 +14,12 @@
 #   after each: pkcs15-tool and pkcs11-tool -O show exactly the expected
 #     objects, pkcs11-tool --sign with the key verifies (openssl) against
 #     the new certificate;
-#   a wrong card PIN and a wrong SO PIN cost exactly one try.
+#   a wrong card PIN and a wrong SO PIN cost exactly one try;
+#   torn writes (the card pulled at the APDU a rehearsal found): an Add
+#     pulled after its certificate's EF, before its CDF entry, is unknown,
+#     and recover with the card back rejects it (not on the card), the
+#     orphan EF taken by the next Add; a Redo pulled at the deletion of the
+#     old EF is unknown, and recover accepts it (the CDF names the new one).
 . "$(dirname "$0")/lib.sh"
 need pcscd pkcs15-tool pkcs11-tool openssl
 
@@ -248,5 +253,88 @@ expect_no_match "no transport CA left" "^CA +raterm Test Transport CA" "$OUT"
 expect_eq "the CM host's CA certificates" "$NCA" "$(grep -cE '^CA  ' "$OUT")"
 run_ok "the journal: nothing open" "$RATERM" recover -c "$CONF" --list
 expect_no_match "no open operation" "^op-|open" "$OUT"
+
+# ---- torn writes: the card pulled between the steps of a write --------------------------
+# The card in the first reader pair (its trace and faults), the officer's
+# in the second. A rehearsal on a copy finds the APDU numbers: the CDF's
+# UPDATE BINARY of an Add (the certificate's EF written, its CDF entry
+# not), the DELETE FILE of a Redo's old EF (the CDF entry already points
+# at the new one).
+stack_stop
+cp "$CARD" "$T/base.state"
+cp "$T/base.state" "$T/rehearsal.state"
+stack_start --mode connect --readers 4 --card "vp15:$T/rehearsal.state" --card - \
+    --card "$T/officer.state" --serve-arg --trace --serve-arg "$T/trace.txt" || finish
+R=$VPIV_READER0
+OFF=$VPIV_READER2
+# upd ARGS...: raterm update of the card in $R under p15-update, secrets on fd 3
+upd() {
+	"$RATERM" update -c "$CONF" -r "$R" --officer-reader "$OFF" \
+	    --procedure p15-update --yes --pin-fd 3 "$@"
+}
+run_ok "rehearsal: Add on key 01" upd --action 01=add 3<"$PINS"
+run_ok "rehearsal: Redo of key 03" upd --action 03=redo 3<"$PINS"
+stack_stop
+# WA: the CDF's UPDATE BINARY (after SELECT 5015 4404) of the Add; WD: the
+# first DELETE FILE (the Redo's old EF)
+WA=$(awk '/^vp15 > / { n++; if (sel && $3 ~ /^[01]0D6/) { print n; exit }
+    sel = ($3 ~ /^00A4080[04]0450154404/) }' "$T/trace.txt")
+WD=$(awk '/^vp15 > / { n++; if ($3 ~ /^00E4/) { print n; exit } }' "$T/trace.txt")
+if [ -n "$WA" ] && [ -n "$WD" ]; then ok "rehearsal: the CDF written at APDU $WA, the old EF deleted at $WD"; else
+	fail "rehearsal: not found in the trace" "WA=$WA WD=$WD"
+	finish
+fi
+
+# Add torn after the certificate's EF: the card does not hold it
+cp "$T/base.state" "$T/torn.state"
+stack_start --mode connect --readers 4 --card "vp15:$T/torn.state" --card - \
+    --card "$T/officer.state" --serve-arg --drop-at --serve-arg "$WA" || finish
+R=$VPIV_READER0
+OFF=$VPIV_READER2
+run_fail "Add pulled before its CDF entry (APDU $WA)" upd --action 01=add 3<"$PINS"
+expect_match "torn Add: outcome unknown" "^  01 +Add +FAILED +outcome unknown" "$OUT"
+run_rc "torn Add: the operation stays open" 1 "$RATERM" recover -c "$CONF" --list
+stack_toggle 0
+wait_card present "$R" 5
+run_ok "recover with the card back" "$RATERM" recover -c "$CONF" -r "$R" \
+    --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
+expect_match "recover: not on the card, rejected" "01 add serial .*: reject \(not on the card\)" "$OUT"
+run_ok "recover: nothing left open" "$RATERM" recover -c "$CONF" --list
+run_ok "raterm show after the torn Add" "$RATERM" show -r "$R"
+expect_eq "key 01 still with its one certificate" 1 "$(grep -cE '^01(\.[0-9])? +ECCP256' "$OUT")"
+run_ok "pkcs15-tool after the torn Add" pkcs15-tool -r "$R" --list-certificates
+expect_eq "OpenSC: the certificates as before" "$((4 + NCA))" "$(grep -c '^X.509 Certificate' "$OUT")"
+# the orphan EF is taken by the next write
+run_ok "Add again" upd --action 01=add 3<"$PINS"
+expect_match "Add again: done" "^  01 +Add +done" "$OUT"
+run_ok "vp15 info after Add again" "$VP15" info "$T/torn.state"
+EFS_TORN=$(grep -cE '^ +34[0-9A-F]{2} EF' "$OUT")
+stack_stop
+run_ok "vp15 info (rehearsal card)" "$VP15" info "$T/rehearsal.state"
+expect_eq "no orphan left: as many certificate EFs as after the rehearsal's Add and Redo" \
+    "$(grep -cE '^ +34[0-9A-F]{2} EF' "$OUT")" "$EFS_TORN"
+
+# Redo torn at the old EF's deletion: the card holds the new certificate
+cp "$T/base.state" "$T/torn2.state"
+stack_start --mode connect --readers 4 --card "vp15:$T/torn2.state" --card - \
+    --card "$T/officer.state" --serve-arg --drop-at --serve-arg "$WD" || finish
+R=$VPIV_READER0
+OFF=$VPIV_READER2
+# (the same APDU numbers: the Add first, as in the rehearsal)
+run_ok "Add (as in the rehearsal)" upd --action 01=add 3<"$PINS"
+run_fail "Redo pulled at the old EF's deletion (APDU $WD)" upd --action 03=redo 3<"$PINS"
+expect_match "torn Redo: outcome unknown" "^  03 +Redo +FAILED +outcome unknown" "$OUT"
+stack_toggle 0
+wait_card present "$R" 5
+run_ok "recover with the card back (Redo)" "$RATERM" recover -c "$CONF" -r "$R" \
+    --officer-reader "$OFF" --pin-fd 3 3<"$PINS"
+expect_match "recover: on the card, accepted" "03 redo serial .*: accept" "$OUT"
+run_ok "recover: nothing left open (Redo)" "$RATERM" recover -c "$CONF" --list
+run_ok "pkcs15-tool after the torn Redo" pkcs15-tool -r "$R" --list-certificates
+expect_eq "OpenSC: one more certificate (the Add), the Redo in place" "$((5 + NCA))" \
+    "$(grep -c '^X.509 Certificate' "$OUT")"
+SSLOT=$(p11_slot 'vp15 \\(Signature PIN\\)')
+run_ok "key 03's certificate after recovery" card_cert "$SSLOT" "Signature Key 2" "$T/torn03.pem"
+signs 03 "$SSLOT" "$SIGN_PIN" "$T/torn03.pem" "torn Redo 03"
 
 finish
