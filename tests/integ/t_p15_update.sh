@@ -106,8 +106,9 @@ R=$VPIV_READER2
 
 run_ok "raterm cacerts" "$RATERM" cacerts -c "$CONF" -o "$T/cacerts.pem"
 NCA=$(grep -c 'BEGIN CERTIFICATE' "$T/cacerts.pem")
-[ "$NCA" -ge 1 ] && ok "the CM host has $NCA CA certificate(s)" ||
-    fail "the CM host's CA certificates" "none"
+if [ "$NCA" -ge 1 ]; then ok "the CM host has $NCA CA certificate(s)"; else
+	fail "the CM host's CA certificates" "none"
+fi
 
 # p11_slot PATTERN: the PKCS#11 slot id whose token label matches PATTERN
 # (the vp15 card's user PIN slot, its Signature PIN slot)
@@ -162,8 +163,11 @@ card_cert() {
 
 USLOT=$(p11_slot 'vp15 \\(User PIN\\)')
 SSLOT=$(p11_slot 'vp15 \\(Signature PIN\\)')
-[ -n "$USLOT" ] && [ -n "$SSLOT" ] && ok "opensc-pkcs11: a slot per PIN ($USLOT, $SSLOT)" ||
-    fail "opensc-pkcs11 slots" "$(pkcs11-tool --module "$P11" -L 2>&1 | grep -i 'token label')"
+if [ -n "$USLOT" ] && [ -n "$SSLOT" ]; then
+	ok "opensc-pkcs11: a slot per PIN ($USLOT, $SSLOT)"
+else
+	fail "opensc-pkcs11 slots" "$(pkcs11-tool --module "$P11" -L 2>&1 | grep -i 'token label')"
+fi
 objects before 4 1 "Key 03 TC"
 run_ok "raterm show" "$RATERM" show -r "$R" --transport-ca "$PKI/transport-ca.pem"
 expect_match "key 01 with its TC" "^01 +ECCP256 +Card $SERIAL Key 1 .* TC" "$OUT"
