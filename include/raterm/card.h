@@ -149,9 +149,9 @@ struct piv_card *rt_card_piv(rt_card *c);
 bool rt_card_gone(const rt_err *e);
 
 /* A key as the officer, a procedure, a job file or the journal names it:
- * two hex digits (an optional 0x), a PIV certificate slot (9a 9c 9d 9e
- * 82..95) or a PKCS#15 key's one-byte iD 01..7f (no PIV slot is below
- * 0x82). False for anything else. */
+ * two hex digits (an optional 0x), 01..ff: a PIV certificate slot (9a 9c
+ * 9d 9e 82..95) or a PKCS#15 key's one-byte iD; whether the card has such
+ * a key is the rules' to say. False for anything else (00 is no key). */
 bool rt_key_parse(const char *s, uint8_t *key);
 
 /* The capabilities of the profile named id ("piv"); unknown profiles get

@@ -316,7 +316,7 @@ cy_get_key(pctx *p, const yaml_node_t *n, const char *field, uint8_t *key)
 	if (s != NULL && rt_key_parse(s, key))
 		return true;
 	cy_err_at(p, n, field, "expected a PIV key slot (9a, 9c, 9d, 9e or "
-	    "82..95) or a PKCS#15 key iD (01..7f), got %s%s%s", s ? "'" : "",
+	    "82..95) or a PKCS#15 key iD (01..ff), got %s%s%s", s ? "'" : "",
 	    s ? s : cy_node_kind(n), s ? "'" : "");
 	return false;
 }

@@ -53,7 +53,7 @@ rt_key_parse(const char *s, uint8_t *key)
 	    !isxdigit((unsigned char)s[1]))
 		return false;
 	unsigned long n = strtoul(s, NULL, 16);
-	if (n < 0x01 || n > 0x7F)
+	if (n == 0)
 		return false;
 	*key = (uint8_t)n;
 	return true;

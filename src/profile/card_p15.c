@@ -300,6 +300,20 @@ read_cert_at(p15_prof *p, const p15_cert *c, uint8_t **der, size_t *len)
 	return NULL;
 }
 
+/* A listed certificate: one that does not read is noted in err (the
+ * listing goes on); only a card gone away is an error. */
+static rt_err *
+read_listed(p15_prof *p, const p15_cert *c, uint8_t **der, size_t *len,
+    char *err, size_t cap)
+{
+	rt_err *e = read_cert_at(p, c, der, len);
+	if (e == NULL || prof_card_gone(e))
+		return e;
+	rt_err_format(e, err, cap);
+	rt_err_free(e);
+	return NULL;
+}
+
 static rt_err *
 p_keys(void *impl, unsigned flags, rt_card_key *out, size_t cap, size_t *n,
     bool *has_metadata)
@@ -335,13 +349,10 @@ p_keys(void *impl, unsigned flags, rt_card_key *out, size_t cap, size_t *n,
 			if (c == NULL)
 				break;
 			any = true;
-			rt_err *e = read_cert_at(p, c, &o->der, &o->der_len);
-			if (e != NULL) {
-				if (prof_card_gone(e))
-					return e;
-				rt_err_format(e, o->error, sizeof(o->error));
-				rt_err_free(e);
-			}
+			rt_err *e = read_listed(p, c, &o->der, &o->der_len, o->error,
+			    sizeof(o->error));
+			if (e != NULL)
+				return e;
 		}
 	}
 	return NULL;
@@ -770,13 +781,10 @@ p_ca_certs(void *impl, rt_card_ca *out, size_t cap, size_t *n)
 			memset(o, 0, sizeof(*o));
 			const p15_cert *c = &dfs[d]->u.cert[i];
 			snprintf(o->label, sizeof(o->label), "%s", c->common.label);
-			rt_err *e = read_cert_at(p, c, &o->der, &o->der_len);
-			if (e != NULL) {
-				if (prof_card_gone(e))
-					return e;
-				rt_err_format(e, o->error, sizeof(o->error));
-				rt_err_free(e);
-			}
+			rt_err *e = read_listed(p, c, &o->der, &o->der_len, o->error,
+			    sizeof(o->error));
+			if (e != NULL)
+				return e;
 		}
 	}
 	return NULL;
