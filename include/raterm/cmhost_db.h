@@ -29,6 +29,7 @@ typedef enum {
 	CMH_CERT_CONFIRMED,
 	CMH_CERT_REJECTED,
 	CMH_CERT_REVOKED,
+	CMH_CERT_NSTATES		/* how many there are */
 } cmh_cert_state;
 
 const char *cmh_cert_state_name(cmh_cert_state s);	/* "waiting" */
@@ -104,6 +105,11 @@ rt_err *cmh_db_certs_find(cmh_db *db, const cmh_cert_filter *f,
 rt_err *cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp) RT_MUST;
 /* Number of certificates (all states). */
 rt_err *cmh_db_cert_count(cmh_db *db, unsigned *count) RT_MUST;
+/* The number of certificates in each state (counts[cmh_cert_state]). */
+rt_err *cmh_db_cert_states(cmh_db *db, unsigned counts[CMH_CERT_NSTATES])
+    RT_MUST;
+/* Whether the database answers (a trivial query). Errors: IO. */
+rt_err *cmh_db_ping(cmh_db *db) RT_MUST;
 
 /* ---- CMP transactions and replay ------------------------------------------ */
 

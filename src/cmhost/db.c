@@ -540,6 +540,38 @@ cmh_db_cert_count(cmh_db *db, unsigned *count)
 }
 
 rt_err *
+cmh_db_cert_states(cmh_db *db, unsigned counts[CMH_CERT_NSTATES])
+{
+	sqlite3_stmt *st;
+	rt_err *e;
+	int rc;
+	memset(counts, 0, CMH_CERT_NSTATES * sizeof(counts[0]));
+	pthread_mutex_lock(&db->mu);
+	e = prep(db, &st, "SELECT state, count(*) FROM certs GROUP BY state", "");
+	if (e == NULL) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *name = (const char *)sqlite3_column_text(st, 0);
+			for (int i = 0; name != NULL && i < CMH_CERT_NSTATES; i++)
+				if (strcmp(name, state_names[i]) == 0)
+					counts[i] = (unsigned)sqlite3_column_int64(st,
+					    1);
+		}
+		if (rc != SQLITE_DONE)
+			e = dberr(db, "certificates by state");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_ping(cmh_db *db)
+{
+	unsigned one = 0;
+	return count_of(db, "SELECT 1", &one);
+}
+
+rt_err *
 cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp)
 {
 	/* changes whenever a certificate is revoked or rejected: their
