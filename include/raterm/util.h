@@ -56,6 +56,12 @@ int rt_hex_write(FILE *f, const uint8_t *b, size_t n, unsigned flags);
 rt_err *rt_hex_decode(const char *hex, size_t len, uint8_t *out, size_t cap,
     size_t *outlen, unsigned flags) RT_MUST;
 
+/* ---- time (time.c) ------------------------------------------------------- */
+
+/* t (seconds since the epoch) in UTC as ISO 8601: "2026-12-05T14:03:01Z",
+ * or with ms >= 0 its milliseconds: "2026-12-05T14:03:01.123Z". */
+void rt_time_iso(int64_t t, int ms, char *out, size_t cap);
+
 /* ---- JSON (json.c) ------------------------------------------------------- */
 
 /* Writes s as a JSON string ("null" for NULL): '"', '\\' and control

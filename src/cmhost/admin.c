@@ -373,14 +373,6 @@ listing(const aopts *o, rt_err *(*q)(cmh_db *, void *), void *arg,
 	return e ? report(e) : 0;
 }
 
-static void
-iso(int64_t t, char *out, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* ---- check ------------------------------------------------------------------- */
 
@@ -416,7 +408,7 @@ revocation(const cmh_cert_rec *r, char *at, size_t cap, const char **reason)
 {
 	bool rev = r->state == CMH_CERT_REVOKED;
 	if (rev)
-		iso(r->state_at, at, cap);
+		rt_time_iso(r->state_at, -1, at, cap);
 	else
 		snprintf(at, cap, "-");
 	*reason = !rev ? "-" : r->revocation_reason < 0 ? "unspecified" :
@@ -430,9 +422,9 @@ list_one(void *ctx, const cmh_cert_rec *r)
 	char issued[32], na[32], st[32], rat[32];
 	const char *reason;
 	if (l->json) {
-		iso(r->issued_at, issued, sizeof(issued));
-		iso(r->not_after, na, sizeof(na));
-		iso(r->state_at, st, sizeof(st));
+		rt_time_iso(r->issued_at, -1, issued, sizeof(issued));
+		rt_time_iso(r->not_after, -1, na, sizeof(na));
+		rt_time_iso(r->state_at, -1, st, sizeof(st));
 		revocation(r, rat, sizeof(rat), &reason);
 		printf("%s\n  {\"serial\": ", l->n ? "," : "");
 		rt_json_str(stdout, r->serial);
@@ -503,7 +495,7 @@ print_table(const lister *l)
 	    "ISSUED", wi, "REVOKED", wr, "REASON", "SUBJECT");
 	for (size_t i = 0; i < l->n; i++) {
 		const cmh_cert_rec *r = &l->rows[i];
-		iso(r->issued_at, issued, sizeof(issued));
+		rt_time_iso(r->issued_at, -1, issued, sizeof(issued));
 		revocation(r, rat, sizeof(rat), &reason);
 		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", ws,
 		    r->serial, wt, cmh_cert_state_name(r->state), wp, r->profile,
@@ -571,7 +563,7 @@ audit_one(void *ctx, const cmh_audit_rec *r)
 {
 	auditor *a = ctx;
 	char at[32];
-	iso(r->at, at, sizeof(at));
+	rt_time_iso(r->at, -1, at, sizeof(at));
 	if (a->json) {
 		printf("%s\n  {\"id\": %lld, \"at\": \"%s\", \"who\": ",
 		    a->n ? "," : "", (long long)r->id, at);
@@ -704,7 +696,7 @@ cmd_revoke(const aopts *o)
 	e = cmh_db_cert_get(h.db, serial, &rec, NULL, NULL);
 	if (e == NULL && rec.state == CMH_CERT_REVOKED) {
 		char at[32];
-		iso(rec.state_at, at, sizeof(at));
+		rt_time_iso(rec.state_at, -1, at, sizeof(at));
 		e = rt_err_new(RT_E_ARG, NULL, "certificate %s is already revoked "
 		    "(%s, %s)", serial, at, rec.revocation_reason < 0 ?
 		    "unspecified" : cmp_reason_name(rec.revocation_reason));

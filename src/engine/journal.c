@@ -721,10 +721,8 @@ rt_audit_append(rt_audit *a, const rt_audit_line *l)
 			return rt_err_new(RT_E_ARG, NULL, "audit log: refusing "
 			    "a value that looks like a secret");
 	time_t t = l->at ? l->at : time(NULL);
-	struct tm tm;
 	char ts[32], slot[4];
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rt_time_iso((int64_t)t, -1, ts, sizeof(ts));
 	sbuf s = { 0 };
 	sb_str(&s, ts);
 	sb_quoted(&s, "officer", l->officer);
