@@ -521,15 +521,43 @@ d_operator(void *ctx, const char *prompt, uint8_t *buf, size_t cap,
 	}
 }
 
+/* The SO PIN (PKCS#15) or another operator credential that is a PIN:
+ * typed as a PIN, '*' per character, wiped. */
+static rt_err *
+d_operator_pin(void *ctx, const char *prompt, char *buf, size_t cap,
+    size_t *len)
+{
+	ui *u = ctx;
+	rt_update *up = rt_station_update(u->st);
+	char title[64], p[400];
+	snprintf(title, sizeof(title), "%s", up != NULL && up->caps != NULL &&
+	    up->caps->operator_name ? up->caps->operator_name :
+	    "Operator credential");
+	if (title[0] >= 'a' && title[0] <= 'z')
+		title[0] = (char)(title[0] - 'a' + 'A');
+	snprintf(p, sizeof(p), "%s: the CM host does not hold it for this "
+	    "card; the operator credential that lets the card's directory be "
+	    "written", prompt);
+	return ask_secret(u, title, p, buf, cap, len);
+}
+
+/* Whether the CA certificates already on the card go: chosen on the
+ * screen (Replace CA certificate(s)) or asked now. */
 static rt_err *
 d_replace(void *ctx, const rt_plan *p, bool *replace)
 {
 	ui *u = ctx;
 	(void)p;
+	rt_update *up = rt_station_update(u->st);
+	if (up != NULL && up->ca_asked) {
+		*replace = up->ca_replace;
+		return NULL;
+	}
 	*replace = dlg_text(u, "Replace CA certificate(s)", "The procedure "
-	    "writes CA certificates to the card. Replace the CA "
-	    "certificate(s) already on the card?", true,
-	    "y = replace, n = keep them");
+	    "writes the CM host's CA certificates to the card. Replace the "
+	    "CA certificate(s) already on the card (y), or keep them and add "
+	    "the missing ones (n)?", true,
+	    "y = replace, n = keep them and add the missing");
 	return NULL;
 }
 
@@ -580,11 +608,10 @@ d_confirm(void *ctx, const rt_plan *p, bool *yes)
 		return rt_err_new(RT_E_NOMEM, NULL, "plan");
 	char asks[6][160];
 	rt_update *up = rt_station_update(u->st);
-	size_t na = ui_view_asks(p, up ? up->caps : NULL, u->card_pin_kept,
-	    asks, 6);
+	size_t na = ui_view_asks(p, up, u->card_pin_kept, asks, 6);
 	/* what comes after y first: the plan may need scrolling */
-	fprintf(f, "%zu key%s. After y, asked: ", p->nsteps, p->nsteps == 1 ?
-	    "" : "s");
+	fprintf(f, "%zu key%s%s. After y, asked: ", p->nsteps, p->nsteps == 1 ?
+	    "" : "s", p->write_ca_certs ? ", CA certificates" : "");
 	for (size_t i = 0; i < na; i++)
 		fprintf(f, "%s%s", i ? "; " : "", asks[i]);
 	fprintf(f, "%s.\n", na ? "" : "nothing more");
@@ -636,6 +663,7 @@ ui_dialogs(ui *u, rt_update_dialogs *d)
 	d->typed = d_typed;
 	d->card_pin = d_card_pin;
 	d->operator_credential = d_operator;
+	d->operator_pin = d_operator_pin;
 	d->replace_ca_certs = d_replace;
 	d->progress = d_progress;
 	d->signature_pin = d_signature;

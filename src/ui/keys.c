@@ -37,6 +37,7 @@ ui_cmd_of(int ch, bool text, bool in_contents, rt_action *act)
 	case 'q': return UI_CMD_QUIT;
 	case 't': return UI_CMD_TARGET;
 	case 'R': return UI_CMD_RECOVER;
+	case 'C': return UI_CMD_CA;
 	case ' ': return UI_CMD_ENTER;
 	case 'k': return UI_CMD_UP;
 	case 'j': return UI_CMD_DOWN;

@@ -171,13 +171,9 @@ draw_head(ui *u)
 			snprintf(pin, sizeof(pin), "   PIN %d %s left",
 			    ct->pin_retries, ct->pin_retries == 1 ? "try" :
 			    "tries");
-		char prof[16];
-		snprintf(prof, sizeof(prof), "%s", ct->profile);
-		for (char *p = prof; *p; p++)
-			if (*p >= 'a' && *p <= 'z')
-				*p = (char)(*p - 'a' + 'A');
 		snprintf(l1, sizeof(l1), " Target: \"%s\"%s   %s%s%s", tr,
-		    u->card_gone ? " (card removed)" : "", prof, pin, id);
+		    u->card_gone ? " (card removed)" : "",
+		    rt_card_caps_of(ct)->name, pin, id);
 	} else
 		snprintf(l1, sizeof(l1), " Target: \"%s\"   no card read", tr);
 	move(L->y_head + 1, 0);
@@ -220,13 +216,14 @@ draw_contents(ui *u)
 	move(y, 1);
 	for (int x = 1; x < L->w - 1; x++)
 		addch(' ');
-	ui_put(u, stdscr, y, L->x_slot, L->w_slot, R_TITLE, "Slot");
+	ui_put(u, stdscr, y, L->x_slot, L->w_slot, R_TITLE, ct != NULL &&
+	    strcmp(ct->profile, "piv") != 0 ? "Key" : "Slot");
 	ui_put(u, stdscr, y, L->x_alg, L->w_alg, R_TITLE, "Alg");
 	ui_put(u, stdscr, y, L->x_cert, L->w_cert, R_TITLE, "Certificate");
 	ui_put(u, stdscr, y, L->x_until, L->w_until, R_TITLE, "Until");
 	ui_put(u, stdscr, y, L->x_status, L->w_status, R_TITLE, "TC status");
 	ui_put(u, stdscr, y, L->x_action, L->w_action, R_TITLE, "Action");
-	size_t n = ct ? ct->nrows : 0;
+	size_t n = ui_view_nrows(ct);
 	if (u->row >= n)
 		u->row = n ? n - 1 : 0;
 	if (u->row < u->top)
@@ -268,14 +265,18 @@ draw_contents(ui *u)
 		ui_put(u, stdscr, y, L->x_until, L->w_until, base, rv.until);
 		const char *status = rv.status;
 		int srole = sel ? R_SEL : rv.status_bad ? R_BAD : base;
-		if (i < RT_MAX_KEYS && u->note[i][0]) {
+		if (rv.kind == UI_ROW_KEY && i < RT_MAX_KEYS && u->note[i][0]) {
 			status = u->note[i];
 			srole = sel ? R_SEL : u->note_role[i];
+		} else if (rv.kind == UI_ROW_CA_HEAD && u->ca_note[0]) {
+			status = u->ca_note;
+			srole = sel ? R_SEL : u->ca_note_role;
 		}
 		ui_put(u, stdscr, y, L->x_status, L->w_status, srole, status);
 		char act[16];
-		snprintf(act, sizeof(act), "%-5s%s", rv.action,
-		    sel ? (u->utf8 && !u->o.ascii ? "\xe2\x96\xbe" : "v") : " ");
+		snprintf(act, sizeof(act), "%-5s%s", rv.action, sel &&
+		    rv.kind != UI_ROW_CA ? (u->utf8 && !u->o.ascii ?
+		    "\xe2\x96\xbe" : "v") : " ");
 		ui_put(u, stdscr, y, L->x_action, L->w_action, sel ? R_SEL :
 		    rv.blank ? R_DIM : R_NORMAL, act);
 	}
@@ -384,17 +385,29 @@ draw_status(ui *u)
 	ui_wrap(u->status, L->w - 2, u->utf8, status_line, &sl);
 }
 
+/* The card's profile holds CA certificates (Replace CA certificate(s)). */
+static bool
+ca_card(ui *u)
+{
+	const rt_contents *ct = contents(u);
+	return ct != NULL && ui_view_nrows(ct) > ct->nrows;
+}
+
 static void
 draw_keys(ui *u)
 {
 	const ui_layout *L = &u->L;
-	const char *enter = u->focus == F_CONTENTS ? "Action" :
+	const rt_contents *ct = contents(u);
+	bool ca_line = ct != NULL && u->row >= ct->nrows;
+	const char *enter = u->focus == F_CONTENTS ? (ca_line ? "CAcerts" :
+	    "Action") :
 	    u->focus == F_PROC ? "Choose" : u->focus == F_PIN ? "Done" :
 	    "Press";
 	struct { const char *k, *l; } keys[] = {
 		{ "F1", "Help" }, { "F2", "Submit" }, { "F5", "Reload" },
 		{ "F10", "Quit" }, { "Tab", "Next" }, { "Enter", enter },
 		{ u->focus == F_CONTENTS ? "b/i/r/a" : NULL, "Set" },
+		{ ca_card(u) ? "C" : NULL, "CA" },
 	};
 	int x = 0;
 	move(L->y_keys, 0);
@@ -509,6 +522,7 @@ static void
 clear_notes(ui *u)
 {
 	memset(u->note, 0, sizeof(u->note));
+	u->ca_note[0] = '\0';
 	u->dirty |= D_CONTENTS;
 }
 
@@ -586,13 +600,18 @@ set_action(ui *u, rt_action a)
 {
 	rt_update *up = rt_station_update(u->st);
 	const rt_contents *ct = contents(u);
-	if (up == NULL || ct == NULL || u->row >= ct->nrows) {
+	if (up == NULL || ct == NULL || u->row >= ui_view_nrows(ct)) {
 		ui_set_status(u, R_BAD, "No card read: F5 reads it.");
 		return;
 	}
-	char s[4];
-	piv_slot_name(ct->rows[u->row].slot, s, sizeof(s));
-	rt_err *e = rt_update_set_action(up, ct->rows[u->row].slot, a);
+	if (u->row >= ct->nrows) {
+		ui_set_status(u, R_BAD, "%s: not a key: Enter or C chooses "
+		    "Replace CA certificate(s).", rt_action_title(a));
+		return;
+	}
+	char s[8], moved[8];
+	ui_row_key(ct, u->row, s, sizeof(s));
+	rt_err *e = ui_row_set_action(up, u->row, a, moved, sizeof(moved));
 	if (e != NULL) {
 		ui_set_status(u, R_BAD, "%s", rt_err_msg(e));
 		rt_err_free(e);
@@ -600,7 +619,54 @@ set_action(ui *u, rt_action a)
 	}
 	u->note[u->row][0] = '\0';
 	u->dirty |= D_CONTENTS;
-	ui_set_status(u, R_NORMAL, "%s: %s.", s, rt_action_title(a));
+	if (moved[0])
+		ui_set_status(u, R_NORMAL, "%s: %s (the key's action moved from "
+		    "%s: one certificate of a key at a time).", s,
+		    rt_action_title(a), moved);
+	else
+		ui_set_status(u, R_NORMAL, "%s: %s.", s, rt_action_title(a));
+}
+
+/* Replace CA certificate(s): replace the card's, keep them and add the
+ * missing, or none; the entries the engine refuses say why. */
+static void
+ca_menu(ui *u)
+{
+	rt_update *up = rt_station_update(u->st);
+	if (up == NULL) {
+		ui_set_status(u, R_BAD, "No card read: F5 reads it.");
+		return;
+	}
+	ui_ca_entry en[UI_CA__COUNT];
+	ui_ca_choice cur = ui_view_ca_choices(up, en);
+	const char *items[UI_CA__COUNT], *desc[UI_CA__COUNT];
+	const char *reasons[UI_CA__COUNT];
+	bool dis[UI_CA__COUNT];
+	for (int i = 0; i < UI_CA__COUNT; i++) {
+		items[i] = en[i].title;
+		desc[i] = en[i].desc;
+		dis[i] = !en[i].enabled;
+		reasons[i] = en[i].reason;
+	}
+	int k = dlg_list(u, "Replace CA certificate(s)", items, desc, dis,
+	    reasons, UI_CA__COUNT, (size_t)cur, -1, -1);
+	if (k < 0)
+		return;
+	rt_err *e = ui_ca_set(up, (ui_ca_choice)k);
+	if (e != NULL) {
+		ui_status_err(u, "Replace CA certificate(s)", e);
+		rt_err_free(e);
+		return;
+	}
+	u->ca_note[0] = '\0';
+	u->dirty |= D_CONTENTS;
+	if (k == UI_CA_NONE)
+		ui_set_status(u, R_NORMAL, "CA certificates: no Replace CA "
+		    "certificate(s).");
+	else
+		ui_set_status(u, R_NORMAL, "CA certificates: the CM host's "
+		    "written at Submit, %s.", k == UI_CA_REPLACE ? "replacing "
+		    "the card's" : "keeping the card's and adding the missing");
 }
 
 /* The dropdown of the selected row. */
@@ -609,8 +675,12 @@ action_menu(ui *u)
 {
 	const rt_contents *ct = contents(u);
 	rt_update *up = rt_station_update(u->st);
-	if (ct == NULL || up == NULL || ct->nrows == 0) {
+	if (ct == NULL || up == NULL || ui_view_nrows(ct) == 0) {
 		ui_set_status(u, R_BAD, "No card read: F5 reads it.");
+		return;
+	}
+	if (u->row >= ct->nrows) {
+		ca_menu(u);
 		return;
 	}
 	ui_action_entry en[RT_ACT__COUNT];
@@ -668,6 +738,16 @@ proc_menu(ui *u)
 	}
 	clear_notes(u);
 	u->dirty |= D_PROC | D_CONTENTS;
+	if (up->ca_asked) {
+		rt_update tmp = *up;
+		e = rt_update_set_ca_certs(&tmp, up->ca_replace);
+		if (e != NULL) {
+			ui_status_err(u, "Replace CA certificate(s) reset", e);
+			rt_err_free(e);
+			rt_err_free(ui_ca_set(up, UI_CA_NONE));
+			return;
+		}
+	}
 	if (nr)
 		ui_set_status(u, R_WARN, "Procedure %s: it does not allow %s; "
 		    "reset to Blank.", u->procs[k]->name, reset);
@@ -693,8 +773,12 @@ qc_menu(ui *u)
 	};
 	rt_update *up = rt_station_update(u->st);
 	const rt_contents *ct = contents(u);
-	if (up == NULL || ct == NULL || u->row >= ct->nrows) {
+	if (up == NULL || ct == NULL) {
 		ui_set_status(u, R_BAD, "No card read: F5 reads it.");
+		return;
+	}
+	if (u->row >= ct->nrows) {
+		ui_set_status(u, R_BAD, "QC statements: choose a key's line.");
 		return;
 	}
 	const rt_procedure *p = up->proc;
@@ -765,16 +849,47 @@ qc_menu(ui *u)
 	    added[0] ? added : "none", fixed[0] ? "; fixed: " : "", fixed);
 }
 
+/* The status line of a line of the CA section. */
+static void
+show_ca_info(ui *u, const rt_contents *ct, const rt_update *up)
+{
+	size_t k = u->row - ct->nrows;
+	if (k > 0) {
+		const rt_ca_row *r = &ct->ca[k - 1];
+		if (r->has_cert)
+			ui_set_status(u, R_NORMAL, "CA certificate %s, issued by "
+			    "%s, until %s", r->cert.subject, r->cert.issuer_cn[0] ?
+			    r->cert.issuer_cn : r->cert.issuer, r->cert.not_after);
+		else
+			ui_set_status(u, R_BAD, "CA certificate %s: %s", r->label,
+			    r->error[0] ? r->error : "no certificate");
+		return;
+	}
+	ui_ca_entry en[UI_CA__COUNT];
+	ui_ca_choice c = ui_view_ca_choices(up, en);
+	if (!en[UI_CA_REPLACE].enabled)
+		ui_set_status(u, R_NORMAL, "%zu CA certificate(s) on the card; %s",
+		    ct->nca, en[UI_CA_REPLACE].reason);
+	else
+		ui_set_status(u, R_NORMAL, "%zu CA certificate(s) on the card; "
+		    "Enter or C: Replace CA certificate(s) (now: %s).", ct->nca,
+		    c == UI_CA_NONE ? "none" : en[c].title);
+}
+
 static void
 show_row_info(ui *u)
 {
 	const rt_contents *ct = contents(u);
 	rt_update *up = rt_station_update(u->st);
-	if (ct == NULL || u->row >= ct->nrows)
+	if (ct == NULL || u->row >= ui_view_nrows(ct))
 		return;
+	if (u->row >= ct->nrows) {
+		show_ca_info(u, ct, up);
+		return;
+	}
 	const rt_key_row *r = &ct->rows[u->row];
-	char s[4];
-	piv_slot_name(r->slot, s, sizeof(s));
+	char s[8];
+	ui_row_key(ct, u->row, s, sizeof(s));
 	for (size_t k = 0; up != NULL && up->tc_ran && k < up->ntc; k++)
 		if (up->tc[k].slot == r->slot && !up->tc[k].verified) {
 			ui_set_status(u, R_BAD, "%s: TC control failed: %s", s,
@@ -812,7 +927,7 @@ do_submit(ui *u)
 		    "Reload (F5); nothing was sent.");
 		return;
 	}
-	bool any = false;
+	bool any = up->ca_asked;
 	for (size_t i = 0; i < up->ct->nrows; i++)
 		any = any || up->action[i] != RT_ACT_BLANK;
 	if (!any) {
@@ -844,7 +959,7 @@ do_submit(ui *u)
 		rt_station_forget_secrets(u->st);
 		return;
 	}
-	if (plan.nsteps == 0) {
+	if (plan.nsteps == 0 && !plan.write_ca_certs) {
 		ui_set_status(u, R_NORMAL, "Nothing to do: every key is Blank; "
 		    "nothing was sent.");
 		return;
@@ -855,7 +970,9 @@ do_submit(ui *u)
 	u->plan = NULL;
 	ui_field_clear(&u->pin);	/* one submit, whatever the outcome */
 	u->dirty |= D_PIN | D_CONTENTS;
-	if (res.sent) {
+	char ca_line[400];
+	ui_view_result_ca(&plan, &res, ca_line, sizeof(ca_line));
+	if (res.sent || plan.write_ca_certs) {
 		char *text = NULL;
 		size_t tl = 0;
 		FILE *f = open_memstream(&text, &tl);
@@ -871,7 +988,10 @@ do_submit(ui *u)
 				fprintf(f, "  %s\n", line);
 				ndone += res.state[i] == RT_STEP_DONE;
 			}
-			fprintf(f, "%s\n", ui_view_result_end(&res));
+			if (ca_line[0])
+				fprintf(f, "  %s\n", ca_line);
+			if (plan.nsteps > 0)
+				fprintf(f, "%s\n", ui_view_result_end(&res));
 			if (!res.confirmed && (res.issued || res.unknown) &&
 			    res.confirm_by > 0) {
 				char when[32];
@@ -891,24 +1011,38 @@ do_submit(ui *u)
 			u->note_role[row] = res.state[i] == RT_STEP_DONE ?
 			    R_GOOD : R_BAD;
 		}
+		if (plan.write_ca_certs) {
+			snprintf(u->ca_note, sizeof(u->ca_note), "CA %s",
+			    rt_step_state_name(res.ca_state));
+			u->ca_note_role = res.ca_state == RT_STEP_DONE ? R_GOOD :
+			    R_BAD;
+		}
 		u->dirty |= D_CONTENTS;
 		if (e != NULL)
 			ui_status_err(u, "Submit", e);
+		else if (plan.nsteps == 0)
+			ui_set_status(u, R_GOOD, "Update done: %s", ca_line);
 		else
-			ui_set_status(u, R_GOOD, "Update done: %zu of %zu key%s; "
+			ui_set_status(u, R_GOOD, "Update done: %zu of %zu key%s%s; "
 			    "%s", ndone, plan.nsteps, plan.nsteps == 1 ? "" :
-			    "s", ui_view_result_end(&res));
+			    "s", plan.write_ca_certs ? (res.ca_state ==
+			    RT_STEP_DONE ? ", CA certificates" :
+			    ", CA certificates FAILED") : "",
+			    ui_view_result_end(&res));
 		rt_err_free(e);
 		ui_draw(u);
 		if (text != NULL)
 			(void)dlg_text(u, "Result", text, false, NULL);
 		free(text);
-		char keep[UI_STATUS_MAX];
-		int keep_role = u->status_role;
+		char keep[UI_STATUS_MAX], keep_ca[sizeof(u->ca_note)];
+		int keep_role = u->status_role, keep_ca_role = u->ca_note_role;
 		snprintf(keep, sizeof(keep), "%s", u->status);
+		snprintf(keep_ca, sizeof(keep_ca), "%s", u->ca_note);
 		/* the card now holds what was written: read it again, the
 		 * result stays on each row */
 		reload(u, true);
+		snprintf(u->ca_note, sizeof(u->ca_note), "%s", keep_ca);
+		u->ca_note_role = keep_ca_role;
 		const rt_contents *ct = contents(u);
 		for (size_t i = 0; ct != NULL && i < plan.nsteps; i++)
 			for (size_t r = 0; r < ct->nrows; r++)
@@ -1226,10 +1360,10 @@ on_mouse(ui *u)
 	const rt_contents *ct = contents(u);
 	if (me.y >= L->y_rows && me.y < L->y_rows + L->nrows_vis && ct) {
 		size_t i = u->top + (size_t)(me.y - L->y_rows);
-		if (i < ct->nrows) {
+		if (i < ui_view_nrows(ct)) {
 			u->row = i;
 			set_focus(u, F_CONTENTS);
-			u->dirty |= D_CONTENTS;
+			u->dirty |= D_CONTENTS | D_KEYS;
 			show_row_info(u);
 			if (me.x >= L->x_action - 1) {
 				ui_draw(u);
@@ -1275,7 +1409,7 @@ on_key(ui *u, int ch)
 	ui_cmd c = ui_cmd_of(ch, u->focus == F_PIN, u->focus == F_CONTENTS,
 	    &act);
 	const rt_contents *ct = contents(u);
-	size_t n = ct ? ct->nrows : 0;
+	size_t n = ui_view_nrows(ct);
 	switch (c) {
 	case UI_CMD_CHAR:
 		if (ui_field_put(&u->pin, ch))
@@ -1308,7 +1442,7 @@ on_key(ui *u, int ch)
 				u->row = u->row > page ? u->row - page : 0;
 			else if (c == UI_CMD_PGDN)
 				u->row = u->row + page < n ? u->row + page : n - 1;
-			u->dirty |= D_CONTENTS;
+			u->dirty |= D_CONTENTS | D_KEYS;
 			show_row_info(u);
 		} else if (u->focus == F_PROC)
 			proc_menu(u);
@@ -1331,6 +1465,7 @@ on_key(ui *u, int ch)
 	case UI_CMD_TARGET: pick_target(u); break;
 	case UI_CMD_RECOVER: do_recover(u, false); break;
 	case UI_CMD_QC: qc_menu(u); break;
+	case UI_CMD_CA: ca_menu(u); break;
 	case UI_CMD_REDRAW:
 		clearok(curscr, TRUE);
 		u->dirty = D_ALL;

@@ -72,6 +72,8 @@ typedef struct ui {
 	size_t open_ops;		/* incomplete journal operations */
 	char note[RT_MAX_KEYS][24];	/* progress / result per row */
 	int note_role[RT_MAX_KEYS];
+	char ca_note[24];		/* the CA certificates' result */
+	int ca_note_role;
 	bool quit;
 	bool events_broken;		/* PC/SC events failed: retry later */
 	long events_retry_ms;

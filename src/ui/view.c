@@ -217,16 +217,88 @@ ui_view_tc_status(const rt_contents *ct, const rt_update *u, size_t i,
 		snprintf(buf, cap, "TC not checked");
 }
 
+size_t
+ui_view_nrows(const rt_contents *ct)
+{
+	if (ct == NULL)
+		return 0;
+	if (ct->nca == 0 && !rt_card_caps_of(ct)->ca_certs_on_card)
+		return ct->nrows;
+	return ct->nrows + 1 + ct->nca;
+}
+
+char *
+ui_row_key(const rt_contents *ct, size_t i, char *buf, size_t cap)
+{
+	char s[4];
+	const rt_key_row *r = &ct->rows[i];
+	piv_slot_name(r->slot, s, sizeof(s));
+	/* a key's further certificates: KEY.N, as raterm show and --action */
+	if (r->cert_index > 0)
+		snprintf(buf, cap, "%s.%d", s, r->cert_index % 100);
+	else
+		snprintf(buf, cap, "%s", s);
+	return buf;
+}
+
+/* A CA certificate's line, or the section's heading (the choice of
+ * Replace CA certificate(s)). */
+static void
+ca_row(const rt_contents *ct, const rt_update *u, size_t k,
+    ui_row_view *out)
+{
+	if (k == 0) {
+		out->kind = UI_ROW_CA_HEAD;
+		snprintf(out->slot, sizeof(out->slot), "CA");
+		if (ct->nca == 0)
+			snprintf(out->cert, sizeof(out->cert), "CA certificates: "
+			    "none on the card");
+		else
+			snprintf(out->cert, sizeof(out->cert), "CA certificates "
+			    "on the card: %zu", ct->nca);
+		bool asked = u != NULL && u->ca_asked;
+		if (asked)
+			snprintf(out->status, sizeof(out->status), "%s",
+			    u->ca_replace ? "replace all" : "add missing");
+		snprintf(out->action, sizeof(out->action), "%s", asked ?
+		    "Write" : "Blank");
+		out->blank = !asked;
+		return;
+	}
+	const rt_ca_row *r = &ct->ca[k - 1];
+	out->kind = UI_ROW_CA;
+	if (r->error[0]) {
+		snprintf(out->cert, sizeof(out->cert), "(unreadable: %s)",
+		    r->error);
+		out->status_bad = true;
+	} else if (r->has_cert) {
+		snprintf(out->cert, sizeof(out->cert), "%s",
+		    r->cert.subject_cn[0] ? r->cert.subject_cn : r->cert.subject);
+		snprintf(out->until, sizeof(out->until), "%.10s",
+		    r->cert.not_after);
+	} else
+		snprintf(out->cert, sizeof(out->cert), "%s", r->label[0] ?
+		    r->label : "(no certificate)");
+	out->blank = true;
+}
+
 void
 ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
     ui_row_view *out)
 {
-	const rt_key_row *r = &ct->rows[i];
 	memset(out, 0, sizeof(*out));
-	piv_slot_name(r->slot, out->slot, sizeof(out->slot));
+	if (i >= ct->nrows) {
+		ca_row(ct, u, i - ct->nrows, out);
+		return;
+	}
+	const rt_key_row *r = &ct->rows[i];
+	out->kind = UI_ROW_KEY;
+	ui_row_key(ct, i, out->slot, sizeof(out->slot));
+	out->more = i > 0 && ct->rows[i - 1].slot == r->slot;
 	const char *alg = r->alg[0] ? r->alg : r->has_cert ?
 	    r->cert.key_alg : "";
-	snprintf(out->alg, sizeof(out->alg), "%s", alg[0] ? alg : "?");
+	if (!out->more)	/* the key once: its algorithm on its first line */
+		snprintf(out->alg, sizeof(out->alg), "%s", alg[0] ? alg : "?");
 	out->tc = r->tc;
 	if (r->error[0]) {
 		snprintf(out->cert, sizeof(out->cert), "(unreadable: %s)",
@@ -253,11 +325,29 @@ ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
 	out->blank = a == RT_ACT_BLANK;
 }
 
+/* Whether row i is not its key's chosen row (another certificate of the
+ * key carries the key's action). */
+static bool
+other_cert(const rt_update *u, size_t i)
+{
+	return rt_update_row(u, u->ct->rows[i].slot) != (int)i;
+}
+
 size_t
 ui_view_actions(const rt_update *u, size_t i,
     ui_action_entry out[RT_ACT__COUNT])
 {
 	size_t cur = 0;
+	rt_update tmp;
+	if (u != NULL && i < u->ct->nrows && other_cert(u, i)) {
+		/* the rules as they would be with this certificate chosen */
+		tmp = *u;
+		rt_err *e = rt_update_choose_cert(&tmp, u->ct->rows[i].slot,
+		    u->ct->rows[i].cert_index);
+		rt_err_free(e);
+		tmp.action[i] = RT_ACT_BLANK;
+		u = &tmp;
+	}
 	for (int a = 0; a < RT_ACT__COUNT; a++) {
 		ui_action_entry *en = &out[a];
 		memset(en, 0, sizeof(*en));
@@ -267,7 +357,9 @@ ui_view_actions(const rt_update *u, size_t i,
 			en->enabled = a == RT_ACT_BLANK;
 			if (!en->enabled)
 				snprintf(en->reason, sizeof(en->reason),
-				    "no card read: Reload (F5) first");
+				    u == NULL ? "no card read: Reload (F5) first" :
+				    "not a key: the CA certificates' line "
+				    "(Enter or C: Replace CA certificate(s))");
 			continue;
 		}
 		rt_err *e = rt_update_check_action(u, u->ct->rows[i].slot,
@@ -282,6 +374,87 @@ ui_view_actions(const rt_update *u, size_t i,
 			cur = (size_t)a;
 	}
 	return cur;
+}
+
+rt_err *
+ui_row_set_action(rt_update *u, size_t i, rt_action a, char *moved,
+    size_t cap)
+{
+	if (moved != NULL && cap > 0)
+		moved[0] = '\0';
+	if (i >= u->ct->nrows)
+		return rt_err_new(RT_E_NOT_FOUND, NULL, "line %zu of the Contents "
+		    "is not a key", i + 1);
+	const rt_key_row *r = &u->ct->rows[i];
+	if (!other_cert(u, i))
+		return rt_update_set_action(u, r->slot, a);
+	if (a == RT_ACT_BLANK)
+		return NULL;	/* the key's action is on another line */
+	int from = rt_update_row(u, r->slot);
+	rt_update tmp = *u;
+	rt_err *e = rt_update_choose_cert(&tmp, r->slot, r->cert_index);
+	if (e == NULL)
+		e = rt_update_set_action(&tmp, r->slot, a);
+	if (e != NULL)
+		return e;
+	if (moved != NULL && from >= 0 && u->action[from] != RT_ACT_BLANK)
+		ui_row_key(u->ct, (size_t)from, moved, cap);
+	*u = tmp;
+	return NULL;
+}
+
+/* ---- Replace CA certificate(s) --------------------------------------------- */
+
+ui_ca_choice
+ui_view_ca_choices(const rt_update *u, ui_ca_entry out[UI_CA__COUNT])
+{
+	static const char *const title[UI_CA__COUNT] = {
+		"Replace the card's CA certificates",
+		"Keep them, add the missing",
+		"No Replace CA certificate(s)",
+	};
+	static const char *const desc[UI_CA__COUNT] = {
+		"the CM host's CA certificates; the card's others removed",
+		"the card's CA certificates stay; the CM host's missing added",
+		"CA certificates only as the procedure writes them with keys",
+	};
+	for (int c = 0; c < UI_CA__COUNT; c++) {
+		ui_ca_entry *en = &out[c];
+		memset(en, 0, sizeof(*en));
+		en->title = title[c];
+		en->desc = desc[c];
+		en->enabled = true;
+		if (c == UI_CA_NONE)
+			continue;
+		if (u == NULL) {
+			en->enabled = false;
+			snprintf(en->reason, sizeof(en->reason), "no card read: "
+			    "Reload (F5) first");
+			continue;
+		}
+		rt_update tmp = *u;	/* what the engine would say */
+		rt_err *e = rt_update_set_ca_certs(&tmp, c == UI_CA_REPLACE);
+		if (e != NULL) {
+			en->enabled = false;
+			snprintf(en->reason, sizeof(en->reason), "%s",
+			    rt_err_msg(e));
+			rt_err_free(e);
+		}
+	}
+	if (u == NULL || !u->ca_asked)
+		return UI_CA_NONE;
+	return u->ca_replace ? UI_CA_REPLACE : UI_CA_KEEP;
+}
+
+rt_err *
+ui_ca_set(rt_update *u, ui_ca_choice c)
+{
+	if (c == UI_CA_NONE) {
+		u->ca_asked = false;
+		u->ca_replace = false;
+		return NULL;
+	}
+	return rt_update_set_ca_certs(u, c == UI_CA_REPLACE);
 }
 
 bool
@@ -329,23 +502,31 @@ ui_view_proc_resets(const rt_update *u, const rt_procedure *p, char *buf,
 /* ---- submit ------------------------------------------------------------------- */
 
 size_t
-ui_view_asks(const rt_plan *p, const rt_card_caps *caps, bool card_pin_kept,
+ui_view_asks(const rt_plan *p, const rt_update *u, bool card_pin_kept,
     char lines[][160], size_t cap)
 {
 	size_t n = 0;
+	const rt_card_caps *caps = u != NULL ? u->caps : NULL;
 #define ASK(...) do { if (n < cap) snprintf(lines[n++], 160, __VA_ARGS__); } while (0)
-	if (p == NULL || p->nsteps == 0)
+	if (p == NULL || (p->nsteps == 0 && !p->write_ca_certs))
 		return 0;
 	if (p->card_pins >= 1 && !card_pin_kept)
 		ASK("the PIN of the card");
 	if (p->card_pins >= 2)
-		ASK("the card's second PIN (its signature key asks again)");
-	if (p->operator_credential)
+		ASK("%s", caps != NULL && caps->second_pin_own ? "the card's "
+		    "second PIN (its signature PIN)" : "the card's second PIN "
+		    "(its signature key asks again)");
+	if (p->operator_credential && caps != NULL && caps->operator_is_pin)
+		ASK("the operator credential (the card's %s), unless the CM "
+		    "host holds it", caps->operator_name);
+	else if (p->operator_credential)
 		ASK("the operator credential (the card's management key), "
 		    "unless the CM host holds it");
-	if (p->write_ca_certs)
-		ASK("whether CA certificates on the card are replaced");
-	else if (caps != NULL && !caps->ca_certs_on_card) {
+	if (p->write_ca_certs && !(u != NULL && u->ca_asked))
+		ASK("whether the card's CA certificates are replaced or kept "
+		    "(the missing added)");
+	else if (!p->write_ca_certs && caps != NULL &&
+	    !caps->ca_certs_on_card) {
 		bool ca = false;
 		for (size_t i = 0; i < p->nnotes; i++)
 			if (strstr(p->notes[i], "CA certificate") != NULL)
@@ -356,6 +537,21 @@ ui_view_asks(const rt_plan *p, const rt_card_caps *caps, bool card_pin_kept,
 	}
 #undef ASK
 	return n;
+}
+
+void
+ui_view_result_ca(const rt_plan *p, const rt_submit_result *res, char *buf,
+    size_t cap)
+{
+	if (cap > 0)
+		buf[0] = '\0';
+	if (p == NULL || !p->write_ca_certs)
+		return;
+	snprintf(buf, cap, "CA certificates  %-8s %s%s%s%s",
+	    rt_step_state_name(res->ca_state), res->ca_message[0] ?
+	    res->ca_message : res->ca_state == RT_STEP_NOT_RUN ? "not written" :
+	    "", res->ca_op_id[0] ? " (journal " : "", res->ca_op_id,
+	    res->ca_op_id[0] ? ")" : "");
 }
 
 const char *

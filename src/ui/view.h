@@ -46,20 +46,39 @@ size_t ui_wrap(const char *text, int width, bool utf8,
 
 /* ---- the Contents table ---------------------------------------------------- */
 
+/* What a line of the Contents is: the card's keys (one line per
+ * certificate, a key's further certificates under its first), then,
+ * where the card's profile holds CA certificates, their section: a
+ * heading (the Replace CA certificate(s) choice) and one line each. */
+typedef enum {
+	UI_ROW_KEY = 0,		/* ct->rows[i] */
+	UI_ROW_CA_HEAD,		/* i == ct->nrows */
+	UI_ROW_CA,		/* ct->ca[i - ct->nrows - 1] */
+} ui_row_kind;
+
 typedef struct {
-	char slot[4];		/* "9a" */
-	char alg[16];		/* "ECCP256", "?" */
+	ui_row_kind kind;
+	char slot[8];		/* "9a"; "02.1" a key's further certificate;
+				 * "CA" the heading; "" a CA certificate */
+	bool more;		/* a further certificate of the key above */
+	char alg[16];		/* "ECCP256", "?"; "" under its key */
 	char cert[300];		/* subject CN; "(key without certificate)" */
 	bool tc;		/* the certificate is a TC */
 	char until[12];		/* "2027-11-24"; "" */
 	char status[120];	/* TC status: "verified", "failed: possession",
 				 * "expired", "not checked"; "" not a TC */
 	bool status_bad;	/* failed / expired / unreadable */
-	char action[8];		/* "Blank", "Redo", ... */
+	char action[8];		/* "Blank", "Redo", ...; the heading: "Write"
+				 * or "Blank"; "" a CA certificate */
 	bool blank;
 } ui_row_view;
 
-/* Row i of the Contents under the update model u (NULL: no model). */
+/* The lines of the Contents: ct->nrows, and the CA section (heading and
+ * ct->nca lines) where the profile holds CA certificates or the card has
+ * some. Lines below ct->nrows are the keys' rows of ct (same index). */
+size_t ui_view_nrows(const rt_contents *ct);
+
+/* Line i of the Contents under the update model u (NULL: no model). */
 void ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
     ui_row_view *out);
 
@@ -76,9 +95,48 @@ typedef struct {
 } ui_action_entry;
 
 /* The dropdown of row i: Blank, Issue, Redo, Add in this order (always
- * RT_ACT__COUNT entries). Returns the index of the row's action. */
+ * RT_ACT__COUNT entries). Returns the index of the row's action. On a
+ * certificate of a key that is not the key's chosen one (rt_update_row)
+ * the rules are those after choosing it (rt_update_choose_cert). */
 size_t ui_view_actions(const rt_update *u, size_t i,
     ui_action_entry out[RT_ACT__COUNT]);
+
+/* Sets action a on row i: a certificate of a key other than its chosen
+ * one is chosen first (rt_update_choose_cert: Redo replaces exactly that
+ * certificate; the key's action moves to it), Blank on such a row
+ * changes nothing. moved (cap bytes, may be NULL) names the row the
+ * key's action left ("02"), "" none. Nothing changes on an error:
+ * NOT_FOUND, the RULE of rt_update_set_action. */
+rt_err *ui_row_set_action(rt_update *u, size_t i, rt_action a, char *moved,
+    size_t cap) RT_MUST;
+
+/* The key of row i as the officer names it: "9a", "02", "02.1" (the
+ * key's further certificate, as raterm show and --action write it). */
+char *ui_row_key(const rt_contents *ct, size_t i, char *buf, size_t cap);
+
+/* ---- Replace CA certificate(s) ------------------------------------------- */
+
+typedef enum {
+	UI_CA_REPLACE = 0,	/* replace the card's CA certificates */
+	UI_CA_KEEP,		/* keep them, add the missing */
+	UI_CA_NONE,		/* no Replace CA certificate(s) */
+	UI_CA__COUNT
+} ui_ca_choice;
+
+typedef struct {
+	const char *title, *desc;
+	bool enabled;
+	char reason[300];	/* why not (the engine's RULE message) */
+} ui_ca_entry;
+
+/* The Replace CA certificate(s) dialog: replace, keep and add the
+ * missing, none; the first two disabled with the engine's reason where
+ * rt_update_set_ca_certs refuses. Returns the current choice. */
+ui_ca_choice ui_view_ca_choices(const rt_update *u,
+    ui_ca_entry out[UI_CA__COUNT]);
+
+/* Applies choice c (rt_update_set_ca_certs, or none). Errors: RULE. */
+rt_err *ui_ca_set(rt_update *u, ui_ca_choice c) RT_MUST;
 
 /* The action a letter sets ('b', 'i', 'r', 'a'); false for others. */
 bool ui_action_of_letter(int ch, rt_action *a);
@@ -92,10 +150,18 @@ size_t ui_view_proc_resets(const rt_update *u, const rt_procedure *p,
 
 /* What Submit asks after the confirmation of plan p, one short line each
  * (at most 6): "the Signature PIN (typed on the screen)" is not one of
- * them. card_pin_kept: the card PIN was typed for the TC controls.
- * Returns the count; none: nothing more is asked. */
-size_t ui_view_asks(const rt_plan *p, const rt_card_caps *caps,
+ * them. u (may be NULL): the card's profile (what its PINs and operator
+ * credential are called) and whether Replace CA certificate(s) was
+ * chosen already. card_pin_kept: the card PIN was typed for the TC
+ * controls. Returns the count; none: nothing more is asked. */
+size_t ui_view_asks(const rt_plan *p, const rt_update *u,
     bool card_pin_kept, char lines[][160], size_t cap);
+
+/* The result of the plan's CA certificates (write_ca_certs): "CA
+ * certificates  done  2 CA certificate(s) ... (journal ...)"; "" when the
+ * plan writes none. */
+void ui_view_result_ca(const rt_plan *p, const rt_submit_result *res,
+    char *buf, size_t cap);
 
 /* One line of the result of plan step i: "9a  Redo   done     written to
  * the card, read back and tested (serial ...)". */
@@ -182,6 +248,7 @@ typedef enum {
 	UI_CMD_RECOVER,		/* R: open journal operations */
 	UI_CMD_REDRAW,		/* ^L */
 	UI_CMD_QC,		/* c in Contents: the QC statements of the row */
+	UI_CMD_CA,		/* C: Replace CA certificate(s) */
 } ui_cmd;
 
 /* The command of key ch (a curses key code or a byte) where a text field

@@ -2,7 +2,10 @@
  * curses - what a Contents row shows, which Action entries are disabled
  * and why, what a procedure change resets, what Submit asks, the result
  * lines, the status line of a wrong PIN, the layout at 80x24 and larger,
- * text fitting in ASCII and UTF-8, the locked PIN field, the key map. */
+ * text fitting in ASCII and UTF-8, the locked PIN field, the key map;
+ * a PKCS#15 card: a key's certificates under it (02, 02.1), the CA
+ * section, Add enabled, the action on a chosen certificate, Replace CA
+ * certificate(s), what Submit asks (the SO PIN). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +32,13 @@ static const char p_issue_only[] =
 "name: issue-only\ndescription: d\nactions: [issue]\ntc_controls: [chain, possession]\n"
 "profiles: {9a: piv-auth, 9c: piv-sign}\nsubject: tc\nkey_algorithms: [ECCP256]\n";
 
+static const char p_p15[] =
+"name: p15-update\ndescription: PKCS#15 card\nactions: [redo, add]\n"
+"tc_controls: [chain, possession, binding]\n"
+"profiles: {01: piv-auth, 02: piv-auth, 03: piv-sign}\nsubject: card\n"
+"san: none\nkey_algorithms: [ECCP256]\ncard_pins: 2\n"
+"ca_certificates: {operator_credential: yes, write: true}\n";
+
 static rt_config *
 procs(void)
 {
@@ -40,6 +50,8 @@ procs(void)
 	    strlen(p_renew)), 0);
 	assert_int_equal(rt_config_parse_procedure(c, "io.yaml", p_issue_only,
 	    strlen(p_issue_only)), 0);
+	assert_int_equal(rt_config_parse_procedure(c, "p15.yaml", p_p15,
+	    strlen(p_p15)), 0);
 	return c;
 }
 
@@ -74,6 +86,30 @@ tc_card(rt_contents *ct)
 	add_row(ct, 0x9c, "ECCP256", true, true, "Card 10000001 Signature");
 	add_row(ct, 0x9d, "RSA2048", true, true, "Card 10000001 Key Management");
 	add_row(ct, 0x9e, "ECCP256", false, false, NULL);
+}
+
+/* A PKCS#15 card: keys 01 and 03 with TCs, key 02 with two certificates
+ * (the second added), a key 04 without one; one CA certificate. */
+static void
+p15_card(rt_contents *ct)
+{
+	memset(ct, 0, sizeof(*ct));
+	snprintf(ct->reader, sizeof(ct->reader), "vpiv 01 00");
+	snprintf(ct->profile, sizeof(ct->profile), "pkcs15");
+	ct->has_serial = true;
+	ct->serial = 5000001;
+	ct->pin_retries = 3;
+	add_row(ct, 0x01, "ECCP256", true, true, "Card 5000001 Key 1");
+	add_row(ct, 0x02, "ECCP256", true, false, "Card 5000001 Key 2");
+	add_row(ct, 0x02, "ECCP256", true, false, "Card 5000001 Key 2 added");
+	ct->rows[2].cert_index = 1;
+	add_row(ct, 0x03, "ECCP256", true, true, "Card 5000001 Key 3");
+	rt_ca_row *ca = &ct->ca[ct->nca++];
+	ca->has_cert = true;
+	snprintf(ca->cert.subject_cn, sizeof(ca->cert.subject_cn),
+	    "raterm Test Transport CA");
+	snprintf(ca->cert.not_after, sizeof(ca->cert.not_after),
+	    "2035-01-01T00:00:00Z");
 }
 
 static void
@@ -224,18 +260,18 @@ test_asks(void **state)
 	tc_results(&u, false);
 	assert_null(rt_update_plan(&u, &p));
 	assert_int_equal(p.nsteps, 1);
-	size_t n = ui_view_asks(&p, u.caps, true, lines, 6);
+	size_t n = ui_view_asks(&p, &u, true, lines, 6);
 	/* the first PIN was typed for the TC controls: the second PIN and
 	 * the operator credential remain */
 	assert_int_equal(n, 2);
 	assert_non_null(strstr(lines[0], "second PIN"));
 	assert_non_null(strstr(lines[1], "operator credential"));
-	n = ui_view_asks(&p, u.caps, false, lines, 6);
+	n = ui_view_asks(&p, &u, false, lines, 6);
 	assert_int_equal(n, 3);
 	assert_string_equal(lines[0], "the PIN of the card");
 	/* an empty plan asks nothing */
 	p.nsteps = 0;
-	assert_int_equal(ui_view_asks(&p, u.caps, false, lines, 6), 0);
+	assert_int_equal(ui_view_asks(&p, &u, false, lines, 6), 0);
 	rt_config_free(cfg);
 }
 
@@ -414,6 +450,218 @@ test_keys(void **state)
 	assert_int_equal(ui_cmd_of(' ', false, true, &a), UI_CMD_ENTER);
 	assert_int_equal(ui_cmd_of('c', false, true, &a), UI_CMD_QC);
 	assert_int_equal(ui_cmd_of('c', false, false, &a), UI_CMD_NONE);
+	/* C: Replace CA certificate(s), outside text fields */
+	assert_int_equal(ui_cmd_of('C', false, true, &a), UI_CMD_CA);
+	assert_int_equal(ui_cmd_of('C', false, false, &a), UI_CMD_CA);
+	assert_int_equal(ui_cmd_of('C', true, false, &a), UI_CMD_CHAR);
+}
+
+/* a PKCS#15 card: each key once, its certificates under it, the CA
+ * section after the keys; a PIV card has none */
+static void
+test_p15_rows(void **state)
+{
+	rt_contents ct;
+	rt_update u;
+	ui_row_view rv;
+	char k[8];
+	tc_card(&ct);
+	assert_int_equal(ui_view_nrows(&ct), 4);	/* PIV: no CA section */
+	p15_card(&ct);
+	rt_update_init(&u, &ct);
+	assert_int_equal(ui_view_nrows(&ct), 4 + 1 + 1);
+	ui_view_row(&ct, &u, 1, &rv);
+	assert_int_equal(rv.kind, UI_ROW_KEY);
+	assert_string_equal(rv.slot, "02");
+	assert_string_equal(rv.alg, "ECCP256");
+	assert_false(rv.more);
+	ui_view_row(&ct, &u, 2, &rv);
+	assert_string_equal(rv.slot, "02.1");	/* as raterm show, --action */
+	assert_string_equal(rv.alg, "");	/* the key once */
+	assert_true(rv.more);
+	assert_string_equal(rv.cert, "Card 5000001 Key 2 added");
+	assert_string_equal(rv.action, "Blank");
+	assert_string_equal(ui_row_key(&ct, 2, k, sizeof(k)), "02.1");
+	ui_view_row(&ct, &u, 3, &rv);
+	assert_string_equal(rv.slot, "03");
+	assert_string_equal(rv.status, "TC not checked");
+	/* the CA section: its heading, then each CA certificate */
+	ui_view_row(&ct, &u, 4, &rv);
+	assert_int_equal(rv.kind, UI_ROW_CA_HEAD);
+	assert_string_equal(rv.slot, "CA");
+	assert_string_equal(rv.cert, "CA certificates on the card: 1");
+	assert_string_equal(rv.action, "Blank");
+	assert_true(rv.blank);
+	ui_view_row(&ct, &u, 5, &rv);
+	assert_int_equal(rv.kind, UI_ROW_CA);
+	assert_string_equal(rv.cert, "raterm Test Transport CA");
+	assert_string_equal(rv.until, "2035-01-01");
+	assert_string_equal(rv.action, "");
+	/* a PKCS#15 card without CA certificates still has the heading */
+	ct.nca = 0;
+	assert_int_equal(ui_view_nrows(&ct), 5);
+	ui_view_row(&ct, &u, 4, &rv);
+	assert_string_equal(rv.cert, "CA certificates: none on the card");
+}
+
+/* Add enabled on PKCS#15 (not on a TC); an action on a key's further
+ * certificate chooses it: Redo replaces exactly that one */
+/* the TC controls passed on keys 01 and 03 */
+static void
+p15_tc_results(rt_update *u)
+{
+	tc_results(u, false);
+	u->tc[0].slot = 0x01;
+	u->tc[1].slot = 0x03;
+	u->ntc = 2;
+}
+
+static void
+test_p15_actions(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	ui_action_entry en[RT_ACT__COUNT];
+	char moved[8];
+	p15_card(&ct);
+	rt_update_init(&u, &ct);
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "p15-update")));
+	ui_view_actions(&u, 1, en);
+	assert_true(en[RT_ACT_ADD].enabled);
+	assert_true(en[RT_ACT_REDO].enabled);
+	ui_view_actions(&u, 2, en);
+	assert_true(en[RT_ACT_ADD].enabled);
+	assert_true(en[RT_ACT_REDO].enabled);
+	/* a TC: Add refused with the engine's reason, Redo allowed */
+	ui_view_actions(&u, 0, en);
+	assert_false(en[RT_ACT_ADD].enabled);
+	assert_non_null(strstr(en[RT_ACT_ADD].reason, "transport certificate"));
+	assert_true(en[RT_ACT_REDO].enabled);
+	/* the CA lines are no key */
+	ui_view_actions(&u, 4, en);
+	assert_true(en[RT_ACT_BLANK].enabled);
+	assert_false(en[RT_ACT_REDO].enabled);
+	assert_non_null(strstr(en[RT_ACT_REDO].reason, "Replace CA"));
+	rt_err *e = ui_row_set_action(&u, 4, RT_ACT_REDO, moved, sizeof(moved));
+	assert_non_null(e);
+	rt_err_free(e);
+	/* Redo on 02.1: the certificate chosen, the row shows it */
+	assert_null(ui_row_set_action(&u, 2, RT_ACT_REDO, moved, sizeof(moved)));
+	assert_string_equal(moved, "");
+	assert_int_equal(rt_update_row(&u, 0x02), 2);
+	assert_int_equal(u.action[2], RT_ACT_REDO);
+	assert_int_equal(u.action[1], RT_ACT_BLANK);
+	assert_int_equal(ui_view_actions(&u, 2, en), RT_ACT_REDO);
+	assert_int_equal(ui_view_actions(&u, 1, en), RT_ACT_BLANK);
+	/* Blank on the other certificate changes nothing */
+	assert_null(ui_row_set_action(&u, 1, RT_ACT_BLANK, moved, sizeof(moved)));
+	assert_int_equal(u.action[2], RT_ACT_REDO);
+	/* Add on 02: the key's action moves there, one at a time */
+	assert_null(ui_row_set_action(&u, 1, RT_ACT_ADD, moved, sizeof(moved)));
+	assert_string_equal(moved, "02.1");
+	assert_int_equal(u.action[1], RT_ACT_ADD);
+	assert_int_equal(u.action[2], RT_ACT_BLANK);
+	rt_plan p;
+	p15_tc_results(&u);
+	assert_null(rt_update_plan(&u, &p));
+	assert_int_equal(p.nsteps, 1);
+	assert_int_equal(p.steps[0].cert_index, RT_CARD_CERT_NEW);
+	/* Redo of 02.1 in the plan: that certificate */
+	assert_null(ui_row_set_action(&u, 2, RT_ACT_REDO, moved, sizeof(moved)));
+	assert_null(rt_update_plan(&u, &p));
+	assert_int_equal(p.steps[0].cert_index, 1);
+	/* refused: nothing moves */
+	e = ui_row_set_action(&u, 0, RT_ACT_ADD, moved, sizeof(moved));
+	assert_non_null(e);
+	rt_err_free(e);
+	assert_int_equal(u.action[0], RT_ACT_BLANK);
+	assert_int_equal(u.action[2], RT_ACT_REDO);
+	rt_config_free(cfg);
+}
+
+/* Replace CA certificate(s): refused on PIV and by a procedure that
+ * writes none, with the engine's reason; replace / keep / none */
+static void
+test_p15_ca(void **state)
+{
+	rt_config *cfg = procs();
+	rt_contents ct;
+	rt_update u;
+	ui_ca_entry en[UI_CA__COUNT];
+	ui_row_view rv;
+	tc_card(&ct);
+	rt_update_init(&u, &ct);
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "tc-redo")));
+	assert_int_equal(ui_view_ca_choices(&u, en), UI_CA_NONE);
+	assert_false(en[UI_CA_REPLACE].enabled);
+	assert_false(en[UI_CA_KEEP].enabled);
+	assert_non_null(strstr(en[UI_CA_REPLACE].reason, "not possible"));
+	assert_true(en[UI_CA_NONE].enabled);
+	assert_non_null(ui_ca_set(&u, UI_CA_REPLACE));
+	assert_false(u.ca_asked);
+
+	p15_card(&ct);
+	rt_update_init(&u, &ct);
+	ui_view_ca_choices(&u, en);	/* no procedure yet */
+	assert_false(en[UI_CA_REPLACE].enabled);
+	assert_non_null(strstr(en[UI_CA_REPLACE].reason, "procedure"));
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "p15-update")));
+	assert_int_equal(ui_view_ca_choices(&u, en), UI_CA_NONE);
+	assert_true(en[UI_CA_REPLACE].enabled);
+	assert_true(en[UI_CA_KEEP].enabled);
+	assert_null(ui_ca_set(&u, UI_CA_KEEP));
+	assert_int_equal(ui_view_ca_choices(&u, en), UI_CA_KEEP);
+	ui_view_row(&ct, &u, 4, &rv);
+	assert_string_equal(rv.action, "Write");
+	assert_string_equal(rv.status, "add missing");
+	assert_null(ui_ca_set(&u, UI_CA_REPLACE));
+	assert_int_equal(ui_view_ca_choices(&u, en), UI_CA_REPLACE);
+	ui_view_row(&ct, &u, 4, &rv);
+	assert_string_equal(rv.status, "replace all");
+	/* alone: a plan without keys that writes them; Submit asks the SO
+	 * PIN, not whether to replace (chosen) */
+	rt_plan p;
+	char lines[6][160];
+	assert_null(rt_update_plan(&u, &p));
+	assert_int_equal(p.nsteps, 0);
+	assert_true(p.write_ca_certs);
+	assert_true(p.replace_ca_certs);
+	size_t n = ui_view_asks(&p, &u, false, lines, 6);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(lines[0], "SO PIN"));
+	/* the result line */
+	rt_submit_result res;
+	char line[400];
+	memset(&res, 0, sizeof(res));
+	res.ca_state = RT_STEP_DONE;
+	snprintf(res.ca_message, sizeof(res.ca_message), "2 CA certificate(s) "
+	    "of the CM host on the card (replaced), read back");
+	snprintf(res.ca_op_id, sizeof(res.ca_op_id), "op-1");
+	ui_view_result_ca(&p, &res, line, sizeof(line));
+	assert_string_equal(line, "CA certificates  done     2 CA "
+	    "certificate(s) of the CM host on the card (replaced), read back "
+	    "(journal op-1)");
+	/* none: back to a plan with nothing to do */
+	assert_null(ui_ca_set(&u, UI_CA_NONE));
+	assert_null(rt_update_plan(&u, &p));
+	assert_false(p.write_ca_certs);
+	ui_view_result_ca(&p, &res, line, sizeof(line));
+	assert_string_equal(line, "");
+	/* with keys: the second PIN is the signature PIN; whether to
+	 * replace is asked when not chosen */
+	assert_null(ui_row_set_action(&u, 1, RT_ACT_ADD, NULL, 0));
+	p15_tc_results(&u);
+	assert_null(rt_update_plan(&u, &p));
+	n = ui_view_asks(&p, &u, true, lines, 6);
+	assert_int_equal(n, 3);
+	assert_non_null(strstr(lines[0], "signature PIN"));
+	assert_non_null(strstr(lines[1], "SO PIN"));
+	assert_non_null(strstr(lines[2], "replaced or kept"));
+	rt_config_free(cfg);
 }
 
 int
@@ -431,6 +679,9 @@ main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_pin_field),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_p15_rows),
+		cmocka_unit_test(test_p15_actions),
+		cmocka_unit_test(test_p15_ca),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
