@@ -358,6 +358,18 @@ typedef struct {
 	 * extraCerts, and intermediates. Not trusted by themselves. */
 	const cmp_buf *untrusted;
 	size_t nuntrusted;
+	/* The signature check of the protection (NULL: rt_verifier_mbedtls);
+	 * chains are validated by mbedTLS. */
+	const rt_verifier *verifier;
+	/* A chain validated once (a server's cache): when chain_known says
+	 * the protection certificate (its DER) was validated before and still
+	 * holds, neither its chain nor its key limits are checked again;
+	 * after a validation, chain_validated is told the certificate and
+	 * the earliest notAfter of the chain it was validated with. NULL:
+	 * every message validates the chain. */
+	bool (*chain_known)(void *ctx, cmp_buf cert);
+	void (*chain_validated)(void *ctx, cmp_buf cert, time_t not_after);
+	void *chain_ctx;
 } cmp_verify_opts;
 
 /* Verifies m's protection: a signature by the first extraCerts entry (or
@@ -382,6 +394,9 @@ rt_err *cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o,
  * Errors: CMP_PROTECTION (does not verify), CMP_FORMAT, ARG (no
  * signature POPO). */
 rt_err *cmp_popo_verify(const cmp_msg *m, size_t i) RT_MUST;
+/* The same with the verifier v (NULL: rt_verifier_mbedtls). */
+rt_err *cmp_popo_verify_with(const cmp_msg *m, size_t i,
+    const rt_verifier *v) RT_MUST;
 
 /* ---- helpers to fill the model ------------------------------------------------- */
 
@@ -391,6 +406,11 @@ rt_err *cmp_popo_verify(const cmp_msg *m, size_t i) RT_MUST;
  * Errors: FORMAT (not a CSR), CRYPTO (signature). */
 rt_err *cmp_req_from_csr(const uint8_t *csr, size_t len, cmp_cert_req *out)
     RT_MUST;
+/* The same, the CSR's signature checked by the verifier v (NULL:
+ * rt_csr_verify); SHA-1 and unknown signature algorithms are refused
+ * (FORMAT) when v is given. */
+rt_err *cmp_req_from_csr_with(const uint8_t *csr, size_t len,
+    const rt_verifier *v, cmp_cert_req *out) RT_MUST;
 
 /* Signs req's CertRequest with the key being certified (POPO signature):
  * the DER of the CertRequest is built, signed by s and kept in *buf

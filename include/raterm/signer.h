@@ -134,6 +134,34 @@ rt_err *rt_sig_verify(const mbedtls_pk_context *pk, rt_hash h,
     rt_scheme scheme, const uint8_t *digest, size_t dlen,
     const uint8_t *sig, size_t sig_len) RT_MUST;
 
+/* ---- verifiers ------------------------------------------------------------
+ * The signature checks a server makes on what it receives (CMP protection,
+ * proofs of possession, PKCS#10 requests) go through an rt_verifier, so
+ * that the backend can be chosen where the code is linked: mbedTLS
+ * (rt_verifier_mbedtls, the default wherever NULL is given) in raterm and
+ * the tools, OpenSSL's libcrypto in cmhost (rt_verifier_ossl,
+ * signer_ossl.h). The caller keeps the encoders and parsers; a verifier
+ * gets the key as its DER SubjectPublicKeyInfo and the signed bytes. */
+typedef struct rt_verifier rt_verifier;
+struct rt_verifier {
+	const char *kind;	/* "mbedTLS", "libcrypto" */
+	/* Verifies sig over data, hashed with h, in scheme (DEFAULT: by key
+	 * type) with the key of spki, which is first checked as
+	 * rt_pk_check_limits checks keys. Thread-safe. */
+	rt_err *(*verify)(const rt_verifier *v, const uint8_t *spki,
+	    size_t spki_len, rt_hash h, rt_scheme scheme, const void *data,
+	    size_t len, const uint8_t *sig, size_t sig_len);
+	void *ctx;		/* the implementation's */
+};
+extern const rt_verifier rt_verifier_mbedtls;
+
+/* Verifies with v (NULL: rt_verifier_mbedtls). Errors: CRYPTO (does not
+ * verify), ARG (the scheme or hash does not fit the key: the message
+ * says so), CERT (the key does not parse, or is out of the limits). */
+rt_err *rt_verify_data(const rt_verifier *v, const uint8_t *spki,
+    size_t spki_len, rt_hash h, rt_scheme scheme, const void *data,
+    size_t len, const uint8_t *sig, size_t sig_len) RT_MUST;
+
 /* ---- RSA encodings (EMSA), used by signers whose key only does the raw
  * RSA operation; exposed for tests. out has klen bytes. Errors: ARG. */
 rt_err *rt_emsa_pkcs1_encode(rt_hash h, const uint8_t *digest, size_t dlen,

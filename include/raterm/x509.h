@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <mbedtls/x509.h>
+
 #include "raterm/err.h"
 
 typedef struct {
@@ -27,6 +29,9 @@ typedef struct {
 	char key_alg[16];	/* "RSA2048", "ECCP256", "ECCP384", "RSA1024", ... */
 	bool is_ca;
 } rt_cert_info;
+
+/* An mbedTLS certificate time as seconds since the epoch (UTC). */
+time_t rt_x509_time_epoch(const mbedtls_x509_time *t);
 
 /* Parses a DER certificate. Errors: CERT (does not parse). */
 rt_err *rt_cert_info_parse(const uint8_t *der, size_t len, rt_cert_info *out)

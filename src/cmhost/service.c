@@ -17,9 +17,11 @@
  *                                                     ...
  */
 #include "raterm/cmhost.h"
+#include "raterm/cmhost_cache.h"
 #include "raterm/cmhost_db.h"
 #include "raterm/cmp.h"
 #include "raterm/signer.h"
+#include "raterm/signer_ossl.h"
 #include "raterm/util.h"
 
 #include <stdarg.h>
@@ -47,6 +49,7 @@ struct cmh_service {
 	cmh_ca *ca;
 	cmh_db *db;
 	mbedtls_x509_crt officer_cas;
+	cmh_chain_cache *chains;	/* officer chains validated */
 	pthread_mutex_t unv_mu;
 	unverified_slot unv[UNVERIFIED_SLOTS];
 };
@@ -79,6 +82,11 @@ cmh_service_new(const cmh_config *c, cmh_ca *ca, cmh_db *db, cmh_service **out)
 	s->db = db;
 	mbedtls_x509_crt_init(&s->officer_cas);
 	pthread_mutex_init(&s->unv_mu, NULL);
+	rt_err *ce = cmh_chain_cache_new(0, &s->chains);
+	if (ce != NULL) {
+		cmh_service_free(s);
+		return ce;
+	}
 	for (size_t i = 0; i < c->nofficer_cas; i++) {
 		int rc = mbedtls_x509_crt_parse_file(&s->officer_cas,
 		    c->officer_cas[i]);
@@ -106,6 +114,7 @@ cmh_service_free(cmh_service *s)
 	if (s == NULL)
 		return;
 	mbedtls_x509_crt_free(&s->officer_cas);
+	cmh_chain_cache_free(s->chains);
 	pthread_mutex_destroy(&s->unv_mu);
 	free(s);
 }
@@ -399,7 +408,8 @@ enroll(reqctx *x)
 		char old[48] = "";
 		if (m->type == CMP_BODY_P10CR) {
 			memset(&tmp, 0, sizeof(tmp));
-			if ((e = cmp_req_from_csr(m->p10.p, m->p10.len, &tmp)) != NULL) {
+			if ((e = cmp_req_from_csr_with(m->p10.p, m->p10.len,
+			    &rt_verifier_ossl, &tmp)) != NULL) {
 				refuse_err(x, rt_err_kind_of(e) == RT_E_CRYPTO ?
 				    CMP_FI_BAD_POP : CMP_FI_BAD_DATA_FORMAT,
 				    "PKCS#10 request", e);
@@ -416,7 +426,8 @@ enroll(reqctx *x)
 				break;
 			}
 			if (q->popo == CMP_POPO_SIGNATURE) {
-				if ((e = cmp_popo_verify(m, i)) != NULL) {
+				if ((e = cmp_popo_verify_with(m, i,
+				    &rt_verifier_ossl)) != NULL) {
 					refuse_err(x, CMP_FI_BAD_POP, "proof of "
 					    "possession", e);
 					break;
@@ -995,18 +1006,87 @@ genm(reqctx *x)
 
 /* ---- the request -------------------------------------------------------------- */
 
+/* The officer chain cache as cmp_msg_verify asks it (cmhost_cache.h): a
+ * chain validated under the current revocation stamp and not expired is
+ * not validated again; a chain just validated is cached by
+ * verify_and_identify once the officer's certificate is known not to be
+ * revoked in the database. */
+typedef struct {
+	cmh_service *s;
+	time_t now;
+	bool have_stamp;	/* no stamp (database error): no cache */
+	unsigned stamp;
+	bool validated;		/* the chain was validated by this request */
+	time_t not_after;
+} chain_check;
+
+static bool
+chain_known(void *ctx, cmp_buf cert)
+{
+	chain_check *cc = ctx;
+	return cc->have_stamp && cmh_chain_cache_get(cc->s->chains, cert.p,
+	    cert.len, cc->stamp, cc->now);
+}
+
+static void
+chain_validated(void *ctx, cmp_buf cert, time_t not_after)
+{
+	chain_check *cc = ctx;
+	(void)cert;
+	cc->validated = true;
+	cc->not_after = not_after;
+}
+
+/* Whether the officer's certificate c, when issued by cmhost's CA, is
+ * revoked (or rejected) in the database. */
+static bool
+officer_revoked(reqctx *x, const mbedtls_x509_crt *c)
+{
+	const mbedtls_x509_crt *ca = cmh_ca_cert(x->s->ca);
+	cmh_cert_rec rec;
+	char serial[80];
+	if (ca == NULL || c->issuer_raw.len != ca->subject_raw.len ||
+	    memcmp(c->issuer_raw.p, ca->subject_raw.p, c->issuer_raw.len) != 0)
+		return false;
+	serial_hex((cmp_buf){ c->serial.p, c->serial.len }, serial,
+	    sizeof(serial));
+	rt_err *e = cmh_db_cert_get(x->s->db, serial, &rec, NULL, NULL);
+	if (e != NULL) {
+		rt_err_free(e);
+		return false;
+	}
+	return rec.state == CMH_CERT_REVOKED || rec.state == CMH_CERT_REJECTED;
+}
+
+unsigned long
+cmh_service_chain_validations(const cmh_service *s)
+{
+	return cmh_chain_cache_validations(s->chains);
+}
+
 static void
 verify_and_identify(reqctx *x)
 {
 	cmp_msg *m = x->req;
 	cmp_verify_opts vo;
+	chain_check cc;
 	size_t idx = 0;
 	rt_err *e;
 
 	memset(&vo, 0, sizeof(vo));
+	memset(&cc, 0, sizeof(cc));
 	vo.trust = &x->s->officer_cas;
 	vo.max_skew = (long)x->s->cfg->max_skew;
 	vo.now = x->now;
+	vo.verifier = &rt_verifier_ossl;
+	cc.s = x->s;
+	cc.now = x->now;
+	if ((e = cmh_db_revoked_stamp(x->s->db, &cc.stamp)) == NULL)
+		cc.have_stamp = true;
+	rt_err_free(e);
+	vo.chain_known = chain_known;
+	vo.chain_validated = chain_validated;
+	vo.chain_ctx = &cc;
 	if (m->protection.len == 0) {
 		refuse(x, CMP_FI_BAD_MESSAGE_CHECK, "the request is not protected");
 		snprintf(x->who, sizeof(x->who), "unverified");
@@ -1045,7 +1125,16 @@ verify_and_identify(reqctx *x)
 	if (mbedtls_x509_dn_gets(x->who, sizeof(x->who), &c.subject) < 0)
 		snprintf(x->who, sizeof(x->who), "?");
 	x->officer = cmh_officer_find(x->s->cfg, &c);
+	bool revoked = cc.validated && officer_revoked(x, &c);
 	mbedtls_x509_crt_free(&c);
+	if (revoked) {
+		refuse(x, CMP_FI_CERT_REVOKED, "the certificate of %s is revoked",
+		    x->who);
+		return;
+	}
+	if (cc.validated && cc.have_stamp)
+		cmh_chain_cache_put(x->s->chains, m->extra_certs[idx].p,
+		    m->extra_certs[idx].len, cc.stamp, cc.not_after);
 	if (x->officer == NULL) {
 		refuse(x, CMP_FI_NOT_AUTHORIZED, "%s is not a configured officer",
 		    x->who);

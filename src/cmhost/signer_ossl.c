@@ -1,12 +1,17 @@
 /* signer_ossl.c - a signer on OpenSSL's libcrypto (cmhost's CA and CMP
- * keys); see include/raterm/signer_ossl.h */
+ * keys) and a verifier (what cmhost receives); see
+ * include/raterm/signer_ossl.h */
 #include "raterm/signer_ossl.h"
 #include "raterm/util.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -101,3 +106,100 @@ rt_signer_ossl(const mbedtls_pk_context *key, const char *desc,
 	/* the public half, for rt_signer_new, as mbedTLS knows it */
 	return rt_signer_new(&ossl_ops, oi, key, desc, out);
 }
+
+/* ---- the verifier ---------------------------------------------------------- */
+
+/* The limits of rt_pk_check_limits (signer.h), on libcrypto's key; and
+ * whether the scheme fits it. */
+static rt_err *
+ossl_check_key(EVP_PKEY *k, rt_scheme *scheme)
+{
+	int id = EVP_PKEY_get_base_id(k);
+	if (id == EVP_PKEY_RSA) {
+		int bits = EVP_PKEY_get_bits(k);
+		BIGNUM *e = NULL;
+		int ebits = 0, odd = 0;
+		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e) == 1) {
+			ebits = BN_num_bits(e);
+			odd = BN_is_odd(e);
+		}
+		BN_free(e);
+		if (bits < 2048 || bits > RT_RSA_MAX_BITS)
+			return rt_err_new(RT_E_CERT, NULL, "the public key: an RSA "
+			    "key of %d bits (2048 to %d accepted)", bits,
+			    RT_RSA_MAX_BITS);
+		if (ebits < 2 || ebits > 32 || !odd)
+			return rt_err_new(RT_E_CERT, NULL, "the public key: an RSA "
+			    "public exponent of %d bits (an odd number of at most "
+			    "32 bits accepted, usually 65537)", ebits);
+		if (*scheme == RT_SCHEME_DEFAULT)
+			*scheme = RT_SCHEME_PKCS1;
+		if (*scheme != RT_SCHEME_PKCS1 && *scheme != RT_SCHEME_PSS)
+			return rt_err_new(RT_E_ARG, NULL, "algorithm %s does not fit "
+			    "the key", rt_scheme_name(*scheme));
+		return NULL;
+	}
+	if (id == EVP_PKEY_EC) {
+		char g[64];
+		size_t gl = 0;
+		if (EVP_PKEY_get_group_name(k, g, sizeof(g), &gl) != 1 ||
+		    (strcmp(g, "prime256v1") != 0 && strcmp(g, "secp384r1") != 0))
+			return rt_err_new(RT_E_CERT, NULL, "the public key: an EC "
+			    "key on a curve other than P-256 or P-384");
+		if (*scheme == RT_SCHEME_DEFAULT)
+			*scheme = RT_SCHEME_ECDSA;
+		if (*scheme != RT_SCHEME_ECDSA)
+			return rt_err_new(RT_E_ARG, NULL, "algorithm %s does not fit "
+			    "the key", rt_scheme_name(*scheme));
+		return NULL;
+	}
+	return rt_err_new(RT_E_CERT, NULL, "the public key: a key of a type "
+	    "other than RSA or EC");
+}
+
+static rt_err *
+ossl_verify(const rt_verifier *v, const uint8_t *spki, size_t spki_len,
+    rt_hash h, rt_scheme scheme, const void *data, size_t len,
+    const uint8_t *sig, size_t sig_len)
+{
+	const EVP_MD *md = md_of(h);
+	const unsigned char *p = spki;
+	EVP_PKEY *k = NULL;
+	EVP_MD_CTX *c = NULL;
+	EVP_PKEY_CTX *pc = NULL;
+	rt_err *e;
+	(void)v;
+	if (md == NULL)
+		return rt_err_new(RT_E_ARG, NULL, "hash %s", rt_hash_name(h));
+	if (spki_len > LONG_MAX || (k = d2i_PUBKEY(NULL, &p,
+	    (long)spki_len)) == NULL || p != spki + spki_len) {
+		EVP_PKEY_free(k);
+		return rt_err_new(RT_E_CERT, NULL, "the public key does not parse");
+	}
+	if ((e = ossl_check_key(k, &scheme)) != NULL)
+		goto out;
+	int ok = (c = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit(c, &pc, md, NULL, k) == 1;
+	if (ok && scheme == RT_SCHEME_PSS)
+		ok = EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) > 0 &&
+		    EVP_PKEY_CTX_set_rsa_mgf1_md(pc, md) > 0 &&
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) > 0;
+	else if (ok && scheme == RT_SCHEME_PKCS1)
+		ok = EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) > 0;
+	if (!ok)
+		e = rt_err_new(RT_E_CRYPTO, NULL, "libcrypto cannot verify %s/%s",
+		    rt_scheme_name(scheme), rt_hash_name(h));
+	else if (EVP_DigestVerify(c, sig, sig_len, data, len) != 1)
+		e = rt_err_new(RT_E_CRYPTO, NULL, "%s/%s signature does not "
+		    "verify (libcrypto)", rt_scheme_name(scheme), rt_hash_name(h));
+out:
+	ERR_clear_error();
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return e;
+}
+
+const rt_verifier rt_verifier_ossl = {
+	.kind = "libcrypto",
+	.verify = ossl_verify,
+};

@@ -2,6 +2,7 @@
  * model from CSRs and certificates; see cmp.h */
 #include "cmp_int.h"
 #include "raterm/csr.h"
+#include "raterm/x509.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,25 +25,32 @@ hash_of_md(mbedtls_md_type_t md)
 	}
 }
 
-/* Checks that sig over data verifies with pk in (h, scheme). */
+/* Checks that sig over data verifies with the key spki in (h, scheme),
+ * with the verifier v (NULL: mbedTLS). */
 static rt_err *
-check_sig(const mbedtls_pk_context *pk, rt_hash h, rt_scheme s, cmp_buf data,
-    cmp_buf sig, rt_err_kind kind, const char *what)
+check_sig(const rt_verifier *v, cmp_buf spki, rt_hash h, rt_scheme s,
+    cmp_buf data, cmp_buf sig, rt_err_kind kind, const char *what)
 {
-	uint8_t dg[64];
-	rt_keytype kt = rt_pk_keytype(pk);
-	if (kt == RT_KEY_NONE)
-		return rt_err_new(kind, NULL, "%s: key type not supported", what);
-	if ((kt == RT_KEY_RSA) != (s == RT_SCHEME_PKCS1 || s == RT_SCHEME_PSS))
-		return rt_err_new(kind, NULL, "%s: algorithm %s does not fit the "
-		    "key", what, rt_scheme_name(s));
-	rt_err *e = rt_hash_data(h, data.p, data.len, dg);
-	if (e != NULL)
-		return rt_err_new(kind, e, "%s", what);
-	e = rt_sig_verify(pk, h, s, dg, rt_hash_len(h), sig.p, sig.len);
-	if (e != NULL)
+	rt_err *e = rt_verify_data(v, spki.p, spki.len, h, s, data.p, data.len,
+	    sig.p, sig.len);
+	if (e == NULL)
+		return NULL;
+	if (rt_err_kind_of(e) == RT_E_CRYPTO)
 		return rt_err_new(kind, e, "%s: signature does not verify", what);
-	return NULL;
+	return rt_err_new(kind, e, "%s", what);
+}
+
+/* The verification callback of mbedTLS: the earliest notAfter of the
+ * chain it builds. */
+static int
+chain_not_after(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	time_t *na = ctx, t = rt_x509_time_epoch(&crt->valid_to);
+	(void)depth;
+	(void)flags;
+	if (*na == 0 || t < *na)
+		*na = t;
+	return 0;
 }
 
 static void
@@ -52,11 +60,54 @@ free_crts(mbedtls_x509_crt *c, size_t n)
 		mbedtls_x509_crt_free(&c[i]);
 }
 
+/* Validates the chain of the protection certificate lc (all[leaf]): the
+ * leaf, then the other certificates as intermediates, to o->trust; tells
+ * o->chain_validated. */
+static rt_err *
+verify_chain(const cmp_verify_opts *o, const cmp_buf *all, size_t n,
+    size_t leaf, const mbedtls_x509_crt *lc, const char *body)
+{
+	mbedtls_x509_crt chain;
+	rt_err *e = NULL;
+	time_t na = 0;
+	mbedtls_x509_crt_init(&chain);
+	int rc = mbedtls_x509_crt_parse_der_nocopy(&chain, all[leaf].p,
+	    all[leaf].len);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (i != leaf)
+			rc = mbedtls_x509_crt_parse_der_nocopy(&chain, all[i].p,
+			    all[i].len);
+	if (rc == 0) {
+		uint32_t flags = 0;
+		rc = mbedtls_x509_crt_verify_with_profile(&chain,
+		    (mbedtls_x509_crt *)o->trust, NULL,
+		    &mbedtls_x509_crt_profile_default, NULL, &flags,
+		    chain_not_after, &na);
+		if (rc != 0) {
+			char info[512];
+			mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+			for (char *p = info; *p; p++)
+				if (*p == '\n')
+					*p = (p[1] ? ';' : '\0');
+			char name[256];
+			mbedtls_x509_dn_gets(name, sizeof(name), &lc->subject);
+			e = rt_err_new(RT_E_CMP_TRUST, NULL, "%s signer \"%s\" does not "
+			    "chain to the CM host trust: %s", body, name,
+			    flags ? info : "verification failed");
+		}
+	} else
+		e = rt_err_new(RT_E_CMP_FORMAT, NULL, "extraCerts do not parse");
+	mbedtls_x509_crt_free(&chain);
+	if (e == NULL && o->chain_validated != NULL)
+		o->chain_validated(o->chain_ctx, all[leaf], na);
+	return e;
+}
+
 rt_err *
 cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 {
 	enum { MAXC = 2 * CMP_MAX_CERTS };
-	mbedtls_x509_crt crts[MAXC], chain;
+	mbedtls_x509_crt crts[MAXC];
 	cmp_buf all[MAXC];
 	size_t n = 0, own = m->nextra_certs, leaf = SIZE_MAX;
 	rt_err *e = NULL;
@@ -85,15 +136,6 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 			    i < own ? i : i - own);
 		}
 	}
-	/* no key from outside is used before it is known to be of a
-	 * reasonable size: the chain check verifies with every one */
-	for (size_t i = 0; i < n; i++)
-		if ((e = rt_pk_check_limits(&crts[i].pk, i < own ? "extraCerts" :
-		    "earlier extraCerts")) != NULL) {
-			e = rt_err_new(RT_E_CMP_TRUST, e, "%s message: a certificate "
-			    "key out of limits", body);
-			goto out;
-		}
 	/* RFC 9483: the first extraCerts entry is the protection certificate;
 	 * a senderKID picks it out of several if the first does not match;
 	 * a later message may rely on the certificates sent before. */
@@ -122,39 +164,25 @@ cmp_msg_verify(const cmp_msg *m, const cmp_verify_opts *o, size_t *signer_idx)
 		    "lacks keyUsage digitalSignature");
 		goto out;
 	}
-	/* the chain: leaf, then the other certificates as intermediates */
-	mbedtls_x509_crt_init(&chain);
-	int rc = mbedtls_x509_crt_parse_der_nocopy(&chain, all[leaf].p,
-	    all[leaf].len);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (i != leaf)
-			rc = mbedtls_x509_crt_parse_der_nocopy(&chain, all[i].p,
-			    all[i].len);
-	if (rc == 0) {
-		uint32_t flags = 0;
-		rc = mbedtls_x509_crt_verify_with_profile(&chain,
-		    (mbedtls_x509_crt *)o->trust, NULL,
-		    &mbedtls_x509_crt_profile_default, NULL, &flags, NULL, NULL);
-		if (rc != 0) {
-			char info[512];
-			mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
-			for (char *p = info; *p; p++)
-				if (*p == '\n')
-					*p = (p[1] ? ';' : '\0');
-			char name[256];
-			mbedtls_x509_dn_gets(name, sizeof(name), &lc->subject);
-			e = rt_err_new(RT_E_CMP_TRUST, NULL, "%s signer \"%s\" does not "
-			    "chain to the CM host trust: %s", body, name,
-			    flags ? info : "verification failed");
+	/* a chain validated before (the caller's cache) is not validated
+	 * again: the certificate is the same bytes */
+	bool known = o->chain_known != NULL && o->chain_known(o->chain_ctx,
+	    all[leaf]);
+	/* no key from outside is used before it is known to be of a
+	 * reasonable size: the chain check verifies with every one */
+	for (size_t i = 0; !known && i < n; i++)
+		if ((e = rt_pk_check_limits(&crts[i].pk, i < own ? "extraCerts" :
+		    "earlier extraCerts")) != NULL) {
+			e = rt_err_new(RT_E_CMP_TRUST, e, "%s message: a certificate "
+			    "key out of limits", body);
+			goto out;
 		}
-	} else
-		e = rt_err_new(RT_E_CMP_FORMAT, NULL, "extraCerts do not parse");
-	mbedtls_x509_crt_free(&chain);
-	if (e != NULL)
+	if (!known && (e = verify_chain(o, all, n, leaf, lc, body)) != NULL)
 		goto out;
 	/* the signature last: only a key that chains to the trust anchors is
 	 * ever used (an untrusted sender costs no signature check) */
-	if ((e = check_sig(&lc->pk, m->prot_hash, m->prot_scheme,
+	cmp_buf spki = { lc->pk_raw.p, lc->pk_raw.len };
+	if ((e = check_sig(o->verifier, spki, m->prot_hash, m->prot_scheme,
 	    m->protected_part, m->protection, RT_E_CMP_PROTECTION,
 	    "CMP protection")) != NULL) {
 		e = rt_err_wrap(e, "%s message", body);
@@ -198,6 +226,12 @@ out:
 rt_err *
 cmp_popo_verify(const cmp_msg *m, size_t i)
 {
+	return cmp_popo_verify_with(m, i, NULL);
+}
+
+rt_err *
+cmp_popo_verify_with(const cmp_msg *m, size_t i, const rt_verifier *v)
+{
 	if (i >= m->nreq || m->req[i].popo != CMP_POPO_SIGNATURE)
 		return rt_err_new(RT_E_ARG, NULL, "request %zu has no POPO "
 		    "signature", i);
@@ -207,17 +241,14 @@ cmp_popo_verify(const cmp_msg *m, size_t i)
 	rt_err *e = cmp_sig_alg_parse(q->popo_alg, &h, &s);
 	if (e != NULL)
 		return e;
-	mbedtls_pk_context pk;
-	mbedtls_pk_init(&pk);
-	if (q->public_key.len == 0 || mbedtls_pk_parse_public_key(&pk,
-	    q->public_key.p, q->public_key.len) != 0) {
-		mbedtls_pk_free(&pk);
+	if (q->public_key.len == 0)
 		return rt_err_new(RT_E_CMP_FORMAT, NULL, "request %zu: no usable "
 		    "public key in the template", i);
-	}
-	e = check_sig(&pk, h, s, q->cert_req, q->popo_sig, RT_E_CMP_PROTECTION,
-	    "proof of possession");
-	mbedtls_pk_free(&pk);
+	e = check_sig(v, q->public_key, h, s, q->cert_req, q->popo_sig,
+	    RT_E_CMP_PROTECTION, "proof of possession");
+	if (e != NULL && rt_err_kind_of(rt_err_cause(e)) == RT_E_CERT)
+		return rt_err_new(RT_E_CMP_FORMAT, e, "request %zu: no usable "
+		    "public key in the template", i);
 	return e;
 }
 
@@ -226,13 +257,46 @@ cmp_popo_verify(const cmp_msg *m, size_t i)
 rt_err *
 cmp_req_from_csr(const uint8_t *csr, size_t len, cmp_cert_req *out)
 {
+	return cmp_req_from_csr_with(csr, len, NULL, out);
+}
+
+/* The CSR's signature (the rest of r after certificationRequestInfo,
+ * whose DER is tbs) checked by v. */
+static rt_err *
+csr_sig_check(cmp_rd *r, cmp_buf tbs, cmp_buf spki, const rt_verifier *v)
+{
+	cmp_buf alg, bits;
+	rt_hash h;
+	rt_scheme sch;
+	rt_err *e;
+	if ((e = rd_get(r, 0x30, "signatureAlgorithm", NULL, &alg)) != NULL ||
+	    (e = rd_get(r, 0x03, "signature", &bits, NULL)) != NULL ||
+	    (e = rd_end(r)) != NULL)
+		return e;
+	if (bits.len < 2 || bits.p[0] != 0)
+		return rt_err_new(RT_E_FORMAT, NULL, "CSR signature: not a whole "
+		    "number of bytes");
+	if ((e = cmp_sig_alg_parse(alg, &h, &sch)) != NULL)
+		return rt_err_new(RT_E_FORMAT, e, "CSR signatureAlgorithm");
+	e = rt_verify_data(v, spki.p, spki.len, h, sch, tbs.p, tbs.len,
+	    bits.p + 1, bits.len - 1);
+	if (e != NULL)
+		return rt_err_new(rt_err_kind_of(e) == RT_E_CRYPTO ? RT_E_CRYPTO :
+		    RT_E_FORMAT, e, "CSR signature does not verify");
+	return NULL;
+}
+
+rt_err *
+cmp_req_from_csr_with(const uint8_t *csr, size_t len, const rt_verifier *vf,
+    cmp_cert_req *out)
+{
 	static const uint8_t oid_ext_req[] = { 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D,
 	    0x01, 0x09, 0x0E };
-	rt_err *e = rt_csr_verify(csr, len);
+	rt_err *e = vf == NULL ? rt_csr_verify(csr, len) : NULL;
 	if (e != NULL)
 		return e;
 	cmp_rd top, r, cri, attrs;
-	cmp_buf v, criv, t;
+	cmp_buf v, criv, criw, t;
 	bool has;
 	cmp_buf all = { csr, len };
 	memset(out, 0, sizeof(*out));
@@ -240,7 +304,7 @@ cmp_req_from_csr(const uint8_t *csr, size_t len, cmp_cert_req *out)
 	TRYF(rd_get(&top, 0x30, "CertificationRequest", &v, NULL));
 	TRYF(rd_end(&top));
 	rd_init(&r, v, "CSR");
-	TRYF(rd_get(&r, 0x30, "certificationRequestInfo", &criv, NULL));
+	TRYF(rd_get(&r, 0x30, "certificationRequestInfo", &criv, &criw));
 	rd_init(&cri, criv, "certificationRequestInfo");
 	long ver;
 	TRYF(rd_int(&cri, "version", &ver));
@@ -248,6 +312,12 @@ cmp_req_from_csr(const uint8_t *csr, size_t len, cmp_cert_req *out)
 	TRYF(rd_get(&cri, 0x30, "subjectPKInfo", NULL, &out->public_key));
 	TRYF(rd_opt(&cri, 0xA0, "attributes", &t, NULL, &has));
 	TRYF(rd_end(&cri));
+	if (vf != NULL && (e = csr_sig_check(&r, criw, out->public_key, vf)) !=
+	    NULL) {
+		if (rt_err_kind_of(e) == RT_E_CRYPTO)
+			return e;
+		goto bad;
+	}
 	if (out->subject.len == 2)	/* empty Name: leave to the CA */
 		out->subject.len = 0;
 	if (!has)

@@ -34,8 +34,8 @@ find_cn(const mbedtls_x509_name *n, char *out, size_t cap)
 	}
 }
 
-static time_t
-to_epoch(const mbedtls_x509_time *t)
+time_t
+rt_x509_time_epoch(const mbedtls_x509_time *t)
 {
 	/* days from civil, proleptic Gregorian (H. Hinnant's algorithm) */
 	int y = t->year, m = t->mon, d = t->day;
@@ -105,8 +105,8 @@ rt_cert_info_parse(const uint8_t *der, size_t len, rt_cert_info *out)
 		    "%02x", crt.serial.p[i]);
 	fmt_time(&crt.valid_from, out->not_before, sizeof(out->not_before));
 	fmt_time(&crt.valid_to, out->not_after, sizeof(out->not_after));
-	out->nb = to_epoch(&crt.valid_from);
-	out->na = to_epoch(&crt.valid_to);
+	out->nb = rt_x509_time_epoch(&crt.valid_from);
+	out->na = rt_x509_time_epoch(&crt.valid_to);
 	key_name(&crt.pk, out->key_alg, sizeof(out->key_alg));
 	out->is_ca = crt.ca_istrue != 0;
 	mbedtls_x509_crt_free(&crt);
