@@ -22,7 +22,7 @@ LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
 LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
 # raterm does not link libcurl: src/cmp/curl_dl.c loads it on first use.
 LDLIBS_NET    := -lcurl
-LDLIBS_SERVER := -lmicrohttpd -lsqlite3 -lyaml -lcrypto
+LDLIBS_SERVER := -lmicrohttpd -lgnutls -lsqlite3 -lyaml -lcrypto
 LDLIBS  += -lz -lpthread
 
 ifeq ($(SAN),1)
@@ -44,7 +44,7 @@ ENGINE_SRC:= $(wildcard src/engine/*.c)
 CONFIG_SRC:= $(wildcard src/config/*.c)
 CMP_SRC   := $(wildcard src/cmp/*.c)
 # the cmhost program (dispatcher, serve; the admin subcommands): not in libcmhost
-CMHOST_MAIN := src/cmhost/main.c src/cmhost/admin.c
+CMHOST_MAIN := src/cmhost/main.c src/cmhost/admin.c src/cmhost/serve.c
 CMHOST_SRC:= $(filter-out $(CMHOST_MAIN),$(wildcard src/cmhost/*.c))
 VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
 VP15_SRC  := $(filter-out src/vp15/main.c,$(wildcard src/vp15/*.c))

@@ -130,6 +130,10 @@ typedef struct {
 	 * ignored */
 	char **trusted_proxies;
 	size_t ntrusted_proxies;
+	/* log: one line per request and the errors, plain or JSON
+	 * (log.format), to log.file or stderr (log_file NULL) */
+	bool log_json;
+	char *log_file;
 	char *pidfile;			/* may be NULL */
 	char *default_profile;		/* for requests without certProfile */
 	unsigned max_skew;		/* messageTime tolerance (s), 0: off */
@@ -295,12 +299,22 @@ void cmh_service_free(cmh_service *s);
  * made at all (NOMEM, the signer failing). */
 rt_err *cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
     const char *station, time_t now, uint8_t **rsp, size_t *rsp_len) RT_MUST;
+/* What the service learned of one request, for the server's log and
+ * metrics (cmhost_observe.h). */
+typedef struct {
+	char officer[128];		/* the verified officer, "-" */
+	char body[16];			/* the request's body type, "?" */
+	char serials[400];		/* certificates concerned, space-separated */
+	char outcome[260];		/* "ok", or "failInfo: why" */
+	bool refused;			/* answered with a CMP error */
+} cmh_req_info;
+
 /* cmh_service_handle at time(NULL), as a cmh_handler_fn: when
  * `confidential` is false (plain HTTP that listen.mgmt_keys_over_http does
  * not allow), requests for card management keys are refused. */
 rt_err *cmh_service_http(void *svc, const uint8_t *req, size_t len,
     const char *station, bool confidential, uint8_t **rsp,
-    size_t *rsp_len) RT_MUST;
+    size_t *rsp_len, cmh_req_info *info) RT_MUST;
 
 /* ---- the HTTP server ----------------------------------------------------------- */
 
@@ -310,7 +324,8 @@ rt_err *cmh_service_http(void *svc, const uint8_t *req, size_t len,
  * refusal produces (a CMP error message). An error return means no CMP
  * answer could be made: the client gets HTTP 500. */
 typedef rt_err *(*cmh_handler_fn)(void *ctx, const uint8_t *req, size_t len,
-    const char *station, bool confidential, uint8_t **rsp, size_t *rsp_len);
+    const char *station, bool confidential, uint8_t **rsp, size_t *rsp_len,
+    cmh_req_info *info);
 
 typedef struct cmh_server cmh_server;
 
@@ -330,6 +345,26 @@ typedef rt_err *(*cmh_pub_fn)(void *ctx, const char *method,
 /* cmh_server_start, and pub answers the requests for other paths. */
 rt_err *cmh_server_start_pub(const cmh_config *c, cmh_handler_fn fn,
     void *ctx, cmh_pub_fn pub, void *pub_ctx, cmh_server **out) RT_MUST;
+struct cmh_log;
+struct cmh_metrics;
+/* Everything a server may be given (cmhost serve). */
+typedef struct {
+	cmh_handler_fn fn;		/* CMP at listen.path */
+	void *ctx;
+	cmh_pub_fn pub;			/* other paths; NULL: 404 */
+	void *pub_ctx;
+	struct cmh_log *log;		/* one line per request, errors;
+					 * NULL: errors to stderr */
+	struct cmh_metrics *metrics;	/* requests counted; NULL: none */
+} cmh_server_opts;
+rt_err *cmh_server_start_opts(const cmh_config *c, const cmh_server_opts *o,
+    cmh_server **out) RT_MUST;
+/* The TLS certificate and key read again from their files (SIGHUP): new
+ * connections get them, connections open keep theirs. Only with
+ * listen.tls_cert; on error the old ones stay. Errors: IO, CERT (the files
+ * do not load or do not match). */
+rt_err *cmh_server_reload_tls(cmh_server *s, const char *cert,
+    const char *key) RT_MUST;
 /* Stops accepting, lets requests in progress finish (up to 10 s), stops. */
 void cmh_server_stop(cmh_server *s);
 

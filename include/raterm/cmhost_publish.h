@@ -61,5 +61,7 @@ void cmh_publisher_free(cmh_publisher *p);
  * cmh_crl_make, IO (the file). */
 rt_err *cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der,
     size_t *len, uint64_t *number) RT_MUST;
+/* The nextUpdate of the current CRL; 0 when none was made yet. */
+time_t cmh_publisher_next_update(cmh_publisher *p);
 
 #endif

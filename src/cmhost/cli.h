@@ -28,6 +28,8 @@ typedef struct {
 /* On error nothing stays open. */
 rt_err *host_open(const char *file, unsigned what, host *h) RT_MUST;
 void host_close(host *h);
+/* `cmhost serve` (serve.c): returns the exit status. */
+int cmd_serve(const char *file, const char *pidfile);
 /* Prints "cmhost: MESSAGE" to stderr, frees e, returns its exit code. */
 int report(rt_err *e);
 

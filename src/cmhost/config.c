@@ -289,6 +289,24 @@ listen_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 }
 
 static void
+log_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
+{
+	cmh_config *c = arg;
+	if (!strcmp(k, "format")) {
+		const char *s = scalar(x, v, f);
+		if (s == NULL)
+			return;
+		if (!strcmp(s, "plain"))
+			c->log_json = false;
+		else if (!strcmp(s, "json"))
+			c->log_json = true;
+		else
+			cfail(x, v, f, "'%s' is not plain or json", s);
+	} else if (!strcmp(k, "file"))
+		c->log_file = get_path(x, v, f);
+}
+
+static void
 db_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 {
 	cmh_config *c = arg;
@@ -730,6 +748,9 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		walk_map(x, v, f, keys, listen_pair, c);
 		if (x->err == NULL && (c->tls_cert == NULL) != (c->tls_key == NULL))
 			cfail(x, kn, f, "tls_cert and tls_key go together");
+	} else if (!strcmp(k, "log")) {
+		static const char *const keys[] = { "format", "file", NULL };
+		walk_map(x, v, f, keys, log_pair, c);
 	} else if (!strcmp(k, "pidfile"))
 		c->pidfile = get_path(x, v, f);
 	else if (!strcmp(k, "default_profile"))
@@ -880,6 +901,7 @@ cmh_config_free(cmh_config *c)
 	free(c->tls_key);
 	free(c->pidfile);
 	free(c->crl_file);
+	free(c->log_file);
 	free(c->crl_url);
 	free(c->ocsp_url);
 	free(c->ca_issuers_url);
@@ -929,7 +951,8 @@ rt_err *
 cmh_config_parse(const char *name, const char *text, size_t len,
     cmh_config **out)
 {
-	static const char *const top_keys[] = { "listen", "pidfile", "database",
+	static const char *const top_keys[] = { "listen", "log", "pidfile",
+		"database",
 		"revocation",
 		"ca", "officer_cas", "officers", "profiles", "default_profile",
 		"max_clock_skew", "unprotected_cacerts", "require_message_time",

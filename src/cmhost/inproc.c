@@ -177,7 +177,7 @@ transport(void *ctx, const uint8_t *req, size_t len, uint8_t **rsp,
 	if (type >= 0 && type < NTYPES)
 		ip->handled[type]++;
 	e = cmh_service_http(ip->svc, req, len, "inproc", !ip->plain_http,
-	    rsp, rsp_len);
+	    rsp, rsp_len, NULL);
 	if (e != NULL)
 		return rt_err_new(RT_E_CMP_HTTP, e, "in-process CM host: HTTP 500");
 	if (f == CMH_INPROC_LOSE_ANSWER) {

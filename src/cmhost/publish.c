@@ -259,3 +259,12 @@ out:
 	pthread_mutex_unlock(&p->mu);
 	return e;
 }
+
+time_t
+cmh_publisher_next_update(cmh_publisher *p)
+{
+	pthread_mutex_lock(&p->mu);
+	time_t t = p->crl != NULL ? p->made + (time_t)p->validity : 0;
+	pthread_mutex_unlock(&p->mu);
+	return t;
+}

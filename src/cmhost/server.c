@@ -2,6 +2,7 @@
  * include/raterm/cmhost.h. The server knows nothing of CMP: it hands
  * request bodies to a handler and sends back what it returns. */
 #include "raterm/cmhost.h"
+#include "raterm/cmhost_observe.h"
 #include "raterm/util.h"
 
 #include <arpa/inet.h>
@@ -15,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <pthread.h>
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_Result_t;
@@ -26,6 +30,16 @@ typedef enum MHD_Result MHD_Result_t;
 #define CMP_CT "application/pkixcmp"
 #define HTTP_TOO_LARGE 413	/* MHD renamed its constant in 0.9.74 */
 
+/* The TLS certificate chain and key, as GnuTLS hands them to a
+ * handshake. A reload makes new ones; the old stay until the server
+ * stops (a handshake may still hold them; reloads are rare). */
+typedef struct tls_creds {
+	gnutls_pcert_st pcert[8];
+	unsigned npcert;
+	gnutls_privkey_t key;
+	struct tls_creds *older;
+} tls_creds;
+
 struct cmh_server {
 	struct MHD_Daemon *d;
 	const cmh_config *cfg;
@@ -33,8 +47,15 @@ struct cmh_server {
 	void *ctx;
 	cmh_pub_fn pub;		/* other paths: the CRL, OCSP; NULL: 404 */
 	void *pub_ctx;
-	char *tls_key, *tls_cert;
+	cmh_log *log;
+	cmh_metrics *metrics;
+	tls_creds *tls;		/* the current ones (tls_mu) */
 };
+
+/* GnuTLS's certificate callback has no closure: the process's one TLS
+ * server (cmhost serves one) */
+static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
+static cmh_server *tls_server;
 
 typedef struct {
 	uint8_t *buf;
@@ -43,6 +64,13 @@ typedef struct {
 	bool pub;		/* for s->pub, not CMP */
 	char ctype[80];		/* pub: the request's Content-Type */
 	struct timespec start;	/* the headers' arrival (CLOCK_MONOTONIC) */
+	/* for the request log and metrics (on_completed) */
+	struct timespec at;	/* the headers' arrival (CLOCK_REALTIME) */
+	char method[12];
+	char path[120];
+	char client[160];
+	unsigned status;	/* the answer's, 0: none sent */
+	cmh_req_info info;
 } upload;
 
 #define HTTP_REQUEST_TIMEOUT 408
@@ -160,9 +188,28 @@ elapsed(const struct timespec *t0)
 	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static MHD_Result_t
-refusal(struct MHD_Connection *conn, int status)
+/* An error of the handlers: to the log (with its cause), else stderr;
+ * the request's outcome says it. Frees e. */
+static void
+report_err(cmh_server *s, upload *u, const char *what, rt_err *e)
 {
+	char msg[300];
+	rt_err_format(e, msg, sizeof(msg));
+	rt_err_free(e);
+	if (s->log != NULL)
+		cmh_log_error(s->log, what, msg);
+	else
+		fprintf(stderr, "cmhost: %s: %s\n", what, msg);
+	u->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	snprintf(u->info.outcome, sizeof(u->info.outcome), "error: %.240s", msg);
+}
+
+static MHD_Result_t
+refusal(struct MHD_Connection *conn, upload *u, int status)
+{
+	u->status = (unsigned)status;
+	snprintf(u->info.outcome, sizeof(u->info.outcome), "refused: HTTP %d",
+	    status);
 	switch (status) {
 	case MHD_HTTP_NOT_FOUND:
 		return reply_text(conn, status, "not found\n");
@@ -192,6 +239,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		*con_cls = u;
 		clock_gettime(CLOCK_MONOTONIC, &u->start);
+		clock_gettime(CLOCK_REALTIME, &u->at);
+		snprintf(u->method, sizeof(u->method), "%s", method);
+		snprintf(u->path, sizeof(u->path), "%s", url);
+		snprintf(u->info.officer, sizeof(u->info.officer), "-");
+		snprintf(u->info.body, sizeof(u->info.body), "-");
+		station_of(s, conn, u->client, sizeof(u->client));
 		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_TYPE);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -200,10 +253,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0)) {
 			/* the CRL and OCSP: bodies of at most max_request */
 			u->pub = true;
+			snprintf(u->info.body, sizeof(u->info.body), "%s",
+			    strncmp(url, "/crl/", 5) == 0 ? "crl" :
+			    strncmp(url, "/ocsp", 5) == 0 ? "ocsp" :
+			    strcmp(url, "/health") == 0 ? "health" :
+			    strcmp(url, "/metrics") == 0 ? "metrics" : "-");
 			snprintf(u->ctype, sizeof(u->ctype), "%s", ct ? ct : "");
 			if (cl != NULL && strtoull(cl, NULL, 10) >
 			    s->cfg->max_request)
-				return refusal(conn, HTTP_TOO_LARGE);
+				return refusal(conn, u, HTTP_TOO_LARGE);
 			return MHD_YES;
 		}
 		if (strcmp(url, s->cfg->path) != 0)
@@ -218,7 +276,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		/* refused on its headers: answered now, the body is never read
 		 * (libmicrohttpd closes the connection after the answer) */
 		if (u->refuse != 0)
-			return refusal(conn, u->refuse);
+			return refusal(conn, u, u->refuse);
 		return MHD_YES;
 	}
 	if (*data_size != 0) {
@@ -246,9 +304,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (u->refuse != 0)
-		return refusal(conn, u->refuse);
+		return refusal(conn, u, u->refuse);
 	if (elapsed(&u->start) > (double)s->cfg->request_timeout)
-		return refusal(conn, HTTP_REQUEST_TIMEOUT);
+		return refusal(conn, u, HTTP_REQUEST_TIMEOUT);
 	if (u->pub) {
 		unsigned status = 0;
 		const char *ct = "text/plain";
@@ -257,18 +315,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		rt_err *pe = s->pub(s->pub_ctx, method, url, u->ctype, u->buf,
 		    u->len, &status, &ct, &out, &olen);
 		if (pe != NULL) {
-			char msg[300];
-			rt_err_format(pe, msg, sizeof(msg));
-			fprintf(stderr, "cmhost: %s %s: %s\n", method, url, msg);
-			rt_err_free(pe);
+			char what[160];
+			snprintf(what, sizeof(what), "%s %s", method, url);
+			report_err(s, u, what, pe);
 			free(out);
 			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			    "internal error\n");
 		}
 		if (status == 0) {
 			free(out);
-			return refusal(conn, MHD_HTTP_NOT_FOUND);
+			return refusal(conn, u, MHD_HTTP_NOT_FOUND);
 		}
+		u->status = status;
+		snprintf(u->info.outcome, sizeof(u->info.outcome), "%s",
+		    status < 400 ? "ok" : "refused");
 		return reply(conn, status, out, olen, ct, MHD_RESPMEM_MUST_FREE);
 	}
 	char station[160];
@@ -281,16 +341,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	    s->cfg->mgmt_over_http == CMH_MGMT_HTTP_ANY ||
 	    (s->cfg->mgmt_over_http == CMH_MGMT_HTTP_LOOPBACK && loopback);
 	rt_err *e = s->fn(s->ctx, u->buf, u->len, station, confidential, &rsp,
-	    &rlen);
+	    &rlen, &u->info);
 	if (e != NULL) {
-		char msg[300];
-		rt_err_format(e, msg, sizeof(msg));
-		fprintf(stderr, "cmhost: %s: %s\n", station, msg);
-		rt_err_free(e);
+		report_err(s, u, station, e);
 		free(rsp);
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "internal error\n");
 	}
+	u->status = MHD_HTTP_OK;
 	return reply(conn, MHD_HTTP_OK, rsp, rlen, CMP_CT,
 	    MHD_RESPMEM_MUST_FREE);
 }
@@ -299,11 +357,32 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
+	cmh_server *s = cls;
 	(void)conn;
-	(void)toe;
 	upload *u = *con_cls;
 	if (u != NULL) {
+		/* the request log and metrics: every request, answered or not */
+		double secs = elapsed(&u->start);
+		if (u->status == 0)
+			snprintf(u->info.outcome, sizeof(u->info.outcome),
+			    "no answer: %s", toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+			    ? "timed out" : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ?
+			    "server stopping" : "connection closed");
+		else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+			size_t n = strlen(u->info.outcome);
+			snprintf(u->info.outcome + n, sizeof(u->info.outcome) - n,
+			    " (answer not delivered)");
+		}
+		cmh_req_log r = {
+			.at = u->at, .client = u->client, .method = u->method,
+			.path = u->path, .officer = u->info.officer,
+			.body = u->info.body, .serials = u->info.serials,
+			.status = u->status, .outcome = u->info.outcome,
+			.ms = secs * 1000.0,
+		};
+		cmh_log_request(s->log, &r);
+		cmh_metrics_request(s->metrics, u->info.body, u->status,
+		    u->info.refused, secs);
 		free(u->buf);
 		free(u);
 		*con_cls = NULL;
@@ -313,39 +392,151 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 on_log(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
+	cmh_server *s = cls;
 	char m[512];
 	vsnprintf(m, sizeof(m), fmt, ap);
 	size_t n = strlen(m);
 	while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == '\r'))
 		m[--n] = '\0';
 	/* its messages do not all end with a newline */
-	fprintf(stderr, "cmhost: libmicrohttpd: %s\n", m);
+	if (s != NULL && s->log != NULL)
+		cmh_log_error(s->log, "libmicrohttpd", m);
+	else
+		fprintf(stderr, "cmhost: libmicrohttpd: %s\n", m);
 }
 
-static rt_err *
-slurp(const char *path, char **out)
+/* ---- TLS credentials ------------------------------------------------------- */
+
+static void
+creds_free(tls_creds *c)
 {
-	uint8_t *b;
-	size_t n;
-	rt_err *e = rt_file_read(path, (1 << 16) - 1, &b, &n);
-	*out = e == NULL ? (char *)b : NULL;
+	while (c != NULL) {
+		tls_creds *older = c->older;
+		for (unsigned i = 0; i < c->npcert; i++)
+			gnutls_pcert_deinit(&c->pcert[i]);
+		if (c->key != NULL)
+			gnutls_privkey_deinit(c->key);
+		free(c);
+		c = older;
+	}
+}
+
+/* The chain (PEM, leaf first) and its key, checked to match. */
+static rt_err *
+creds_load(const char *cert, const char *key, tls_creds **out)
+{
+	uint8_t *cb = NULL, *kb = NULL;
+	size_t cl, kl;
+	rt_err *e;
+	int rc;
+	tls_creds *c = calloc(1, sizeof(*c));
+	*out = NULL;
+	if (c == NULL)
+		return rt_err_new(RT_E_NOMEM, NULL, "TLS");
+	if ((e = rt_file_read(cert, 1u << 20, &cb, &cl)) != NULL ||
+	    (e = rt_file_read(key, 1u << 20, &kb, &kl)) != NULL)
+		goto out;
+	gnutls_datum_t cd = { cb, (unsigned)cl }, kd = { kb, (unsigned)kl };
+	c->npcert = sizeof(c->pcert) / sizeof(c->pcert[0]);
+	if ((rc = gnutls_pcert_list_import_x509_raw(c->pcert, &c->npcert, &cd,
+	    GNUTLS_X509_FMT_PEM, 0)) < 0 || c->npcert == 0) {
+		c->npcert = 0;
+		e = rt_err_new(RT_E_CERT, NULL, "%s: no certificate (%s)", cert,
+		    gnutls_strerror(rc));
+		goto out;
+	}
+	if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
+	    (rc = gnutls_privkey_import_x509_raw(c->key, &kd,
+	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		e = rt_err_new(RT_E_CERT, NULL, "%s: not a private key (%s)", key,
+		    gnutls_strerror(rc));
+		goto out;
+	}
+	/* the key must be the leaf's: sign and verify a test message */
+	gnutls_datum_t msg = { (unsigned char *)"cmhost", 6 }, sig = { 0 };
+	gnutls_pubkey_t pub = c->pcert[0].pubkey;
+	int alg = gnutls_pubkey_get_pk_algorithm(pub, NULL);
+	gnutls_sign_algorithm_t sa = gnutls_pk_to_sign(alg, GNUTLS_DIG_SHA256);
+	if (gnutls_privkey_sign_data(c->key, GNUTLS_DIG_SHA256, 0, &msg,
+	    &sig) < 0 || gnutls_pubkey_verify_data2(pub, sa, 0, &msg, &sig) < 0)
+		e = rt_err_new(RT_E_CERT, NULL, "%s does not match the key in %s",
+		    cert, key);
+	gnutls_free(sig.data);
+out:
+	free(cb);
+	if (kb != NULL) {
+		rt_wipe(kb, kl);
+		free(kb);
+	}
+	if (e != NULL)
+		creds_free(c);
+	else
+		*out = c;
 	return e;
 }
+
+static int
+cert_cb(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+    const gnutls_pk_algorithm_t *algos, int nalgos, gnutls_pcert_st **pcert,
+    unsigned int *npcert, gnutls_privkey_t *key)
+{
+	(void)session;
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)algos;
+	(void)nalgos;
+	pthread_mutex_lock(&tls_mu);
+	tls_creds *c = tls_server != NULL ? tls_server->tls : NULL;
+	if (c != NULL) {
+		*pcert = c->pcert;
+		*npcert = c->npcert;
+		*key = c->key;
+	}
+	pthread_mutex_unlock(&tls_mu);
+	return c != NULL ? 0 : -1;
+}
+
+rt_err *
+cmh_server_reload_tls(cmh_server *s, const char *cert, const char *key)
+{
+	tls_creds *c;
+	rt_err *e;
+	if (s->tls == NULL)
+		return rt_err_new(RT_E_ARG, NULL, "TLS is not on: adding "
+		    "listen.tls_cert needs a restart");
+	if ((e = creds_load(cert, key, &c)) != NULL)
+		return e;
+	pthread_mutex_lock(&tls_mu);
+	c->older = s->tls;
+	s->tls = c;
+	pthread_mutex_unlock(&tls_mu);
+	return NULL;
+}
+
+/* ---- the server ------------------------------------------------------------- */
 
 rt_err *
 cmh_server_start(const cmh_config *c, cmh_handler_fn fn, void *ctx,
     cmh_server **out)
 {
-	return cmh_server_start_pub(c, fn, ctx, NULL, NULL, out);
+	cmh_server_opts o = { .fn = fn, .ctx = ctx };
+	return cmh_server_start_opts(c, &o, out);
 }
 
 rt_err *
 cmh_server_start_pub(const cmh_config *c, cmh_handler_fn fn, void *ctx,
     cmh_pub_fn pub, void *pub_ctx, cmh_server **out)
 {
+	cmh_server_opts o = { .fn = fn, .ctx = ctx, .pub = pub,
+		.pub_ctx = pub_ctx };
+	return cmh_server_start_opts(c, &o, out);
+}
+
+rt_err *
+cmh_server_start_opts(const cmh_config *c, const cmh_server_opts *o,
+    cmh_server **out)
+{
 	struct sockaddr_storage ss;
-	socklen_t sl;
 	cmh_server *s;
 	rt_err *e;
 
@@ -358,34 +549,44 @@ cmh_server_start_pub(const cmh_config *c, cmh_handler_fn fn, void *ctx,
 	if (inet_pton(AF_INET, c->address, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)c->port);
-		sl = sizeof(*s4);
 	} else if (inet_pton(AF_INET6, c->address, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)c->port);
-		sl = sizeof(*s6);
 		flags |= MHD_USE_IPv6;
 	} else
 		return rt_err_new(RT_E_ARG, NULL, "%s: listen.address '%s' is not "
 		    "an IPv4 or IPv6 address", c->file, c->address);
-	(void)sl;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "server");
 	s->cfg = c;
-	s->fn = fn;
-	s->ctx = ctx;
-	s->pub = pub;
-	s->pub_ctx = pub_ctx;
+	s->fn = o->fn;
+	s->ctx = o->ctx;
+	s->pub = o->pub;
+	s->pub_ctx = o->pub_ctx;
+	s->log = o->log;
+	s->metrics = o->metrics;
 	if (c->tls_cert != NULL) {
-		if ((e = slurp(c->tls_cert, &s->tls_cert)) != NULL ||
-		    (e = slurp(c->tls_key, &s->tls_key)) != NULL) {
-			cmh_server_stop(s);
+		pthread_mutex_lock(&tls_mu);
+		bool taken = tls_server != NULL;
+		pthread_mutex_unlock(&tls_mu);
+		if (taken) {
+			free(s);
+			return rt_err_new(RT_E_ARG, NULL, "one TLS server per "
+			    "process");
+		}
+		if ((e = creds_load(c->tls_cert, c->tls_key, &s->tls)) != NULL) {
+			free(s);
 			return e;
 		}
+		pthread_mutex_lock(&tls_mu);
+		tls_server = s;
+		pthread_mutex_unlock(&tls_mu);
 		flags |= MHD_USE_TLS;
 	}
+	/* TLS: the certificate comes from cert_cb at every handshake, so
+	 * that a reload (cmh_server_reload_tls) reaches new connections */
 	struct MHD_OptionItem tls[] = {
-		{ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert },
-		{ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
+		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cert_cb },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
@@ -417,10 +618,15 @@ cmh_server_stop(cmh_server *s)
 	if (s == NULL)
 		return;
 	if (s->d != NULL) {
+		/* no new connections; the requests in flight finish (up to
+		 * request_timeout or idle_timeout, at least 10 s) */
 		MHD_socket ls = MHD_quiesce_daemon(s->d);
 		if (ls != MHD_INVALID_SOCKET)
 			close(ls);
-		for (int i = 0; i < 100; i++) {
+		unsigned w = s->cfg->request_timeout > s->cfg->idle_timeout ?
+		    s->cfg->request_timeout : s->cfg->idle_timeout;
+		unsigned waits = 10 * (w > 10 ? w : 10);
+		for (unsigned i = 0; i < waits; i++) {
 			const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d,
 			    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 			if (di == NULL || di->num_connections == 0)
@@ -430,10 +636,10 @@ cmh_server_stop(cmh_server *s)
 		}
 		MHD_stop_daemon(s->d);
 	}
-	free(s->tls_cert);
-	if (s->tls_key != NULL) {
-		memset(s->tls_key, 0, strlen(s->tls_key));
-		free(s->tls_key);
-	}
+	pthread_mutex_lock(&tls_mu);
+	if (tls_server == s)
+		tls_server = NULL;
+	pthread_mutex_unlock(&tls_mu);
+	creds_free(s->tls);
 	free(s);
 }

@@ -138,6 +138,7 @@ typedef struct {
 	char who[128];		/* officer name, or the signer's subject */
 	char action[16];
 	char detail[600];
+	char serials[400];	/* certificates concerned (the request log) */
 	/* a refusal */
 	uint32_t fail_info;
 	char why[240];
@@ -147,6 +148,15 @@ typedef struct {
 	uint8_t *card_key;	/* a management key in the answer (wiped) */
 	size_t card_key_len;
 } reqctx;
+
+/* A certificate the request concerns, for the request log. */
+static void
+note_serial(reqctx *x, const char *serial)
+{
+	size_t n = strlen(x->serials);
+	snprintf(x->serials + n, sizeof(x->serials) - n, "%s%s", n ? " " : "",
+	    serial);
+}
 
 static void
 refuse(reqctx *x, uint32_t fi, const char *fmt, ...) RT_PRINTF(3, 4);
@@ -572,6 +582,7 @@ enroll(reqctx *x)
 		size_t dl = strlen(x->detail);
 		snprintf(x->detail + dl, sizeof(x->detail) - dl, " -> serial %s",
 		    rec.serial);
+		note_serial(x, rec.serial);
 		r->resp[i].cert_req_id = rq[i].id;
 		r->resp[i].status.status = CMP_STATUS_ACCEPTED;
 		r->resp[i].cert.p = der;
@@ -736,6 +747,7 @@ cert_conf(reqctx *x)
 		size_t dl = strlen(x->detail);
 		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s %s",
 		    dl ? "; " : "", serial, acc[i] ? "confirmed" : "rejected");
+		note_serial(x, serial);
 	}
 	x->rsp->type = CMP_BODY_PKICONF;
 }
@@ -811,6 +823,7 @@ revoke(reqctx *x)
 		size_t dl = strlen(x->detail);
 		snprintf(x->detail + dl, sizeof(x->detail) - dl, "%s%s (%s)",
 		    i ? "; " : "", serials[i], cmp_reason_name(reasons[i]));
+		note_serial(x, serials[i]);
 		r->rev_status[i].status = CMP_STATUS_ACCEPTED;
 		r->nrev_status = i + 1;
 	}
@@ -1243,7 +1256,8 @@ unverified_audit(cmh_service *s, const char *station, int64_t now)
 
 static rt_err *
 handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
-    bool confidential, time_t now, uint8_t **rsp, size_t *rsp_len)
+    bool confidential, time_t now, uint8_t **rsp, size_t *rsp_len,
+    cmh_req_info *info)
 {
 	reqctx *x;
 	rt_err *e;
@@ -1333,6 +1347,15 @@ handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
 		fprintf(stderr, "cmhost: audit: %s\n", m);
 		rt_err_free(ae);
 	}
+	if (info != NULL) {
+		snprintf(info->officer, sizeof(info->officer), "%s",
+		    x->unverified ? "unverified" : x->officer != NULL ?
+		    x->officer->name : "-");
+		snprintf(info->body, sizeof(info->body), "%s", x->action);
+		snprintf(info->serials, sizeof(info->serials), "%s", x->serials);
+		snprintf(info->outcome, sizeof(info->outcome), "%.255s", result);
+		info->refused = x->fail_info != 0;
+	}
 out:
 	if (x->card_key != NULL)
 		rt_wipe(x->card_key, x->card_key_len);
@@ -1353,13 +1376,14 @@ cmh_service_handle(cmh_service *s, const uint8_t *req, size_t len,
     const char *station, time_t now, uint8_t **rsp, size_t *rsp_len)
 {
 	/* in-process: no transport to protect */
-	return handle(s, req, len, station, true, now, rsp, rsp_len);
+	return handle(s, req, len, station, true, now, rsp, rsp_len, NULL);
 }
 
 rt_err *
 cmh_service_http(void *svc, const uint8_t *req, size_t len,
-    const char *station, bool confidential, uint8_t **rsp, size_t *rsp_len)
+    const char *station, bool confidential, uint8_t **rsp, size_t *rsp_len,
+    cmh_req_info *info)
 {
 	return handle(svc, req, len, station, confidential, time(NULL), rsp,
-	    rsp_len);
+	    rsp_len, info);
 }

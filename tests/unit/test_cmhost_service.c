@@ -112,9 +112,15 @@ send_as(cmp_msg *m, rt_signer *by, bool confidential)
 	cmp_msg *r;
 	char path[160];
 	assert_null(cmp_msg_encode(m, by, NULL, &der, &len));
+	cmh_req_info info;
+	memset(&info, 0, sizeof(info));
 	assert_null(cmh_service_http(svc, der, len, "test", confidential, &rsp,
-	    &rlen));
+	    &rlen, &info));
 	free(der);
+	/* what the request log gets: the body type and an outcome, always */
+	assert_string_equal(info.body, cmp_body_name(m->type));
+	assert_true(info.outcome[0] != '\0');
+	assert_true(info.officer[0] != '\0');
 	assert_null(cmp_msg_decode(rsp, rlen, &r));
 	free(rsp);
 	mbedtls_x509_crt root;
@@ -149,7 +155,7 @@ send_plain(cmp_msg *m, const uint8_t *secret, size_t n)
 	cmp_msg *r;
 	assert_null(cmp_msg_encode(m, officer, NULL, &der, &len));
 	assert_null(cmh_service_http(svc, der, len, "test", false, &rsp,
-	    &rlen));
+	    &rlen, NULL));
 	free(der);
 	for (size_t i = 0; i + n <= rlen; i++)
 		assert_false(memcmp(rsp + i, secret, n) == 0);

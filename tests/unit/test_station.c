@@ -407,7 +407,7 @@ typedef struct cmhost_fx {
 
 static rt_err *
 cm_handle(void *ctx, const uint8_t *req, size_t len, const char *station,
-    bool confidential, uint8_t **rsp, size_t *rsp_len)
+    bool confidential, uint8_t **rsp, size_t *rsp_len, cmh_req_info *info)
 {
 	cmhost_fx *cm = ctx;
 	cmp_msg *m = NULL;
@@ -423,7 +423,7 @@ cm_handle(void *ctx, const uint8_t *req, size_t len, const char *station,
 	if (type == cm->fail_type)
 		return rt_err_new(RT_E_IO, NULL, "the CM host is lost");
 	return cmh_service_http(cm->svc, req, len, station, confidential, rsp,
-	    rsp_len);
+	    rsp_len, info);
 }
 
 /* The client's transport: as over HTTPS (management keys may go). */
@@ -431,7 +431,7 @@ static rt_err *
 cm_transport(void *ctx, const uint8_t *req, size_t len, uint8_t **rsp,
     size_t *rsp_len)
 {
-	return cm_handle(ctx, req, len, "in-process", true, rsp, rsp_len);
+	return cm_handle(ctx, req, len, "in-process", true, rsp, rsp_len, NULL);
 }
 
 static unsigned
