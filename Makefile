@@ -220,10 +220,11 @@ bench: deps
 	@sh tests/bench/bench_update.sh
 	@sh tests/bench/bench_ui.sh
 
-# the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto)
-$(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBRATERM)
+# the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto,
+# cmhost's libcrypto signer and verifier)
+$(BUILD)/tools/cmp_load: tests/bench/cmp_load.c $(LIBCMHOST) $(LIBRATERM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LIBRATERM) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LIBCMHOST) $(LIBRATERM) \
 	    $(LDLIBS_NET) $(LDLIBS_PCSC) $(LDLIBS_CRYPTO) -lcrypto $(LDLIBS)
 
 PREFIX ?= /usr/local

@@ -3,24 +3,35 @@
  *
  *   cmp_load gen-csr N FILE
  *       N P-256 keys and PKCS#10 requests (mbedTLS, SHA-256), written as
- *       PEM to FILE. Made before any timing: the enrollment and cfssl runs
- *       read the same file, so CSR signing is not part of what is timed.
+ *       PEM to FILE (each key before its CSR). Made before any timing: the
+ *       enrollment and cfssl runs read the same file, so CSR signing is
+ *       not part of what is timed.
  *
  *   cmp_load cmp --url URL --trust ROOT --key KEY --cert CHAIN --pass FILE
- *                --csrs FILE [-c CLIENTS] [-n COUNT] [-t SECONDS] [-T THREADS]
+ *                --csrs FILE [-k KEYS] [-b BACKEND] [--server-pid PID]
+ *                [-c CLIENTS] [-n COUNT] [-t SECONDS] [-T THREADS]
  *       Full enrollments against a CMP server with libcurl multi: CLIENTS
  *       concurrent clients (default 32), spread over THREADS event loops
- *       (default 2, one per core, since the client does crypto too). One
- *       enrollment = a p10cr protected by the officer's signature (a CSR
- *       from the file, round robin), its cp verified (protection chained to
- *       ROOT, transactionID, recipNonce, status, a certificate), a certConf
- *       with the certificate's hash (protected), its pkiConf verified.
- *       Stops starting enrollments after COUNT (default 2000) or SECONDS
+ *       (default 2, one per core, since the client does crypto too), each
+ *       on one kept-alive connection. One enrollment = a cr for KEYS keys
+ *       (1 to 8, default 1: templates from the CSRs of the file, round
+ *       robin, each with its POPO signature by the CSR's key) protected by
+ *       the officer's signature, its cp verified (protection chained to
+ *       ROOT, transactionID, recipNonce, status, KEYS certificates), a
+ *       certConf with the certificates' hashes (protected), its pkiConf
+ *       verified. The client's crypto runs on BACKEND: libcrypto (the
+ *       default, so that the client is not the bottleneck) or mbedtls;
+ *       the server's CMP certificate chain is validated once. Stops
+ *       starting enrollments after COUNT (default 2000) or SECONDS
  *       (default 20); those in flight finish.
  *
- *   cmp_load cfssl --url URL --csrs FILE [-c -n -t -T]
+ *   cmp_load cfssl --url URL --csrs FILE [--server-pid PID] [-c -n -t -T]
  *       The same CSRs POSTed as JSON {"certificate_request": PEM} to
  *       cfssl's /api/v1/cfssl/sign; success = "success":true.
+ *
+ *       CPU: the load generator's own (getrusage) and, with --server-pid,
+ *       the server's (/proc/PID/stat) over the timed part: load_cpu_s,
+ *       server_cpu_s, server_cpu_ms_per_cert.
  *
  *   cmp_load crypto --key KEY --pass FILE --ca-key CAKEY --dir DIR
  *                   [-t SECONDS] [-T THREADS]
@@ -30,14 +41,18 @@
  *       the demo PKI's real keys (DIR: officer-ca.pem, ca.pem, root.pem).
  *
  * Output: "key=value" lines (bench_cmhost.sh reads them), e.g.
- *   result mode=cmp enrollments=2000 secs=9.81 rate=203.9 p50_ms=151.2
- *       p99_ms=301.0 errors=0 certs=2000 http_sent=4000 http_answered=4000
+ *   result mode=cmp keys=1 enrollments=2000 secs=9.81 rate=203.9
+ *       cert_rate=203.9 p50_ms=151.2 p99_ms=301.0 errors=0 certs=2000
+ *       http_sent=4000 http_answered=4000 load_cpu_s=3.1 server_cpu_s=9.2
+ *       server_cpu_ms_per_cert=4.6
  */
 #define _GNU_SOURCE	/* memmem */
 #include "raterm/cmp.h"
 #include "raterm/err.h"
 #include "raterm/signer.h"
+#include "raterm/signer_ossl.h"
 #include "raterm/softtoken.h"
+#include "raterm/util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,7 +61,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <mbedtls/ecdsa.h>
@@ -117,8 +134,9 @@ slurp(const char *path, size_t *len)
 
 typedef struct {
 	const char *url, *trust, *key, *cert, *pass, *csrs, *ca_key, *dir;
-	int clients, threads;
-	long count;
+	const char *backend;
+	int clients, threads, keys;
+	long count, server_pid;
 	double secs;
 } opts;
 
@@ -129,6 +147,8 @@ parse_opts(int argc, char **argv, opts *o)
 	o->threads = 2;
 	o->count = 2000;
 	o->secs = 20;
+	o->keys = 1;
+	o->backend = "libcrypto";
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
@@ -142,6 +162,9 @@ parse_opts(int argc, char **argv, opts *o)
 		else if (!strcmp(a, "--csrs")) o->csrs = v;
 		else if (!strcmp(a, "--ca-key")) o->ca_key = v;
 		else if (!strcmp(a, "--dir")) o->dir = v;
+		else if (!strcmp(a, "-b")) o->backend = v;
+		else if (!strcmp(a, "-k")) o->keys = atoi(v);
+		else if (!strcmp(a, "--server-pid")) o->server_pid = atol(v);
 		else if (!strcmp(a, "-c")) o->clients = atoi(v);
 		else if (!strcmp(a, "-T")) o->threads = atoi(v);
 		else if (!strcmp(a, "-n")) o->count = atol(v);
@@ -152,6 +175,11 @@ parse_opts(int argc, char **argv, opts *o)
 	if (o->clients < 1 || o->threads < 1 || o->threads > o->clients ||
 	    o->count < 1 || o->secs <= 0)
 		die("bad -c/-T/-n/-t");
+	if (o->keys < 1 || o->keys > CMP_MAX_REQS)
+		die("-k: 1 to %d keys per request", CMP_MAX_REQS);
+	if (strcmp(o->backend, "libcrypto") != 0 &&
+	    strcmp(o->backend, "mbedtls") != 0)
+		die("-b: libcrypto or mbedtls");
 }
 
 static char *
@@ -189,6 +217,9 @@ gen_csr(int argc, char **argv)
 		    i);
 		mbedtls_x509write_csr_set_key(&w, &k);
 		mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
+		if (mbedtls_pk_write_key_pem(&k, pem, sizeof(pem)) != 0)
+			die("key");
+		fputs((char *)pem, f);
 		if (mbedtls_x509write_csr_set_subject_name(&w, subj) != 0 ||
 		    mbedtls_x509write_csr_pem(&w, pem, sizeof(pem), rt_rng,
 		    NULL) != 0)
@@ -207,6 +238,9 @@ typedef struct {
 	char *pem;		/* one PEM block */
 	uint8_t *der;
 	size_t der_len;
+	char *key_pem;		/* the key before it in the file (or NULL) */
+	rt_signer *pop;		/* the key, for POPO signatures (cmp) */
+	cmp_cert_req tmpl;	/* subject, public key from the CSR (cmp) */
 } csr_t;
 
 static csr_t *
@@ -226,6 +260,12 @@ load_csrs(const char *path, size_t *n)
 		if (*n == cap)
 			v = realloc(v, (cap *= 2) * sizeof(*v));
 		csr_t *c = &v[(*n)++];
+		memset(c, 0, sizeof(*c));
+		/* the key written before it by gen-csr */
+		static const char *kb = "-----BEGIN EC PRIVATE KEY-----";
+		char *k = strstr(p, kb);
+		if (k != NULL && k < b)
+			c->key_pem = strndup(k, (size_t)(b - k));
 		c->pem = strndup(b, (size_t)(e - b));
 		mbedtls_pem_context pc;
 		size_t used;
@@ -256,7 +296,11 @@ typedef struct {
 	size_t ncsr;
 	int cmp;			/* 1: CMP enrollments, 0: cfssl */
 	rt_signer *signer;
+	const rt_verifier *verifier;
 	mbedtls_x509_crt trust;
+	/* the server's CMP certificate whose chain was validated */
+	uint8_t *known;
+	size_t known_len;
 	double t0, deadline;
 	atomic_long started, done, errors, certs, http_sent, http_answered;
 	pthread_mutex_t mu;
@@ -305,9 +349,10 @@ typedef struct {
 	uint8_t tid[16], nonce[16];
 	uint8_t srv_nonce[32];
 	size_t srv_nonce_len;
-	uint8_t hash[64];
-	size_t hash_len;
-	long req_id;
+	size_t nreq;			/* certificates of this enrollment */
+	uint8_t hash[CMP_MAX_REQS][64];
+	size_t hash_len[CMP_MAX_REQS];
+	long req_id[CMP_MAX_REQS];
 	char *json;			/* cfssl body */
 } client;
 
@@ -341,12 +386,14 @@ post(client *c, CURLM *m, const void *body, size_t len)
 	atomic_fetch_add(&c->L->http_sent, 1);
 }
 
-/* Encodes and sends the p10cr (step 1) or the certConf (step 2). */
+/* Encodes and sends the cr (step 1: KEYS requests from the CSRs from
+ * csr_i on) or the certConf (step 2). */
 static int
 cmp_send(client *c, CURLM *m, size_t csr_i)
 {
 	cmp_msg msg;
 	rt_err *e;
+	uint8_t *pop[CMP_MAX_REQS] = { NULL };
 	cmp_msg_init(&msg);
 	free(c->req);
 	c->req = NULL;
@@ -356,21 +403,61 @@ cmp_send(client *c, CURLM *m, size_t csr_i)
 	msg.hdr.sender_nonce = (cmp_buf){ c->nonce, sizeof(c->nonce) };
 	msg.hdr.message_time = time(NULL);
 	if (c->step == 1) {
-		msg.type = CMP_BODY_P10CR;
-		msg.p10 = (cmp_buf){ c->L->csrs[csr_i].der,
-		    c->L->csrs[csr_i].der_len };
+		msg.type = CMP_BODY_CR;
+		c->nreq = (size_t)c->L->o->keys;
+		for (size_t i = 0; i < c->nreq; i++) {
+			csr_t *q = &c->L->csrs[(csr_i + i) % c->L->ncsr];
+			msg.req[i] = q->tmpl;
+			msg.req[i].cert_req_id = (long)i;
+			if ((e = cmp_popo_sign(&msg.req[i], q->pop, &pop[i])) !=
+			    NULL)
+				die_err("POPO", e);
+		}
+		msg.nreq = c->nreq;
 	} else {
 		msg.type = CMP_BODY_CERTCONF;
 		msg.hdr.recip_nonce = (cmp_buf){ c->srv_nonce, c->srv_nonce_len };
-		msg.conf[0].cert_hash = (cmp_buf){ c->hash, c->hash_len };
-		msg.conf[0].cert_req_id = c->req_id;
-		msg.nconf = 1;
+		for (size_t i = 0; i < c->nreq; i++) {
+			msg.conf[i].cert_hash = (cmp_buf){ c->hash[i],
+			    c->hash_len[i] };
+			msg.conf[i].cert_req_id = c->req_id[i];
+		}
+		msg.nconf = c->nreq;
 	}
-	if ((e = cmp_msg_encode(&msg, c->L->signer, NULL, &c->req,
-	    &c->req_len)) != NULL)
+	e = cmp_msg_encode(&msg, c->L->signer, NULL, &c->req, &c->req_len);
+	for (size_t i = 0; i < CMP_MAX_REQS; i++)
+		free(pop[i]);
+	if (e != NULL)
 		die_err("encode", e);
 	post(c, m, c->req, c->req_len);
 	return 0;
+}
+
+/* The server's CMP certificate: its chain validated once, as cmhost does
+ * with officers' (the load generator must not be the bottleneck). */
+static bool
+chain_known(void *ctx, cmp_buf cert)
+{
+	load *L = ctx;
+	pthread_mutex_lock(&L->mu);
+	bool k = L->known != NULL && L->known_len == cert.len &&
+	    memcmp(L->known, cert.p, cert.len) == 0;
+	pthread_mutex_unlock(&L->mu);
+	return k;
+}
+
+static void
+chain_validated(void *ctx, cmp_buf cert, time_t not_after)
+{
+	load *L = ctx;
+	(void)not_after;	/* the run is shorter */
+	pthread_mutex_lock(&L->mu);
+	free(L->known);
+	if ((L->known = malloc(cert.len)) != NULL) {
+		memcpy(L->known, cert.p, cert.len);
+		L->known_len = cert.len;
+	}
+	pthread_mutex_unlock(&L->mu);
 }
 
 /* Decodes and verifies an answer; returns it, or NULL (error noted). */
@@ -390,6 +477,10 @@ cmp_answer(client *c, int want)
 		.trust = &c->L->trust,
 		.transaction_id = { c->tid, sizeof(c->tid) },
 		.recip_nonce = { c->nonce, sizeof(c->nonce) },
+		.verifier = c->L->verifier,
+		.chain_known = chain_known,
+		.chain_validated = chain_validated,
+		.chain_ctx = c->L,
 	};
 	if ((e = cmp_msg_verify(r, &vo, NULL)) != NULL) {
 		char m[200];
@@ -431,7 +522,7 @@ start_next(client *c, CURLM *m)
 		return 0;
 	}
 	c->t_start = now_s();
-	size_t ci = (size_t)i % L->ncsr;
+	size_t ci = (size_t)i * (size_t)L->o->keys % L->ncsr;
 	if (L->cmp) {
 		rt_err *e;
 		if ((e = rt_random(c->tid, sizeof(c->tid))) != NULL)
@@ -492,25 +583,35 @@ advance(client *c, CURLM *m, CURLcode res)
 		if (r == NULL)
 			goto next;
 		rt_err *e = NULL;
-		if (r->nresp != 1 || r->resp[0].status.status > 1 ||
-		    r->resp[0].cert.len == 0) {
-			char s[200];
-			cmp_status_format(&r->resp[0].status, s, sizeof(s));
-			note_error(L, "cp without a certificate: %s", s);
-		} else if ((e = cmp_cert_hash(r->resp[0].cert.p, r->resp[0].cert.len,
-		    c->hash, &c->hash_len)) != NULL) {
-			rt_err_free(e);
-			note_error(L, "issued certificate does not parse");
-		} else {
-			atomic_fetch_add(&L->certs, 1);
-			c->req_id = r->resp[0].cert_req_id;
+		size_t i;
+		if (r->nresp != c->nreq) {
+			note_error(L, "cp with %zu answers to %zu requests", r->nresp,
+			    c->nreq);
 			cmp_msg_free(r);
-			c->step = 2;
-			cmp_send(c, m, 0);
-			return 1;
+			goto next;
+		}
+		for (i = 0; i < c->nreq; i++) {
+			if (r->resp[i].status.status > 1 || r->resp[i].cert.len == 0) {
+				char st[200];
+				cmp_status_format(&r->resp[i].status, st, sizeof(st));
+				note_error(L, "cp without a certificate: %s", st);
+				break;
+			}
+			if ((e = cmp_cert_hash(r->resp[i].cert.p, r->resp[i].cert.len,
+			    c->hash[i], &c->hash_len[i])) != NULL) {
+				rt_err_free(e);
+				note_error(L, "issued certificate does not parse");
+				break;
+			}
+			c->req_id[i] = r->resp[i].cert_req_id;
 		}
 		cmp_msg_free(r);
-		goto next;
+		if (i < c->nreq)
+			goto next;
+		atomic_fetch_add(&L->certs, (long)c->nreq);
+		c->step = 2;
+		cmp_send(c, m, 0);
+		return 1;
 	}
 	cmp_msg *r = cmp_answer(c, CMP_BODY_PKICONF);
 	if (r != NULL) {
@@ -600,6 +701,95 @@ pct(const double *v, size_t n, double p)
 	return v[i < n ? i : n - 1];
 }
 
+/* CPU seconds (user + system) of this process, and of process pid from
+ * /proc (0: none). */
+static double
+self_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static double
+pid_cpu(long pid)
+{
+	char path[64], buf[1024];
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "(comm)": state is field 3, utime 14, stime 15 */
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+	    "%*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The officer's signer on the chosen backend; the CSRs' templates and
+ * POPO signers. */
+static void
+cmp_setup(load *L, const opts *o)
+{
+	rt_err *e;
+	bool ossl = !strcmp(o->backend, "libcrypto");
+	size_t len;
+	char *buf = slurp(o->key, &len), *pass = read_pass(o->pass);
+	mbedtls_pk_context k;
+	mbedtls_x509_crt chain;
+	mbedtls_x509_crt_init(&chain);
+	if ((e = rt_softkey_parse((uint8_t *)buf, len, pass, strlen(pass), &k,
+	    &chain)) != NULL)
+		die_err("officer token", e);
+	rt_wipe(pass, strlen(pass));
+	rt_wipe(buf, len);
+	free(pass);
+	free(buf);
+	if (chain.raw.len == 0) {
+		mbedtls_x509_crt_free(&chain);
+		mbedtls_x509_crt_init(&chain);
+		if (mbedtls_x509_crt_parse_file(&chain, o->cert) != 0)
+			die("%s: does not parse", o->cert);
+	}
+	e = ossl ? rt_signer_ossl(&k, "officer", &L->signer) :
+	    rt_signer_key(&k, "officer", &L->signer);
+	if (e != NULL)
+		die_err("officer signer", e);
+	mbedtls_pk_free(&k);
+	for (mbedtls_x509_crt *c = &chain; c != NULL && c->raw.len > 0;
+	    c = c->next)
+		if ((e = rt_signer_add_cert(L->signer, c->raw.p, c->raw.len)) !=
+		    NULL)
+			die_err("officer certificate", e);
+	mbedtls_x509_crt_free(&chain);
+	L->verifier = ossl ? &rt_verifier_ossl : &rt_verifier_mbedtls;
+	for (size_t i = 0; i < L->ncsr; i++) {
+		csr_t *q = &L->csrs[i];
+		if (q->key_pem == NULL)
+			die("%s: CSR %zu without its key (made by an older gen-csr?)",
+			    o->csrs, i);
+		if ((e = cmp_req_from_csr(q->der, q->der_len, &q->tmpl)) != NULL)
+			die_err("CSR", e);
+		mbedtls_pk_init(&k);
+		if (mbedtls_pk_parse_key(&k, (unsigned char *)q->key_pem,
+		    strlen(q->key_pem) + 1, NULL, 0) != 0)
+			die("%s: key %zu does not parse", o->csrs, i);
+		e = ossl ? rt_signer_ossl(&k, "key", &q->pop) :
+		    rt_signer_key(&k, "key", &q->pop);
+		if (e != NULL)
+			die_err("key", e);
+		mbedtls_pk_free(&k);
+	}
+}
+
 static int
 run_load(int argc, char **argv, int is_cmp)
 {
@@ -622,12 +812,7 @@ run_load(int argc, char **argv, int is_cmp)
 			die("cmp needs --trust, --key, --cert, --pass");
 		if (mbedtls_x509_crt_parse_file(&L.trust, o.trust) != 0)
 			die("%s: does not parse", o.trust);
-		char *pass = read_pass(o.pass);
-		FILE *quiet = fopen("/dev/null", "w");
-		if ((e = rt_signer_soft(o.key, o.cert, pass, strlen(pass), quiet,
-		    &L.signer)) != NULL)
-			die_err("officer token", e);
-		free(pass);
+		cmp_setup(&L, &o);
 		/* mbedTLS fills an EC key's table for G on first use: do that
 		 * here, not concurrently in the threads (the officer key; the
 		 * trust anchor's is filled by the warm-up verification) */
@@ -660,6 +845,7 @@ run_load(int argc, char **argv, int is_cmp)
 	pthread_t th[64];
 	worker_arg wa[64];
 	int nt = o.threads > 64 ? 64 : o.threads;
+	double cpu0 = self_cpu(), scpu0 = pid_cpu(o.server_pid);
 	L.t0 = now_s();
 	L.deadline = L.t0 + o.secs;
 	for (int i = 0; i < nt; i++) {
@@ -670,18 +856,27 @@ run_load(int argc, char **argv, int is_cmp)
 	for (int i = 0; i < nt; i++)
 		pthread_join(th[i], NULL);
 	double secs = now_s() - L.t0;
+	double lcpu = self_cpu() - cpu0, scpu = pid_cpu(o.server_pid) - scpu0;
 	qsort(L.lat, L.nlat, sizeof(double), cmp_d);
-	long done = atomic_load(&L.done);
-	printf("result mode=%s clients=%d threads=%d enrollments=%ld secs=%.2f "
-	    "rate=%.1f p50_ms=%.1f p99_ms=%.1f errors=%ld certs=%ld "
-	    "http_sent=%ld http_answered=%ld\n", is_cmp ? "cmp" : "cfssl",
-	    o.clients, nt, done, secs, (double)done / secs,
+	long done = atomic_load(&L.done), certs = atomic_load(&L.certs);
+	printf("result mode=%s keys=%d backend=%s clients=%d threads=%d "
+	    "enrollments=%ld secs=%.2f rate=%.1f cert_rate=%.1f p50_ms=%.1f "
+	    "p99_ms=%.1f errors=%ld certs=%ld http_sent=%ld http_answered=%ld "
+	    "load_cpu_s=%.2f load_cpu_share=%.2f server_cpu_s=%.2f "
+	    "server_cpu_ms_per_cert=%.3f\n", is_cmp ? "cmp" : "cfssl",
+	    is_cmp ? o.keys : 1, is_cmp ? o.backend : "-", o.clients, nt, done,
+	    secs, (double)done / secs, (double)certs / secs,
 	    pct(L.lat, L.nlat, 0.50), pct(L.lat, L.nlat, 0.99),
-	    atomic_load(&L.errors), atomic_load(&L.certs),
-	    atomic_load(&L.http_sent), atomic_load(&L.http_answered));
+	    atomic_load(&L.errors), certs, atomic_load(&L.http_sent),
+	    atomic_load(&L.http_answered), lcpu,
+	    lcpu / (secs * (double)sysconf(_SC_NPROCESSORS_ONLN)), scpu,
+	    certs > 0 ? scpu * 1e3 / (double)certs : 0.0);
 	if (L.first_error[0])
 		printf("first_error %s\n", L.first_error);
 	rt_signer_free(L.signer);
+	for (size_t i = 0; i < L.ncsr; i++)
+		rt_signer_free(L.csrs[i].pop);
+	free(L.known);
 	mbedtls_x509_crt_free(&L.trust);
 	curl_global_cleanup();
 	return 0;
