@@ -19,9 +19,21 @@
 
 #include <sqlite3.h>
 
+/* Prepared statements kept for the next use (by their SQL text): parsing
+ * the SQL again costs more than running it (docs/bench.md). */
+#define STMT_CACHE 48
+typedef struct {
+	char *sql;
+	sqlite3_stmt *st;
+	bool busy;
+	uint64_t last;
+} cached_stmt;
+
 struct cmh_db {
 	sqlite3 *h;
 	pthread_mutex_t mu;
+	cached_stmt sc[STMT_CACHE];	/* under mu */
+	uint64_t sc_clock;
 	const cmh_kek *kek;	/* borrowed; NULL: none configured */
 };
 
@@ -166,6 +178,10 @@ cmh_db_close(cmh_db *db)
 {
 	if (db == NULL)
 		return;
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(db->sc[i].st);
+		free(db->sc[i].sql);
+	}
 	sqlite3_close(db->h);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
@@ -173,13 +189,63 @@ cmh_db_close(cmh_db *db)
 
 /* ---- small statement helpers ------------------------------------------- */
 
+/* A prepared statement for sql: the cached one when it is not in use,
+ * else prepared (and cached in a free or the least recently used slot).
+ * Called with db->mu held; give it back with stmt_done. */
+static int
+stmt_get(cmh_db *db, const char *sql, sqlite3_stmt **st)
+{
+	cached_stmt *slot = NULL;
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		cached_stmt *c = &db->sc[i];
+		if (c->sql != NULL && !c->busy && strcmp(c->sql, sql) == 0) {
+			c->busy = true;
+			c->last = ++db->sc_clock;
+			*st = c->st;
+			return SQLITE_OK;
+		}
+		if (!c->busy && (slot == NULL || (slot->sql != NULL &&
+		    (c->sql == NULL || c->last < slot->last))))
+			slot = c;
+	}
+	int rc = sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    st, NULL);
+	char *copy;
+	if (rc != SQLITE_OK || slot == NULL || (copy = strdup(sql)) == NULL)
+		return rc;
+	sqlite3_finalize(slot->st);
+	free(slot->sql);
+	slot->sql = copy;
+	slot->st = *st;
+	slot->busy = true;
+	slot->last = ++db->sc_clock;
+	return SQLITE_OK;
+}
+
+/* Done with a statement of stmt_get: reset for its next use, or
+ * finalized when it is not cached. */
+static void
+stmt_done(cmh_db *db, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		if (db->sc[i].st == st) {
+			(void)sqlite3_reset(st);
+			(void)sqlite3_clear_bindings(st);
+			db->sc[i].busy = false;
+			return;
+		}
+	stmt_done(db, st);
+}
+
 /* Prepares sql and binds args described by fmt: 't' text, 'i' int64,
  * 'b' blob (pointer, size_t), 'n' NULL. */
 static rt_err *
 prep(cmh_db *db, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
 {
 	va_list ap;
-	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+	if (stmt_get(db, sql, st) != SQLITE_OK)
 		return dberr(db, "prepare");
 	va_start(ap, fmt);
 	int idx = 1, rc = SQLITE_OK;
@@ -206,9 +272,10 @@ prep(cmh_db *db, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
 	}
 	va_end(ap);
 	if (rc != SQLITE_OK) {
-		sqlite3_finalize(*st);
+		rt_err *e = dberr(db, "bind");
+		stmt_done(db, *st);
 		*st = NULL;
-		return dberr(db, "bind");
+		return e;
 	}
 	return NULL;
 }
@@ -218,7 +285,7 @@ static rt_err *
 run(cmh_db *db, sqlite3_stmt *st, int *changes)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	stmt_done(db, st);
 	if (rc != SQLITE_DONE)
 		return dberr(db, "step");
 	if (changes != NULL)
@@ -282,7 +349,7 @@ cmh_db_cert_add(cmh_db *db, const cmh_cert_rec *r, const uint8_t *der,
 	    r->issued_at, r->not_after, r->state_at, der, len);
 	if (e == NULL) {
 		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 		if (rc == SQLITE_CONSTRAINT)
 			e = rt_err_new(RT_E_ARG, NULL, "certificate %s already "
 			    "recorded", r->serial);
@@ -318,7 +385,7 @@ state_of(cmh_db *db, const char *serial, const char *tid, int id,
 		if (serial_out != NULL)
 			col_text(st, 1, serial_out, cap);
 	}
-	sqlite3_finalize(st);
+	stmt_done(db, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return dberr(db, "select state");
 	return NULL;
@@ -449,7 +516,7 @@ cmh_db_cert_get(cmh_db *db, const char *serial, cmh_cert_rec *rec,
 			    "serial %s in the database", serial);
 		else
 			e = dberr(db, "select certificate");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	return e;
@@ -465,7 +532,7 @@ each(cmh_db *db, sqlite3_stmt *st, void (*fn)(void *, const cmh_cert_rec *),
 		rec_read(st, &r);
 		fn(ctx, &r);
 	}
-	sqlite3_finalize(st);
+	stmt_done(db, st);
 	return rc == SQLITE_DONE ? NULL : dberr(db, "select certificates");
 }
 
@@ -527,7 +594,7 @@ count_of(cmh_db *db, const char *sql, unsigned *count)
 			*count = (unsigned)sqlite3_column_int64(st, 0);
 		else
 			e = dberr(db, "count");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	return e;
@@ -558,7 +625,7 @@ cmh_db_cert_states(cmh_db *db, unsigned counts[CMH_CERT_NSTATES])
 		}
 		if (rc != SQLITE_DONE)
 			e = dberr(db, "certificates by state");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	return e;
@@ -599,7 +666,7 @@ txn_begin_locked(cmh_db *db, const char *tid, const char *officer,
 	    "ttttii", tid, officer, kind, expect_nonce, now, now);
 	if (e == NULL) {
 		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 		if (rc == SQLITE_CONSTRAINT)
 			e = rt_err_new(RT_E_AUTH, NULL, "transactionID %s was used "
 			    "before (replay?)", tid);
@@ -639,7 +706,7 @@ txn_continue_locked(cmh_db *db, const char *tid, const char *officer,
 			    "%s", tid);
 		else
 			e = dberr(db, "select transaction");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	if (e == NULL && strcmp(who, officer) != 0)
 		e = rt_err_new(RT_E_AUTH, NULL, "transaction %s belongs to "
@@ -765,7 +832,7 @@ cmh_db_txn_get(cmh_db *db, const char *tid, char *officer, size_t ocap,
 			e = rt_err_new(RT_E_NOT_FOUND, NULL, "no transaction %s", tid);
 		else
 			e = dberr(db, "select transaction");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	return e;
@@ -781,7 +848,7 @@ cmh_db_nonce_use(cmh_db *db, const char *nonce, int64_t now)
 	    "ti", nonce, now);
 	if (e == NULL) {
 		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 		if (rc == SQLITE_CONSTRAINT)
 			e = rt_err_new(RT_E_AUTH, NULL, "senderNonce %s was used "
 			    "before (replay?)", nonce);
@@ -882,7 +949,7 @@ cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg, size_t alg_cap,
 			    "card %s", card);
 		else
 			e = dberr(db, "select management key");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	return e;
@@ -931,7 +998,7 @@ reseal_fn(cmh_db *db, void *arg)
 	}
 	if (e == NULL && rc != SQLITE_DONE)
 		e = dberr(db, "select management keys");
-	sqlite3_finalize(st);
+	stmt_done(db, st);
 	for (size_t i = 0; i < n; i++) {
 		if (e == NULL)
 			e = mgmt_put_locked(db, r->to, rows[i].card, rows[i].alg,
@@ -964,7 +1031,7 @@ cmh_db_set_kek(cmh_db *db, const cmh_kek *k, unsigned *migrated)
 			col_text(st, 0, other, sizeof(other));
 		else if (rc != SQLITE_DONE)
 			e = dberr(db, "select management keys");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	if (e == NULL && other[0] != '\0')
@@ -1031,7 +1098,7 @@ cmh_db_kek_salt(cmh_db *db, uint8_t *salt, size_t len)
 			e = rc == SQLITE_ROW ? rt_err_new(RT_E_FORMAT, NULL,
 			    "database: the KEK salt is not %zu bytes", len) :
 			    dberr(db, "select KEK salt");
-		sqlite3_finalize(st);
+		stmt_done(db, st);
 	}
 	pthread_mutex_unlock(&db->mu);
 	return e;
@@ -1089,7 +1156,7 @@ cmh_db_audit_find(cmh_db *db, const cmh_audit_filter *f,
 		col_text(st, 6, r.result, sizeof(r.result));
 		fn(ctx, &r);
 	}
-	sqlite3_finalize(st);
+	stmt_done(db, st);
 	e = rc == SQLITE_DONE ? NULL : dberr(db, "select audit records");
 	pthread_mutex_unlock(&db->mu);
 	return e;

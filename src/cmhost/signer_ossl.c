@@ -9,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/oid.h>
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -157,6 +161,46 @@ ossl_check_key(EVP_PKEY *k, rt_scheme *scheme)
 	    "other than RSA or EC");
 }
 
+/* An EC public key on P-256 or P-384 from its SubjectPublicKeyInfo,
+ * without libcrypto's decoders: d2i_PUBKEY costs about 140 us in OpenSSL
+ * 3.0 (it tries every key manager), this about 20 us (docs/bench.md). The
+ * import checks the point is on the curve. NULL: not such a key (then
+ * d2i_PUBKEY and ossl_check_key decide). */
+static EVP_PKEY *
+ec_pubkey(const uint8_t *spki, size_t len)
+{
+	unsigned char *p = (unsigned char *)(uintptr_t)spki, *end = p + len;
+	mbedtls_asn1_buf alg, params;
+	const char *group = NULL;
+	size_t l;
+	if (mbedtls_asn1_get_tag(&p, end, &l, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0 || p + l != end ||
+	    mbedtls_asn1_get_alg(&p, end, &alg, &params) != 0 ||
+	    MBEDTLS_OID_CMP(MBEDTLS_OID_EC_ALG_UNRESTRICTED, &alg) != 0 ||
+	    params.tag != MBEDTLS_ASN1_OID)
+		return NULL;
+	if (MBEDTLS_OID_CMP(MBEDTLS_OID_EC_GRP_SECP256R1, &params) == 0)
+		group = "prime256v1";
+	else if (MBEDTLS_OID_CMP(MBEDTLS_OID_EC_GRP_SECP384R1, &params) == 0)
+		group = "secp384r1";
+	if (group == NULL || mbedtls_asn1_get_bitstring_null(&p, end, &l) != 0 ||
+	    p + l != end || l == 0)
+		return NULL;
+	OSSL_PARAM ps[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+		    (char *)(uintptr_t)group, 0),
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, p, l),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *k = NULL;
+	if (c == NULL || EVP_PKEY_fromdata_init(c) != 1 ||
+	    EVP_PKEY_fromdata(c, &k, EVP_PKEY_PUBLIC_KEY, ps) != 1)
+		k = NULL;
+	EVP_PKEY_CTX_free(c);
+	return k;
+}
+
 static rt_err *
 ossl_verify(const rt_verifier *v, const uint8_t *spki, size_t spki_len,
     rt_hash h, rt_scheme scheme, const void *data, size_t len,
@@ -171,9 +215,11 @@ ossl_verify(const rt_verifier *v, const uint8_t *spki, size_t spki_len,
 	(void)v;
 	if (md == NULL)
 		return rt_err_new(RT_E_ARG, NULL, "hash %s", rt_hash_name(h));
-	if (spki_len > LONG_MAX || (k = d2i_PUBKEY(NULL, &p,
-	    (long)spki_len)) == NULL || p != spki + spki_len) {
+	if ((k = ec_pubkey(spki, spki_len)) == NULL && (spki_len > LONG_MAX ||
+	    (k = d2i_PUBKEY(NULL, &p, (long)spki_len)) == NULL ||
+	    p != spki + spki_len)) {
 		EVP_PKEY_free(k);
+		ERR_clear_error();
 		return rt_err_new(RT_E_CERT, NULL, "the public key does not parse");
 	}
 	if ((e = ossl_check_key(k, &scheme)) != NULL)
