@@ -1044,15 +1044,16 @@ do_submit(ui *u)
 		snprintf(u->ca_note, sizeof(u->ca_note), "%s", keep_ca);
 		u->ca_note_role = keep_ca_role;
 		const rt_contents *ct = contents(u);
-		for (size_t i = 0; ct != NULL && i < plan.nsteps; i++)
-			for (size_t r = 0; r < ct->nrows; r++)
-				if (ct->rows[r].slot == plan.steps[i].slot) {
-					snprintf(u->note[r], sizeof(u->note[r]),
-					    "%s", rt_step_state_name(
-					    res.state[i]));
-					u->note_role[r] = res.state[i] ==
-					    RT_STEP_DONE ? R_GOOD : R_BAD;
-				}
+		for (size_t i = 0; ct != NULL && i < plan.nsteps; i++) {
+			int r = ui_view_result_row(ct, &plan.steps[i],
+			    res.serial[i]);
+			if (r < 0 || r >= RT_MAX_KEYS)
+				continue;
+			snprintf(u->note[r], sizeof(u->note[r]), "%s",
+			    rt_step_state_name(res.state[i]));
+			u->note_role[r] = res.state[i] == RT_STEP_DONE ?
+			    R_GOOD : R_BAD;
+		}
 		count_open_ops(u);
 		refresh_officer(u);
 		set_focus_quiet(u, F_CONTENTS);

@@ -252,10 +252,10 @@ ca_row(const rt_contents *ct, const rt_update *u, size_t k,
 		snprintf(out->slot, sizeof(out->slot), "CA");
 		if (ct->nca == 0)
 			snprintf(out->cert, sizeof(out->cert), "CA certificates: "
-			    "none on the card");
+			    "none");
 		else
-			snprintf(out->cert, sizeof(out->cert), "CA certificates "
-			    "on the card: %zu", ct->nca);
+			snprintf(out->cert, sizeof(out->cert), "CA certificates: "
+			    "%zu", ct->nca);
 		bool asked = u != NULL && u->ca_asked;
 		if (asked)
 			snprintf(out->status, sizeof(out->status), "%s",
@@ -537,6 +537,27 @@ ui_view_asks(const rt_plan *p, const rt_update *u, bool card_pin_kept,
 	}
 #undef ASK
 	return n;
+}
+
+int
+ui_view_result_row(const rt_contents *ct, const rt_plan_step *st,
+    const char *serial)
+{
+	int first = -1, same = -1;
+	for (size_t r = 0; r < ct->nrows; r++) {
+		const rt_key_row *k = &ct->rows[r];
+		if (k->slot != st->slot)
+			continue;
+		if (serial != NULL && serial[0] && k->has_cert &&
+		    strcmp(k->cert.serial, serial) == 0)
+			return (int)r;
+		if (first < 0)
+			first = (int)r;
+		if (same < 0 && st->action != RT_ACT_ADD &&
+		    k->cert_index == st->cert_index)
+			same = (int)r;
+	}
+	return same >= 0 ? same : first;
 }
 
 void

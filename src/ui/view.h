@@ -157,6 +157,13 @@ size_t ui_view_proc_resets(const rt_update *u, const rt_procedure *p,
 size_t ui_view_asks(const rt_plan *p, const rt_update *u,
     bool card_pin_kept, char lines[][160], size_t cap);
 
+/* The line of the Contents read again after a submit that shows step
+ * st's result: the certificate issued (serial, lowercase hex) where the
+ * card holds it, else the certificate the step was on (Redo, Issue) or
+ * the key's first line (Add); -1 none. */
+int ui_view_result_row(const rt_contents *ct, const rt_plan_step *st,
+    const char *serial);
+
 /* The result of the plan's CA certificates (write_ca_certs): "CA
  * certificates  done  2 CA certificate(s) ... (journal ...)"; "" when the
  * plan writes none. */

@@ -489,7 +489,7 @@ test_p15_rows(void **state)
 	ui_view_row(&ct, &u, 4, &rv);
 	assert_int_equal(rv.kind, UI_ROW_CA_HEAD);
 	assert_string_equal(rv.slot, "CA");
-	assert_string_equal(rv.cert, "CA certificates on the card: 1");
+	assert_string_equal(rv.cert, "CA certificates: 1");
 	assert_string_equal(rv.action, "Blank");
 	assert_true(rv.blank);
 	ui_view_row(&ct, &u, 5, &rv);
@@ -501,7 +501,7 @@ test_p15_rows(void **state)
 	ct.nca = 0;
 	assert_int_equal(ui_view_nrows(&ct), 5);
 	ui_view_row(&ct, &u, 4, &rv);
-	assert_string_equal(rv.cert, "CA certificates: none on the card");
+	assert_string_equal(rv.cert, "CA certificates: none");
 }
 
 /* Add enabled on PKCS#15 (not on a TC); an action on a key's further
@@ -572,6 +572,15 @@ test_p15_actions(void **state)
 	assert_null(ui_row_set_action(&u, 2, RT_ACT_REDO, moved, sizeof(moved)));
 	assert_null(rt_update_plan(&u, &p));
 	assert_int_equal(p.steps[0].cert_index, 1);
+	/* after the submit, the card read again: the result on the line of
+	 * the certificate issued, else on the one the step was on */
+	snprintf(ct.rows[2].cert.serial, sizeof(ct.rows[2].cert.serial), "7c84");
+	assert_int_equal(ui_view_result_row(&ct, &p.steps[0], "7c84"), 2);
+	assert_int_equal(ui_view_result_row(&ct, &p.steps[0], "99"), 2);
+	p.steps[0].action = RT_ACT_ADD;
+	p.steps[0].cert_index = RT_CARD_CERT_NEW;
+	assert_int_equal(ui_view_result_row(&ct, &p.steps[0], "99"), 1);
+	assert_int_equal(ui_view_result_row(&ct, &p.steps[0], "7c84"), 2);
 	/* refused: nothing moves */
 	e = ui_row_set_action(&u, 0, RT_ACT_ADD, moved, sizeof(moved));
 	assert_non_null(e);
