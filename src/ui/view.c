@@ -241,6 +241,26 @@ ui_row_key(const rt_contents *ct, size_t i, char *buf, size_t cap)
 	return buf;
 }
 
+/* The Certificate and Until columns of a certificate (a key's or a CA
+ * certificate): unreadable (error), its subject's common name, or none. */
+static void
+cert_cols(const char *error, bool has_cert, const rt_cert_info *c,
+    const char *none, ui_row_view *out)
+{
+	if (error[0]) {
+		snprintf(out->cert, sizeof(out->cert), "(unreadable: %s)",
+		    error);
+		out->status_bad = true;
+	} else if (has_cert) {
+		/* a long subject is cut: the column shows far less */
+		snprintf(out->cert, sizeof(out->cert), "%.*s",
+		    (int)sizeof(out->cert) - 1, c->subject_cn[0] ?
+		    c->subject_cn : c->subject);
+		snprintf(out->until, sizeof(out->until), "%.10s", c->not_after);
+	} else
+		snprintf(out->cert, sizeof(out->cert), "%s", none);
+}
+
 /* A CA certificate's line, or the section's heading (the choice of
  * Replace CA certificate(s)). */
 static void
@@ -267,18 +287,8 @@ ca_row(const rt_contents *ct, const rt_update *u, size_t k,
 	}
 	const rt_ca_row *r = &ct->ca[k - 1];
 	out->kind = UI_ROW_CA;
-	if (r->error[0]) {
-		snprintf(out->cert, sizeof(out->cert), "(unreadable: %s)",
-		    r->error);
-		out->status_bad = true;
-	} else if (r->has_cert) {
-		snprintf(out->cert, sizeof(out->cert), "%s",
-		    r->cert.subject_cn[0] ? r->cert.subject_cn : r->cert.subject);
-		snprintf(out->until, sizeof(out->until), "%.10s",
-		    r->cert.not_after);
-	} else
-		snprintf(out->cert, sizeof(out->cert), "%s", r->label[0] ?
-		    r->label : "(no certificate)");
+	cert_cols(r->error, r->has_cert, &r->cert, r->label[0] ? r->label :
+	    "(no certificate)", out);
 	out->blank = true;
 }
 
@@ -300,18 +310,8 @@ ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
 	if (!out->more)	/* the key once: its algorithm on its first line */
 		snprintf(out->alg, sizeof(out->alg), "%s", alg[0] ? alg : "?");
 	out->tc = r->tc;
-	if (r->error[0]) {
-		snprintf(out->cert, sizeof(out->cert), "(unreadable: %s)",
-		    r->error);
-		out->status_bad = true;
-	} else if (r->has_cert) {
-		snprintf(out->cert, sizeof(out->cert), "%s",
-		    r->cert.subject_cn[0] ? r->cert.subject_cn : r->cert.subject);
-		snprintf(out->until, sizeof(out->until), "%.10s",
-		    r->cert.not_after);
-	} else
-		snprintf(out->cert, sizeof(out->cert),
-		    "(key without certificate)");
+	cert_cols(r->error, r->has_cert, &r->cert, "(key without certificate)",
+	    out);
 	bool bad = false;
 	ui_view_tc_status(ct, u, i, out->status, sizeof(out->status), &bad);
 	out->status_bad = out->status_bad || bad;
