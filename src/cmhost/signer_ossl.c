@@ -5,6 +5,8 @@
 #include "raterm/util.h"
 
 #include <limits.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +203,57 @@ ec_pubkey(const uint8_t *spki, size_t len)
 	return k;
 }
 
+/* The keys verified with lately (an officer's signs every request), so
+ * that each is imported once: LRU, by their SubjectPublicKeyInfo. */
+#define KEY_CACHE 8
+#define KEY_CACHE_SPKI 128	/* EC keys; larger ones are not kept */
+static struct {
+	uint8_t spki[KEY_CACHE_SPKI];
+	size_t len;
+	EVP_PKEY *key;
+	uint64_t last;
+} key_cache[KEY_CACHE];
+static uint64_t key_clock;
+static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The cached key of spki (a reference the caller frees), or NULL. */
+static EVP_PKEY *
+key_cached(const uint8_t *spki, size_t len)
+{
+	EVP_PKEY *k = NULL;
+	if (len > KEY_CACHE_SPKI)
+		return NULL;
+	pthread_mutex_lock(&key_mu);
+	for (size_t i = 0; i < KEY_CACHE && k == NULL; i++)
+		if (key_cache[i].key != NULL && key_cache[i].len == len &&
+		    memcmp(key_cache[i].spki, spki, len) == 0 &&
+		    EVP_PKEY_up_ref(key_cache[i].key) == 1) {
+			k = key_cache[i].key;
+			key_cache[i].last = ++key_clock;
+		}
+	pthread_mutex_unlock(&key_mu);
+	return k;
+}
+
+static void
+key_keep(const uint8_t *spki, size_t len, EVP_PKEY *k)
+{
+	if (len > KEY_CACHE_SPKI || EVP_PKEY_up_ref(k) != 1)
+		return;
+	pthread_mutex_lock(&key_mu);
+	size_t o = 0;
+	for (size_t i = 1; i < KEY_CACHE; i++)
+		if (key_cache[i].last < key_cache[o].last)
+			o = i;
+	EVP_PKEY *old = key_cache[o].key;
+	memcpy(key_cache[o].spki, spki, len);
+	key_cache[o].len = len;
+	key_cache[o].key = k;
+	key_cache[o].last = ++key_clock;
+	pthread_mutex_unlock(&key_mu);
+	EVP_PKEY_free(old);
+}
+
 static rt_err *
 ossl_verify(const rt_verifier *v, const uint8_t *spki, size_t spki_len,
     rt_hash h, rt_scheme scheme, const void *data, size_t len,
@@ -215,15 +268,18 @@ ossl_verify(const rt_verifier *v, const uint8_t *spki, size_t spki_len,
 	(void)v;
 	if (md == NULL)
 		return rt_err_new(RT_E_ARG, NULL, "hash %s", rt_hash_name(h));
-	if ((k = ec_pubkey(spki, spki_len)) == NULL && (spki_len > LONG_MAX ||
-	    (k = d2i_PUBKEY(NULL, &p, (long)spki_len)) == NULL ||
-	    p != spki + spki_len)) {
+	bool cached = (k = key_cached(spki, spki_len)) != NULL;
+	if (!cached && (k = ec_pubkey(spki, spki_len)) == NULL &&
+	    (spki_len > LONG_MAX || (k = d2i_PUBKEY(NULL, &p,
+	    (long)spki_len)) == NULL || p != spki + spki_len)) {
 		EVP_PKEY_free(k);
 		ERR_clear_error();
 		return rt_err_new(RT_E_CERT, NULL, "the public key does not parse");
 	}
 	if ((e = ossl_check_key(k, &scheme)) != NULL)
 		goto out;
+	if (!cached)
+		key_keep(spki, spki_len, k);
 	int ok = (c = EVP_MD_CTX_new()) != NULL &&
 	    EVP_DigestVerifyInit(c, &pc, md, NULL, k) == 1;
 	if (ok && scheme == RT_SCHEME_PSS)
