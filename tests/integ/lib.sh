@@ -320,6 +320,42 @@ tc_card() {
 	    --slot 9e --subject "CN=Card $2 CardAuth,O=raterm tests" >/dev/null
 }
 
+# p15_cert STATE REF CA SERIAL SUBJECT OUT: a certificate (PEM in OUT) for
+# key REF of the vp15 card STATE, issued by CA (CA.pem, CA.key).
+p15_cert() {
+	"${VP15:-$BUILD/vp15}" pubkey "$1" "$2" >"$T/pub$2.pem" &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/throw.key" -subj "$5" -out "$T/req$2.csr" 2>/dev/null &&
+	openssl x509 -req -in "$T/req$2.csr" -force_pubkey "$T/pub$2.pem" \
+	    -CA "$3.pem" -CAkey "$3.key" -days 365 -set_serial "$4" \
+	    -out "$6" 2>/dev/null
+}
+
+# p15_tc_card STATE SERIAL: a vp15 card (vp15 personalize --keys 3
+# --sign-pin --so-pin: PIN 123456, key 03's Signature PIN 654321, SO PIN
+# 87654321) with TCs from $PKI/transport-ca on keys 01 and 03 ("CN=Card
+# SERIAL Key 1|3,serialNumber=SERIAL,O=raterm tests", labels "Key 01 TC",
+# "Key 03 TC"), a certificate in use from $PKI/issuing on key 02 ("Key 02
+# in use"), and the transport CA as an authority certificate ("Transport
+# CA"); the certificates in $T/tc01.pem, use02.pem, tc03.pem. No check:
+# run it with run_ok.
+p15_tc_card() {
+	_pv=${VP15:-$BUILD/vp15}
+	"$_pv" init "$1" &&
+	"$_pv" personalize "$1" --keys 3 --sign-pin --so-pin --serial "$2" &&
+	p15_cert "$1" 0 "$PKI/transport-ca" 0x3001 \
+	    "/CN=Card $2 Key 1/serialNumber=$2/O=raterm tests" "$T/tc01.pem" &&
+	p15_cert "$1" 2 "$PKI/transport-ca" 0x3003 \
+	    "/CN=Card $2 Key 3/serialNumber=$2/O=raterm tests" "$T/tc03.pem" &&
+	p15_cert "$1" 1 "$PKI/issuing" 0x3002 "/CN=Card $2 Key 2/O=raterm tests" \
+	    "$T/use02.pem" &&
+	"$_pv" add-cert "$1" --key 0 "$T/tc01.pem" --label "Key 01 TC" &&
+	"$_pv" add-cert "$1" --key 1 "$T/use02.pem" --label "Key 02 in use" &&
+	"$_pv" add-cert "$1" --key 2 "$T/tc03.pem" --label "Key 03 TC" &&
+	"$_pv" add-cert "$1" --authority "$PKI/transport-ca.pem" \
+	    --label "Transport CA"
+}
+
 # station_conf FILE [LINE...]: writes the station configuration (raterm.yaml)
 # FILE: readers auto, the officer's card (9c), the CM host at
 # http://127.0.0.1:$PORT/cmp with the officer CA and root of $CMHOST_DIR

@@ -46,29 +46,8 @@ fi
 # ---- the cards ---------------------------------------------------------------------
 officer_card "$T/officer.state" 40000019
 CARD=$T/p15.state
-run_ok "vp15 init" "$VP15" init "$CARD"
-run_ok "vp15 personalize --keys 3 --sign-pin --so-pin" "$VP15" personalize "$CARD" \
-    --keys 3 --sign-pin --so-pin --serial "$SERIAL"
-# cert REF CA SERIAL SUBJECT OUT: a certificate for the card's key REF
-cert() {
-	"$VP15" pubkey "$CARD" "$1" >"$T/pub$1.pem" &&
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$T/throw.key" -subj "$4" -out "$T/req$1.csr" 2>/dev/null &&
-	openssl x509 -req -in "$T/req$1.csr" -force_pubkey "$T/pub$1.pem" \
-	    -CA "$2.pem" -CAkey "$2.key" -days 365 -set_serial "$3" \
-	    -out "$5" 2>/dev/null
-}
-run_ok "TC for key 01" cert 0 "$PKI/transport-ca" 0x3001 \
-    "/CN=Card $SERIAL Key 1/serialNumber=$SERIAL/O=raterm tests" "$T/tc01.pem"
-run_ok "TC for key 03" cert 2 "$PKI/transport-ca" 0x3003 \
-    "/CN=Card $SERIAL Key 3/serialNumber=$SERIAL/O=raterm tests" "$T/tc03.pem"
-run_ok "a certificate in use for key 02" cert 1 "$PKI/issuing" 0x3002 \
-    "/CN=Card $SERIAL Key 2/O=raterm tests" "$T/use02.pem"
-run_ok "add-cert 01" "$VP15" add-cert "$CARD" --key 0 "$T/tc01.pem" --label "Key 01 TC"
-run_ok "add-cert 02" "$VP15" add-cert "$CARD" --key 1 "$T/use02.pem" --label "Key 02 in use"
-run_ok "add-cert 03" "$VP15" add-cert "$CARD" --key 2 "$T/tc03.pem" --label "Key 03 TC"
-run_ok "add-cert transport CA" "$VP15" add-cert "$CARD" --authority \
-    "$PKI/transport-ca.pem" --label "Transport CA"
+run_ok "vp15 card: TCs on 01 and 03, a certificate in use on 02, the transport CA" \
+    p15_tc_card "$CARD" "$SERIAL"
 
 # the station: the shipped procedures and one for this card
 mkdir -p "$T/procedures.d"
