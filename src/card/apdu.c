@@ -53,7 +53,8 @@ append(uint8_t *out, size_t cap, size_t *have, const uint8_t *data, size_t n)
 	if (n > cap - *have)
 		return rt_err_new(RT_E_TOO_BIG, NULL,
 		    "card response larger than %zu bytes", cap);
-	memcpy(out + *have, data, n);
+	if (n > 0)
+		memcpy(out + *have, data, n);
 	*have += n;
 	return NULL;
 }

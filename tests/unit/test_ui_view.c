@@ -609,7 +609,9 @@ test_p15_ca(void **state)
 	assert_false(en[UI_CA_KEEP].enabled);
 	assert_non_null(strstr(en[UI_CA_REPLACE].reason, "not possible"));
 	assert_true(en[UI_CA_NONE].enabled);
-	assert_non_null(ui_ca_set(&u, UI_CA_REPLACE));
+	rt_err *e = ui_ca_set(&u, UI_CA_REPLACE);
+	assert_non_null(e);
+	rt_err_free(e);
 	assert_false(u.ca_asked);
 
 	p15_card(&ct);
