@@ -76,6 +76,8 @@ mkdir -p "$B" || die "cannot create $B"
 PORT=$((30000 + $$ % 20000))
 "$CMHOST" init "$B/pki" --port "$PORT" >/dev/null || die "cmhost init"
 P=$B/pki
+# every client of the load generator comes from 127.0.0.1
+sed -i 's/^listen:$/listen:\n  max_connections_per_client: 256/' "$P/cmhost.yaml"
 "$LOAD" gen-csr "$NCSR" "$B/csrs.pem" >/dev/null || die "gen-csr"
 
 echo "cmhost and cfssl: $CLIENT_LIST clients, $ROUNDS interleaved rounds of" \
