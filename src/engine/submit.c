@@ -58,6 +58,8 @@ struct pins {
 	char pin[2][PIN_CAP];
 	size_t pin_len[2];
 	unsigned npins;
+	bool second_own;	/* the second PIN is a PIN of its own: never
+				 * the first in its place */
 };
 
 static rt_err *
@@ -69,6 +71,10 @@ pin_from_store(void *ctx, const char *prompt, char *buf, size_t cap,
 	unsigned w = pp->which < pp->p->npins ? pp->which : 0;
 	if (pp->p->npins == 0)
 		return rt_err_new(RT_E_PERMISSION, NULL, "no card PIN given");
+	if (w != pp->which && pp->p->second_own)
+		return rt_err_new(RT_E_PERMISSION, NULL, "the key signs with the "
+		    "card's PIN %u, which was not asked (the plan's PINs: %u)",
+		    pp->which + 1, pp->p->npins);
 	if (pp->p->pin_len[w] > cap)
 		return rt_err_new(RT_E_ARG, NULL, "PIN too long");
 	memcpy(buf, pp->p->pin[w], pp->p->pin_len[w]);
@@ -272,6 +278,7 @@ ask_pins(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
 		return rt_err_new(RT_E_PERMISSION, NULL, "the card's PIN is needed "
 		    "and there is no dialog to ask for it");
 	unsigned want = p->card_pins >= 2 ? 2 : 1;
+	pn->second_own = p->second_pin_own;
 	for (unsigned i = 0; i < want; i++) {
 		snprintf(prompt, sizeof(prompt), "%s of the card in \"%s\" (%s)",
 		    i == 0 ? "PIN" : "Second PIN (signature key)", u->ct->reader,
@@ -469,11 +476,14 @@ audit_all(const rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	}
 }
 
+/* The operator credential in one submit: presented once at most. */
+typedef enum { AUTH_NOT_TRIED = 0, AUTH_OK, AUTH_REFUSED } auth_state;
+
 static rt_err *submit_keys(rt_update *u, const rt_plan *p,
     const rt_submit_env *env, const rt_update_dialogs *d,
-    rt_submit_result *res, bool *authed) RT_MUST;
+    rt_submit_result *res, auth_state *auth) RT_MUST;
 static rt_err *submit_ca_certs(rt_update *u, const rt_plan *p,
-    const rt_submit_env *env, const rt_update_dialogs *d, bool authed,
+    const rt_submit_env *env, const rt_update_dialogs *d, auth_state auth,
     rt_submit_result *res) RT_MUST;
 
 rt_err *
@@ -484,14 +494,14 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	if (res == NULL)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
-	bool authed = false;
+	auth_state auth = AUTH_NOT_TRIED;
 	rt_err *e = NULL;
 	if (p->nsteps > 0)
-		e = submit_keys(u, p, env, d, res, &authed);
+		e = submit_keys(u, p, env, d, res, &auth);
 	/* the CA certificates after the keys, unless the keys' outcome is
 	 * still open (the card is then for `raterm recover` first) */
 	if (p->write_ca_certs && !res->unknown) {
-		rt_err *ce = submit_ca_certs(u, p, env, d, authed, res);
+		rt_err *ce = submit_ca_certs(u, p, env, d, auth, res);
 		if (e == NULL)
 			e = ce;
 		else
@@ -502,7 +512,7 @@ rt_update_submit(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 
 static rt_err *
 submit_keys(rt_update *u, const rt_plan *p, const rt_submit_env *env,
-    const rt_update_dialogs *d, rt_submit_result *res, bool *authed)
+    const rt_update_dialogs *d, rt_submit_result *res, auth_state *auth)
 {
 	char s[4];
 	if (u->proc == NULL)
@@ -694,7 +704,7 @@ submit_keys(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	if (writes) {
 		progress(d, NULL, "authenticating to the card");
 		rt_err *ae = auth_mgmt(env, d, txn, u->ct);
-		*authed = ae == NULL;
+		*auth = ae == NULL ? AUTH_OK : AUTH_REFUSED;
 		if (ae != NULL) {
 			char m[200];
 			card_auth_ok = false;
@@ -879,14 +889,15 @@ out:
 
 /* The CM host's CA certificates to the card (plan's write_ca_certs), a
  * journal operation of its own: BEGIN, PLAN (ca-certs), the caCerts
- * asked, the operator credential (unless authed), WRITE, the write and
- * its read-back, WRITTEN, END; refused or failed before the write:
+ * asked, the operator credential (unless the keys' step gave it; never
+ * again when it refused it), WRITE, the write and its read-back,
+ * WRITTEN, END; refused or failed before the write:
  * ABORT. A card that stops answering in the middle leaves it open:
  * `raterm recover` ends it (the card keeps what it holds, a new Replace
  * CA certificate(s) settles it). */
 static rt_err *
 submit_ca_certs(rt_update *u, const rt_plan *p, const rt_submit_env *env,
-    const rt_update_dialogs *d, bool authed, rt_submit_result *res)
+    const rt_update_dialogs *d, auth_state auth, rt_submit_result *res)
 {
 	uint8_t **certs = NULL;
 	size_t *lens = NULL, n = 0;
@@ -900,6 +911,13 @@ submit_ca_certs(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	    env->cmp == NULL || env->journal == NULL)
 		return rt_err_new(RT_E_ARG, NULL, "CA certificates: the card, the "
 		    "CM host and the journal are needed");
+	if (auth == AUTH_REFUSED) {
+		/* the credential failed for the keys: never presented twice */
+		e = rt_err_new(RT_E_PERMISSION, NULL, "CA certificates not "
+		    "written: the %s was refused above (it is not tried a second "
+		    "time)", rt_card_caps_get(env->card)->operator_name);
+		goto fail;
+	}
 	if (!replace && d != NULL && d->replace_ca_certs != NULL &&
 	    (e = d->replace_ca_certs(d->ctx, p, &replace)) != NULL)
 		goto fail;
@@ -930,7 +948,7 @@ submit_ca_certs(rt_update *u, const rt_plan *p, const rt_submit_env *env,
 	    (e = jappend(jf, RT_J_PLAN, 0, "ca-certs", NULL, NULL, NULL, 0,
 	    "%zu CA certificate(s) of the CM host, %s", n, how)) != NULL)
 		goto fail;
-	if (!authed) {
+	if (auth != AUTH_OK) {
 		progress(d, NULL, "authenticating to the card");
 		if ((e = auth_mgmt(env, d, NULL, u->ct)) != NULL) {
 			rt_err *je = jappend(jf, RT_J_ABORT, 0, "ca-certs", NULL, NULL,

@@ -196,7 +196,11 @@ rt_update_check_action(const rt_update *u, uint8_t slot, rt_action a,
 		return rt_err_new(RT_E_RULE, NULL, "%s refused on slot %s: no "
 		    "key in the slot", an, s);
 	if (a == RT_ACT_ADD) {
-		if (r->tc)
+		/* any certificate of the key a TC, not only the chosen one */
+		bool tc = false;
+		for (size_t k = 0; k < u->ct->nrows; k++)
+			tc |= u->ct->rows[k].slot == slot && u->ct->rows[k].tc;
+		if (tc)
 			return rt_err_new(RT_E_RULE, NULL, "Add refused on slot "
 			    "%s: the key holds a transport certificate and Add "
 			    "would keep the TC on the card; use Redo to replace "
@@ -355,6 +359,7 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 		st->action = a;
 		st->tc = r->tc;
 		st->cert_index = a == RT_ACT_ADD ? RT_CARD_CERT_NEW : r->cert_index;
+		st->pin = r->pin;
 		snprintf(st->alg, sizeof(st->alg), "%s", r->alg);
 		const char *prof = rt_procedure_profile(u->proc, r->slot);
 		snprintf(st->profile, sizeof(st->profile), "%s", prof);
@@ -389,6 +394,18 @@ rt_update_plan(const rt_update *u, rt_plan *out)
 	const rt_procedure *p = u->proc;
 	out->tc_verified = rt_contents_has_tc(ct) && u->tc_ran;
 	out->card_pins = out->nsteps > 0 ? p->card_pins : 0;
+	/* where the second PIN is a PIN of its own (PKCS#15: the AODF's
+	 * signature PIN), the keys say which PINs are asked, not the
+	 * procedure: the first PIN (it opens the card's files), and the
+	 * second where a key of the plan signs with it; never the first
+	 * presented to the second */
+	out->second_pin_own = u->caps->second_pin_own;
+	if (out->second_pin_own && out->nsteps > 0) {
+		out->card_pins = 1;
+		for (size_t i = 0; i < out->nsteps; i++)
+			if (out->steps[i].pin >= 1)
+				out->card_pins = 2;
+	}
 	out->operator_credential = p->operator_credential && writes;
 	out->has_qc = p->has_qc_fixed;
 	out->qc = p->qc_fixed;
@@ -544,8 +561,23 @@ rt_plan_print_cols(const rt_plan *p, FILE *f, size_t cols)
 	if (p->tc_verified)
 		print_wrapped(f, cols, 0, 2, "Transport certificates: verified (every "
 		    "control of the procedure passed).");
-	print_wrapped(f, cols, 0, 2, "Card PINs needed: %u%s", p->card_pins,
-	    p->card_pins == 2 ? " (the signature key asks again)" : "");
+	char own[80] = "";
+	unsigned nown = 0;
+	for (size_t i = 0; p->second_pin_own && i < p->nsteps; i++) {
+		size_t o = strlen(own);
+		if (p->steps[i].pin >= 1 && o + 8 < sizeof(own)) {
+			snprintf(own + o, sizeof(own) - o, "%s%s", o ? ", " : "",
+			    piv_slot_name(p->steps[i].slot, s, sizeof(s)));
+			nown++;
+		}
+	}
+	if (p->second_pin_own && p->card_pins == 2)
+		print_wrapped(f, cols, 0, 2, "Card PINs needed: 2 (the PIN, and "
+		    "the second PIN of key%s %s)", nown > 1 ? "s" : "", own);
+	else
+		print_wrapped(f, cols, 0, 2, "Card PINs needed: %u%s",
+		    p->card_pins, p->card_pins == 2 ? " (the signature key asks "
+		    "again)" : "");
 	if (p->write_ca_certs)
 		print_wrapped(f, cols, 0, 2, "CA certificates: the CM host's, "
 		    "written to the card (%s)", p->replace_ca_certs ? "replacing "

@@ -407,7 +407,7 @@ draw_keys(ui *u)
 		{ "F1", "Help" }, { "F2", "Submit" }, { "F5", "Reload" },
 		{ "F10", "Quit" }, { "Tab", "Next" }, { "Enter", enter },
 		{ u->focus == F_CONTENTS ? "b/i/r/a" : NULL, "Set" },
-		{ ca_card(u) ? "C" : NULL, "CA" },
+		{ ca_card(u) ? "C" : NULL, "ReplCA" },
 	};
 	int x = 0;
 	move(L->y_keys, 0);

@@ -237,6 +237,19 @@ expect_eq "the CM host's CA certificates" "$NCA" "$(grep -cE '^CA  ' "$OUT")"
 run_ok "the journal: nothing open" "$RATERM" recover -c "$CONF" --list
 expect_no_match "no open operation" "^op-|open" "$OUT"
 
+# ---- a wrong SO PIN in an update of keys and CA certificates: one try, not two ---------
+printf 'signature=123456\ncard=%s\ncard2=%s\noperator=11111111\n' "$PIN" \
+    "$SIGN_PIN" >"$T/badso2"
+run_fail "a Redo with a wrong SO PIN" "$RATERM" update -c "$CONF" -r "$R" \
+    --officer-reader "$OFF" --procedure p15-update --action 02.1=redo --yes \
+    --pin-fd 3 3<"$T/badso2"
+expect_match "the Redo rejected, nothing written" "02(\.1)? +Redo +rejected not stored" "$OUT"
+expect_match "the CA certificates: the SO PIN not tried again" "not tried a second time" "$OUT"
+run_ok "vp15 info after the wrong SO PIN" "$VP15" info "$CARD"
+expect_match "the SO PIN lost exactly one try" "PIN 5: +2 of 3 tries left" "$OUT"
+run_ok "the journal: nothing open after it" "$RATERM" recover -c "$CONF" --list
+expect_no_match "no open operation after it" "^op-|open" "$OUT"
+
 # ---- torn writes: the card pulled between the steps of a write --------------------------
 # The card in the first reader pair (its trace and faults), the officer's
 # in the second. A rehearsal on a copy finds the APDU numbers: the CDF's

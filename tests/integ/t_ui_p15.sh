@@ -90,7 +90,7 @@ expect_match "the keys' column" "Key +Alg +Certificate" "$T/screen.txt"
 expect_match "the CA section's heading" "CA +CA certificates: 1 +Blank" "$T/screen.txt"
 expect_match "the CA certificate in it" "\| +raterm Test Transport CA +20[0-9-]+" "$T/screen.txt"
 expect_match "the procedure chosen at once" "Procedure: +\[p15-update" "$T/screen.txt"
-expect_match "the key line: C for the CA certificates" "b/i/r/aSet +CCA" "$T/screen.txt"
+expect_match "the key line: C for the CA certificates" "b/i/r/aSet +CReplCA" "$T/screen.txt"
 expect_no_match "C locale: ASCII only" "[^ -~]" "$T/screen.txt"
 expect_eq "first screen: 24 lines" 24 "$(wc -l <"$T/screen.txt")"
 

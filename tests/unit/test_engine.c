@@ -144,6 +144,84 @@ test_caps(void **state)
 	assert_false(rt_contents_has_tc(&ct));
 }
 
+
+/* A PKCS#15 card whose key 03 signs after a PIN of its own (the AODF's
+ * signature PIN, caps.second_pin_own), under a procedure with card_pins:
+ * 1: the plan asks the PIN each key takes (a Redo of 03 the second PIN
+ * too, of 01 the first alone), never the procedure's count; on PIV the
+ * procedure's count stands (its second PIN is the PIN again). */
+static void
+test_pkcs15_pins(void **state)
+{
+	(void)state;
+	static const char p1[] =
+	    "name: p15one\ndescription: d\nactions: [redo, add]\n"
+	    "profiles: {01: piv-auth, 03: piv-sign}\nsubject: card\n"
+	    "card_pins: 1\n";
+	rt_config *cfg = procs();
+	assert_int_equal(rt_config_parse_procedure(cfg, "p1.yaml", p1,
+	    strlen(p1)), 0);
+	const rt_procedure *pp = rt_config_procedure(cfg, "p15one");
+	assert_non_null(pp);
+	rt_contents ct;
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.profile, sizeof(ct.profile), "pkcs15");
+	ct.has_serial = true;
+	ct.serial = 5000001;
+	add_row(&ct, 0x01, "ECCP256", true, false, "Key 1");
+	add_row(&ct, 0x03, "ECCP256", true, false, "Key 3");
+	ct.rows[1].pin = 1;		/* the signature PIN's key */
+	rt_update u;
+	rt_update_init(&u, &ct);
+	assert_true(u.caps->second_pin_own);
+	assert_null(rt_update_set_procedure(&u, pp));
+	rt_plan plan;
+	assert_null(rt_update_set_action(&u, 0x03, RT_ACT_REDO));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 1);
+	assert_int_equal(plan.steps[0].pin, 1);
+	assert_true(plan.second_pin_own);
+	assert_int_equal(plan.card_pins, 2);
+	char *txt = NULL;
+	size_t tl = 0;
+	FILE *f = open_memstream(&txt, &tl);
+	assert_non_null(f);
+	rt_plan_print(&plan, f);
+	fclose(f);
+	assert_non_null(strstr(txt, "Card PINs needed: 2 (the PIN, and the "
+	    "second PIN of key 03)"));
+	free(txt);
+	/* with key 01 too: still the two, each key its own */
+	assert_null(rt_update_set_action(&u, 0x01, RT_ACT_REDO));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 2);
+	assert_int_equal(plan.steps[0].pin, 0);
+	assert_int_equal(plan.card_pins, 2);
+	/* key 01 alone: the first PIN alone */
+	assert_null(rt_update_set_action(&u, 0x03, RT_ACT_BLANK));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.nsteps, 1);
+	assert_int_equal(plan.card_pins, 1);
+	/* PIV: 9c's PIN is the PIN again; the procedure says how often */
+	static const char p2[] =
+	    "name: pivone\ndescription: d\nactions: [redo]\n"
+	    "profiles: {9a: piv-auth, 9c: piv-sign}\nsubject: card\n"
+	    "card_pins: 1\n";
+	assert_int_equal(rt_config_parse_procedure(cfg, "p2.yaml", p2,
+	    strlen(p2)), 0);
+	rt_contents piv;
+	plain_card(&piv);
+	piv.rows[1].pin = 1;
+	rt_update_init(&u, &piv);
+	assert_false(u.caps->second_pin_own);
+	assert_null(rt_update_set_procedure(&u, rt_config_procedure(cfg,
+	    "pivone")));
+	assert_null(rt_update_set_action(&u, 0x9c, RT_ACT_REDO));
+	assert_null(rt_update_plan(&u, &plan));
+	assert_int_equal(plan.card_pins, 1);
+	rt_config_free(cfg);
+}
+
 /* A PKCS#15 card: key 01 with a TC, key 02 with two certificates, CA
  * certificates on the card. Add where the profile allows it (not on the
  * TC), Redo of exactly the chosen certificate, Replace CA certificate(s)
@@ -213,6 +291,19 @@ test_pkcs15_rules(void **state)
 	assert_int_equal(plan.nsteps, 0);
 	assert_true(plan.write_ca_certs && plan.replace_ca_certs);
 	assert_int_equal(plan.card_pins, 0);
+	/* a key whose first certificate is a TC: Add refused with its second
+	 * certificate chosen too */
+	rt_contents cttc = ct;
+	cttc.rows[1].tc = true;
+	rt_update utc;
+	rt_update_init(&utc, &cttc);
+	assert_null(rt_update_set_procedure(&utc, pp));
+	rt_update_set_tc_results(&utc, &tr, 1);
+	assert_null(rt_update_choose_cert(&utc, 0x02, 1));
+	e = rt_update_check_action(&utc, 0x02, RT_ACT_ADD, 0);
+	assert_true(rt_err_has(e, RT_E_RULE));
+	assert_non_null(strstr(rt_err_msg(e), "transport certificate"));
+	rt_err_free(e);
 	/* refused under a procedure that does not write them, and on PIV */
 	rt_update u2;
 	rt_update_init(&u2, &ct);
@@ -895,6 +986,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_pkcs15_rules),
+		cmocka_unit_test(test_pkcs15_pins),
 		cmocka_unit_test(test_offered),
 		cmocka_unit_test(test_add_refusals),
 		cmocka_unit_test(test_procedure_rules),
