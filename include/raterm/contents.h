@@ -36,6 +36,9 @@ typedef struct {
 	bool tc;		/* issued by a configured transport CA */
 	bool expired, not_yet_valid;
 	int cert_index;		/* which of the key's certificates (card.h) */
+	uint8_t pin;		/* which card PIN its signatures take
+				 * (rt_card_key_pin: 0 the PIN, 1 the second,
+				 * e.g. PKCS#15's signature PIN) */
 	char error[240];	/* the object exists but could not be read */
 } rt_key_row;
 

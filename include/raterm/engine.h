@@ -257,6 +257,8 @@ typedef struct {
 	int cert_index;			/* Redo: the certificate replaced
 					 * (rt_key_row.cert_index); Add:
 					 * RT_CARD_CERT_NEW */
+	uint8_t pin;			/* the card PIN the key's signatures
+					 * take (rt_key_row.pin) */
 	/* what is requested besides the key */
 	rt_source subject_src;		/* the procedure's subject: */
 	char subject[300];		/* the DN; "" still to be typed */
@@ -274,7 +276,12 @@ typedef struct {
 	rt_plan_step steps[RT_MAX_KEYS];	/* non-Blank keys only */
 	size_t nsteps;
 	bool tc_verified;		/* TC controls ran and passed */
-	unsigned card_pins;		/* target card PINs needed (0: none) */
+	unsigned card_pins;		/* target card PINs needed (0: none):
+					 * the procedure's card_pins, or where
+					 * the second PIN is a PIN of its own
+					 * (card.h second_pin_own) the PINs
+					 * the plan's keys take (steps' pin) */
+	bool second_pin_own;		/* the second PIN is its own PIN */
 	bool operator_credential;	/* the card will be written and the
 					 * procedure needs the OP credential */
 	bool write_ca_certs;		/* and the profile can hold them: the

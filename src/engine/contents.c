@@ -74,6 +74,7 @@ rt_contents_read(rt_card *c, const rt_castore *tcas, time_t now,
 		r->touch_policy = keys[i].touch_policy;
 		r->origin = keys[i].origin;
 		r->cert_index = keys[i].cert_index;
+		r->pin = rt_card_key_pin(c, r->slot) >= 1 ? 1 : 0;
 		memcpy(r->error, keys[i].error, sizeof(r->error));
 		if (keys[i].der != NULL) {
 			fill_cert(r, keys[i].der, keys[i].der_len, tcas, now);
