@@ -20,6 +20,7 @@
 
 #include "raterm/apdu.h"
 #include "raterm/card.h"
+#include "raterm/contents.h"
 #include "raterm/csr.h"
 #include "raterm/iso7816.h"
 #include "raterm/signer.h"
@@ -412,6 +413,12 @@ test_signer_two_pins(void **state)
 	assert_null(rt_card_write_cert(f->card, 3, 0, c, lc));
 	assert_int_equal(rt_card_key_pin(f->card, 1), 0);
 	assert_int_equal(rt_card_key_pin(f->card, 3), 1);
+	/* the Contents carry it to the plan: each row the PIN its key takes */
+	rt_contents ct;
+	assert_null(rt_contents_read(f->card, NULL, time(NULL), 0, &ct));
+	for (size_t i = 0; i < ct.nrows; i++)
+		assert_int_equal(ct.rows[i].pin, ct.rows[i].slot == 3 ? 1 : 0);
+	rt_contents_free(&ct);
 	vp15_reset(f->c);
 
 	/* key 0: the user PIN, asked once when the card wants it */
