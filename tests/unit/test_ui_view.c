@@ -104,6 +104,7 @@ p15_card(rt_contents *ct)
 	add_row(ct, 0x02, "ECCP256", true, false, "Card 5000001 Key 2 added");
 	ct->rows[2].cert_index = 1;
 	add_row(ct, 0x03, "ECCP256", true, true, "Card 5000001 Key 3");
+	ct->rows[3].pin = 1;	/* the signature key: the signature PIN */
 	rt_ca_row *ca = &ct->ca[ct->nca++];
 	ca->has_cert = true;
 	snprintf(ca->cert.subject_cn, sizeof(ca->cert.subject_cn),
@@ -662,10 +663,16 @@ test_p15_ca(void **state)
 	assert_false(p.write_ca_certs);
 	ui_view_result_ca(&p, &res, line, sizeof(line));
 	assert_string_equal(line, "");
-	/* with keys: the second PIN is the signature PIN; whether to
-	 * replace is asked when not chosen */
+	/* with keys: the key that signs with the signature PIN has it asked
+	 * (a key of the user PIN alone would not); whether to replace is
+	 * asked when not chosen */
 	assert_null(ui_row_set_action(&u, 1, RT_ACT_ADD, NULL, 0));
 	p15_tc_results(&u);
+	assert_null(rt_update_plan(&u, &p));
+	n = ui_view_asks(&p, &u, true, lines, 6);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(lines[0], "SO PIN"));
+	assert_null(ui_row_set_action(&u, 3, RT_ACT_REDO, NULL, 0));
 	assert_null(rt_update_plan(&u, &p));
 	n = ui_view_asks(&p, &u, true, lines, 6);
 	assert_int_equal(n, 3);
