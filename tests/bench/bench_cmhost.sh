@@ -284,6 +284,8 @@ printf '  %-44s %s / %s  %s\n' "certificates received / database records" "$issu
     "$records" "$(flag "$issued" "$records")"
 printf '  %-44s %s / %s  %s\n' "certificates received / records confirmed" \
     "$issued" "$confirmed" "$(flag "$issued" "$confirmed")"
+printf '  %-44s %s\n' "database size after the runs (it grows)" \
+    "$(du -sh "$P"/cmhost.db* 2>/dev/null | awk '{ printf "%s ", $1 }')"
 echo
 
 last=$(echo "$CLIENT_LIST" | awk '{ print $NF }')
