@@ -22,7 +22,9 @@ LDLIBS_CRYPTO := -lmbedx509 -lmbedcrypto
 LDLIBS_PCSC   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcsclite)
 # raterm does not link libcurl: src/cmp/curl_dl.c loads it on first use.
 LDLIBS_NET    := -lcurl
-LDLIBS_SERVER := -lmicrohttpd -lgnutls -lsqlite3 -lyaml -lcrypto
+LDLIBS_SERVER := -lmicrohttpd -lgnutls -lsqlite3 -lpq -lyaml -lcrypto
+# libpq's header (cmhost's PostgreSQL backend, src/cmhost/db_pg.c)
+CPPFLAGS_PQ   := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  += -lz -lpthread
 
 ifeq ($(SAN),1)
@@ -80,6 +82,8 @@ tools: $(TOOL_BINS)
 $(OBJ)/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OBJ)/cmhost/db_pg.o: CPPFLAGS += $(CPPFLAGS_PQ)
 
 $(LIBRATERM): $(LIB_OBJS)
 	@mkdir -p $(dir $@)

@@ -6,11 +6,14 @@ set -eu
 # (yubico-piv-tool, OpenSC, openssl), python3 (a relay that corrupts CMP
 # responses in t_cmp_client; pty_answer.py for the terminal tests), tmux
 # (terminal tests), sqlite3 (the tests read cmhost's audit table)
+# postgresql + libpq-dev: cmhost's PostgreSQL backend and its tests (a private
+# cluster, scripts/pgcluster.sh); haproxy: the load balancer of docs/scaling.md
 PKGS="build-essential pkg-config make
 libpcsclite-dev pcscd vsmartcard-vpcd zlib1g-dev
 libmbedtls-dev libcmocka-dev libncurses-dev libcurl4-openssl-dev libyaml-dev
 libmicrohttpd-dev libsqlite3-dev libssl-dev
-openssl yubico-piv-tool opensc opensc-pkcs11 tmux python3 sqlite3"
+openssl yubico-piv-tool opensc opensc-pkcs11 tmux python3 sqlite3
+postgresql haproxy libpq-dev"
 # only for `make bench` (`deps.sh --bench`): cfssl, the peer of cmhost's
 # bench; failing to install it is not fatal (the bench says so and goes on)
 BENCH_PKGS=""

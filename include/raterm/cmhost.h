@@ -160,8 +160,11 @@ typedef struct {
 	/* revocation.crl_url, ocsp_url, ca_issuers_url: what profiles put
 	 * into the certificates they issue (cmh_profile) */
 	char *crl_url, *ocsp_url, *ca_issuers_url;
-	/* database */
+	/* database: exactly one of path (SQLite) and url (PostgreSQL,
+	 * "postgresql://..."; its password in password_file rather than in
+	 * the URL) */
 	char *db_path;
+	char *db_url, *db_password_file;
 	unsigned grace_seconds;		/* confirmation grace time, default 600 */
 	/* the key-encryption key of the card management keys (kept apart
 	 * from the database, cmhost_kek.h): a file, or a passphrase asked on
@@ -194,6 +197,11 @@ rt_err *cmh_config_load(const char *path, cmh_config **out) RT_MUST;
 rt_err *cmh_config_parse(const char *name, const char *text, size_t len,
     cmh_config **out) RT_MUST;
 void cmh_config_free(cmh_config *c);
+/* Opens the database of c (database.path or database.url, cmhost_db.h's
+ * cmh_db_open_at); migrate: bring an older schema up to date. */
+struct cmh_db;
+rt_err *cmh_db_open_config(const cmh_config *c, bool migrate,
+    struct cmh_db **out) RT_MUST;
 /* The URL the config serves: "http://127.0.0.1:8829/cmp". */
 void cmh_config_url(const cmh_config *c, char *buf, size_t cap);
 

@@ -1,8 +1,10 @@
 /*
- * cmhost_db.h - cmhost's database (SQLite, WAL): issued certificates and
- * their confirmation state, revocations, CMP transactions and nonces (for
- * replay detection), per-card management keys, and the audit trail.
- * The schema is in docs/cmhost.md.
+ * cmhost_db.h - cmhost's database: issued certificates and their
+ * confirmation state, revocations, CMP transactions and nonces (for replay
+ * detection), per-card management keys, and the audit trail. Two backends
+ * behind the one interface: SQLite (database.path, WAL; one machine) and
+ * PostgreSQL (database.url; the store several instances share,
+ * docs/scaling.md). The schema and its migrations are in docs/cmhost.md.
  *
  * Certificate states and the transitions allowed:
  *
@@ -11,9 +13,12 @@
  *      \--grace time without certConf, or rr--------> revoked
  *
  * (a rejected certificate may also be revoked at once by rr). Every
- * function is safe to call from several threads on one handle: calls are
- * serialised by a mutex on the handle. Errors: IO (SQLite failures, with
- * its message), plus those listed.
+ * transition is a conditional update checked by its row count, so that
+ * with several instances on one PostgreSQL database a certConf, an rr or
+ * the sweep of a certificate is applied exactly once. Every function is
+ * safe to call from several threads on one handle: calls are serialised
+ * by a mutex on the handle. Errors: IO (database failures, with the
+ * backend's message), plus those listed.
  */
 #ifndef RATERM_CMHOST_DB_H
 #define RATERM_CMHOST_DB_H
@@ -51,9 +56,37 @@ typedef struct {
 
 typedef struct cmh_db cmh_db;
 
-/* Opens (creating if needed) the database; sets WAL mode. */
-rt_err *cmh_db_open(const char *path, cmh_db **out) RT_MUST;
+/* Where the database is: exactly one of path and url. */
+typedef struct {
+	const char *path;		/* SQLite: the file (database.path) */
+	const char *url;		/* PostgreSQL: "postgresql://..."
+					 * (database.url) */
+	const char *password_file;	/* PostgreSQL: the password (its first
+					 * line; database.password_file); NULL:
+					 * none, or the URL's */
+	bool migrate;			/* bring an older schema up to date;
+					 * false: refuse it (PostgreSQL: run
+					 * `cmhost db migrate`). SQLite always
+					 * migrates. */
+} cmh_db_where;
+
+/* Opens the database of w. SQLite: created if needed, WAL mode, brought
+ * to the current schema. PostgreSQL: a schema older than this cmhost's is
+ * refused unless w->migrate (CONFIG, naming `cmhost db migrate`), a newer
+ * one always (CONFIG). Errors: ARG (both or neither of path and url), IO
+ * (cannot open or connect; a URL is named without its password). */
+rt_err *cmh_db_open_at(const cmh_db_where *w, cmh_db **out) RT_MUST;
+/* cmh_db_open_at of a path, or of a "postgresql://" URL (not migrated). */
+rt_err *cmh_db_open(const char *path_or_url, cmh_db **out) RT_MUST;
+/* (cmh_db_open_config, cmhost.h: of the configuration's database.) */
 void cmh_db_close(cmh_db *db);
+/* "SQLite /var/lib/cmhost/cmhost.db", "PostgreSQL postgresql://u@h/db"
+ * (never a password). */
+const char *cmh_db_label(const cmh_db *db);
+/* The schema's version when the handle was opened, now, and the one this
+ * cmhost makes (docs/cmhost.md lists the migrations). */
+void cmh_db_schema(const cmh_db *db, unsigned *found, unsigned *now,
+    unsigned *latest);
 
 /* Records an issued certificate in state rec->state (waiting, or confirmed
  * with implicit confirmation). Errors: ARG (serial exists). */

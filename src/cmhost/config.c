@@ -312,6 +312,13 @@ db_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	cmh_config *c = arg;
 	if (!strcmp(k, "path"))
 		c->db_path = get_path(x, v, f);
+	else if (!strcmp(k, "url")) {
+		c->db_url = get_str(x, v, f);
+		if (c->db_url != NULL && strncmp(c->db_url, "postgresql://", 13)
+		    != 0 && strncmp(c->db_url, "postgres://", 11) != 0)
+			cfail(x, v, f, "not a postgresql:// URL");
+	} else if (!strcmp(k, "password_file"))
+		c->db_password_file = get_path(x, v, f);
 	else if (!strcmp(k, "confirm_grace"))
 		c->grace_seconds = get_uint(x, v, f, 1, 366u * 86400u);
 	else if (!strcmp(k, "kek_file"))
@@ -767,11 +774,20 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 	else if (!strcmp(k, "unprotected_cacerts"))
 		c->unprotected_cacerts = get_bool(x, v, f);
 	else if (!strcmp(k, "database")) {
-		static const char *const keys[] = { "path", "confirm_grace",
-			"kek_file", "kek_passphrase", NULL };
+		static const char *const keys[] = { "path", "url",
+			"password_file", "confirm_grace", "kek_file",
+			"kek_passphrase", NULL };
 		walk_map(x, v, f, keys, db_pair, c);
-		if (x->err == NULL && c->db_path == NULL)
-			cfail(x, kn, "database.path", "missing");
+		if (x->err == NULL && c->db_path == NULL && c->db_url == NULL)
+			cfail(x, kn, "database.path", "missing (or database.url: "
+			    "postgresql://...)");
+		if (x->err == NULL && c->db_path != NULL && c->db_url != NULL)
+			cfail(x, kn, "database", "path (SQLite) and url "
+			    "(PostgreSQL): one or the other");
+		if (x->err == NULL && c->db_password_file != NULL &&
+		    c->db_url == NULL)
+			cfail(x, kn, "database.password_file", "only with "
+			    "database.url");
 		if (x->err == NULL && c->kek_file != NULL && c->kek_ask)
 			cfail(x, kn, "database", "kek_file and kek_passphrase: one "
 			    "or the other");
@@ -864,8 +880,9 @@ static void
 check_refs(cfgctx *x, cmh_config *c, yaml_node_t *root)
 {
 	char f[128];
-	if (c->db_path == NULL)
-		cfail(x, root, "database.path", "missing");
+	if (c->db_path == NULL && c->db_url == NULL)
+		cfail(x, root, "database.path", "missing (or database.url: "
+		    "postgresql://...)");
 	else if (c->ca_cert == NULL)
 		cfail(x, root, "ca", "missing");
 	else if (c->nofficer_cas == 0)
@@ -908,6 +925,8 @@ cmh_config_free(cmh_config *c)
 	free(c->kek_file);
 	free(c->default_profile);
 	free(c->db_path);
+	free(c->db_url);
+	free(c->db_password_file);
 	free(c->ca_cert);
 	free(c->ca_key);
 	free(c->ca_key_pass_file);

@@ -278,7 +278,7 @@ cmh_kek_attach(const cmh_config *c, cmh_db *db, cmh_kek **out,
 		if ((e = cmh_db_kek_salt(db, salt, sizeof(salt))) != NULL)
 			return e;
 		snprintf(prompt, sizeof(prompt), "key-encryption passphrase of %s",
-		    c->db_path);
+		    cmh_db_label(db));
 		if ((e = rt_tty_read(prompt, false, "database.kek_passphrase: ask "
 		    "needs one (or use database.kek_file)", pass, sizeof(pass),
 		    &pl)) != NULL)

@@ -120,7 +120,7 @@ host_open(const char *file, unsigned what, host *h)
 	rt_err *e;
 	memset(h, 0, sizeof(*h));
 	if ((e = cmh_config_load(file, &h->cfg)) != NULL ||
-	    (e = cmh_db_open(h->cfg->db_path, &h->db)) != NULL ||
+	    (e = cmh_db_open_config(h->cfg, false, &h->db)) != NULL ||
 	    ((what & HOST_KEK) && (e = host_kek(h)) != NULL))
 		goto fail;
 	if ((what & HOST_FULL) == HOST_FULL && ((e = cmh_ca_load(h->cfg, &h->ca)) != NULL ||

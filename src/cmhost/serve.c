@@ -296,6 +296,8 @@ needs_restart(const cmh_config *o, const cmh_config *n, char *out, size_t cap)
 		{ "log", o->log_json == n->log_json &&
 		    same_str(o->log_file, n->log_file) },
 		{ "database", same_str(o->db_path, n->db_path) &&
+		    same_str(o->db_url, n->db_url) &&
+		    same_str(o->db_password_file, n->db_password_file) &&
 		    same_str(o->kek_file, n->kek_file) && o->kek_ask == n->kek_ask },
 		{ "ca", same_str(o->ca_cert, n->ca_cert) &&
 		    same_str(o->ca_key, n->ca_key) &&
@@ -441,7 +443,7 @@ cmd_serve(const char *file, const char *pidfile)
 	char url[300];
 	cmh_config_url(sv.first, url, sizeof(url));
 	note(&sv, "serving %s (%u threads, database %s)", url,
-	    sv.first->threads, sv.first->db_path);
+	    sv.first->threads, cmh_db_label(sv.h.db));
 
 	for (;;) {
 		unsigned interval = sv.h.cfg->grace_seconds / 4;
