@@ -83,7 +83,7 @@ $(OBJ)/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(OBJ)/cmhost/db_pg.o: CPPFLAGS += $(CPPFLAGS_PQ)
+$(OBJ)/cmhost/db_pg.o $(BUILD)/tests/test_cmhost_db: CPPFLAGS += $(CPPFLAGS_PQ)
 
 $(LIBRATERM): $(LIB_OBJS)
 	@mkdir -p $(dir $@)

@@ -2,7 +2,13 @@
  * confirmed, rejected, revoked; grace-time sweep), transactions and nonces
  * (replay), management keys, audit, and persistence across reopen; the
  * selections of `cmhost certs` and `cmhost audit` (cmh_db_certs_find,
- * cmh_db_audit_find). */
+ * cmh_db_audit_find); the schema's migrations; two handles (two instances)
+ * racing on one database: a certConf, an rr, a nonce, a serial and the
+ * sweep taken exactly once.
+ *
+ * The same tests run on SQLite (a file in a temporary directory) and, when
+ * CMH_TEST_PG_URL names a PostgreSQL database (tests/integ/t_cmhost_pg.sh),
+ * on PostgreSQL: its schema is emptied before each test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,13 +17,49 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <cmocka.h>
+
+#include <libpq-fe.h>
 
 #include "raterm/cmhost_db.h"
 #include "raterm/cmhost_kek.h"
 
 static char dir[64];
 static char path[128];
+static const char *pg_url;	/* the PostgreSQL run; NULL: SQLite */
+
+/* The database `name` of the test: a file in dir (SQLite), or the one
+ * PostgreSQL database. */
+static rt_err *
+opendb(const char *name, cmh_db **db)
+{
+	char p[160];
+	if (pg_url != NULL)
+		return cmh_db_open_at(&(cmh_db_where){ .url = pg_url,
+		    .migrate = true }, db);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return cmh_db_open(p, db);
+}
+
+/* PostgreSQL: an empty schema for each test (what a new SQLite file is). */
+static int
+pg_empty(void **state)
+{
+	(void)state;
+	if (pg_url == NULL)
+		return 0;
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r = PQexec(c, "SET client_min_messages = warning; "
+	    "DROP SCHEMA public CASCADE; CREATE SCHEMA "
+	    "public");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "pg_empty: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
 
 static int
 setup(void **state)
@@ -81,7 +123,7 @@ test_states(void **st)
 {
 	cmh_db *db;
 	(void)st;
-	assert_null(cmh_db_open(path, &db));
+	assert_null(opendb("t.db", &db));
 	add(db, "01", "t1", 0, CMH_CERT_WAITING, 1000);
 	add(db, "02", "t1", 1, CMH_CERT_WAITING, 1000);
 	add(db, "03", "t2", 0, CMH_CERT_WAITING, 1000);
@@ -149,7 +191,7 @@ test_states(void **st)
 	cmh_db_close(db);
 
 	/* persistent */
-	assert_null(cmh_db_open(path, &db));
+	assert_null(opendb("t.db", &db));
 	assert_int_equal(state(db, "05"), CMH_CERT_WAITING);
 	assert_string_equal(cmh_cert_state_name(CMH_CERT_REJECTED), "rejected");
 	cmh_db_close(db);
@@ -160,7 +202,7 @@ test_replay(void **st)
 {
 	cmh_db *db;
 	(void)st;
-	assert_null(cmh_db_open(path, &db));
+	assert_null(opendb("t.db", &db));
 	assert_null(cmh_db_nonce_use(db, "aa01", 1));
 	expect_kind(cmh_db_nonce_use(db, "aa01", 2), RT_E_AUTH);
 	assert_null(cmh_db_txn_begin(db, "tid1", "alice", "p10cr", "n1", 1));
@@ -191,7 +233,7 @@ test_keys_audit(void **st)
 	unsigned n;
 	cmh_kek *kek;
 	(void)st;
-	assert_null(cmh_db_open(path, &db));
+	assert_null(opendb("t.db", &db));
 	/* management keys are kept under a key-encryption key
 	 * (test_cmhost_kek.c tests that part) */
 	snprintf(kp, sizeof(kp), "%s/kek.key", dir);
@@ -216,8 +258,10 @@ test_keys_audit(void **st)
 	assert_int_equal(n, 2);
 	cmh_db_close(db);
 	cmh_kek_free(kek);
-	/* a database that cannot be created */
+	/* a database that cannot be created, or reached */
 	expect_kind(cmh_db_open("/nonexistent/dir/x.db", &db), RT_E_IO);
+	expect_kind(cmh_db_open("postgresql://cmhost:s3cret@127.0.0.1:1/x",
+	    &db), RT_E_IO);
 }
 
 /* ---- the selections of cmhost certs and cmhost audit ---------------------- */
@@ -272,11 +316,9 @@ add_as(cmh_db *db, const char *serial, const char *officer,
 static void
 test_certs_find(void **st)
 {
-	char p2[160];
 	cmh_db *db;
 	(void)st;
-	snprintf(p2, sizeof(p2), "%s/find.db", dir);
-	assert_null(cmh_db_open(p2, &db));
+	assert_null(opendb("find.db", &db));
 	assert_string_equal(certs(db, NULL), "");
 	add_as(db, "a1", "alice", "user", "0a0b", 100);
 	add_as(db, "a2", "alice", "piv-auth", "0a0b", 200);
@@ -366,11 +408,9 @@ audits(cmh_db *db, const cmh_audit_filter *f)
 static void
 test_audit_find(void **st)
 {
-	char p2[160];
 	cmh_db *db;
 	(void)st;
-	snprintf(p2, sizeof(p2), "%s/audit.db", dir);
-	assert_null(cmh_db_open(p2, &db));
+	assert_null(opendb("audit.db", &db));
 	assert_string_equal(audits(db, NULL), "");
 	assert_null(cmh_db_audit(db, 100, "alice", "127.0.0.1:1", "cr",
 	    "card 0a0b: CN=x (user)", "ok"));
@@ -407,15 +447,242 @@ test_audit_find(void **st)
 	cmh_db_close(db);
 }
 
+/* ---- schema ---------------------------------------------------------------- */
+
+static void
+test_migrate(void **st)
+{
+	cmh_db *db;
+	unsigned found, now, latest;
+	rt_err *e;
+	(void)st;
+	if (pg_url != NULL) {
+		/* an empty database is not migrated by the server: refused,
+		 * naming the command */
+		e = cmh_db_open_at(&(cmh_db_where){ .url = pg_url }, &db);
+		assert_non_null(e);
+		assert_int_equal(rt_err_kind_of(e), RT_E_CONFIG);
+		assert_non_null(strstr(rt_err_msg(e), "cmhost db migrate"));
+		rt_err_free(e);
+	}
+	/* the first open migrates (SQLite always, PostgreSQL when asked) */
+	assert_null(opendb("m.db", &db));
+	cmh_db_schema(db, &found, &now, &latest);
+	assert_int_equal(found, 0);
+	assert_true(latest >= 2);
+	assert_int_equal(now, latest);
+	add(db, "m1", "tm", 0, CMH_CERT_WAITING, 1);
+	cmh_db_close(db);
+	/* then it is current; the data stays */
+	if (pg_url != NULL)
+		assert_null(cmh_db_open_at(&(cmh_db_where){ .url = pg_url }, &db));
+	else
+		assert_null(opendb("m.db", &db));
+	cmh_db_schema(db, &found, &now, &latest);
+	assert_int_equal(found, latest);
+	assert_int_equal(state(db, "m1"), CMH_CERT_WAITING);
+	/* the label names the backend, never a password */
+	assert_non_null(strstr(cmh_db_label(db), pg_url ? "PostgreSQL" :
+	    "SQLite"));
+	cmh_db_close(db);
+	/* both or neither of path and url */
+	expect_kind(cmh_db_open_at(&(cmh_db_where){ .path = "x", .url =
+	    "postgresql://h/d" }, &db), RT_E_ARG);
+	expect_kind(cmh_db_open_at(&(cmh_db_where){ .migrate = true }, &db),
+	    RT_E_ARG);
+	/* a password in a URL is never in an error */
+	e = cmh_db_open("postgresql://cmhost:s3cret@127.0.0.1:1/x?password="
+	    "s3cret&sslmode=disable", &db);
+	assert_non_null(e);
+	assert_null(strstr(rt_err_msg(e), "s3cret"));
+	assert_non_null(strstr(rt_err_msg(e), "cmhost@127.0.0.1:1"));
+	rt_err_free(e);
+}
+
+/* ---- two instances on one database ----------------------------------------- */
+
+typedef struct {
+	cmh_db *db;
+	pthread_barrier_t *go;
+	rt_err *(*fn)(cmh_db *, int, void *);
+	int round;
+	void *arg;
+	rt_err *e;
+} racer;
+
+static void *
+race_one(void *arg)
+{
+	racer *r = arg;
+	pthread_barrier_wait(r->go);
+	r->e = r->fn(r->db, r->round, r->arg);
+	return NULL;
+}
+
+/* fn on both handles at once; how many succeeded (the others' errors
+ * must be of kind `loser`). */
+static int
+race(cmh_db *a, cmh_db *b, int round, rt_err *(*fn)(cmh_db *, int, void *),
+    void *arg, rt_err_kind loser)
+{
+	pthread_barrier_t go;
+	pthread_t t[2];
+	racer r[2] = { { .db = a, .go = &go, .fn = fn, .round = round,
+		.arg = arg }, { .db = b, .go = &go, .fn = fn, .round = round,
+		.arg = arg } };
+	int won = 0;
+	pthread_barrier_init(&go, NULL, 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, race_one, &r[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		if (r[i].e == NULL)
+			won++;
+		else {
+			if (rt_err_kind_of(r[i].e) != loser)
+				fprintf(stderr, "race: %s\n", rt_err_msg(r[i].e));
+			assert_int_equal(rt_err_kind_of(r[i].e), loser);
+			rt_err_free(r[i].e);
+		}
+	}
+	pthread_barrier_destroy(&go);
+	return won;
+}
+
+static rt_err *
+do_certconf(cmh_db *db, int round, void *arg)
+{
+	char tid[16];
+	int id = 0;
+	bool yes = true;
+	(void)arg;
+	snprintf(tid, sizeof(tid), "tc%d", round);
+	return cmh_db_certconf(db, tid, "alice", "n1", &id, &yes, 1, 2000);
+}
+
+static rt_err *
+do_nonce(cmh_db *db, int round, void *arg)
+{
+	char n[16];
+	(void)arg;
+	snprintf(n, sizeof(n), "ee%02x", round);
+	return cmh_db_nonce_use(db, n, 2000);
+}
+
+static rt_err *
+do_rr(cmh_db *db, int round, void *arg)
+{
+	static int seq;
+	char serial[16], tid[24];
+	int why = 1;
+	(void)arg;
+	snprintf(serial, sizeof(serial), "c%02d", round);
+	/* each rr has a transaction ID of its own */
+	snprintf(tid, sizeof(tid), "rr%d", __atomic_add_fetch(&seq, 1,
+	    __ATOMIC_SEQ_CST));
+	const char *sv[] = { serial };
+	return cmh_db_revoke_all(db, tid, "bob", "rr", sv, &why, 1, 3000);
+}
+
+static rt_err *
+do_add(cmh_db *db, int round, void *arg)
+{
+	static const uint8_t der[] = { 0x30, 0x00 };
+	cmh_cert_rec r = { .state = CMH_CERT_WAITING, .issued_at = 5000,
+		.state_at = 5000 };
+	(void)arg;
+	snprintf(r.serial, sizeof(r.serial), "dup%02d", round);
+	snprintf(r.tid, sizeof(r.tid), "td%d", round);
+	return cmh_db_cert_add(db, &r, der, sizeof(der));
+}
+
+typedef struct {
+	unsigned counts[2];
+	int next;
+} swept;
+
+static rt_err *
+do_sweep(cmh_db *db, int round, void *arg)
+{
+	swept *w = arg;
+	unsigned n = 0;
+	int me = __atomic_fetch_add(&w->next, 1, __ATOMIC_SEQ_CST);
+	(void)round;
+	rt_err *e = cmh_db_sweep(db, 9000, 600, &n);
+	w->counts[me & 1] = n;
+	return e;
+}
+
+static void
+test_two_instances(void **st)
+{
+	cmh_db *a, *b;
+	const int rounds = 12;
+	(void)st;
+	assert_null(opendb("two.db", &a));
+	assert_null(opendb("two.db", &b));
+	for (int i = 0; i < rounds; i++) {
+		char tid[16], serial[16];
+		snprintf(tid, sizeof(tid), "tc%d", i);
+		snprintf(serial, sizeof(serial), "c%02d", i);
+		/* cr on one instance ... */
+		assert_null(cmh_db_txn_begin(a, tid, "alice", "cr", "n1", 1000));
+		add(a, serial, tid, 0, CMH_CERT_WAITING, 1000);
+	}
+	for (int i = 0; i < rounds; i++) {
+		/* ... its certConf sent to both at once: applied once */
+		assert_int_equal(race(a, b, i, do_certconf, NULL,
+		    RT_E_NOT_FOUND), 1);
+		char serial[16];
+		snprintf(serial, sizeof(serial), "c%02d", i);
+		assert_int_equal(state(b, serial), CMH_CERT_CONFIRMED);
+		/* a nonce seen by both: one of them takes it */
+		assert_int_equal(race(a, b, i, do_nonce, NULL, RT_E_AUTH), 1);
+		/* the same rr on both: one revocation */
+		assert_int_equal(race(a, b, i, do_rr, NULL, RT_E_ARG), 1);
+		assert_int_equal(state(a, serial), CMH_CERT_REVOKED);
+		/* the same serial issued by both: one record */
+		assert_int_equal(race(a, b, i, do_add, NULL, RT_E_ARG), 1);
+	}
+	/* the sweep on both at once: each unconfirmed certificate revoked
+	 * once, whoever does it */
+	for (int i = 0; i < 40; i++) {
+		char serial[16], tid[16];
+		snprintf(serial, sizeof(serial), "s%02d", i);
+		snprintf(tid, sizeof(tid), "ts%d", i);
+		add(i % 2 ? a : b, serial, tid, 0, CMH_CERT_WAITING, 7000);
+	}
+	swept w = { { 0, 0 }, 0 };
+	assert_int_equal(race(a, b, 0, do_sweep, &w, RT_E_IO), 2);
+	/* 40 plus the 12 dupNN left waiting since 5000 */
+	assert_int_equal(w.counts[0] + w.counts[1], 40 + rounds);
+	unsigned counts[CMH_CERT_NSTATES];
+	assert_null(cmh_db_cert_states(a, counts));
+	assert_int_equal(counts[CMH_CERT_WAITING], 0);
+	assert_int_equal(counts[CMH_CERT_REVOKED], 40 + 2 * rounds);
+	unsigned again = 9;
+	assert_null(cmh_db_sweep(b, 9100, 600, &again));
+	assert_int_equal(again, 0);
+	cmh_db_close(a);
+	cmh_db_close(b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_states),
+		cmocka_unit_test_setup(test_states, pg_empty),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_keys_audit),
-		cmocka_unit_test(test_certs_find),
-		cmocka_unit_test(test_audit_find),
+		cmocka_unit_test_setup(test_certs_find, pg_empty),
+		cmocka_unit_test_setup(test_audit_find, pg_empty),
+		cmocka_unit_test_setup(test_migrate, pg_empty),
+		cmocka_unit_test_setup(test_two_instances, pg_empty),
 	};
-	return cmocka_run_group_tests_name("cmhost_db", tests, setup, teardown);
+	int fails = cmocka_run_group_tests_name("cmhost_db sqlite", tests,
+	    setup, teardown);
+	if ((pg_url = getenv("CMH_TEST_PG_URL")) != NULL && *pg_url != '\0')
+		fails += cmocka_run_group_tests_name("cmhost_db postgresql",
+		    tests, setup, teardown);
+	return fails;
 }
