@@ -592,6 +592,18 @@ put_cert_ef(p15_prof *p, const uint8_t *cdf, size_t cl, const uint8_t *der,
 	if ((e = iso_update_file(p->t, fp, fl, der, len)) != NULL)
 		return rt_err_wrap(e, "PKCS#15: writing the certificate into EF %04X",
 		    fid);
+	/* read back before the CDF names it: a write the card answered
+	 * without doing (a bare 9000) leaves an orphan for the next write,
+	 * never a CDF entry whose certificate does not read */
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	if ((e = iso_read_file(p->t, fp, fl, ISO_FILE_MAX, &back, &blen)) != NULL)
+		return rt_err_wrap(e, "PKCS#15: reading EF %04X back", fid);
+	bool same = blen >= len && memcmp(back, der, len) == 0;
+	free(back);
+	if (!same)
+		return rt_err_new(RT_E_CARD_STATUS, NULL, "PKCS#15: EF %04X read "
+		    "back does not hold the certificate written", fid);
 	memset(path, 0, sizeof(*path));
 	memcpy(path->b, fp, fl);
 	path->len = fl;

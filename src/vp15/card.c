@@ -4,6 +4,7 @@
  */
 #include "vp15_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1141,14 +1142,27 @@ vp15_apdu(vp15 *c, const uint8_t *b, size_t n, uint8_t *rsp, size_t cap,
 	if (cap < 2)
 		return rt_err_new(RT_E_ARG, NULL, "vp15: response buffer of %zu bytes", cap);
 	c->count++;
-	if (c->drop_at != 0 && c->count == c->drop_at)
+	/* the command is traced when it arrives, also when the card is
+	 * pulled there or stalls (as vpiv's trace: a fault sweep counts the
+	 * commands sent) */
+	trace_line(c, ">", b, n);
+	if (c->drop_at != 0 && c->count == c->drop_at) {
+		if (c->trace != NULL)
+			fprintf(c->trace, "vp15 < (card pulled at APDU %llu)\n",
+			    (unsigned long long)c->count);
 		return rt_err_new(RT_E_FAULT, NULL, "vp15: card pulled at APDU %llu",
 		    (unsigned long long)c->count);
-	if (c->stall_at != 0 && c->count == c->stall_at) {
-		struct timespec ts = { c->stall_ms / 1000, (long)(c->stall_ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
 	}
-	trace_line(c, ">", b, n);
+	if (c->stall_at != 0 && c->count == c->stall_at && c->stall_ms != 0) {
+		if (c->trace != NULL) {
+			fprintf(c->trace, "vp15 ~ (stalling %u ms at APDU %llu)\n",
+			    c->stall_ms, (unsigned long long)c->count);
+			fflush(c->trace);
+		}
+		struct timespec ts = { c->stall_ms / 1000, (long)(c->stall_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
 	uint16_t sw;
 	uint8_t *data = NULL;
 	size_t dlen = 0, ne = 0;

@@ -529,6 +529,57 @@ test_torn_writes(void **state)
 	free(d);
 }
 
+/* A write whose every APDU in turn the card answers with a bare 9000
+ * (done nothing, said done): afterwards every certificate the CDF lists
+ * reads (a certificate EF that was not written is never named), and a
+ * Redo leaves the key one certificate, the old or the new. */
+static void
+test_bare_9000(void **state)
+{
+	fx *f = *state;
+	size_t la, lb;
+	uint8_t *a = key_cert(f, 2, 0x60, &la);
+	uint8_t *b = key_cert(f, 2, 0x61, &lb);
+	so_pin(f);
+	assert_null(rt_card_write_cert(f->card, 2, 0, a, la));
+	const uint8_t *cur = a, *next = b;
+	size_t cl = la, nl = lb;
+	for (uint64_t k = 1; k < 60; k++) {
+		so_pin(f);
+		uint64_t at = vp15_apdu_count(f->c) + k;
+		vp15_fault_sw_at(f->c, at, 0x9000);
+		rt_err *e = rt_card_write_cert(f->card, 2, 0, next, nl);
+		bool reached = vp15_apdu_count(f->c) >= at;
+		vp15_fault_sw_at(f->c, 0, 0);
+		rt_err_free(e);
+		rt_card_close(f->card);
+		vp15_reset(f->c);
+		fx_open(f);
+		rt_card_key ks[16];
+		size_t n, certs2 = 0;
+		assert_null(rt_card_keys(f->card, 0, ks, 16, &n, NULL));
+		for (size_t i = 0; i < n; i++) {
+			assert_string_equal(ks[i].error, "");
+			certs2 += ks[i].key == 2 && ks[i].der != NULL;
+		}
+		rt_card_keys_free(ks, n);
+		assert_int_equal(certs2, 1);
+		bool held_new = false, held_old = false;
+		assert_null(rt_card_holds_cert(f->card, 2, next, nl, &held_new));
+		assert_null(rt_card_holds_cert(f->card, 2, cur, cl, &held_old));
+		assert_true(held_new != held_old);
+		if (held_new) {	/* the next Redo goes the other way */
+			const uint8_t *t = cur;
+			size_t tl = cl;
+			cur = next, cl = nl, next = t, nl = tl;
+		}
+		if (!reached)
+			break;
+	}
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -538,6 +589,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ca_certs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signer_two_pins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bare_9000, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
