@@ -7,7 +7,9 @@
  * until the earliest notAfter of the chain it was validated with, and only
  * while the database's revocation stamp (cmh_db_revoked_stamp) is the one
  * it was validated under: any revocation or rejection in cmhost's
- * database, which also makes a new CRL, drops every entry's standing. The
+ * database, which also makes a new CRL, drops every entry's standing (the
+ * service reads the stamp once a second at most; an officer certificate
+ * of cmhost's own CA is looked up by its serial on every request). The
  * cache belongs to the service (cmh_service), so a configuration reload,
  * which makes a new service, starts with an empty one. Thread-safe;
  * bounded: when full, the least recently used entry makes room (one
@@ -30,13 +32,16 @@ rt_err *cmh_chain_cache_new(size_t max, cmh_chain_cache **out) RT_MUST;
 void cmh_chain_cache_free(cmh_chain_cache *c);
 
 /* Whether cert was validated under revocation stamp `stamp` and its chain
- * is still valid at now. */
+ * is still valid at now; serial (cap bytes) receives the serial it was
+ * kept with ("" for none). */
 bool cmh_chain_cache_get(cmh_chain_cache *c, const uint8_t *cert,
-    size_t len, unsigned stamp, time_t now);
+    size_t len, unsigned stamp, time_t now, char *serial, size_t cap);
 /* Records cert as validated under `stamp`, its chain valid until
- * not_after. */
+ * not_after; serial (NULL or "": none) is the certificate's serial in
+ * cmhost's database when cmhost's CA issued it, for the caller to look
+ * its state up on every use. */
 void cmh_chain_cache_put(cmh_chain_cache *c, const uint8_t *cert,
-    size_t len, unsigned stamp, time_t not_after);
+    size_t len, unsigned stamp, time_t not_after, const char *serial);
 /* Entries held, and chains validated (puts) since the cache was made. */
 size_t cmh_chain_cache_size(cmh_chain_cache *c);
 unsigned long cmh_chain_cache_validations(cmh_chain_cache *c);

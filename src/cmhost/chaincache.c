@@ -4,6 +4,7 @@
 #include "raterm/signer.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ typedef struct {
 	unsigned stamp;
 	time_t not_after;
 	uint64_t last;		/* use counter, for LRU */
+	char serial[80];	/* in cmhost's database, or "" */
 } entry;
 
 struct cmh_chain_cache {
@@ -61,10 +63,12 @@ cert_id(const uint8_t *cert, size_t len, uint8_t id[32])
 
 bool
 cmh_chain_cache_get(cmh_chain_cache *c, const uint8_t *cert, size_t len,
-    unsigned stamp, time_t now)
+    unsigned stamp, time_t now, char *serial, size_t cap)
 {
 	uint8_t id[32];
 	bool hit = false;
+	if (cap > 0)
+		serial[0] = '\0';
 	if (c == NULL || !cert_id(cert, len, id))
 		return false;
 	pthread_mutex_lock(&c->mu);
@@ -74,6 +78,7 @@ cmh_chain_cache_get(cmh_chain_cache *c, const uint8_t *cert, size_t len,
 			continue;
 		if (x->stamp == stamp && now < x->not_after) {
 			x->last = ++c->clock;
+			snprintf(serial, cap, "%s", x->serial);
 			hit = true;
 		} else
 			x->used = false;	/* revoked or expired since */
@@ -85,7 +90,7 @@ cmh_chain_cache_get(cmh_chain_cache *c, const uint8_t *cert, size_t len,
 
 void
 cmh_chain_cache_put(cmh_chain_cache *c, const uint8_t *cert, size_t len,
-    unsigned stamp, time_t not_after)
+    unsigned stamp, time_t not_after, const char *serial)
 {
 	uint8_t id[32];
 	if (c == NULL || !cert_id(cert, len, id))
@@ -107,6 +112,7 @@ cmh_chain_cache_put(cmh_chain_cache *c, const uint8_t *cert, size_t len,
 	slot->used = true;
 	slot->stamp = stamp;
 	slot->not_after = not_after;
+	snprintf(slot->serial, sizeof(slot->serial), "%s", serial ? serial : "");
 	slot->last = ++c->clock;
 	pthread_mutex_unlock(&c->mu);
 }

@@ -50,6 +50,10 @@ struct cmh_service {
 	cmh_db *db;
 	mbedtls_x509_crt officer_cas;
 	cmh_chain_cache *chains;	/* officer chains validated */
+	pthread_mutex_t stamp_mu;	/* the revocation stamp, read at most */
+	bool have_stamp;		/* once a second (cmh_db_revoked_stamp */
+	time_t stamp_at;		/* counts the revoked certificates) */
+	unsigned stamp;
 	pthread_mutex_t unv_mu;
 	unverified_slot unv[UNVERIFIED_SLOTS];
 };
@@ -82,6 +86,7 @@ cmh_service_new(const cmh_config *c, cmh_ca *ca, cmh_db *db, cmh_service **out)
 	s->db = db;
 	mbedtls_x509_crt_init(&s->officer_cas);
 	pthread_mutex_init(&s->unv_mu, NULL);
+	pthread_mutex_init(&s->stamp_mu, NULL);
 	rt_err *ce = cmh_chain_cache_new(0, &s->chains);
 	if (ce != NULL) {
 		cmh_service_free(s);
@@ -115,6 +120,7 @@ cmh_service_free(cmh_service *s)
 		return;
 	mbedtls_x509_crt_free(&s->officer_cas);
 	cmh_chain_cache_free(s->chains);
+	pthread_mutex_destroy(&s->stamp_mu);
 	pthread_mutex_destroy(&s->unv_mu);
 	free(s);
 }
@@ -1021,9 +1027,10 @@ genm(reqctx *x)
 
 /* The officer chain cache as cmp_msg_verify asks it (cmhost_cache.h): a
  * chain validated under the current revocation stamp and not expired is
- * not validated again; a chain just validated is cached by
- * verify_and_identify once the officer's certificate is known not to be
- * revoked in the database. */
+ * not validated again, unless the officer's certificate, issued by this
+ * CA, is revoked in the database now (looked up on every request); a
+ * chain just validated is cached by verify_and_identify once the
+ * officer's certificate is known not to be revoked. */
 typedef struct {
 	cmh_service *s;
 	time_t now;
@@ -1033,12 +1040,50 @@ typedef struct {
 	time_t not_after;
 } chain_check;
 
+/* The revocation stamp: cmh_db_revoked_stamp counts the revoked and
+ * rejected certificates (a query that grows with them), so it is read
+ * once a second at most; a change reaches the cache within that second,
+ * an officer's own revocation at once (serial_revoked). */
+static bool
+revoked_stamp(cmh_service *s, time_t now, unsigned *stamp)
+{
+	pthread_mutex_lock(&s->stamp_mu);
+	if (!s->have_stamp || now != s->stamp_at) {
+		rt_err *e = cmh_db_revoked_stamp(s->db, &s->stamp);
+		s->have_stamp = e == NULL;
+		s->stamp_at = now;
+		rt_err_free(e);
+	}
+	bool have = s->have_stamp;
+	*stamp = s->stamp;
+	pthread_mutex_unlock(&s->stamp_mu);
+	return have;
+}
+
+/* Whether the certificate of this CA with this serial is revoked or
+ * rejected in the database. */
+static bool
+serial_revoked(cmh_service *s, const char *serial)
+{
+	cmh_cert_rec rec;
+	rt_err *e = cmh_db_cert_get(s->db, serial, &rec, NULL, NULL);
+	if (e != NULL) {
+		rt_err_free(e);
+		return false;
+	}
+	return rec.state == CMH_CERT_REVOKED || rec.state == CMH_CERT_REJECTED;
+}
+
 static bool
 chain_known(void *ctx, cmp_buf cert)
 {
 	chain_check *cc = ctx;
-	return cc->have_stamp && cmh_chain_cache_get(cc->s->chains, cert.p,
-	    cert.len, cc->stamp, cc->now);
+	char serial[80];
+	if (!cc->have_stamp || !cmh_chain_cache_get(cc->s->chains, cert.p,
+	    cert.len, cc->stamp, cc->now, serial, sizeof(serial)))
+		return false;
+	/* revoked since it was cached: validated again, and refused */
+	return serial[0] == '\0' || !serial_revoked(cc->s, serial);
 }
 
 static void
@@ -1050,25 +1095,16 @@ chain_validated(void *ctx, cmp_buf cert, time_t not_after)
 	cc->not_after = not_after;
 }
 
-/* Whether the officer's certificate c, when issued by cmhost's CA, is
- * revoked (or rejected) in the database. */
-static bool
-officer_revoked(reqctx *x, const mbedtls_x509_crt *c)
+/* The serial of the officer's certificate c when cmhost's CA issued it
+ * (else ""). */
+static void
+own_serial(reqctx *x, const mbedtls_x509_crt *c, char *serial, size_t cap)
 {
 	const mbedtls_x509_crt *ca = cmh_ca_cert(x->s->ca);
-	cmh_cert_rec rec;
-	char serial[80];
-	if (ca == NULL || c->issuer_raw.len != ca->subject_raw.len ||
-	    memcmp(c->issuer_raw.p, ca->subject_raw.p, c->issuer_raw.len) != 0)
-		return false;
-	serial_hex((cmp_buf){ c->serial.p, c->serial.len }, serial,
-	    sizeof(serial));
-	rt_err *e = cmh_db_cert_get(x->s->db, serial, &rec, NULL, NULL);
-	if (e != NULL) {
-		rt_err_free(e);
-		return false;
-	}
-	return rec.state == CMH_CERT_REVOKED || rec.state == CMH_CERT_REJECTED;
+	serial[0] = '\0';
+	if (ca != NULL && c->issuer_raw.len == ca->subject_raw.len &&
+	    memcmp(c->issuer_raw.p, ca->subject_raw.p, c->issuer_raw.len) == 0)
+		serial_hex((cmp_buf){ c->serial.p, c->serial.len }, serial, cap);
 }
 
 unsigned long
@@ -1094,9 +1130,7 @@ verify_and_identify(reqctx *x)
 	vo.verifier = &rt_verifier_ossl;
 	cc.s = x->s;
 	cc.now = x->now;
-	if ((e = cmh_db_revoked_stamp(x->s->db, &cc.stamp)) == NULL)
-		cc.have_stamp = true;
-	rt_err_free(e);
+	cc.have_stamp = revoked_stamp(x->s, x->now, &cc.stamp);
 	vo.chain_known = chain_known;
 	vo.chain_validated = chain_validated;
 	vo.chain_ctx = &cc;
@@ -1138,16 +1172,18 @@ verify_and_identify(reqctx *x)
 	if (mbedtls_x509_dn_gets(x->who, sizeof(x->who), &c.subject) < 0)
 		snprintf(x->who, sizeof(x->who), "?");
 	x->officer = cmh_officer_find(x->s->cfg, &c);
-	bool revoked = cc.validated && officer_revoked(x, &c);
+	char serial[80] = "";
+	if (cc.validated)
+		own_serial(x, &c, serial, sizeof(serial));
 	mbedtls_x509_crt_free(&c);
-	if (revoked) {
+	if (serial[0] != '\0' && serial_revoked(x->s, serial)) {
 		refuse(x, CMP_FI_CERT_REVOKED, "the certificate of %s is revoked",
 		    x->who);
 		return;
 	}
 	if (cc.validated && cc.have_stamp)
 		cmh_chain_cache_put(x->s->chains, m->extra_certs[idx].p,
-		    m->extra_certs[idx].len, cc.stamp, cc.not_after);
+		    m->extra_certs[idx].len, cc.stamp, cc.not_after, serial);
 	if (x->officer == NULL) {
 		refuse(x, CMP_FI_NOT_AUTHORIZED, "%s is not a configured officer",
 		    x->who);

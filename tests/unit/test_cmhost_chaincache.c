@@ -1,12 +1,14 @@
 /* Unit tests: cmhost's officer chain cache (cmhost_cache.h) and the
  * verifiers behind the CMP checks (signer.h, signer_ossl.h).
  *   - the cache alone: a hit until notAfter, none under another
- *     revocation stamp, the least recently used entry evicted when full;
+ *     revocation stamp, the least recently used entry evicted when full,
+ *     the serial an entry is kept with;
  *   - the service: a second request of the same officer does not validate
  *     the chain again, another officer's does; an officer whose
  *     certificate (issued by cmhost's CA) is revoked in the database is
- *     refused at once (the revocation stamp changed), and a request at
- *     the chain's notAfter validates it again;
+ *     refused at once, another officer's chain is validated again once
+ *     the revocation stamp is read again (the next second), and a request
+ *     at the chain's notAfter validates it again;
  *   - rt_verifier_ossl and rt_verifier_mbedtls agree: a good ECDSA and RSA
  *     (PKCS#1, PSS) signature, a changed one, a scheme that does not fit
  *     the key, an RSA key out of the limits. */
@@ -120,29 +122,35 @@ test_cache(void **state)
 	cmh_chain_cache *c;
 	const uint8_t a[] = "certificate A", b[] = "certificate B",
 	    d[] = "certificate D";
+	char sn[80];
 	(void)state;
 	assert_null(cmh_chain_cache_new(2, &c));
-	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 7, 100));
-	cmh_chain_cache_put(c, a, sizeof(a), 7, 200);
-	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 7, 100));
-	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 7, 199));
+	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 7, 100, sn, sizeof(sn)));
+	cmh_chain_cache_put(c, a, sizeof(a), 7, 200, NULL);
+	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 7, 100, sn, sizeof(sn)));
+	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 7, 199, sn, sizeof(sn)));
 	/* expired at notAfter */
-	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 7, 200));
-	cmh_chain_cache_put(c, a, sizeof(a), 7, 200);
+	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 7, 200, sn, sizeof(sn)));
+	cmh_chain_cache_put(c, a, sizeof(a), 7, 200, NULL);
 	/* another revocation stamp: not trusted any more, and dropped */
-	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 8, 100));
-	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 7, 100));
+	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 8, 100, sn, sizeof(sn)));
+	assert_false(cmh_chain_cache_get(c, a, sizeof(a), 7, 100, sn, sizeof(sn)));
 	assert_int_equal(cmh_chain_cache_size(c), 0);
 	/* bounded: the least recently used makes room */
-	cmh_chain_cache_put(c, a, sizeof(a), 8, 200);
-	cmh_chain_cache_put(c, b, sizeof(b), 8, 200);
-	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 8, 100));
-	cmh_chain_cache_put(c, d, sizeof(d), 8, 200);
+	cmh_chain_cache_put(c, a, sizeof(a), 8, 200, NULL);
+	cmh_chain_cache_put(c, b, sizeof(b), 8, 200, NULL);
+	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 8, 100, sn, sizeof(sn)));
+	cmh_chain_cache_put(c, d, sizeof(d), 8, 200, NULL);
 	assert_int_equal(cmh_chain_cache_size(c), 2);
-	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 8, 100));
-	assert_false(cmh_chain_cache_get(c, b, sizeof(b), 8, 100));
-	assert_true(cmh_chain_cache_get(c, d, sizeof(d), 8, 100));
-	assert_int_equal(cmh_chain_cache_validations(c), 5);
+	assert_true(cmh_chain_cache_get(c, a, sizeof(a), 8, 100, sn, sizeof(sn)));
+	assert_false(cmh_chain_cache_get(c, b, sizeof(b), 8, 100, sn, sizeof(sn)));
+	assert_true(cmh_chain_cache_get(c, d, sizeof(d), 8, 100, sn, sizeof(sn)));
+	assert_string_equal(sn, "");
+	/* the serial a certificate of cmhost's CA is kept with */
+	cmh_chain_cache_put(c, b, sizeof(b), 8, 200, "4a01");
+	assert_true(cmh_chain_cache_get(c, b, sizeof(b), 8, 100, sn, sizeof(sn)));
+	assert_string_equal(sn, "4a01");
+	assert_int_equal(cmh_chain_cache_validations(c), 6);
 	cmh_chain_cache_free(c);
 }
 
@@ -274,17 +282,20 @@ test_service(void **state)
 	genm_by(o2, now, 0);
 	assert_int_equal(cmh_service_chain_validations(svc), v1 + 1);
 
-	/* o2's certificate revoked in the database: refused at the next
-	 * request, the chain looked at again */
+	/* o2's certificate revoked in the database: refused at its next
+	 * request (its serial is looked up on every request), in the same
+	 * second as the revocation */
 	assert_null(cmh_db_cert_revoke(db, serial, 1, (int64_t)now));
 	genm_by(o2, now, CMP_FI_CERT_REVOKED);
 	genm_by(o2, now, CMP_FI_CERT_REVOKED);
-	/* the demo officer after the revocation: validated once again */
+	/* the demo officer (officer CA) once the revocation stamp is read
+	 * again, the next second: its chain validated once again */
 	unsigned long v2 = cmh_service_chain_validations(svc);
-	genm_by(officer, now, 0);
+	genm_by(officer, now + 1, 0);
 	assert_int_equal(cmh_service_chain_validations(svc), v2 + 1);
-	genm_by(officer, now, 0);
+	genm_by(officer, now + 1, 0);
 	assert_int_equal(cmh_service_chain_validations(svc), v2 + 1);
+	genm_by(o2, now + 1, CMP_FI_CERT_REVOKED);
 
 	/* at the officer certificate's notAfter the entry is not used: the
 	 * chain is validated again (by mbedTLS, on the clock) */
