@@ -203,10 +203,14 @@ integ: $(PROGS) tools
 	@BUILD=$(BUILD) sh tests/integ/run.sh
 
 # the fault sweep over every APDU index and HTTP exchange of a 3-key Redo
-# (tests/sweep/sweep.sh; `make check` runs its sample, t_sweep.sh)
-.PHONY: sweep
+# on PIV, then of a PKCS#15 Redo and Add (tests/sweep/sweep.sh [--p15];
+# `make check` runs a sample of both, t_sweep.sh); sweep-p15: the second alone
+.PHONY: sweep sweep-p15
 sweep: $(PROGS) tools
-	@BUILD=$(BUILD) sh tests/sweep/sweep.sh
+	@BUILD=$(BUILD) sh tests/sweep/sweep.sh; rc=$$?; \
+	BUILD=$(BUILD) sh tests/sweep/sweep.sh --p15 || exit 1; exit $$rc
+sweep-p15: $(PROGS) tools
+	@BUILD=$(BUILD) sh tests/sweep/sweep.sh --p15
 
 # ---- set-up, demo, bench -------------------------------------------------
 deps:
@@ -222,6 +226,7 @@ bench: deps
 	@sh tests/bench/bench.sh
 	@sh tests/bench/bench_cmhost.sh
 	@sh tests/bench/bench_update.sh
+	@sh tests/bench/bench_p15.sh
 	@sh tests/bench/bench_ui.sh
 
 # the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto,
