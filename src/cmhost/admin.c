@@ -68,6 +68,7 @@ static int cmd_audit(const aopts *);
 static int cmd_revoke(const aopts *);
 static int cmd_mgmt_key(const aopts *);
 static int cmd_rekey(const aopts *);
+static int cmd_db(const aopts *);
 
 static const struct sub {
 	const char *name;
@@ -119,6 +120,13 @@ static const struct sub {
 	  "in one transaction; then name F in database.kek_file. Run it with\n"
 	  "the server stopped (the server keeps the old key until restarted).",
 	  " -c --new-kek-file ", NULL, cmd_rekey },
+	{ "db", "db migrate -c FILE",
+	  "Brings the database's schema up to this cmhost's version (the\n"
+	  "migrations not yet applied, each in one transaction; nothing when it\n"
+	  "is current). A server on PostgreSQL (database.url) refuses to start\n"
+	  "on an older schema until this is run, once, by one instance; SQLite\n"
+	  "(database.path) is migrated when it is opened.",
+	  " -c ", "migrate", cmd_db },
 };
 
 #define NSUBS (sizeof(subs) / sizeof(subs[0]))
@@ -844,5 +852,43 @@ cmd_rekey(const aopts *o)
 	}
 	host_close(&h);
 	cmh_kek_free(to);
+	return e ? report(e) : 0;
+}
+
+/* ---- db migrate ---------------------------------------------------------- */
+
+static int
+cmd_db(const aopts *o)
+{
+	char station[160], d[200];
+	unsigned found, now, latest;
+	cmh_config *cfg;
+	cmh_db *db;
+	rt_err *e;
+
+	if (strcmp(o->pos, "migrate") != 0) {
+		snprintf(d, sizeof(d), "unknown action '%s' (migrate)", o->pos);
+		return cmh_usage("db", d);
+	}
+	if ((e = cmh_config_load(o->file, &cfg)) != NULL)
+		return report(e);
+	if ((e = cmh_db_open_config(cfg, true, &db)) != NULL) {
+		cmh_config_free(cfg);
+		return report(e);
+	}
+	cmh_db_schema(db, &found, &now, &latest);
+	if (found == now)
+		printf("db migrate: %s: schema version %u, current\n",
+		    cmh_db_label(db), now);
+	else {
+		admin_station(station, sizeof(station));
+		snprintf(d, sizeof(d), "schema version %u -> %u", found, now);
+		e = cmh_db_audit(db, (int64_t)time(NULL), ADMIN_WHO, station,
+		    "migrate", d, "ok");
+		if (e == NULL)
+			printf("db migrate: %s: %s\n", cmh_db_label(db), d);
+	}
+	cmh_db_close(db);
+	cmh_config_free(cfg);
 	return e ? report(e) : 0;
 }
