@@ -11,7 +11,8 @@
  *     at the chain's notAfter validates it again;
  *   - rt_verifier_ossl and rt_verifier_mbedtls agree: a good ECDSA and RSA
  *     (PKCS#1, PSS) signature, a changed one, a scheme that does not fit
- *     the key, an RSA key out of the limits. */
+ *     the key, an RSA key out of the limits; a PKCS#10 request and a POPO
+ *     (P-384) checked through each, good, changed and cut short. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -391,6 +392,83 @@ test_verifiers(void **state)
 	mbedtls_pk_free(&k);
 }
 
+/* A PKCS#10 request and a POPO signature checked through each verifier:
+ * good, its signature changed (CRYPTO / CMP_PROTECTION), a CSR cut short
+ * (FORMAT). */
+static void
+test_csr_popo(void **state)
+{
+	const rt_verifier *v[] = { NULL, &rt_verifier_mbedtls, &rt_verifier_ossl };
+	mbedtls_pk_context k;
+	mbedtls_x509write_csr w;
+	uint8_t buf[1024], *csr, *pop = NULL;
+	cmp_cert_req q;
+	rt_signer *s;
+	(void)state;
+	mbedtls_pk_init(&k);
+	mbedtls_x509write_csr_init(&w);
+	assert_int_equal(mbedtls_pk_setup(&k,
+	    mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+	assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP384R1,
+	    mbedtls_pk_ec(k), rt_rng, NULL), 0);
+	mbedtls_x509write_csr_set_key(&w, &k);
+	mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA384);
+	assert_int_equal(mbedtls_x509write_csr_set_subject_name(&w,
+	    "CN=Verifier Test"), 0);
+	int n = mbedtls_x509write_csr_der(&w, buf, sizeof(buf), rt_rng, NULL);
+	assert_true(n > 0);
+	csr = buf + sizeof(buf) - n;
+	for (size_t i = 0; i < 3; i++) {
+		assert_null(cmp_req_from_csr_with(csr, (size_t)n, v[i], &q));
+		assert_true(q.public_key.len > 0 && q.subject.len > 0);
+	}
+	csr[n - 3] ^= 0x10;		/* in the signature */
+	for (size_t i = 0; i < 3; i++) {
+		rt_err *e = cmp_req_from_csr_with(csr, (size_t)n, v[i], &q);
+		assert_non_null(e);
+		assert_int_equal(rt_err_kind_of(e), RT_E_CRYPTO);
+		rt_err_free(e);
+	}
+	csr[n - 3] ^= 0x10;
+	for (size_t i = 0; i < 3; i++) {
+		rt_err *e = cmp_req_from_csr_with(csr, (size_t)n - 1, v[i], &q);
+		assert_non_null(e);
+		assert_int_equal(rt_err_kind_of(e), RT_E_FORMAT);
+		rt_err_free(e);
+	}
+
+	/* POPO: a cr's request signed by the key being certified (P-384) */
+	cmp_msg m, *d;
+	uint8_t *der;
+	size_t len;
+	cmp_msg_init(&m);
+	assert_null(cmp_req_from_csr(csr, (size_t)n, &m.req[0]));
+	m.type = CMP_BODY_CR;
+	m.nreq = 1;
+	assert_null(rt_signer_ossl(&k, "request key", &s));
+	assert_null(cmp_popo_sign(&m.req[0], s, &pop));
+	uint8_t tid[16] = { 1 }, nonce[16] = { 2 };
+	m.hdr.transaction_id = (cmp_buf){ tid, sizeof(tid) };
+	m.hdr.sender_nonce = (cmp_buf){ nonce, sizeof(nonce) };
+	assert_null(cmp_msg_encode(&m, NULL, NULL, &der, &len));
+	assert_null(cmp_msg_decode(der, len, &d));
+	for (size_t i = 0; i < 3; i++)
+		assert_null(cmp_popo_verify_with(d, 0, v[i]));
+	((uint8_t *)(uintptr_t)d->req[0].popo_sig.p)[8] ^= 1;
+	for (size_t i = 0; i < 3; i++) {
+		rt_err *e = cmp_popo_verify_with(d, 0, v[i]);
+		assert_non_null(e);
+		assert_int_equal(rt_err_kind_of(e), RT_E_CMP_PROTECTION);
+		rt_err_free(e);
+	}
+	cmp_msg_free(d);
+	free(der);
+	free(pop);
+	rt_signer_free(s);
+	mbedtls_x509write_csr_free(&w);
+	mbedtls_pk_free(&k);
+}
+
 int
 main(void)
 {
@@ -398,6 +476,7 @@ main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_service),
 		cmocka_unit_test(test_verifiers),
+		cmocka_unit_test(test_csr_popo),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
