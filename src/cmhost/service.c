@@ -394,6 +394,44 @@ typedef struct {
 	char card[2 * CMP_CARD_ID_MAX + 1];	/* "" unknown */
 } one_req;
 
+/* Issues q's certificate and records it (*der malloc'ed). A serial
+ * another instance recorded first (the database's unique key) is issued
+ * again with a new one, up to 3 times. *what: "issuance" or "database",
+ * the step that failed. */
+static rt_err *
+issue_record(reqctx *x, const one_req *q, bool implicit, cmh_cert_rec *rec,
+    uint8_t **der, size_t *len, const char **what)
+{
+	rt_err *e;
+	for (int tries = 1;; tries++) {
+		memset(rec, 0, sizeof(*rec));
+		*what = "issuance";
+		if ((e = cmh_issue(x->s->ca, q->p, &q->ck, x->now, der, len,
+		    rec->serial)) != NULL)
+			return e;
+		snprintf(rec->subject, sizeof(rec->subject), "%s",
+		    q->ck.subject_str);
+		snprintf(rec->profile, sizeof(rec->profile), "%s", q->profile);
+		snprintf(rec->officer, sizeof(rec->officer), "%s",
+		    x->officer->name);
+		snprintf(rec->card, sizeof(rec->card), "%s", q->card);
+		snprintf(rec->tid, sizeof(rec->tid), "%s", x->tid_hex);
+		rec->cert_req_id = (int)q->id;
+		rec->state = implicit ? CMH_CERT_CONFIRMED : CMH_CERT_WAITING;
+		rec->issued_at = rec->state_at = (int64_t)x->now;
+		rec->not_after = (int64_t)x->now +
+		    (int64_t)q->p->validity_days * 86400;
+		*what = "database";
+		if ((e = cmh_db_cert_add(x->s->db, rec, *der, *len)) == NULL)
+			return NULL;
+		free(*der);
+		*der = NULL;
+		if (rt_err_kind_of(e) != RT_E_ARG || tries == 3)
+			return e;
+		rt_err_free(e);
+	}
+}
+
 static void
 enroll(reqctx *x)
 {
@@ -555,36 +593,23 @@ enroll(reqctx *x)
 	}
 	/* 4. issue and record */
 	for (size_t i = 0; i < n && x->fail_info == 0; i++) {
-		uint8_t *der;
+		uint8_t *der = NULL;
 		size_t len;
 		cmh_cert_rec rec;
-		memset(&rec, 0, sizeof(rec));
-		if ((e = cmh_issue(x->s->ca, rq[i].p, &rq[i].ck, x->now, &der, &len,
-		    rec.serial)) != NULL) {
-			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "issuance", e);
-			break;
-		}
-		if (!keep(x, der)) {
-			free(der);
+		const char *what;
+		/* room to keep it first: no certificate is recorded that is
+		 * not sent */
+		if (x->nbufs >= sizeof(x->bufs) / sizeof(x->bufs[0])) {
 			refuse(x, CMP_FI_SYSTEM_FAILURE, "issuance: too many "
 			    "certificates in one request");
 			break;
 		}
-		snprintf(rec.subject, sizeof(rec.subject), "%s",
-		    rq[i].ck.subject_str);
-		snprintf(rec.profile, sizeof(rec.profile), "%s", rq[i].profile);
-		snprintf(rec.officer, sizeof(rec.officer), "%s", x->officer->name);
-		snprintf(rec.card, sizeof(rec.card), "%s", rq[i].card);
-		snprintf(rec.tid, sizeof(rec.tid), "%s", x->tid_hex);
-		rec.cert_req_id = (int)rq[i].id;
-		rec.state = implicit ? CMH_CERT_CONFIRMED : CMH_CERT_WAITING;
-		rec.issued_at = rec.state_at = (int64_t)x->now;
-		rec.not_after = (int64_t)x->now + (int64_t)rq[i].p->validity_days *
-		    86400;
-		if ((e = cmh_db_cert_add(x->s->db, &rec, der, len)) != NULL) {
-			refuse_err(x, CMP_FI_SYSTEM_FAILURE, "database", e);
+		if ((e = issue_record(x, &rq[i], implicit, &rec, &der, &len,
+		    &what)) != NULL) {
+			refuse_err(x, CMP_FI_SYSTEM_FAILURE, what, e);
 			break;
 		}
+		(void)keep(x, der);
 		size_t dl = strlen(x->detail);
 		snprintf(x->detail + dl, sizeof(x->detail) - dl, " -> serial %s",
 		    rec.serial);
