@@ -4,7 +4,9 @@
  * served at /metrics in the Prometheus text format (docs/cmhost.md,
  * "Logs, health and metrics").
  *
- * Both are thread-safe: the server's threads record into them at once.
+ * Both are thread-safe: the server's threads record into them at once
+ * (a log line is written whole under a mutex; the metrics are atomic
+ * counters, recorded without a lock).
  */
 #ifndef RATERM_CMHOST_OBSERVE_H
 #define RATERM_CMHOST_OBSERVE_H
@@ -60,7 +62,10 @@ typedef struct cmh_metrics cmh_metrics;
 rt_err *cmh_metrics_new(cmh_metrics **out) RT_MUST;
 void cmh_metrics_free(cmh_metrics *m);
 /* Counts a request of type `body` (as in cmh_req_log) answered with HTTP
- * status, refused (a CMP error answer) or not, in seconds. */
+ * status (0: none), refused (a CMP error answer) or not, in seconds. A
+ * body other than a CMP body name, "?", "crl", "ocsp", "health",
+ * "metrics" or "-" counts as "other", a status the server does not answer
+ * with (200 400 403 404 405 408 413 415 500 503) as status "other". */
 void cmh_metrics_request(cmh_metrics *m, const char *body, unsigned status,
     bool refused, double seconds);
 /* Counts a reload (ok: it took effect). */

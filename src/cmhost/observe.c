@@ -1,10 +1,12 @@
 /* observe.c - cmhost's request log and metrics (cmhost_observe.h). */
 #include "raterm/cmhost_observe.h"
+#include "raterm/cmp.h"
 #include "raterm/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,30 +221,55 @@ cmh_log_info(cmh_log *l, const char *msg)
 
 /* ---- metrics --------------------------------------------------------------- */
 
-/* Request counters by (body, status, refused): a small table; a request
- * takes milliseconds of signatures, the mutex nanoseconds. */
-#define MAX_SERIES 128
+/* Every counter is an atomic of its own, added to without a lock: the
+ * pool's threads record at once and a scrape reads while they do. The
+ * series are a fixed table (the CMP body names, the other paths, the
+ * HTTP statuses the server answers with), so that recording never
+ * allocates; a name or status outside it counts as "other". */
+static const char *const pub_bodies[] = { "?", "crl", "ocsp", "health",
+	"metrics", "-", "other" };
+#define NCMP	(CMP_BODY_POLLREP + 1)
+#define NBODIES	(NCMP + sizeof(pub_bodies) / sizeof(pub_bodies[0]))
+static const unsigned statuses[] = { 200, 400, 403, 404, 405, 408, 413, 415,
+	500, 503, 0 };
+#define NSTATUS	(sizeof(statuses) / sizeof(statuses[0]) + 1)	/* + other */
 static const double bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 	1, 2.5, 5, 10 };
 #define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 
-typedef struct {
-	char body[20];
-	unsigned status;
-	bool refused;
-	uint64_t n;
-} series;
-
 struct cmh_metrics {
-	pthread_mutex_t mu;
-	series s[MAX_SERIES];
-	size_t ns;
-	uint64_t dropped;		/* requests of series beyond the table */
-	uint64_t bucket[NBOUNDS + 1];	/* the last: +Inf */
-	double sum;
-	uint64_t count;
-	uint64_t reloads_ok, reloads_failed;
+	atomic_uint_fast64_t n[NBODIES][NSTATUS][2];	/* [.][.][refused] */
+	atomic_uint_fast64_t bucket[NBOUNDS + 1];	/* the last: +Inf */
+	atomic_uint_fast64_t sum_us;	/* microseconds */
+	atomic_uint_fast64_t reloads[2];	/* failed, ok */
 };
+
+static const char *
+body_name(size_t i)
+{
+	return i < NCMP ? cmp_body_name((int)i) : pub_bodies[i - NCMP];
+}
+
+static size_t
+body_index(const char *body)
+{
+	if (body == NULL || *body == '\0')
+		body = "-";
+	for (size_t i = 0; i < NBODIES; i++)
+		if (strcmp(body_name(i), body) == 0)
+			return i;
+	return NBODIES - 1;		/* "other" */
+}
+
+static size_t
+status_index(unsigned status)
+{
+	size_t i;
+	for (i = 0; i < NSTATUS - 1; i++)
+		if (statuses[i] == status)
+			break;
+	return i;
+}
 
 rt_err *
 cmh_metrics_new(cmh_metrics **out)
@@ -251,7 +278,14 @@ cmh_metrics_new(cmh_metrics **out)
 	*out = NULL;
 	if (m == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "metrics");
-	pthread_mutex_init(&m->mu, NULL);
+	atomic_uint_fast64_t *c = &m->n[0][0][0];
+	for (size_t i = 0; i < NBODIES * NSTATUS * 2; i++)
+		atomic_init(&c[i], 0);
+	for (size_t b = 0; b <= NBOUNDS; b++)
+		atomic_init(&m->bucket[b], 0);
+	atomic_init(&m->sum_us, 0);
+	atomic_init(&m->reloads[0], 0);
+	atomic_init(&m->reloads[1], 0);
 	*out = m;
 	return NULL;
 }
@@ -259,10 +293,13 @@ cmh_metrics_new(cmh_metrics **out)
 void
 cmh_metrics_free(cmh_metrics *m)
 {
-	if (m == NULL)
-		return;
-	pthread_mutex_destroy(&m->mu);
 	free(m);
+}
+
+static void
+add1(atomic_uint_fast64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
 void
@@ -271,44 +308,29 @@ cmh_metrics_request(cmh_metrics *m, const char *body, unsigned status,
 {
 	if (m == NULL)
 		return;
-	if (body == NULL || *body == '\0')
-		body = "-";
-	pthread_mutex_lock(&m->mu);
-	size_t i;
-	for (i = 0; i < m->ns; i++)
-		if (m->s[i].status == status && m->s[i].refused == refused &&
-		    strcmp(m->s[i].body, body) == 0)
-			break;
-	if (i == m->ns && m->ns < MAX_SERIES) {
-		snprintf(m->s[i].body, sizeof(m->s[i].body), "%s", body);
-		m->s[i].status = status;
-		m->s[i].refused = refused;
-		m->ns++;
-	}
-	if (i < m->ns)
-		m->s[i].n++;
-	else
-		m->dropped++;
+	add1(&m->n[body_index(body)][status_index(status)][refused]);
+	if (seconds < 0)
+		seconds = 0;
 	size_t b = 0;
 	while (b < NBOUNDS && seconds > bounds[b])
 		b++;
-	m->bucket[b]++;
-	m->sum += seconds;
-	m->count++;
-	pthread_mutex_unlock(&m->mu);
+	atomic_fetch_add_explicit(&m->sum_us, (uint_fast64_t)(seconds * 1e6),
+	    memory_order_relaxed);
+	add1(&m->bucket[b]);
 }
 
 void
 cmh_metrics_reload(cmh_metrics *m, bool ok)
 {
-	if (m == NULL)
-		return;
-	pthread_mutex_lock(&m->mu);
-	if (ok)
-		m->reloads_ok++;
-	else
-		m->reloads_failed++;
-	pthread_mutex_unlock(&m->mu);
+	if (m != NULL)
+		add1(&m->reloads[ok]);
+}
+
+static unsigned long long
+get(atomic_uint_fast64_t *c)
+{
+	return (unsigned long long)atomic_load_explicit(c,
+	    memory_order_relaxed);
 }
 
 rt_err *
@@ -320,41 +342,44 @@ cmh_metrics_render(cmh_metrics *m, const cmh_metrics_certs *certs,
 	FILE *f = open_memstream(out, len);
 	if (f == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "metrics");
-	pthread_mutex_lock(&m->mu);
 	fputs("# HELP cmhost_requests_total Requests answered, by body type "
-	    "(CMP body, or crl, ocsp, health, metrics), HTTP status, and "
-	    "whether the CM host refused them (a CMP error answer).\n"
-	    "# TYPE cmhost_requests_total counter\n", f);
-	for (size_t i = 0; i < m->ns; i++)
-		fprintf(f, "cmhost_requests_total{body=\"%s\",status=\"%u\","
-		    "refused=\"%s\"} %llu\n", m->s[i].body, m->s[i].status,
-		    m->s[i].refused ? "true" : "false",
-		    (unsigned long long)m->s[i].n);
-	fprintf(f, "# HELP cmhost_requests_uncounted_total Requests of series "
-	    "beyond the table's %d.\n# TYPE cmhost_requests_uncounted_total "
-	    "counter\ncmhost_requests_uncounted_total %llu\n", MAX_SERIES,
-	    (unsigned long long)m->dropped);
+	    "(CMP body, or crl, ocsp, health, metrics), HTTP status (0: no "
+	    "answer), and whether the CM host refused them (a CMP error "
+	    "answer).\n# TYPE cmhost_requests_total counter\n", f);
+	for (size_t i = 0; i < NBODIES; i++)
+		for (size_t st = 0; st < NSTATUS; st++)
+			for (int rf = 0; rf < 2; rf++) {
+				unsigned long long v = get(&m->n[i][st][rf]);
+				char sn[12] = "other";
+				if (v == 0)
+					continue;
+				if (st < NSTATUS - 1)
+					snprintf(sn, sizeof(sn), "%u", statuses[st]);
+				fprintf(f, "cmhost_requests_total{body=\"%s\","
+				    "status=\"%s\",refused=\"%s\"} %llu\n",
+				    body_name(i), sn, rf ? "true" : "false", v);
+			}
 	fputs("# HELP cmhost_request_duration_seconds Time from a request's "
 	    "headers to its answer.\n"
 	    "# TYPE cmhost_request_duration_seconds histogram\n", f);
-	uint64_t cum = 0;
+	/* the count is the buckets' sum, so that +Inf and _count agree
+	 * while requests are recorded during the scrape */
+	unsigned long long cum = 0;
 	for (size_t b = 0; b < NBOUNDS; b++) {
-		cum += m->bucket[b];
+		cum += get(&m->bucket[b]);
 		fprintf(f, "cmhost_request_duration_seconds_bucket{le=\"%g\"} "
-		    "%llu\n", bounds[b], (unsigned long long)cum);
+		    "%llu\n", bounds[b], cum);
 	}
-	cum += m->bucket[NBOUNDS];
+	cum += get(&m->bucket[NBOUNDS]);
 	fprintf(f, "cmhost_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
 	    "cmhost_request_duration_seconds_sum %.6f\n"
 	    "cmhost_request_duration_seconds_count %llu\n",
-	    (unsigned long long)cum, m->sum, (unsigned long long)m->count);
+	    cum, (double)get(&m->sum_us) / 1e6, cum);
 	fprintf(f, "# HELP cmhost_reloads_total Configuration reloads "
 	    "(SIGHUP), by result.\n# TYPE cmhost_reloads_total counter\n"
 	    "cmhost_reloads_total{result=\"ok\"} %llu\n"
 	    "cmhost_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)m->reloads_ok,
-	    (unsigned long long)m->reloads_failed);
-	pthread_mutex_unlock(&m->mu);
+	    get(&m->reloads[1]), get(&m->reloads[0]));
 	if (certs != NULL && certs->have) {
 		fputs("# HELP cmhost_certificates Certificates in the database, "
 		    "by state.\n# TYPE cmhost_certificates gauge\n", f);

@@ -1,7 +1,9 @@
 /* Unit tests: cmhost's request log (plain and JSON lines, several threads
  * never mixing lines, a rotated file reopened) and metrics (counters by
  * body, status and refusal; the histogram cumulative; the exposition
- * format line by line). src/cmhost/observe.c. */
+ * format line by line; counts exact when threads record at once, names
+ * and statuses outside the table counted as "other").
+ * src/cmhost/observe.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -183,6 +185,76 @@ test_metrics(void **state)
 	cmh_metrics_free(m);
 }
 
+#define REC_THREADS 8
+#define REC_EACH 20000
+
+static void *
+recorder(void *arg)
+{
+	cmh_metrics *m = arg;
+	for (int i = 0; i < REC_EACH; i++) {
+		cmh_metrics_request(m, i % 2 ? "cr" : "certConf", 200, false,
+		    i % 4 == 0 ? 0.001 : 0.3);
+		if (i % 1000 == 0)
+			cmh_metrics_reload(m, true);
+	}
+	return NULL;
+}
+
+/* the value of the sample starting with `name` in the exposition t */
+static unsigned long long
+sample_of(const char *t, const char *name)
+{
+	const char *p = strstr(t, name);
+	if (p == NULL)
+		fail_msg("no sample %s", name);
+	return strtoull(p + strlen(name), NULL, 10);
+}
+
+static void
+test_metrics_threads(void **state)
+{
+	(void)state;
+	cmh_metrics *m;
+	pthread_t th[REC_THREADS];
+	char *t;
+	size_t n;
+	assert_null(cmh_metrics_new(&m));
+	for (int i = 0; i < REC_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, recorder, m), 0);
+	/* scrapes while they record: the histogram stays consistent */
+	for (int k = 0; k < 20; k++) {
+		assert_null(cmh_metrics_render(m, NULL, 0, &t, &n));
+		assert_int_equal(sample_of(t,
+		    "cmhost_request_duration_seconds_bucket{le=\"+Inf\"} "),
+		    sample_of(t, "cmhost_request_duration_seconds_count "));
+		free(t);
+	}
+	for (int i = 0; i < REC_THREADS; i++)
+		pthread_join(th[i], NULL);
+	cmh_metrics_request(m, "no such body", 200, false, 0.001);
+	cmh_metrics_request(m, "cr", 299, true, 0.001);
+	assert_null(cmh_metrics_render(m, NULL, 0, &t, &n));
+	unsigned long long half = REC_THREADS * REC_EACH / 2;
+	assert_int_equal(sample_of(t, "cmhost_requests_total{body=\"cr\","
+	    "status=\"200\",refused=\"false\"} "), half);
+	assert_int_equal(sample_of(t, "cmhost_requests_total{body=\"certConf\","
+	    "status=\"200\",refused=\"false\"} "), half);
+	assert_int_equal(sample_of(t, "cmhost_requests_total{body=\"other\","
+	    "status=\"200\",refused=\"false\"} "), 1);
+	assert_int_equal(sample_of(t, "cmhost_requests_total{body=\"cr\","
+	    "status=\"other\",refused=\"true\"} "), 1);
+	assert_int_equal(sample_of(t,
+	    "cmhost_request_duration_seconds_bucket{le=\"0.005\"} "),
+	    REC_THREADS * REC_EACH / 4 + 2);
+	assert_int_equal(sample_of(t, "cmhost_request_duration_seconds_count "),
+	    REC_THREADS * REC_EACH + 2);
+	assert_int_equal(sample_of(t, "cmhost_reloads_total{result=\"ok\"} "),
+	    REC_THREADS * (REC_EACH / 1000));
+	free(t);
+	cmh_metrics_free(m);
+}
+
 int
 main(void)
 {
@@ -190,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_log_plain_and_json),
 		cmocka_unit_test(test_log_threads_and_reopen),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
