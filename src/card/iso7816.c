@@ -109,8 +109,14 @@ iso_file_sa(rt_transport *t, const uint8_t *path, size_t plen, uint8_t sa[8],
 	return NULL;
 }
 
-rt_err *
-iso_select_path(rt_transport *t, const uint8_t *path, size_t len, size_t *size)
+/* SELECT by path and the EF's size (0 when the FCP gives none). strict
+ * (before a command that changes the file): the answer must carry the
+ * FCP naming the file (tag 83, the path's last FID), else the card may
+ * still have another file current (a SELECT answered 9000 without being
+ * done) and nothing is changed. */
+static rt_err *
+select_path(rt_transport *t, const uint8_t *path, size_t len, bool strict,
+    size_t *size)
 {
 	uint8_t buf[258];
 	char what[64];
@@ -119,6 +125,18 @@ iso_select_path(rt_transport *t, const uint8_t *path, size_t len, size_t *size)
 	*size = 0;
 	rt_err *e = select_fcp(t, path, len, buf, sizeof(buf), &fcp, &fl, what,
 	    sizeof(what));
+	if (e == NULL && strict) {
+		if (fl == 0)
+			return rt_err_new(RT_E_CARD_STATUS, NULL, "%s: answered "
+			    "without the file's FCP: not known to be selected, "
+			    "nothing changed", what);
+		if ((e = tlv_find(fcp, fl, 0x83, &v, &vl)) != NULL)
+			return rt_err_new(RT_E_CARD_STATUS, e, "%s: the FCP names no "
+			    "file, nothing changed", what);
+		if (vl != 2 || memcmp(v, path + len - 2, 2) != 0)
+			return rt_err_new(RT_E_CARD_STATUS, NULL, "%s: the FCP names "
+			    "another file, nothing changed", what);
+	}
 	if (e != NULL || fl == 0)
 		return e;
 	if ((e = tlv_find(fcp, fl, 0x80, &v, &vl)) != NULL &&
@@ -136,6 +154,12 @@ iso_select_path(rt_transport *t, const uint8_t *path, size_t len, size_t *size)
 	for (size_t i = 0; i < vl; i++)
 		*size = *size << 8 | v[i];
 	return NULL;
+}
+
+rt_err *
+iso_select_path(rt_transport *t, const uint8_t *path, size_t len, size_t *size)
+{
+	return select_path(t, path, len, false, size);
 }
 
 rt_err *
@@ -210,7 +234,7 @@ iso_update_file(rt_transport *t, const uint8_t *path, size_t plen,
     const uint8_t *data, size_t len)
 {
 	size_t size;
-	rt_err *e = iso_select_path(t, path, plen, &size);
+	rt_err *e = select_path(t, path, plen, true, &size);
 	if (e != NULL)
 		return e;
 	if ((size > 0 && len > size) || len > 65535)
@@ -226,7 +250,7 @@ iso_create_ef(rt_transport *t, const uint8_t *df, size_t dlen, uint16_t fid,
     size_t size, const uint8_t *sa)
 {
 	size_t dsize;
-	rt_err *e = iso_select_path(t, df, dlen, &dsize);
+	rt_err *e = select_path(t, df, dlen, true, &dsize);
 	if (e != NULL)
 		return e;
 	if (size == 0 || size > 0x7FFF)
@@ -258,7 +282,7 @@ rt_err *
 iso_delete_file(rt_transport *t, const uint8_t *path, size_t plen)
 {
 	size_t size;
-	rt_err *e = iso_select_path(t, path, plen, &size);
+	rt_err *e = select_path(t, path, plen, true, &size);
 	if (e != NULL)
 		return e;
 	apdu_cmd c = { .cla = 0x00, .ins = 0xE4, .p1 = 0, .p2 = 0 };

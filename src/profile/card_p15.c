@@ -634,9 +634,24 @@ put_df(p15_prof *p, uint8_t tag, const p15_df *df)
 		    "(%zu bytes) has no room for another entry", tag, size);
 	}
 	e = iso_update_file(p->t, fp, fl, buf, size);
+	if (e != NULL) {
+		free(buf);
+		return rt_err_wrap(e, "PKCS#15: writing directory file %02X", tag);
+	}
+	/* read back: a write answered without being done must not pass for
+	 * done (a Redo would then delete the EF the old entry still names) */
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	e = iso_read_file(p->t, fp, fl, ISO_FILE_MAX, &back, &blen);
+	bool same = e == NULL && blen == size && memcmp(back, buf, size) == 0;
+	free(back);
 	free(buf);
 	if (e != NULL)
-		return rt_err_wrap(e, "PKCS#15: writing directory file %02X", tag);
+		return rt_err_wrap(e, "PKCS#15: reading directory file %02X back",
+		    tag);
+	if (!same)
+		return rt_err_new(RT_E_CARD_STATUS, NULL, "PKCS#15: directory file "
+		    "%02X read back does not hold what was written", tag);
 	return NULL;
 }
 

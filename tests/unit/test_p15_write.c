@@ -531,8 +531,11 @@ test_torn_writes(void **state)
 
 /* A write whose every APDU in turn the card answers with a bare 9000
  * (done nothing, said done): afterwards every certificate the CDF lists
- * reads (a certificate EF that was not written is never named), and a
- * Redo leaves the key one certificate, the old or the new. */
+ * reads (a certificate EF that was not written is never named; a CDF
+ * write not done is not taken for done, so the old EF it still names
+ * stays; a SELECT not done before DELETE FILE deletes nothing, never the
+ * file still current: the CDF), and a Redo leaves the key one
+ * certificate, the old or the new. */
 static void
 test_bare_9000(void **state)
 {
