@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,11 @@ struct cmh_server {
 	cmh_log *log;
 	cmh_metrics *metrics;
 	tls_creds *tls;		/* the current ones (tls_mu) */
+	/* requests whose headers arrived and whose answer is not yet sent
+	 * (on_request to on_completed): what a stop waits for, where idle
+	 * keep-alive connections are closed at once */
+	atomic_uint inflight;
+	atomic_bool stopping;	/* answers say Connection: close */
 };
 
 /* GnuTLS's certificate callback has no closure: the process's one TLS
@@ -76,8 +82,9 @@ typedef struct {
 #define HTTP_REQUEST_TIMEOUT 408
 
 static MHD_Result_t
-reply(struct MHD_Connection *conn, unsigned status, const void *body,
-    size_t len, const char *ct, enum MHD_ResponseMemoryMode mode)
+reply(cmh_server *s, struct MHD_Connection *conn, unsigned status,
+    const void *body, size_t len, const char *ct,
+    enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len,
 	    (void *)body, mode);
@@ -85,15 +92,20 @@ reply(struct MHD_Connection *conn, unsigned status, const void *body,
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	/* stopping: the connection closes after this answer, not kept
+	 * alive for another request the server would not finish */
+	if (atomic_load(&s->stopping))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	MHD_Result_t rc = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
 static MHD_Result_t
-reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
+reply_text(cmh_server *s, struct MHD_Connection *conn, unsigned status,
+    const char *text)
 {
-	return reply(conn, status, text, strlen(text), "text/plain",
+	return reply(s, conn, status, text, strlen(text), "text/plain",
 	    MHD_RESPMEM_PERSISTENT);
 }
 
@@ -205,23 +217,23 @@ report_err(cmh_server *s, upload *u, const char *what, rt_err *e)
 }
 
 static MHD_Result_t
-refusal(struct MHD_Connection *conn, upload *u, int status)
+refusal(cmh_server *s, struct MHD_Connection *conn, upload *u, int status)
 {
 	u->status = (unsigned)status;
 	snprintf(u->info.outcome, sizeof(u->info.outcome), "refused: HTTP %d",
 	    status);
 	switch (status) {
 	case MHD_HTTP_NOT_FOUND:
-		return reply_text(conn, status, "not found\n");
+		return reply_text(s, conn, status, "not found\n");
 	case MHD_HTTP_METHOD_NOT_ALLOWED:
-		return reply_text(conn, status, "CMP requests are POSTed\n");
+		return reply_text(s, conn, status, "CMP requests are POSTed\n");
 	case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
-		return reply_text(conn, status, "Content-Type must be " CMP_CT
+		return reply_text(s, conn, status, "Content-Type must be " CMP_CT
 		    "\n");
 	case HTTP_REQUEST_TIMEOUT:
-		return reply_text(conn, status, "request too slow\n");
+		return reply_text(s, conn, status, "request too slow\n");
 	default:
-		return reply_text(conn, status, "request too large\n");
+		return reply_text(s, conn, status, "request too large\n");
 	}
 }
 
@@ -238,6 +250,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((u = calloc(1, sizeof(*u))) == NULL)
 			return MHD_NO;
 		*con_cls = u;
+		atomic_fetch_add(&s->inflight, 1);
 		clock_gettime(CLOCK_MONOTONIC, &u->start);
 		clock_gettime(CLOCK_REALTIME, &u->at);
 		snprintf(u->method, sizeof(u->method), "%s", method);
@@ -261,7 +274,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			snprintf(u->ctype, sizeof(u->ctype), "%s", ct ? ct : "");
 			if (cl != NULL && strtoull(cl, NULL, 10) >
 			    s->cfg->max_request)
-				return refusal(conn, u, HTTP_TOO_LARGE);
+				return refusal(s, conn, u, HTTP_TOO_LARGE);
 			return MHD_YES;
 		}
 		if (strcmp(url, s->cfg->path) != 0)
@@ -276,7 +289,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		/* refused on its headers: answered now, the body is never read
 		 * (libmicrohttpd closes the connection after the answer) */
 		if (u->refuse != 0)
-			return refusal(conn, u, u->refuse);
+			return refusal(s, conn, u, u->refuse);
 		return MHD_YES;
 	}
 	if (*data_size != 0) {
@@ -304,9 +317,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (u->refuse != 0)
-		return refusal(conn, u, u->refuse);
+		return refusal(s, conn, u, u->refuse);
 	if (elapsed(&u->start) > (double)s->cfg->request_timeout)
-		return refusal(conn, u, HTTP_REQUEST_TIMEOUT);
+		return refusal(s, conn, u, HTTP_REQUEST_TIMEOUT);
 	if (u->pub) {
 		unsigned status = 0;
 		const char *ct = "text/plain";
@@ -319,17 +332,17 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			snprintf(what, sizeof(what), "%s %s", method, url);
 			report_err(s, u, what, pe);
 			free(out);
-			return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			return reply_text(s, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			    "internal error\n");
 		}
 		if (status == 0) {
 			free(out);
-			return refusal(conn, u, MHD_HTTP_NOT_FOUND);
+			return refusal(s, conn, u, MHD_HTTP_NOT_FOUND);
 		}
 		u->status = status;
 		snprintf(u->info.outcome, sizeof(u->info.outcome), "%s",
 		    status < 400 ? "ok" : "refused");
-		return reply(conn, status, out, olen, ct, MHD_RESPMEM_MUST_FREE);
+		return reply(s, conn, status, out, olen, ct, MHD_RESPMEM_MUST_FREE);
 	}
 	char station[160];
 	uint8_t *rsp = NULL;
@@ -345,11 +358,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (e != NULL) {
 		report_err(s, u, station, e);
 		free(rsp);
-		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		return reply_text(s, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "internal error\n");
 	}
 	u->status = MHD_HTTP_OK;
-	return reply(conn, MHD_HTTP_OK, rsp, rlen, CMP_CT,
+	return reply(s, conn, MHD_HTTP_OK, rsp, rlen, CMP_CT,
 	    MHD_RESPMEM_MUST_FREE);
 }
 
@@ -386,6 +399,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(u->buf);
 		free(u);
 		*con_cls = NULL;
+		atomic_fetch_sub(&s->inflight, 1);
 	}
 }
 
@@ -558,6 +572,8 @@ cmh_server_start_opts(const cmh_config *c, const cmh_server_opts *o,
 		    "an IPv4 or IPv6 address", c->file, c->address);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "server");
+	atomic_init(&s->inflight, 0);
+	atomic_init(&s->stopping, false);
 	s->cfg = c;
 	s->fn = o->fn;
 	s->ctx = o->ctx;
@@ -619,7 +635,11 @@ cmh_server_stop(cmh_server *s)
 		return;
 	if (s->d != NULL) {
 		/* no new connections; the requests in flight finish (up to
-		 * request_timeout or idle_timeout, at least 10 s) */
+		 * request_timeout or idle_timeout, at least 10 s), answered
+		 * with Connection: close; then the connections left, idle
+		 * keep-alive ones, are closed without waiting for their
+		 * idle_timeout */
+		atomic_store(&s->stopping, true);
 		MHD_socket ls = MHD_quiesce_daemon(s->d);
 		if (ls != MHD_INVALID_SOCKET)
 			close(ls);
@@ -627,9 +647,7 @@ cmh_server_stop(cmh_server *s)
 		    s->cfg->request_timeout : s->cfg->idle_timeout;
 		unsigned waits = 10 * (w > 10 ? w : 10);
 		for (unsigned i = 0; i < waits; i++) {
-			const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d,
-			    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-			if (di == NULL || di->num_connections == 0)
+			if (atomic_load(&s->inflight) == 0)
 				break;
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
 			nanosleep(&ts, NULL);

@@ -6,8 +6,13 @@
 # it, accepted again after the next), a broken file on SIGHUP (the server
 # keeps serving as it ran, the reload counted as failed), a request in
 # flight across a SIGHUP and across a SIGTERM (both answered; the server
-# then stops), and the TLS certificate renewed by SIGHUP (new connections
-# get the new one). Loopback, bounded.
+# then stops, without waiting for an idle keep-alive connection's
+# idle_timeout), and the TLS certificate renewed by SIGHUP (new connections
+# get the new one). Also: an officer added by SIGHUP accepted while the
+# one removed is refused, /health 503 naming the CRL while publishing it
+# fails (revocation.crl_file replaced by a directory), the client behind
+# a trusted proxy (X-Forwarded-For) in the log, plain log lines.
+# Loopback, bounded.
 . "$(dirname "$0")/lib.sh"
 need openssl python3
 CMHOST=${CMHOST:-$BUILD/cmhost}
@@ -15,15 +20,22 @@ CMHOST=${CMHOST:-$BUILD/cmhost}
 D=$T/cm
 cmhost_init "$D" 6113 || finish
 printf 'log:\n  format: json\n  file: %s\n' "$T/requests.log" >>"$D/cmhost.yaml"
+# idle_timeout far above the test's waits: a stop that waited for idle
+# connections would show; the CRL published to a file; this host a proxy
+sed -i '/^  threads:/a\  idle_timeout: 300\n  trusted_proxies: [127.0.0.1]' "$D/cmhost.yaml"
+sed -i '/^revocation:/a\  crl_file: crl.der' "$D/cmhost.yaml"
 run_ok "cmhost check with a JSON log" "$CMHOST" check -c "$D/cmhost.yaml"
 cmhost_start "$D" 120 || { fail "cmhost start" "$(cat "$T/server.log")"; finish; }
 URL=http://127.0.0.1:$PORT
 cd "$T" || exit 1
 
 cat >get.py <<'PY'
-import sys, urllib.request, urllib.error
+import ssl, sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], headers=dict(
+    a.split(": ", 1) for a in sys.argv[2:]))
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=10,
+                                context=ssl._create_unverified_context()) as r:
         code, body = r.status, r.read()
 except urllib.error.HTTPError as e:
     code, body = e.code, e.read()
@@ -89,8 +101,30 @@ for l in open(sys.argv[1]):
 sys.exit('no cr line')
 " "$T/requests.log" "$SERIAL"
 
-# SIGHUP: the officer list changed takes effect for the next request
-sed -i 's/cn: raterm Demo Officer/cn: Somebody Else/' "$D/cmhost.yaml"
+# the client behind a trusted proxy: the last X-Forwarded-For address
+run_ok "GET /health through a proxy" python3 get.py "$URL/health" "X-Forwarded-For: 198.51.100.9, 203.0.113.7"
+run_ok "the proxied client in the log" python3 -c "
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert d['body'] == 'health' and d['client'].startswith('203.0.113.7 (via 127.0.0.1:'), d
+" "$T/requests.log"
+
+# a second officer of the officer CA, not (yet) in the configuration
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout officer2.key -subj "/CN=Second Officer/O=raterm demo" \
+    -out officer2.csr 2>/dev/null
+printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >officer2.ext
+openssl x509 -req -in officer2.csr -CA "$D/officer-ca.pem" \
+    -CAkey "$D/officer-ca.key" -CAcreateserial -days 2 -extfile officer2.ext \
+    -out officer2.pem 2>/dev/null
+OFFICER2="-cert officer2.pem -key officer2.key"
+# shellcheck disable=SC2086
+run_fail "an officer not configured is refused" $CMP $OFFICER2 -cmd cr -newkey c.key -subject "/CN=Ops Test" -certout c2.pem
+
+# SIGHUP: the officer list changed (demo-officer out, second-officer in)
+# takes effect for the next request
+cp "$D/cmhost.yaml" before-hup.yaml
+sed -i 's/- name: demo-officer/- name: second-officer/; s/cn: raterm Demo Officer/cn: Second Officer/' "$D/cmhost.yaml"
 kill -HUP "$SRV_PID"
 sleep 0.5
 run_ok "still running after SIGHUP" kill -0 "$SRV_PID"
@@ -101,13 +135,42 @@ import json, sys
 d = [json.loads(l) for l in open(sys.argv[1])][-1]
 assert d['body'] == 'cr' and d['outcome'] != 'ok', d
 " "$T/requests.log"
-sed -i 's/cn: Somebody Else/cn: raterm Demo Officer/' "$D/cmhost.yaml"
+# shellcheck disable=SC2086
+run_ok "the added officer is accepted" $CMP $OFFICER2 -cmd cr -newkey c.key -subject "/CN=Ops Test 2" -certout c2.pem
+run_ok "the added officer's log line" python3 -c "
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1]) if 'body' in l][-1]
+assert d['body'] == 'certConf' and d['officer'] == 'second-officer' and d['outcome'] == 'ok', d
+" "$T/requests.log"
+cp before-hup.yaml "$D/cmhost.yaml"
 kill -HUP "$SRV_PID"
 sleep 0.5
 # shellcheck disable=SC2086
 run_ok "the officer back after the next SIGHUP" $CMP $OFFICER -cmd cr -newkey c.key -subject "/CN=Ops Test" -certout c3.pem
 run_ok "reloads counted" python3 metrics.py "$URL/metrics" cmhost_reloads_total result=ok
 expect_match "two reloads" '^2$' "$OUT"
+
+# /health 503 while the CRL cannot be published: its file replaced by a
+# directory, a revocation makes the CRL due
+mv "$D/crl.der" crl.good
+mkdir "$D/crl.der" && : >"$D/crl.der/x"
+# shellcheck disable=SC2086
+run_ok "rr" $CMP $OFFICER -cmd rr -oldcert c3.pem -revreason 4
+run_ok "GET /health, the CRL not publishable" python3 get.py "$URL/health"
+expect_match "503" '^503' "$OUT"
+cp "$OUT" health503.out
+run_ok "/health names the CRL" python3 -c "
+import json, sys
+d = json.loads(open(sys.argv[1]).read().split('\n', 1)[1])
+assert d['status'] == 'fail' and d['database'] == 'ok' and 'publishing the CRL' in d['crl'], d
+" health503.out
+run_ok "metrics: the 503 counted" python3 metrics.py "$URL/metrics" cmhost_requests_total body=health status=503
+expect_match "one 503" '^1$' "$OUT"
+rm -r "$D/crl.der"
+run_ok "GET /health, published again" python3 get.py "$URL/health"
+expect_match "200 again" '^200' "$OUT"
+C3SERIAL=$(openssl x509 -in c3.pem -noout -serial | sed 's/serial=//')
+run_ok "the CRL file lists the revoked" sh -c "openssl crl -inform DER -in '$D/crl.der' -noout -text | grep -qi '$C3SERIAL'"
 
 # a broken file: the server keeps serving as it ran
 cp "$D/cmhost.yaml" good.yaml
@@ -140,23 +203,42 @@ while True:
         break
     rsp += b
 print(rsp.split(b"\r\n", 1)[0].decode())
+with open(sys.argv[3], "w") as h:
+    h.write(rsp.split(b"\r\n\r\n", 1)[0].decode(errors="replace") + "\n")
 PY
 if [ -s genm.der ]; then
-	python3 slow.py "$PORT" genm.der >slow1.out 2>&1 &
+	python3 slow.py "$PORT" genm.der slow1.hdr >slow1.out 2>&1 &
 	SLOW=$!
 	sleep 0.7
 	kill -HUP "$SRV_PID"
 	wait "$SLOW"
 	run_ok "a request in flight across SIGHUP is answered" grep -q "HTTP/1.1 200" slow1.out
-	python3 slow.py "$PORT" genm.der >slow2.out 2>&1 &
+	# an idle keep-alive connection beside it: the stop does not wait
+	# for its idle_timeout (300 s), it is closed once the slow one is done
+	cat >idle.py <<'PY'
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.request("GET", "/health")
+r = c.getresponse()
+r.read()
+print(r.status, r.getheader("Connection"), flush=True)
+time.sleep(60)
+PY
+	python3 idle.py "$PORT" >idle.out 2>&1 &
+	IDLE=$!
+	python3 slow.py "$PORT" genm.der slow2.hdr >slow2.out 2>&1 &
 	SLOW=$!
 	sleep 0.7
 	kill -TERM "$SRV_PID"
 	wait "$SLOW"
 	run_ok "a request in flight across SIGTERM is answered" grep -q "HTTP/1.1 200" slow2.out
+	expect_match "kept alive before the SIGTERM" "^200 None" idle.out
+	expect_match "closed after the answer while stopping" "^Connection: close" slow2.hdr
 	i=0
 	while kill -0 "$SRV_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	run_fail "then the server stopped" kill -0 "$SRV_PID"
+	run_fail "then the server stopped (the idle connection not waited for)" kill -0 "$SRV_PID"
+	kill "$IDLE" 2>/dev/null
+	wait "$IDLE" 2>/dev/null
 	expect_match "stopped logged" "cmhost: stopped" "$T/server.log"
 else
 	fail "openssl cmp -reqout made no request" "$(ls)"
@@ -197,5 +279,8 @@ sleep 0.5
 run_ok "TLS: a mismatched pair keeps the running one" peer_cn
 expect_match "still CN second" "CN ?= ?second" "$OUT"
 expect_match "the mismatch named" "tls.pem does not match the key in .*tls.key" "$T/server.log"
+# the default log: plain lines on stderr
+run_ok "GET /health over HTTPS" python3 "$T/get.py" "https://127.0.0.1:$PORT/health"
+expect_match "a plain log line" '^[0-9-]*T[0-9:.]*Z 127\.0\.0\.1:[0-9]* GET /health health officer=- serials=- 200 [0-9.]*ms ok$' "$T/server.log"
 cmhost_stop
 finish
