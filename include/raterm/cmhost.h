@@ -315,6 +315,9 @@ typedef struct {
 	char serials[400];		/* certificates concerned, space-separated */
 	char outcome[260];		/* "ok", or "failInfo: why" */
 	bool refused;			/* answered with a CMP error */
+	char error[300];		/* a failure that did not stop the
+					 * answer, with its cause ("audit:
+					 * ..."), for the log; "" none */
 } cmh_req_info;
 
 /* cmh_service_handle at time(NULL), as a cmh_handler_fn: when

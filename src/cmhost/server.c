@@ -394,6 +394,13 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			.ms = secs * 1000.0,
 		};
 		cmh_log_request(s->log, &r);
+		if (u->info.error[0] != '\0') {
+			if (s->log != NULL)
+				cmh_log_error(s->log, u->client, u->info.error);
+			else
+				fprintf(stderr, "cmhost: %s: %s\n", u->client,
+				    u->info.error);
+		}
 		cmh_metrics_request(s->metrics, u->info.body, u->status,
 		    u->info.refused, secs);
 		free(u->buf);

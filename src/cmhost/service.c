@@ -1402,13 +1402,18 @@ handle(cmh_service *s, const uint8_t *req, size_t len, const char *station,
 	if (!x->unverified || unverified_audit(s, station, (int64_t)now))
 		ae = cmh_db_audit(s->db, (int64_t)now, x->who, station,
 		    x->action, x->detail, result);
+	char aerr[300] = "";
 	if (ae != NULL) {
-		char m[300];
+		/* the answer stands; the server logs why the row is missing */
+		char m[280];
 		rt_err_format(ae, m, sizeof(m));
-		fprintf(stderr, "cmhost: audit: %s\n", m);
+		snprintf(aerr, sizeof(aerr), "audit: %s", m);
 		rt_err_free(ae);
+		if (info == NULL)
+			fprintf(stderr, "cmhost: %s\n", aerr);
 	}
 	if (info != NULL) {
+		snprintf(info->error, sizeof(info->error), "%s", aerr);
 		snprintf(info->officer, sizeof(info->officer), "%s",
 		    x->unverified ? "unverified" : x->officer != NULL ?
 		    x->officer->name : "-");

@@ -11,10 +11,11 @@
 # get the new one). Also: an officer added by SIGHUP accepted while the
 # one removed is refused, /health 503 naming the CRL while publishing it
 # fails (revocation.crl_file replaced by a directory), the client behind
-# a trusted proxy (X-Forwarded-For) in the log, plain log lines.
+# a trusted proxy (X-Forwarded-For) in the log, plain log lines, an audit
+# row the database refuses logged as an error with its cause.
 # Loopback, bounded.
 . "$(dirname "$0")/lib.sh"
-need openssl python3
+need openssl python3 sqlite3
 CMHOST=${CMHOST:-$BUILD/cmhost}
 [ -x "$CMHOST" ] || skip_all "cmhost not built"
 D=$T/cm
@@ -183,6 +184,23 @@ expect_match "the broken reload said why" "SIGHUP: the configuration stays as it
 run_ok "failed reload counted" python3 metrics.py "$URL/metrics" cmhost_reloads_total result=failed
 expect_match "one failed" '^1$' "$OUT"
 cp good.yaml "$D/cmhost.yaml"
+
+# the audit row refused (a trigger): the answer stands, the log says why
+sqlite3 "$D/cmhost.db" "CREATE TRIGGER t_no_audit BEFORE INSERT ON audit
+    WHEN NEW.action = 'genm' BEGIN SELECT RAISE(ABORT, 'refused by the test');
+    END;"
+# shellcheck disable=SC2086
+$CMP $OFFICER -cmd genm >genm.out 2>&1
+run_ok "the audit failure logged with its cause" python3 -c "
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1])]
+e = [x for x in d if x.get('level') == 'error']
+assert e and e[-1]['what'].startswith('127.0.0.1:'), d[-3:]
+assert e[-1]['message'].startswith('audit: ') and 'refused by the test' in e[-1]['message'], e
+g = [x for x in d if x.get('body') == 'genm']
+assert g and g[-1]['status'] == 200, d[-3:]
+" "$T/requests.log"
+sqlite3 "$D/cmhost.db" "DROP TRIGGER t_no_audit;"
 
 # a request in flight across SIGHUP and across SIGTERM: its body
 # trickles in for 2 s; the signal comes in the middle; it is answered
