@@ -173,6 +173,16 @@ expect_match "200 again" '^200' "$OUT"
 C3SERIAL=$(openssl x509 -in c3.pem -noout -serial | sed 's/serial=//')
 run_ok "the CRL file lists the revoked" sh -c "openssl crl -inform DER -in '$D/crl.der' -noout -text | grep -qi '$C3SERIAL'"
 
+# settings that take a restart: named, and kept as they run
+cp "$D/cmhost.yaml" good.yaml
+sed -i "s/^  port: $PORT/  port: $((PORT + 1))/; s/^  threads: .*/  threads: 3/" "$D/cmhost.yaml"
+kill -HUP "$SRV_PID"
+sleep 0.5
+expect_match "the restart-only settings named" "needs a restart, kept as running: listen.port, listen.threads" "$T/server.log"
+run_ok "still on the old port" python3 get.py "$URL/health"
+expect_match "healthy there" '"status":"ok"' "$OUT"
+cp good.yaml "$D/cmhost.yaml"
+
 # a broken file: the server keeps serving as it ran
 cp "$D/cmhost.yaml" good.yaml
 printf 'officers: [\n' >>"$D/cmhost.yaml"
