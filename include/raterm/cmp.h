@@ -595,6 +595,19 @@ typedef struct {
 } cmp_client_stats;
 void cmp_client_get_stats(const cmp_client *c, cmp_client_stats *st);
 
+/* One HTTP(S) exchange outside CMP on the client's libcurl handle, with
+ * its TLS settings (tls_ca pinned, the URL's host name checked) and
+ * log: for what a relying party fetches from the CM host (OCSP, CRL).
+ * GET url when body is NULL, else POST body with Content-Type ctype. The
+ * answer must be HTTP 200, not empty, at most 1 MiB, with Content-Type
+ * accept (NULL: any); redirects are refused. timeout: seconds for the
+ * exchange (and at most that to connect); 0: the client's. *rsp
+ * malloc'ed. Errors: CMP_HTTP (as cmp_client_exchange), ARG (URL),
+ * UNAVAILABLE (a client on a transport other than HTTP). */
+rt_err *cmp_client_http(cmp_client *c, const char *url, const char *ctype,
+    const uint8_t *body, size_t len, const char *accept, long timeout,
+    uint8_t **rsp, size_t *rsp_len) RT_MUST;
+
 /* One request/response exchange: fills pvno (if 0), recipient (if
  * absent: the server name), messageTime, a fresh senderNonce, the
  * transactionID (req's own if it has a 16-byte one, else a fresh one) and

@@ -183,6 +183,15 @@ typedef struct {
 	rt_officer_cfg officer;
 	char cmhost_url[RT_PATH_MAX];
 	char cmhost_trust[RT_PATH_MAX];	/* TLS trust anchor(s); "" system */
+	/* revocation: how raterm show --check-revocation and the screen ask
+	 * whether the card's certificates are revoked (revocation.h) */
+	bool rev_check_off;		/* revocation.check: off */
+	char rev_ocsp_url[RT_PATH_MAX];	/* revocation.ocsp_url: every OCSP
+					 * request there; "none": no OCSP;
+					 * "": each certificate's AIA, else
+					 * the CM host's /ocsp */
+	bool rev_crl_off;		/* revocation.crl: false */
+	unsigned rev_timeout;		/* revocation.timeout seconds; 0: 10 */
 	char transport_cas[RT_PATH_MAX];
 	char attestation_roots[RT_PATH_MAX];	/* "" none */
 	char journal[RT_PATH_MAX];	/* directory */

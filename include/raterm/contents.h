@@ -24,6 +24,29 @@
 #include "raterm/tc.h"
 #include "raterm/x509.h"
 
+/* Whether a row's certificate is revoked, as its issuer's OCSP responder
+ * or CRL says (revocation.h fills it; a Contents just read has every row
+ * RT_REV_NOT_CHECKED with why ""). The screen shows it per row. */
+typedef enum {
+	RT_REV_NOT_CHECKED = 0,	/* why says why ("" not asked) */
+	RT_REV_GOOD,
+	RT_REV_REVOKED,		/* at, reason */
+	RT_REV_UNKNOWN,		/* the responder does not know the certificate */
+} rt_rev_state;
+
+typedef struct {
+	rt_rev_state state;
+	time_t at;		/* REVOKED: the revocation time */
+	int reason;		/* REVOKED: CRLReason, -1 none (cmp_reason_name) */
+	char source[8];		/* "ocsp" or "crl" who answered; "" none */
+	time_t checked;		/* when it was asked; 0 not asked */
+	char why[240];		/* NOT_CHECKED: why; otherwise a note
+				 * ("OCSP: <error>" when the CRL answered) */
+} rt_rev_status;
+
+/* "good", "revoked", "unknown", "not checked" */
+const char *rt_rev_state_name(rt_rev_state s);
+
 typedef struct {
 	uint8_t slot;
 	char alg[16];		/* "RSA2048", "ECCP256", ... or "" if unknown */
@@ -40,6 +63,8 @@ typedef struct {
 				 * (rt_card_key_pin: 0 the PIN, 1 the second,
 				 * e.g. PKCS#15's signature PIN) */
 	char error[240];	/* the object exists but could not be read */
+	rt_rev_status rev;	/* revocation (revocation.h); NOT_CHECKED
+				 * until asked */
 } rt_key_row;
 
 /* A CA certificate on the card (profiles with ca_certs_on_card). */

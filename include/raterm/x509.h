@@ -56,4 +56,44 @@ bool rt_castore_issued(const rt_castore *s, const uint8_t *der, size_t len);
 struct mbedtls_x509_crt;
 const struct mbedtls_x509_crt *rt_castore_crts(const rt_castore *s);
 
+/* Adds one DER certificate to *s (a new store when *s is NULL; free it
+ * with rt_castore_free even after an error). Errors: CERT (does not
+ * parse), NOMEM. */
+rt_err *rt_castore_add(rt_castore **s, const uint8_t *der, size_t len)
+    RT_MUST;
+/* The CA of the store that issued the certificate (as rt_castore_issued
+ * decides), NULL if none; owned by the store. */
+const struct mbedtls_x509_crt *rt_castore_issuer(const rt_castore *s,
+    const uint8_t *der, size_t len);
+
+/* ---- revocation information (RFC 5280) ----------------------------------- */
+
+/* The first http(s) URI of the certificate's authorityInfoAccess
+ * id-ad-ocsp (rt_cert_ocsp_url) or of its crlDistributionPoints fullName
+ * (rt_cert_crl_url), NUL-terminated in out. Errors: NOT_FOUND (no such
+ * extension or URI), FORMAT (the extension does not parse), TOO_BIG (the
+ * URI does not fit cap). */
+rt_err *rt_cert_ocsp_url(const uint8_t *cert, size_t len, char *out,
+    size_t cap) RT_MUST;
+rt_err *rt_cert_crl_url(const uint8_t *cert, size_t len, char *out,
+    size_t cap) RT_MUST;
+
+/* What a CRL says of one serial. */
+typedef struct {
+	bool listed;		/* revoked */
+	time_t revoked_at;	/* listed */
+	int reason;		/* listed: CRLReason, -1 none */
+	time_t this_update, next_update;	/* next_update 0: none */
+} rt_crl_status;
+
+/* Looks serial (magnitude, big-endian) up in the DER CRL crl after
+ * checking it: issued by issuer (name) and signed by its key, thisUpdate
+ * not after now (+ 5 minutes of clock skew), nextUpdate (when present)
+ * not before now. Errors: FORMAT (does not parse), CRYPTO (another
+ * issuer, the signature does not verify), CERT (not yet valid, or
+ * expired: nextUpdate passed; both named with the dates). */
+rt_err *rt_crl_check(const uint8_t *crl, size_t len,
+    const struct mbedtls_x509_crt *issuer, const uint8_t *serial,
+    size_t serial_len, time_t now, rt_crl_status *out) RT_MUST;
+
 #endif

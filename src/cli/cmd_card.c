@@ -4,6 +4,9 @@
 #include "cli_station.h"
 #include "raterm/contents.h"
 #include "raterm/piv.h"
+#include "raterm/revocation.h"
+#include "raterm/util.h"
+#include "raterm/cmp.h"
 #include "raterm/text.h"
 #include "raterm/x509.h"
 
@@ -90,6 +93,8 @@ static const char show_help[] =
 "usage: raterm show [-c FILE] [-r READER] [--json] [--transport-ca FILE]\n"
 "                   [--all-slots]\n"
 "                   [--verify-tc [--attestation-root FILE] [--pin-fd N]]\n"
+"                   [--check-revocation [--server URL] [--trust FILE]\n"
+"                   [--tls-ca FILE]]\n"
 "\n"
 "Reads a card and prints its header (reader, profile, GUID, serial, PIN\n"
 "retries) and its Contents: one line per key with its certificate.\n"
@@ -111,7 +116,14 @@ static const char show_help[] =
 "  --verify-tc           verify each transport certificate (as 'raterm\n"
 "                        verify-tc'; exit status 7 when one fails)\n"
 "  --attestation-root FILE  with --verify-tc: attestation root(s)\n"
-"  --pin-fd N            with --verify-tc: read 'card=PIN' from fd N\n";
+"  --pin-fd N            with --verify-tc: read 'card=PIN' from fd N\n"
+"  --check-revocation    ask whether each certificate is revoked: OCSP (the\n"
+"                        certificate's, else the CM host's /ocsp), the CRL\n"
+"                        when OCSP does not answer (revocation.* in the\n"
+"                        configuration); a certificate that cannot be\n"
+"                        checked says why, and the exit status stays 0\n"
+"  --server URL, --trust FILE, --tls-ca FILE  with --check-revocation: the\n"
+"                        CM host (default cmhost.* of the configuration)\n";
 
 static void
 fmt_date(const char *iso, char *out, size_t cap)
@@ -131,6 +143,7 @@ flags_str(const rt_key_row *r, char *out, size_t cap)
 	if (r->expired) ADD("expired");
 	if (r->not_yet_valid) ADD("not-yet-valid");
 	if (r->error[0]) ADD("unreadable");
+	if (r->rev.state == RT_REV_REVOKED) ADD("REVOKED");
 	if (!r->has_cert && r->key_known && !r->error[0]) ADD("no-cert");
 #undef ADD
 }
@@ -171,10 +184,73 @@ print_row(const char *slot, const char *alg, const char *cert,
 	putchar('\n');
 }
 
+/* A key's name as --action takes it: "9a", "02.1". */
+static void
+key_name(const rt_key_row *r, char *out, size_t cap)
+{
+	char slot[4];
+	piv_slot_name(r->slot, slot, sizeof(slot));
+	if (r->cert_index > 0)
+		snprintf(out, cap, "%s.%d", slot, r->cert_index % 100);
+	else
+		snprintf(out, cap, "%s", slot);
+}
+
+/* "revoked 2026-12-05T10:00:00Z keyCompromise (OCSP)", "good (CRL)",
+ * "not checked: why" */
+static void
+rev_words(const rt_rev_status *v, char *out, size_t cap)
+{
+	char at[24] = "";
+	const char *src = strcmp(v->source, "ocsp") == 0 ? "OCSP" :
+	    strcmp(v->source, "crl") == 0 ? "CRL" : "";
+	if (v->state == RT_REV_NOT_CHECKED) {
+		snprintf(out, cap, "not checked: %s", v->why[0] ? v->why :
+		    "not asked");
+		return;
+	}
+	if (v->state == RT_REV_REVOKED)
+		rt_time_iso(v->at, -1, at, sizeof(at));
+	snprintf(out, cap, "%s%s%s%s%s (%s)", rt_rev_state_name(v->state),
+	    at[0] ? " " : "", at, v->state == RT_REV_REVOKED && v->reason >= 0 ?
+	    " " : "", v->state == RT_REV_REVOKED && v->reason >= 0 ?
+	    cmp_reason_name(v->reason) : "", src);
+}
+
+/* The REVOCATION section when a check was made. */
+static void
+print_revocation(const rt_contents *ct)
+{
+	bool asked = false;
+	char at[24], key[8], words[400];
+	for (size_t i = 0; i < ct->nrows && !asked; i++)
+		asked = ct->rows[i].rev.checked != 0 || ct->rows[i].rev.why[0];
+	if (!asked)
+		return;
+	printf("\nREVOCATION");
+	for (size_t i = 0; i < ct->nrows; i++)
+		if (ct->rows[i].rev.checked != 0) {
+			rt_time_iso(ct->rows[i].rev.checked, -1, at, sizeof(at));
+			printf(" (asked %s)", at);
+			break;
+		}
+	printf("\n");
+	for (size_t i = 0; i < ct->nrows; i++) {
+		const rt_key_row *r = &ct->rows[i];
+		if (!r->has_cert)
+			continue;
+		key_name(r, key, sizeof(key));
+		rev_words(&r->rev, words, sizeof(words));
+		printf("%-5s %s\n", key, words);
+		if (r->rev.state != RT_REV_NOT_CHECKED && r->rev.why[0])
+			printf("%-5s (%s)\n", "", r->rev.why);
+	}
+}
+
 static void
 print_text(const rt_contents *ct)
 {
-	char slot[4], date[16], flags[64];
+	char date[16], flags[64];
 	printf("Reader:   %s\n", ct->reader);
 	printf("Profile:  %s\n", rt_card_caps_of_profile(ct->profile)->name);
 	if (ct->has_guid) {
@@ -205,12 +281,8 @@ print_text(const rt_contents *ct)
 	for (size_t i = 0; i < ct->nrows; i++) {
 		const rt_key_row *r = &ct->rows[i];
 		char key[8];
-		piv_slot_name(r->slot, slot, sizeof(slot));
 		/* a key's further certificates: KEY.N, as --action takes it */
-		if (r->cert_index > 0)
-			snprintf(key, sizeof(key), "%s.%d", slot, r->cert_index % 100);
-		else
-			snprintf(key, sizeof(key), "%s", slot);
+		key_name(r, key, sizeof(key));
 		flags_str(r, flags, sizeof(flags));
 		date[0] = '\0';
 		if (r->has_cert)
@@ -221,6 +293,7 @@ print_text(const rt_contents *ct)
 		    r->cert.subject_cn : r->cert.subject,
 		    r->has_cert ? r->cert.issuer_cn : "", date, flags, utf8);
 	}
+	print_revocation(ct);
 	if (ct->nca == 0)
 		return;
 	printf("\nCA CERTIFICATES\n");
@@ -244,6 +317,36 @@ policy_name(uint8_t p, bool touch)
 	if (p > 3)
 		return NULL;
 	return touch ? tch[p] : pin[p];
+}
+
+/* null when not asked, else {"state", "source", "revoked_at", "reason",
+ * "checked_at", "why"} */
+static void
+json_rev(const rt_rev_status *v)
+{
+	char t[24];
+	if (v->checked == 0 && v->why[0] == '\0') {
+		printf("null");
+		return;
+	}
+	printf("{\"state\": ");
+	rt_json_str(stdout, rt_rev_state_name(v->state));
+	printf(", \"source\": ");
+	rt_json_str(stdout, v->source[0] ? v->source : NULL);
+	printf(", \"revoked_at\": ");
+	if (v->state == RT_REV_REVOKED)
+		rt_time_iso(v->at, -1, t, sizeof(t));
+	rt_json_str(stdout, v->state == RT_REV_REVOKED ? t : NULL);
+	printf(", \"reason\": ");
+	rt_json_str(stdout, v->state == RT_REV_REVOKED && v->reason >= 0 ?
+	    cmp_reason_name(v->reason) : NULL);
+	printf(", \"checked_at\": ");
+	if (v->checked != 0)
+		rt_time_iso(v->checked, -1, t, sizeof(t));
+	rt_json_str(stdout, v->checked != 0 ? t : NULL);
+	printf(", \"why\": ");
+	rt_json_str(stdout, v->why[0] ? v->why : NULL);
+	printf("}");
 }
 
 static void
@@ -310,7 +413,9 @@ print_json(const rt_contents *ct, bool keep_open)
 		rt_json_str(stdout, r->cert.not_after);
 		printf(", \"sha256\": ");
 		json_hex(stdout, r->cert.sha256, 32);
-		printf("}}");
+		printf("}, \"revocation\": ");
+		json_rev(&r->rev);
+		printf("}");
 	}
 	printf("\n], \"ca_certificates\": [");
 	for (size_t i = 0; i < ct->nca; i++) {
@@ -333,6 +438,26 @@ print_json(const rt_contents *ct, bool keep_open)
 		printf("}\n");
 }
 
+/* --check-revocation: the station's check (revocation.h) of ct; what
+ * stops it (offline, off) is a warning, the rows say why. */
+static void
+check_revocation(const cli_global *g, const rt_config *cfg,
+    const cli_station_opts *so, rt_contents *ct)
+{
+	rt_station *st = NULL;
+	rt_err *e = cli_station_open(g, cfg, so, NULL, &st);
+	if (e == NULL)
+		e = rt_station_check_revocation(st, ct);
+	else
+		rt_revocation_not_checked(ct, rt_err_msg(e));
+	if (e != NULL) {
+		fprintf(stderr, "raterm: show: revocation not checked: %s\n",
+		    rt_err_msg(e));
+		rt_err_free(e);
+	}
+	rt_station_close(st);
+}
+
 int
 cmd_show(cli_global *g, int argc, char **argv)
 {
@@ -347,9 +472,14 @@ cmd_show(cli_global *g, int argc, char **argv)
 		{ "attestation-root", required_argument, NULL, 'R' },
 		{ "pin-fd", required_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "check-revocation", no_argument, NULL, 'K' },
+		{ "server", required_argument, NULL, 2001 },
+		{ "trust", required_argument, NULL, 2002 },
+		{ "tls-ca", required_argument, NULL, 2003 },
 		{ NULL, 0, NULL, 0 },
 	};
 	cli_station_opts so = { .pin_fd = -1 };
+	bool check_rev = false;
 	cli_tc_opts tco = { .pin_fd = -1 };
 	bool verify_tc = false;
 	int tc_rc = 0;
@@ -367,6 +497,11 @@ cmd_show(cli_global *g, int argc, char **argv)
 		case 'T': tca_path = optarg; break;
 		case 'A': flags |= RT_CONTENTS_ALL_SLOTS; break;
 		case 'V': verify_tc = true; break;
+		case 'K': check_rev = true; break;
+		case 2001: case 2002: case 2003:
+			if (cli_station_opt("show", c, optarg, &so) < 0)
+				return 2;
+			break;
 		case 'R': tco.attest_root = optarg; break;
 		case 'f':
 			if ((tco.pin_fd = cli_parse_fd("show", optarg)) < 0)
@@ -430,6 +565,8 @@ cmd_show(cli_global *g, int argc, char **argv)
 		e = rt_err_wrap(de, "reading the card in \"%s\"", t->reader);
 		goto out;
 	}
+	if (check_rev)
+		check_revocation(g, cfg, &so, &ct);
 	if (json) {
 		print_json(&ct, true);
 		printf(", \"default_credentials\": ");

@@ -239,31 +239,59 @@ on_seek(void *ud, curl_off_t offset, int origin)
 	return cmp_http_seek(ud, (long long)offset, origin);
 }
 
+/* One HTTP exchange on the client's handle: POST body as ctype (NULL
+ * ctype: the CMP headers), or GET when body is NULL; the answer must have
+ * Content-Type accept and, outside CMP, HTTP status 200. timeout 0: the
+ * client's. */
 static rt_err *
-http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
-    size_t *rsp_len)
+http_exchange(cmp_client *c, const char *url, const char *ctype,
+    const uint8_t *req, size_t len, const char *accept, long timeout,
+    uint8_t **rsp, size_t *rsp_len)
 {
 	CURL *h = c->curl;
 	cmp_rbuf b = { 0 };
 	wbuf w = { req, len, 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = c->hdrs;
+	bool cmp = ctype == NULL && req != NULL;
 	rt_err *e = NULL;
 
+	if (!cmp) {
+		char line[160];
+		hdrs = NULL;
+		if (req != NULL) {
+			snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+			hdrs = curl_slist_append(hdrs, line);
+		}
+		if (accept != NULL && (req == NULL || hdrs != NULL)) {
+			snprintf(line, sizeof(line), "Accept: %s", accept);
+			hdrs = curl_slist_append(hdrs, line);
+		}
+		if (hdrs != NULL)
+			hdrs = curl_slist_append(hdrs, "Expect:");
+		if (hdrs == NULL)
+			return rt_err_new(RT_E_NOMEM, NULL, "%s: HTTP headers", url);
+	}
 	/* no curl_easy_reset: the same options every time, and the handle
 	 * keeps its connection */
-	curl_easy_setopt(h, CURLOPT_URL, c->url);
+	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(h, CURLOPT_READDATA, &w);
-	curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-	curl_easy_setopt(h, CURLOPT_SEEKDATA, &w);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, c->total_timeout);
+	if (req != NULL) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, &w);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, &w);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	} else
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, timeout > 0 &&
+	    timeout < c->connect_timeout ? timeout : c->connect_timeout);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout > 0 ? timeout :
+	    c->total_timeout);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cmp_rbuf_append);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -279,55 +307,58 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	CURLcode rc = curl_easy_perform(h);
 	long status = 0, nconn = 0;
 	curl_off_t sent = 0;
-	char *ctype = NULL;
+	char *ctype_in = NULL;
 	curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype_in);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
 	c->stats.exchanges++;
 	if (nconn > 0)
 		c->stats.connections += (unsigned long)nconn;
 	if (c->log != NULL)
-		fprintf(c->log, "cmp: HTTP %ld on %s connection\n", status,
-		    nconn > 0 ? "a new" : "the kept-alive");
-	bool pkix = ctype != NULL && strncasecmp(ctype, "application/pkixcmp",
-	    19) == 0 && (ctype[19] == '\0' || ctype[19] == ';' ||
-	    ctype[19] == ' ');
+		fprintf(c->log, "%s: HTTP %ld on %s connection\n", cmp ? "cmp" :
+		    url, status, nconn > 0 ? "a new" : "the kept-alive");
+	size_t alen = accept != NULL ? strlen(accept) : 0;
+	bool type_ok = accept == NULL || (ctype_in != NULL &&
+	    strncasecmp(ctype_in, accept, alen) == 0 && (ctype_in[alen] ==
+	    '\0' || ctype_in[alen] == ';' || ctype_in[alen] == ' '));
 	if (b.too_big)
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: response larger than %d "
-		    "bytes", c->url, MAX_RESPONSE);
+		    "bytes", url, MAX_RESPONSE);
 	else if (rc == CURLE_PEER_FAILED_VERIFICATION)
 		/* the server's certificate is not from a CA of the bundle, or
 		 * not for the host name of the URL */
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: TLS server certificate "
-		    "not accepted (trusted CAs: %s): %s", c->url, c->tls_ca ?
+		    "not accepted (trusted CAs: %s): %s", url, c->tls_ca ?
 		    c->tls_ca : "the system store", errbuf[0] ? errbuf :
 		    curl_easy_strerror(rc));
 	else if (rc == CURLE_SEND_FAIL_REWIND)
 		/* on_seek: not sent again by libcurl */
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: the connection was lost "
 		    "while the request was sent (it may have reached the CM "
-		    "host; not sent again)", c->url);
+		    "host; not sent again)", url);
 	else if ((rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||
-	    rc == CURLE_RECV_ERROR) && strncasecmp(c->url, "http:", 5) == 0)
+	    rc == CURLE_RECV_ERROR) && strncasecmp(url, "http:", 5) == 0)
 		/* a TLS server drops a plain request before or while it is
 		 * sent, depending on its size */
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s (an HTTPS server? "
-		    "then https://)", c->url, errbuf[0] ? errbuf :
+		    "then https://)", url, errbuf[0] ? errbuf :
 		    curl_easy_strerror(rc));
 	else if (rc != CURLE_OK)
-		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s", c->url, errbuf[0] ?
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: %s", url, errbuf[0] ?
 		    errbuf : curl_easy_strerror(rc));
 	else if (status >= 300 && status < 400) {
 		char *loc = NULL;
 		curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);
 		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: HTTP %ld redirect to %s "
-		    "refused", c->url, status, loc ? loc : "?");
-	} else if (!pkix || b.len == 0)
-		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: HTTP %ld, %s%s", c->url,
-		    status, b.len == 0 ? "empty response" :
-		    "Content-Type is not application/pkixcmp: ", b.len == 0 ? "" :
-		    ctype ? ctype : "(none)");
+		    "refused", url, status, loc ? loc : "?");
+	} else if (!cmp && status != 200)
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: HTTP %ld", url, status);
+	else if (!type_ok || b.len == 0)
+		e = rt_err_new(RT_E_CMP_HTTP, NULL, "%s: HTTP %ld, %s%s%s%s", url,
+		    status, b.len == 0 ? "empty response" : "Content-Type is "
+		    "not ", b.len == 0 ? "" : accept, b.len == 0 ? "" : ": ",
+		    b.len == 0 ? "" : ctype_in ? ctype_in : "(none)");
 	/* a PKIMessage with another HTTP status (some servers send errors
 	 * with 4xx/5xx) is decoded all the same */
 	/* nothing of the request went out (no connection, TLS refused):
@@ -338,6 +369,10 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(h, CURLOPT_READDATA, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	if (!cmp) {
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
+		curl_slist_free_all(hdrs);
+	}
 	if (e != NULL) {
 		cmp_rbuf_release(&b);
 		return e;
@@ -345,6 +380,35 @@ http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
 	*rsp = b.p;
 	*rsp_len = b.len;
 	return NULL;
+}
+
+static rt_err *
+http_post(cmp_client *c, const uint8_t *req, size_t len, uint8_t **rsp,
+    size_t *rsp_len)
+{
+	return http_exchange(c, c->url, NULL, req, len, "application/pkixcmp",
+	    0, rsp, rsp_len);
+}
+
+rt_err *
+cmp_client_http(cmp_client *c, const char *url, const char *ctype,
+    const uint8_t *body, size_t len, const char *accept, long timeout,
+    uint8_t **rsp, size_t *rsp_len)
+{
+	*rsp = NULL;
+	*rsp_len = 0;
+	if (c->transport != NULL)
+		return rt_err_new(RT_E_UNAVAILABLE, NULL, "%s: no HTTP on the CM "
+		    "host client's own transport (%s)", url, c->url);
+	if (url == NULL || (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0))
+		return rt_err_new(RT_E_ARG, NULL, "URL must be http:// or "
+		    "https://, not \"%s\"", url ? url : "");
+	if (body != NULL && ctype == NULL)
+		return rt_err_new(RT_E_ARG, NULL, "%s: a POST needs its "
+		    "Content-Type", url);
+	return http_exchange(c, url, ctype, body, len, accept, timeout, rsp,
+	    rsp_len);
 }
 
 /* One request out, one response in: the caller's transport or HTTP. */

@@ -673,6 +673,50 @@ k_cmhost(pctx *p, const yaml_node_t *v, const char *f, void *o)
 }
 
 static void
+rv_check(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	static const char *const names[] = { "auto", "off", NULL };
+	int i = cy_get_enum(p, v, f, names);
+	if (i >= 0)
+		((rt_config *)o)->rev_check_off = i == 1;
+}
+static void
+rv_ocsp(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	rt_config *c = o;
+	if (!cy_get_str(p, v, f, c->rev_ocsp_url, sizeof(c->rev_ocsp_url)))
+		return;
+	if (strcmp(c->rev_ocsp_url, "none") != 0 &&
+	    strncmp(c->rev_ocsp_url, "http://", 7) != 0 &&
+	    strncmp(c->rev_ocsp_url, "https://", 8) != 0) {
+		cy_err_at(p, v, f, "expected an http:// or https:// URL or none, "
+		    "got '%s'", c->rev_ocsp_url);
+		c->rev_ocsp_url[0] = '\0';
+	}
+}
+static void
+rv_crl(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	bool on = true;
+	if (cy_get_bool(p, v, f, &on))
+		((rt_config *)o)->rev_crl_off = !on;
+}
+static void rv_timeout(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{ (void)cy_get_uint(p, v, f, 1, 300, &((rt_config *)o)->rev_timeout); }
+
+static const key_handler revocation_keys[] = {
+	{ "check", rv_check }, { "ocsp_url", rv_ocsp }, { "crl", rv_crl },
+	{ "timeout", rv_timeout }, { NULL, NULL },
+};
+
+static void
+k_revocation(pctx *p, const yaml_node_t *v, const char *f, void *o)
+{
+	unsigned seen = 0;
+	cy_walk_map(p, v, f, revocation_keys, o, &seen);
+}
+
+static void
 u_echo(pctx *p, const yaml_node_t *v, const char *f, void *o)
 {
 	static const char *const names[] = { "star", "none", NULL };
@@ -723,6 +767,7 @@ static const key_handler station_keys[] = {
 	{ "readers", k_readers },
 	{ "officer", k_officer },
 	{ "cmhost", k_cmhost },
+	{ "revocation", k_revocation },
 	{ "transport_cas", k_tcas },
 	{ "attestation_roots", k_attest },
 	{ "journal", k_journal },

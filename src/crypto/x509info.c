@@ -190,13 +190,29 @@ rt_castore_count(const rt_castore *s)
 	return s ? s->count : 0;
 }
 
-bool
-rt_castore_issued(const rt_castore *s, const uint8_t *der, size_t len)
+rt_err *
+rt_castore_add(rt_castore **s, const uint8_t *der, size_t len)
+{
+	if (*s == NULL) {
+		if ((*s = calloc(1, sizeof(**s))) == NULL)
+			return rt_err_new(RT_E_NOMEM, NULL, "CA store");
+		mbedtls_x509_crt_init(&(*s)->chain);
+	}
+	int rc = mbedtls_x509_crt_parse_der(&(*s)->chain, der, len);
+	if (rc != 0)
+		return rt_err_new(RT_E_CERT, NULL, "CA certificate does not parse "
+		    "(mbedTLS -0x%04x)", (unsigned)-rc);
+	(*s)->count++;
+	return NULL;
+}
+
+const struct mbedtls_x509_crt *
+rt_castore_issuer(const rt_castore *s, const uint8_t *der, size_t len)
 {
 	mbedtls_x509_crt crt;
-	bool ok = false;
+	const mbedtls_x509_crt *found = NULL;
 	if (s == NULL || s->count == 0)
-		return false;
+		return NULL;
 	mbedtls_x509_crt_init(&crt);
 	if (mbedtls_x509_crt_parse_der(&crt, der, len) != 0)
 		goto out;
@@ -213,13 +229,19 @@ rt_castore_issued(const rt_castore *s, const uint8_t *der, size_t len)
 		if (mbedtls_pk_verify_ext(crt.sig_pk, crt.sig_opts,
 		    (mbedtls_pk_context *)(uintptr_t)&ca->pk, crt.sig_md, hash,
 		    mbedtls_md_get_size(md), crt.sig.p, crt.sig.len) == 0) {
-			ok = true;
+			found = ca;
 			break;
 		}
 	}
 out:
 	mbedtls_x509_crt_free(&crt);
-	return ok;
+	return found;
+}
+
+bool
+rt_castore_issued(const rt_castore *s, const uint8_t *der, size_t len)
+{
+	return rt_castore_issuer(s, der, len) != NULL;
 }
 
 const mbedtls_x509_crt *
