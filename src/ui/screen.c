@@ -11,6 +11,7 @@
 #include "ui_int.h"
 
 #include "raterm/piv.h"
+#include "raterm/revocation.h"
 #include "raterm/util.h"
 
 #include <errno.h>
@@ -526,6 +527,62 @@ clear_notes(ui *u)
 	u->dirty |= D_CONTENTS;
 }
 
+/* After a read: asks whether the card's certificates are revoked (the
+ * station's check: OCSP, else the CRL), unless the station is offline or
+ * revocation.check is off. The rows show REVOKED; the status line names
+ * the revoked ones, or says why none could be checked. */
+static void
+check_revocation(ui *u)
+{
+	const rt_config *cfg = rt_station_config(u->st);
+	const rt_contents *ct = contents(u);
+	if (ct == NULL || cfg->rev_check_off)
+		return;
+	size_t ncert = 0;
+	for (size_t i = 0; i < ct->nrows; i++)
+		ncert += ct->rows[i].has_cert;
+	if (ncert == 0)
+		return;
+	char keep[UI_STATUS_MAX];
+	int keep_role = u->status_role;
+	snprintf(keep, sizeof(keep), "%s", u->status);
+	ui_set_status(u, R_NORMAL, "Asking whether the card's certificates are "
+	    "revoked...");
+	ui_draw(u);
+	rt_err *e = rt_station_check_revocation(u->st, NULL);
+	if (e != NULL) {	/* offline or off: said on the rows only */
+		rt_err_free(e);
+		ui_set_status(u, keep_role, "%s", keep);
+		return;
+	}
+	char list[120] = "", key[8];
+	size_t nrev = 0, nnot = 0, o = 0;
+	const char *why = NULL;
+	for (size_t i = 0; i < ct->nrows; i++) {
+		const rt_key_row *r = &ct->rows[i];
+		if (!r->has_cert)
+			continue;
+		if (r->rev.state == RT_REV_REVOKED) {
+			ui_row_key(ct, i, key, sizeof(key));
+			o += (size_t)snprintf(list + o, o < sizeof(list) ?
+			    sizeof(list) - o : 0, "%s%s", nrev ? ", " : "", key);
+			nrev++;
+		} else if (r->rev.state == RT_REV_NOT_CHECKED && !r->tc) {
+			nnot++;
+			if (why == NULL)
+				why = r->rev.why;
+		}
+	}
+	if (nrev > 0)
+		ui_set_status(u, R_BAD, "REVOKED: %s (the CA says so: Redo or "
+		    "Blank%s). %s", list, nrev == 1 ? " it" : " them", keep);
+	else if (nnot > 0)
+		ui_set_status(u, R_WARN, "%s Revocation not checked: %.200s",
+		    keep, why);
+	else
+		ui_set_status(u, keep_role, "%s", keep);
+}
+
 static void
 reload(ui *u, bool quiet)
 {
@@ -563,6 +620,7 @@ reload(ui *u, bool quiet)
 		    ct->nrows, ct->nrows == 1 ? "" : "s", p ? "; procedure " :
 		    "", p ? p->name : "");
 	}
+	check_revocation(u);
 }
 
 /* The card printer (printer: in raterm.yaml): its command's result on

@@ -319,6 +319,16 @@ ui_view_row(const rt_contents *ct, const rt_update *u, size_t i,
 		snprintf(out->status, sizeof(out->status), "expired");
 		out->status_bad = true;
 	}
+	/* what the issuer's OCSP responder or CRL said (revocation.h): a
+	 * revoked certificate says so before anything else */
+	if (r->has_cert && r->rev.state == RT_REV_REVOKED) {
+		snprintf(out->status, sizeof(out->status), "REVOKED");
+		out->status_bad = true;
+	} else if (r->has_cert && r->rev.state == RT_REV_UNKNOWN &&
+	    out->status[0] == '\0') {
+		snprintf(out->status, sizeof(out->status), "unknown to CA");
+		out->status_bad = true;
+	}
 	rt_action a = (u != NULL && i < RT_MAX_KEYS) ? u->action[i] :
 	    RT_ACT_BLANK;
 	snprintf(out->action, sizeof(out->action), "%s", rt_action_title(a));

@@ -4,11 +4,13 @@
 #   after a Redo the card's new certificates are good (OCSP at their AIA
 #   URL), the transport certificates not checked (issuer unknown);
 #   `raterm revoke` of one: show marks it REVOKED with time and reason
-#   (text and --json), and `openssl ocsp` agrees; with revocation.ocsp_url:
+#   (text and --json), and `openssl ocsp` agrees; the screen (tmux, 80x24)
+#   shows the row REVOKED and names it on the status line; with revocation.ocsp_url:
 #   none the CRL answers the same; the CM host down: nothing checked, each
 #   row says why, exit status 0; offline (no cmhost.url) and
 #   revocation.check: off: a warning, exit status 0; no option: not asked.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tmux.sh"
 need openssl yubico-piv-tool
 PKI=$T/pki
 D=$T/cm
@@ -71,6 +73,17 @@ run_ok "openssl ocsp agrees" openssl ocsp -issuer "$D/ca.pem" -cert "$T/9a.pem" 
     -url "http://127.0.0.1:$PORT/ocsp" -CAfile "$D/root.pem" \
     -verify_other "$D/ca-chain.pem"
 expect_match "openssl ocsp: revoked" "9a.pem: revoked" "$OUT"
+
+# ---- the screen: the row says REVOKED, the status line names it ------------------------
+tmux_start LANG=C.UTF-8 -- "$RATERM" ui -c "$CONF"
+tmux_wait "the screen: 9a REVOKED" "9a +ECCP256 +Card 40000011 Auth +20[0-9-]+ +REVOKED"
+tmux_wait "the status line names it" "REVOKED: 9a \\(the CA says so"
+tmux_snap "$T/screen.txt"
+expect_match "9c not marked" "9c +ECCP256 +Card 40000011 Sign +20[0-9-]+ +Blank" "$T/screen.txt"
+expect_match "9d still shows its TC status" "9d +RSA2048 +Card 40000011 KeyMgmt +20[0-9-]+ +TC not checked" "$T/screen.txt"
+tmux_keys F10
+if tmux_exited 10; then ok "F10 quits"; else fail "F10 quits" "still running"; fi
+tmux_stop
 
 # ---- the CRL when OCSP is not asked -------------------------------------------------
 station_conf "$T/crl.yaml" "revocation:" "  ocsp_url: none"
