@@ -4,7 +4,8 @@
 #   after a Redo the card's new certificates are good (OCSP at their AIA
 #   URL), the transport certificates not checked (issuer unknown);
 #   `raterm revoke` of one: show marks it REVOKED with time and reason
-#   (text and --json), and `openssl ocsp` agrees; the screen (tmux, 80x24)
+#   (text and --json), and `openssl ocsp`, `openssl crl` and `openssl
+#   verify -crl_check` agree; the screen (tmux, 80x24)
 #   shows the row REVOKED and names it on the status line; with revocation.ocsp_url:
 #   none the CRL answers the same; the CM host down: nothing checked, each
 #   row says why, exit status 0; offline (no cmhost.url) and
@@ -73,6 +74,15 @@ run_ok "openssl ocsp agrees" openssl ocsp -issuer "$D/ca.pem" -cert "$T/9a.pem" 
     -url "http://127.0.0.1:$PORT/ocsp" -CAfile "$D/root.pem" \
     -verify_other "$D/ca-chain.pem"
 expect_match "openssl ocsp: revoked" "9a.pem: revoked" "$OUT"
+run_ok "GET the CRL" python3 -c "import urllib.request,sys; open(sys.argv[2],'wb').write(urllib.request.urlopen(sys.argv[1],timeout=10).read())" \
+    "http://127.0.0.1:$PORT/crl/ca.crl" "$T/ca.crl"
+run_ok "openssl crl -verify" openssl crl -inform DER -in "$T/ca.crl" \
+    -CAfile "$D/ca.pem" -noout -text
+SERIAL=$(openssl x509 -in "$T/9a.pem" -noout -serial | sed 's/serial=//')
+expect_match "the CRL lists 9a's serial" "Serial Number: $SERIAL" "$OUT"
+run_ok "openssl verify -crl_check refuses 9a's certificate" sh -c "openssl verify \
+    -crl_check -CAfile '$D/root.pem' -untrusted '$D/ca-chain.pem' \
+    -CRLfile '$T/ca.crl' '$T/9a.pem'; test \$? -ne 0"
 
 # ---- the screen: the row says REVOKED, the status line names it ------------------------
 tmux_start LANG=C.UTF-8 -- "$RATERM" ui -c "$CONF"
