@@ -44,6 +44,12 @@ typedef struct {
 				 * ("OCSP: <error>" when the CRL answered) */
 } rt_rev_status;
 
+/* A key's certificate named as `raterm show`, the screen and --action
+ * name it: the key ("9a", "02") for its first certificate (cert_index 0)
+ * or a new one (RT_CARD_CERT_NEW), "02.1" for its further ones. Returns
+ * buf (cap >= 8). */
+char *rt_key_name(uint8_t slot, int cert_index, char *buf, size_t cap);
+
 /* "good", "revoked", "unknown", "not checked" */
 const char *rt_rev_state_name(rt_rev_state s);
 

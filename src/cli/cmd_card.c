@@ -184,18 +184,6 @@ print_row(const char *slot, const char *alg, const char *cert,
 	putchar('\n');
 }
 
-/* A key's name as --action takes it: "9a", "02.1". */
-static void
-key_name(const rt_key_row *r, char *out, size_t cap)
-{
-	char slot[4];
-	piv_slot_name(r->slot, slot, sizeof(slot));
-	if (r->cert_index > 0)
-		snprintf(out, cap, "%s.%d", slot, r->cert_index % 100);
-	else
-		snprintf(out, cap, "%s", slot);
-}
-
 /* "revoked 2026-12-05T10:00:00Z keyCompromise (OCSP)", "good (CRL)",
  * "not checked: why" */
 static void
@@ -239,7 +227,7 @@ print_revocation(const rt_contents *ct)
 		const rt_key_row *r = &ct->rows[i];
 		if (!r->has_cert)
 			continue;
-		key_name(r, key, sizeof(key));
+		rt_key_name(r->slot, r->cert_index, key, sizeof(key));
 		rev_words(&r->rev, words, sizeof(words));
 		printf("%-5s %s\n", key, words);
 		if (r->rev.state != RT_REV_NOT_CHECKED && r->rev.why[0])
@@ -282,7 +270,7 @@ print_text(const rt_contents *ct)
 		const rt_key_row *r = &ct->rows[i];
 		char key[8];
 		/* a key's further certificates: KEY.N, as --action takes it */
-		key_name(r, key, sizeof(key));
+		rt_key_name(r->slot, r->cert_index, key, sizeof(key));
 		flags_str(r, flags, sizeof(flags));
 		date[0] = '\0';
 		if (r->has_cert)

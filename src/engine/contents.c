@@ -111,6 +111,18 @@ fail:
 	return e;
 }
 
+char *
+rt_key_name(uint8_t slot, int cert_index, char *buf, size_t cap)
+{
+	char s[4];
+	piv_slot_name(slot, s, sizeof(s));
+	if (cert_index > 0)
+		snprintf(buf, cap, "%s.%d", s, cert_index % 100);
+	else
+		snprintf(buf, cap, "%s", s);
+	return buf;
+}
+
 void
 rt_contents_free(rt_contents *ct)
 {

@@ -1057,10 +1057,12 @@ void
 rt_submit_result_line(const rt_plan *p, const rt_submit_result *res,
     size_t i, char *buf, size_t cap)
 {
-	char s[4];
+	char s[8];
 	const rt_plan_step *ps = &p->steps[i];
+	/* a Redo of a key's further certificate: "02.1" */
 	snprintf(buf, cap, "%-3s %-6s %-8s %s%s%s%s%s",
-	    piv_slot_name(ps->slot, s, sizeof(s)), rt_action_title(ps->action),
+	    rt_key_name(ps->slot, ps->action == RT_ACT_REDO ? ps->cert_index :
+	    0, s, sizeof(s)), rt_action_title(ps->action),
 	    rt_step_state_name(res->state[i]), res->message[i],
 	    res->serial[i][0] ? " (serial " : "", res->serial[i],
 	    res->serial[i][0] ? ")" : "",

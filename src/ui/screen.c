@@ -527,35 +527,32 @@ clear_notes(ui *u)
 	u->dirty |= D_CONTENTS;
 }
 
-/* After a read: asks whether the card's certificates are revoked (the
- * station's check: OCSP, else the CRL), unless the station is offline or
- * revocation.check is off. The rows show REVOKED; the status line names
- * the revoked ones, or says why none could be checked. */
+/* After a read, once the screen shows the card (the main loop calls it
+ * when rev_pending): asks whether the card's certificates are revoked
+ * (the station's check: OCSP, else the CRL), unless revocation.check is
+ * off; offline, the station says so on the rows only. The rows show
+ * REVOKED; the status line names the revoked ones first, or adds why a
+ * certificate of the CM host could not be checked. */
 static void
 check_revocation(ui *u)
 {
 	const rt_config *cfg = rt_station_config(u->st);
 	const rt_contents *ct = contents(u);
-	if (ct == NULL || cfg->rev_check_off)
+	u->rev_pending = false;
+	if (ct == NULL || u->card_gone || cfg->rev_check_off)
 		return;
 	size_t ncert = 0;
 	for (size_t i = 0; i < ct->nrows; i++)
 		ncert += ct->rows[i].has_cert;
 	if (ncert == 0)
 		return;
-	char keep[UI_STATUS_MAX];
-	int keep_role = u->status_role;
-	snprintf(keep, sizeof(keep), "%s", u->status);
-	ui_set_status(u, R_NORMAL, "Asking whether the card's certificates are "
-	    "revoked...");
-	ui_draw(u);
 	rt_err *e = rt_station_check_revocation(u->st, NULL);
+	u->dirty |= D_CONTENTS;
 	if (e != NULL) {	/* offline or off: said on the rows only */
 		rt_err_free(e);
-		ui_set_status(u, keep_role, "%s", keep);
 		return;
 	}
-	char list[120] = "", key[8];
+	char list[120] = "", key[8], keep[UI_STATUS_MAX];
 	size_t nrev = 0, nnot = 0, o = 0;
 	const char *why = NULL;
 	for (size_t i = 0; i < ct->nrows; i++) {
@@ -573,14 +570,14 @@ check_revocation(ui *u)
 				why = r->rev.why;
 		}
 	}
+	snprintf(keep, sizeof(keep), "%s", u->status);
 	if (nrev > 0)
 		ui_set_status(u, R_BAD, "REVOKED: %s (the CA says so: Redo or "
-		    "Blank%s). %s", list, nrev == 1 ? " it" : " them", keep);
+		    "Blank %s). %s", list, nrev == 1 ? "it" : "them", keep);
 	else if (nnot > 0)
-		ui_set_status(u, R_WARN, "%s Revocation not checked: %.200s",
-		    keep, why);
-	else
-		ui_set_status(u, keep_role, "%s", keep);
+		ui_set_status(u, u->status_role == R_NORMAL ? R_WARN :
+		    u->status_role, "%s Revocation not checked: %.200s", keep,
+		    why);
 }
 
 static void
@@ -620,7 +617,7 @@ reload(ui *u, bool quiet)
 		    ct->nrows, ct->nrows == 1 ? "" : "s", p ? "; procedure " :
 		    "", p ? p->name : "");
 	}
-	check_revocation(u);
+	u->rev_pending = true;	/* asked once the screen shows the card */
 }
 
 /* The card printer (printer: in raterm.yaml): its command's result on
@@ -1652,6 +1649,10 @@ rt_ui_run(const rt_config *cfg, const rt_station_opts *so,
 
 	while (!u->quit) {
 		ui_draw(u);
+		if (u->rev_pending) {
+			check_revocation(u);
+			continue;
+		}
 		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 		int r = poll(&pfd, 1, POLL_MS);
 		if (r < 0 && errno != EINTR)

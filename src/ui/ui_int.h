@@ -69,6 +69,8 @@ typedef struct ui {
 	char officer_err[300];
 	char target_err[400];		/* why no Contents */
 	bool card_gone;			/* the target card was removed */
+	bool rev_pending;		/* a card read: its revocation not
+					 * asked yet (check_revocation) */
 	size_t open_ops;		/* incomplete journal operations */
 	char note[RT_MAX_KEYS][24];	/* progress / result per row */
 	int note_role[RT_MAX_KEYS];

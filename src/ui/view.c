@@ -230,15 +230,8 @@ ui_view_nrows(const rt_contents *ct)
 char *
 ui_row_key(const rt_contents *ct, size_t i, char *buf, size_t cap)
 {
-	char s[4];
-	const rt_key_row *r = &ct->rows[i];
-	piv_slot_name(r->slot, s, sizeof(s));
 	/* a key's further certificates: KEY.N, as raterm show and --action */
-	if (r->cert_index > 0)
-		snprintf(buf, cap, "%s.%d", s, r->cert_index % 100);
-	else
-		snprintf(buf, cap, "%s", s);
-	return buf;
+	return rt_key_name(ct->rows[i].slot, ct->rows[i].cert_index, buf, cap);
 }
 
 /* The Certificate and Until columns of a certificate (a key's or a CA

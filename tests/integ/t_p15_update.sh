@@ -206,7 +206,7 @@ signs 02 "$USLOT" "$PIN" "$T/new02.pem" "add 02"
 run_ok "Redo of key 02's second certificate" "$RATERM" update -c "$CONF" -r "$R" \
     --officer-reader "$OFF" --procedure p15-update --action 02.1=redo --yes \
     --pin-fd 3 3<"$PINS"
-expect_match "redo 02.1 done" "^  02 +Redo +done +written to the card, read back and tested" "$OUT"
+expect_match "redo 02.1 done" "^  02.1 +Redo +done +written to the card, read back and tested" "$OUT"
 objects "redo 02.1" $((5 + NCA)) $((1 + NCA)) "Signature Key 2"
 run_ok "the certificate in use is untouched" card_cert "$USLOT" "Key 02 in use" "$T/old02b.pem"
 run_ok "... the same bytes" cmp "$T/old02.pem" "$T/old02b.pem"

@@ -190,7 +190,7 @@ answer_until "Redo 02.1: TC controls" "Submit this plan"
 expect_match "the plan: Redo on 02" "02 +Redo" "$T/screen.txt"
 tmux_keys y
 answer_until "Redo 02.1: after y" "\+- Result -"
-tmux_wait "the result of Redo 02.1" "02 +Redo +done +written to the card, read back and tested" 60
+tmux_wait "the result of Redo 02.1" "02.1 +Redo +done +written to the card, read back and tested" 60
 tmux_keys Enter
 tmux_wait "status: update done (Redo 02.1)" "Update done: 1 of 1 key"
 certs "redo 02.1" $((5 + NCA))
