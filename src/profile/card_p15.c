@@ -47,6 +47,9 @@ typedef struct {
 	p15_df *aodf, *prkdf, *pukdf, *cdf, *trusted;
 	const p15_df *pending;          /* a CDF being written: its new EFs
 					 * are not orphans */
+	bool cdf_stale;			/* a CDF write failed: the card's
+					 * may differ from cdf (holds_cert
+					 * reads it again) */
 } p15_prof;
 
 static void
@@ -746,6 +749,7 @@ p_write_cert(void *impl, uint8_t key, int index, const uint8_t *der,
 	}
 	if ((e = put_df(p, P15_ODF_CDF, df)) != NULL) {
 		free(df);
+		p->cdf_stale = true;
 		return e;
 	}
 	free(p->cdf);
@@ -763,6 +767,22 @@ p_holds_cert(void *impl, uint8_t key, const uint8_t *der, size_t len,
 	const p15_key *k = key_obj(p, key);
 	if (k == NULL)
 		return NULL;
+	/* after a CDF write that failed, the card's CDF, not the one kept:
+	 * the CDF may have been written and only its read-back lost (the
+	 * fault sweep: a READ BINARY of the read-back answered 6F00 or a
+	 * bare 9000 left the new certificate on the card, and it was
+	 * rejected). A CDF that cannot be read: the card cannot tell. */
+	rt_err *e;
+	if (p->cdf_stale) {
+		p15_df *fresh = NULL;
+		if ((e = read_df(p, P15_ODF_CDF, P15_DF_CERTS, &fresh)) != NULL)
+			return e;
+		if (fresh != NULL) {
+			free(p->cdf);
+			p->cdf = fresh;
+		}
+		p->cdf_stale = false;
+	}
 	for (int i = 0; !*held; i++) {
 		size_t pos;
 		const p15_cert *c = cert_at(p, k, i, &pos);
@@ -770,7 +790,7 @@ p_holds_cert(void *impl, uint8_t key, const uint8_t *der, size_t len,
 			break;
 		uint8_t *back;
 		size_t blen;
-		rt_err *e = read_cert_at(p, c, &back, &blen);
+		e = read_cert_at(p, c, &back, &blen);
 		if (e != NULL) {
 			if (prof_card_gone(e))
 				return e;

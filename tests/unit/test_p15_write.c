@@ -583,6 +583,57 @@ test_bare_9000(void **state)
 	free(b);
 }
 
+/* After a write that failed at any one command (answered a bare 9000 or
+ * 6F00 without being done), the same card handle must say what the card
+ * holds, as the engine asks it right away: a CDF written whose read-back
+ * was lost holds the new certificate (it once said not, from the CDF it
+ * kept, and the certificate on the card was rejected). */
+static void
+test_holds_after_failed_write(void **state)
+{
+	fx *f = *state;
+	static const uint16_t sws[] = { 0x9000, 0x6F00 };
+	size_t la, lb;
+	uint8_t *a = key_cert(f, 2, 0x62, &la);
+	uint8_t *b = key_cert(f, 2, 0x63, &lb);
+	so_pin(f);
+	assert_null(rt_card_write_cert(f->card, 2, 0, a, la));
+	const uint8_t *cur = a, *next = b;
+	size_t cl = la, nl = lb;
+	for (size_t w = 0; w < 2; w++)
+		for (uint64_t k = 1; k < 60; k++) {
+			so_pin(f);
+			uint64_t at = vp15_apdu_count(f->c) + k;
+			vp15_fault_sw_at(f->c, at, sws[w]);
+			rt_err *e = rt_card_write_cert(f->card, 2, 0, next, nl);
+			bool reached = vp15_apdu_count(f->c) >= at;
+			vp15_fault_sw_at(f->c, 0, 0);
+			bool failed = e != NULL;
+			rt_err_free(e);
+			bool same_new = false;
+			assert_null(rt_card_holds_cert(f->card, 2, next, nl,
+			    &same_new));
+			rt_card_close(f->card);
+			vp15_reset(f->c);
+			fx_open(f);
+			bool held_new = false;
+			assert_null(rt_card_holds_cert(f->card, 2, next, nl,
+			    &held_new));
+			assert_int_equal(same_new, held_new);
+			if (!failed)
+				assert_true(held_new);
+			if (held_new) {
+				const uint8_t *t = cur;
+				size_t tl = cl;
+				cur = next, cl = nl, next = t, nl = tl;
+			}
+			if (!reached)
+				break;
+		}
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -593,6 +644,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signer_two_pins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bare_9000, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds_after_failed_write, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
