@@ -136,6 +136,26 @@ rt_err *cmh_db_certs_find(cmh_db *db, const cmh_cert_filter *f,
 /* A value that changes whenever a certificate is revoked or rejected
  * (the CRL publisher's cue to make a new CRL). */
 rt_err *cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp) RT_MUST;
+
+/* The current CRL of a CA, shared by every instance on the database: one
+ * CRL number sequence, each number made by one instance. */
+typedef struct {
+	uint64_t number;	/* its cRLNumber */
+	int64_t made_at;	/* thisUpdate */
+	unsigned stamp;		/* cmh_db_revoked_stamp it was made at */
+	uint8_t *der;		/* malloc'ed */
+	size_t len;
+} cmh_db_crl;
+/* The CRL recorded for ca (a name of the CA that changes with its key).
+ * Errors: NOT_FOUND (none yet), IO. */
+rt_err *cmh_db_crl_get(cmh_db *db, const char *ca, cmh_db_crl *out) RT_MUST;
+/* Records crl as ca's current CRL if the one recorded is still number
+ * prev_number (0: none yet) and crl's number is greater: *won. Not won:
+ * another instance recorded one first (read it with cmh_db_crl_get).
+ * Errors: IO. */
+rt_err *cmh_db_crl_put(cmh_db *db, const char *ca, uint64_t prev_number,
+    const cmh_db_crl *crl, bool *won) RT_MUST;
+void cmh_db_crl_free(cmh_db_crl *c);
 /* Number of certificates (all states). */
 rt_err *cmh_db_cert_count(cmh_db *db, unsigned *count) RT_MUST;
 /* The number of certificates in each state (counts[cmh_cert_state]). */

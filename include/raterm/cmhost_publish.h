@@ -46,11 +46,14 @@ rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
 
 /* The CA's current CRL, kept in memory and in a file for publishing
  * elsewhere: made when first asked, again when a certificate was revoked
- * or rejected since (the database says so: any instance's revocation, the
- * grace-period sweep), and before half its
- * validity has passed. CRL numbers are the seconds
- * of thisUpdate (strictly increasing, also across restarts). Thread-safe.
- * Borrows ca_cert, signer and db. */
+ * or rejected since (the database's revocation stamp says so: any
+ * instance's revocation, the grace-period sweep), and before half its
+ * validity has passed. The CRL is the database's (cmh_db_crl_get/put):
+ * every instance on one database serves the same CRL; a new one is made
+ * by the instance whose conditional write records it, the others take
+ * it from the database, so CRL numbers are one strictly increasing
+ * sequence (at least the seconds of thisUpdate, also across restarts).
+ * Thread-safe. Borrows ca_cert, signer and db. */
 typedef struct cmh_publisher cmh_publisher;
 rt_err *cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
     cmh_db *db, int64_t crl_validity, const char *crl_file,

@@ -155,6 +155,21 @@ static const struct migration {
 	{ "indexes of cmhost certs and cmhost audit (--since, oldest first)",
 	"CREATE INDEX IF NOT EXISTS certs_issued ON certs(issued_at);"
 	"CREATE INDEX IF NOT EXISTS audit_at ON audit(at);", { NULL, NULL } },
+	/* the current CRL of each CA, shared by every instance: one CRL
+	 * number sequence (cmh_db_crl_put) */
+	{ "the current CRL of each CA", NULL, {
+	"CREATE TABLE crls ("
+	"  ca TEXT PRIMARY KEY,"
+	"  number INTEGER NOT NULL,"
+	"  made_at INTEGER NOT NULL,"
+	"  stamp INTEGER NOT NULL,"
+	"  der BLOB NOT NULL);",
+	"CREATE TABLE crls ("
+	"  ca TEXT PRIMARY KEY,"
+	"  number BIGINT NOT NULL,"
+	"  made_at BIGINT NOT NULL,"
+	"  stamp BIGINT NOT NULL,"
+	"  der BYTEA NOT NULL);" } },
 };
 #define SCHEMA_LATEST ((unsigned)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -857,6 +872,75 @@ cmh_db_revoked_stamp(cmh_db *db, unsigned *stamp)
 	 * number plus the latest change, folded */
 	return count_of(db, "SELECT count(*) * 1000003 + coalesce(max(state_at),"
 	    " 0) FROM certs WHERE state IN ('revoked','rejected')", stamp);
+}
+
+/* ---- the shared CRL -------------------------------------------------------- */
+
+void
+cmh_db_crl_free(cmh_db_crl *c)
+{
+	if (c == NULL)
+		return;
+	free(c->der);
+	memset(c, 0, sizeof(*c));
+}
+
+rt_err *
+cmh_db_crl_get(cmh_db *db, const char *ca, cmh_db_crl *out)
+{
+	void *q;
+	rt_err *e = NULL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&db->mu);
+	if ((e = q_run(db, &q, "SELECT number, made_at, stamp, der FROM crls "
+	    "WHERE ca = $1", "t", ca)) != NULL) {
+		pthread_mutex_unlock(&db->mu);
+		return e;
+	}
+	if (q_row(db, q, &e)) {
+		size_t n;
+		const void *b = db->ops->col_blob(q, 3, &n);
+		out->number = (uint64_t)db->ops->col_int(q, 0);
+		out->made_at = db->ops->col_int(q, 1);
+		out->stamp = (unsigned)db->ops->col_int(q, 2);
+		if ((out->der = malloc(n ? n : 1)) == NULL)
+			e = rt_err_new(RT_E_NOMEM, NULL, "CRL");
+		else {
+			memcpy(out->der, b, n);
+			out->len = n;
+		}
+	} else if (e == NULL)
+		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no CRL recorded for %s", ca);
+	q_end(db, q);
+	pthread_mutex_unlock(&db->mu);
+	return e;
+}
+
+rt_err *
+cmh_db_crl_put(cmh_db *db, const char *ca, uint64_t prev_number,
+    const cmh_db_crl *crl, bool *won)
+{
+	int64_t n = 0;
+	rt_err *e;
+	*won = false;
+	pthread_mutex_lock(&db->mu);
+	/* the instance whose write changes the row made the next CRL; the
+	 * others take it from the database */
+	if (prev_number == 0)
+		e = q_exec(db, &n, "INSERT INTO crls (ca, number, made_at, stamp, "
+		    "der) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (ca) DO NOTHING",
+		    "tiiib", ca, (int64_t)crl->number, crl->made_at,
+		    (int64_t)crl->stamp, crl->der, crl->len);
+	else
+		e = q_exec(db, &n, "UPDATE crls SET number = $2, made_at = $3, "
+		    "stamp = $4, der = $5 WHERE ca = $1 AND number = $6 AND "
+		    "number < $2", "tiiibi", ca, (int64_t)crl->number,
+		    crl->made_at, (int64_t)crl->stamp, crl->der, crl->len,
+		    (int64_t)prev_number);
+	pthread_mutex_unlock(&db->mu);
+	if (e == NULL)
+		*won = n == 1;
+	return e;
 }
 
 rt_err *

@@ -181,6 +181,8 @@ struct cmh_publisher {
 	time_t made;
 	uint64_t number;
 	unsigned stamp;		/* cmh_db_revoked_stamp of the CRL made */
+	char ca_name[65];	/* the CA's row in the database's crls: the
+				 * hex SHA-256 of its certificate */
 };
 
 rt_err *
@@ -199,6 +201,15 @@ cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
 	p->signer = signer;
 	p->db = db;
 	p->validity = crl_validity > 0 ? crl_validity : 86400;
+	uint8_t h[64];
+	rt_err *e = rt_hash_data(RT_HASH_SHA256, ca_cert->raw.p,
+	    ca_cert->raw.len, h);
+	if (e != NULL) {
+		free(p->file);
+		free(p);
+		return rt_err_wrap(e, "CRL publisher");
+	}
+	rt_hex_encode(h, 32, p->ca_name, sizeof(p->ca_name), 0);
 	pthread_mutex_init(&p->mu, NULL);
 	*out = p;
 	return NULL;
@@ -215,6 +226,42 @@ cmh_publisher_free(cmh_publisher *p)
 	free(p);
 }
 
+/* Takes c (a CRL of the database's) as the current one; writes the file
+ * when it is another than the one held. c's der is moved. */
+static rt_err *
+adopt(cmh_publisher *p, cmh_db_crl *c)
+{
+	if (p->crl != NULL && c->number == p->number) {
+		cmh_db_crl_free(c);
+		return NULL;
+	}
+	if (p->file != NULL) {
+		rt_err *e = rt_file_write(p->file, c->der, c->len, 0644);
+		if (e != NULL) {
+			cmh_db_crl_free(c);
+			return rt_err_wrap(e, "publishing the CRL");
+		}
+	}
+	free(p->crl);
+	p->crl = c->der;
+	p->crl_len = c->len;
+	p->made = (time_t)c->made_at;
+	p->number = c->number;
+	p->stamp = c->stamp;
+	c->der = NULL;
+	return NULL;
+}
+
+/* Whether a CRL made at `made` for revocation stamp `stamp` still
+ * serves at now. */
+static bool
+current(const cmh_publisher *p, time_t made, unsigned stamp, unsigned now_stamp,
+    time_t now)
+{
+	return stamp == now_stamp && now >= made - 300 &&
+	    now - made < p->validity / 2;
+}
+
 rt_err *
 cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
     uint64_t *number)
@@ -225,28 +272,58 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
 	pthread_mutex_lock(&p->mu);
 	if ((e = cmh_db_revoked_stamp(p->db, &stamp)) != NULL)
 		goto out;
-	if (p->crl == NULL || now - p->made >= p->validity / 2 ||
-	    now < p->made || stamp != p->stamp) {
-		uint8_t *c;
-		size_t cl;
-		uint64_t num = (uint64_t)now > p->number ? (uint64_t)now :
-		    p->number + 1;
-		if ((e = cmh_crl_make(p->ca, p->signer, p->db, now, p->validity,
-		    num, &c, &cl)) != NULL)
+	/* the database's CRL is every instance's: one number sequence, each
+	 * number made by the one instance whose write recorded it */
+	for (int attempt = 0; p->crl == NULL || !current(p, p->made, p->stamp,
+	    stamp, now); attempt++) {
+		cmh_db_crl rec;
+		e = cmh_db_crl_get(p->db, p->ca_name, &rec);
+		if (e != NULL && rt_err_kind_of(e) != RT_E_NOT_FOUND)
 			goto out;
-		if (p->file != NULL && (e = rt_file_write(p->file, c, cl, 0644)) !=
+		bool none = e != NULL;
+		rt_err_free(e);
+		e = NULL;
+		if (!none && rec.number >= p->number && current(p,
+		    (time_t)rec.made_at, rec.stamp, stamp, now)) {
+			e = adopt(p, &rec);
+			break;
+		}
+		if (attempt == 3) {	/* others keep winning: theirs */
+			if (!none)
+				e = adopt(p, &rec);
+			else
+				e = rt_err_new(RT_E_IO, NULL, "the CRL could not be "
+				    "recorded in the database");
+			break;
+		}
+		/* a new one: its number after both the database's and ours
+		 * (and at least the seconds of thisUpdate, as before) */
+		uint64_t prev = none ? 0 : rec.number;
+		uint64_t num = (uint64_t)now;
+		if (num <= prev)
+			num = prev + 1;
+		if (num <= p->number)
+			num = p->number + 1;
+		cmh_db_crl_free(&rec);
+		cmh_db_crl mine = { .number = num, .made_at = now,
+		    .stamp = stamp };
+		if ((e = cmh_crl_make(p->ca, p->signer, p->db, now, p->validity,
+		    num, &mine.der, &mine.len)) != NULL)
+			goto out;
+		bool won = false;
+		if ((e = cmh_db_crl_put(p->db, p->ca_name, prev, &mine, &won)) !=
 		    NULL) {
-			free(c);
-			e = rt_err_wrap(e, "publishing the CRL");
+			cmh_db_crl_free(&mine);
 			goto out;
 		}
-		free(p->crl);
-		p->crl = c;
-		p->crl_len = cl;
-		p->made = now;
-		p->number = num;
-		p->stamp = stamp;
+		if (won) {
+			e = adopt(p, &mine);
+			break;
+		}
+		cmh_db_crl_free(&mine);	/* another instance's is newer */
 	}
+	if (e != NULL)
+		goto out;
 	if ((*der = malloc(p->crl_len)) == NULL) {
 		e = rt_err_new(RT_E_NOMEM, NULL, "CRL");
 		goto out;

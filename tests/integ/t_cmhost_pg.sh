@@ -9,7 +9,8 @@
 # instances on the one database: cr on one and certConf on the other
 # (a relay that alternates its targets), enrollments in parallel against
 # both, afterwards every serial once, every transaction confirmed, the
-# CRL of each instance listing exactly the revoked certificates.
+# CRL of each instance listing exactly the revoked certificates, the same
+# CRL on both, and one CRL number sequence across revocations on either.
 . "$(dirname "$0")/lib.sh"
 need openssl python3
 [ -x "$CMHOST" ] || skip_all "cmhost not built"
@@ -38,7 +39,7 @@ expect_match "its URL: loopback" "^postgresql://cmhost@127\.0\.0\.1:[0-9]+/cmhos
 run_ok "a database for the unit tests" sh "$PGCLUSTER" psql "$PGD/c" -q -c "CREATE DATABASE unit"
 run_ok "test_cmhost_db on SQLite and PostgreSQL" env \
     CMH_TEST_PG_URL="$(echo "$URL" | sed 's|/cmhost$|/unit|')" "$UNIT"
-expect_eq "both groups passed" 2 "$(grep -c '^\[  PASSED  \] 7 test(s)' "$OUT")"
+expect_eq "both groups passed" 2 "$(grep -c '^\[  PASSED  \] 8 test(s)' "$OUT")"
 
 # ---- configuration ----------------------------------------------------------
 D=$T/cm
@@ -222,6 +223,36 @@ for who in A B; do
 	sed 's/^0*//' revoked.txt | sort >revoked.norm
 	expect_eq "CRL of $who lists exactly the revoked" "$(cat revoked.norm)" "$(cat "crl$who.txt")"
 done
+expect_eq "A and B serve the same CRL (one number, same bytes)" \
+    "$(sha256sum <crlA.der)" "$(sha256sum <crlB.der)"
+
+# one CRL number sequence: revocations alternating between the instances,
+# each followed by the CRL of the other one, which lists it at once with a
+# number greater than any before; both instances then serve that one
+crlnum() {	# crlnum FILE: the CRL number (decimal)
+	openssl crl -inform DER -in "$1" -noout -crlnumber |
+	    sed 's/.*=//' | python3 -c "import sys; print(int(sys.stdin.read().strip(), 16))"
+}
+last=$(crlnum crlA.der)
+seq_ok=1
+for i in 2 3 4 5; do
+	if [ $((i % 2)) = 0 ]; then rp=$A_PORT; gp=$B_PORT; else rp=$B_PORT; gp=$A_PORT; fi
+	cmp_at "$rp" -cmd rr -oldcert "a$i.pem" -revreason 4 >"rr$i.out" 2>&1 || seq_ok=0
+	python3 get.py "http://127.0.0.1:$gp/crl/ca.crl" "seq$i.der" >/dev/null 2>&1 || seq_ok=0
+	python3 get.py "http://127.0.0.1:$rp/crl/ca.crl" "seq${i}r.der" >/dev/null 2>&1 || seq_ok=0
+	s=$(openssl x509 -in "a$i.pem" -noout -serial | sed 's/serial=//')
+	openssl crl -inform DER -in "seq$i.der" -noout -text | grep -qi "Serial Number: *$s" || seq_ok=0
+	n=$(crlnum "seq$i.der")
+	[ "$n" -gt "$last" ] || seq_ok=0
+	cmp -s "seq$i.der" "seq${i}r.der" || seq_ok=0
+	last=$n
+done
+if [ $seq_ok = 1 ]; then
+	ok "revocations on A and B in turn: the other instance's CRL lists each at once, one increasing CRL number, both serve the same CRL"
+else
+	fail "one CRL number sequence across instances" "see $T/seq*.der, rr*.out"
+fi
+run_ok "the last CRL verifies" openssl crl -inform DER -in seq5.der -CAfile "$D/ca.pem" -noout
 # shellcheck disable=SC2086
 run_ok "OCSP on B of a certificate A revoked" openssl ocsp -issuer "$D/ca.pem" \
     -url "http://127.0.0.1:$B_PORT/ocsp" -CAfile "$D/root.pem" \

@@ -667,6 +667,59 @@ test_two_instances(void **st)
 	cmh_db_close(b);
 }
 
+/* The shared CRL: the first record and each next one written by exactly
+ * one of two instances (the conditional write), numbers only growing. */
+static void
+test_crl_sequence(void **st)
+{
+	cmh_db *a, *b;
+	cmh_db_crl got;
+	bool won;
+	static uint8_t d1[] = { 0x30, 0x01, 0x01 }, d2[] = { 0x30, 0x01, 0x02 };
+	(void)st;
+	assert_null(opendb("crl.db", &a));
+	assert_null(opendb("crl.db", &b));
+	expect_kind(cmh_db_crl_get(a, "ca1", &got), RT_E_NOT_FOUND);
+	cmh_db_crl c1 = { .number = 100, .made_at = 100, .stamp = 7,
+	    .der = d1, .len = sizeof(d1) };
+	assert_null(cmh_db_crl_put(a, "ca1", 0, &c1, &won));
+	assert_true(won);
+	/* B made one too from "none": A's is there, B's not written */
+	cmh_db_crl c1b = c1;
+	c1b.der = d2;
+	assert_null(cmh_db_crl_put(b, "ca1", 0, &c1b, &won));
+	assert_false(won);
+	assert_null(cmh_db_crl_get(b, "ca1", &got));
+	assert_int_equal(got.number, 100);
+	assert_int_equal(got.stamp, 7);
+	assert_int_equal(got.made_at, 100);
+	assert_int_equal(got.len, sizeof(d1));
+	assert_memory_equal(got.der, d1, sizeof(d1));
+	cmh_db_crl_free(&got);
+	/* the next: after 100, once */
+	cmh_db_crl c2 = { .number = 101, .made_at = 160, .stamp = 8,
+	    .der = d2, .len = sizeof(d2) };
+	assert_null(cmh_db_crl_put(b, "ca1", 100, &c2, &won));
+	assert_true(won);
+	cmh_db_crl c2a = { .number = 102, .made_at = 161, .stamp = 8,
+	    .der = d1, .len = sizeof(d1) };
+	assert_null(cmh_db_crl_put(a, "ca1", 100, &c2a, &won));
+	assert_false(won);	/* A read 100 before B wrote 101 */
+	/* never a number that is not greater */
+	cmh_db_crl back = { .number = 101, .made_at = 170, .stamp = 9,
+	    .der = d1, .len = sizeof(d1) };
+	assert_null(cmh_db_crl_put(a, "ca1", 101, &back, &won));
+	assert_false(won);
+	assert_null(cmh_db_crl_get(a, "ca1", &got));
+	assert_int_equal(got.number, 101);
+	assert_memory_equal(got.der, d2, sizeof(d2));
+	cmh_db_crl_free(&got);
+	/* another CA has its own */
+	expect_kind(cmh_db_crl_get(a, "ca2", &got), RT_E_NOT_FOUND);
+	cmh_db_close(a);
+	cmh_db_close(b);
+}
+
 int
 main(void)
 {
@@ -678,6 +731,7 @@ main(void)
 		cmocka_unit_test_setup(test_audit_find, pg_empty),
 		cmocka_unit_test_setup(test_migrate, pg_empty),
 		cmocka_unit_test_setup(test_two_instances, pg_empty),
+		cmocka_unit_test_setup(test_crl_sequence, pg_empty),
 	};
 	int fails = cmocka_run_group_tests_name("cmhost_db sqlite", tests,
 	    setup, teardown);
