@@ -165,6 +165,7 @@ typedef struct {
 	 * the URL) */
 	char *db_path;
 	char *db_url, *db_password_file;
+	unsigned db_pool;		/* database.pool (PostgreSQL): 0 default */
 	unsigned grace_seconds;		/* confirmation grace time, default 600 */
 	/* the key-encryption key of the card management keys (kept apart
 	 * from the database, cmhost_kek.h): a file, or a passphrase asked on

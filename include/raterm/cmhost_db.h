@@ -68,7 +68,13 @@ typedef struct {
 					 * false: refuse it (PostgreSQL: run
 					 * `cmhost db migrate`). SQLite always
 					 * migrates. */
+	unsigned pool;			/* PostgreSQL: connections kept
+					 * (database.pool, 1..CMH_DB_POOL_MAX;
+					 * 0: CMH_DB_POOL_DEFAULT); SQLite:
+					 * always one */
 } cmh_db_where;
+#define CMH_DB_POOL_DEFAULT	4
+#define CMH_DB_POOL_MAX		64
 
 /* Opens the database of w. SQLite: created if needed, WAL mode, brought
  * to the current schema. PostgreSQL: a schema older than this cmhost's is

@@ -5,6 +5,7 @@
  * error names the file, the line of the offending node and the field path
  * ("profiles[1].subject.required[0]"). Unknown keys are errors. */
 #include "raterm/cmhost.h"
+#include "raterm/cmhost_db.h"
 #include "raterm/config.h"
 #include "raterm/csr.h"
 #include "raterm/util.h"
@@ -319,6 +320,8 @@ db_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 			cfail(x, v, f, "not a postgresql:// URL");
 	} else if (!strcmp(k, "password_file"))
 		c->db_password_file = get_path(x, v, f);
+	else if (!strcmp(k, "pool"))
+		c->db_pool = get_uint(x, v, f, 1, CMH_DB_POOL_MAX);
 	else if (!strcmp(k, "confirm_grace"))
 		c->grace_seconds = get_uint(x, v, f, 1, 366u * 86400u);
 	else if (!strcmp(k, "kek_file"))
@@ -775,7 +778,7 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		c->unprotected_cacerts = get_bool(x, v, f);
 	else if (!strcmp(k, "database")) {
 		static const char *const keys[] = { "path", "url",
-			"password_file", "confirm_grace", "kek_file",
+			"password_file", "pool", "confirm_grace", "kek_file",
 			"kek_passphrase", NULL };
 		walk_map(x, v, f, keys, db_pair, c);
 		if (x->err == NULL && c->db_path == NULL && c->db_url == NULL)
@@ -788,6 +791,9 @@ top_pair(cfgctx *x, const char *k, yaml_node_t *v, const char *f, void *arg)
 		    c->db_url == NULL)
 			cfail(x, kn, "database.password_file", "only with "
 			    "database.url");
+		if (x->err == NULL && c->db_pool != 0 && c->db_url == NULL)
+			cfail(x, kn, "database.pool", "only with database.url "
+			    "(SQLite keeps one connection)");
 		if (x->err == NULL && c->kek_file != NULL && c->kek_ask)
 			cfail(x, kn, "database", "kek_file and kek_passphrase: one "
 			    "or the other");

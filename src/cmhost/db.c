@@ -1,7 +1,7 @@
 /* db.c - cmhost's database: the interface of include/raterm/cmhost_db.h
  * over a backend (src/cmhost/db_int.h: db_sqlite.c, db_pg.c), the schema
  * and its migrations, every query and the rules of the state machine,
- * once for both. One connection per handle, serialised by a mutex.
+ * once for both. A handle is a pool of connections (db_take, db_give).
  *
  * The invariants hold with several instances on one database (PostgreSQL,
  * READ COMMITTED): every state transition is an UPDATE ... WHERE state =
@@ -28,16 +28,74 @@
 #define DB_RETRIES	5
 #define DB_MAX_ARGS	16
 
+/* A handle is a pool of connections (PostgreSQL: database.pool of them;
+ * SQLite: one): each call takes a free one (waiting while none is) and
+ * gives it back. A connection is a struct cmh_db of its own (a slot: its
+ * head is the handle); what the handle keeps is the head's. */
 struct cmh_db {
 	const dbops *ops;
-	void *conn;
-	pthread_mutex_t mu;
-	const cmh_kek *kek;	/* borrowed; NULL: none configured */
+	void *conn;		/* a slot's connection */
+	cmh_db *head;		/* the handle (the handle: itself) */
 	char label[320];
 	unsigned found_version, version;
-	bool in_txn;		/* under mu: in in_transaction */
-	dbq_status last;	/* under mu: the last statement's failure */
+	bool in_txn;		/* a slot's, taken: in in_transaction */
+	dbq_status last;	/* a slot's, taken: the last statement's
+				 * failure */
+	bool busy;		/* a slot: taken (under the head's mu) */
+	/* the handle's */
+	pthread_mutex_t mu;	/* the pool; kek */
+	pthread_cond_t freed;	/* a slot given back */
+	cmh_db *slots;
+	unsigned nslots;
+	const cmh_kek *kek;	/* borrowed; NULL: none configured */
 };
+
+/* A free connection of db's pool (db: the handle or one of its slots),
+ * waiting until one is. */
+static cmh_db *
+db_take(cmh_db *db)
+{
+	cmh_db *h = db->head;
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		for (unsigned i = 0; i < h->nslots; i++)
+			if (!h->slots[i].busy) {
+				h->slots[i].busy = true;
+				pthread_mutex_unlock(&h->mu);
+				return &h->slots[i];
+			}
+		pthread_cond_wait(&h->freed, &h->mu);
+	}
+}
+
+static void
+db_give(cmh_db *slot)
+{
+	cmh_db *h = slot->head;
+	pthread_mutex_lock(&h->mu);
+	slot->busy = false;
+	pthread_cond_signal(&h->freed);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static const cmh_kek *
+kek_of(cmh_db *db)
+{
+	cmh_db *h = db->head;
+	pthread_mutex_lock(&h->mu);
+	const cmh_kek *k = h->kek;
+	pthread_mutex_unlock(&h->mu);
+	return k;
+}
+
+static void
+kek_set(cmh_db *db, const cmh_kek *k)
+{
+	cmh_db *h = db->head;
+	pthread_mutex_lock(&h->mu);
+	h->kek = k;
+	pthread_mutex_unlock(&h->mu);
+}
 
 static const char *const state_names[] = { "waiting", "confirmed", "rejected",
 	"revoked" };
@@ -322,9 +380,9 @@ in_txn_locked(cmh_db *db, rt_err *(*fn)(cmh_db *, void *), void *arg)
 static rt_err *
 in_transaction(cmh_db *db, rt_err *(*fn)(cmh_db *, void *), void *arg)
 {
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = in_txn_locked(db, fn, arg);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -429,7 +487,7 @@ migrate(cmh_db *db)
 rt_err *
 cmh_db_open_at(const cmh_db_where *w, cmh_db **out)
 {
-	cmh_db *db;
+	cmh_db *db, *s0;
 	rt_err *e;
 
 	*out = NULL;
@@ -437,37 +495,59 @@ cmh_db_open_at(const cmh_db_where *w, cmh_db **out)
 		return rt_err_new(RT_E_ARG, NULL, "database: %s", w->path ?
 		    "database.path and database.url: one or the other" :
 		    "neither database.path nor database.url given");
+	if (w->path == NULL && w->pool > CMH_DB_POOL_MAX)
+		return rt_err_new(RT_E_ARG, NULL, "database: a pool of %u "
+		    "connections, at most %u", w->pool, CMH_DB_POOL_MAX);
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "database");
 	pthread_mutex_init(&db->mu, NULL);
+	pthread_cond_init(&db->freed, NULL);
+	db->head = db;
 	db->ops = w->path != NULL ? &cmh_db_sqlite_ops : &cmh_db_pg_ops;
 	if (w->path != NULL)
 		snprintf(db->label, sizeof(db->label), "%s", w->path);
 	else
 		cmh_db_url_redact(w->url, db->label, sizeof(db->label));
-	if ((e = db->ops->open(w, &db->conn)) != NULL) {
+	/* SQLite: one connection (one writer at a time anyway) */
+	unsigned n = w->path != NULL ? 1 : w->pool ? w->pool :
+	    CMH_DB_POOL_DEFAULT;
+	if ((db->slots = calloc(n, sizeof(*db->slots))) == NULL) {
+		cmh_db_close(db);
+		return rt_err_new(RT_E_NOMEM, NULL, "database");
+	}
+	db->nslots = n;
+	for (unsigned i = 0; i < n; i++) {
+		db->slots[i].head = db;
+		db->slots[i].ops = db->ops;
+		memcpy(db->slots[i].label, db->label, sizeof(db->label));
+	}
+	/* the first connection checks (and brings up) the schema, the
+	 * others are made after it */
+	s0 = &db->slots[0];
+	if ((e = db->ops->open(w, &s0->conn)) != NULL) {
 		cmh_db_close(db);
 		return e;
 	}
-	pthread_mutex_lock(&db->mu);
-	e = schema_version(db, &db->found_version);
-	db->version = db->found_version;
-	if (e == NULL && db->version > SCHEMA_LATEST)
+	e = schema_version(s0, &db->found_version);
+	s0->version = db->found_version;
+	if (e == NULL && s0->version > SCHEMA_LATEST)
 		e = rt_err_new(RT_E_CONFIG, NULL, "database %s: schema version "
 		    "%u is newer than this cmhost's (%u): run a newer cmhost",
-		    db->label, db->version, SCHEMA_LATEST);
-	else if (e == NULL && db->version < SCHEMA_LATEST) {
+		    db->label, s0->version, SCHEMA_LATEST);
+	else if (e == NULL && s0->version < SCHEMA_LATEST) {
 		if (w->migrate || db->ops->dialect == DB_SQLITE)
-			e = migrate(db);
+			e = migrate(s0);
 		else
 			e = rt_err_new(RT_E_CONFIG, NULL, "database %s: schema "
 			    "version %u, this cmhost needs %u: run `cmhost db "
-			    "migrate -c FILE` first", db->label, db->version,
+			    "migrate -c FILE` first", db->label, s0->version,
 			    SCHEMA_LATEST);
 	}
 	if (e == NULL && db->ops->post_migrate != NULL)
-		e = db->ops->post_migrate(db->conn);
-	pthread_mutex_unlock(&db->mu);
+		e = db->ops->post_migrate(s0->conn);
+	db->version = s0->version;
+	for (unsigned i = 1; e == NULL && i < n; i++)
+		e = db->ops->open(w, &db->slots[i].conn);
 	if (e != NULL) {
 		cmh_db_close(db);
 		return e;
@@ -498,7 +578,8 @@ rt_err *
 cmh_db_open_config(const cmh_config *c, bool migrate_it, cmh_db **out)
 {
 	cmh_db_where w = { .path = c->db_path, .url = c->db_url,
-		.password_file = c->db_password_file, .migrate = migrate_it };
+		.password_file = c->db_password_file, .migrate = migrate_it,
+		.pool = c->db_pool };
 	return cmh_db_open_at(&w, out);
 }
 
@@ -507,8 +588,11 @@ cmh_db_close(cmh_db *db)
 {
 	if (db == NULL)
 		return;
-	if (db->conn != NULL)
-		db->ops->close(db->conn);
+	for (unsigned i = 0; i < db->nslots; i++)
+		if (db->slots[i].conn != NULL)
+			db->ops->close(db->slots[i].conn);
+	free(db->slots);
+	pthread_cond_destroy(&db->freed);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
 }
@@ -571,7 +655,7 @@ cmh_db_cert_add(cmh_db *db, const cmh_cert_rec *r, const uint8_t *der,
     size_t len)
 {
 	rt_err *e;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	db->last = DBQ_OK;
 	e = q_exec(db, NULL, "INSERT INTO certs (" REC_COLS ", der) VALUES "
 	    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,NULL,$12)", "ttttttitiiib",
@@ -583,7 +667,7 @@ cmh_db_cert_add(cmh_db *db, const cmh_cert_rec *r, const uint8_t *der,
 		e = rt_err_new(RT_E_ARG, NULL, "certificate %s already recorded",
 		    r->serial);
 	}
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -643,9 +727,9 @@ rt_err *
 cmh_db_cert_confirm(cmh_db *db, const char *tid, int id, bool accepted,
     int64_t now)
 {
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = confirm_locked(db, tid, id, accepted, now);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -675,9 +759,9 @@ revoke_locked(cmh_db *db, const char *serial, int reason, int64_t now)
 rt_err *
 cmh_db_cert_revoke(cmh_db *db, const char *serial, int reason, int64_t now)
 {
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = revoke_locked(db, serial, reason, now);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -727,10 +811,10 @@ cmh_db_cert_get(cmh_db *db, const char *serial, cmh_cert_rec *rec,
 
 	if (der != NULL)
 		*der = NULL;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	if ((e = q_run(db, &q, "SELECT " REC_COLS ", der FROM certs WHERE "
 	    "serial = $1", "t", serial)) != NULL) {
-		pthread_mutex_unlock(&db->mu);
+		db_give(db);
 		return e;
 	}
 	if (q_row(db, q, &e)) {
@@ -750,7 +834,7 @@ cmh_db_cert_get(cmh_db *db, const char *serial, cmh_cert_rec *rec,
 		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no certificate with "
 		    "serial %s in the database", serial);
 	q_end(db, q);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -775,12 +859,12 @@ cmh_db_certs_of_tid(cmh_db *db, const char *tid,
 {
 	void *q;
 	rt_err *e;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	e = q_run(db, &q, "SELECT " REC_COLS " FROM certs WHERE tid = $1 "
 	    "ORDER BY cert_req_id", "t", tid);
 	if (e == NULL)
 		e = each(db, q, fn, ctx);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -807,13 +891,13 @@ cmh_db_certs_find(cmh_db *db, const cmh_cert_filter *f,
 	    "($1 IS NULL OR state = $1) AND ($2 IS NULL OR card = $2) AND "
 	    "($3 IS NULL OR officer = $3) AND ($4 IS NULL OR profile = $4) AND "
 	    "issued_at >= $5 ORDER BY issued_at, %s", db->ops->rowid);
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	e = q_run(db, &q, sql, "tttti",
 	    f->state < 0 ? NULL : cmh_cert_state_name((cmh_cert_state)f->state),
 	    f->card, f->officer, f->profile, f->since > 0 ? f->since : INT64_MIN);
 	if (e == NULL)
 		e = each(db, q, fn, ctx);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -821,9 +905,9 @@ static rt_err *
 count_of(cmh_db *db, const char *sql, unsigned *count)
 {
 	int64_t n = 0;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = q_int(db, &n, sql, "");
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	*count = (unsigned)n;
 	return e;
 }
@@ -840,11 +924,11 @@ cmh_db_cert_states(cmh_db *db, unsigned counts[CMH_CERT_NSTATES])
 	void *q;
 	rt_err *e = NULL;
 	memset(counts, 0, CMH_CERT_NSTATES * sizeof(counts[0]));
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *re = q_run(db, &q, "SELECT state, count(*) FROM certs GROUP BY "
 	    "state", "");
 	if (re != NULL) {
-		pthread_mutex_unlock(&db->mu);
+		db_give(db);
 		return rt_err_wrap(re, "certificates by state");
 	}
 	while (q_row(db, q, &e)) {
@@ -854,7 +938,7 @@ cmh_db_cert_states(cmh_db *db, unsigned counts[CMH_CERT_NSTATES])
 				counts[i] = (unsigned)db->ops->col_int(q, 1);
 	}
 	q_end(db, q);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -891,10 +975,10 @@ cmh_db_crl_get(cmh_db *db, const char *ca, cmh_db_crl *out)
 	void *q;
 	rt_err *e = NULL;
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	if ((e = q_run(db, &q, "SELECT number, made_at, stamp, der FROM crls "
 	    "WHERE ca = $1", "t", ca)) != NULL) {
-		pthread_mutex_unlock(&db->mu);
+		db_give(db);
 		return e;
 	}
 	if (q_row(db, q, &e)) {
@@ -912,7 +996,7 @@ cmh_db_crl_get(cmh_db *db, const char *ca, cmh_db_crl *out)
 	} else if (e == NULL)
 		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no CRL recorded for %s", ca);
 	q_end(db, q);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -923,7 +1007,7 @@ cmh_db_crl_put(cmh_db *db, const char *ca, uint64_t prev_number,
 	int64_t n = 0;
 	rt_err *e;
 	*won = false;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	/* the instance whose write changes the row made the next CRL; the
 	 * others take it from the database */
 	if (prev_number == 0)
@@ -937,7 +1021,7 @@ cmh_db_crl_put(cmh_db *db, const char *ca, uint64_t prev_number,
 		    "number < $2", "tiiibi", ca, (int64_t)crl->number,
 		    crl->made_at, (int64_t)crl->stamp, crl->der, crl->len,
 		    (int64_t)prev_number);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	if (e == NULL)
 		*won = n == 1;
 	return e;
@@ -971,9 +1055,9 @@ rt_err *
 cmh_db_txn_begin(cmh_db *db, const char *tid, const char *officer,
     const char *kind, const char *expect_nonce, int64_t now)
 {
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = txn_begin_locked(db, tid, officer, kind, expect_nonce, now);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1019,10 +1103,10 @@ rt_err *
 cmh_db_txn_continue(cmh_db *db, const char *tid, const char *officer,
     const char *recip_nonce, const char *next_nonce, int64_t now)
 {
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = txn_continue_locked(db, tid, officer, recip_nonce,
 	    next_nonce, now);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1085,10 +1169,10 @@ cmh_db_txn_get(cmh_db *db, const char *tid, char *officer, size_t ocap,
 	void *q;
 	rt_err *e = NULL;
 	officer[0] = expect_nonce[0] = '\0';
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	if ((e = q_run(db, &q, "SELECT officer, expect_nonce FROM transactions "
 	    "WHERE tid = $1", "t", tid)) != NULL) {
-		pthread_mutex_unlock(&db->mu);
+		db_give(db);
 		return e;
 	}
 	if (q_row(db, q, &e)) {
@@ -1097,7 +1181,7 @@ cmh_db_txn_get(cmh_db *db, const char *tid, char *officer, size_t ocap,
 	} else if (e == NULL)
 		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no transaction %s", tid);
 	q_end(db, q);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1105,14 +1189,14 @@ rt_err *
 cmh_db_nonce_use(cmh_db *db, const char *nonce, int64_t now)
 {
 	int64_t n = 0;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	/* one INSERT decides, whichever instance saw the nonce first */
 	rt_err *e = q_exec(db, &n, "INSERT INTO nonces (nonce, seen_at) VALUES "
 	    "($1, $2) ON CONFLICT (nonce) DO NOTHING", "ti", nonce, now);
 	if (e == NULL && n == 0)
 		e = rt_err_new(RT_E_AUTH, NULL, "senderNonce %s was used before "
 		    "(replay?)", nonce);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1154,10 +1238,11 @@ cmh_db_mgmt_key_set(cmh_db *db, const char *card, const char *alg,
     const uint8_t *key, size_t len, int64_t now)
 {
 	rt_err *e;
-	pthread_mutex_lock(&db->mu);
-	e = db->kek == NULL ? no_kek(card) :
-	    mgmt_put_locked(db, db->kek, card, alg, key, len, now);
-	pthread_mutex_unlock(&db->mu);
+	db = db_take(db);
+	const cmh_kek *k = kek_of(db);
+	e = k == NULL ? no_kek(card) :
+	    mgmt_put_locked(db, k, card, alg, key, len, now);
+	db_give(db);
 	return e;
 }
 
@@ -1195,20 +1280,20 @@ cmh_db_mgmt_key_get(cmh_db *db, const char *card, char *alg, size_t alg_cap,
 	void *q;
 	rt_err *e = NULL;
 	*key = NULL;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	if ((e = q_run(db, &q, "SELECT alg, key, kek_id FROM mgmt_keys WHERE "
 	    "card = $1", "t", card)) != NULL) {
-		pthread_mutex_unlock(&db->mu);
+		db_give(db);
 		return e;
 	}
 	if (q_row(db, q, &e)) {
 		col_text(db, q, 0, alg, alg_cap);
-		e = mgmt_open_row(db, q, db->kek, card, alg, key, len);
+		e = mgmt_open_row(db, q, kek_of(db), card, alg, key, len);
 	} else if (e == NULL)
 		e = rt_err_new(RT_E_NOT_FOUND, NULL, "no management key for "
 		    "card %s", card);
 	q_end(db, q);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1280,7 +1365,7 @@ cmh_db_set_kek(cmh_db *db, const cmh_kek *k, unsigned *migrated)
 		*migrated = 0;
 	/* the rows must be this KEK's: a wrong file is named at start, not
 	 * at the first request */
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	e = q_run(db, &q, "SELECT kek_id FROM mgmt_keys WHERE kek_id IS NOT "
 	    "NULL AND kek_id <> $1 LIMIT 1", "t", cmh_kek_id(k));
 	if (e == NULL) {
@@ -1288,7 +1373,7 @@ cmh_db_set_kek(cmh_db *db, const cmh_kek *k, unsigned *migrated)
 			col_text(db, q, 0, other, sizeof(other));
 		q_end(db, q);
 	}
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	if (e == NULL && other[0] != '\0')
 		return rt_err_new(RT_E_CRYPTO, NULL, "%s: not the key-encryption "
 		    "key of this database (its management keys are under key %s, "
@@ -1299,7 +1384,7 @@ cmh_db_set_kek(cmh_db *db, const cmh_kek *k, unsigned *migrated)
 	reseal r = { .from = NULL, .to = k, .clear_only = true };
 	if ((e = in_transaction(db, reseal_fn, &r)) != NULL)
 		return rt_err_wrap(e, "sealing the management keys kept in clear");
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	/* SQLite: the pages that held them in clear are overwritten now,
 	 * not at some later checkpoint */
 	if (r.count > 0 && db->ops->dialect == DB_SQLITE) {
@@ -1307,8 +1392,8 @@ cmh_db_set_kek(cmh_db *db, const cmh_kek *k, unsigned *migrated)
 		rt_err_free(db->ops->script(db->conn,
 		    "PRAGMA wal_checkpoint(TRUNCATE)", &why));
 	}
-	db->kek = k;
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
+	kek_set(db, k);
 	if (migrated != NULL)
 		*migrated = r.count;
 	return NULL;
@@ -1320,15 +1405,14 @@ cmh_db_rekey(cmh_db *db, const cmh_kek *to, unsigned *count)
 	rt_err *e;
 	if (count != NULL)
 		*count = 0;
-	if (db->kek == NULL)
+	const cmh_kek *from = kek_of(db);
+	if (from == NULL)
 		return rt_err_new(RT_E_CONFIG, NULL, "rekey: no key-encryption "
 		    "key configured to open the management keys with");
-	reseal r = { .from = db->kek, .to = to, .clear_only = false };
+	reseal r = { .from = from, .to = to, .clear_only = false };
 	if ((e = in_transaction(db, reseal_fn, &r)) != NULL)
 		return rt_err_wrap(e, "rekey (nothing changed)");
-	pthread_mutex_lock(&db->mu);
-	db->kek = to;
-	pthread_mutex_unlock(&db->mu);
+	kek_set(db, to);
 	if (count != NULL)
 		*count = r.count;
 	return NULL;
@@ -1339,7 +1423,7 @@ cmh_db_kek_salt(cmh_db *db, uint8_t *salt, size_t len)
 {
 	void *q;
 	rt_err *e;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	/* made once, by whichever instance comes first */
 	if ((e = rt_random(salt, len)) == NULL)
 		e = q_exec(db, NULL, "INSERT INTO meta (name, value) VALUES "
@@ -1360,7 +1444,7 @@ cmh_db_kek_salt(cmh_db *db, uint8_t *salt, size_t len)
 			    db->label);
 		q_end(db, q);
 	}
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1368,12 +1452,12 @@ rt_err *
 cmh_db_audit(cmh_db *db, int64_t now, const char *who, const char *station,
     const char *action, const char *detail, const char *result)
 {
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	rt_err *e = q_exec(db, NULL, "INSERT INTO audit (at, who, station, "
 	    "action, detail, result) VALUES ($1,$2,$3,$4,$5,$6)", "itttt" "t",
 	    now, who ? who : "-", station ? station : "-", action,
 	    detail ? detail : "", result ? result : "ok");
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }
 
@@ -1387,7 +1471,7 @@ cmh_db_audit_find(cmh_db *db, const cmh_audit_filter *f,
 	rt_err *e = NULL;
 	if (f == NULL)
 		f = &all;
-	pthread_mutex_lock(&db->mu);
+	db = db_take(db);
 	/* the card as the service writes it: "card HEX: ..." (and "card HEX"
 	 * alone); LIKE's wildcards are escaped in the card */
 	e = q_run(db, &q, "SELECT id, at, who, station, action, detail, result "
@@ -1398,7 +1482,7 @@ cmh_db_audit_find(cmh_db *db, const cmh_audit_filter *f,
 	    "at >= $4 ORDER BY id", "ttti", f->who, f->action, f->card,
 	    f->since > 0 ? f->since : INT64_MIN);
 	if (e != NULL) {
-		pthread_mutex_unlock(&db->mu);
+		db_give(db);
 		return e;
 	}
 	while (q_row(db, q, &e)) {
@@ -1412,6 +1496,6 @@ cmh_db_audit_find(cmh_db *db, const cmh_audit_filter *f,
 		fn(ctx, &r);
 	}
 	q_end(db, q);
-	pthread_mutex_unlock(&db->mu);
+	db_give(db);
 	return e;
 }

@@ -1,6 +1,6 @@
 /* db_pg.c - cmhost's database on PostgreSQL (src/cmhost/db_int.h), the
- * store several cmhost instances share (docs/scaling.md): one libpq
- * connection per handle (db.c serialises the calls), parameters and
+ * store several cmhost instances share (docs/scaling.md): a libpq
+ * connection per slot of the handle's pool (db.c), parameters and
  * results in binary, READ COMMITTED transactions whose invariants rest on
  * conditional updates and their row counts (db.c), advisory locks for the
  * migrations and the confirm-grace sweep. A lost connection is made again

@@ -139,6 +139,9 @@ test_errors(void **state)
 	    "single value");
 	expect_err(4, "  path: cmp\n", "t.yaml:4: listen.path: must start with");
 	expect_err(7, "  confirm_grace: -1\n", "t.yaml:7: database.confirm_grace");
+	expect_err(7, "  pool: 3\n", "database.pool: only with database.url");
+	expect_err(6, "  url: postgresql://h/d\n  pool: 65\n", "t.yaml:7: "
+	    "database.pool: '65' is not a whole number from 1 to 64");
 	expect_err(10, "", "t.yaml:8: ca.key: missing");
 	expect_err(11, "officer_cas: []\n", "officer_cas: missing");
 	expect_err(13, "  - nam: alice\n", "t.yaml:13: officers[0].nam: unknown "

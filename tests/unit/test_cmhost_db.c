@@ -81,25 +81,33 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+static const uint8_t some_der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+
+static void
+rec_fill(cmh_cert_rec *r, const char *serial, const char *tid, int id,
+    cmh_cert_state st, int64_t at)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->serial, sizeof(r->serial), "%s", serial);
+	snprintf(r->subject, sizeof(r->subject), "CN=%s", serial);
+	snprintf(r->profile, sizeof(r->profile), "user");
+	snprintf(r->officer, sizeof(r->officer), "alice");
+	snprintf(r->card, sizeof(r->card), "card-1");
+	snprintf(r->tid, sizeof(r->tid), "%s", tid);
+	r->cert_req_id = id;
+	r->state = st;
+	r->issued_at = at;
+	r->state_at = at;
+	r->not_after = at + 86400;
+}
+
 static void
 add(cmh_db *db, const char *serial, const char *tid, int id,
     cmh_cert_state st, int64_t at)
 {
 	cmh_cert_rec r;
-	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
-	memset(&r, 0, sizeof(r));
-	snprintf(r.serial, sizeof(r.serial), "%s", serial);
-	snprintf(r.subject, sizeof(r.subject), "CN=%s", serial);
-	snprintf(r.profile, sizeof(r.profile), "user");
-	snprintf(r.officer, sizeof(r.officer), "alice");
-	snprintf(r.card, sizeof(r.card), "card-1");
-	snprintf(r.tid, sizeof(r.tid), "%s", tid);
-	r.cert_req_id = id;
-	r.state = st;
-	r.issued_at = at;
-	r.state_at = at;
-	r.not_after = at + 86400;
-	assert_null(cmh_db_cert_add(db, &r, der, sizeof(der)));
+	rec_fill(&r, serial, tid, id, st, at);
+	assert_null(cmh_db_cert_add(db, &r, some_der, sizeof(some_der)));
 }
 
 static cmh_cert_state
@@ -720,6 +728,108 @@ test_crl_sequence(void **st)
 	cmh_db_close(b);
 }
 
+/* ---- the pool -------------------------------------------------------------- */
+
+#define POOL_THREADS	8
+#define POOL_EACH	25
+
+typedef struct {
+	cmh_db *db;
+	int t;
+	int fails;
+} pooler;
+
+static void *
+pool_one(void *arg)
+{
+	pooler *w = arg;
+	for (int i = 0; i < POOL_EACH; i++) {
+		char serial[32];
+		cmh_cert_rec r;
+		snprintf(serial, sizeof(serial), "p%d-%d", w->t, i);
+		rec_fill(&r, serial, serial, 0, CMH_CERT_WAITING, 1000);
+		rt_err *e = cmh_db_cert_add(w->db, &r, some_der,
+		    sizeof(some_der));
+		if (e == NULL)
+			e = cmh_db_audit(w->db, 1000 + i, "alice", "st", "test",
+			    serial, "ok");
+		if (e == NULL && i % 5 == 0)
+			e = cmh_db_cert_revoke(w->db, serial, 1, 2000);
+		if (e == NULL && i % 5 == 1)
+			e = cmh_db_cert_confirm(w->db, serial, 0, true, 2000);
+		if (e != NULL) {
+			fprintf(stderr, "pool: %s\n", rt_err_msg(e));
+			rt_err_free(e);
+			w->fails++;
+		}
+	}
+	return NULL;
+}
+
+/* Connections to the test's database now (PostgreSQL), of cmhost. */
+static int
+pg_conns(void)
+{
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r = PQexec(c, "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "application_name = 'cmhost' AND datname = current_database()");
+	int n = PQresultStatus(r) == PGRES_TUPLES_OK ?
+	    atoi(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
+/* Threads more than connections: each call takes a free one, waits while
+ * none is; every write done once (the counts exact). PostgreSQL: the
+ * handle keeps database.pool connections; SQLite one. */
+static void
+test_pool(void **st)
+{
+	(void)st;
+	unsigned sizes[] = { 3, 1 };
+	for (unsigned k = 0; k < 2; k++) {
+		cmh_db *db;
+		pthread_t t[POOL_THREADS];
+		pooler w[POOL_THREADS];
+		char name[16];
+		assert_int_equal(pg_empty(NULL), 0);
+		snprintf(name, sizeof(name), "pool%u.db", k);
+		if (pg_url != NULL)
+			assert_null(cmh_db_open_at(&(cmh_db_where){ .url = pg_url,
+			    .migrate = true, .pool = sizes[k] }, &db));
+		else
+			assert_null(opendb(name, &db));
+		if (pg_url != NULL)
+			assert_int_equal(pg_conns(), (int)sizes[k]);
+		for (int i = 0; i < POOL_THREADS; i++) {
+			w[i] = (pooler){ .db = db, .t = i };
+			assert_int_equal(pthread_create(&t[i], NULL, pool_one,
+			    &w[i]), 0);
+		}
+		for (int i = 0; i < POOL_THREADS; i++) {
+			pthread_join(t[i], NULL);
+			assert_int_equal(w[i].fails, 0);
+		}
+		unsigned n = 0, counts[CMH_CERT_NSTATES];
+		assert_null(cmh_db_cert_count(db, &n));
+		assert_int_equal(n, POOL_THREADS * POOL_EACH);
+		assert_null(cmh_db_audit_count(db, &n));
+		assert_int_equal(n, POOL_THREADS * POOL_EACH);
+		assert_null(cmh_db_cert_states(db, counts));
+		assert_int_equal(counts[CMH_CERT_REVOKED],
+		    POOL_THREADS * POOL_EACH / 5);
+		assert_int_equal(counts[CMH_CERT_CONFIRMED],
+		    POOL_THREADS * POOL_EACH / 5);
+		cmh_db_close(db);
+	}
+	if (pg_url != NULL) {
+		cmh_db *db;
+		expect_kind(cmh_db_open_at(&(cmh_db_where){ .url = pg_url,
+		    .pool = CMH_DB_POOL_MAX + 1 }, &db), RT_E_ARG);
+	}
+}
+
 int
 main(void)
 {
@@ -732,6 +842,7 @@ main(void)
 		cmocka_unit_test_setup(test_migrate, pg_empty),
 		cmocka_unit_test_setup(test_two_instances, pg_empty),
 		cmocka_unit_test_setup(test_crl_sequence, pg_empty),
+		cmocka_unit_test(test_pool),
 	};
 	int fails = cmocka_run_group_tests_name("cmhost_db sqlite", tests,
 	    setup, teardown);
