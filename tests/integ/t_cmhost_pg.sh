@@ -39,7 +39,7 @@ expect_match "its URL: loopback" "^postgresql://cmhost@127\.0\.0\.1:[0-9]+/cmhos
 run_ok "a database for the unit tests" sh "$PGCLUSTER" psql "$PGD/c" -q -c "CREATE DATABASE unit"
 run_ok "test_cmhost_db on SQLite and PostgreSQL" env \
     CMH_TEST_PG_URL="$(echo "$URL" | sed 's|/cmhost$|/unit|')" "$UNIT"
-expect_eq "both groups passed" 2 "$(grep -c '^\[  PASSED  \] 8 test(s)' "$OUT")"
+expect_eq "both groups passed" 2 "$(grep -c '^\[  PASSED  \] 9 test(s)' "$OUT")"
 
 # ---- configuration ----------------------------------------------------------
 D=$T/cm
