@@ -121,5 +121,8 @@ int rt_err_exit_code(const rt_err *e);            /* see RT_ERR_KINDS */
 /* One line: "msg: cause msg: ... [KIND, SW 6982]" where KIND is the
  * outermost kind and SW the first status word in the chain. */
 void rt_err_format(const rt_err *e, char *buf, size_t len);
+/* The messages alone: "msg: cause msg: ..." (a why shown to the officer,
+ * where rt_err_msg would lose the causes a wrapped error carries). */
+void rt_err_chain(const rt_err *e, char *buf, size_t len);
 
 #endif

@@ -49,12 +49,12 @@ failed_before(const check_ctx *x, const char *url)
 }
 
 static void
-remember_failed(check_ctx *x, const char *url, const char *why)
+remember_failed(check_ctx *x, const char *url, const rt_err *e)
 {
 	if (x->nfailed == MAX_FAILED)
 		return;
 	snprintf(x->failed[x->nfailed].url, sizeof(x->failed[0].url), "%s", url);
-	snprintf(x->failed[x->nfailed].why, sizeof(x->failed[0].why), "%s", why);
+	rt_err_chain(e, x->failed[x->nfailed].why, sizeof(x->failed[0].why));
 	x->nfailed++;
 }
 
@@ -71,7 +71,7 @@ fetch(check_ctx *x, const char *url, const char *ctype, const uint8_t *body,
 	    x->o->timeout > 0 ? x->o->timeout : 10, rsp, rsp_len);
 	if (e != NULL && (rt_err_kind_of(e) == RT_E_CMP_HTTP ||
 	    rt_err_kind_of(e) == RT_E_UNAVAILABLE))
-		remember_failed(x, url, rt_err_msg(e));
+		remember_failed(x, url, e);
 	return e;
 }
 
@@ -86,6 +86,9 @@ rt_revocation_cmhost_ocsp(const char *cmhost_url, char *out, size_t cap)
 	else
 		return rt_err_new(RT_E_ARG, NULL, "the CM host's URL \"%s\" is not "
 		    "http:// or https://", cmhost_url);
+	if (strcspn(p, "/?#") == 0)
+		return rt_err_new(RT_E_ARG, NULL, "the CM host's URL \"%s\" names "
+		    "no host", cmhost_url);
 	size_t origin = (size_t)(p - cmhost_url) + strcspn(p, "/?#");
 	if (origin + sizeof("/ocsp") > cap)
 		return rt_err_new(RT_E_TOO_BIG, NULL, "the CM host's URL is too "
@@ -120,7 +123,9 @@ ocsp_url_of(const check_ctx *x, const rt_key_row *r, char *url, size_t cap,
 		}
 		rt_err_free(e2);
 	}
-	snprintf(why, wcap, "OCSP: %s, and no CM host", rt_err_msg(e));
+	char m[160];
+	rt_err_chain(e, m, sizeof(m));
+	snprintf(why, wcap, "OCSP: %s, and no CM host", m);
 	rt_err_free(e);
 }
 
@@ -290,10 +295,12 @@ check_row(check_ctx *x, rt_key_row *r)
 	}
 	uint8_t serial[64];
 	size_t serial_len;
+	char m[200];
 	rt_err *e = rt_hex_decode(r->cert.serial, strlen(r->cert.serial),
 	    serial, sizeof(serial), &serial_len, 0);
 	if (e != NULL) {
-		snprintf(st->why, sizeof(st->why), "serial: %s", rt_err_msg(e));
+		rt_err_chain(e, m, sizeof(m));
+		snprintf(st->why, sizeof(st->why), "serial: %s", m);
 		rt_err_free(e);
 		return;
 	}
@@ -303,7 +310,8 @@ check_row(check_ctx *x, rt_key_row *r)
 		e = ask_ocsp(x, url, r, issuer, serial, serial_len, st);
 		if (e == NULL)
 			return;
-		snprintf(ocsp_why, sizeof(ocsp_why), "OCSP: %s", rt_err_msg(e));
+		rt_err_chain(e, m, sizeof(m));
+		snprintf(ocsp_why, sizeof(ocsp_why), "OCSP: %s", m);
 		rt_err_free(e);
 	}
 	if (o->no_crl) {
@@ -317,8 +325,8 @@ check_row(check_ctx *x, rt_key_row *r)
 		snprintf(st->why, sizeof(st->why), "%s", ocsp_why);
 		return;
 	}
-	snprintf(st->why, sizeof(st->why), "%s; CRL: %s", ocsp_why,
-	    rt_err_msg(e));
+	rt_err_chain(e, m, sizeof(m));
+	snprintf(st->why, sizeof(st->why), "%s; CRL: %s", ocsp_why, m);
 	rt_err_free(e);
 }
 
@@ -399,7 +407,9 @@ rt_station_check_revocation(rt_station *st, rt_contents *ct)
 	rt_err *e = rt_station_cmhost_public(st, &c);
 	if (e != NULL) {
 		char why[240];
-		snprintf(why, sizeof(why), "the CM host: %s", rt_err_msg(e));
+		char m[200];
+		rt_err_chain(e, m, sizeof(m));
+		snprintf(why, sizeof(why), "the CM host: %s", m);
 		rt_err_free(e);
 		rt_revocation_not_checked(ct, why);
 		sta_close_officer(st);
@@ -413,8 +423,10 @@ rt_station_check_revocation(rt_station *st, rt_contents *ct)
 	char issuers_why[240] = "";
 	e = cmp_client_cacerts(c, &certs, &lens, &n);
 	if (e != NULL) {
+		char m[200];
+		rt_err_chain(e, m, sizeof(m));
 		snprintf(issuers_why, sizeof(issuers_why), "the CM host's CA "
-		    "certificates: %s", rt_err_msg(e));
+		    "certificates: %s", m);
 		rt_err_free(e);
 	}
 	for (size_t i = 0; i < n; i++)

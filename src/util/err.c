@@ -144,10 +144,9 @@ rt_err_exit_code(const rt_err *e)
 }
 
 void
-rt_err_format(const rt_err *e, char *buf, size_t len)
+rt_err_chain(const rt_err *e, char *buf, size_t len)
 {
 	size_t off = 0;
-	const rt_err *first = e;
 	if (len == 0)
 		return;
 	buf[0] = '\0';
@@ -159,7 +158,17 @@ rt_err_format(const rt_err *e, char *buf, size_t len)
 			break;
 		off += (size_t)n;
 	}
-	if (first != NULL && off < len) {
+}
+
+void
+rt_err_format(const rt_err *e, char *buf, size_t len)
+{
+	const rt_err *first = e;
+	if (len == 0)
+		return;
+	rt_err_chain(e, buf, len);
+	size_t off = strlen(buf);
+	if (first != NULL && off < len - 1) {
 		uint16_t sw = rt_err_sw_of(first);
 		if (sw != 0)
 			snprintf(buf + off, len - off, " [%s, SW %04X]",
