@@ -6,6 +6,7 @@
 #include "raterm/util.h"
 #include "station_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,17 @@ ask_crl(check_ctx *x, const rt_key_row *r, const mbedtls_x509_crt *issuer,
 	return NULL;
 }
 
+/* A row's why, cut to its size (what OCSP said and what the CRL said
+ * may together be longer: the end is dropped). */
+static void RT_PRINTF(2, 3)
+set_why(rt_rev_status *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->why, sizeof(st->why), fmt, ap);
+	va_end(ap);
+}
+
 static void
 check_row(check_ctx *x, rt_key_row *r)
 {
@@ -315,8 +327,7 @@ check_row(check_ctx *x, rt_key_row *r)
 		rt_err_free(e);
 	}
 	if (o->no_crl) {
-		snprintf(st->why, sizeof(st->why), "%s; CRL off (revocation.crl: "
-		    "false)", ocsp_why);
+		set_why(st, "%s; CRL off (revocation.crl: false)", ocsp_why);
 		return;
 	}
 	e = ask_crl(x, r, issuer, serial, serial_len, st);
@@ -326,7 +337,7 @@ check_row(check_ctx *x, rt_key_row *r)
 		return;
 	}
 	rt_err_chain(e, m, sizeof(m));
-	snprintf(st->why, sizeof(st->why), "%s; CRL: %s", ocsp_why, m);
+	set_why(st, "%s; CRL: %s", ocsp_why, m);
 	rt_err_free(e);
 }
 

@@ -225,6 +225,15 @@ add_rule(const char *url, const char *serial, int kind)
 	return r;
 }
 
+/* url answers the bytes of b */
+static void
+add_raw(const char *url, const blob *b)
+{
+	rule *r = add_rule(url, NULL, A_RAW);
+	r->raw = b->der;
+	r->raw_len = b->len;
+}
+
 static size_t
 times_asked(const char *url)
 {
@@ -233,6 +242,14 @@ times_asked(const char *url)
 		if (strcmp(asked[i], url) == 0)
 			n++;
 	return n;
+}
+
+/* url was the only one asked, once */
+static void
+assert_only_asked(const char *url)
+{
+	assert_int_equal(nasked, 1);
+	assert_string_equal(asked[0], url);
 }
 
 static rt_err *
@@ -462,8 +479,7 @@ test_url_choice(void **state)
 	o.cmhost_url = CMH_URL;
 	rt_revocation_check(&ct, &o);
 	assert_int_equal(ct.rows[0].rev.state, RT_REV_GOOD);
-	assert_int_equal(nasked, 1);
-	assert_string_equal(asked[0], OPT_URL);
+	assert_only_asked(OPT_URL);
 
 	/* then the AIA; the CM host's /ocsp for a certificate without */
 	script_reset();
@@ -483,29 +499,25 @@ test_url_choice(void **state)
 
 	/* "none": the CRL only */
 	script_reset();
-	add_rule(CRL_URL, NULL, A_RAW)->raw = crl.der;
-	rules[0].raw_len = crl.len;
+	add_raw(CRL_URL, &crl);
 	set_rows(one, 1);
 	o = opts();
 	o.ocsp_url = "none";
 	o.cmhost_url = CMH_URL;
 	rt_revocation_check(&ct, &o);
-	assert_int_equal(nasked, 1);
-	assert_string_equal(asked[0], CRL_URL);
+	assert_only_asked(CRL_URL);
 	assert_int_equal(ct.rows[0].rev.state, RT_REV_GOOD);
 	assert_string_equal(ct.rows[0].rev.source, "crl");
 	assert_contains(ct.rows[0].rev.why, "OCSP off");
 
 	/* no AIA and no CM host: the CRL, why saying so */
 	script_reset();
-	add_rule(CRL_URL, NULL, A_RAW)->raw = crl.der;
-	rules[0].raw_len = crl.len;
+	add_raw(CRL_URL, &crl);
 	const blob *cdp[] = { &ee_cdp };
 	set_rows(cdp, 1);
 	o = opts();
 	rt_revocation_check(&ct, &o);
-	assert_int_equal(nasked, 1);
-	assert_string_equal(asked[0], CRL_URL);
+	assert_only_asked(CRL_URL);
 	assert_int_equal(ct.rows[0].rev.state, RT_REV_GOOD);
 	assert_contains(ct.rows[0].rev.why, "OCSP: ");
 	assert_contains(ct.rows[0].rev.why, "no CM host");
@@ -592,9 +604,7 @@ test_ocsp_refused(void **state)
 			r->raw_len = sizeof(garbage); break;
 		case 7: r->rsp_status = RT_OCSP_INTERNAL; break;
 		}
-		rule *c = add_rule(CRL_URL, NULL, A_RAW);
-		c->raw = crl.der;
-		c->raw_len = crl.len;
+		add_raw(CRL_URL, &crl);
 		const blob *rows[] = { &ee_aia, &ee_aia2 };
 		set_rows(rows, 2);
 		rt_rev_opts o = opts();
@@ -668,8 +678,7 @@ test_crl(void **state)
 	/* listed (time, reason) and not listed; OCSP failing */
 	script_reset();
 	add_rule(AIA_URL, NULL, A_HTTP);
-	add_rule(CRL_URL, NULL, A_RAW)->raw = good.der;
-	rules[1].raw_len = good.len;
+	add_raw(CRL_URL, &good);
 	set_rows(rows, 3);
 	o = opts();
 	rt_revocation_check(&ct, &o);
@@ -696,8 +705,7 @@ test_crl(void **state)
 	for (size_t i = 0; i < sizeof(crls) / sizeof(crls[0]); i++) {
 		script_reset();
 		add_rule(AIA_URL, NULL, A_HTTP);
-		add_rule(CRL_URL, NULL, A_RAW)->raw = crls[i].der;
-		rules[1].raw_len = crls[i].len;
+		add_raw(CRL_URL, &crls[i]);
 		set_rows(rows, 3);
 		o = opts();
 		rt_revocation_check(&ct, &o);
@@ -718,8 +726,7 @@ test_crl(void **state)
 	/* revocation.crl: false */
 	script_reset();
 	add_rule(AIA_URL, NULL, A_HTTP);
-	add_rule(CRL_URL, NULL, A_RAW)->raw = good.der;
-	rules[1].raw_len = good.len;
+	add_raw(CRL_URL, &good);
 	set_rows(rows, 1);
 	o = opts();
 	o.no_crl = true;
@@ -763,9 +770,7 @@ test_many_urls(void **state)
 		snprintf(urls[i], sizeof(urls[i]), "http://crl%d.test/ca.crl", i);
 		certs[i] = issue(&ca, serial, 1, NULL, urls[i]);
 		rows[i] = &certs[i];
-		rule *r = add_rule(urls[i], NULL, A_RAW);
-		r->raw = crl.der;
-		r->raw_len = crl.len;
+		add_raw(urls[i], &crl);
 	}
 	add_rule(CMH_OCSP, NULL, A_HTTP);
 	set_rows(rows, 6);
