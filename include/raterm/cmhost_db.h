@@ -162,6 +162,25 @@ rt_err *cmh_db_crl_get(cmh_db *db, const char *ca, cmh_db_crl *out) RT_MUST;
 rt_err *cmh_db_crl_put(cmh_db *db, const char *ca, uint64_t prev_number,
     const cmh_db_crl *crl, bool *won) RT_MUST;
 void cmh_db_crl_free(cmh_db_crl *c);
+/* One instance at a time makes the CRL. PostgreSQL: a transaction on a
+ * connection of the handle's own (outside the pool) holding
+ * pg_try_advisory_xact_lock(6516072, 3); *got false: another instance
+ * holds it now (nothing held). SQLite: *got always (one instance). Held
+ * until cmh_db_crl_unlock (or until this instance's connection dies).
+ * Errors: IO (not got). */
+rt_err *cmh_db_crl_lock(cmh_db *db, bool *got) RT_MUST;
+void cmh_db_crl_unlock(cmh_db *db);
+/* Whether the database tells of other instances' revocations (PostgreSQL:
+ * LISTEN/NOTIFY; SQLite: no, one instance). */
+bool cmh_db_can_notify(const cmh_db *db);
+/* Waits at most timeout_ms for a revocation or rejection on any instance
+ * (a NOTIFY in each revoking transaction; LISTEN on the connection of
+ * cmh_db_crl_lock): *revoked. Also *revoked when the listening began
+ * anew (first call, connection made again: one may have been missed).
+ * Without notifications: sleeps, *revoked false. Errors: IO (the
+ * connection lost: made again at the next call). */
+rt_err *cmh_db_revoked_wait(cmh_db *db, int timeout_ms, bool *revoked)
+    RT_MUST;
 /* Number of certificates (all states). */
 rt_err *cmh_db_cert_count(cmh_db *db, unsigned *count) RT_MUST;
 /* The number of certificates in each state (counts[cmh_cert_state]). */

@@ -50,9 +50,13 @@ rt_err *cmh_ocsp_answer(const mbedtls_x509_crt *ca_cert,
  * instance's revocation, the grace-period sweep), and before half its
  * validity has passed. The CRL is the database's (cmh_db_crl_get/put):
  * every instance on one database serves the same CRL; a new one is made
- * by the instance whose conditional write records it, the others take
- * it from the database, so CRL numbers are one strictly increasing
- * sequence (at least the seconds of thisUpdate, also across restarts).
+ * by the one instance holding the CRL lock (cmh_db_crl_lock: PostgreSQL's
+ * advisory lock; the others wait for its record, at most 2 s, then serve
+ * the recorded one) and recorded with a conditional write, so CRL numbers
+ * are one strictly increasing sequence (at least the seconds of
+ * thisUpdate, also across restarts). PostgreSQL: a thread of the
+ * publisher waits for the revocations of every instance (LISTEN/NOTIFY,
+ * cmh_db_revoked_wait) and makes the CRL again at once (and its file).
  * Thread-safe. Borrows ca_cert, signer and db. */
 typedef struct cmh_publisher cmh_publisher;
 rt_err *cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,

@@ -18,6 +18,7 @@
 #include "raterm/signer.h"
 #include "raterm/util.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,11 @@ struct cmh_db {
 	cmh_db *slots;
 	unsigned nslots;
 	const cmh_kek *kek;	/* borrowed; NULL: none configured */
+	/* PostgreSQL: a connection outside the pool for the CRL (its lock
+	 * and the revocations' notifications), made at its first use */
+	pthread_mutex_t side_mu;
+	cmh_db *side;
+	char *url, *password_file;	/* to connect it */
 };
 
 /* A free connection of db's pool (db: the handle or one of its slots),
@@ -502,7 +508,14 @@ cmh_db_open_at(const cmh_db_where *w, cmh_db **out)
 		return rt_err_new(RT_E_NOMEM, NULL, "database");
 	pthread_mutex_init(&db->mu, NULL);
 	pthread_cond_init(&db->freed, NULL);
+	pthread_mutex_init(&db->side_mu, NULL);
 	db->head = db;
+	if ((w->url != NULL && (db->url = strdup(w->url)) == NULL) ||
+	    (w->password_file != NULL && (db->password_file =
+	    strdup(w->password_file)) == NULL)) {
+		cmh_db_close(db);
+		return rt_err_new(RT_E_NOMEM, NULL, "database");
+	}
 	db->ops = w->path != NULL ? &cmh_db_sqlite_ops : &cmh_db_pg_ops;
 	if (w->path != NULL)
 		snprintf(db->label, sizeof(db->label), "%s", w->path);
@@ -592,6 +605,14 @@ cmh_db_close(cmh_db *db)
 		if (db->slots[i].conn != NULL)
 			db->ops->close(db->slots[i].conn);
 	free(db->slots);
+	if (db->side != NULL && db->side->conn != NULL)
+		db->ops->close(db->side->conn);
+	free(db->side);
+	if (db->url != NULL)
+		rt_wipe(db->url, strlen(db->url));	/* may hold a password */
+	free(db->url);
+	free(db->password_file);
+	pthread_mutex_destroy(&db->side_mu);
 	pthread_cond_destroy(&db->freed);
 	pthread_mutex_destroy(&db->mu);
 	free(db);
@@ -671,6 +692,17 @@ cmh_db_cert_add(cmh_db *db, const cmh_cert_rec *r, const uint8_t *der,
 	return e;
 }
 
+/* Tells the other instances that a certificate was revoked or rejected
+ * (PostgreSQL: NOTIFY, sent at the commit of the transaction it is in),
+ * their cue to make the CRL again (cmh_db_revoked_wait). */
+static rt_err *
+notify_revoked(cmh_db *db)
+{
+	if (db->ops->notify_sql == NULL)
+		return NULL;
+	return q_exec(db, NULL, db->ops->notify_sql, "");
+}
+
 /* The state of a certificate (by serial, or by tid + id): why a
  * conditional update changed nothing. found false if there is none. */
 static rt_err *
@@ -711,6 +743,8 @@ confirm_locked(cmh_db *db, const char *tid, int id, bool accepted,
 	e = q_exec(db, &n, "UPDATE certs SET state = $1, state_at = $2 WHERE "
 	    "tid = $3 AND cert_req_id = $4 AND state = 'waiting'", "titi",
 	    accepted ? "confirmed" : "rejected", now, tid, (int64_t)id);
+	if (e == NULL && n > 0 && !accepted)
+		e = notify_revoked(db);
 	if (e != NULL || n > 0)
 		return e;
 	if ((e = state_of(db, NULL, tid, id, &found, &s, serial,
@@ -745,6 +779,8 @@ revoke_locked(cmh_db *db, const char *serial, int reason, int64_t now)
 	e = q_exec(db, &n, "UPDATE certs SET state = 'revoked', state_at = $1, "
 	    "revocation_reason = $2 WHERE serial = $3 AND state <> 'revoked'",
 	    "iit", now, (int64_t)(reason < 0 ? 0 : reason), serial);
+	if (e == NULL && n > 0)
+		e = notify_revoked(db);
 	if (e != NULL || n > 0)
 		return e;
 	if ((e = state_of(db, serial, NULL, 0, &found, &s, NULL, 0)) != NULL)
@@ -785,11 +821,14 @@ sweep_fn(cmh_db *db, void *arg)
 	 * certificate has been revoked for relying parties since its
 	 * rejection (unspecified): it keeps that time and reason, so that
 	 * its OCSP answer and CRL entry do not change */
-	return q_exec(db, &w->count, "UPDATE certs SET state = 'revoked', "
+	e = q_exec(db, &w->count, "UPDATE certs SET state = 'revoked', "
 	    "state_at = CASE state WHEN 'rejected' THEN state_at ELSE $1 END, "
 	    "revocation_reason = CASE state WHEN 'rejected' THEN 0 ELSE 5 END "
 	    "WHERE state IN ('waiting','rejected') AND state_at <= $2", "ii",
 	    w->now, w->now - w->grace);
+	if (e == NULL && w->count > 0)
+		e = notify_revoked(db);
+	return e;
 }
 
 rt_err *
@@ -1024,6 +1063,102 @@ cmh_db_crl_put(cmh_db *db, const char *ca, uint64_t prev_number,
 	db_give(db);
 	if (e == NULL)
 		*won = n == 1;
+	return e;
+}
+
+/* The side connection, made at its first use. Called with side_mu held. */
+static rt_err *
+side_conn(cmh_db *h, cmh_db **out)
+{
+	rt_err *e;
+	if (h->side == NULL) {
+		cmh_db_where w = { .url = h->url,
+			.password_file = h->password_file };
+		cmh_db *s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return rt_err_new(RT_E_NOMEM, NULL, "database");
+		s->head = h;
+		s->ops = h->ops;
+		memcpy(s->label, h->label, sizeof(h->label));
+		if ((e = h->ops->open(&w, &s->conn)) != NULL) {
+			free(s);
+			return rt_err_wrap(e, "the CRL's connection");
+		}
+		h->side = s;
+	}
+	*out = h->side;
+	return NULL;
+}
+
+rt_err *
+cmh_db_crl_lock(cmh_db *db, bool *got)
+{
+	cmh_db *h = db->head, *s;
+	int64_t mine = 0;
+	rt_err *e;
+	*got = true;
+	if (h->ops->crl_lock_sql == NULL)
+		return NULL;
+	pthread_mutex_lock(&h->side_mu);
+	if ((e = side_conn(h, &s)) == NULL &&
+	    (e = q_exec(s, NULL, h->ops->begin_sql, "")) == NULL) {
+		if ((e = q_int(s, &mine, h->ops->crl_lock_sql, "")) != NULL ||
+		    !mine)
+			rt_err_free(q_exec(s, NULL, "ROLLBACK", ""));
+	}
+	*got = e == NULL && mine;
+	if (!*got)
+		pthread_mutex_unlock(&h->side_mu);
+	return e;
+}
+
+void
+cmh_db_crl_unlock(cmh_db *db)
+{
+	cmh_db *h = db->head;
+	if (h->ops->crl_lock_sql == NULL)
+		return;
+	/* the transaction wrote nothing: its end lets the lock go */
+	rt_err_free(q_exec(h->side, NULL, "ROLLBACK", ""));
+	pthread_mutex_unlock(&h->side_mu);
+}
+
+bool
+cmh_db_can_notify(const cmh_db *db)
+{
+	return db->ops->listen != NULL;
+}
+
+rt_err *
+cmh_db_revoked_wait(cmh_db *db, int timeout_ms, bool *revoked)
+{
+	cmh_db *h = db->head, *s;
+	int fd = -1;
+	bool fresh = false;
+	rt_err *e;
+	*revoked = false;
+	if (h->ops->listen == NULL) {
+		nanosleep(&(struct timespec){ timeout_ms / 1000,
+		    (timeout_ms % 1000) * 1000000L }, NULL);
+		return NULL;
+	}
+	pthread_mutex_lock(&h->side_mu);
+	if ((e = side_conn(h, &s)) == NULL &&
+	    (e = h->ops->listen(s->conn, &fd, &fresh)) == NULL)
+		e = h->ops->notified(s->conn, revoked);
+	pthread_mutex_unlock(&h->side_mu);
+	if (e != NULL || fresh || *revoked) {
+		*revoked = *revoked || fresh;
+		return e;
+	}
+	/* the wait without the connection's lock: a CRL may be made on it
+	 * meanwhile (what it reads then is read again below) */
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	if (poll(&pf, 1, timeout_ms) == 0)
+		return NULL;
+	pthread_mutex_lock(&h->side_mu);
+	e = h->ops->notified(h->side->conn, revoked);
+	pthread_mutex_unlock(&h->side_mu);
 	return e;
 }
 

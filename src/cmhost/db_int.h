@@ -46,6 +46,12 @@ typedef struct dbops {
 					 * connection may sweep now */
 	const char *keys_lock_sql;	/* NULL: none: the management keys
 					 * kept still while they are resealed */
+	const char *crl_lock_sql;	/* NULL: none (one instance): true
+					 * when this instance may make the CRL
+					 * now (held to the transaction's end) */
+	const char *notify_sql;		/* NULL: none: tells the other
+					 * instances a certificate was revoked
+					 * (at the commit) */
 	int dialect;			/* DB_SQLITE, DB_PG: which text of a
 					 * migration */
 
@@ -69,6 +75,13 @@ typedef struct dbops {
 	void (*end)(void *conn, void *q);
 	/* after the migrations (SQLite: databases older than them) */
 	rt_err *(*post_migrate)(void *conn);
+	/* The revocations of the other instances (NULL: none). listen: the
+	 * connection's socket, LISTENing on the channel of notify_sql
+	 * (*fresh: just begun, on a new or remade connection: something may
+	 * have been missed); notified: *got whether a notification arrived
+	 * (reads what the socket holds, never waits). */
+	rt_err *(*listen)(void *conn, int *fd, bool *fresh);
+	rt_err *(*notified)(void *conn, bool *got);
 } dbops;
 
 extern const dbops cmh_db_sqlite_ops;

@@ -27,7 +27,10 @@
 typedef struct {
 	PGconn *pg;
 	char label[256];	/* the URL without password */
+	bool listening;		/* LISTEN cmh_revoked done on this session */
 } pg_conn;
+
+#define PG_CHANNEL	"cmh_revoked"
 
 typedef struct {
 	PGresult *res;
@@ -143,6 +146,7 @@ pg_alive(pg_conn *c)
 {
 	if (PQstatus(c->pg) == CONNECTION_OK)
 		return NULL;
+	c->listening = false;	/* a new session */
 	PQreset(c->pg);
 	if (PQstatus(c->pg) == CONNECTION_OK)
 		return NULL;
@@ -309,6 +313,44 @@ pg_end(void *conn, void *qv)
 	free(q);
 }
 
+static rt_err *
+pg_listen(void *conn, int *fd, bool *fresh)
+{
+	pg_conn *c = conn;
+	rt_err *e;
+	*fresh = false;
+	if ((e = pg_alive(c)) != NULL)
+		return e;
+	if (!c->listening) {
+		PGresult *res = PQexec(c->pg, "LISTEN " PG_CHANNEL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			e = pg_err(c, res, "LISTEN");
+			PQclear(res);
+			return e;
+		}
+		PQclear(res);
+		c->listening = true;
+		*fresh = true;
+	}
+	*fd = PQsocket(c->pg);
+	return NULL;
+}
+
+static rt_err *
+pg_notified(void *conn, bool *got)
+{
+	pg_conn *c = conn;
+	PGnotify *n;
+	*got = false;
+	if (PQconsumeInput(c->pg) != 1)
+		return pg_err(c, NULL, "waiting for notifications");
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		*got = true;
+		PQfreemem(n);
+	}
+	return NULL;
+}
+
 const dbops cmh_db_pg_ops = {
 	.name = "PostgreSQL",
 	.begin_sql = "BEGIN",		/* READ COMMITTED */
@@ -316,10 +358,12 @@ const dbops cmh_db_pg_ops = {
 	.has_table_sql = "SELECT count(*) FROM pg_tables WHERE schemaname = "
 	    "current_schema() AND tablename = $1",
 	/* keys of pg_advisory_xact_lock: "cmh" and 0 (migrations), 1 (the
-	 * sweep), 2 (the management keys' rekey) */
+	 * sweep), 2 (the management keys' rekey), 3 (making the CRL) */
 	.schema_lock_sql = "SELECT pg_advisory_xact_lock(6516072, 0)",
 	.sweep_lock_sql = "SELECT pg_try_advisory_xact_lock(6516072, 1)",
 	.keys_lock_sql = "LOCK TABLE mgmt_keys IN EXCLUSIVE MODE",
+	.crl_lock_sql = "SELECT pg_try_advisory_xact_lock(6516072, 3)",
+	.notify_sql = "NOTIFY " PG_CHANNEL,
 	.dialect = DB_PG,
 	.open = pg_open,
 	.close = pg_close,
@@ -333,4 +377,6 @@ const dbops cmh_db_pg_ops = {
 	.col_blob = pg_col_blob,
 	.end = pg_end,
 	.post_migrate = NULL,
+	.listen = pg_listen,
+	.notified = pg_notified,
 };

@@ -6,8 +6,10 @@
 #include "raterm/x509write.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* lowercase hex serial -> magnitude; false if it does not fit */
 static bool
@@ -183,7 +185,14 @@ struct cmh_publisher {
 	unsigned stamp;		/* cmh_db_revoked_stamp of the CRL made */
 	char ca_name[65];	/* the CA's row in the database's crls: the
 				 * hex SHA-256 of its certificate */
+	/* PostgreSQL: the thread that makes the CRL again when another
+	 * instance revoked (cmh_db_revoked_wait) */
+	pthread_t watcher;
+	bool watching;
+	atomic_bool stop;
 };
+
+static void *watch(void *arg);
 
 rt_err *
 cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
@@ -211,6 +220,9 @@ cmh_publisher_new(const mbedtls_x509_crt *ca_cert, rt_signer *signer,
 	}
 	rt_hex_encode(h, 32, p->ca_name, sizeof(p->ca_name), 0);
 	pthread_mutex_init(&p->mu, NULL);
+	atomic_init(&p->stop, false);
+	if (cmh_db_can_notify(db))
+		p->watching = pthread_create(&p->watcher, NULL, watch, p) == 0;
 	*out = p;
 	return NULL;
 }
@@ -220,6 +232,10 @@ cmh_publisher_free(cmh_publisher *p)
 {
 	if (p == NULL)
 		return;
+	if (p->watching) {
+		atomic_store(&p->stop, true);
+		pthread_join(p->watcher, NULL);
+	}
 	pthread_mutex_destroy(&p->mu);
 	free(p->crl);
 	free(p->file);
@@ -262,42 +278,82 @@ current(const cmh_publisher *p, time_t made, unsigned stamp, unsigned now_stamp,
 	    now - made < p->validity / 2;
 }
 
+/* The database's CRL when it still serves (number not below ours):
+ * adopted, *done. */
+static rt_err *
+take_recorded(cmh_publisher *p, unsigned stamp, time_t now, bool *done,
+    bool *none, cmh_db_crl *rec)
+{
+	rt_err *e = cmh_db_crl_get(p->db, p->ca_name, rec);
+	*done = false;
+	*none = e != NULL;
+	if (e != NULL && rt_err_kind_of(e) != RT_E_NOT_FOUND)
+		return e;
+	rt_err_free(e);
+	if (!*none && rec->number >= p->number && current(p,
+	    (time_t)rec->made_at, rec->stamp, stamp, now)) {
+		*done = true;
+		return adopt(p, rec);
+	}
+	return NULL;
+}
+
+#define CRL_LOCK_WAITS	100	/* times 20 ms: another instance making it */
+
 rt_err *
 cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
     uint64_t *number)
 {
 	rt_err *e = NULL;
 	unsigned stamp = 0;
+	int waits = 0, lost = 0;
 	*der = NULL;
 	pthread_mutex_lock(&p->mu);
-	if ((e = cmh_db_revoked_stamp(p->db, &stamp)) != NULL)
-		goto out;
 	/* the database's CRL is every instance's: one number sequence, each
-	 * number made by the one instance whose write recorded it */
-	for (int attempt = 0; p->crl == NULL || !current(p, p->made, p->stamp,
-	    stamp, now); attempt++) {
+	 * number made by the one instance holding the CRL lock (and whose
+	 * conditional write recorded it) */
+	for (;;) {
 		cmh_db_crl rec;
-		e = cmh_db_crl_get(p->db, p->ca_name, &rec);
-		if (e != NULL && rt_err_kind_of(e) != RT_E_NOT_FOUND)
-			goto out;
-		bool none = e != NULL;
-		rt_err_free(e);
-		e = NULL;
-		if (!none && rec.number >= p->number && current(p,
-		    (time_t)rec.made_at, rec.stamp, stamp, now)) {
-			e = adopt(p, &rec);
+		bool done, none, got;
+		if ((e = cmh_db_revoked_stamp(p->db, &stamp)) != NULL)
+			break;
+		if (p->crl != NULL && current(p, p->made, p->stamp, stamp, now))
+			break;
+		if ((e = take_recorded(p, stamp, now, &done, &none, &rec)) !=
+		    NULL || done)
+			break;
+		got = false;
+		if (lost < 3 && (e = cmh_db_crl_lock(p->db, &got)) != NULL) {
+			cmh_db_crl_free(&rec);
 			break;
 		}
-		if (attempt == 3) {	/* others keep winning: theirs */
+		if (!got) {
+			/* another instance is making it: wait for its record;
+			 * too long (or others keep winning): the recorded one */
+			if (++waits <= CRL_LOCK_WAITS && lost < 3) {
+				cmh_db_crl_free(&rec);
+				nanosleep(&(struct timespec){ 0, 20000000L }, NULL);
+				continue;
+			}
 			if (!none)
 				e = adopt(p, &rec);
 			else
 				e = rt_err_new(RT_E_IO, NULL, "the CRL could not be "
-				    "recorded in the database");
+				    "recorded in the database (another instance "
+				    "holds its lock)");
 			break;
 		}
-		/* a new one: its number after both the database's and ours
-		 * (and at least the seconds of thisUpdate, as before) */
+		/* ours to make: the stamp and the record read again under the
+		 * lock (the last maker may have recorded it since) */
+		cmh_db_crl_free(&rec);
+		if ((e = cmh_db_revoked_stamp(p->db, &stamp)) != NULL ||
+		    (e = take_recorded(p, stamp, now, &done, &none, &rec)) !=
+		    NULL || done) {
+			cmh_db_crl_unlock(p->db);
+			break;
+		}
+		/* its number after both the database's and ours (and at
+		 * least the seconds of thisUpdate, as before) */
 		uint64_t prev = none ? 0 : rec.number;
 		uint64_t num = (uint64_t)now;
 		if (num <= prev)
@@ -307,20 +363,21 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
 		cmh_db_crl_free(&rec);
 		cmh_db_crl mine = { .number = num, .made_at = now,
 		    .stamp = stamp };
-		if ((e = cmh_crl_make(p->ca, p->signer, p->db, now, p->validity,
-		    num, &mine.der, &mine.len)) != NULL)
-			goto out;
 		bool won = false;
-		if ((e = cmh_db_crl_put(p->db, p->ca_name, prev, &mine, &won)) !=
-		    NULL) {
-			cmh_db_crl_free(&mine);
-			goto out;
-		}
-		if (won) {
+		e = cmh_crl_make(p->ca, p->signer, p->db, now, p->validity, num,
+		    &mine.der, &mine.len);
+		if (e == NULL)
+			e = cmh_db_crl_put(p->db, p->ca_name, prev, &mine, &won);
+		cmh_db_crl_unlock(p->db);
+		if (e == NULL && won) {
 			e = adopt(p, &mine);
 			break;
 		}
-		cmh_db_crl_free(&mine);	/* another instance's is newer */
+		cmh_db_crl_free(&mine);
+		if (e != NULL)
+			break;
+		lost++;	/* recorded by an instance whose lock ended meanwhile
+			 * (its connection lost): theirs is newer */
 	}
 	if (e != NULL)
 		goto out;
@@ -335,6 +392,33 @@ cmh_publisher_crl(cmh_publisher *p, time_t now, uint8_t **der, size_t *len,
 out:
 	pthread_mutex_unlock(&p->mu);
 	return e;
+}
+
+/* PostgreSQL: a revocation on any instance makes the CRL again at once
+ * (and writes revocation.crl_file), not at the next request or tick. */
+static void *
+watch(void *arg)
+{
+	cmh_publisher *p = arg;
+	while (!atomic_load(&p->stop)) {
+		bool revoked = false;
+		rt_err *e = cmh_db_revoked_wait(p->db, 500, &revoked);
+		if (e == NULL && revoked) {
+			uint8_t *c = NULL;
+			size_t cl;
+			e = cmh_publisher_crl(p, time(NULL), &c, &cl, NULL);
+			free(c);
+		}
+		if (e != NULL) {
+			/* the database away: the requests and the main loop
+			 * say so; try again in a while */
+			rt_err_free(e);
+			for (int i = 0; i < 10 && !atomic_load(&p->stop); i++)
+				nanosleep(&(struct timespec){ 0, 100000000L },
+				    NULL);
+		}
+	}
+	return NULL;
 }
 
 time_t

@@ -39,7 +39,7 @@ expect_match "its URL: loopback" "^postgresql://cmhost@127\.0\.0\.1:[0-9]+/cmhos
 run_ok "a database for the unit tests" sh "$PGCLUSTER" psql "$PGD/c" -q -c "CREATE DATABASE unit"
 run_ok "test_cmhost_db on SQLite and PostgreSQL" env \
     CMH_TEST_PG_URL="$(echo "$URL" | sed 's|/cmhost$|/unit|')" "$UNIT"
-expect_eq "both groups passed" 2 "$(grep -c '^\[  PASSED  \] 9 test(s)' "$OUT")"
+expect_eq "both groups passed" 2 "$(grep -c '^\[  PASSED  \] 10 test(s)' "$OUT")"
 
 # ---- configuration ----------------------------------------------------------
 D=$T/cm
@@ -75,6 +75,8 @@ run_fail "a missing password file" "$CMHOST" check -c "$D/nopw.yaml"
 expect_match "named" "database.password_file" "$OUT"
 
 # ---- one instance: openssl cmp, OCSP, CRL ------------------------------------
+# each instance writes the CRL to a file of its own (revocation.crl_file)
+sed -i "s|^revocation:.*|&\n  crl_file: crl-a.der|" "$Y"
 cmhost_start "$D" 170 || { fail "cmhost start" "$(cat "$T/server.log")"; finish; }
 A_PID=$SRV_PID
 A_PORT=$PORT
@@ -120,7 +122,8 @@ expect_match "by cmhost-admin" "cmhost-admin.*schema version 0 ->" "$OUT"
 
 # ---- two instances on one database ------------------------------------------
 B_PORT=$((A_PORT + 1))
-sed "s/^  port: [0-9]*/  port: $B_PORT/" "$Y" >"$D/b.yaml"
+sed -e "s/^  port: [0-9]*/  port: $B_PORT/" \
+    -e "s|^  crl_file: crl-a.der|  crl_file: crl-b.der|" "$Y" >"$D/b.yaml"
 timeout -k 5 150 "$CMHOST" -c "$D/b.yaml" --pidfile "$T/b.pid" >>"$T/b.log" 2>&1 &
 i=0
 while [ ! -s "$T/b.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -253,6 +256,45 @@ else
 	fail "one CRL number sequence across instances" "see $T/seq*.der, rr*.out"
 fi
 run_ok "the last CRL verifies" openssl crl -inform DER -in seq5.der -CAfile "$D/ca.pem" -noout
+expect_match "its signature" "verify OK" "$OUT"
+
+# a revocation on A reaches B's CRL file without any request to B (B
+# LISTENs; its main loop's own check would come only after grace/4 = 150 s,
+# at most 60 s), and B's file is the CRL A serves
+run_ok "rr on A" cmp_at "$A_PORT" -cmd rr -oldcert a6.pem -revreason 1
+s6=$(openssl x509 -in a6.pem -noout -serial | sed 's/serial=0*//')
+i=0
+while ! openssl crl -inform DER -in "$D/crl-b.der" -noout -text 2>/dev/null |
+    grep -qi "Serial Number: *0*$s6\$" && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ $i -lt 50 ]; then ok "B's CRL file lists it after $((i / 10)).$((i % 10)) s (LISTEN/NOTIFY)"; else
+	fail "B's CRL file lists A's revocation within 5 s" "$(openssl crl -inform DER -in "$D/crl-b.der" -noout -text 2>&1 | head -20)"
+fi
+run_ok "A's CRL" python3 get.py "http://127.0.0.1:$A_PORT/crl/ca.crl" crl6a.der
+run_ok "B's CRL" python3 get.py "http://127.0.0.1:$B_PORT/crl/ca.crl" crl6b.der
+expect_eq "B's file, A's CRL and B's CRL: the same bytes" \
+    "$(sha256sum <crl6a.der) $(sha256sum <crl6a.der)" \
+    "$(sha256sum <"$D/crl-b.der") $(sha256sum <crl6b.der)"
+expect_eq "A's file too" "$(sha256sum <crl6a.der)" "$(sha256sum <"$D/crl-a.der")"
+n6=$(crlnum crl6a.der)
+if [ "$n6" -gt "$last" ]; then ok "its number $n6 after $last"; else fail "CRL number $n6 after $last" ""; fi
+for who in A B; do
+	[ $who = A ] && p=$A_PORT || p=$B_PORT
+	run_ok "CRL file of $who verifies" openssl crl -inform DER \
+	    -in "$D/crl-$(echo $who | tr AB ab).der" -CAfile "$D/ca.pem" -noout
+	expect_match "its signature" "verify OK" "$OUT"
+	# shellcheck disable=SC2086
+	run_ok "OCSP on $who" openssl ocsp -issuer "$D/ca.pem" \
+	    -url "http://127.0.0.1:$p/ocsp" -CAfile "$D/root.pem" \
+	    -verify_other "$D/ca-chain.pem" -cert a6.pem
+	expect_match "revoked" "a6.pem: revoked" "$OUT"
+done
+run_ok "the instances' connections to PostgreSQL" sh -c "cd / && sh '$PGCLUSTER' \
+    psql '$PGD/c' -tA -c \"SELECT count(*) FROM pg_stat_activity WHERE \
+    application_name = 'cmhost'\""
+expect_eq "each its pool (database.pool: 4) and the CRL's own" 10 "$(tr -d ' ' <"$OUT")"
 # shellcheck disable=SC2086
 run_ok "OCSP on B of a certificate A revoked" openssl ocsp -issuer "$D/ca.pem" \
     -url "http://127.0.0.1:$B_PORT/ocsp" -CAfile "$D/root.pem" \

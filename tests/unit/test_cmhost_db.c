@@ -728,6 +728,69 @@ test_crl_sequence(void **st)
 	cmh_db_close(b);
 }
 
+/* The CRL lock: one holder at a time (PostgreSQL; SQLite: one instance,
+ * always got); a revocation on one handle told to the other
+ * (PostgreSQL: LISTEN/NOTIFY), a rollback's not. */
+static void
+test_crl_lock_notify(void **st)
+{
+	cmh_db *a, *b;
+	bool got, rev;
+	(void)st;
+	assert_null(opendb("lock.db", &a));
+	assert_null(opendb("lock.db", &b));
+	assert_null(cmh_db_crl_lock(a, &got));
+	assert_true(got);
+	assert_null(cmh_db_crl_lock(b, &got));
+	assert_int_equal(got, pg_url == NULL);	/* PostgreSQL: A holds it */
+	if (got)
+		cmh_db_crl_unlock(b);
+	cmh_db_crl_unlock(a);
+	assert_null(cmh_db_crl_lock(b, &got));
+	assert_true(got);
+	cmh_db_crl_unlock(b);
+
+	assert_int_equal(cmh_db_can_notify(b), pg_url != NULL);
+	if (pg_url != NULL) {
+		/* the first wait begins listening: "maybe missed" */
+		assert_null(cmh_db_revoked_wait(b, 10, &rev));
+		assert_true(rev);
+		assert_null(cmh_db_revoked_wait(b, 50, &rev));
+		assert_false(rev);
+		add(a, "71", "tl", 0, CMH_CERT_WAITING, 1000);
+		add(a, "72", "tl", 1, CMH_CERT_WAITING, 1000);
+		assert_null(cmh_db_revoked_wait(b, 50, &rev));
+		assert_false(rev);	/* issued: nothing to tell */
+		assert_null(cmh_db_cert_revoke(a, "71", 1, 1100));
+		assert_null(cmh_db_revoked_wait(b, 5000, &rev));
+		assert_true(rev);
+		assert_null(cmh_db_revoked_wait(b, 50, &rev));
+		assert_false(rev);	/* told once */
+		/* a rejection in a certConf, and the sweep: told too */
+		assert_null(cmh_db_cert_confirm(a, "tl", 1, false, 1200));
+		assert_null(cmh_db_revoked_wait(b, 5000, &rev));
+		assert_true(rev);
+		unsigned n = 0;
+		assert_null(cmh_db_sweep(a, 5000, 600, &n));
+		assert_int_equal(n, 1);
+		assert_null(cmh_db_revoked_wait(b, 5000, &rev));
+		assert_true(rev);
+		/* an rr that fails (an unknown serial): nothing applied,
+		 * nothing told */
+		const char *sers[] = { "72", "nope" };
+		int reasons[] = { 1, 1 };
+		assert_non_null(cmh_db_revoke_all(a, "tr1", "alice", "rr", sers,
+		    reasons, 2, 1300));
+		assert_null(cmh_db_revoked_wait(b, 200, &rev));
+		assert_false(rev);
+	} else {
+		assert_null(cmh_db_revoked_wait(b, 10, &rev));
+		assert_false(rev);
+	}
+	cmh_db_close(a);
+	cmh_db_close(b);
+}
+
 /* ---- the pool -------------------------------------------------------------- */
 
 #define POOL_THREADS	8
@@ -842,6 +905,7 @@ main(void)
 		cmocka_unit_test_setup(test_migrate, pg_empty),
 		cmocka_unit_test_setup(test_two_instances, pg_empty),
 		cmocka_unit_test_setup(test_crl_sequence, pg_empty),
+		cmocka_unit_test_setup(test_crl_lock_notify, pg_empty),
 		cmocka_unit_test(test_pool),
 	};
 	int fails = cmocka_run_group_tests_name("cmhost_db sqlite", tests,
