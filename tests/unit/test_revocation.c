@@ -65,7 +65,7 @@ typedef struct {
 	mbedtls_x509_crt crt;
 } ca_t;
 
-static ca_t ca, other;
+static ca_t ca, other, responder, not_responder;
 static time_t now;
 static uint8_t leaf_spki[200];
 static size_t leaf_spki_len;
@@ -90,21 +90,34 @@ make_key(uint8_t *spki, size_t cap, size_t *spki_len, rt_signer **s)
 	mbedtls_pk_free(&pk);
 }
 
+/* A key and its certificate: a self-signed CA (by NULL), or issued by
+ * `by` for an OCSP responder (with id-kp-OCSPSigning when eku). */
 static void
-make_ca(const char *dn, ca_t *c)
+make_ca(const char *dn, ca_t *c, const ca_t *by, bool eku)
 {
-	uint8_t spki[200], name[128], bc[16];
-	size_t spki_len, name_len, bc_len;
+	uint8_t spki[200], name[128], v[32];
+	size_t spki_len, name_len, v_len;
 	static const uint8_t serial[] = { 0x01 };
+	static const char *const ocsp_signing[] = { "OCSPSigning" };
 	make_key(spki, sizeof(spki), &spki_len, &c->s);
 	ok(rt_dn_encode(dn, name, sizeof(name), &name_len));
-	ok(rt_ext_basic_constraints(true, -1, bc, sizeof(bc), &bc_len));
-	rt_ext x = { "2.5.29.19", true, bc, bc_len };
-	rt_cert_tmpl t = { .serial = serial, .serial_len = 1, .issuer = name,
-	    .issuer_len = name_len, .subject = name, .subject_len = name_len,
+	rt_ext x = { "2.5.29.19", true, v, 0 };
+	if (by == NULL)
+		ok(rt_ext_basic_constraints(true, -1, v, sizeof(v), &v_len));
+	else if (eku)
+		ok(rt_ext_eku(ocsp_signing, 1, v, sizeof(v), &v_len));
+	else
+		ok(rt_ext_basic_constraints(false, -1, v, sizeof(v), &v_len));
+	if (by != NULL && eku)
+		x.oid = "2.5.29.37";
+	x.len = v_len;
+	rt_cert_tmpl t = { .serial = serial, .serial_len = 1,
+	    .issuer = by ? by->crt.subject_raw.p : name,
+	    .issuer_len = by ? by->crt.subject_raw.len : name_len,
+	    .subject = name, .subject_len = name_len,
 	    .not_before = now - 86400, .not_after = now + 86400 * 30,
 	    .spki = spki, .spki_len = spki_len, .exts = &x, .nexts = 1 };
-	ok(rt_cert_write(&t, c->s, &c->der, &c->len));
+	ok(rt_cert_write(&t, by ? by->s : c->s, &c->der, &c->len));
 	ok(rt_key_id(spki, spki_len, c->kid));
 	mbedtls_x509_crt_init(&c->crt);
 	assert_int_equal(mbedtls_x509_crt_parse_der(&c->crt, c->der, c->len),
@@ -369,8 +382,10 @@ setup(void **state)
 {
 	(void)state;
 	now = time(NULL);
-	make_ca("CN=Rev Test CA,O=raterm", &ca);
-	make_ca("CN=Other CA,O=raterm", &other);
+	make_ca("CN=Rev Test CA,O=raterm", &ca, NULL, false);
+	make_ca("CN=Other CA,O=raterm", &other, NULL, false);
+	make_ca("CN=Rev Test OCSP,O=raterm", &responder, &ca, true);
+	make_ca("CN=Rev Test no OCSP,O=raterm", &not_responder, &ca, false);
 	make_key(leaf_spki, sizeof(leaf_spki), &leaf_spki_len, NULL);
 	ee_aia = issue(&ca, s11, 1, AIA_URL, CRL_URL);
 	ee_aia2 = issue(&ca, s12, 1, AIA_URL, CRL_URL);
@@ -394,6 +409,8 @@ teardown(void **state)
 	rt_castore_free(issuers);
 	free_ca(&ca);
 	free_ca(&other);
+	free_ca(&responder);
+	free_ca(&not_responder);
 	return 0;
 }
 
@@ -589,6 +606,7 @@ test_ocsp_refused(void **state)
 		{ "tryLater", "tryLater" },
 		{ "garbage", "malformed OCSPResponse" },
 		{ "internalError", "internalError" },
+		{ "responder without OCSPSigning", "OCSP response signature" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		script_reset();
@@ -603,6 +621,7 @@ test_ocsp_refused(void **state)
 		case 6: r->kind = A_RAW; r->raw = garbage;
 			r->raw_len = sizeof(garbage); break;
 		case 7: r->rsp_status = RT_OCSP_INTERNAL; break;
+		case 8: r->signer = &not_responder; break;
 		}
 		add_raw(CRL_URL, &crl);
 		const blob *rows[] = { &ee_aia, &ee_aia2 };
@@ -628,8 +647,8 @@ test_ocsp_refused(void **state)
 	}
 
 	/* accepted: thisUpdate within the 5 minutes of skew, no nonce
-	 * echoed (RFC 8954), no nextUpdate */
-	for (int i = 0; i < 3; i++) {
+	 * echoed (RFC 8954), no nextUpdate, a responder the CA delegated */
+	for (int i = 0; i < 4; i++) {
 		script_reset();
 		rule *r = add_rule(AIA_URL, NULL, A_OCSP);
 		r->status = RT_OCSP_REVOKED;
@@ -637,8 +656,10 @@ test_ocsp_refused(void **state)
 			r->this_off = 240;
 		else if (i == 1)
 			r->no_nonce = true;
-		else
+		else if (i == 2)
 			r->next_off = 0;
+		else
+			r->signer = &responder;
 		const blob *rows[] = { &ee_aia };
 		set_rows(rows, 1);
 		rt_rev_opts o = opts();
