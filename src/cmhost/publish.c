@@ -400,14 +400,18 @@ static void *
 watch(void *arg)
 {
 	cmh_publisher *p = arg;
+	bool pending = false;	/* told, the CRL not made since */
 	while (!atomic_load(&p->stop)) {
 		bool revoked = false;
-		rt_err *e = cmh_db_revoked_wait(p->db, 500, &revoked);
-		if (e == NULL && revoked) {
+		rt_err *e = cmh_db_revoked_wait(p->db, pending ? 0 : 500,
+		    &revoked);
+		pending = pending || revoked;
+		if (e == NULL && pending) {
 			uint8_t *c = NULL;
 			size_t cl;
 			e = cmh_publisher_crl(p, time(NULL), &c, &cl, NULL);
 			free(c);
+			pending = e != NULL;
 		}
 		if (e != NULL) {
 			/* the database away: the requests and the main loop

@@ -301,6 +301,35 @@ run_ok "OCSP on B of a certificate A revoked" openssl ocsp -issuer "$D/ca.pem" \
     -verify_other "$D/ca-chain.pem" -cert p.pem
 expect_match "revoked" "p.pem: revoked" "$OUT"
 
+# every connection of both instances ended by the server (as a restart
+# would): a request that meets a lost connection fails, the next use of a
+# connection makes it again; B's listening connection comes back and its
+# CRL file follows A's next revocation
+run_ok "the server ends the instances' connections" sh -c "cd / && sh '$PGCLUSTER' \
+    psql '$PGD/c' -tA -c \"SELECT count(pg_terminate_backend(pid)) FROM \
+    pg_stat_activity WHERE application_name = 'cmhost'\""
+expect_eq "all ten" 10 "$(tr -d ' ' <"$OUT")"
+tries=0
+until cmp_at "$A_PORT" -cmd rr -oldcert b2.pem -revreason 1 >rr7.out 2>&1; do
+	tries=$((tries + 1))
+	[ $tries -lt 6 ] || break
+done
+if [ $tries -lt 6 ]; then ok "rr on A after $tries failed attempt(s) (at most one per lost connection)"; else
+	fail "rr on A once the connections are made again" "$(tail -n 5 rr7.out)"
+fi
+s7=$(openssl x509 -in b2.pem -noout -serial | sed 's/serial=0*//')
+i=0
+while ! openssl crl -inform DER -in "$D/crl-b.der" -noout -text 2>/dev/null |
+    grep -qi "Serial Number: *0*$s7\$" && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ $i -lt 100 ]; then ok "B's CRL file lists it after $((i / 10)).$((i % 10)) s"; else
+	fail "B's CRL file lists A's revocation within 10 s after the connections were lost" ""
+fi
+run_ok "A's /crl" python3 get.py "http://127.0.0.1:$A_PORT/crl/ca.crl" crl7a.der
+expect_eq "the same as B's file" "$(sha256sum <crl7a.der)" "$(sha256sum <"$D/crl-b.der")"
+
 kill "$B_PID" 2>/dev/null
 cmhost_stop TERM
 finish

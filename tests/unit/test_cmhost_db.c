@@ -888,8 +888,32 @@ test_pool(void **st)
 	}
 	if (pg_url != NULL) {
 		cmh_db *db;
+		unsigned n = 0;
 		expect_kind(cmh_db_open_at(&(cmh_db_where){ .url = pg_url,
 		    .pool = CMH_DB_POOL_MAX + 1 }, &db), RT_E_ARG);
+		/* connections lost (the server ended them): the call that
+		 * finds its connection lost fails, naming it; the next use
+		 * makes it again */
+		assert_null(cmh_db_open_at(&(cmh_db_where){ .url = pg_url,
+		    .pool = 2 }, &db));
+		PGconn *c = PQconnectdb(pg_url);
+		PGresult *r = PQexec(c, "SELECT pg_terminate_backend(pid) FROM "
+		    "pg_stat_activity WHERE application_name = 'cmhost' AND "
+		    "datname = current_database()");
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		assert_int_equal(PQntuples(r), 2);
+		PQclear(r);
+		PQfinish(c);
+		rt_err *e = cmh_db_cert_count(db, &n);
+		assert_non_null(e);
+		assert_int_equal(rt_err_kind_of(e), RT_E_IO);
+		assert_non_null(strstr(rt_err_msg(e), "postgresql://"));
+		rt_err_free(e);
+		for (int i = 0; i < 5; i++) {
+			assert_null(cmh_db_cert_count(db, &n));
+			assert_int_equal(n, POOL_THREADS * POOL_EACH);
+		}
+		cmh_db_close(db);
 	}
 }
 
