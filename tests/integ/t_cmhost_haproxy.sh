@@ -1,0 +1,241 @@
+#!/bin/sh
+# t_cmhost_haproxy.sh - two cmhost instances on one PostgreSQL behind
+# HAProxy (scripts/scale.sh: a private cluster, the instances and HAProxy
+# on loopback ports of their own, all stopped by pid), a confirm grace of
+# 8 s:
+#   a cr and its certConf land on different instances (their request logs);
+#   the client address behind the proxy is the client's (X-Forwarded-For
+#   from a trusted proxy);
+#   load: `raterm update` of a card and `openssl cmp` clients in parallel,
+#   one instance SIGKILLed during it: clients that fail retry (a new
+#   transaction; raterm: `raterm recover`, then update again) and succeed;
+#   PostgreSQL stopped during load: /health 503 naming the database,
+#   requests fail cleanly, and work again once it is back;
+#   afterwards, past the grace: every certificate a client holds is
+#   recorded once and confirmed, nothing waits, serials are unique, the CRL
+#   (through HAProxy) lists exactly the revoked and rejected ones, the
+#   cards hold certificates the database says are confirmed.
+. "$(dirname "$0")/lib.sh"
+need openssl python3 haproxy
+[ -x "$CMHOST" ] || skip_all "cmhost not built"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+	skip_all "PostgreSQL server not installed (make deps)"
+SCALE="$REPO/scripts/scale.sh"
+PKI=$T/pki
+
+# the cluster's directory: the postgres user must reach it (not under $T)
+SD=$(mktemp -d /tmp/raterm-scale.XXXXXX) && chmod 711 "$SD" || exit 1
+trap 'sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
+
+run_ok "two instances on PostgreSQL behind HAProxy" sh "$SCALE" start "$SD" \
+    -n 2 --grace 8 --timeout 240 --cmhost "$CMHOST" || finish
+. "$SD/env"
+CMHOST_DIR=$CM
+psql_q() {	# psql_q SQL: one query's rows (run from / for the postgres user)
+	(cd / && sh "$REPO/scripts/pgcluster.sh" psql "$SD/pg" -qAt -c "$1")
+}
+cd "$T" || exit 1
+cat >get.py <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+        code, data = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, data = e.code, e.read()
+print(code)
+if len(sys.argv) > 2:
+    open(sys.argv[2], "wb").write(data)
+else:
+    sys.stdout.write(data.decode(errors="replace") + "\n")
+PY
+OFFICER="-cert $CM/officer.pem -key $CM/officer.key -keypass file:$CM/officer.pass"
+cmp_ha() {	# cmp_ha ARGS...: openssl cmp through HAProxy
+	# shellcheck disable=SC2086
+	openssl cmp -server "127.0.0.1:$HAPORT" -path cmp -trusted "$CM/root.pem" \
+	    $OFFICER "$@"
+}
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out k.key 2>/dev/null
+
+# ---- cr and certConf on different instances ----------------------------------------
+run_ok "cr + certConf through HAProxy" cmp_ha -cmd cr -newkey k.key \
+    -subject "/CN=HA First/O=raterm demo" -certout first.pem
+S=$(openssl x509 -in first.pem -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^0*//')
+cr_at=$(grep -l "\"body\":\"cr\".*$S" "$SD/i1.log" "$SD/i2.log" | head -n 1)
+cc_at=$(grep -l "\"body\":\"certConf\".*$S" "$SD/i1.log" "$SD/i2.log" | head -n 1)
+if [ -n "$cr_at" ] && [ -n "$cc_at" ] && [ "$cr_at" != "$cc_at" ]; then
+	ok "the cr on $(basename "$cr_at" .log), its certConf on $(basename "$cc_at" .log)"
+else
+	fail "cr and certConf on different instances" "cr in '$cr_at', certConf in '$cc_at'"
+fi
+expect_match "the client's address from X-Forwarded-For" \
+    '"client":"127.0.0.1 \(via 127.0.0.1:[0-9]+\)"' "$cr_at"
+
+# ---- cards and the station ---------------------------------------------------------
+test_pki
+officer_card "$T/officer.state" 40000029
+run_ok "TC card A" tc_card "$T/a.state" 40000021
+run_ok "TC card B" tc_card "$T/b.state" 40000022
+stack_start --mode connect --readers 3 --card "$T/officer.state" \
+    --card "$T/a.state" --card "$T/b.state" || finish
+OFF=$VPIV_READER0
+PINS=$T/pins
+printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' >"$PINS"
+for c in a b; do
+	PORT=$HAPORT
+	station_conf "$T/$c.yaml"
+	sed -i "s|^journal: .*|journal: $T/var$c/journal|; s|^audit: .*|audit: $T/var$c/audit.log|" "$T/$c.yaml"
+	mkdir -p "$T/var$c"
+done
+
+# update_card C READER: raterm update (Redo 9a 9c); on failure as an
+# officer does: `raterm recover` with the card until the journal holds
+# nothing open (the CM host may be failing over: a pause between tries, all
+# well within the grace), then the update again if the card still holds
+# its TCs (at most 4 updates); outputs in $T/upd-C.N.txt, rec-C.N.M.txt
+update_card() {
+	_n=0
+	while [ $_n -lt 4 ]; do
+		_n=$((_n + 1))
+		if "$RATERM" update -c "$T/$1.yaml" -r "$2" --officer-reader "$OFF" \
+		    --procedure tc-redo --action 9a=redo --action 9c=redo --yes \
+		    --pin-fd 3 3<"$PINS" >"$T/upd-$1.$_n.txt" 2>&1; then
+			echo "$_n" >"$T/upd-$1.tries"
+			return 0
+		fi
+		_r=0
+		while [ $_r -lt 8 ]; do
+			_r=$((_r + 1))
+			sleep 1
+			"$RATERM" recover -c "$T/$1.yaml" -r "$2" --officer-reader "$OFF" \
+			    --pin-fd 3 3<"$PINS" >"$T/rec-$1.$_n.$_r.txt" 2>&1
+			"$RATERM" recover -c "$T/$1.yaml" --list >/dev/null 2>&1 && break
+		done
+		"$RATERM" show -r "$2" --transport-ca "$PKI/transport-ca.pem" \
+		    >"$T/show-$1.$_n.txt" 2>&1
+		if ! grep -q "^9a .* TC" "$T/show-$1.$_n.txt" &&
+		    ! grep -q "^9c .* TC" "$T/show-$1.$_n.txt"; then
+			echo "$_n (recovered after $_r)" >"$T/upd-$1.tries"
+			return 0	# the recovery finished the update
+		fi
+	done
+	return 1
+}
+
+# client I K: K enrollments by openssl cmp, each retried (a new
+# transaction) up to 30 times with a pause; certificates in cI-J.pem
+client() {
+	_j=1
+	while [ "$_j" -le "$2" ]; do
+		_t=0
+		until cmp_ha -cmd cr -newkey k.key -subject "/CN=HA $1-$_j/O=raterm demo" \
+		    -certout "c$1-$_j.pem" >"c$1-$_j.out" 2>&1; do
+			rm -f "c$1-$_j.pem"
+			_t=$((_t + 1))
+			[ "$_t" -lt 30 ] || { echo "client $1: $_j failed" >>clients.err; break; }
+			echo "retry" >>"c$1.retries"
+			sleep 0.5
+		done
+		_j=$((_j + 1))
+	done
+}
+
+# wait_certs N: until the clients hold N certificates (at most 30 s)
+wait_certs() {
+	_w=0
+	while [ "$(ls c[1-5]-*.pem 2>/dev/null | wc -l)" -lt "$1" ] && [ $_w -lt 300 ]; do
+		sleep 0.1
+		_w=$((_w + 1))
+	done
+}
+
+# ---- load, one instance SIGKILLed ---------------------------------------------------
+: >clients.err
+pids=
+for i in 1 2 3; do client "$i" 12 & pids="$pids $!"; done
+update_card a "$VPIV_READER1" & UPD=$!
+wait_certs 8
+run_ok "SIGKILL of instance 1 during the load" sh "$SCALE" kill "$SD" 1
+# shellcheck disable=SC2086
+wait $pids
+if wait "$UPD"; then ok "raterm update of card A succeeded (tries: $(cat "$T/upd-a.tries"))"; else
+	fail "raterm update of card A" "$(tail -n 5 "$T"/upd-a.*.txt "$T"/rec-a.*.txt 2>/dev/null)"
+fi
+expect_eq "every openssl cmp client succeeded (retrying)" "" "$(cat clients.err)"
+n=$(ls c[123]-*.pem 2>/dev/null | wc -l)
+expect_eq "36 certificates held by the clients" 36 "$n"
+
+# ---- PostgreSQL restarted during load ---------------------------------------------
+run_ok "instance 1 started again" sh "$SCALE" restart "$SD" 1
+. "$SD/env"
+sleep 2	# HAProxy's check sees it up
+pids=
+for i in 4 5; do client "$i" 12 & pids="$pids $!"; done
+update_card b "$VPIV_READER2" & UPD=$!
+wait_certs 44
+run_ok "PostgreSQL stopped during the load" sh "$SCALE" pg stop "$SD"
+run_ok "GET /health of instance 2" python3 get.py "http://127.0.0.1:$PORT2/health"
+expect_match "503" "^503" "$OUT"
+expect_match "naming the database" '"status":"fail","database":"[^o]' "$OUT"
+run_fail "a request while the database is down fails" cmp_ha -cmd cr -newkey k.key \
+    -subject "/CN=HA Down/O=raterm demo" -certout down.pem
+expect_match "a CMP error or an HTTP error, said" "received ERROR|HTTP|error" "$OUT"
+if [ -s down.pem ]; then fail "no certificate handed out" "down.pem written"; else
+	ok "no certificate handed out"; fi
+sleep 1
+run_ok "PostgreSQL started again" sh "$SCALE" pg start "$SD"
+# shellcheck disable=SC2086
+wait $pids
+if wait "$UPD"; then ok "raterm update of card B succeeded (tries: $(cat "$T/upd-b.tries"))"; else
+	fail "raterm update of card B" "$(tail -n 5 "$T"/upd-b.*.txt "$T"/rec-b.*.txt 2>/dev/null)"
+fi
+expect_eq "the clients succeeded after the restart (retrying)" "" "$(cat clients.err)"
+n=$(ls c[45]-*.pem 2>/dev/null | wc -l)
+expect_eq "24 more certificates" 24 "$n"
+run_ok "both instances healthy again" python3 get.py "http://127.0.0.1:$PORT1/health"
+expect_match "200" "^200" "$OUT"
+
+# ---- afterwards -----------------------------------------------------------------------
+# past the grace (8 s) and a sweep tick (grace/4): nothing waits
+sleep 11
+run_ok "the database: no certificate waiting" psql_q \
+    "SELECT count(*) FROM certs WHERE state = 'waiting'"
+expect_eq "none waiting" 0 "$(cat "$OUT")"
+run_ok "the database: serials" psql_q "SELECT count(*) - count(DISTINCT serial) FROM certs"
+expect_eq "serials unique" 0 "$(cat "$OUT")"
+psql_q "SELECT serial || ' ' || state FROM certs" | sort >db.txt
+held=0
+good=0
+for f in first.pem c[1-5]-*.pem; do
+	s=$(openssl x509 -in "$f" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^0*//')
+	held=$((held + 1))
+	[ "$(grep -c "^0*$s confirmed$" db.txt)" = 1 ] && good=$((good + 1))
+done
+expect_eq "every certificate a client holds: recorded once, confirmed" "$held" "$good"
+# the cards' certificates
+for c in a b; do
+	[ $c = a ] && r=$VPIV_READER1 || r=$VPIV_READER2
+	run_ok "raterm show card ${c}" "$RATERM" show -r "$r" --json
+	python3 - "$OUT" db.txt "$PKI" >"cards-$c.txt" <<'PY'
+import json, sys
+ct = json.load(open(sys.argv[1]))
+db = dict(l.split() for l in open(sys.argv[2]) if l.strip())
+for k in ct["keys"]:
+    c = k.get("certificate")
+    if not c or k["slot"] not in ("9a", "9c"):
+        continue
+    s = c["serial"].lstrip("0")
+    print(k["slot"], s, db.get(s, "absent"))
+PY
+	expect_eq "card $c: 9a and 9c hold certificates the database says are confirmed" \
+	    "9a confirmed 9c confirmed" "$(awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $3 }' "cards-$c.txt")"
+done
+# the CRL through HAProxy: exactly the revoked and rejected
+run_ok "the CRL through HAProxy" python3 get.py "http://127.0.0.1:$HAPORT/crl/ca.crl" crl.der
+run_ok "it verifies" openssl crl -inform DER -in crl.der -CAfile "$CM/ca.pem" -noout -text
+sed -n 's/.*Serial Number: *\([0-9A-Fa-f]*\).*/\1/p' "$OUT" | tr 'A-F' 'a-f' |
+    sed 's/^0*//' | sort >crl.txt
+grep -E " (revoked|rejected)$" db.txt | cut -d' ' -f1 | sed 's/^0*//' | sort >dbrev.txt
+expect_eq "the CRL lists exactly the revoked and rejected" "$(cat dbrev.txt)" "$(cat crl.txt)"
+ok "certificates: $(wc -l <db.txt) issued, $(wc -l <dbrev.txt) revoked or rejected (retries: $(cat c*.retries 2>/dev/null | wc -l))"
+
+finish
