@@ -67,7 +67,8 @@ void rt_revocation_check(rt_contents *ct, const rt_rev_opts *o);
 void rt_revocation_not_checked(rt_contents *ct, const char *why);
 
 /* The CM host's OCSP URL for cmhost_url ("http://host:port/cmp" ->
- * "http://host:port/ocsp"). Errors: ARG (not an http(s) URL), TOO_BIG. */
+ * "http://host:port/ocsp"). Errors: ARG (not an http(s) URL, or no
+ * host), TOO_BIG. */
 rt_err *rt_revocation_cmhost_ocsp(const char *cmhost_url, char *out,
     size_t cap) RT_MUST;
 
