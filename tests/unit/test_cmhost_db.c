@@ -4,7 +4,10 @@
  * selections of `cmhost certs` and `cmhost audit` (cmh_db_certs_find,
  * cmh_db_audit_find); the schema's migrations; two handles (two instances)
  * racing on one database: a certConf, an rr, a nonce, a serial and the
- * sweep taken exactly once.
+ * sweep taken exactly once; the shared CRL's number sequence, its lock
+ * (one holder) and the revocations told to the other handle
+ * (LISTEN/NOTIFY); the pool of connections (threads more than
+ * connections, the counts exact; lost connections made again).
  *
  * The same tests run on SQLite (a file in a temporary directory) and, when
  * CMH_TEST_PG_URL names a PostgreSQL database (tests/integ/t_cmhost_pg.sh),
