@@ -262,14 +262,19 @@ expect_match "its signature" "verify OK" "$OUT"
 # LISTENs; its main loop's own check would come only after grace/4 = 150 s,
 # at most 60 s), and B's file is the CRL A serves
 run_ok "rr on A" cmp_at "$A_PORT" -cmd rr -oldcert a6.pem -revreason 1
-s6=$(openssl x509 -in a6.pem -noout -serial | sed 's/serial=0*//')
-i=0
-while ! openssl crl -inform DER -in "$D/crl-b.der" -noout -text 2>/dev/null |
-    grep -qi "Serial Number: *0*$s6\$" && [ $i -lt 50 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ $i -lt 50 ]; then ok "B's CRL file lists it after $((i / 10)).$((i % 10)) s (LISTEN/NOTIFY)"; else
+# lists_within FILE CERT TENTHS: waits until the CRL FILE lists CERT, at
+# most TENTHS tenths of a second; $i: the tenths it took
+lists_within() {
+	_s=$(openssl x509 -in "$2" -noout -serial | sed 's/serial=0*//')
+	i=0
+	while ! openssl crl -inform DER -in "$1" -noout -text 2>/dev/null |
+	    grep -qi "Serial Number: *0*$_s\$"; do
+		[ $i -lt "$3" ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+if lists_within "$D/crl-b.der" a6.pem 50; then ok "B's CRL file lists it after $((i / 10)).$((i % 10)) s (LISTEN/NOTIFY)"; else
 	fail "B's CRL file lists A's revocation within 5 s" "$(openssl crl -inform DER -in "$D/crl-b.der" -noout -text 2>&1 | head -20)"
 fi
 run_ok "A's CRL" python3 get.py "http://127.0.0.1:$A_PORT/crl/ca.crl" crl6a.der
@@ -317,14 +322,7 @@ done
 if [ $tries -lt 6 ]; then ok "rr on A after $tries failed attempt(s) (at most one per lost connection)"; else
 	fail "rr on A once the connections are made again" "$(tail -n 5 rr7.out)"
 fi
-s7=$(openssl x509 -in b2.pem -noout -serial | sed 's/serial=0*//')
-i=0
-while ! openssl crl -inform DER -in "$D/crl-b.der" -noout -text 2>/dev/null |
-    grep -qi "Serial Number: *0*$s7\$" && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ $i -lt 100 ]; then ok "B's CRL file lists it after $((i / 10)).$((i % 10)) s"; else
+if lists_within "$D/crl-b.der" b2.pem 100; then ok "B's CRL file lists it after $((i / 10)).$((i % 10)) s"; else
 	fail "B's CRL file lists A's revocation within 10 s after the connections were lost" ""
 fi
 run_ok "A's /crl" python3 get.py "http://127.0.0.1:$A_PORT/crl/ca.crl" crl7a.der
