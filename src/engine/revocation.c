@@ -87,10 +87,11 @@ rt_revocation_cmhost_ocsp(const char *cmhost_url, char *out, size_t cap)
 	else
 		return rt_err_new(RT_E_ARG, NULL, "the CM host's URL \"%s\" is not "
 		    "http:// or https://", cmhost_url);
-	if (strcspn(p, "/?#") == 0)
+	size_t host = strcspn(p, "/?#");
+	if (host == 0)
 		return rt_err_new(RT_E_ARG, NULL, "the CM host's URL \"%s\" names "
 		    "no host", cmhost_url);
-	size_t origin = (size_t)(p - cmhost_url) + strcspn(p, "/?#");
+	size_t origin = (size_t)(p - cmhost_url) + host;
 	if (origin + sizeof("/ocsp") > cap)
 		return rt_err_new(RT_E_TOO_BIG, NULL, "the CM host's URL is too "
 		    "long");
