@@ -48,7 +48,10 @@ CMP_SRC   := $(wildcard src/cmp/*.c)
 # the cmhost program (dispatcher, serve; the admin subcommands): not in libcmhost
 CMHOST_MAIN := src/cmhost/main.c src/cmhost/admin.c src/cmhost/serve.c
 CMHOST_SRC:= $(filter-out $(CMHOST_MAIN),$(wildcard src/cmhost/*.c))
-VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c))
+# what the virtual cards share (faults, trace, state file, vpcd front end,
+# in-process transport, command line): in libvpiv, which vp15 links too
+VCARD_SRC := $(wildcard src/vcard/*.c)
+VPIV_SRC  := $(filter-out src/vpiv/main.c,$(wildcard src/vpiv/*.c)) $(VCARD_SRC)
 VP15_SRC  := $(filter-out src/vp15/main.c,$(wildcard src/vp15/*.c))
 CLI_SRC   := $(wildcard src/cli/*.c)
 # the officer's screen: the only curses code; linked into raterm only
@@ -73,7 +76,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all clean check unit integ deps demo bench install tools fuzz fuzz-smoke
+.PHONY: all clean check unit integ deps demo bench bench-scale install tools fuzz fuzz-smoke
 PROGS := $(BUILD)/raterm $(BUILD)/vpiv $(BUILD)/vp15 $(if $(wildcard src/cmhost/main.c),$(BUILD)/cmhost)
 all: $(PROGS) tools
 
@@ -228,6 +231,14 @@ bench: deps
 	@sh tests/bench/bench_update.sh
 	@sh tests/bench/bench_p15.sh
 	@sh tests/bench/bench_ui.sh
+	@BUILD=$(BUILD) sh tests/bench/bench_scale.sh
+
+# cmhost scaled out alone: 1, 2, 3 instances on one PostgreSQL behind
+# HAProxy, SQLite vs PostgreSQL (BENCH_SCALE_ROUNDS, _SECS, _CLIENTS)
+bench-scale: deps
+	@sh scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory all $(BUILD)/tools/cmp_load
+	@BUILD=$(BUILD) sh tests/bench/bench_scale.sh
 
 # the CMP load generator of the bench (libcurl multi; mbedTLS and libcrypto,
 # cmhost's libcrypto signer and verifier)

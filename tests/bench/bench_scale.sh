@@ -1,0 +1,416 @@
+#!/bin/sh
+# bench_scale.sh - `make bench` (and `make bench-scale` alone): figures,
+# not a test. cmhost scaled out (docs/scaling.md, "Figures"):
+#
+#   1. scripts/scale.sh starts a private PostgreSQL cluster, a demo PKI
+#      on it and 3 cmhost instances on loopback; pg_stat_statements is
+#      loaded (ALTER SYSTEM, the cluster restarted) to count the
+#      statements, i.e. the database round trips, of an enrollment;
+#   2. one HAProxy with three frontends, in front of instance 1, of 1-2
+#      and of 1-3 (roundrobin, /health check, http-server-close, no
+#      retries: contrib/haproxy-cmhost.cfg's settings), and a fourth
+#      instance on SQLite with the same PKI and settings;
+#   3. full enrollments (cr + cp + certConf + pkiConf, 1 key,
+#      build/tools/cmp_load) through HAProxy to 1, 2 and 3 instances, at
+#      8 and 32 clients (BENCH_SCALE_CLIENTS), BENCH_SCALE_ROUNDS rounds
+#      interleaved (1 2 3, then 3 2 1, ...), BENCH_SCALE_SECS seconds
+#      each: medians of enrollments/s, the medians of the rounds' paired
+#      ratios against 1 instance, and CPU per enrollment of the cmhost
+#      processes, the PostgreSQL processes, HAProxy (/proc/PID/stat,
+#      before and after each run) and the load generator (its getrusage);
+#   4. one instance without HAProxy, SQLite against PostgreSQL,
+#      interleaved (A B, then B A, ...): enrollments/s, the median of the
+#      paired ratios, CPU per enrollment, and on PostgreSQL the
+#      statements (round trips) and transactions per enrollment, by
+#      statement;
+#   5. the counts afterwards: requests sent and answered, every
+#      certificate received recorded once and confirmed.
+# Every daemon listens on 127.0.0.1 on a port of its own, runs under
+# `timeout` and is stopped by its pid from the trap. The stack lives in a
+# directory under /tmp (the postgres user must reach it), removed at the
+# end; the result lines stay in build/bench/scale/.
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+CLIENT_LIST=${BENCH_SCALE_CLIENTS:-8 32}
+ROUNDS=${BENCH_SCALE_ROUNDS:-3}
+SECS=${BENCH_SCALE_SECS:-5}
+NCSR=${BENCH_CSRS:-1000}
+B=$BUILD/bench/scale
+CMHOST=$BUILD/cmhost
+LOAD=$BUILD/tools/cmp_load
+SCALE=$REPO/scripts/scale.sh
+PGCLUSTER=$REPO/scripts/pgcluster.sh
+S=
+HA_PID=
+HA_TPID=
+SQ_PID=
+TCK=$(getconf CLK_TCK)
+
+die() {
+	echo "bench_scale: $*" >&2
+	exit 1
+}
+[ -x "$CMHOST" ] || die "$CMHOST not built"
+[ -x "$LOAD" ] || die "$LOAD not built"
+[ -f "$SCALE" ] || die "$SCALE missing"
+command -v haproxy >/dev/null || die "haproxy not installed (make deps)"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+	die "PostgreSQL server not installed (make deps)"
+
+stop_pid() {	# stop_pid PID: TERM, wait up to 5 s, KILL
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || return 0
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	kill -KILL "$1" 2>/dev/null
+	return 0
+}
+# shellcheck disable=SC2317 # called from the trap
+cleanup() {
+	stop_pid "$HA_PID"
+	stop_pid "$HA_TPID"
+	stop_pid "$SQ_PID"
+	HA_PID=
+	HA_TPID=
+	SQ_PID=
+	if [ -n "$S" ]; then
+		sh "$SCALE" stop "$S" >/dev/null 2>&1
+		for f in haproxy.log i1.err i2.err i3.err sqlite.err; do
+			[ -f "$S/$f" ] && cp "$S/$f" "$B/" 2>/dev/null
+		done
+		rm -rf "$S"
+		S=
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+field() {	# field LINE NAME
+	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+port_free() {
+	python3 -c 'import socket,sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+}
+free_port() {	# free_port FROM
+	_p=$1
+	while ! port_free "$_p"; do _p=$((_p + 1)); done
+	echo "$_p"
+}
+wait_health() {	# wait_health PORT SECONDS: until /health answers 200
+	python3 - "$1" "$2" <<'PY'
+import sys, time, urllib.request
+port, limit = sys.argv[1], float(sys.argv[2])
+end = time.time() + limit
+while time.time() < end:
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%s/health" % port, timeout=1)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(1)
+PY
+}
+# ticks PID...: user+system CPU clock ticks of the processes, with their
+# reaped children's (cutime, cstime); a process gone counts 0
+ticks() {
+	for _p in "$@"; do
+		sed 's/^.*) //' "/proc/$_p/stat" 2>/dev/null
+	done | awk '{ s += $12 + $13 + $14 + $15 } END { print s + 0 }'
+}
+# the postmaster and its children, taken anew at each sample: a backend
+# started during a run counts from 0, one ended is in the postmaster's
+# cutime/cstime
+pg_pids() {
+	_pm=$(head -n 1 "$S/pg/data/postmaster.pid" 2>/dev/null)
+	[ -n "$_pm" ] || return 0
+	echo "$_pm"
+	pgrep -P "$_pm"
+}
+psql_q() {	# psql_q SQL: one value
+	sh "$PGCLUSTER" psql "$S/pg" -qAt -c "$1" 2>>"$B/psql.err"
+}
+STMT_SQL="SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND s.query NOT LIKE '%pg_stat%'"
+COMMIT_SQL="SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND upper(s.query) LIKE 'COMMIT%'"
+STATS=0
+stmts() {
+	[ "$STATS" = 1 ] || { echo "0 0"; return; }
+	echo "$(psql_q "$STMT_SQL") $(psql_q "$COMMIT_SQL")"
+}
+
+rm -rf "$B"
+mkdir -p "$B" || die "cannot create $B"
+ncfg=$(echo "$CLIENT_LIST" | wc -w)
+TOTAL=$(( ncfg * ROUNDS * 5 * (SECS + 4) + 180 ))
+
+# ---- the stack -----------------------------------------------------------------------
+S=$(mktemp -d /tmp/raterm-bench-scale.XXXXXX) && chmod 711 "$S" || die "mktemp"
+# pg_stat_statements (in Debian's postgresql package) is loaded at the
+# server's start: the cluster is made, set and stopped first, and
+# scale.sh starts it again (pgcluster.sh keeps an existing cluster)
+if sh "$PGCLUSTER" start "$S/pg" --timeout 30 >/dev/null 2>>"$B/psql.err" &&
+    psql_q "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null; then
+	STATS=1
+fi
+sh "$PGCLUSTER" stop "$S/pg"
+sh "$SCALE" start "$S" -n 3 --timeout "$TOTAL" --cmhost "$CMHOST" \
+    >"$B/scale-start.log" 2>&1 || die "scale.sh start: $(tail -n 3 "$B/scale-start.log")"
+# shellcheck disable=SC1091
+. "$S/env"
+if [ "$STATS" = 1 ] &&
+    psql_q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null &&
+    psql_q "SELECT count(*) FROM pg_stat_statements" >/dev/null; then
+	:
+else
+	STATS=0
+	echo "pg_stat_statements not available ($(tail -n 1 "$B/psql.err" 2>/dev/null)):" \
+	    "no statement counts"
+fi
+
+# HAProxy: three frontends, one per configuration
+H1=$(free_port $((HAPORT + 1)))
+H2=$(free_port $((H1 + 1)))
+H3=$(free_port $((H2 + 1)))
+{
+	echo "# bench_scale.sh: contrib/haproxy-cmhost.cfg's settings, loopback"
+	printf 'global\n\tmaxconn 4096\ndefaults\n\tmode http\n\toption forwardfor\n'
+	printf '\toption http-server-close\n\ttimeout connect 5s\n'
+	printf '\ttimeout client 30s\n\ttimeout server 30s\n\tretries 0\n'
+	for n in 1 2 3; do
+		eval "hp=\$H$n"
+		printf 'frontend f%s\n\tbind 127.0.0.1:%s\n\tdefault_backend b%s\n' \
+		    "$n" "$hp" "$n"
+		printf 'backend b%s\n\tbalance roundrobin\n\toption httpchk GET /health\n' "$n"
+		printf '\thttp-check expect status 200\n\tdefault-server inter 2s fall 2 rise 1\n'
+		i=1
+		while [ $i -le "$n" ]; do
+			eval "p=\$PORT$i"
+			printf '\tserver cm%s 127.0.0.1:%s check\n' "$i" "$p"
+			i=$((i + 1))
+		done
+	done
+} >"$B/haproxy.cfg"
+timeout -k 5 "$TOTAL" haproxy -f "$B/haproxy.cfg" -db >"$S/haproxy.log" 2>&1 &
+HA_TPID=$!
+for n in 1 2 3; do
+	eval "hp=\$H$n"
+	wait_health "$hp" 20 || die "HAProxy: $(tail -n 3 "$S/haproxy.log")"
+done
+HA_PID=$(pgrep -P "$HA_TPID" haproxy | head -n 1)
+[ -n "$HA_PID" ] || die "HAProxy's pid"
+
+# the SQLite instance: instance 1's configuration with database.path
+SQPORT=$(free_port $((H3 + 1)))
+sed "s|^  url: .*|  path: sqlite.db|; s/^  port: [0-9]*/  port: $SQPORT/; s|^  file: .*i1.log|  file: $S/sqlite.log|" \
+    "$CM/i1.yaml" >"$CM/sqlite.yaml"
+"$CMHOST" db migrate -c "$CM/sqlite.yaml" >>"$S/sqlite.err" 2>&1 ||
+	die "SQLite migrate: $(tail -n 3 "$S/sqlite.err")"
+timeout -k 5 "$TOTAL" "$CMHOST" -c "$CM/sqlite.yaml" --pidfile "$S/sqlite.pid" \
+    >>"$S/sqlite.err" 2>&1 &
+wait_health "$SQPORT" 20 || die "SQLite instance: $(tail -n 3 "$S/sqlite.err")"
+SQ_PID=$(cat "$S/sqlite.pid")
+
+"$LOAD" gen-csr "$NCSR" "$B/csrs.pem" >/dev/null || die "gen-csr"
+threads=$(sed -n 's/^  threads: *\([0-9]*\).*/\1/p' "$CM/i1.yaml")
+echo "cmhost scaled out: 1, 2, 3 instances on one PostgreSQL behind HAProxy;" \
+    "SQLite vs PostgreSQL on one; 1-key enrollments, $CLIENT_LIST clients," \
+    "$ROUNDS interleaved rounds of ${SECS}s; listen.threads $threads; $(nproc) cores"
+echo "  $(haproxy -v | head -n 1 | cut -d' ' -f1-3);" \
+    "$(sh "$PGCLUSTER" psql "$S/pg" -qAt -c 'SHOW server_version' | cut -d' ' -f1 |
+	sed 's/^/PostgreSQL /'); fsync on; cmhost: one database connection per instance"
+echo
+
+# ---- one run --------------------------------------------------------------------------
+# run_one NAME CLIENTS URL CMHOST_PIDS: one timed run of the load
+# generator; its result line and the CPU ticks of each group before and
+# after kept in runs.txt
+: >"$B/runs.txt"
+run_one() {
+	_t=2
+	[ "$2" -lt 2 ] && _t=1
+	_st0=$(stmts)
+	_c0=$(ticks $4)
+	_p0=$(ticks $(pg_pids))
+	_h0=$(ticks "$HA_PID")
+	_r=$("$LOAD" cmp --url "$3" --trust "$CM/root.pem" \
+	    --key "$CM/officer.key" --cert "$CM/officer-chain.pem" \
+	    --pass "$CM/officer.pass" --csrs "$B/csrs.pem" -k 1 -c "$2" \
+	    -T "$_t" -n 10000000 -t "$SECS") || die "load generator failed ($1, $2 clients)"
+	_c1=$(ticks $4)
+	_p1=$(ticks $(pg_pids))
+	_h1=$(ticks "$HA_PID")
+	_st1=$(stmts)
+	_l=$(echo "$_r" | sed -n 's/^result //p')
+	# per enrollment: the run's enrollments and its one warm-up
+	_n=$(( $(field "$_l" enrollments) + 1 ))
+	echo "run=$1 $_l" | awk -v n="$_n" -v tck="$TCK" \
+	    -v c="$((_c1 - _c0))" -v p="$((_p1 - _p0))" -v h="$((_h1 - _h0))" \
+	    -v s0="$_st0" -v s1="$_st1" '
+	{
+		split(s0, a, " "); split(s1, b, " ")
+		for (i = 1; i <= NF; i++) if ($i ~ /^load_cpu_s=/) {
+			split($i, l, "="); lc = l[2] }
+		printf "%s n=%d cm_ms=%.3f pg_ms=%.3f ha_ms=%.3f load_ms=%.3f " \
+		    "stmts=%.2f commits=%.2f\n", $0, n,
+		    1000 * c / tck / n, 1000 * p / tck / n, 1000 * h / tck / n,
+		    1000 * lc / (n - 1 > 0 ? n - 1 : 1),
+		    (b[1] - a[1]) / n, (b[2] - a[2]) / n
+	}' >>"$B/runs.txt"
+	echo "$_r" | sed -n "s/^first_error /  $1, $2 clients: first error: /p"
+}
+
+med() {		# med RUN CLIENTS FIELD: the median over the rounds
+	grep "^run=$1 " "$B/runs.txt" | grep " clients=$2 " |
+	    tr ' ' '\n' | sed -n "s/^$3=//p" | sort -n |
+	    awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
+		else if (NR % 2) print v[(NR + 1) / 2];
+		else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+pmed() {	# pmed A B CLIENTS: the median of the rounds' paired ratios A/B of rate
+	for _x in "$1" "$2"; do
+		grep "^run=$_x " "$B/runs.txt" | grep " clients=$3 " |
+		    tr ' ' '\n' | sed -n 's/^rate=//p' >"$B/.p_$_x"
+	done
+	paste "$B/.p_$1" "$B/.p_$2" | awk '$2 > 0 { print $1 / $2 }' | sort -n |
+	    awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
+		else if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2];
+		else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	rm -f "$B/.p_$1" "$B/.p_$2"
+}
+total() {	# total PATTERN FIELD: the sum over the runs matching PATTERN
+	grep "$1" "$B/runs.txt" | tr ' ' '\n' | sed -n "s/^$2=//p" |
+	    awk '{ s += $1 } END { print s + 0 }'
+}
+
+# ---- 1, 2, 3 instances through HAProxy -------------------------------------------------
+for c in $CLIENT_LIST; do
+	r=1
+	while [ $r -le "$ROUNDS" ]; do
+		order="1 2 3"
+		[ $((r % 2)) -eq 0 ] && order="3 2 1"
+		for n in $order; do
+			eval "hp=\$H$n"
+			case $n in
+			1) pids=$PID1 ;;
+			2) pids="$PID1 $PID2" ;;
+			3) pids="$PID1 $PID2 $PID3" ;;
+			esac
+			run_one "ha$n" "$c" "http://127.0.0.1:$hp/cmp" "$pids"
+		done
+		r=$((r + 1))
+	done
+done
+
+echo "through HAProxy, PostgreSQL (medians of $ROUNDS interleaved runs of ${SECS}s;" \
+    "x1: the median of the rounds' paired ratios against 1 instance;" \
+    "CPU ms per enrollment):"
+printf '  %-7s %-9s %9s %6s %8s %8s %8s %8s %8s %7s\n' clients instances enroll/s \
+    x1 cmhost postgres haproxy "load gen" total "p50 ms"
+for c in $CLIENT_LIST; do
+	for n in 1 2 3; do
+		x=1.00
+		[ $n -gt 1 ] && x=$(pmed "ha$n" ha1 "$c")
+		printf '  %-7s %-9s %9s %6s %8s %8s %8s %8s %8s %7s\n' "$c" "$n" \
+		    "$(med "ha$n" "$c" rate)" "$x" "$(med "ha$n" "$c" cm_ms)" \
+		    "$(med "ha$n" "$c" pg_ms)" "$(med "ha$n" "$c" ha_ms)" \
+		    "$(med "ha$n" "$c" load_ms)" \
+		    "$(awk -v a="$(med "ha$n" "$c" cm_ms)" -v b="$(med "ha$n" "$c" pg_ms)" \
+			-v d="$(med "ha$n" "$c" ha_ms)" -v e="$(med "ha$n" "$c" load_ms)" \
+			'BEGIN { printf "%.3f", a + b + d + e }')" \
+		    "$(med "ha$n" "$c" p50_ms)"
+	done
+done
+echo
+
+# ---- SQLite vs PostgreSQL, one instance, no HAProxy -------------------------------------
+[ "$STATS" = 1 ] && psql_q "SELECT pg_stat_statements_reset()" >/dev/null
+# the database's transactions and WAL flushes over these runs (the
+# cumulative statistics, flushed within a second: read again after a pause)
+XW_SQL="SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'cmhost') || ' ' || (SELECT wal_sync FROM pg_stat_wal)"
+xw0=$(psql_q "$XW_SQL")
+for c in $CLIENT_LIST; do
+	r=1
+	while [ $r -le "$ROUNDS" ]; do
+		order="sqlite pg"
+		[ $((r % 2)) -eq 0 ] && order="pg sqlite"
+		for m in $order; do
+			if [ "$m" = sqlite ]; then
+				run_one sqlite "$c" "http://127.0.0.1:$SQPORT/cmp" "$SQ_PID"
+			else
+				run_one pg "$c" "http://127.0.0.1:$PORT1/cmp" "$PID1"
+			fi
+		done
+		r=$((r + 1))
+	done
+done
+echo "one instance, no HAProxy (medians of $ROUNDS interleaved runs; pg/sqlite: the" \
+    "median of the rounds' paired ratios; CPU ms per enrollment):"
+printf '  %-7s %-10s %9s %9s %8s %8s %8s %7s %11s %8s\n' clients database enroll/s \
+    pg/sqlite cmhost postgres "load gen" "p50 ms" "statements" commits
+for c in $CLIENT_LIST; do
+	for m in sqlite pg; do
+		x=-
+		[ $m = pg ] && x=$(pmed pg sqlite "$c")
+		st=-
+		cm=-
+		pgc=-
+		if [ $m = pg ]; then
+			pgc=$(med pg "$c" pg_ms)
+			[ "$STATS" = 1 ] && st=$(med pg "$c" stmts) && cm=$(med pg "$c" commits)
+		fi
+		printf '  %-7s %-10s %9s %9s %8s %8s %8s %7s %11s %8s\n' "$c" \
+		    "$([ $m = pg ] && echo PostgreSQL || echo SQLite)" \
+		    "$(med "$m" "$c" rate)" "$x" "$(med "$m" "$c" cm_ms)" "$pgc" \
+		    "$(med "$m" "$c" load_ms)" "$(med "$m" "$c" p50_ms)" "$st" "$cm"
+	done
+done
+pgn=$(total '^run=pg ' n)
+if [ "$STATS" = 1 ]; then
+	echo "PostgreSQL statements per enrollment (pg_stat_statements over the $pgn" \
+	    "enrollments of these runs; /health checks included):"
+	psql_q "SELECT round(sum(calls)::numeric / $pgn, 2) || ' ' || regexp_replace(left(s.query, 70), '\\s+', ' ', 'g') FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND s.query NOT LIKE '%pg_stat%' GROUP BY s.query ORDER BY sum(calls) DESC" |
+	    awk '$1 >= 0.01 { printf "  %6s  %s\n", $1, substr($0, length($1) + 2) }'
+fi
+sleep 1.5
+xw1=$(psql_q "$XW_SQL")
+echo "$xw0 $xw1" | awk -v n="$pgn" 'NF == 4 && n > 0 {
+	printf "PostgreSQL transactions committed per enrollment %.2f, WAL flushes (fsync)" \
+	    " per enrollment %.2f (pg_stat_database, pg_stat_wal over the runs above)\n",
+	    ($3 - $1) / n, ($4 - $2) / n }'
+echo "errors: $(total . errors)"
+echo
+
+# ---- counts --------------------------------------------------------------------------
+stop_pid "$HA_PID"
+HA_PID=
+sent=$(total . http_sent)
+answered=$(total . http_answered)
+flag() { [ "$1" = "$2" ] && echo "ok" || echo "MISMATCH"; }
+echo "counts after the runs:"
+printf '  %-52s %s / %s  %s\n' "HTTP requests sent / answered" "$sent" "$answered" \
+    "$(flag "$sent" "$answered")"
+for db in pg sqlite; do
+	if [ $db = pg ]; then y=$CM/i1.yaml; pat='^run=\(ha\|pg \)'; else
+		y=$CM/sqlite.yaml; pat='^run=sqlite '; fi
+	got=$(( $(total "$pat" certs) + $(grep -c "$pat" "$B/runs.txt") ))
+	"$CMHOST" certs -c "$y" --json >"$B/certs-$db.json" 2>>"$B/certs.err" ||
+		die "cmhost certs ($db)"
+	rec=$(grep -c '"serial"' "$B/certs-$db.json")
+	conf=$(grep -c '"state": "confirmed"' "$B/certs-$db.json")
+	printf '  %-52s %s / %s / %s  %s\n' \
+	    "$db: certificates received / records / confirmed" "$got" "$rec" "$conf" \
+	    "$([ "$got" = "$rec" ] && [ "$rec" = "$conf" ] && echo ok || echo MISMATCH)"
+done
+exit 0
