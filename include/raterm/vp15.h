@@ -26,7 +26,7 @@
 
 #include "raterm/err.h"
 #include "raterm/transport.h"
-#include "raterm/vpiv.h"
+#include "raterm/vcard.h"
 
 typedef struct vp15 vp15;
 
@@ -54,7 +54,7 @@ size_t vp15_atr(const vp15 *c, uint8_t *atr, size_t cap);
 
 void vp15_set_trace(vp15 *c, FILE *f);
 uint64_t vp15_apdu_count(const vp15 *c);
-/* Faults as vpiv's (vpiv.h), counted in APDUs since open, 1-based. */
+/* Faults as vpiv's (vcard.h), counted in APDUs since open, 1-based. */
 void vp15_fault_drop_at(vp15 *c, uint64_t n);
 void vp15_fault_sw_at(vp15 *c, uint64_t n, uint16_t sw);
 void vp15_fault_stall_at(vp15 *c, uint64_t n, unsigned ms);
@@ -120,8 +120,8 @@ rt_err *vp15_add_cert(vp15 *c, int key_ref, const uint8_t *der, size_t len,
 rt_err *rt_vp15_transport(vp15 *card, bool take, const char *name,
     rt_transport **out) RT_MUST;
 
-/* vp15's card ops: `vp15 serve` runs vpiv's vpcd front end with them
- * (vpiv_serve_card_main), the transport above binds through them. */
-extern const vpiv_serve_card vp15_card_ops;
+/* vp15's card ops (vcard.h): `vp15 serve` runs the vpcd front end with
+ * them (vcard_serve_main), the transport above binds through them. */
+extern const vcard_ops vp15_card_ops;
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "raterm/err.h"
+#include "raterm/vcard.h"
 
 typedef struct vpiv vpiv;
 
@@ -64,31 +65,13 @@ void vpiv_fault_stall_at(vpiv *v, uint64_t n, unsigned ms);
  * 61xx chaining (default 256); used to emulate readers. */
 void vpiv_set_max_short_response(vpiv *v, size_t n);
 
-/* ---- front end for vsmartcard's vpcd (src/vpiv/serve.c) ----------------
- * `vpiv serve` is implemented by vpiv_serve_main(); main.c dispatches to it
- * with argv starting at "serve". Returns the process exit status. */
+/* ---- front end for vsmartcard's vpcd (src/vcard/serve.c) -------------
+ * `vpiv serve` is vcard_serve_main() with vpiv's card ops; main.c
+ * dispatches to it with argv starting at "serve". Returns the process
+ * exit status. */
 int vpiv_serve_main(int argc, char **argv);
-
-/* The same front end for another virtual card (vp15): what it needs of a
- * card (also what the in-process transport needs: rt_vcard_transport). open(NULL) gives a blank in-memory card; the card saves its state
- * itself after every change. */
-typedef struct {
-	const char *name;       /* "vpiv", "vp15": messages and usage */
-	rt_err *(*open)(const char *state, void **card);
-	void (*free)(void *card);
-	rt_err *(*apdu)(void *card, const uint8_t *cmd, size_t clen,
-	    uint8_t *rsp, size_t cap, size_t *rlen);
-	void (*reset)(void *card);
-	size_t (*atr)(const void *card, uint8_t *atr, size_t cap);
-	void (*set_trace)(void *card, FILE *f);
-	uint64_t (*apdu_count)(const void *card);
-	void (*fault_drop_at)(void *card, uint64_t n);
-	void (*fault_sw_at)(void *card, uint64_t n, uint16_t sw);
-	void (*fault_stall_at)(void *card, uint64_t n, unsigned ms);
-} vpiv_serve_card;
-int vpiv_serve_card_main(const vpiv_serve_card *card, int argc, char **argv);
-/* vpiv's card ops (serve.c). */
-extern const vpiv_serve_card vpiv_card_ops;
+/* vpiv's card ops (src/vpiv/transport.c, vcard.h). */
+extern const vcard_ops vpiv_card_ops;
 
 /* ---- personalization and inspection (src/vpiv/perso.c) -----------------
  * Direct access to the card's state, used by `vpiv init/personalize/info`

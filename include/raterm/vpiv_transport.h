@@ -10,14 +10,11 @@
 #include "raterm/transport.h"
 #include "raterm/vpiv.h"
 
-/* Binds a transport to `card`. take: the transport frees the card on
- * close. A FAULT from the card (injected pull) becomes CARD_REMOVED. */
+/* Binds a transport to `card` (rt_vcard_transport, vcard.h, with vpiv's
+ * ops). take: the transport frees the card on close. A FAULT from the
+ * card (injected pull) becomes CARD_REMOVED. */
 rt_err *rt_vpiv_transport(vpiv *card, bool take, const char *name,
     rt_transport **out) RT_MUST;
-
-/* The same for any virtual card through its card ops (vp15). */
-rt_err *rt_vcard_transport(const vpiv_serve_card *ops, void *card, bool take,
-    const char *name, rt_transport **out) RT_MUST;
 
 /* Opens the card state file `path` (created blank if missing) in process.
  * Errors: those of vpiv_open. */

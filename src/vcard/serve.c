@@ -1,5 +1,6 @@
 /*
- * serve.c - `vpiv serve`: vpiv cards behind vsmartcard's vpcd reader driver.
+ * serve.c - `vpiv serve`, `vp15 serve`: virtual cards behind vsmartcard's
+ * vpcd reader driver, driven through their card ops (vcard.h).
  *
  * vpcd runs inside pcscd. With a DEVICENAME of the form "HOST:PORT" it works
  * in "reversed" mode: vpcd connects to the card, which listens. One DEVICENAME
@@ -37,7 +38,7 @@
  * Everything runs in one thread: poll() over the listening sockets, the
  * connections and a self-pipe that carries signals.
  */
-#include "raterm/vpiv.h"
+#include "raterm/vcard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -101,7 +102,7 @@ typedef struct {
 static int sig_pipe[2] = { -1, -1 };
 
 /* The kind of card served (vpiv's or another virtual card's). */
-static const vpiv_serve_card *card_ops;
+static const vcard_ops *card_ops;
 
 static void serve_log(const char *fmt, ...) RT_PRINTF(1, 2);
 
@@ -495,7 +496,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 	} else {
 		size_t rlen = 0;
 		if (o->stall_at != 0 && idx == o->fault_reader &&
-		    card_ops->apdu_count(s->card) + 1 == o->stall_at)
+		    vcard_apdu_count(card_ops->io(s->card)) + 1 == o->stall_at)
 			serve_log("reader %d: stalling %" PRIu64 " ms at "
 			    "APDU %" PRIu64 " (--stall-at)\n", idx, o->stall_ms, o->stall_at);
 		e = card_ops->apdu(s->card, msg, len, s->out + 2, SERVE_MSG_MAX, &rlen);
@@ -619,7 +620,7 @@ serve_open_cards(const serve_opts *o, serve_slot *s, FILE *trace)
 		s[i].state = p;
 		s[i].present = true;
 		if (trace != NULL)
-			card_ops->set_trace(s[i].card, trace);
+			vcard_set_trace(card_ops->io(s[i].card), trace);
 	}
 	serve_slot *f = &s[o->fault_reader];
 	if (o->drop_at != 0 && !o->connect)
@@ -628,11 +629,12 @@ serve_open_cards(const serve_opts *o, serve_slot *s, FILE *trace)
 	if ((o->drop_at != 0 || o->sw_at != 0 || o->stall_at != 0) && f->card == NULL)
 		return rt_err_new(RT_E_USAGE, NULL, "fault options: reader %d has no card", o->fault_reader);
 	if (o->drop_at != 0)
-		card_ops->fault_drop_at(f->card, o->drop_at);
+		vcard_fault_drop_at(card_ops->io(f->card), o->drop_at);
 	if (o->sw_at != 0)
-		card_ops->fault_sw_at(f->card, o->sw_at, o->sw);
+		vcard_fault_sw_at(card_ops->io(f->card), o->sw_at, o->sw);
 	if (o->stall_at != 0)
-		card_ops->fault_stall_at(f->card, o->stall_at, (unsigned)o->stall_ms);
+		vcard_fault_stall_at(card_ops->io(f->card), o->stall_at,
+		    (unsigned)o->stall_ms);
 	return NULL;
 }
 
@@ -690,48 +692,8 @@ serve_loop(const serve_opts *o, serve_slot *s)
 	}
 }
 
-/* ---- vpiv's card ops -------------------------------------------------- */
-
-static rt_err *
-vs_open(const char *state, void **card)
-{
-	vpiv *v = NULL;
-	rt_err *e = vpiv_open(state, &v);
-	*card = v;
-	return e;
-}
-
-static void vs_free(void *card) { vpiv_free(card); }
-static void vs_reset(void *card) { vpiv_reset(card); }
-static size_t vs_atr(const void *card, uint8_t *atr, size_t cap) { return vpiv_atr(card, atr, cap); }
-static void vs_set_trace(void *card, FILE *f) { vpiv_set_trace(card, f); }
-static uint64_t vs_apdu_count(const void *card) { return vpiv_apdu_count(card); }
-static void vs_drop_at(void *card, uint64_t n) { vpiv_fault_drop_at(card, n); }
-static void vs_sw_at(void *card, uint64_t n, uint16_t sw) { vpiv_fault_sw_at(card, n, sw); }
-static void vs_stall_at(void *card, uint64_t n, unsigned ms) { vpiv_fault_stall_at(card, n, ms); }
-
-static rt_err *
-vs_apdu(void *card, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
-    size_t *rlen)
-{
-	return vpiv_apdu(card, cmd, clen, rsp, cap, rlen);
-}
-
-const vpiv_serve_card vpiv_card_ops = {
-	.name = "vpiv", .open = vs_open, .free = vs_free, .apdu = vs_apdu,
-	.reset = vs_reset, .atr = vs_atr, .set_trace = vs_set_trace,
-	.apdu_count = vs_apdu_count, .fault_drop_at = vs_drop_at,
-	.fault_sw_at = vs_sw_at, .fault_stall_at = vs_stall_at,
-};
-
 int
-vpiv_serve_main(int argc, char **argv)
-{
-	return vpiv_serve_card_main(&vpiv_card_ops, argc, argv);
-}
-
-int
-vpiv_serve_card_main(const vpiv_serve_card *ops, int argc, char **argv)
+vcard_serve_main(const vcard_ops *ops, int argc, char **argv)
 {
 	serve_opts o;
 	serve_slot *s = NULL;

@@ -1,13 +1,13 @@
 /* transport.c - the in-process transport bound to a virtual card core
- * through its card ops (rt_vcard_transport; rt_vpiv_transport for vpiv, in
- * include/raterm/vpiv_transport.h). */
-#include "raterm/vpiv_transport.h"
+ * through its card ops (rt_vcard_transport; vpiv's rt_vpiv_transport and
+ * vp15's rt_vp15_transport bind their cards with it). */
+#include "raterm/vcard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
 typedef struct {
-	const vpiv_serve_card *ops;
+	const vcard_ops *ops;
 	void *card;
 	bool owned;
 } vt_t;
@@ -41,7 +41,7 @@ static const rt_transport_ops vt_ops = {
 };
 
 rt_err *
-rt_vcard_transport(const vpiv_serve_card *ops, void *card, bool take,
+rt_vcard_transport(const vcard_ops *ops, void *card, bool take,
     const char *name, rt_transport **out)
 {
 	rt_transport *t = calloc(1, sizeof(*t));
@@ -63,22 +63,4 @@ rt_vcard_transport(const vpiv_serve_card *ops, void *card, bool take,
 	rt_transport_atr_caps(t);
 	*out = t;
 	return NULL;
-}
-
-rt_err *
-rt_vpiv_transport(vpiv *card, bool take, const char *name, rt_transport **out)
-{
-	return rt_vcard_transport(&vpiv_card_ops, card, take, name, out);
-}
-
-rt_err *
-rt_vpiv_open_file(const char *path, rt_transport **out)
-{
-	vpiv *card;
-	char name[300];
-	rt_err *e = vpiv_open(path, &card);
-	if (e != NULL)
-		return rt_err_wrap(e, "virtual card %s", path);
-	snprintf(name, sizeof(name), "vpiv:%s", path);
-	return rt_vpiv_transport(card, true, name, out);
 }

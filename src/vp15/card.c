@@ -4,10 +4,8 @@
  */
 #include "vp15_int.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/rsa.h>
@@ -16,27 +14,6 @@
 #include "raterm/signer.h"
 #include "raterm/tlv.h"
 #include "raterm/util.h"
-
-enum {
-	SW_OK              = 0x9000,
-	SW_WRONG_LENGTH    = 0x6700,
-	SW_LAST_CMD_EXPECTED = 0x6883,
-	SW_SECURITY        = 0x6982,
-	SW_BLOCKED         = 0x6983,
-	SW_CONDITIONS      = 0x6985,
-	SW_NO_EF           = 0x6986,
-	SW_WRONG_DATA      = 0x6A80,
-	SW_FUNC_NOT_SUPP   = 0x6A81,
-	SW_NOT_FOUND       = 0x6A82,
-	SW_NO_SPACE        = 0x6A84,
-	SW_WRONG_P1P2      = 0x6A86,
-	SW_REF_NOT_FOUND   = 0x6A88,
-	SW_EXISTS          = 0x6A89,
-	SW_OFFSET          = 0x6B00,
-	SW_INS_NOT_SUPP    = 0x6D00,
-	SW_CLA_NOT_SUPP    = 0x6E00,
-	SW_UNKNOWN         = 0x6F00,
-};
 
 /* The IsoApplet answers SELECT of its AID with API version 00.06 and its
  * features: extended APDUs (01), a secure random (02), ECC (04). */
@@ -62,22 +39,31 @@ vp15_atr(const vp15 *c, uint8_t *atr, size_t cap)
 	return sizeof(vp15_atr_bytes);
 }
 
-void vp15_set_trace(vp15 *c, FILE *f) { c->trace = f; }
-uint64_t vp15_apdu_count(const vp15 *c) { return c->count; }
-void vp15_fault_drop_at(vp15 *c, uint64_t n) { c->drop_at = n; }
+/* vp15's trace: every line begins "vp15 "; VERIFY, CHANGE REFERENCE
+ * DATA, RESET RETRY COUNTER and PUT DATA (no PINs, no imported private
+ * keys) are "vp15 > 00200081 <8 bytes not shown>"; a pull is
+ * "vp15 < (card pulled at APDU N)". */
+static const vcard_dialect vp15_dialect = {
+	.name = "vp15", .prefix = "vp15 ",
+	.redact_pre = " <", .redact_post = " bytes not shown>",
+	.secret_ins = { 0x20, 0x24, 0x2C, 0xDB }, .nsecret = 4,
+	.pulled = "pulled", .fault_note = "",
+};
+
+void vp15_set_trace(vp15 *c, FILE *f) { vcard_set_trace(&c->io, f); }
+uint64_t vp15_apdu_count(const vp15 *c) { return vcard_apdu_count(&c->io); }
+void vp15_fault_drop_at(vp15 *c, uint64_t n) { vcard_fault_drop_at(&c->io, n); }
 
 void
 vp15_fault_sw_at(vp15 *c, uint64_t n, uint16_t sw)
 {
-	c->sw_at = n;
-	c->sw_value = sw;
+	vcard_fault_sw_at(&c->io, n, sw);
 }
 
 void
 vp15_fault_stall_at(vp15 *c, uint64_t n, unsigned ms)
 {
-	c->stall_at = n;
-	c->stall_ms = ms;
+	vcard_fault_stall_at(&c->io, n, ms);
 }
 
 int
@@ -102,6 +88,7 @@ vp15_blank(vp15 **out)
 	vp15 *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "vp15 card");
+	vcard_io_init(&c->io, &vp15_dialect);
 	mbedtls_entropy_init(&c->entropy);
 	mbedtls_ctr_drbg_init(&c->drbg);
 	for (int i = 0; i < VP15_NKEYS; i++)
@@ -1083,24 +1070,6 @@ dispatch(vp15 *c, const cmd_t *k, out_t *o)
 	}
 }
 
-static void
-trace_line(vp15 *c, const char *dir, const uint8_t *b, size_t n)
-{
-	if (c->trace == NULL)
-		return;
-	fprintf(c->trace, "vp15 %s ", dir);
-	/* VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER / PUT DATA:
-	 * no PINs, no imported private keys */
-	if (dir[0] == '>' && n > 4 && (b[1] == 0x20 || b[1] == 0x24 ||
-	    b[1] == 0x2C || b[1] == 0xDB)) {
-		(void)rt_hex_write(c->trace, b, 4, RT_HEX_UPPER);
-		fprintf(c->trace, " <%zu bytes not shown>\n", n - 4);
-		return;
-	}
-	(void)rt_hex_write(c->trace, b, n, RT_HEX_UPPER);
-	fputc('\n', c->trace);
-}
-
 /* Copies at most ne bytes of data into rsp; the rest waits for GET
  * RESPONSE (61xx). */
 static void
@@ -1139,38 +1108,18 @@ rt_err *
 vp15_apdu(vp15 *c, const uint8_t *b, size_t n, uint8_t *rsp, size_t cap,
     size_t *rlen)
 {
-	if (cap < 2)
-		return rt_err_new(RT_E_ARG, NULL, "vp15: response buffer of %zu bytes", cap);
-	c->count++;
-	/* the command is traced when it arrives, also when the card is
-	 * pulled there or stalls (as vpiv's trace: a fault sweep counts the
-	 * commands sent) */
-	trace_line(c, ">", b, n);
-	if (c->drop_at != 0 && c->count == c->drop_at) {
-		if (c->trace != NULL)
-			fprintf(c->trace, "vp15 < (card pulled at APDU %llu)\n",
-			    (unsigned long long)c->count);
-		return rt_err_new(RT_E_FAULT, NULL, "vp15: card pulled at APDU %llu",
-		    (unsigned long long)c->count);
-	}
-	if (c->stall_at != 0 && c->count == c->stall_at && c->stall_ms != 0) {
-		if (c->trace != NULL) {
-			fprintf(c->trace, "vp15 ~ (stalling %u ms at APDU %llu)\n",
-			    c->stall_ms, (unsigned long long)c->count);
-			fflush(c->trace);
-		}
-		struct timespec ts = { c->stall_ms / 1000, (long)(c->stall_ms % 1000) * 1000000L };
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-	}
+	bool sw_only;
+	rt_err *e = vcard_arrive(&c->io, b, n, cap, &sw_only);
+	if (e != NULL)
+		return e;
 	uint16_t sw;
 	uint8_t *data = NULL;
 	size_t dlen = 0, ne = 0;
 	cmd_t k;
-	rt_err *e = parse_apdu(b, n, &k);
-	if (c->sw_at != 0 && c->count == c->sw_at) {
+	e = parse_apdu(b, n, &k);
+	if (sw_only) {
 		rt_err_free(e);
-		sw = c->sw_value;
+		sw = c->io.sw_value;
 		goto done;
 	}
 	if (e != NULL) {
@@ -1191,7 +1140,7 @@ vp15_apdu(vp15 *c, const uint8_t *b, size_t n, uint8_t *rsp, size_t cap,
 		respond(c, p, len, ne ? ne : 256, SW_OK, rsp, cap, rlen);
 		rt_wipe(p, len);
 		free(p);
-		trace_line(c, "<", rsp, *rlen);
+		vcard_depart(&c->io, rsp, *rlen);
 		return NULL;
 	}
 	if (c->resp != NULL) {          /* an answer not fetched is dropped */
@@ -1250,13 +1199,9 @@ vp15_apdu(vp15 *c, const uint8_t *b, size_t n, uint8_t *rsp, size_t cap,
 	if (changes_state(k.ins) && c->path != NULL) {
 		rt_err *se = vp15_save(c);
 		if (se != NULL) {
-			if (c->trace != NULL) {
-				char m[256];
-				rt_err_format(se, m, sizeof(m));
-				fprintf(c->trace, "vp15 ! %s\n", m);
-			}
+			vcard_trace_err(&c->io, se);
 			rt_err_free(se);
-			sw = 0x6581;    /* memory failure */
+			sw = SW_MEMORY_FAILURE;
 			dlen = 0;
 		}
 	}
@@ -1268,7 +1213,7 @@ done:
 		rt_wipe(data, dlen);
 		free(data);
 	}
-	trace_line(c, "<", rsp, *rlen);
+	vcard_depart(&c->io, rsp, *rlen);
 	return NULL;
 }
 

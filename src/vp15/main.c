@@ -1,7 +1,7 @@
 /*
  * main.c - the vp15 command: create and inspect virtual PKCS#15 cards;
- * `vp15 serve` runs them behind vsmartcard's vpcd through vpiv's front end
- * (src/vpiv/serve.c, vpiv_serve_card_main).
+ * `vp15 serve` runs them behind vsmartcard's vpcd through the front end
+ * the virtual cards share (src/vcard/serve.c, vcard_serve_main).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 
 #include "raterm/util.h"
 #include "raterm/vp15.h"
-#include "raterm/vpiv.h"
+#include "raterm/vcard.h"
 
 static void
 usage_main(FILE *f)
@@ -40,23 +40,6 @@ usage_main(FILE *f)
 	    "  serve ...             run cards behind vsmartcard's vpcd (vp15 serve --help)\n");
 }
 
-static void
-err_print(rt_err *e)
-{
-	char buf[512];
-	rt_err_format(e, buf, sizeof(buf));
-	fprintf(stderr, "vp15: %s\n", buf);
-}
-
-static int
-fail(rt_err *e)
-{
-	err_print(e);
-	int rc = rt_err_exit_code(e);
-	rt_err_free(e);
-	return rc;
-}
-
 static int
 cmd_init(int argc, char **argv)
 {
@@ -78,7 +61,7 @@ cmd_init(int argc, char **argv)
 	vp15 *c;
 	rt_err *e = vp15_create(path, force, &c);
 	if (e != NULL)
-		return fail(e);
+		return vcard_fail("vp15", e);
 	vp15_free(c);
 	printf("vp15: blank card in %s\n", path);
 	return 0;
@@ -136,7 +119,7 @@ cmd_personalize(int argc, char **argv)
 		e = vp15_personalize(c, &p);
 	vp15_free(c);
 	if (e != NULL)
-		return fail(e);
+		return vcard_fail("vp15", e);
 	printf("vp15: %s personalized: %d keys%s\n", path, p.nkeys,
 	    p.sign_pin ? ", the last one with the Signature PIN" : "");
 	return 0;
@@ -186,7 +169,7 @@ cmd_add_cert(int argc, char **argv)
 		e = vp15_add_cert(c, (int)key, crt.raw.p, crt.raw.len, label);
 	vp15_free(c);
 	mbedtls_x509_crt_free(&crt);
-	return e ? fail(e) : 0;
+	return e ? vcard_fail("vp15", e) : 0;
 }
 
 static int
@@ -206,7 +189,7 @@ cmd_pubkey(int argc, char **argv)
 		e = vp15_key_pubkey_der(c, (uint8_t)ref, der, sizeof(der), &len);
 	vp15_free(c);
 	if (e != NULL)
-		return fail(e);
+		return vcard_fail("vp15", e);
 	if (mbedtls_pem_write_buffer("-----BEGIN PUBLIC KEY-----\n",
 	    "-----END PUBLIC KEY-----\n", der, len, pem, sizeof(pem), &olen) != 0)
 		return 1;
@@ -256,7 +239,7 @@ cmd_info(int argc, char **argv)
 	vp15 *c;
 	rt_err *e = vp15_open(argv[1], &c);
 	if (e != NULL)
-		return fail(e);
+		return vcard_fail("vp15", e);
 	printf("State:    %s\n", vp15_operational(c) ? "operational (user PIN set)" :
 	    "creation (no user PIN: every access condition is met)");
 	for (uint8_t r = 1; r <= 5; r++) {
@@ -282,32 +265,23 @@ cmd_info(int argc, char **argv)
 	return 0;
 }
 
+static int
+cmd_serve(int argc, char **argv)
+{
+	return vcard_serve_main(&vp15_card_ops, argc, argv);
+}
+
 int
 main(int argc, char **argv)
 {
-	rt_no_core_dumps();
-	if (argc < 2) {
-		usage_main(stderr);
-		return 2;
-	}
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
-		usage_main(stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "init") == 0)
-		return cmd_init(argc - 1, argv + 1);
-	if (strcmp(cmd, "info") == 0)
-		return cmd_info(argc - 1, argv + 1);
-	if (strcmp(cmd, "personalize") == 0)
-		return cmd_personalize(argc - 1, argv + 1);
-	if (strcmp(cmd, "add-cert") == 0)
-		return cmd_add_cert(argc - 1, argv + 1);
-	if (strcmp(cmd, "pubkey") == 0)
-		return cmd_pubkey(argc - 1, argv + 1);
-	if (strcmp(cmd, "serve") == 0)
-		return vpiv_serve_card_main(&vp15_card_ops, argc - 1, argv + 1);
-	fprintf(stderr, "vp15: unknown command '%s'\n", cmd);
-	usage_main(stderr);
-	return 2;
+	static const vcard_cmd cmds[] = {
+		{ "init", cmd_init },
+		{ "info", cmd_info },
+		{ "personalize", cmd_personalize },
+		{ "add-cert", cmd_add_cert },
+		{ "pubkey", cmd_pubkey },
+		{ "serve", cmd_serve },
+		{ NULL, NULL },
+	};
+	return vcard_main("vp15", usage_main, false, cmds, argc, argv);
 }

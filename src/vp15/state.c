@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <mbedtls/platform_util.h>
 
 #include "raterm/util.h"
 
@@ -52,12 +51,9 @@ write_files(const vp15 *c, FILE *f, int parent)
 }
 
 static int
-write_state(const vp15 *c, FILE *f)
+write_state(const void *card, FILE *f)
 {
-	uint8_t *der = malloc(8192);
-	int rc = -1;
-	if (der == NULL)
-		return -1;
+	const vp15 *c = card;
 	fprintf(f, "vp15-state 1\n");
 	fprintf(f, "# virtual PKCS#15 card (raterm vp15): TEST MATERIAL, PINs and keys in clear\n");
 	for (int r = 1; r <= VP15_NPINS; r++) {
@@ -72,20 +68,14 @@ write_state(const vp15 *c, FILE *f)
 		const struct vp15_key *k = &c->keys[i];
 		if (!k->present)
 			continue;
-		int n = mbedtls_pk_write_key_der((mbedtls_pk_context *)&k->pk, der, 8192);
-		if (n <= 0)
-			goto out;
 		fprintf(f, "key %d %u ", i, k->pin_ref);
-		(void)rt_hex_write(f, der + 8192 - n, (size_t)n, 0);
+		if (vcard_key_write(f, &k->pk) != 0)
+			return -1;
 		putc('\n', f);
 	}
 	write_files(c, f, VP15_MF);
 	fprintf(f, "end\n");
-	rc = ferror(f) ? -1 : 0;
-out:
-	mbedtls_platform_zeroize(der, 8192);
-	free(der);
-	return rc;
+	return ferror(f) ? -1 : 0;
 }
 
 rt_err *
@@ -93,24 +83,7 @@ vp15_save(vp15 *c)
 {
 	if (c->path == NULL)
 		return NULL;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (f == NULL)
-		return rt_err_new(RT_E_NOMEM, NULL, "vp15: save");
-	int bad = write_state(c, f);
-	if (fclose(f) != 0)
-		bad = -1;
-	rt_err *e = NULL;
-	if (bad != 0 || text == NULL)
-		e = rt_err_new(RT_E_NOMEM, NULL, "%s: cannot format the card's state", c->path);
-	else
-		e = rt_file_write(c->path, text, len, 0600);
-	if (text != NULL) {
-		rt_wipe(text, len);
-		free(text);
-	}
-	return e ? rt_err_wrap(e, "vp15: saving the card") : NULL;
+	return vcard_state_save(c->path, "vp15", write_state, c);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -130,10 +103,7 @@ static rt_err *
 load_line(vp15 *c, char *line, uint8_t *buf, size_t cap)
 {
 	char *f[10];
-	int n = 0;
-	for (char *save = NULL, *t = strtok_r(line, " ", &save); t != NULL && n < 10;
-	    t = strtok_r(NULL, " ", &save))
-		f[n++] = t;
+	int n = vcard_fields(line, f, 10);
 	size_t len;
 	rt_err *e;
 	if (n == 0 || f[0][0] == '#')

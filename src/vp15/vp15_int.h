@@ -16,6 +16,8 @@
 #include <mbedtls/pk.h>
 
 #include "raterm/err.h"
+#include "raterm/vcard.h"
+#include "raterm/vcard_sw.h"
 #include "raterm/vp15.h"
 
 #define VP15_MAX_FILES   64
@@ -97,11 +99,7 @@ struct vp15 {
 	uint8_t *resp;                  /* pending data for GET RESPONSE */
 	size_t resp_len, resp_off;
 
-	FILE *trace;
-	uint64_t count;
-	uint64_t drop_at, sw_at, stall_at;
-	uint16_t sw_value;
-	unsigned stall_ms;
+	vcard_io io;                    /* APDU count, faults, trace */
 
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;

@@ -6,10 +6,8 @@
  */
 #include "vpiv_int.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <mbedtls/platform_util.h>
 
@@ -44,22 +42,30 @@ vpiv_atr(const vpiv *v, uint8_t *atr, size_t cap)
 	return sizeof(vpiv_atr_bytes);
 }
 
-void vpiv_set_trace(vpiv *v, FILE *f) { v->trace = f; }
-uint64_t vpiv_apdu_count(const vpiv *v) { return v->count; }
-void vpiv_fault_drop_at(vpiv *v, uint64_t n) { v->drop_at = n; }
+/* vpiv's trace: "> 00200080 [9 bytes redacted]" for VERIFY, CHANGE
+ * REFERENCE DATA, RESET RETRY COUNTER and the YubiKey's SET MANAGEMENT KEY
+ * and IMPORT KEY; a pull is "< (card removed at APDU N)". */
+const vcard_dialect vpiv_dialect = {
+	.name = "vpiv", .prefix = "",
+	.redact_pre = " [", .redact_post = " bytes redacted]",
+	.secret_ins = { 0x20, 0x24, 0x2C, 0xFF, 0xFE }, .nsecret = 5,
+	.pulled = "removed", .fault_note = " (fault injection)",
+};
+
+void vpiv_set_trace(vpiv *v, FILE *f) { vcard_set_trace(&v->io, f); }
+uint64_t vpiv_apdu_count(const vpiv *v) { return vcard_apdu_count(&v->io); }
+void vpiv_fault_drop_at(vpiv *v, uint64_t n) { vcard_fault_drop_at(&v->io, n); }
 
 void
 vpiv_fault_sw_at(vpiv *v, uint64_t n, uint16_t sw)
 {
-	v->sw_at = n;
-	v->sw_value = sw;
+	vcard_fault_sw_at(&v->io, n, sw);
 }
 
 void
 vpiv_fault_stall_at(vpiv *v, uint64_t n, unsigned ms)
 {
-	v->stall_at = n;
-	v->stall_ms = ms;
+	vcard_fault_stall_at(&v->io, n, ms);
 }
 
 void
@@ -121,11 +127,7 @@ commit(vpiv *v)
 	rt_err *e = vpiv_save(v);
 	if (e == NULL)
 		return SW_OK;
-	if (v->trace != NULL) {
-		char msg[256];
-		rt_err_format(e, msg, sizeof(msg));
-		fprintf(v->trace, "! %s\n", msg);
-	}
+	vcard_trace_err(&v->io, e);
 	rt_err_free(e);
 	return SW_MEMORY_FAILURE;
 }
@@ -190,14 +192,6 @@ parse_apdu(const uint8_t *b, size_t n, apdu *a)
 	return false;
 }
 
-static size_t
-put_sw(uint8_t *rsp, size_t off, uint16_t sw)
-{
-	rsp[off] = (uint8_t)(sw >> 8);
-	rsp[off + 1] = (uint8_t)sw;
-	return off + 2;
-}
-
 /* Sends the next part of the pending response; `final_sw` when done. */
 static size_t
 deliver(vpiv *v, const apdu *a, uint16_t final_sw, uint8_t *rsp, size_t cap)
@@ -213,10 +207,10 @@ deliver(vpiv *v, const apdu *a, uint16_t final_sw, uint8_t *rsp, size_t cap)
 	v->resp_off += n;
 	if (v->resp_off < v->resp_len) {
 		size_t rem = v->resp_len - v->resp_off;
-		return put_sw(rsp, n, (uint16_t)(0x6100 | (rem > 255 ? 0 : rem)));
+		return vcard_put_sw(rsp, n, (uint16_t)(0x6100 | (rem > 255 ? 0 : rem)));
 	}
 	v->resp_len = v->resp_off = 0;
-	return put_sw(rsp, n, final_sw);
+	return vcard_put_sw(rsp, n, final_sw);
 }
 
 /* ---- commands ---- */
@@ -848,17 +842,17 @@ process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 	apdu a;
 	if (!parse_apdu(cmd, clen, &a)) {
 		v->resp_len = v->resp_off = 0;
-		return put_sw(rsp, 0, SW_WRONG_LENGTH);
+		return vcard_put_sw(rsp, 0, SW_WRONG_LENGTH);
 	}
 	if ((a.cla & ~0x10) != 0) {
 		v->resp_len = v->resp_off = 0;
-		return put_sw(rsp, 0, SW_CLA_NOT_SUPP);
+		return vcard_put_sw(rsp, 0, SW_CLA_NOT_SUPP);
 	}
 	if (a.ins == 0xC0) {
 		if (a.p1 != 0 || a.p2 != 0)
-			return put_sw(rsp, 0, SW_WRONG_P1P2);
+			return vcard_put_sw(rsp, 0, SW_WRONG_P1P2);
 		if (v->resp_off >= v->resp_len)
-			return put_sw(rsp, 0, SW_CONDITIONS);
+			return vcard_put_sw(rsp, 0, SW_CONDITIONS);
 		return deliver(v, &a, SW_OK, rsp, cap);
 	}
 	v->resp_len = v->resp_off = 0;
@@ -880,18 +874,18 @@ process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 		if (VPIV_MAX_CMD - v->chain_len < a.lc) {
 			v->chain_active = false;
 			v->chain_len = 0;
-			return put_sw(rsp, 0, SW_WRONG_LENGTH);
+			return vcard_put_sw(rsp, 0, SW_WRONG_LENGTH);
 		}
 		if (a.lc > 0)
 			memcpy(v->chain + v->chain_len, a.data, a.lc);
 		v->chain_len += a.lc;
-		return put_sw(rsp, 0, SW_OK);
+		return vcard_put_sw(rsp, 0, SW_OK);
 	}
 	if (v->chain_active) {
 		if (VPIV_MAX_CMD - v->chain_len < a.lc) {
 			v->chain_active = false;
 			v->chain_len = 0;
-			return put_sw(rsp, 0, SW_WRONG_LENGTH);
+			return vcard_put_sw(rsp, 0, SW_WRONG_LENGTH);
 		}
 		if (a.lc > 0)
 			memcpy(v->chain + v->chain_len, a.data, a.lc);
@@ -918,71 +912,25 @@ process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 	return deliver(v, &a, sw, rsp, cap);
 }
 
-static bool
-secret_bearing(const uint8_t *cmd, size_t clen)
-{
-	if (clen < 5)
-		return false;
-	switch (cmd[1]) {
-	case 0x20: case 0x24: case 0x2C: case 0xFF: case 0xFE:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static void
-trace_hex(FILE *f, char dir, const uint8_t *b, size_t n, bool redact)
-{
-	fputc(dir, f);
-	fputc(' ', f);
-	rt_hex_write(f, b, redact ? 4 : n, RT_HEX_UPPER);
-	if (redact)
-		fprintf(f, " [%zu bytes redacted]", n - 4);
-	fputc('\n', f);
-}
-
 rt_err *
 vpiv_apdu(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
     size_t *rlen)
 {
+	bool sw_only;
 	*rlen = 0;
-	if (cap < 2)
-		return rt_err_new(RT_E_ARG, NULL, "vpiv: response buffer of %zu bytes", cap);
-	v->count++;
-	if (v->trace != NULL)
-		trace_hex(v->trace, '>', cmd, clen, secret_bearing(cmd, clen));
-	if (v->drop_at != 0 && v->count == v->drop_at) {
+	rt_err *e = vcard_arrive(&v->io, cmd, clen, cap, &sw_only);
+	if (e != NULL) {
 		/* the card is pulled: power is lost with it */
-		vpiv_reset(v);
-		if (v->trace != NULL)
-			fprintf(v->trace, "< (card removed at APDU %llu)\n",
-			    (unsigned long long)v->count);
-		return rt_err_new(RT_E_FAULT, NULL,
-		    "vpiv: card removed at APDU %llu (fault injection)",
-		    (unsigned long long)v->count);
+		if (rt_err_kind_of(e) == RT_E_FAULT)
+			vpiv_reset(v);
+		return e;
 	}
-	if (v->stall_at != 0 && v->count == v->stall_at && v->stall_ms != 0) {
-		/* a slow card: the command waits, then is handled as usual */
-		if (v->trace != NULL) {
-			fprintf(v->trace, "~ (stalling %u ms at APDU %llu)\n",
-			    v->stall_ms, (unsigned long long)v->count);
-			fflush(v->trace);
-		}
-		struct timespec ts = { (time_t)(v->stall_ms / 1000),
-		    (long)(v->stall_ms % 1000) * 1000000L };
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-	}
-	if (v->sw_at != 0 && v->count == v->sw_at) {
+	if (sw_only) {
 		v->resp_len = v->resp_off = 0;
-		*rlen = put_sw(rsp, 0, v->sw_value);
+		*rlen = vcard_put_sw(rsp, 0, v->io.sw_value);
 	} else {
 		*rlen = process(v, cmd, clen, rsp, cap);
 	}
-	if (v->trace != NULL) {
-		trace_hex(v->trace, '<', rsp, *rlen, false);
-		fflush(v->trace);
-	}
+	vcard_depart(&v->io, rsp, *rlen);
 	return NULL;
 }

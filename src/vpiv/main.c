@@ -16,6 +16,7 @@
 
 #include "raterm/util.h"
 #include "raterm/tlv.h"
+#include "raterm/vcard.h"
 #include "raterm/vpiv.h"
 
 static const char *prog = "vpiv";
@@ -98,17 +99,6 @@ usage_info(FILE *f)
 	    "algorithm and for every key slot its algorithm, policies and certificate.\n");
 }
 
-static int
-fail(rt_err *e)
-{
-	char buf[1024];
-	rt_err_format(e, buf, sizeof(buf));
-	fprintf(stderr, "%s: %s\n", prog, buf);
-	int code = rt_err_exit_code(e);
-	rt_err_free(e);
-	return code ? code : 1;
-}
-
 static int usage_error(const char *cmd, const char *fmt, ...) RT_PRINTF(2, 3);
 
 /* Prints a usage error and where to find help; returns exit status 2. */
@@ -124,10 +114,17 @@ usage_error(const char *cmd, const char *fmt, ...)
 	return 2;
 }
 
-static bool
-is_help(const char *s)
+/* An argument no option took: the STATE file, once. 0, or the status of
+ * the usage error. */
+static int
+state_arg(const char *cmd, const char *a, const char **state)
 {
-	return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
+	if (a[0] == '-')
+		return usage_error(cmd, "unknown option '%s'", a);
+	if (*state != NULL)
+		return usage_error(cmd, "unexpected argument '%s'", a);
+	*state = a;
+	return 0;
 }
 
 /* ---- init ---- */
@@ -209,7 +206,7 @@ cmd_init(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (is_help(a)) {
+		if (vcard_is_help(a)) {
 			usage_init(stdout);
 			return 0;
 		}
@@ -248,12 +245,10 @@ cmd_init(int argc, char **argv)
 			secrets_path = argv[++i];
 		} else if (strcmp(a, "--force") == 0) {
 			force = true;
-		} else if (a[0] == '-') {
-			return usage_error("init", "unknown option '%s'", a);
-		} else if (state == NULL) {
-			state = a;
 		} else {
-			return usage_error("init", "unexpected argument '%s'", a);
+			int r = state_arg("init", a, &state);
+			if (r != 0)
+				return r;
 		}
 	}
 	if (state == NULL)
@@ -262,7 +257,7 @@ cmd_init(int argc, char **argv)
 		rt_err *e = read_secrets(secrets_path, &s);
 		if (e != NULL) {
 			mbedtls_platform_zeroize(&s, sizeof(s));
-			return fail(e);
+			return vcard_fail(prog, e);
 		}
 		if (s.has_pin)
 			p.pin = s.pin;
@@ -277,7 +272,7 @@ cmd_init(int argc, char **argv)
 	rt_err *e = vpiv_create(state, &p, force, &v);
 	mbedtls_platform_zeroize(&s, sizeof(s));
 	if (e != NULL)
-		return fail(e);
+		return vcard_fail(prog, e);
 	uint8_t g[16];
 	char gh[33];
 	vpiv_guid(v, g);
@@ -473,7 +468,7 @@ cmd_personalize(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (is_help(a)) {
+		if (vcard_is_help(a)) {
 			usage_perso(stdout);
 			return 0;
 		}
@@ -500,12 +495,8 @@ cmd_personalize(int argc, char **argv)
 			ca_key = argv[++i];
 		} else if (strcmp(a, "--ca-pass-file") == 0) {
 			ca_pass_file = argv[++i];
-		} else if (a[0] == '-') {
-			return usage_error("personalize", "unknown option '%s'", a);
-		} else if (state == NULL) {
-			state = a;
-		} else {
-			return usage_error("personalize", "unexpected argument '%s'", a);
+		} else if ((r = state_arg("personalize", a, &state)) != 0) {
+			return r;
 		}
 	}
 	if (state == NULL)
@@ -536,7 +527,7 @@ cmd_personalize(int argc, char **argv)
 	char *pass = NULL;
 	vpiv *v = NULL;
 	if (ca_pass_file != NULL && (pass = read_pass(ca_pass_file, &e)) == NULL)
-		return fail(e);
+		return vcard_fail(prog, e);
 	/* check the CA before any key is generated */
 	if (ca_cert != NULL && ca_key != NULL && (e = check_ca(ca_cert, ca_key, pass)) != NULL)
 		goto out;
@@ -575,7 +566,7 @@ out:
 		mbedtls_platform_zeroize(pass, strlen(pass));
 		free(pass);
 	}
-	return e != NULL ? fail(e) : 0;
+	return e != NULL ? vcard_fail(prog, e) : 0;
 }
 
 /* ---- info ---- */
@@ -660,17 +651,15 @@ cmd_info(int argc, char **argv)
 	const char *state = NULL;
 	bool json = false;
 	for (int i = 1; i < argc; i++) {
-		if (is_help(argv[i])) {
+		if (vcard_is_help(argv[i])) {
 			usage_info(stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json = true;
-		} else if (argv[i][0] == '-') {
-			return usage_error("info", "unknown option '%s'", argv[i]);
-		} else if (state == NULL) {
-			state = argv[i];
 		} else {
-			return usage_error("info", "unexpected argument '%s'", argv[i]);
+			int r = state_arg("info", argv[i], &state);
+			if (r != 0)
+				return r;
 		}
 	}
 	if (state == NULL)
@@ -682,7 +671,7 @@ cmd_info(int argc, char **argv)
 	vpiv *v;
 	rt_err *e = vpiv_open(state, &v);
 	if (e != NULL)
-		return fail(e);
+		return vcard_fail(prog, e);
 
 	uint8_t g[16];
 	char gh[33];
@@ -769,29 +758,12 @@ cmd_info(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	rt_no_core_dumps();
-	if (argc < 2) {
-		usage_main(stderr);
-		return 2;
-	}
-	const char *cmd = argv[1];
-	if (is_help(cmd)) {
-		usage_main(stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "--version") == 0) {
-		printf("vpiv %s\n", RATERM_VERSION);
-		return 0;
-	}
-	if (strcmp(cmd, "init") == 0)
-		return cmd_init(argc - 1, argv + 1);
-	if (strcmp(cmd, "personalize") == 0)
-		return cmd_personalize(argc - 1, argv + 1);
-	if (strcmp(cmd, "info") == 0)
-		return cmd_info(argc - 1, argv + 1);
-	if (strcmp(cmd, "serve") == 0)
-		return vpiv_serve_main(argc - 1, argv + 1);
-	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
-	usage_main(stderr);
-	return 2;
+	static const vcard_cmd cmds[] = {
+		{ "init", cmd_init },
+		{ "personalize", cmd_personalize },
+		{ "info", cmd_info },
+		{ "serve", vpiv_serve_main },
+		{ NULL, NULL },
+	};
+	return vcard_main(prog, usage_main, true, cmds, argc, argv);
 }

@@ -6,7 +6,6 @@
 #include "vpiv_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -265,6 +264,7 @@ alloc_card(void)
 	for (int i = 0; i < VPIV_NSLOTS; i++)
 		mbedtls_pk_init(&v->keys[i].pk);
 	v->max_short = 256;
+	vcard_io_init(&v->io, &vpiv_dialect);
 	mbedtls_entropy_init(&v->entropy);
 	mbedtls_ctr_drbg_init(&v->drbg);
 	return v;
@@ -417,12 +417,9 @@ vpiv_open(const char *state_path, vpiv **out)
  */
 
 static int
-write_state(vpiv *v, FILE *f)
+write_state(const void *card, FILE *f)
 {
-	uint8_t *der = malloc(8192);
-	int rc = -1;
-	if (der == NULL)
-		return -1;
+	const vpiv *v = card;
 	fprintf(f, "vpiv-state 1\n");
 	fprintf(f, "# virtual PIV card (raterm vpiv): TEST MATERIAL, keys in clear\n");
 	fprintf(f, "serial %u\n", v->serial);
@@ -437,15 +434,13 @@ write_state(vpiv *v, FILE *f)
 	rt_hex_write(f, v->mgmt_key, v->mgmt_len, 0);
 	fprintf(f, " %u %d\n", v->mgmt_touch, v->mgmt_default);
 	for (int i = 0; i < VPIV_NSLOTS; i++) {
-		struct vpiv_key *k = &v->keys[i];
+		const struct vpiv_key *k = &v->keys[i];
 		if (!k->present)
 			continue;
-		int n = mbedtls_pk_write_key_der(&k->pk, der, 8192);
-		if (n <= 0)
-			goto out;
 		fprintf(f, "key %02x %02x %u %u %u ", vpiv_slot_at(i), k->alg,
 		    k->pin_policy, k->touch_policy, k->origin);
-		rt_hex_write(f, der + 8192 - n, (size_t)n, 0);
+		if (vcard_key_write(f, &k->pk) != 0)
+			return -1;
 		putc('\n', f);
 	}
 	for (size_t i = 0; i < v->nobjs; i++) {
@@ -454,11 +449,7 @@ write_state(vpiv *v, FILE *f)
 		putc('\n', f);
 	}
 	fprintf(f, "end\n");
-	rc = ferror(f) ? -1 : 0;
-out:
-	mbedtls_platform_zeroize(der, 8192);
-	free(der);
-	return rc;
+	return ferror(f) ? -1 : 0;
 }
 
 rt_err *
@@ -466,87 +457,13 @@ vpiv_save(vpiv *v)
 {
 	if (v->path == NULL)
 		return NULL;
-	size_t plen = strlen(v->path);
-	char *tmp = malloc(plen + 8);
-	if (tmp == NULL)
-		return rt_err_new(RT_E_NOMEM, NULL, "vpiv: save");
-	memcpy(tmp, v->path, plen);
-	memcpy(tmp + plen, ".XXXXXX", 8);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rt_err *e = rt_err_new(RT_E_IO, NULL, "%s: cannot create temp file: %s",
-		    v->path, strerror(errno));
-		free(tmp);
-		return e;
-	}
-	FILE *f = fdopen(fd, "w");
-	if (f == NULL) {
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return rt_err_new(RT_E_IO, NULL, "%s: fdopen: %s", v->path, strerror(errno));
-	}
-	int bad = write_state(v, f);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		bad = -1;
-	if (fclose(f) != 0)
-		bad = -1;
-	if (bad == 0 && rename(tmp, v->path) != 0)
-		bad = -1;
-	if (bad != 0) {
-		int err = errno;
-		unlink(tmp);
-		free(tmp);
-		return rt_err_new(RT_E_IO, NULL, "%s: cannot write state: %s",
-		    v->path, strerror(err));
-	}
-	free(tmp);
-	/* make the rename durable */
-	char *dir = strdup(v->path);
-	if (dir != NULL) {
-		char *slash = strrchr(dir, '/');
-		const char *d = ".";
-		if (slash == dir)
-			d = "/";
-		else if (slash != NULL) {
-			*slash = '\0';
-			d = dir;
-		}
-		int dfd = open(d, O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
-		free(dir);
-	}
-	return NULL;
+	return vcard_state_save(v->path, "vpiv", write_state, v);
 }
 
 static rt_err *
 perr(const char *path, unsigned line, const char *what)
 {
 	return rt_err_new(RT_E_FORMAT, NULL, "%s:%u: %s", path, line, what);
-}
-
-/* Splits line into at most max whitespace-separated fields. */
-static int
-split(char *line, char **f, int max)
-{
-	int n = 0;
-	char *s = line;
-	while (n < max) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0' || *s == '\n' || *s == '\r')
-			break;
-		f[n++] = s;
-		while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-			s++;
-		if (*s == '\0')
-			break;
-		*s++ = '\0';
-	}
-	return n;
 }
 
 static int
@@ -566,7 +483,7 @@ load_line(vpiv *v, const char *path, unsigned ln, char *line, uint8_t *bin,
     size_t bincap, bool *seen_end, unsigned *have)
 {
 	char *f[8];
-	int n = split(line, f, 8);
+	int n = vcard_fields(line, f, 8);
 	unsigned long a, b, c, d;
 	size_t blen;
 

@@ -21,28 +21,10 @@
 #include "raterm/err.h"
 #include "raterm/tlv.h"
 #include "raterm/util.h"
+#include "raterm/vcard.h"
+#include "raterm/vcard_sw.h"
 #include "raterm/vpiv.h"
 #include "raterm/x509write.h"
-
-/* Status words the card answers. */
-enum {
-	SW_OK              = 0x9000,
-	SW_WRONG_LENGTH    = 0x6700,
-	SW_LAST_CMD_EXPECTED = 0x6883,
-	SW_SECURITY        = 0x6982,
-	SW_BLOCKED         = 0x6983,
-	SW_CONDITIONS      = 0x6985,
-	SW_WRONG_DATA      = 0x6A80,
-	SW_FUNC_NOT_SUPP   = 0x6A81,
-	SW_NOT_FOUND       = 0x6A82,
-	SW_NO_SPACE        = 0x6A84,
-	SW_WRONG_P1P2      = 0x6A86,
-	SW_REF_NOT_FOUND   = 0x6A88,
-	SW_INS_NOT_SUPP    = 0x6D00,
-	SW_CLA_NOT_SUPP    = 0x6E00,
-	SW_MEMORY_FAILURE  = 0x6581,
-	SW_UNKNOWN         = 0x6F00,
-};
 
 #define VPIV_NSLOTS       25      /* 9A 9C 9D 9E, 82..95, F9 */
 #define VPIV_MAX_OBJECT   16384   /* content bytes of one data object */
@@ -106,11 +88,7 @@ struct vpiv {
 	size_t resp_len, resp_off;
 	size_t max_short;
 
-	FILE *trace;
-	uint64_t count;
-	uint64_t drop_at, sw_at, stall_at;
-	uint16_t sw_value;
-	unsigned stall_ms;
+	vcard_io io;            /* APDU count, faults, trace */
 
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
@@ -176,6 +154,7 @@ rt_err *vk_store_cert(vpiv *v, uint8_t slot, const uint8_t *der, size_t len) RT_
 void vk_now(char out[15], long offset_seconds);   /* YYYYMMDDhhmmss UTC */
 
 /* ---- card.c ---- */
+extern const vcard_dialect vpiv_dialect;  /* its trace's wording */
 void vpiv_volatile_reset(vpiv *v);
 
 #endif
