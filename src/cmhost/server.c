@@ -147,11 +147,26 @@ peer_of(struct MHD_Connection *conn, char *addr, size_t acap, char *out,
 	}
 }
 
+/* MHD_get_connection_values iterator: the last X-Forwarded-For header
+ * line into *cls. A proxy such as HAProxy (option forwardfor) adds a line
+ * of its own after any the client sent, so the first line may be the
+ * client's invention. */
+static MHD_Result_t
+last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	(void)kind;
+	if (key != NULL && value != NULL &&
+	    strcasecmp(key, "X-Forwarded-For") == 0)
+		*(const char **)cls = value;
+	return MHD_YES;
+}
+
 /* The client of a request: the peer, or, when the peer is a configured
- * trusted proxy, the last address of its X-Forwarded-For (the one the
- * proxy appended; earlier ones come from the client and prove nothing).
- * out: "addr:port" of the peer, or "addr (via proxy:port)". Returns
- * whether the client is on loopback. */
+ * trusted proxy, the last address of its last X-Forwarded-For line (the
+ * one the proxy appended; earlier ones come from the client and prove
+ * nothing). out: "addr:port" of the peer, or "addr (via proxy:port)".
+ * Returns whether the client is on loopback. */
 static bool
 station_of(const cmh_server *s, struct MHD_Connection *conn, char *out,
     size_t cap)
@@ -169,8 +184,10 @@ station_of(const cmh_server *s, struct MHD_Connection *conn, char *out,
 		    inet_pton(fb, s->cfg->trusted_proxies[i], b) == 1 &&
 		    memcmp(a, b, fa == AF_INET ? 4 : 16) == 0;
 	}
-	const char *xff = trusted ? MHD_lookup_connection_value(conn,
-	    MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
+	const char *xff = NULL;
+	if (trusted)
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, last_xff,
+		    &xff);
 	if (xff == NULL)
 		return is_loopback(addr);
 	const char *last = strrchr(xff, ',');

@@ -37,13 +37,17 @@ psql_q() {	# psql_q SQL: one query's rows (run from / for the postgres user)
 cd "$T" || exit 1
 cat >get.py <<'PY'
 import sys, urllib.request, urllib.error
+# get.py URL [OUT|- [HEADER]]: the status, the body to OUT or stdout
+req = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 3:
+    req.add_header(*sys.argv[3].split(": ", 1))
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=10) as r:
         code, data = r.status, r.read()
 except urllib.error.HTTPError as e:
     code, data = e.code, e.read()
 print(code)
-if len(sys.argv) > 2:
+if len(sys.argv) > 2 and sys.argv[2] != "-":
     open(sys.argv[2], "wb").write(data)
 else:
     sys.stdout.write(data.decode(errors="replace") + "\n")
@@ -69,6 +73,60 @@ else
 fi
 expect_match "the client's address from X-Forwarded-For" \
     '"client":"127.0.0.1 \(via 127.0.0.1:[0-9]+\)"' "$cr_at"
+
+# a header the client sent itself: HAProxy adds its own line after it, the
+# instance takes the proxy's (the last line), not the client's invention
+run_ok "GET /health with a forged X-Forwarded-For" python3 get.py \
+    "http://127.0.0.1:$HAPORT/health" - "X-Forwarded-For: 198.51.100.9"
+sleep 0.3
+cat "$SD/i1.log" "$SD/i2.log" >logs.txt
+expect_no_match "the forged address is not taken for the client's" \
+    '"client":"198\.51\.100\.9' logs.txt
+
+# ---- card management keys through the proxy ------------------------------------------
+# listen.mgmt_keys_over_http is loopback (the default): a station on
+# loopback gets the key through HAProxy; a station elsewhere does not,
+# also when it sends "X-Forwarded-For: 127.0.0.1" itself. A second HAProxy
+# stands in for the proxy of a remote station: its frontend adds the
+# forged line, then the line a proxy adds for a client at 192.0.2.10.
+CARD=00112233445566778899aabbccddeeff
+echo 0f0e0d0c0b0a09080706050403020100 >mkey
+run_ok "cmhost mgmt-key (on PostgreSQL)" "$CMHOST" mgmt-key -c "$CM/cmhost.yaml" \
+    --card "$CARD" --alg aes128 --key-fd 3 3<mkey
+mgmtkey() {
+	"$TOOLS/cmp_mgmtkey" "$1" - "$CM/root.pem" "$CM/officer.key" \
+	    "$CM/officer-chain.pem" "$CM/officer.pass" "$CARD"
+}
+run_ok "management key through HAProxy to a loopback station" mgmtkey "$URL"
+expect_match "the key" "^alg=8 key=$(cat mkey)$" "$OUT"
+RPORT=$((HAPORT + 1))
+while ! python3 -c 'import socket,sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' \
+    "$RPORT" 2>/dev/null; do RPORT=$((RPORT + 1)); done
+printf '%s\n' defaults "	mode http" "	option http-server-close" \
+    "	timeout connect 5s" "	timeout client 30s" "	timeout server 30s" \
+    "frontend remote" "	bind 127.0.0.1:$RPORT" \
+    "	http-request add-header X-Forwarded-For 127.0.0.1" \
+    "	http-request add-header X-Forwarded-For 192.0.2.10" \
+    "	default_backend cmhost" "backend cmhost" "	server cm1 127.0.0.1:$PORT1" \
+    >remote.cfg
+timeout -k 5 60 haproxy -f remote.cfg -db >remote.log 2>&1 &
+RPID=$!
+trap 'kill -TERM $RPID 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
+python3 -c 'import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
+        break
+    except OSError:
+        time.sleep(0.1)' "$RPORT"
+run_rc "management key refused to a remote station with a forged X-Forwarded-For" 4 \
+    mgmtkey "http://127.0.0.1:$RPORT/cmp"
+expect_match "the CM host names HTTPS" "HTTPS only" "$OUT"
+expect_no_match "no key in the refusal" "$(cat mkey)" "$OUT"
+expect_match "the instance names the remote station" \
+    '"client":"192\.0\.2\.10 \(via 127\.0\.0\.1:[0-9]+\)","method":"POST"' "$SD/i1.log"
+kill -TERM "$RPID" 2>/dev/null
+wait "$RPID" 2>/dev/null
 
 # ---- cards and the station ---------------------------------------------------------
 test_pki
