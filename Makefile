@@ -76,7 +76,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all clean check unit integ deps demo bench bench-scale install tools fuzz fuzz-smoke
+.PHONY: all clean check unit integ deps demo scale-demo bench bench-scale install tools fuzz fuzz-smoke
 PROGS := $(BUILD)/raterm $(BUILD)/vpiv $(BUILD)/vp15 $(if $(wildcard src/cmhost/main.c),$(BUILD)/cmhost)
 all: $(PROGS) tools
 
@@ -222,6 +222,12 @@ deps:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
+
+# cmhost scaled out on this machine: a private PostgreSQL, SCALE_N (3)
+# instances, HAProxy on loopback, a load run through it (docs/scaling.md)
+scale-demo: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/tools/cmp_load
+	@BUILD=$(BUILD) sh scripts/scale-demo.sh
 
 bench: deps
 	@sh scripts/deps.sh --bench
