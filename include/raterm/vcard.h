@@ -98,16 +98,20 @@ rt_err *rt_vcard_transport(const vcard_ops *ops, void *card, bool take,
 
 /* ---- the state file (src/vcard/state.c) ------------------------------- */
 
-/* Writes a card's state through write (0 done, -1 failed; the text may
- * hold secrets: wiped after) to path atomically (rt_file_write:
- * temporary file, fsync, rename; mode 0600), then makes the rename
- * durable (fsync of the directory). name ("vpiv") for messages.
- * Errors: NOMEM, IO. */
+/* Saves a card's state to path (NULL: a card in memory, nothing to do):
+ * the line "NAME-state 1" (name "vpiv": "vpiv-state 1"), the records
+ * write formats (0 done, -1 failed; secrets in them are wiped after), the
+ * line "end", written atomically (rt_file_write: temporary file, fsync,
+ * rename; mode 0600), then the rename made durable (fsync of the
+ * directory). Errors: NOMEM, IO. */
 rt_err *vcard_state_save(const char *path, const char *name,
     int (*write)(const void *card, FILE *f), const void *card) RT_MUST;
 /* A private key as the hex of its DER (PKCS#1 / SEC1); -1 if it does not
  * encode. */
 int vcard_key_write(FILE *f, const mbedtls_pk_context *pk);
+/* A card's key record emptied: its private key pk (a member of the
+ * record) freed, the record wiped, pk ready for a new key. */
+void vcard_key_clear(void *rec, size_t size, mbedtls_pk_context *pk);
 /* Splits line into at most max fields separated by blanks (space, tab;
  * a line end ends the line); returns the count. */
 int vcard_fields(char *line, char **f, int max);

@@ -39,12 +39,18 @@ rt_err *
 vcard_state_save(const char *path, const char *name,
     int (*write)(const void *card, FILE *f), const void *card)
 {
+	if (path == NULL)
+		return NULL;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	if (f == NULL)
 		return rt_err_new(RT_E_NOMEM, NULL, "%s: save", name);
+	fprintf(f, "%s-state 1\n", name);
 	int bad = write(card, f);
+	fprintf(f, "end\n");
+	if (ferror(f))
+		bad = -1;
 	if (fclose(f) != 0)
 		bad = -1;
 	rt_err *e = NULL;
@@ -77,6 +83,14 @@ vcard_key_write(FILE *f, const mbedtls_pk_context *pk)
 	rt_wipe(der, CAP);
 	free(der);
 	return n > 0 ? 0 : -1;
+}
+
+void
+vcard_key_clear(void *rec, size_t size, mbedtls_pk_context *pk)
+{
+	mbedtls_pk_free(pk);
+	rt_wipe(rec, size);
+	mbedtls_pk_init(pk);
 }
 
 int

@@ -39,6 +39,21 @@ vp15_atr(const vp15 *c, uint8_t *atr, size_t cap)
 	return sizeof(vp15_atr_bytes);
 }
 
+void vp15_set_trace(vp15 *c, FILE *f) { vcard_set_trace(&c->io, f); }
+uint64_t vp15_apdu_count(const vp15 *c) { return vcard_apdu_count(&c->io); }
+void vp15_fault_drop_at(vp15 *c, uint64_t n) { vcard_fault_drop_at(&c->io, n); }
+void vp15_fault_sw_at(vp15 *c, uint64_t n, uint16_t sw) { vcard_fault_sw_at(&c->io, n, sw); }
+void vp15_fault_stall_at(vp15 *c, uint64_t n, unsigned ms) { vcard_fault_stall_at(&c->io, n, ms); }
+
+int
+vp15_rng(void *ctx, unsigned char *out, size_t len)
+{
+	vp15 *c = ctx;
+	return mbedtls_ctr_drbg_random(&c->drbg, out, len);
+}
+
+void vp15_key_clear(struct vp15_key *k) { vcard_key_clear(k, sizeof(*k), &k->pk); }
+
 /* vp15's trace: every line begins "vp15 "; VERIFY, CHANGE REFERENCE
  * DATA, RESET RETRY COUNTER and PUT DATA (no PINs, no imported private
  * keys) are "vp15 > 00200081 <8 bytes not shown>"; a pull is
@@ -49,38 +64,6 @@ static const vcard_dialect vp15_dialect = {
 	.secret_ins = { 0x20, 0x24, 0x2C, 0xDB }, .nsecret = 4,
 	.pulled = "pulled", .fault_note = "",
 };
-
-void vp15_set_trace(vp15 *c, FILE *f) { vcard_set_trace(&c->io, f); }
-uint64_t vp15_apdu_count(const vp15 *c) { return vcard_apdu_count(&c->io); }
-void vp15_fault_drop_at(vp15 *c, uint64_t n) { vcard_fault_drop_at(&c->io, n); }
-
-void
-vp15_fault_sw_at(vp15 *c, uint64_t n, uint16_t sw)
-{
-	vcard_fault_sw_at(&c->io, n, sw);
-}
-
-void
-vp15_fault_stall_at(vp15 *c, uint64_t n, unsigned ms)
-{
-	vcard_fault_stall_at(&c->io, n, ms);
-}
-
-int
-vp15_rng(void *ctx, unsigned char *out, size_t len)
-{
-	vp15 *c = ctx;
-	return mbedtls_ctr_drbg_random(&c->drbg, out, len);
-}
-
-void
-vp15_key_clear(struct vp15_key *k)
-{
-	if (k->present)
-		mbedtls_pk_free(&k->pk);
-	memset(k, 0, sizeof(*k));
-	mbedtls_pk_init(&k->pk);
-}
 
 rt_err *
 vp15_blank(vp15 **out)

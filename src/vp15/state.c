@@ -54,7 +54,6 @@ static int
 write_state(const void *card, FILE *f)
 {
 	const vp15 *c = card;
-	fprintf(f, "vp15-state 1\n");
 	fprintf(f, "# virtual PKCS#15 card (raterm vp15): TEST MATERIAL, PINs and keys in clear\n");
 	for (int r = 1; r <= VP15_NPINS; r++) {
 		const struct vp15_pin *p = &c->pins[r];
@@ -74,15 +73,12 @@ write_state(const void *card, FILE *f)
 		putc('\n', f);
 	}
 	write_files(c, f, VP15_MF);
-	fprintf(f, "end\n");
-	return ferror(f) ? -1 : 0;
+	return 0;
 }
 
 rt_err *
 vp15_save(vp15 *c)
 {
-	if (c->path == NULL)
-		return NULL;
 	return vcard_state_save(c->path, "vp15", write_state, c);
 }
 

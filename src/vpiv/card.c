@@ -42,31 +42,11 @@ vpiv_atr(const vpiv *v, uint8_t *atr, size_t cap)
 	return sizeof(vpiv_atr_bytes);
 }
 
-/* vpiv's trace: "> 00200080 [9 bytes redacted]" for VERIFY, CHANGE
- * REFERENCE DATA, RESET RETRY COUNTER and the YubiKey's SET MANAGEMENT KEY
- * and IMPORT KEY; a pull is "< (card removed at APDU N)". */
-const vcard_dialect vpiv_dialect = {
-	.name = "vpiv", .prefix = "",
-	.redact_pre = " [", .redact_post = " bytes redacted]",
-	.secret_ins = { 0x20, 0x24, 0x2C, 0xFF, 0xFE }, .nsecret = 5,
-	.pulled = "removed", .fault_note = " (fault injection)",
-};
-
 void vpiv_set_trace(vpiv *v, FILE *f) { vcard_set_trace(&v->io, f); }
 uint64_t vpiv_apdu_count(const vpiv *v) { return vcard_apdu_count(&v->io); }
 void vpiv_fault_drop_at(vpiv *v, uint64_t n) { vcard_fault_drop_at(&v->io, n); }
-
-void
-vpiv_fault_sw_at(vpiv *v, uint64_t n, uint16_t sw)
-{
-	vcard_fault_sw_at(&v->io, n, sw);
-}
-
-void
-vpiv_fault_stall_at(vpiv *v, uint64_t n, unsigned ms)
-{
-	vcard_fault_stall_at(&v->io, n, ms);
-}
+void vpiv_fault_sw_at(vpiv *v, uint64_t n, uint16_t sw) { vcard_fault_sw_at(&v->io, n, sw); }
+void vpiv_fault_stall_at(vpiv *v, uint64_t n, unsigned ms) { vcard_fault_stall_at(&v->io, n, ms); }
 
 void
 vpiv_set_max_short_response(vpiv *v, size_t n)
@@ -214,6 +194,37 @@ deliver(vpiv *v, const apdu *a, uint16_t final_sw, uint8_t *rsp, size_t cap)
 }
 
 /* ---- commands ---- */
+
+/* The command's data is exactly one template `tag` (7C, AC): its
+ * content in *in. */
+static bool
+template_open(const apdu *a, uint32_t tag, tlv_cur *in)
+{
+	const uint8_t *val;
+	size_t len;
+	tlv_cur c;
+	tlv_init(&c, a->data, a->lc);
+	rt_err *e = tlv_expect(&c, tag, &val, &len);
+	if (e == NULL)
+		e = tlv_end(&c);
+	if (e != NULL) {
+		rt_err_free(e);
+		return false;
+	}
+	tlv_init(in, val, len);
+	return true;
+}
+
+/* The next element of a template; false when it is malformed. */
+static bool
+template_next(tlv_cur *in, uint32_t *tag, const uint8_t **val, size_t *len)
+{
+	rt_err *e = tlv_next(in, tag, val, len);
+	if (e == NULL)
+		return true;
+	rt_err_free(e);
+	return false;
+}
 
 static uint16_t
 cmd_select(vpiv *v, const apdu *a, tlv_w *w)
@@ -518,26 +529,17 @@ cmd_general_auth(vpiv *v, const apdu *a, tlv_w *w)
 	/* t[]: 80, 81, 82, 85 */
 	const uint8_t *t[4] = { NULL, NULL, NULL, NULL };
 	size_t tl[4] = { 0, 0, 0, 0 };
-	const uint8_t *dyn;
-	size_t dlen;
-	tlv_cur c, in;
-	rt_err *e;
+	tlv_cur in;
 
-	tlv_init(&c, a->data, a->lc);
-	if ((e = tlv_expect(&c, 0x7C, &dyn, &dlen)) != NULL || (e = tlv_end(&c)) != NULL) {
-		rt_err_free(e);
+	if (!template_open(a, 0x7C, &in))
 		return SW_WRONG_DATA;
-	}
-	tlv_init(&in, dyn, dlen);
 	while (!tlv_at_end(&in)) {
 		uint32_t tag;
 		const uint8_t *val;
 		size_t len;
 		int i;
-		if ((e = tlv_next(&in, &tag, &val, &len)) != NULL) {
-			rt_err_free(e);
+		if (!template_next(&in, &tag, &val, &len))
 			return SW_WRONG_DATA;
-		}
 		switch (tag) {
 		case 0x80: i = 0; break;
 		case 0x81: i = 1; break;
@@ -605,10 +607,7 @@ apply_policies(struct vpiv_key *k, uint8_t slot, uint8_t pin, uint8_t touch)
 static uint16_t
 cmd_generate(vpiv *v, const apdu *a, tlv_w *w)
 {
-	const uint8_t *tmpl;
-	size_t tlen;
-	tlv_cur c, in;
-	rt_err *e;
+	tlv_cur in;
 	int alg = -1;
 	uint8_t pin = 0, touch = 0;
 
@@ -619,20 +618,14 @@ cmd_generate(vpiv *v, const apdu *a, tlv_w *w)
 		return SW_WRONG_P1P2;
 	if (!v->mgmt_ok)
 		return SW_SECURITY;
-	tlv_init(&c, a->data, a->lc);
-	if ((e = tlv_expect(&c, 0xAC, &tmpl, &tlen)) != NULL || (e = tlv_end(&c)) != NULL) {
-		rt_err_free(e);
+	if (!template_open(a, 0xAC, &in))
 		return SW_WRONG_DATA;
-	}
-	tlv_init(&in, tmpl, tlen);
 	while (!tlv_at_end(&in)) {
 		uint32_t tag;
 		const uint8_t *val;
 		size_t len;
-		if ((e = tlv_next(&in, &tag, &val, &len)) != NULL) {
-			rt_err_free(e);
+		if (!template_next(&in, &tag, &val, &len))
 			return SW_WRONG_DATA;
-		}
 		if (tag == 0x80 && len == 1)
 			alg = val[0];
 		else if (tag == 0xAA && policy_byte(val, len, &pin))
@@ -645,7 +638,8 @@ cmd_generate(vpiv *v, const apdu *a, tlv_w *w)
 	if (alg != VPIV_ALG_RSA2048 && alg != VPIV_ALG_ECCP256 && alg != VPIV_ALG_ECCP384)
 		return SW_WRONG_DATA;
 	struct vpiv_key *k = &v->keys[idx];
-	if ((e = vk_generate(v, k, (uint8_t)alg)) != NULL) {
+	rt_err *e = vk_generate(v, k, (uint8_t)alg);
+	if (e != NULL) {
 		rt_err_free(e);
 		return SW_UNKNOWN;
 	}
@@ -911,6 +905,16 @@ process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 	v->resp_off = 0;
 	return deliver(v, &a, sw, rsp, cap);
 }
+
+/* vpiv's trace: "> 00200080 [9 bytes redacted]" for VERIFY, CHANGE
+ * REFERENCE DATA, RESET RETRY COUNTER and the YubiKey's SET MANAGEMENT KEY
+ * and IMPORT KEY; a pull is "< (card removed at APDU N)". */
+const vcard_dialect vpiv_dialect = {
+	.name = "vpiv", .prefix = "",
+	.redact_pre = " [", .redact_post = " bytes redacted]",
+	.secret_ins = { 0x20, 0x24, 0x2C, 0xFF, 0xFE }, .nsecret = 5,
+	.pulled = "removed", .fault_note = " (fault injection)",
+};
 
 rt_err *
 vpiv_apdu(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,

@@ -645,6 +645,17 @@ cert_facts_of(const vpiv *v, uint8_t slot, struct cert_facts *cf)
 	mbedtls_x509_crt_free(&crt);
 }
 
+/* What info shows of a slot; false when it holds neither a key nor a
+ * certificate. */
+static bool
+slot_facts(const vpiv *v, uint8_t slot, vpiv_slot_info *si,
+    struct cert_facts *cf)
+{
+	rt_err_free(vpiv_slot_get(v, slot, si));
+	cert_facts_of(v, slot, cf);
+	return si->present || cf->present;
+}
+
 static int
 cmd_info(int argc, char **argv)
 {
@@ -695,9 +706,7 @@ cmd_info(int argc, char **argv)
 		for (size_t i = 0; i < nslots; i++) {
 			vpiv_slot_info si;
 			struct cert_facts cf;
-			rt_err_free(vpiv_slot_get(v, slots[i], &si));
-			cert_facts_of(v, slots[i], &cf);
-			if (!si.present && !cf.present)
+			if (!slot_facts(v, slots[i], &si, &cf))
 				continue;
 			printf("%s{\"slot\":\"%02x\"", first ? "" : ",", slots[i]);
 			first = false;
@@ -729,9 +738,7 @@ cmd_info(int argc, char **argv)
 		for (size_t i = 0; i < nslots; i++) {
 			vpiv_slot_info si;
 			struct cert_facts cf;
-			rt_err_free(vpiv_slot_get(v, slots[i], &si));
-			cert_facts_of(v, slots[i], &cf);
-			if (!si.present && !cf.present)
+			if (!slot_facts(v, slots[i], &si, &cf))
 				continue;
 			printf("slot %02x:  ", slots[i]);
 			if (si.present)

@@ -216,14 +216,7 @@ vpiv_factory_objects_reset(vpiv *v)
 	rt_err_free(make_discovery(v));
 }
 
-void
-vpiv_key_clear(struct vpiv_key *k)
-{
-	if (k->present)
-		mbedtls_pk_free(&k->pk);
-	memset(k, 0, sizeof(*k));
-	mbedtls_pk_init(&k->pk);
-}
+void vpiv_key_clear(struct vpiv_key *k) { vcard_key_clear(k, sizeof(*k), &k->pk); }
 
 /* ---- creation, open, free ---- */
 
@@ -420,7 +413,6 @@ static int
 write_state(const void *card, FILE *f)
 {
 	const vpiv *v = card;
-	fprintf(f, "vpiv-state 1\n");
 	fprintf(f, "# virtual PIV card (raterm vpiv): TEST MATERIAL, keys in clear\n");
 	fprintf(f, "serial %u\n", v->serial);
 	fprintf(f, "guid ");
@@ -448,15 +440,12 @@ write_state(const void *card, FILE *f)
 		rt_hex_write(f, v->objs[i].data, v->objs[i].len, 0);
 		putc('\n', f);
 	}
-	fprintf(f, "end\n");
-	return ferror(f) ? -1 : 0;
+	return 0;
 }
 
 rt_err *
 vpiv_save(vpiv *v)
 {
-	if (v->path == NULL)
-		return NULL;
 	return vcard_state_save(v->path, "vpiv", write_state, v);
 }
 
