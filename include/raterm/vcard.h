@@ -21,8 +21,8 @@
 
 /* ---- faults and trace (src/vcard/io.c) -------------------------------- */
 
-/* How a card words its trace and its pulled card: each card keeps the
- * lines it always wrote (tests and docs quote them). */
+/* How a card words its trace and its pulled card (each card keeps the
+ * lines it always wrote: tests and docs quote them), and its ATR. */
 typedef struct {
 	const char *name;               /* "vpiv": error messages */
 	const char *prefix;             /* before each trace line: "", "vp15 " */
@@ -33,6 +33,8 @@ typedef struct {
 	size_t nsecret;
 	const char *pulled;             /* "removed": "card removed at APDU N" */
 	const char *fault_note;         /* after the FAULT error's text, or "" */
+	const uint8_t *atr;             /* the card's ATR */
+	size_t atr_len;
 } vcard_dialect;
 
 /* A card's APDU count, faults and trace (a member of the card). Faults
@@ -68,6 +70,9 @@ void vcard_depart(vcard_io *io, const uint8_t *rsp, size_t rlen);
 /* A failure of the card itself (its state not saved) in the trace:
  * "! what". */
 void vcard_trace_err(vcard_io *io, const rt_err *e);
+/* Copies the card's ATR into atr; returns its length, 0 when cap is too
+ * small (33 always does). */
+size_t vcard_atr(const vcard_io *io, uint8_t *atr, size_t cap);
 /* SW1 SW2 at rsp[off]; returns off + 2. */
 size_t vcard_put_sw(uint8_t *rsp, size_t off, uint16_t sw);
 
@@ -82,8 +87,7 @@ typedef struct {
 	rt_err *(*apdu)(void *card, const uint8_t *cmd, size_t clen,
 	    uint8_t *rsp, size_t cap, size_t *rlen);
 	void (*reset)(void *card);
-	size_t (*atr)(const void *card, uint8_t *atr, size_t cap);
-	vcard_io *(*io)(void *card);    /* its count, faults and trace */
+	vcard_io *(*io)(void *card);    /* its count, faults, trace, ATR */
 } vcard_ops;
 
 /* `NAME serve`: cards behind vsmartcard's vpcd (src/vcard/serve.c,

@@ -37,6 +37,15 @@ vcard_fault_stall_at(vcard_io *io, uint64_t n, unsigned ms)
 }
 
 size_t
+vcard_atr(const vcard_io *io, uint8_t *atr, size_t cap)
+{
+	if (cap < io->d->atr_len)
+		return 0;
+	memcpy(atr, io->d->atr, io->d->atr_len);
+	return io->d->atr_len;
+}
+
+size_t
 vcard_put_sw(uint8_t *rsp, size_t off, uint16_t sw)
 {
 	rsp[off] = (uint8_t)(sw >> 8);

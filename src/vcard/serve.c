@@ -478,7 +478,7 @@ serve_message(const serve_opts *o, serve_slot *s, int idx, const uint8_t *msg, s
 				serve_drop_conn(s);
 				return false;
 			}
-			size_t n = card_ops->atr(s->card, s->out + 2, 33);
+			size_t n = vcard_atr(card_ops->io(s->card), s->out + 2, 33);
 			e = serve_send(s, s->out + 2, n);
 			break;
 		}

@@ -59,7 +59,7 @@ rt_vcard_transport(const vcard_ops *ops, void *card, bool take,
 	t->ops = &vt_ops;
 	t->impl = v;
 	snprintf(t->reader, sizeof(t->reader), "%s", name ? name : ops->name);
-	t->atr_len = ops->atr(card, t->atr, sizeof(t->atr));
+	t->atr_len = vcard_atr(ops->io(card), t->atr, sizeof(t->atr));
 	rt_transport_atr_caps(t);
 	*out = t;
 	return NULL;

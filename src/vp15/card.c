@@ -29,15 +29,7 @@ static const uint8_t vp15_atr_bytes[] = {
 	0x31, 0x35, 0x8F,
 };
 
-size_t
-vp15_atr(const vp15 *c, uint8_t *atr, size_t cap)
-{
-	(void)c;
-	if (cap < sizeof(vp15_atr_bytes))
-		return 0;
-	memcpy(atr, vp15_atr_bytes, sizeof(vp15_atr_bytes));
-	return sizeof(vp15_atr_bytes);
-}
+size_t vp15_atr(const vp15 *c, uint8_t *atr, size_t cap) { return vcard_atr(&c->io, atr, cap); }
 
 void vp15_set_trace(vp15 *c, FILE *f) { vcard_set_trace(&c->io, f); }
 uint64_t vp15_apdu_count(const vp15 *c) { return vcard_apdu_count(&c->io); }
@@ -63,6 +55,7 @@ static const vcard_dialect vp15_dialect = {
 	.redact_pre = " <", .redact_post = " bytes not shown>",
 	.secret_ins = { 0x20, 0x24, 0x2C, 0xDB }, .nsecret = 4,
 	.pulled = "pulled", .fault_note = "",
+	.atr = vp15_atr_bytes, .atr_len = sizeof(vp15_atr_bytes),
 };
 
 rt_err *

@@ -13,7 +13,6 @@ v_open(const char *state, void **card)
 
 static void v_free(void *card) { vp15_free(card); }
 static void v_reset(void *card) { vp15_reset(card); }
-static size_t v_atr(const void *card, uint8_t *atr, size_t cap) { return vp15_atr(card, atr, cap); }
 static vcard_io *v_io(void *card) { return &((vp15 *)card)->io; }
 
 static rt_err *
@@ -25,7 +24,7 @@ v_apdu(void *card, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
 
 const vcard_ops vp15_card_ops = {
 	.name = "vp15", .open = v_open, .free = v_free, .apdu = v_apdu,
-	.reset = v_reset, .atr = v_atr, .io = v_io,
+	.reset = v_reset, .io = v_io,
 };
 
 rt_err *

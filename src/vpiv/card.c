@@ -32,15 +32,7 @@ static const uint8_t vpiv_atr_bytes[] = {
 	0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
 };
 
-size_t
-vpiv_atr(const vpiv *v, uint8_t *atr, size_t cap)
-{
-	(void)v;
-	if (cap < sizeof(vpiv_atr_bytes))
-		return 0;
-	memcpy(atr, vpiv_atr_bytes, sizeof(vpiv_atr_bytes));
-	return sizeof(vpiv_atr_bytes);
-}
+size_t vpiv_atr(const vpiv *v, uint8_t *atr, size_t cap) { return vcard_atr(&v->io, atr, cap); }
 
 void vpiv_set_trace(vpiv *v, FILE *f) { vcard_set_trace(&v->io, f); }
 uint64_t vpiv_apdu_count(const vpiv *v) { return vcard_apdu_count(&v->io); }
@@ -530,14 +522,14 @@ cmd_general_auth(vpiv *v, const apdu *a, tlv_w *w)
 	const uint8_t *t[4] = { NULL, NULL, NULL, NULL };
 	size_t tl[4] = { 0, 0, 0, 0 };
 	tlv_cur in;
+	uint32_t tag;
+	const uint8_t *val;
+	size_t len;
+	int i;
 
 	if (!template_open(a, 0x7C, &in))
 		return SW_WRONG_DATA;
 	while (!tlv_at_end(&in)) {
-		uint32_t tag;
-		const uint8_t *val;
-		size_t len;
-		int i;
 		if (!template_next(&in, &tag, &val, &len))
 			return SW_WRONG_DATA;
 		switch (tag) {
@@ -608,6 +600,9 @@ static uint16_t
 cmd_generate(vpiv *v, const apdu *a, tlv_w *w)
 {
 	tlv_cur in;
+	uint32_t tag;
+	const uint8_t *val;
+	size_t len;
 	int alg = -1;
 	uint8_t pin = 0, touch = 0;
 
@@ -621,9 +616,6 @@ cmd_generate(vpiv *v, const apdu *a, tlv_w *w)
 	if (!template_open(a, 0xAC, &in))
 		return SW_WRONG_DATA;
 	while (!tlv_at_end(&in)) {
-		uint32_t tag;
-		const uint8_t *val;
-		size_t len;
 		if (!template_next(&in, &tag, &val, &len))
 			return SW_WRONG_DATA;
 		if (tag == 0x80 && len == 1)
@@ -914,6 +906,7 @@ const vcard_dialect vpiv_dialect = {
 	.redact_pre = " [", .redact_post = " bytes redacted]",
 	.secret_ins = { 0x20, 0x24, 0x2C, 0xFF, 0xFE }, .nsecret = 5,
 	.pulled = "removed", .fault_note = " (fault injection)",
+	.atr = vpiv_atr_bytes, .atr_len = sizeof(vpiv_atr_bytes),
 };
 
 rt_err *

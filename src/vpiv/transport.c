@@ -18,7 +18,6 @@ v_open(const char *state, void **card)
 
 static void v_free(void *card) { vpiv_free(card); }
 static void v_reset(void *card) { vpiv_reset(card); }
-static size_t v_atr(const void *card, uint8_t *atr, size_t cap) { return vpiv_atr(card, atr, cap); }
 static vcard_io *v_io(void *card) { return &((vpiv *)card)->io; }
 
 static rt_err *
@@ -30,7 +29,7 @@ v_apdu(void *card, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap,
 
 const vcard_ops vpiv_card_ops = {
 	.name = "vpiv", .open = v_open, .free = v_free, .apdu = v_apdu,
-	.reset = v_reset, .atr = v_atr, .io = v_io,
+	.reset = v_reset, .io = v_io,
 };
 
 int
