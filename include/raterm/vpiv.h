@@ -10,8 +10,8 @@
  *
  * Ownership: vpiv_open() returns a handle freed by vpiv_free(), which wipes
  * all key material. State is written to the state file (atomically:
- * temp file, fsync, rename) after every change; a NULL path keeps the card
- * in memory only.
+ * temp file, fsync, rename; vcard.h) after every change; a NULL path
+ * keeps the card in memory only.
  */
 #ifndef RATERM_VPIV_H
 #define RATERM_VPIV_H

@@ -8,7 +8,7 @@
  *   file IDX PARENT df|ef FID SAHEX AIDHEX|- SIZE DATAHEX|-
  *   end
  * Files come parents first. The file is replaced atomically
- * (rt_file_write: temporary file, fsync, rename; mode 0600).
+ * (vcard_state_save: temporary file, fsync, rename; mode 0600).
  */
 #include "vp15_int.h"
 

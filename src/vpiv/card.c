@@ -639,9 +639,7 @@ cmd_generate(vpiv *v, const apdu *a, tlv_w *w)
 	uint16_t sw = commit(v);
 	if (sw != SW_OK)
 		return sw;
-	size_t m = tlv_w_open(w, 0x7F49);
-	vk_pubkey_tlv(k, w);
-	tlv_w_close(w, m);
+	vk_pubkey_tlv(k, 0x7F49, w);
 	return SW_OK;
 }
 
@@ -701,9 +699,7 @@ cmd_metadata(vpiv *v, const apdu *a, tlv_w *w)
 	tlv_w_put_u8(w, 0x01, k->alg);
 	tlv_w_put(w, 0x02, pol, 2);
 	tlv_w_put_u8(w, 0x03, k->origin);
-	size_t m = tlv_w_open(w, 0x04);
-	vk_pubkey_tlv(k, w);
-	tlv_w_close(w, m);
+	vk_pubkey_tlv(k, 0x04, w);
 	return SW_OK;
 }
 

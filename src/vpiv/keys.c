@@ -132,8 +132,9 @@ vk_generate(vpiv *v, struct vpiv_key *k, uint8_t alg)
 	return NULL;
 }
 
-void
-vk_pubkey_tlv(const struct vpiv_key *k, tlv_w *w)
+/* The public key's elements, without the template. */
+static void
+pubkey_elements(const struct vpiv_key *k, tlv_w *w)
 {
 	uint8_t buf[600];
 	if (mbedtls_pk_get_type(&k->pk) == MBEDTLS_PK_RSA) {
@@ -160,6 +161,14 @@ vk_pubkey_tlv(const struct vpiv_key *k, tlv_w *w)
 		}
 		tlv_w_put(w, 0x86, buf, olen);
 	}
+}
+
+void
+vk_pubkey_tlv(const struct vpiv_key *k, uint32_t tag, tlv_w *w)
+{
+	size_t m = tlv_w_open(w, tag);
+	pubkey_elements(k, w);
+	tlv_w_close(w, m);
 }
 
 /* SEQUENCE { INTEGER r, INTEGER s } into out (at its start). */

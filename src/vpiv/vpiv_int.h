@@ -116,8 +116,9 @@ size_t vk_mgmt_block(uint8_t alg);           /* 8, 16; 0 unknown */
 size_t vk_mgmt_keylen(uint8_t alg);          /* 24, 16, 24, 32; 0 unknown */
 int vk_mgmt_crypt(const vpiv *v, bool encrypt, const uint8_t *in, uint8_t *out);
 rt_err *vk_generate(vpiv *v, struct vpiv_key *k, uint8_t alg) RT_MUST;
-/* 7F49 contents (81/82 or 86) written into w. */
-void vk_pubkey_tlv(const struct vpiv_key *k, tlv_w *w);
+/* The public key as a template `tag` (7F49, GET METADATA's 04) holding
+ * 81/82 (RSA) or 86 (EC), written into w. */
+void vk_pubkey_tlv(const struct vpiv_key *k, uint32_t tag, tlv_w *w);
 /* Raw private operation: RSA on a modulus-sized block; ECDSA over a hash
  * (returns DER); ECDH with a peer point (returns X). Returns an SW. */
 uint16_t vk_sign(vpiv *v, struct vpiv_key *k, const uint8_t *in, size_t inlen,
