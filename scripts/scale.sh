@@ -14,9 +14,9 @@
 # (`cmhost init`) in DIR/cm with database.url, `cmhost db migrate`, N
 # instances (default 2) on free loopback ports, each with its own
 # DIR/cm/iI.yaml (listen.trusted_proxies 127.0.0.1, a JSON request log
-# DIR/iI.log), and HAProxy on a free loopback port (DIR/haproxy.cfg, made
-# from contrib/haproxy-cmhost.cfg's settings: roundrobin, /health check,
-# X-Forwarded-For, no retries). Everything runs under `timeout S` (default
+# DIR/iI.log), and HAProxy on a free loopback port (DIR/haproxy.cfg:
+# contrib/haproxy-cmhost.cfg with its loopback bind line, these instances as
+# its servers and a 1 s check; its request log in DIR/haproxy.log). Everything runs under `timeout S` (default
 # 600) and is stopped by its pid. Writes DIR/env, a file of shell
 # assignments: URL (the CMP URL through HAProxy), HAPORT, N, PORT1..,
 # PID1.., HAPID, CM (the cmhost directory), PGURL. DIR's parents must be
@@ -175,28 +175,20 @@ start)
 "
 		i=$((i + 1))
 	done
-	cat >"$DIR/haproxy.cfg" <<EOF
-# made by scripts/scale.sh from contrib/haproxy-cmhost.cfg: loopback, plain HTTP
-global
-	maxconn 4096
-defaults
-	mode http
-	option forwardfor
-	option http-server-close
-	timeout connect 5s
-	timeout client 30s
-	timeout server 30s
-	retries 0
-frontend cmp
-	bind 127.0.0.1:$HAPORT
-	default_backend cmhost
-backend cmhost
-	balance roundrobin
-	option httpchk GET /health
-	http-check expect status 200
-	default-server inter 1s fall 2 rise 1
-$servers
-EOF
+	# contrib/haproxy-cmhost.cfg with the loopback bind, these instances
+	# and a 1 s check interval (up again after one good check)
+	[ -f "$REPO/contrib/haproxy-cmhost.cfg" ] || die "contrib/haproxy-cmhost.cfg missing"
+	SERVERS=$servers awk -v bind="	bind 127.0.0.1:$HAPORT" '
+	    /^[ \t]*bind .* ssl / { next }
+	    /^[ \t]*# bind 127\.0\.0\.1:/ { print bind; next }
+	    /^[ \t]*server cm[0-9]/ { next }
+	    /^[ \t]*default-server / { sub(/inter [0-9]+s/, "inter 1s");
+	        sub(/rise [0-9]+/, "rise 1") }
+	    { print }
+	    END { printf "%s", ENVIRON["SERVERS"] }' "$REPO/contrib/haproxy-cmhost.cfg" \
+	    >"$DIR/haproxy.cfg"
+	grep -q "bind 127.0.0.1:$HAPORT" "$DIR/haproxy.cfg" ||
+		die "contrib/haproxy-cmhost.cfg: no '# bind 127.0.0.1:' line to use"
 	timeout -k 5 "$TIMEOUT" haproxy -f "$DIR/haproxy.cfg" -db >"$DIR/haproxy.log" 2>&1 &
 	HAPID=$!
 	wait_up "$HAPORT" 20 || die "HAProxy did not start: $(tail -n 3 "$DIR/haproxy.log")"
