@@ -29,8 +29,6 @@ static const uint8_t vp15_atr_bytes[] = {
 	0x31, 0x35, 0x8F,
 };
 
-size_t vp15_atr(const vp15 *c, uint8_t *atr, size_t cap) { return vcard_atr(&c->io, atr, cap); }
-
 void vp15_set_trace(vp15 *c, FILE *f) { vcard_set_trace(&c->io, f); }
 uint64_t vp15_apdu_count(const vp15 *c) { return vcard_apdu_count(&c->io); }
 void vp15_fault_drop_at(vp15 *c, uint64_t n) { vcard_fault_drop_at(&c->io, n); }
@@ -129,6 +127,8 @@ vp15_free(vp15 *c)
 	rt_wipe(c, sizeof(*c));
 	free(c);
 }
+
+size_t vp15_atr(const vp15 *c, uint8_t *atr, size_t cap) { return vcard_atr(&c->io, atr, cap); }
 
 void
 vp15_reset(vp15 *c)

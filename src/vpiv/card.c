@@ -32,8 +32,6 @@ static const uint8_t vpiv_atr_bytes[] = {
 	0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
 };
 
-size_t vpiv_atr(const vpiv *v, uint8_t *atr, size_t cap) { return vcard_atr(&v->io, atr, cap); }
-
 void vpiv_set_trace(vpiv *v, FILE *f) { vcard_set_trace(&v->io, f); }
 uint64_t vpiv_apdu_count(const vpiv *v) { return vcard_apdu_count(&v->io); }
 void vpiv_fault_drop_at(vpiv *v, uint64_t n) { vcard_fault_drop_at(&v->io, n); }
@@ -59,6 +57,8 @@ vpiv_volatile_reset(vpiv *v)
 	v->chain_len = 0;
 	v->resp_len = v->resp_off = 0;
 }
+
+size_t vpiv_atr(const vpiv *v, uint8_t *atr, size_t cap) { return vcard_atr(&v->io, atr, cap); }
 
 void
 vpiv_reset(vpiv *v)
