@@ -4,25 +4,30 @@
 #
 #   1. scripts/scale.sh starts a private PostgreSQL cluster, a demo PKI
 #      on it and 3 cmhost instances on loopback; pg_stat_statements is
-#      loaded (ALTER SYSTEM, the cluster restarted) to count the
+#      loaded (ALTER SYSTEM on the cluster made first) to count the
 #      statements, i.e. the database round trips, of an enrollment;
 #   2. one HAProxy with three frontends, in front of instance 1, of 1-2
 #      and of 1-3 (roundrobin, /health check, http-server-close, no
-#      retries: contrib/haproxy-cmhost.cfg's settings), and a fourth
-#      instance on SQLite with the same PKI and settings;
+#      retries: contrib/haproxy-cmhost.cfg's settings), and three more
+#      instances with instance 1's PKI and settings: on SQLite, on the
+#      PostgreSQL database with database.pool 1, and with
+#      synchronous_commit off (the URL's options);
 #   3. full enrollments (cr + cp + certConf + pkiConf, 1 key,
 #      build/tools/cmp_load) through HAProxy to 1, 2 and 3 instances, at
-#      8 and 32 clients (BENCH_SCALE_CLIENTS), BENCH_SCALE_ROUNDS rounds
-#      interleaved (1 2 3, then 3 2 1, ...), BENCH_SCALE_SECS seconds
-#      each: medians of enrollments/s, the medians of the rounds' paired
-#      ratios against 1 instance, and CPU per enrollment of the cmhost
-#      processes, the PostgreSQL processes, HAProxy (/proc/PID/stat,
-#      before and after each run) and the load generator (its getrusage);
-#   4. one instance without HAProxy, SQLite against PostgreSQL,
-#      interleaved (A B, then B A, ...): enrollments/s, the median of the
-#      paired ratios, CPU per enrollment, and on PostgreSQL the
-#      statements (round trips) and transactions per enrollment, by
-#      statement;
+#      8 and 32 clients (BENCH_SCALE_CLIENTS), BENCH_SCALE_ROUNDS (3)
+#      rounds interleaved (1 2 3, then 3 2 1, ...), BENCH_SCALE_SECS (5)
+#      seconds each: medians of enrollments/s, the medians of the rounds'
+#      paired ratios against 1 instance, and CPU per enrollment of the
+#      cmhost processes, the PostgreSQL processes, HAProxy
+#      (/proc/PID/stat, before and after each run) and the load generator
+#      (its getrusage);
+#   4. one instance without HAProxy at 32 clients (BENCH_SCALE_DB_CLIENTS):
+#      SQLite, PostgreSQL (pool default), pool 1, synchronous_commit off,
+#      interleaved (A B C D, then D C B A, ...): enrollments/s, the
+#      medians of the paired ratios against SQLite and against PostgreSQL,
+#      CPU per enrollment, and on PostgreSQL the statements (round trips,
+#      pg_stat_statements, by statement), transactions committed
+#      (pg_stat_database) and WAL flushes (pg_stat_wal) per enrollment;
 #   5. the counts afterwards: requests sent and answered, every
 #      certificate received recorded once and confirmed.
 # Every daemon listens on 127.0.0.1 on a port of its own, runs under
@@ -34,6 +39,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 CLIENT_LIST=${BENCH_SCALE_CLIENTS:-8 32}
+DB_CLIENT_LIST=${BENCH_SCALE_DB_CLIENTS:-32}
 ROUNDS=${BENCH_SCALE_ROUNDS:-3}
 SECS=${BENCH_SCALE_SECS:-5}
 NCSR=${BENCH_CSRS:-1000}
@@ -45,7 +51,7 @@ PGCLUSTER=$REPO/scripts/pgcluster.sh
 S=
 HA_PID=
 HA_TPID=
-SQ_PID=
+EXTRA_PIDS=
 TCK=$(getconf CLK_TCK)
 
 die() {
@@ -74,13 +80,13 @@ stop_pid() {	# stop_pid PID: TERM, wait up to 5 s, KILL
 cleanup() {
 	stop_pid "$HA_PID"
 	stop_pid "$HA_TPID"
-	stop_pid "$SQ_PID"
+	for _x in $EXTRA_PIDS; do stop_pid "$_x"; done
 	HA_PID=
 	HA_TPID=
-	SQ_PID=
+	EXTRA_PIDS=
 	if [ -n "$S" ]; then
 		sh "$SCALE" stop "$S" >/dev/null 2>&1
-		for f in haproxy.log i1.err i2.err i3.err sqlite.err; do
+		for f in haproxy.log i1.err i2.err i3.err sqlite.err pg1.err pgasync.err; do
 			[ -f "$S/$f" ] && cp "$S/$f" "$B/" 2>/dev/null
 		done
 		rm -rf "$S"
@@ -92,9 +98,6 @@ trap 'exit 1' INT TERM HUP
 
 field() {	# field LINE NAME
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 port_free() {
 	python3 -c 'import socket,sys
@@ -142,21 +145,28 @@ pg_pids() {
 psql_q() {	# psql_q SQL: one value
 	sh "$PGCLUSTER" psql "$S/pg" -qAt -c "$1" 2>>"$B/psql.err"
 }
-STMT_SQL="SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND s.query NOT LIKE '%pg_stat%'"
-COMMIT_SQL="SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND upper(s.query) LIKE 'COMMIT%'"
+STMT_SQL="SELECT coalesce(sum(calls), 0) || ' ' || coalesce(sum(calls) FILTER (WHERE upper(s.query) LIKE 'COMMIT%'), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND s.query NOT LIKE '%pg_stat%'"
 STATS=0
-stmts() {
+stmts() {	# statements and COMMITs in the cmhost database so far
 	[ "$STATS" = 1 ] || { echo "0 0"; return; }
-	echo "$(psql_q "$STMT_SQL") $(psql_q "$COMMIT_SQL")"
+	psql_q "$STMT_SQL"
+}
+# xw NAME: transactions committed in the cmhost database and WAL
+# flushes so far, for the runs on PostgreSQL without HAProxy
+XW_SQL="SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'cmhost') || ' ' || (SELECT wal_sync FROM pg_stat_wal)"
+xw() {
+	case $1 in pg*) psql_q "$XW_SQL" ;; *) echo "0 0" ;; esac
 }
 
 rm -rf "$B"
 mkdir -p "$B" || die "cannot create $B"
-ncfg=$(echo "$CLIENT_LIST" | wc -w)
-TOTAL=$(( ncfg * ROUNDS * 5 * (SECS + 4) + 180 ))
+nruns=$(( $(echo "$CLIENT_LIST" | wc -w) * ROUNDS * 3 +
+    $(echo "$DB_CLIENT_LIST" | wc -w) * ROUNDS * 4 ))
+TOTAL=$(( nruns * (SECS + 5) + 180 ))
 
 # ---- the stack -----------------------------------------------------------------------
-S=$(mktemp -d /tmp/raterm-bench-scale.XXXXXX) && chmod 711 "$S" || die "mktemp"
+S=$(mktemp -d /tmp/raterm-bench-scale.XXXXXX) || die "mktemp"
+chmod 711 "$S"
 # pg_stat_statements (in Debian's postgresql package) is loaded at the
 # server's start: the cluster is made, set and stopped first, and
 # scale.sh starts it again (pgcluster.sh keeps an existing cluster)
@@ -167,7 +177,7 @@ fi
 sh "$PGCLUSTER" stop "$S/pg"
 sh "$SCALE" start "$S" -n 3 --timeout "$TOTAL" --cmhost "$CMHOST" \
     >"$B/scale-start.log" 2>&1 || die "scale.sh start: $(tail -n 3 "$B/scale-start.log")"
-# shellcheck disable=SC1091
+# shellcheck disable=SC1091 # PORT1..3, PID1..3, HAPORT, CM
 . "$S/env"
 if [ "$STATS" = 1 ] &&
     psql_q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null &&
@@ -189,14 +199,14 @@ H3=$(free_port $((H2 + 1)))
 	printf '\toption http-server-close\n\ttimeout connect 5s\n'
 	printf '\ttimeout client 30s\n\ttimeout server 30s\n\tretries 0\n'
 	for n in 1 2 3; do
-		eval "hp=\$H$n"
+		hp=$(eval "echo \$H$n")
 		printf 'frontend f%s\n\tbind 127.0.0.1:%s\n\tdefault_backend b%s\n' \
 		    "$n" "$hp" "$n"
 		printf 'backend b%s\n\tbalance roundrobin\n\toption httpchk GET /health\n' "$n"
 		printf '\thttp-check expect status 200\n\tdefault-server inter 2s fall 2 rise 1\n'
 		i=1
 		while [ $i -le "$n" ]; do
-			eval "p=\$PORT$i"
+			p=$(eval "echo \$PORT$i")
 			printf '\tserver cm%s 127.0.0.1:%s check\n' "$i" "$p"
 			i=$((i + 1))
 		done
@@ -211,16 +221,29 @@ done
 HA_PID=$(pgrep -P "$HA_TPID" haproxy | head -n 1)
 [ -n "$HA_PID" ] || die "HAProxy's pid"
 
-# the SQLite instance: instance 1's configuration with database.path
-SQPORT=$(free_port $((H3 + 1)))
-sed "s|^  url: .*|  path: sqlite.db|; s/^  port: [0-9]*/  port: $SQPORT/; s|^  file: .*i1.log|  file: $S/sqlite.log|" \
-    "$CM/i1.yaml" >"$CM/sqlite.yaml"
-"$CMHOST" db migrate -c "$CM/sqlite.yaml" >>"$S/sqlite.err" 2>&1 ||
-	die "SQLite migrate: $(tail -n 3 "$S/sqlite.err")"
-timeout -k 5 "$TOTAL" "$CMHOST" -c "$CM/sqlite.yaml" --pidfile "$S/sqlite.pid" \
-    >>"$S/sqlite.err" 2>&1 &
-wait_health "$SQPORT" 20 || die "SQLite instance: $(tail -n 3 "$S/sqlite.err")"
-SQ_PID=$(cat "$S/sqlite.pid")
+# the instances of the database comparison, each instance 1's
+# configuration changed by a sed expression: SQLite (database.path),
+# PostgreSQL with a pool of one connection, and with synchronous_commit
+# off (the session setting through the URL's options)
+EXTRA_PIDS=
+next_port=$((H3 + 1))
+start_extra() {	# start_extra NAME SED: NAME_PORT, NAME_PID
+	_p=$(free_port "$next_port")
+	next_port=$((_p + 1))
+	sed "$2; s/^  port: [0-9]*/  port: $_p/; s|^  file: .*i1.log|  file: $S/$1.log|" \
+	    "$CM/i1.yaml" >"$CM/$1.yaml"
+	"$CMHOST" db migrate -c "$CM/$1.yaml" >>"$S/$1.err" 2>&1 ||
+		die "$1: db migrate: $(tail -n 3 "$S/$1.err")"
+	timeout -k 5 "$TOTAL" "$CMHOST" -c "$CM/$1.yaml" --pidfile "$S/$1.pid" \
+	    >>"$S/$1.err" 2>&1 &
+	wait_health "$_p" 20 || die "$1 instance: $(tail -n 3 "$S/$1.err")"
+	eval "${1}_PORT=$_p; ${1}_PID=$(cat "$S/$1.pid")"
+	EXTRA_PIDS="$EXTRA_PIDS $(cat "$S/$1.pid")"
+}
+start_extra sqlite 's|^  url: .*|  path: sqlite.db|'
+start_extra pg1 's|^  url: .*|&\n  pool: 1|'
+start_extra pgasync 's|^  url: "\(.*\)"|  url: "\1?options=-c%20synchronous_commit%3Doff"|'
+pool=$(sed -n 's/^  pool: *\([0-9]*\).*/\1/p' "$CM/i1.yaml")
 
 "$LOAD" gen-csr "$NCSR" "$B/csrs.pem" >/dev/null || die "gen-csr"
 threads=$(sed -n 's/^  threads: *\([0-9]*\).*/\1/p' "$CM/i1.yaml")
@@ -229,7 +252,7 @@ echo "cmhost scaled out: 1, 2, 3 instances on one PostgreSQL behind HAProxy;" \
     "$ROUNDS interleaved rounds of ${SECS}s; listen.threads $threads; $(nproc) cores"
 echo "  $(haproxy -v | head -n 1 | cut -d' ' -f1-3);" \
     "$(sh "$PGCLUSTER" psql "$S/pg" -qAt -c 'SHOW server_version' | cut -d' ' -f1 |
-	sed 's/^/PostgreSQL /'); fsync on; cmhost: one database connection per instance"
+	sed 's/^/PostgreSQL /'); fsync on; database.pool ${pool:-4 (default)}"
 echo
 
 # ---- one run --------------------------------------------------------------------------
@@ -237,10 +260,13 @@ echo
 # generator; its result line and the CPU ticks of each group before and
 # after kept in runs.txt
 : >"$B/runs.txt"
+# shellcheck disable=SC2046,SC2086 # the pid lists are split on purpose
 run_one() {
 	_t=2
 	[ "$2" -lt 2 ] && _t=1
+	_w0=$(date +%s.%N)
 	_st0=$(stmts)
+	_x0=$(xw "$1")
 	_c0=$(ticks $4)
 	_p0=$(ticks $(pg_pids))
 	_h0=$(ticks "$HA_PID")
@@ -248,25 +274,31 @@ run_one() {
 	    --key "$CM/officer.key" --cert "$CM/officer-chain.pem" \
 	    --pass "$CM/officer.pass" --csrs "$B/csrs.pem" -k 1 -c "$2" \
 	    -T "$_t" -n 10000000 -t "$SECS") || die "load generator failed ($1, $2 clients)"
+	# the cumulative statistics reach the views within a second
+	case $1 in pg*) sleep 1.1 ;; esac
 	_c1=$(ticks $4)
 	_p1=$(ticks $(pg_pids))
 	_h1=$(ticks "$HA_PID")
 	_st1=$(stmts)
-	_l=$(echo "$_r" | sed -n 's/^result //p')
+	_x1=$(xw "$1")
+	_l="$(echo "$_r" | sed -n 's/^result //p') wall_s=$(echo "$(date +%s.%N) $_w0" |
+	    awk '{ printf "%.2f", $1 - $2 }')"
 	# per enrollment: the run's enrollments and its one warm-up
 	_n=$(( $(field "$_l" enrollments) + 1 ))
 	echo "run=$1 $_l" | awk -v n="$_n" -v tck="$TCK" \
 	    -v c="$((_c1 - _c0))" -v p="$((_p1 - _p0))" -v h="$((_h1 - _h0))" \
-	    -v s0="$_st0" -v s1="$_st1" '
+	    -v s0="$_st0" -v s1="$_st1" -v x0="$_x0" -v x1="$_x1" '
 	{
 		split(s0, a, " "); split(s1, b, " ")
+		split(x0, xa, " "); split(x1, xb, " ")
 		for (i = 1; i <= NF; i++) if ($i ~ /^load_cpu_s=/) {
 			split($i, l, "="); lc = l[2] }
 		printf "%s n=%d cm_ms=%.3f pg_ms=%.3f ha_ms=%.3f load_ms=%.3f " \
-		    "stmts=%.2f commits=%.2f\n", $0, n,
+		    "stmts=%.2f commits=%.2f xacts=%.2f walsyncs=%.2f\n", $0, n,
 		    1000 * c / tck / n, 1000 * p / tck / n, 1000 * h / tck / n,
 		    1000 * lc / (n - 1 > 0 ? n - 1 : 1),
-		    (b[1] - a[1]) / n, (b[2] - a[2]) / n
+		    (b[1] - a[1]) / n, (b[2] - a[2]) / n,
+		    (xb[1] - xa[1]) / n, (xb[2] - xa[2]) / n
 	}' >>"$B/runs.txt"
 	echo "$_r" | sed -n "s/^first_error /  $1, $2 clients: first error: /p"
 }
@@ -336,59 +368,63 @@ echo
 
 # ---- SQLite vs PostgreSQL, one instance, no HAProxy -------------------------------------
 [ "$STATS" = 1 ] && psql_q "SELECT pg_stat_statements_reset()" >/dev/null
-# the database's transactions and WAL flushes over these runs (the
-# cumulative statistics, flushed within a second: read again after a pause)
-XW_SQL="SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'cmhost') || ' ' || (SELECT wal_sync FROM pg_stat_wal)"
-xw0=$(psql_q "$XW_SQL")
-for c in $CLIENT_LIST; do
+MODES="sqlite pg pg1 pgasync"
+REV=$(echo "$MODES" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')
+for c in $DB_CLIENT_LIST; do
 	r=1
 	while [ $r -le "$ROUNDS" ]; do
-		order="sqlite pg"
-		[ $((r % 2)) -eq 0 ] && order="pg sqlite"
+		order=$MODES
+		[ $((r % 2)) -eq 0 ] && order=$REV
 		for m in $order; do
-			if [ "$m" = sqlite ]; then
-				run_one sqlite "$c" "http://127.0.0.1:$SQPORT/cmp" "$SQ_PID"
-			else
-				run_one pg "$c" "http://127.0.0.1:$PORT1/cmp" "$PID1"
-			fi
+			case $m in
+			pg) run_one pg "$c" "http://127.0.0.1:$PORT1/cmp" "$PID1" ;;
+			*) eval "run_one $m $c http://127.0.0.1:\$${m}_PORT/cmp \$${m}_PID" ;;
+			esac
 		done
 		r=$((r + 1))
 	done
 done
-echo "one instance, no HAProxy (medians of $ROUNDS interleaved runs; pg/sqlite: the" \
-    "median of the rounds' paired ratios; CPU ms per enrollment):"
-printf '  %-7s %-10s %9s %9s %8s %8s %8s %7s %11s %8s\n' clients database enroll/s \
-    pg/sqlite cmhost postgres "load gen" "p50 ms" "statements" commits
-for c in $CLIENT_LIST; do
-	for m in sqlite pg; do
+echo "one instance, no HAProxy (medians of $ROUNDS interleaved runs of ${SECS}s;" \
+    "/SQLite, /PG: the medians of the rounds' paired ratios of enrollments/s;" \
+    "CPU ms per enrollment; per enrollment: statements (round trips)," \
+    "transactions committed, WAL flushes):"
+printf '  %-7s %-22s %8s %7s %5s %7s %8s %8s %6s %6s %5s %5s\n' clients database \
+    enroll/s /SQLite /PG cmhost postgres "load gen" "p50 ms" stmts xacts WAL
+for c in $DB_CLIENT_LIST; do
+	for m in $MODES; do
+		case $m in
+		sqlite) name="SQLite (WAL, NORMAL)" ;;
+		pg) name="PostgreSQL pool ${pool:-4}" ;;
+		pg1) name="PostgreSQL pool 1" ;;
+		pgasync) name="PG pool ${pool:-4}, sync off" ;;
+		esac
 		x=-
-		[ $m = pg ] && x=$(pmed pg sqlite "$c")
-		st=-
-		cm=-
+		y=-
 		pgc=-
-		if [ $m = pg ]; then
-			pgc=$(med pg "$c" pg_ms)
-			[ "$STATS" = 1 ] && st=$(med pg "$c" stmts) && cm=$(med pg "$c" commits)
+		st=-
+		xa=-
+		wa=-
+		if [ "$m" != sqlite ]; then
+			x=$(pmed "$m" sqlite "$c")
+			[ "$m" != pg ] && y=$(pmed "$m" pg "$c")
+			pgc=$(med "$m" "$c" pg_ms)
+			[ "$STATS" = 1 ] && st=$(med "$m" "$c" stmts)
+			xa=$(med "$m" "$c" xacts)
+			wa=$(med "$m" "$c" walsyncs)
 		fi
-		printf '  %-7s %-10s %9s %9s %8s %8s %8s %7s %11s %8s\n' "$c" \
-		    "$([ $m = pg ] && echo PostgreSQL || echo SQLite)" \
-		    "$(med "$m" "$c" rate)" "$x" "$(med "$m" "$c" cm_ms)" "$pgc" \
-		    "$(med "$m" "$c" load_ms)" "$(med "$m" "$c" p50_ms)" "$st" "$cm"
+		printf '  %-7s %-22s %8s %7s %5s %7s %8s %8s %6s %6s %5s %5s\n' "$c" \
+		    "$name" "$(med "$m" "$c" rate)" "$x" "$y" "$(med "$m" "$c" cm_ms)" \
+		    "$pgc" "$(med "$m" "$c" load_ms)" "$(med "$m" "$c" p50_ms)" \
+		    "$st" "$xa" "$wa"
 	done
 done
-pgn=$(total '^run=pg ' n)
-if [ "$STATS" = 1 ]; then
+pgn=$(total '^run=pg' n)
+if [ "$STATS" = 1 ] && [ "$pgn" -gt 0 ]; then
 	echo "PostgreSQL statements per enrollment (pg_stat_statements over the $pgn" \
 	    "enrollments of these runs; /health checks included):"
 	psql_q "SELECT round(sum(calls)::numeric / $pgn, 2) || ' ' || regexp_replace(left(s.query, 70), '\\s+', ' ', 'g') FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cmhost' AND s.query NOT LIKE '%pg_stat%' GROUP BY s.query ORDER BY sum(calls) DESC" |
 	    awk '$1 >= 0.01 { printf "  %6s  %s\n", $1, substr($0, length($1) + 2) }'
 fi
-sleep 1.5
-xw1=$(psql_q "$XW_SQL")
-echo "$xw0 $xw1" | awk -v n="$pgn" 'NF == 4 && n > 0 {
-	printf "PostgreSQL transactions committed per enrollment %.2f, WAL flushes (fsync)" \
-	    " per enrollment %.2f (pg_stat_database, pg_stat_wal over the runs above)\n",
-	    ($3 - $1) / n, ($4 - $2) / n }'
 echo "errors: $(total . errors)"
 echo
 
@@ -402,7 +438,7 @@ echo "counts after the runs:"
 printf '  %-52s %s / %s  %s\n' "HTTP requests sent / answered" "$sent" "$answered" \
     "$(flag "$sent" "$answered")"
 for db in pg sqlite; do
-	if [ $db = pg ]; then y=$CM/i1.yaml; pat='^run=\(ha\|pg \)'; else
+	if [ $db = pg ]; then y=$CM/i1.yaml; pat='^run=\(ha\|pg\)'; else
 		y=$CM/sqlite.yaml; pat='^run=sqlite '; fi
 	got=$(( $(total "$pat" certs) + $(grep -c "$pat" "$B/runs.txt") ))
 	"$CMHOST" certs -c "$y" --json >"$B/certs-$db.json" 2>>"$B/certs.err" ||
