@@ -1,20 +1,28 @@
 #!/bin/sh
 # t_cmhost_haproxy.sh - two cmhost instances on one PostgreSQL behind
 # HAProxy (scripts/scale.sh: a private cluster, the instances and HAProxy
-# on loopback ports of their own, all stopped by pid), a confirm grace of
-# 8 s:
+# made from contrib/haproxy-cmhost.cfg, on loopback ports of their own, all
+# stopped by pid), a confirm grace of 8 s (docs/scaling.md, "HAProxy in
+# front"):
 #   a cr and its certConf land on different instances (their request logs);
-#   the client address behind the proxy is the client's (X-Forwarded-For
-#   from a trusted proxy);
-#   load: `raterm update` of a card and `openssl cmp` clients in parallel,
-#   one instance SIGKILLed during it: clients that fail retry (a new
-#   transaction; raterm: `raterm recover`, then update again) and succeed;
-#   PostgreSQL stopped during load: /health 503 naming the database,
-#   requests fail cleanly, and work again once it is back;
-#   afterwards, past the grace: every certificate a client holds is
-#   recorded once and confirmed, nothing waits, serials are unique, the CRL
-#   (through HAProxy) lists exactly the revoked and rejected ones, the
-#   cards hold certificates the database says are confirmed.
+#   the client address is the one HAProxy adds to X-Forwarded-For, not one
+#   the client sent; a card management key through HAProxy to a loopback
+#   station, refused to a remote one (a second HAProxy stands in for its
+#   proxy) that sends "X-Forwarded-For: 127.0.0.1" itself;
+#   load: `raterm update` of cards A and C (two officer cards) and openssl
+#   cmp clients (cr + certConf, every fourth revoked by rr) in parallel;
+#   one instance SIGKILLed with a cp in flight (faultproxy): that
+#   certificate ends revoked by the other instance's sweep; card C's
+#   station loses the answer to its cr (faultproxy): `raterm recover`
+#   rejects what was issued, the update again succeeds; clients that fail
+#   retry with a new transaction and succeed;
+#   PostgreSQL stopped during load (card B, more clients): /health 503
+#   naming the database, requests fail cleanly, no instance exits, all
+#   works again once it is back;
+#   afterwards, past the grace: nothing waits, serials unique, every
+#   certificate a client holds recorded once and confirmed (revoked: the
+#   rr ones), the CRL through HAProxy lists exactly the revoked and
+#   rejected, the cards hold certificates the database says are confirmed.
 . "$(dirname "$0")/lib.sh"
 need openssl python3 haproxy
 [ -x "$CMHOST" ] || skip_all "cmhost not built"
@@ -129,32 +137,38 @@ kill -TERM "$RPID" 2>/dev/null
 wait "$RPID" 2>/dev/null
 
 # ---- cards and the station ---------------------------------------------------------
+# two officer cards (two updates at once each use one), TC cards A, B, C
 test_pki
 officer_card "$T/officer.state" 40000029
+officer_card "$T/officer2.state" 40000030
 run_ok "TC card A" tc_card "$T/a.state" 40000021
 run_ok "TC card B" tc_card "$T/b.state" 40000022
-stack_start --mode connect --readers 3 --card "$T/officer.state" \
-    --card "$T/a.state" --card "$T/b.state" || finish
-OFF=$VPIV_READER0
+run_ok "TC card C" tc_card "$T/c.state" 40000023
+stack_start --mode connect --readers 6 --card "$T/officer.state" \
+    --card "$T/a.state" --card "$T/b.state" --card "$T/c.state" \
+    --card "$T/officer2.state" || finish
+OFF1=$VPIV_READER0
+OFF2=$VPIV_READER4
 PINS=$T/pins
 printf 'signature=123456\ncard=123456\ncard2=123456\noperator=default\n' >"$PINS"
-for c in a b; do
+for c in a b c; do
 	PORT=$HAPORT
 	station_conf "$T/$c.yaml"
 	sed -i "s|^journal: .*|journal: $T/var$c/journal|; s|^audit: .*|audit: $T/var$c/audit.log|" "$T/$c.yaml"
 	mkdir -p "$T/var$c"
 done
 
-# update_card C READER: raterm update (Redo 9a 9c); on failure as an
-# officer does: `raterm recover` with the card until the journal holds
-# nothing open (the CM host may be failing over: a pause between tries, all
-# well within the grace), then the update again if the card still holds
-# its TCs (at most 4 updates); outputs in $T/upd-C.N.txt, rec-C.N.M.txt
+# update_card C READER OFFICER_READER: raterm update (Redo 9a 9c); on
+# failure as an officer does: `raterm recover` with the card until the
+# journal holds nothing open (the CM host may be failing over: a pause
+# between tries, all well within the grace), then the update again if the
+# card still holds its TCs (at most 4 updates); outputs in $T/upd-C.N.txt,
+# rec-C.N.M.txt
 update_card() {
 	_n=0
 	while [ $_n -lt 4 ]; do
 		_n=$((_n + 1))
-		if "$RATERM" update -c "$T/$1.yaml" -r "$2" --officer-reader "$OFF" \
+		if "$RATERM" update -c "$T/$1.yaml" -r "$2" --officer-reader "$3" \
 		    --procedure tc-redo --action 9a=redo --action 9c=redo --yes \
 		    --pin-fd 3 3<"$PINS" >"$T/upd-$1.$_n.txt" 2>&1; then
 			echo "$_n" >"$T/upd-$1.tries"
@@ -164,7 +178,7 @@ update_card() {
 		while [ $_r -lt 8 ]; do
 			_r=$((_r + 1))
 			sleep 1
-			"$RATERM" recover -c "$T/$1.yaml" -r "$2" --officer-reader "$OFF" \
+			"$RATERM" recover -c "$T/$1.yaml" -r "$2" --officer-reader "$3" \
 			    --pin-fd 3 3<"$PINS" >"$T/rec-$1.$_n.$_r.txt" 2>&1
 			"$RATERM" recover -c "$T/$1.yaml" --list >/dev/null 2>&1 && break
 		done
@@ -178,9 +192,18 @@ update_card() {
 	done
 	return 1
 }
+# check_update C PID: the update of card C (job PID) succeeded
+check_update() {
+	if wait "$2"; then ok "raterm update of card $1 succeeded (tries: $(cat "$T/upd-$1.tries"))"; else
+		fail "raterm update of card $1" "$(tail -n 5 "$T"/upd-"$1".*.txt "$T"/rec-"$1".*.txt 2>/dev/null)"
+	fi
+}
 
 # client I K: K enrollments by openssl cmp, each retried (a new
-# transaction) up to 30 times with a pause; certificates in cI-J.pem
+# transaction) up to 30 times with a pause; certificates in cI-J.pem;
+# every fourth one revoked again (rr, retried the same way; a retry
+# answered "already revoked" is done: the first rr was recorded, its
+# answer lost), listed in rr.list
 client() {
 	_j=1
 	while [ "$_j" -le "$2" ]; do
@@ -193,6 +216,18 @@ client() {
 			echo "retry" >>"c$1.retries"
 			sleep 0.5
 		done
+		if [ $((_j % 4)) = 0 ] && [ -s "c$1-$_j.pem" ]; then
+			_t=0
+			until cmp_ha -cmd rr -oldcert "c$1-$_j.pem" -revreason 4 \
+			    >"r$1-$_j.out" 2>&1 || { [ "$_t" -gt 0 ] &&
+			    grep -q "already revoked" "r$1-$_j.out"; }; do
+				_t=$((_t + 1))
+				[ "$_t" -lt 30 ] || { echo "client $1: rr $_j failed" >>clients.err; break; }
+				echo "retry" >>"c$1.retries"
+				sleep 0.5
+			done
+			echo "c$1-$_j.pem" >>rr.list
+		fi
 		_j=$((_j + 1))
 	done
 }
@@ -207,17 +242,69 @@ wait_certs() {
 }
 
 # ---- load, one instance SIGKILLed ---------------------------------------------------
+# A cr whose answer dies with the instance: faultproxy (exchange 1, notify)
+# in front of instance 1 forwards it and holds the cp; once instance 1 has
+# answered it is SIGKILLed, the client's connection reset. The client
+# enrolls again (a new transaction) through HAProxy; the first certificate,
+# never confirmed, must end revoked by instance 2's sweep after the grace.
 : >clients.err
+: >rr.list
+"$TOOLS/faultproxy" --upstream "$PORT1" --portfile fp.port --fault-at 1 \
+    --fault notify --notify lost.notify --delay-ms 30000 --log fp.log \
+    --max-seconds 120 >fp.err 2>&1 &
+FPID=$!
+trap 'kill -TERM $FPID 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
+wait_log fp.port '[0-9]' 10
 pids=
 for i in 1 2 3; do client "$i" 12 & pids="$pids $!"; done
-update_card a "$VPIV_READER1" & UPD=$!
+update_card a "$VPIV_READER1" "$OFF1" & UPA=$!
+# card C's station reaches HAProxy through a faultproxy that loses the
+# answer to its update's cr (exchange 1; the genm of its management
+# key comes after): held 3 s, then the connection reset
+"$TOOLS/faultproxy" --upstream "$HAPORT" --portfile fpc.port --fault-at 1 \
+    --fault notify --notify fpc.notify --delay-ms 3000 --log fpc.log \
+    --max-seconds 120 >fpc.err 2>&1 &
+FPC=$!
+trap 'kill -TERM $FPID $FPC 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
+wait_log fpc.port '[0-9]' 10
+sed -i "s|http://127.0.0.1:[0-9]*/cmp|http://127.0.0.1:$(cat fpc.port)/cmp|" "$T/c.yaml"
+update_card c "$VPIV_READER3" "$OFF2" & UPC=$!
 wait_certs 8
-run_ok "SIGKILL of instance 1 during the load" sh "$SCALE" kill "$SD" 1
+openssl cmp -server "127.0.0.1:$(cat fp.port)" -path cmp -trusted "$CM/root.pem" \
+    $OFFICER -cmd cr -newkey k.key -subject "/CN=HA Lost/O=raterm demo" \
+    -certout lost.pem >lost.out 2>&1 &
+LOSTPID=$!
+wait_log lost.notify forwarded 20
+# until instance 1 has recorded the certificate (waiting for its certConf)
+w=0
+until [ "$(psql_q "SELECT count(*) FROM certs WHERE subject LIKE '%HA Lost%'")" = 1 ] ||
+    [ $w -ge 100 ]; do
+	sleep 0.1
+	w=$((w + 1))
+done
+run_ok "SIGKILL of instance 1 with a cp in flight, during the load" sh "$SCALE" kill "$SD" 1
+if wait "$LOSTPID"; then fail "the cr whose answer died fails" "openssl cmp succeeded"; else
+	ok "the cr whose answer died fails"; fi
+if [ -s lost.pem ]; then fail "no certificate for it" "lost.pem written"; else
+	ok "no certificate for it"; fi
+# the client again, through HAProxy: until its check marks instance 1
+# down (2 checks, 1 s apart) HAProxy answers 503 for the requests it sends
+# there (no retries: a CMP request is never replayed)
+t=1
+until cmp_ha -cmd cr -newkey k.key -subject "/CN=HA Lost/O=raterm demo" \
+    -certout lost2.pem >lost2.out 2>&1 || [ $t -ge 30 ]; do
+	t=$((t + 1))
+	sleep 0.5
+done
+if [ -s lost2.pem ]; then ok "enrolled again (a new transaction) through HAProxy, try $t"; else
+	fail "enrolled again (a new transaction) through HAProxy" "$(tail -n 3 lost2.out)"; fi
+kill -TERM "$FPID" 2>/dev/null
 # shellcheck disable=SC2086
 wait $pids
-if wait "$UPD"; then ok "raterm update of card A succeeded (tries: $(cat "$T/upd-a.tries"))"; else
-	fail "raterm update of card A" "$(tail -n 5 "$T"/upd-a.*.txt "$T"/rec-a.*.txt 2>/dev/null)"
-fi
+check_update a "$UPA"
+check_update c "$UPC"
+expect_match "card C's cr lost its answer, then recovered" '^1 cr .*\[notify\]' fpc.log
+kill -TERM "$FPC" 2>/dev/null
 expect_eq "every openssl cmp client succeeded (retrying)" "" "$(cat clients.err)"
 n=$(ls c[123]-*.pem 2>/dev/null | wc -l)
 expect_eq "36 certificates held by the clients" 36 "$n"
@@ -228,7 +315,7 @@ run_ok "instance 1 started again" sh "$SCALE" restart "$SD" 1
 sleep 2	# HAProxy's check sees it up
 pids=
 for i in 4 5; do client "$i" 12 & pids="$pids $!"; done
-update_card b "$VPIV_READER2" & UPD=$!
+update_card b "$VPIV_READER2" "$OFF1" & UPB=$!
 wait_certs 44
 run_ok "PostgreSQL stopped during the load" sh "$SCALE" pg stop "$SD"
 run_ok "GET /health of instance 2" python3 get.py "http://127.0.0.1:$PORT2/health"
@@ -239,18 +326,22 @@ run_fail "a request while the database is down fails" cmp_ha -cmd cr -newkey k.k
 expect_match "a CMP error or an HTTP error, said" "received ERROR|HTTP|error" "$OUT"
 if [ -s down.pem ]; then fail "no certificate handed out" "down.pem written"; else
 	ok "no certificate handed out"; fi
+if kill -0 "$PID1" 2>/dev/null && kill -0 "$PID2" 2>/dev/null; then
+	ok "both instances running while the database is down"; else
+	fail "both instances running while the database is down" "one is gone"; fi
 sleep 1
 run_ok "PostgreSQL started again" sh "$SCALE" pg start "$SD"
 # shellcheck disable=SC2086
 wait $pids
-if wait "$UPD"; then ok "raterm update of card B succeeded (tries: $(cat "$T/upd-b.tries"))"; else
-	fail "raterm update of card B" "$(tail -n 5 "$T"/upd-b.*.txt "$T"/rec-b.*.txt 2>/dev/null)"
-fi
+check_update b "$UPB"
 expect_eq "the clients succeeded after the restart (retrying)" "" "$(cat clients.err)"
 n=$(ls c[45]-*.pem 2>/dev/null | wc -l)
 expect_eq "24 more certificates" 24 "$n"
 run_ok "both instances healthy again" python3 get.py "http://127.0.0.1:$PORT1/health"
 expect_match "200" "^200" "$OUT"
+cat "$SD/i1.err" "$SD/i2.err" >errs.txt
+expect_no_match "no crash in the instances' output" \
+    "Segmentation|Aborted|AddressSanitizer|runtime error|assert" errs.txt
 
 # ---- afterwards -----------------------------------------------------------------------
 # past the grace (8 s) and a sweep tick (grace/4): nothing waits
@@ -260,18 +351,31 @@ run_ok "the database: no certificate waiting" psql_q \
 expect_eq "none waiting" 0 "$(cat "$OUT")"
 run_ok "the database: serials" psql_q "SELECT count(*) - count(DISTINCT serial) FROM certs"
 expect_eq "serials unique" 0 "$(cat "$OUT")"
+run_ok "the database: the cr whose answer died" psql_q \
+    "SELECT state FROM certs WHERE subject LIKE '%HA Lost%' ORDER BY seq"
+# (a retry whose certConf met the dead instance before HAProxy's check
+# marked it down left one more unconfirmed: revoked the same way)
+tr '\n' ' ' <"$OUT" >lost.states
+expect_match "its certificate revoked by the sweep, the new transaction's confirmed" \
+    '^(revoked )+confirmed $' lost.states
 psql_q "SELECT serial || ' ' || state FROM certs" | sort >db.txt
+serial_of() {
+	openssl x509 -in "$1" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^0*//'
+}
 held=0
 good=0
-for f in first.pem c[1-5]-*.pem; do
-	s=$(openssl x509 -in "$f" -noout -serial | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^0*//')
+for f in first.pem lost2.pem c[1-5]-*.pem; do
+	s=$(serial_of "$f")
+	want=confirmed
+	grep -qx "$f" rr.list && want=revoked
 	held=$((held + 1))
-	[ "$(grep -c "^0*$s confirmed$" db.txt)" = 1 ] && good=$((good + 1))
+	[ "$(grep -c "^0*$s $want$" db.txt)" = 1 ] && good=$((good + 1))
 done
-expect_eq "every certificate a client holds: recorded once, confirmed" "$held" "$good"
+expect_eq "every certificate a client holds: recorded once, confirmed (revoked: the ones of an rr)" \
+    "$held" "$good"
 # the cards' certificates
-for c in a b; do
-	[ $c = a ] && r=$VPIV_READER1 || r=$VPIV_READER2
+for c in a b c; do
+	case $c in a) r=$VPIV_READER1 ;; b) r=$VPIV_READER2 ;; c) r=$VPIV_READER3 ;; esac
 	run_ok "raterm show card ${c}" "$RATERM" show -r "$r" --json
 	python3 - "$OUT" db.txt "$PKI" >"cards-$c.txt" <<'PY'
 import json, sys
@@ -294,6 +398,6 @@ sed -n 's/.*Serial Number: *\([0-9A-Fa-f]*\).*/\1/p' "$OUT" | tr 'A-F' 'a-f' |
     sed 's/^0*//' | sort >crl.txt
 grep -E " (revoked|rejected)$" db.txt | cut -d' ' -f1 | sed 's/^0*//' | sort >dbrev.txt
 expect_eq "the CRL lists exactly the revoked and rejected" "$(cat dbrev.txt)" "$(cat crl.txt)"
-ok "certificates: $(wc -l <db.txt) issued, $(wc -l <dbrev.txt) revoked or rejected (retries: $(cat c*.retries 2>/dev/null | wc -l))"
+ok "certificates: $(wc -l <db.txt) issued, $(wc -l <dbrev.txt) revoked or rejected, $(wc -l <rr.list) of them by rr (retries: $(cat c*.retries 2>/dev/null | wc -l))"
 
 finish
