@@ -298,7 +298,8 @@ needs_restart(const cmh_config *o, const cmh_config *n, char *out, size_t cap)
 		{ "database", same_str(o->db_path, n->db_path) &&
 		    same_str(o->db_url, n->db_url) &&
 		    same_str(o->db_password_file, n->db_password_file) &&
-		    same_str(o->kek_file, n->kek_file) && o->kek_ask == n->kek_ask },
+		    same_str(o->kek_file, n->kek_file) && o->kek_ask == n->kek_ask &&
+		    o->db_pool == n->db_pool },
 		{ "ca", same_str(o->ca_cert, n->ca_cert) &&
 		    same_str(o->ca_key, n->ca_key) &&
 		    same_str(o->ca_chain, n->ca_chain) &&
