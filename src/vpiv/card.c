@@ -818,6 +818,22 @@ dispatch(vpiv *v, const apdu *a, tlv_w *w)
 	}
 }
 
+/* A part of a chained command joins the ones before; false (the chain
+ * dropped) when the whole would be too long. */
+static bool
+chain_append(vpiv *v, const apdu *a)
+{
+	if (VPIV_MAX_CMD - v->chain_len < a->lc) {
+		v->chain_active = false;
+		v->chain_len = 0;
+		return false;
+	}
+	if (a->lc > 0)
+		memcpy(v->chain + v->chain_len, a->data, a->lc);
+	v->chain_len += a->lc;
+	return true;
+}
+
 static size_t
 process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 {
@@ -853,25 +869,13 @@ process(vpiv *v, const uint8_t *cmd, size_t clen, uint8_t *rsp, size_t cap)
 			v->chain_p1 = a.p1;
 			v->chain_p2 = a.p2;
 		}
-		if (VPIV_MAX_CMD - v->chain_len < a.lc) {
-			v->chain_active = false;
-			v->chain_len = 0;
+		if (!chain_append(v, &a))
 			return vcard_put_sw(rsp, 0, SW_WRONG_LENGTH);
-		}
-		if (a.lc > 0)
-			memcpy(v->chain + v->chain_len, a.data, a.lc);
-		v->chain_len += a.lc;
 		return vcard_put_sw(rsp, 0, SW_OK);
 	}
 	if (v->chain_active) {
-		if (VPIV_MAX_CMD - v->chain_len < a.lc) {
-			v->chain_active = false;
-			v->chain_len = 0;
+		if (!chain_append(v, &a))
 			return vcard_put_sw(rsp, 0, SW_WRONG_LENGTH);
-		}
-		if (a.lc > 0)
-			memcpy(v->chain + v->chain_len, a.data, a.lc);
-		v->chain_len += a.lc;
 		a.data = v->chain;
 		a.lc = v->chain_len;
 		v->chain_active = false;
