@@ -9,6 +9,8 @@
 #   pgcluster.sh stop DIR
 #   pgcluster.sh url DIR                             postgresql://... URL
 #   pgcluster.sh psql DIR [ARGS...]                  psql on the cluster
+#   pgcluster.sh port FROM                           the first free port on
+#                                                    127.0.0.1 from FROM on
 #
 # start: a new cluster when DIR/data does not exist (trust authentication
 # on the socket and loopback only, database "cmhost"); a port picked free
@@ -20,7 +22,7 @@ BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$BIN/initdb" ] || { echo "pgcluster: PostgreSQL server not installed (make deps)" >&2; exit 1; }
 
 usage() {
-	sed -n '8,11p' "$0" | sed 's/^# *//' >&2
+	sed -n '8,13p' "$0" | sed 's/^# *//' >&2
 	exit 2
 }
 
@@ -41,7 +43,20 @@ except OSError:
     sys.exit(1)' "$1"
 }
 
+free_port() {	# free_port FROM: the first free loopback port from FROM on
+	_p=$1
+	while ! port_free "$_p"; do
+		_p=$((_p + 1))
+		[ "$_p" -lt 65000 ] || { echo "pgcluster: no free port" >&2; exit 1; }
+	done
+	echo "$_p"
+}
+
 [ $# -ge 2 ] || usage
+if [ "$1" = port ]; then
+	free_port "$2"
+	exit 0
+fi
 cmd=$1
 DIR=$2
 shift 2
@@ -68,10 +83,7 @@ start)
 		    --no-instructions >"$DIR/initdb.log" ||
 			{ cat "$DIR/initdb.log" >&2; exit 1; }
 	fi
-	if [ -z "$PORT" ]; then
-		PORT=25432
-		while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
-	fi
+	[ -n "$PORT" ] || PORT=$(free_port 25432)
 	echo "$PORT" >"$DIR/port"
 	as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t "$TMO" \
 	    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=on" start \

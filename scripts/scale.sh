@@ -30,23 +30,9 @@ die() {
 	exit 1
 }
 
-port_free() {
-	python3 -c 'import socket,sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)' "$1"
-}
-
 # free_port FROM: the first free loopback port from FROM on
 free_port() {
-	_p=$1
-	while ! port_free "$_p"; do
-		_p=$((_p + 1))
-		[ "$_p" -lt 65000 ] || die "no free port"
-	done
-	echo "$_p"
+	sh "$PGCLUSTER" port "$1" || die "no free port from $1"
 }
 
 # wait_up PORT SECONDS: until 127.0.0.1:PORT answers /health (any status)

@@ -33,7 +33,8 @@ PKI=$T/pki
 
 # the cluster's directory: the postgres user must reach it (not under $T)
 SD=$(mktemp -d /tmp/raterm-scale.XXXXXX) && chmod 711 "$SD" || exit 1
-trap 'sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
+XPIDS=	# the test's other daemons (faultproxy, a second HAProxy), by pid
+trap 'kill -TERM $XPIDS 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
 
 run_ok "two instances on PostgreSQL behind HAProxy" sh "$SCALE" start "$SD" \
     -n 2 --grace 8 --timeout 240 --cmhost "$CMHOST" || finish
@@ -107,9 +108,7 @@ mgmtkey() {
 }
 run_ok "management key through HAProxy to a loopback station" mgmtkey "$URL"
 expect_match "the key" "^alg=8 key=$(cat mkey)$" "$OUT"
-RPORT=$((HAPORT + 1))
-while ! python3 -c 'import socket,sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' \
-    "$RPORT" 2>/dev/null; do RPORT=$((RPORT + 1)); done
+RPORT=$(sh "$REPO/scripts/pgcluster.sh" port $((HAPORT + 1)))
 printf '%s\n' defaults "	mode http" "	option http-server-close" \
     "	timeout connect 5s" "	timeout client 30s" "	timeout server 30s" \
     "frontend remote" "	bind 127.0.0.1:$RPORT" \
@@ -119,7 +118,7 @@ printf '%s\n' defaults "	mode http" "	option http-server-close" \
     >remote.cfg
 timeout -k 5 60 haproxy -f remote.cfg -db >remote.log 2>&1 &
 RPID=$!
-trap 'kill -TERM $RPID 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
+XPIDS="$XPIDS $RPID"
 python3 -c 'import socket, sys, time
 for _ in range(100):
     try:
@@ -247,30 +246,31 @@ wait_certs() {
 # answered it is SIGKILLed, the client's connection reset. The client
 # enrolls again (a new transaction) through HAProxy; the first certificate,
 # never confirmed, must end revoked by instance 2's sweep after the grace.
+# lose_answer NAME UPSTREAM MS: faultproxy on a free port (NAME.port) in
+# front of 127.0.0.1:UPSTREAM: it forwards the first request, writes
+# "forwarded 1" to NAME.notify, holds the answer until UPSTREAM closes the
+# connection or MS pass, then resets the client's; its log NAME.log
+lose_answer() {
+	"$TOOLS/faultproxy" --upstream "$2" --portfile "$1.port" --fault-at 1 \
+	    --fault notify --notify "$1.notify" --delay-ms "$3" --log "$1.log" \
+	    --max-seconds 120 >"$1.err" 2>&1 &
+	XPIDS="$XPIDS $!"
+	wait_log "$1.port" '[0-9]' 10
+}
 : >clients.err
 : >rr.list
-"$TOOLS/faultproxy" --upstream "$PORT1" --portfile fp.port --fault-at 1 \
-    --fault notify --notify lost.notify --delay-ms 30000 --log fp.log \
-    --max-seconds 120 >fp.err 2>&1 &
-FPID=$!
-trap 'kill -TERM $FPID 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
-wait_log fp.port '[0-9]' 10
+lose_answer lost "$PORT1" 30000
 pids=
 for i in 1 2 3; do client "$i" 12 & pids="$pids $!"; done
 update_card a "$VPIV_READER1" "$OFF1" & UPA=$!
 # card C's station reaches HAProxy through a faultproxy that loses the
 # answer to its update's cr (exchange 1; the genm of its management
 # key comes after): held 3 s, then the connection reset
-"$TOOLS/faultproxy" --upstream "$HAPORT" --portfile fpc.port --fault-at 1 \
-    --fault notify --notify fpc.notify --delay-ms 3000 --log fpc.log \
-    --max-seconds 120 >fpc.err 2>&1 &
-FPC=$!
-trap 'kill -TERM $FPID $FPC 2>/dev/null; sh "$SCALE" stop "$SD" >/dev/null 2>&1; rm -rf "$SD"; _lib_cleanup' EXIT
-wait_log fpc.port '[0-9]' 10
+lose_answer fpc "$HAPORT" 3000
 sed -i "s|http://127.0.0.1:[0-9]*/cmp|http://127.0.0.1:$(cat fpc.port)/cmp|" "$T/c.yaml"
 update_card c "$VPIV_READER3" "$OFF2" & UPC=$!
 wait_certs 8
-openssl cmp -server "127.0.0.1:$(cat fp.port)" -path cmp -trusted "$CM/root.pem" \
+openssl cmp -server "127.0.0.1:$(cat lost.port)" -path cmp -trusted "$CM/root.pem" \
     $OFFICER -cmd cr -newkey k.key -subject "/CN=HA Lost/O=raterm demo" \
     -certout lost.pem >lost.out 2>&1 &
 LOSTPID=$!
@@ -298,13 +298,11 @@ until cmp_ha -cmd cr -newkey k.key -subject "/CN=HA Lost/O=raterm demo" \
 done
 if [ -s lost2.pem ]; then ok "enrolled again (a new transaction) through HAProxy, try $t"; else
 	fail "enrolled again (a new transaction) through HAProxy" "$(tail -n 3 lost2.out)"; fi
-kill -TERM "$FPID" 2>/dev/null
 # shellcheck disable=SC2086
 wait $pids
 check_update a "$UPA"
 check_update c "$UPC"
 expect_match "card C's cr lost its answer, then recovered" '^1 cr .*\[notify\]' fpc.log
-kill -TERM "$FPC" 2>/dev/null
 expect_eq "every openssl cmp client succeeded (retrying)" "" "$(cat clients.err)"
 n=$(ls c[123]-*.pem 2>/dev/null | wc -l)
 expect_eq "36 certificates held by the clients" 36 "$n"
