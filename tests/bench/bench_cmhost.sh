@@ -34,6 +34,9 @@ CMHOST=$BUILD/cmhost
 LOAD=$BUILD/tools/cmp_load
 SRV_PID=
 CF_PID=
+RUNS=$B/runs.txt
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 
 die() {
 	echo "bench: $*" >&2
@@ -42,18 +45,6 @@ die() {
 [ -x "$CMHOST" ] || die "$CMHOST not built"
 [ -x "$LOAD" ] || die "$LOAD not built"
 
-stop_pid() {	# stop_pid PID: TERM, wait up to 5 s, KILL
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null || return 0
-	_i=0
-	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
 # shellcheck disable=SC2317 # called from the trap
 cleanup() {
 	stop_pid "$SRV_PID"
@@ -64,9 +55,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-field() {	# field LINE NAME
-	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
@@ -229,17 +217,6 @@ SRV_PID=
 stop_pid "$CF_PID"
 CF_PID=
 
-med() {		# med MODE CLIENTS FIELD: the median over the rounds
-	grep "^run=$1 " "$B/runs.txt" | grep " clients=$2 " |
-	    tr ' ' '\n' | sed -n "s/^$3=//p" | sort -n |
-	    awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
-		else if (NR % 2) print v[(NR + 1) / 2];
-		else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-total() {	# total PATTERN FIELD: the sum over the runs matching PATTERN
-	grep "$1" "$B/runs.txt" | tr ' ' '\n' | sed -n "s/^$2=//p" |
-	    awk '{ s += $1 } END { print s + 0 }'
-}
 table() {	# table TITLE FIELD
 	echo "$1"
 	printf '  %-8s %13s %13s %13s %9s %9s\n' clients "cmhost 1-key" \

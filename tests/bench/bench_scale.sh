@@ -53,6 +53,9 @@ HA_PID=
 HA_TPID=
 EXTRA_PIDS=
 TCK=$(getconf CLK_TCK)
+RUNS=$B/runs.txt
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 
 die() {
 	echo "bench_scale: $*" >&2
@@ -65,17 +68,6 @@ command -v haproxy >/dev/null || die "haproxy not installed (make deps)"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
 	die "PostgreSQL server not installed (make deps)"
 
-stop_pid() {	# stop_pid PID: TERM, wait up to 5 s, KILL
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null || return 0
-	_i=0
-	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "$1" 2>/dev/null
-	return 0
-}
 # shellcheck disable=SC2317 # called from the trap
 cleanup() {
 	stop_pid "$HA_PID"
@@ -96,21 +88,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-field() {	# field LINE NAME
-	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-port_free() {
-	python3 -c 'import socket,sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)' "$1"
-}
-free_port() {	# free_port FROM
-	_p=$1
-	while ! port_free "$_p"; do _p=$((_p + 1)); done
-	echo "$_p"
+free_port() {	# free_port FROM: the first free loopback port from FROM on
+	sh "$PGCLUSTER" port "$1" || die "no free port"
 }
 wait_health() {	# wait_health PORT SECONDS: until /health answers 200
 	python3 - "$1" "$2" <<'PY'
@@ -259,7 +238,7 @@ echo
 # run_one NAME CLIENTS URL CMHOST_PIDS: one timed run of the load
 # generator; its result line and the CPU ticks of each group before and
 # after kept in runs.txt
-: >"$B/runs.txt"
+: >"$RUNS"
 # shellcheck disable=SC2046,SC2086 # the pid lists are split on purpose
 run_one() {
 	_t=2
@@ -299,20 +278,13 @@ run_one() {
 		    1000 * lc / (n - 1 > 0 ? n - 1 : 1),
 		    (b[1] - a[1]) / n, (b[2] - a[2]) / n,
 		    (xb[1] - xa[1]) / n, (xb[2] - xa[2]) / n
-	}' >>"$B/runs.txt"
+	}' >>"$RUNS"
 	echo "$_r" | sed -n "s/^first_error /  $1, $2 clients: first error: /p"
 }
 
-med() {		# med RUN CLIENTS FIELD: the median over the rounds
-	grep "^run=$1 " "$B/runs.txt" | grep " clients=$2 " |
-	    tr ' ' '\n' | sed -n "s/^$3=//p" | sort -n |
-	    awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
-		else if (NR % 2) print v[(NR + 1) / 2];
-		else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 pmed() {	# pmed A B CLIENTS: the median of the rounds' paired ratios A/B of rate
 	for _x in "$1" "$2"; do
-		grep "^run=$_x " "$B/runs.txt" | grep " clients=$3 " |
+		grep "^run=$_x " "$RUNS" | grep " clients=$3 " |
 		    tr ' ' '\n' | sed -n 's/^rate=//p' >"$B/.p_$_x"
 	done
 	paste "$B/.p_$1" "$B/.p_$2" | awk '$2 > 0 { print $1 / $2 }' | sort -n |
@@ -320,10 +292,6 @@ pmed() {	# pmed A B CLIENTS: the median of the rounds' paired ratios A/B of rate
 		else if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2];
 		else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 	rm -f "$B/.p_$1" "$B/.p_$2"
-}
-total() {	# total PATTERN FIELD: the sum over the runs matching PATTERN
-	grep "$1" "$B/runs.txt" | tr ' ' '\n' | sed -n "s/^$2=//p" |
-	    awk '{ s += $1 } END { print s + 0 }'
 }
 
 # ---- 1, 2, 3 instances through HAProxy -------------------------------------------------
@@ -440,7 +408,7 @@ printf '  %-52s %s / %s  %s\n' "HTTP requests sent / answered" "$sent" "$answere
 for db in pg sqlite; do
 	if [ $db = pg ]; then y=$CM/i1.yaml; pat='^run=\(ha\|pg\)'; else
 		y=$CM/sqlite.yaml; pat='^run=sqlite '; fi
-	got=$(( $(total "$pat" certs) + $(grep -c "$pat" "$B/runs.txt") ))
+	got=$(( $(total "$pat" certs) + $(grep -c "$pat" "$RUNS") ))
 	"$CMHOST" certs -c "$y" --json >"$B/certs-$db.json" 2>>"$B/certs.err" ||
 		die "cmhost certs ($db)"
 	rec=$(grep -c '"serial"' "$B/certs-$db.json")
