@@ -782,8 +782,10 @@ test_crl_lock_notify(void **st)
 		 * nothing told */
 		const char *sers[] = { "72", "nope" };
 		int reasons[] = { 1, 1 };
-		assert_non_null(cmh_db_revoke_all(a, "tr1", "alice", "rr", sers,
-		    reasons, 2, 1300));
+		rt_err *fe = cmh_db_revoke_all(a, "tr1", "alice", "rr", sers,
+		    reasons, 2, 1300);
+		assert_non_null(fe);
+		rt_err_free(fe);
 		assert_null(cmh_db_revoked_wait(b, 200, &rev));
 		assert_false(rev);
 	} else {
