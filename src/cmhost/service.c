@@ -184,11 +184,7 @@ static void
 refuse_err(reqctx *x, uint32_t fi, const char *what, rt_err *e)
 {
 	char m[220];
-	size_t o = 0;
-	m[0] = '\0';
-	for (const rt_err *c = e; c != NULL && o < sizeof(m); c = rt_err_cause(c))
-		o += (size_t)snprintf(m + o, sizeof(m) - o, "%s%s", o ? ": " : "",
-		    rt_err_msg(c));
+	rt_err_chain(e, m, sizeof(m));
 	rt_err_free(e);
 	refuse(x, fi, "%s: %s", what, m);
 }

@@ -299,11 +299,14 @@ check_row(check_ctx *x, rt_key_row *r)
 	const mbedtls_x509_crt *issuer = rt_castore_issuer(o->issuers, r->der,
 	    r->der_len);
 	if (issuer == NULL) {
-		snprintf(st->why, sizeof(st->why), "issuer unknown (%.60s is "
-		    "not among the CA certificates known)%s%.120s", r->cert.issuer_cn[0] ?
-		    r->cert.issuer_cn : r->cert.issuer, o->issuers_why &&
-		    o->issuers_why[0] ? ": " : "", o->issuers_why ?
-		    o->issuers_why : "");
+		/* a transport certificate is no CM host CA's: say what it
+		 * is rather than blame the issuers */
+		snprintf(st->why, sizeof(st->why), "issuer unknown (%s%.60s is "
+		    "not among the CA certificates known)%s%.120s", r->tc ?
+		    "a transport certificate: " : "", r->cert.issuer_cn[0] ?
+		    r->cert.issuer_cn : r->cert.issuer, !r->tc &&
+		    o->issuers_why && o->issuers_why[0] ? ": " : "", !r->tc &&
+		    o->issuers_why ? o->issuers_why : "");
 		return;
 	}
 	uint8_t serial[64];
