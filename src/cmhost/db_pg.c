@@ -24,10 +24,22 @@
 
 #define PG_MAX_ARGS	16
 
+/* Statements prepared on a session, by their SQL text and parameter
+ * types: parsed and planned once, not at every call (PQexecParams does
+ * both each time). A session made again starts with none. */
+#define PG_STMT_CACHE	96
+
+typedef struct {
+	char *sql;
+	char kinds[PG_MAX_ARGS + 1];	/* 't', 'i', 'b' per parameter */
+} pg_stmt;
+
 typedef struct {
 	PGconn *pg;
 	char label[256];	/* the URL without password */
 	bool listening;		/* LISTEN cmh_revoked done on this session */
+	pg_stmt stmts[PG_STMT_CACHE];	/* named "cmh<index>" */
+	int nstmts;
 } pg_conn;
 
 #define PG_CHANNEL	"cmh_revoked"
@@ -75,12 +87,22 @@ pg_status(const PGresult *res)
 	return DBQ_FAIL;
 }
 
+/* Forgets the statements prepared (a new session has none). */
+static void
+stmts_forget(pg_conn *c)
+{
+	for (int i = 0; i < c->nstmts; i++)
+		free(c->stmts[i].sql);
+	c->nstmts = 0;
+}
+
 static void
 pg_close(void *conn)
 {
 	pg_conn *c = conn;
 	if (c == NULL)
 		return;
+	stmts_forget(c);
 	PQfinish(c->pg);
 	free(c);
 }
@@ -147,10 +169,50 @@ pg_alive(pg_conn *c)
 	if (PQstatus(c->pg) == CONNECTION_OK)
 		return NULL;
 	c->listening = false;	/* a new session */
+	stmts_forget(c);
 	PQreset(c->pg);
 	if (PQstatus(c->pg) == CONNECTION_OK)
 		return NULL;
 	return pg_err(c, NULL, "connection lost");
+}
+
+/* Runs sql as a statement prepared on c's session (prepared at its
+ * first use; PQexecParams when the cache is full or the preparation
+ * failed, which then reports the statement's own error). */
+static PGresult *
+run_prepared(pg_conn *c, const char *sql, int nargs, const Oid *types,
+    const char *const *vals, const int *lens, const int *fmts)
+{
+	char kinds[PG_MAX_ARGS + 1], name[16];
+	for (int i = 0; i < nargs; i++)
+		kinds[i] = types[i] == OID_TEXT ? 't' : types[i] == OID_INT8 ?
+		    'i' : 'b';
+	kinds[nargs] = '\0';
+	int k;
+	for (k = 0; k < c->nstmts; k++)
+		if (strcmp(c->stmts[k].kinds, kinds) == 0 &&
+		    strcmp(c->stmts[k].sql, sql) == 0)
+			break;
+	if (k == c->nstmts) {
+		char *copy;
+		if (k == PG_STMT_CACHE || (copy = strdup(sql)) == NULL)
+			return PQexecParams(c->pg, sql, nargs, types, vals, lens,
+			    fmts, 1);
+		snprintf(name, sizeof(name), "cmh%d", k);
+		PGresult *p = PQprepare(c->pg, name, sql, nargs, types);
+		bool ok = p != NULL && PQresultStatus(p) == PGRES_COMMAND_OK;
+		PQclear(p);
+		if (!ok) {
+			free(copy);
+			return PQexecParams(c->pg, sql, nargs, types, vals, lens,
+			    fmts, 1);
+		}
+		c->stmts[k].sql = copy;
+		memcpy(c->stmts[k].kinds, kinds, (size_t)nargs + 1);
+		c->nstmts++;
+	}
+	snprintf(name, sizeof(name), "cmh%d", k);
+	return PQexecPrepared(c->pg, name, nargs, vals, lens, fmts, 1);
 }
 
 static rt_err *
@@ -194,8 +256,7 @@ pg_run(void *conn, const char *sql, const dbv *args, int nargs, void **out,
 			break;
 		}
 	}
-	PGresult *res = PQexecParams(c->pg, sql, nargs, types, vals, lens, fmts,
-	    1);
+	PGresult *res = run_prepared(c, sql, nargs, types, vals, lens, fmts);
 	ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
 		*why = pg_status(res);
