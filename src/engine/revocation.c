@@ -131,10 +131,9 @@ ocsp_url_of(const check_ctx *x, const rt_key_row *r, char *url, size_t cap,
 	rt_err_free(e);
 }
 
-/* Asks url about the certificate of r issued by issuer. */
+/* Asks url about the certificate of serial issued by issuer. */
 static rt_err *
-ask_ocsp(check_ctx *x, const char *url, const rt_key_row *r,
-    const mbedtls_x509_crt *issuer, const uint8_t *serial, size_t serial_len,
+ask_ocsp(check_ctx *x, const char *url, const mbedtls_x509_crt *issuer, const uint8_t *serial, size_t serial_len,
     rt_rev_status *st)
 {
 	rt_ocsp_req req;
@@ -142,7 +141,6 @@ ask_ocsp(check_ctx *x, const char *url, const rt_key_row *r,
 	size_t len = 0, rsp_len = 0;
 	rt_ocsp_resp *res = NULL;
 	rt_err *e;
-	(void)r;
 	memset(&req, 0, sizeof(req));
 	req.n = 1;
 	req.nonce_len = 16;
@@ -215,10 +213,13 @@ out:
 	return e;
 }
 
-/* The CRL at url, fetched once per check (owned by x). */
+/* The CRL at url, fetched once per check: kept by x, or *mine (the cache
+ * full) and the caller frees it. */
 static rt_err *
-get_crl(check_ctx *x, const char *url, const uint8_t **der, size_t *len)
+get_crl(check_ctx *x, const char *url, const uint8_t **der, size_t *len,
+    bool *mine)
 {
+	*mine = false;
 	for (size_t i = 0; i < x->ncrl; i++)
 		if (strcmp(x->crl[i].url, url) == 0) {
 			*der = x->crl[i].der;
@@ -233,7 +234,8 @@ get_crl(check_ctx *x, const char *url, const uint8_t **der, size_t *len)
 		return e;
 	*der = b;
 	*len = bl;
-	if (x->ncrl == MAX_CRLS) {	/* not kept: freed by the caller */
+	if (x->ncrl == MAX_CRLS) {
+		*mine = true;
 		return NULL;
 	}
 	snprintf(x->crl[x->ncrl].url, sizeof(x->crl[0].url), "%s", url);
@@ -241,15 +243,6 @@ get_crl(check_ctx *x, const char *url, const uint8_t **der, size_t *len)
 	x->crl[x->ncrl].len = bl;
 	x->ncrl++;
 	return NULL;
-}
-
-static bool
-crl_kept(const check_ctx *x, const uint8_t *der)
-{
-	for (size_t i = 0; i < x->ncrl; i++)
-		if (x->crl[i].der == der)
-			return true;
-	return false;
 }
 
 static rt_err *
@@ -263,10 +256,11 @@ ask_crl(check_ctx *x, const rt_key_row *r, const mbedtls_x509_crt *issuer,
 	rt_err *e;
 	if ((e = rt_cert_crl_url(r->der, r->der_len, url, sizeof(url))) != NULL)
 		return e;
-	if ((e = get_crl(x, url, &der, &len)) != NULL)
+	bool mine;
+	if ((e = get_crl(x, url, &der, &len, &mine)) != NULL)
 		return e;
 	e = rt_crl_check(der, len, issuer, serial, serial_len, x->now, &cs);
-	if (!crl_kept(x, der))
+	if (mine)
 		free((void *)(uintptr_t)der);
 	if (e != NULL)
 		return rt_err_wrap(e, "%s", url);
@@ -323,7 +317,7 @@ check_row(check_ctx *x, rt_key_row *r)
 	char url[RT_PATH_MAX], ocsp_why[240] = "";
 	ocsp_url_of(x, r, url, sizeof(url), ocsp_why, sizeof(ocsp_why));
 	if (url[0]) {
-		e = ask_ocsp(x, url, r, issuer, serial, serial_len, st);
+		e = ask_ocsp(x, url, issuer, serial, serial_len, st);
 		if (e == NULL)
 			return;
 		rt_err_chain(e, m, sizeof(m));
