@@ -8,6 +8,9 @@
 #   scale.sh kill DIR I          SIGKILL instance I (1..N)
 #   scale.sh restart DIR I       start instance I again (after kill)
 #   scale.sh pg stop|start DIR   stop / start the PostgreSQL cluster
+#   scale.sh health PORT S [--ok]  wait up to S seconds until
+#                                127.0.0.1:PORT answers GET /health (with
+#                                --ok: answers 200); exit 1 if it does not
 #
 # start: a private PostgreSQL cluster (scripts/pgcluster.sh, owned by the
 # postgres user when run as root) in DIR/pg, a demo PKI and configuration
@@ -35,18 +38,21 @@ free_port() {
 	sh "$PGCLUSTER" port "$1" || die "no free port from $1"
 }
 
-# wait_up PORT SECONDS: until 127.0.0.1:PORT answers /health (any status)
+# wait_up PORT SECONDS [--ok]: until 127.0.0.1:PORT answers /health (any
+# status; with --ok: 200)
 wait_up() {
-	python3 - "$1" "$2" <<'PY'
+	python3 - "$1" "$2" "${3:-}" <<'PY'
 import sys, time, urllib.request, urllib.error
-port, limit = sys.argv[1], float(sys.argv[2])
+port, limit, ok_only = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "--ok"
 end = time.time() + limit
 while time.time() < end:
     try:
         urllib.request.urlopen("http://127.0.0.1:%s/health" % port, timeout=1)
         sys.exit(0)
     except urllib.error.HTTPError:
-        sys.exit(0)
+        if not ok_only:
+            sys.exit(0)
+        time.sleep(0.1)
     except Exception:
         time.sleep(0.1)
 sys.exit(1)
@@ -99,7 +105,7 @@ write_env() {
 }
 
 cmd=${1:-}
-[ $# -ge 2 ] || { sed -n '6,11p' "$0" | sed 's/^# *//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '6,13p' "$0" | sed 's/^# *//' >&2; exit 2; }
 shift
 case $cmd in
 pg)
@@ -111,6 +117,10 @@ pg)
 	    "$(echo "$PGURL" | sed 's|.*:\([0-9]*\)/.*|\1|')" >/dev/null ;;
 	*) die "pg stop|start" ;;
 	esac
+	exit $?
+	;;
+health)
+	wait_up "$@"
 	exit $?
 	;;
 esac

@@ -92,18 +92,7 @@ free_port() {	# free_port FROM: the first free loopback port from FROM on
 	sh "$PGCLUSTER" port "$1" || die "no free port"
 }
 wait_health() {	# wait_health PORT SECONDS: until /health answers 200
-	python3 - "$1" "$2" <<'PY'
-import sys, time, urllib.request
-port, limit = sys.argv[1], float(sys.argv[2])
-end = time.time() + limit
-while time.time() < end:
-    try:
-        urllib.request.urlopen("http://127.0.0.1:%s/health" % port, timeout=1)
-        sys.exit(0)
-    except Exception:
-        time.sleep(0.2)
-sys.exit(1)
-PY
+	sh "$SCALE" health "$1" "$2" --ok
 }
 # ticks PID...: user+system CPU clock ticks of the processes, with their
 # reaped children's (cutime, cstime); a process gone counts 0
