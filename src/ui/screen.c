@@ -553,8 +553,8 @@ check_revocation(ui *u)
 		return;
 	}
 	char list[120] = "", key[8], keep[UI_STATUS_MAX];
-	size_t nrev = 0, nnot = 0, o = 0;
-	const char *why = NULL;
+	size_t nrev = 0, o = 0;
+	const char *why = NULL;	/* the first certificate not checked */
 	for (size_t i = 0; i < ct->nrows; i++) {
 		const rt_key_row *r = &ct->rows[i];
 		if (!r->has_cert)
@@ -564,17 +564,15 @@ check_revocation(ui *u)
 			o += (size_t)snprintf(list + o, o < sizeof(list) ?
 			    sizeof(list) - o : 0, "%s%s", nrev ? ", " : "", key);
 			nrev++;
-		} else if (r->rev.state == RT_REV_NOT_CHECKED && !r->tc) {
-			nnot++;
-			if (why == NULL)
-				why = r->rev.why;
-		}
+		} else if (r->rev.state == RT_REV_NOT_CHECKED && !r->tc &&
+		    why == NULL)
+			why = r->rev.why;
 	}
 	snprintf(keep, sizeof(keep), "%s", u->status);
 	if (nrev > 0)
 		ui_set_status(u, R_BAD, "REVOKED: %s (the CA says so: Redo or "
 		    "Blank %s). %s", list, nrev == 1 ? "it" : "them", keep);
-	else if (nnot > 0)
+	else if (why != NULL)
 		ui_set_status(u, u->status_role == R_NORMAL ? R_WARN :
 		    u->status_role, "%s Revocation not checked: %.200s", keep,
 		    why);
